@@ -1,0 +1,21 @@
+"""wsio on asyncio: ``serve``, ``connect``, ``broadcast`` and the connection class."""
+
+from .broadcast import broadcast
+from .client import ClientConnection, WebSocketClientProtocol, connect, unix_connect
+from .connection import Connection
+from .server import Server, ServerConnection, WebSocketServerProtocol, basic_response, serve, unix_serve
+
+__all__ = [
+    "broadcast",
+    "connect",
+    "unix_connect",
+    "serve",
+    "unix_serve",
+    "basic_response",
+    "Server",
+    "Connection",
+    "ServerConnection",
+    "ClientConnection",
+    "WebSocketServerProtocol",
+    "WebSocketClientProtocol",
+]

@@ -1,0 +1,311 @@
+"""The asyncio WebSocket client: :func:`connect` and :func:`unix_connect`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import ssl as ssl_module
+import sys
+import urllib.parse
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
+
+from ..exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI, RedirectError
+from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
+from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.http11 import HandshakeLimits, Response
+from ..version import version
+from .connection import Connection
+
+__all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
+
+logger = logging.getLogger("wsio.client")
+
+#: What the ``User-Agent`` header says unless ``user_agent_header`` changes it.
+DEFAULT_USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
+
+# Reconnection backoff: about 1 s first, times 1.618 each failure, capped at
+# 60 s, each delay jittered so that clients dropped together don't return together.
+# The environment variables let tests and deployments tune them.
+BACKOFF_INITIAL_DELAY = float(os.environ.get("WSIO_BACKOFF_INITIAL_DELAY", "1.0"))
+BACKOFF_FACTOR = float(os.environ.get("WSIO_BACKOFF_FACTOR", "1.618"))
+BACKOFF_MAX_DELAY = float(os.environ.get("WSIO_BACKOFF_MAX_DELAY", "60.0"))
+
+MAX_REDIRECTS = int(os.environ.get("WSIO_MAX_REDIRECTS", "10"))
+
+
+def backoff(
+    initial: float | None = None, factor: float | None = None, maximum: float | None = None
+) -> Iterator[float]:
+    """Yield reconnection delays: jittered, growing exponentially, capped."""
+    delay = BACKOFF_INITIAL_DELAY if initial is None else initial
+    factor = BACKOFF_FACTOR if factor is None else factor
+    maximum = BACKOFF_MAX_DELAY if maximum is None else maximum
+    while True:
+        yield delay * random.uniform(0.5, 1.5)
+        delay = min(delay * factor, maximum)
+
+
+def process_exception(exc: Exception) -> Exception | None:
+    """Decide whether a failed connection attempt is retried (``None``) or raised.
+
+    Network errors, timeouts and 500/502/503/504 answers are retried; anything
+    else (a bad URI, a 403, a failed negotiation) is a bug to fix, not to retry.
+    """
+    if isinstance(exc, (EOFError, OSError, asyncio.TimeoutError)):
+        return None
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, (EOFError, OSError)):
+        return None
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
+        return None
+    if isinstance(exc, InvalidHandshake) and "EOF" in str(exc):
+        return None
+    return exc
+
+
+class ClientConnection(Connection):
+    """A connection opened by :func:`connect`."""
+
+    logger = logger
+
+    def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        super().__init__(protocol, **kwargs)
+        self.handshake_done: asyncio.Future[None] = self.loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        protocol: ClientProtocol = self.protocol  # type: ignore[assignment]
+        protocol.send_request(protocol.connect())
+        self.transport.write(protocol.data_to_send())
+
+    def _handshake_event(self, event: Any) -> None:
+        if isinstance(event, Response) and self.protocol.state is State.OPEN:
+            if not self.handshake_done.done():
+                self.handshake_done.set_result(None)
+
+    def _after_closed(self) -> None:
+        self._fail_handshake()
+        super()._after_closed()
+
+    def _fail_handshake(self, exc: BaseException | None = None) -> None:
+        waiter = self.handshake_done
+        if waiter.done():
+            return
+        error = self.protocol.handshake_exc
+        if error is None:
+            error = InvalidHandshake("connection closed during the opening handshake")
+            if exc is not None:
+                error.__cause__ = exc
+        waiter.set_exception(error)
+        waiter.exception()  # retrieved by connect(); don't log it if connect() was cancelled
+
+    def _connection_lost_hook(self, exc: Any) -> None:
+        self._fail_handshake(self._lost_exc)
+        if self.protocol.state is not State.CONNECTING and self.protocol.handshake_exc is None:
+            self.logger.debug("%s connection closed: %s", self._peer(), exc)
+
+
+# The name older code subclasses.
+WebSocketClientProtocol = ClientConnection
+
+
+class connect:
+    """Open a WebSocket connection.
+
+    Use ``async with connect(uri) as websocket``, ``websocket = await connect(uri)``,
+    or ``async for websocket in connect(uri)`` to reconnect automatically
+    with jittered exponential backoff after a connection fails or drops.
+
+    Args:
+        uri: ``ws://`` or ``wss://`` URI.
+        origin: the ``Origin`` header.
+        subprotocols: subprotocols to offer, by preference.
+        additional_headers: headers added to the request (``extra_headers`` is an alias).
+        user_agent_header: the ``User-Agent`` header; ``None`` removes it.
+        compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
+        extensions: client extension factories, replacing the default.
+        open_timeout: seconds for TCP, TLS and the opening handshake together (10).
+        ping_interval, ping_timeout, close_timeout, max_size, max_fragments,
+        max_queue, write_limit, compression_threshold: as for :func:`wsio.serve`.
+        ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
+            (implied by ``wss://``). ``server_hostname`` overrides the name checked.
+        process_exception: ``(exc) -> exc | None``; decides, when iterating,
+            which failures are retried (``None``) and which are raised.
+        max_redirects: 3xx answers followed at most (10).
+        create_connection: a :class:`ClientConnection` subclass.
+        host, port, sock, family, local_addr, ...: passed to
+            :meth:`asyncio.loop.create_connection`.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: str | None = None,
+        subprotocols: Sequence[str] | None = None,
+        additional_headers: Any = None,
+        user_agent_header: str | None = DEFAULT_USER_AGENT,
+        compression: str | None = "deflate",
+        extensions: Sequence[Any] | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+        max_queue: int | None = 16,
+        write_limit: int = 65536,
+        compression_threshold: int = 128,
+        handshake_limits: HandshakeLimits | None = None,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
+        max_redirects: int | None = None,
+        create_connection: type[ClientConnection] | None = None,
+        logger: logging.Logger | None = None,
+        unix: bool = False,
+        path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if additional_headers is None:
+            additional_headers = kwargs.pop("extra_headers", None)
+        if compression == "deflate":
+            from ..protocol.deflate import enable_client_permessage_deflate
+
+            extensions = enable_client_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        self.uri = uri
+        self.process_exception = process_exception
+        self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
+        self.open_timeout = kwargs.pop("timeout", open_timeout)
+        self._connection_class = create_connection or kwargs.pop("create_protocol", None) or ClientConnection
+        self._protocol_options = dict(
+            origin=origin,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            extra_headers=additional_headers,
+            user_agent_header=user_agent_header,
+            limits=handshake_limits,
+            max_size=max_size,
+            max_fragments=max_fragments,
+            compression_threshold=compression_threshold,
+            logger=logger,
+        )
+        self._connection_options = dict(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+            logger=logger,
+        )
+        self._unix = unix
+        self._path = path
+        self._kwargs = kwargs
+        self.connection: ClientConnection | None = None
+
+    # -- opening -------------------------------------------------------------------
+
+    async def _create(self) -> ClientConnection:
+        if self.open_timeout is None:
+            return await self._open_following_redirects()
+        return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+
+    async def _open_following_redirects(self) -> ClientConnection:
+        uri = self.uri
+        for _ in range(self.max_redirects + 1):
+            wsuri = parse_uri(uri)
+            try:
+                connection = await self._open(wsuri)
+            except InvalidStatus as exc:
+                location = exc.response.headers.get("Location")
+                if exc.response.status_code not in (301, 302, 303, 307, 308) or location is None:
+                    raise
+                new_uri = urllib.parse.urljoin(uri, location)
+                try:
+                    new_wsuri = parse_uri(new_uri)
+                except InvalidURI as uri_exc:
+                    raise RedirectError(f"redirect to an invalid URI: {new_uri}") from uri_exc
+                if wsuri.secure and not new_wsuri.secure:
+                    raise RedirectError(f"redirect from wss:// to ws:// refused: {new_uri}") from exc
+                logger.info("redirected from %s to %s", uri, new_uri)
+                uri = new_uri
+                continue
+            self.connection = connection
+            return connection
+        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+
+    async def _open(self, wsuri: WebSocketURI) -> ClientConnection:
+        loop = asyncio.get_running_loop()
+        kwargs = dict(self._kwargs)
+        ssl = kwargs.pop("ssl", None)
+        if wsuri.secure:
+            if ssl is None or ssl is True:
+                ssl = ssl_module.create_default_context()
+        elif ssl is not None:
+            raise ValueError("ssl= goes with a wss:// URI, not ws://")
+        if ssl is not None:
+            kwargs.setdefault("server_hostname", wsuri.host)
+        protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
+
+        def factory() -> ClientConnection:
+            return self._connection_class(protocol, **self._connection_options)
+
+        if self._unix:
+            _, connection = await loop.create_unix_connection(factory, self._path, ssl=ssl, **kwargs)
+        else:
+            if kwargs.get("sock") is None:
+                host = kwargs.pop("host", wsuri.host)
+                port = kwargs.pop("port", wsuri.port)
+            else:
+                host = port = None
+            _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
+        try:
+            await connection.handshake_done
+        except BaseException:
+            connection.transport.abort()
+            raise
+        connection.logger.info("%s connection open", connection._peer())
+        connection.start_keepalive()
+        return connection
+
+    def __await__(self) -> Generator[Any, None, ClientConnection]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        return await self._create()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """Connect, yield the connection, and connect again when the body moves on."""
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                connection = await self._create()
+            except Exception as exc:
+                error = self.process_exception(exc)
+                if error is exc:
+                    raise
+                if error is not None:
+                    raise error from exc
+                if delays is None:
+                    delays = backoff()
+                delay = next(delays)
+                logger.info("connecting to %s failed (%s); retrying in %.1f s", self.uri, exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                continue
+            delays = None
+            try:
+                yield connection
+            finally:
+                await connection.close()
+
+
+def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
+    """Like :func:`connect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
+    if uri is None:
+        uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
+    return connect(uri, unix=True, path=path, **kwargs)

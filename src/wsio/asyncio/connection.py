@@ -1,0 +1,627 @@
+"""One WebSocket connection on asyncio: an :class:`asyncio.Protocol` over the sans-I/O core.
+
+The object the handler receives *is* the asyncio protocol: bytes from the
+transport go straight into :meth:`Connection.data_received`, which feeds the
+core and queues the messages it returns. ``recv()`` takes an already queued
+message without creating a future; ``send()`` writes to the transport and only
+suspends when the transport's buffer is above ``write_limit``. Timers are
+``loop.call_later`` handles, not tasks, so an idle connection costs little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+import uuid
+from typing import Any, AsyncIterable, AsyncIterator, Iterable, Mapping
+
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+)
+from ..protocol.connection import Connection as CoreConnection
+from ..protocol.connection import State
+from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.frames import Close
+
+__all__ = ["Connection", "Data", "State"]
+
+Data = str | bytes
+
+#: Closing both ways with one of these counts as a normal closure (1005: no code given).
+_OK_CODES = (1000, 1001, 1005)
+
+
+class Connection(asyncio.Protocol):
+    """A WebSocket connection, as a handler or ``connect()`` sees it.
+
+    Receive with ``await recv()``, ``async for message in connection`` or
+    ``recv_streaming()``; send with ``await send()``; close with
+    ``await close()`` (the server closes by itself when the handler returns).
+
+    Options (documented on :func:`wsio.serve` and :func:`wsio.connect`):
+    ``ping_interval`` and ``ping_timeout`` (20 s each; ``None`` disables
+    keepalive), ``close_timeout`` (10 s), ``max_queue`` (16 messages
+    received and not read yet; reading pauses beyond it), ``write_limit``
+    (64 KiB buffered for sending; ``send()`` waits beyond it).
+    """
+
+    logger: logging.Logger
+
+    def __init__(
+        self,
+        protocol: CoreConnection,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None = 16,
+        write_limit: int = 65536,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        if logger is not None:
+            self.logger = logger
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.remote_address: Any = None
+        self.local_address: Any = None
+        #: Round-trip time of the last ping that got its pong, in seconds.
+        self.latency = 0.0
+        self._id: uuid.UUID | None = None
+
+        self._queue: collections.deque[Any] = collections.deque()
+        self._messages = 0  # complete messages in _queue
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._watch_queue = False  # reading paused or a failure pending: look after each take
+        self._failure_handle: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._fragment_lock: asyncio.Lock | None = None
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._close_handle: asyncio.TimerHandle | None = None
+        self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._lost_exc: BaseException | None = None
+        self._why = ""
+
+    # -- what the FAQs use ----------------------------------------------------
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection, for logs."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def state(self) -> State:
+        """``State.CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED``."""
+        state = self.protocol.state
+        if state is State.CLOSED and not self._closed_waiter.done():
+            return State.CLOSING  # close frames exchanged; TCP not closed yet
+        return state
+
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_waiter.done()
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake request (a :class:`~wsio.Request`)."""
+        return self.protocol.request  # type: ignore[attr-defined]
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake response (a :class:`~wsio.Response`)."""
+        return self.protocol.response  # type: ignore[attr-defined]
+
+    @property
+    def path(self) -> str:
+        """The request path, with its query string."""
+        request = self.request
+        return request.path if request is not None else ""
+
+    @property
+    def request_headers(self) -> Any:
+        request = self.request
+        return request.headers if request is not None else None
+
+    @property
+    def response_headers(self) -> Any:
+        response = self.response
+        return response.headers if response is not None else None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received, 1006 without one; ``None`` while the connection is open."""
+        if not self._closed_waiter.done() and self.protocol.state is not State.CLOSED:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else 1006
+
+    @property
+    def close_reason(self) -> str | None:
+        if self.close_code is None:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.reason if rcvd is not None else ""
+
+    # -- asyncio.Protocol -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(self.write_limit)  # type: ignore[attr-defined]
+        self.remote_address = transport.get_extra_info("peername")
+        self.local_address = transport.get_extra_info("sockname")
+
+    def data_received(self, data: bytes) -> None:
+        protocol = self.protocol
+        events = protocol.receive_data(data)
+        if protocol._out:
+            self.transport.write(protocol.data_to_send())
+        if events:
+            self._handle_events(events)
+            if protocol.failure_pending and self._failure_handle is None:
+                # A protocol error follows these messages: fail once the application
+                # has taken them (an echo server answers them first, as Autobahn
+                # 3.x, 4.x and 5.15 expect), or after close_timeout if it doesn't read.
+                self._failure_handle = self.loop.call_later(self.close_timeout or 0, self._apply_failure)
+                self._watch_queue = True
+        if protocol.state is State.CLOSED:
+            self._after_closed()
+
+    def _handle_events(self, events: list[Any]) -> None:
+        queue = self._queue
+        added = 0
+        for event in events:
+            kind = type(event)
+            if kind is str or kind is bytes:
+                queue.append(event)
+                added += 1
+            elif kind is Fragment:
+                queue.append(event)
+                if event.last:
+                    added += 1
+            elif kind is Pong:
+                self._pong_received(event.data)
+            elif kind is Ping or kind is Close:
+                pass  # answered by the core
+            else:
+                self._handshake_event(event)
+        if added:
+            self._messages += added
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self.max_queue is not None and self._messages >= self.max_queue and not self._reading_paused:
+                # Backpressure instead of buffering: the peer's TCP window fills up.
+                self._reading_paused = self._watch_queue = True
+                self.transport.pause_reading()
+        elif queue and type(queue[-1]) is Fragment:
+            waiter = self._recv_waiter  # recv_streaming() waits for pieces
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _handshake_event(self, event: Any) -> None:  # pragma: no cover - roles override
+        pass
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._after_closed()
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        protocol = self.protocol
+        protocol.receive_eof()
+        if exc is not None:
+            self._lost_exc = exc
+            if not self._why:
+                if isinstance(exc, ConnectionResetError):
+                    self._why = "TCP connection reset by peer"
+                else:
+                    self._why = f"TCP connection lost: {exc}"
+        for handle in (self._keepalive_handle, self._close_handle, self._failure_handle):
+            if handle is not None:
+                handle.cancel()
+        self._keepalive_handle = self._close_handle = None
+        if not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+        closed = self._closed_exc()
+        for waiter in (self._recv_waiter, self._drain_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)  # the waiting coroutine raises what it finds
+        for future, _ in self._pings.values():
+            if not future.done():
+                future.set_exception(closed)
+                future.exception()  # nobody may be waiting for it: don't log it
+        self._pings.clear()
+        self._connection_lost_hook(closed)
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        pass
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- closing ------------------------------------------------------------------
+
+    def _after_closed(self) -> None:
+        """The core says the WebSocket connection is closed: end the TCP connection."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        protocol = self.protocol
+        if protocol._out:
+            transport.write(protocol.data_to_send())
+        # RFC 6455 7.1.1: the server closes TCP first; a client waits for it,
+        # unless the connection failed. Either way, not longer than close_timeout:
+        # a peer that doesn't read could hold a closing transport forever.
+        if protocol.side == 0 or protocol.handshake_exc is not None or protocol.failure is not None or protocol.eof_received:
+            transport.close()
+        if self._close_handle is None and self.close_timeout is not None:
+            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _closed_exc(self) -> ConnectionClosed:
+        protocol = self.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        why = self._why or protocol.why
+        if protocol.failure is not None and not why:
+            why = str(protocol.failure)
+        if rcvd is not None and sent is not None and rcvd.code in _OK_CODES and sent.code in _OK_CODES:
+            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        else:
+            exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        if protocol.failure is not None:
+            exc.__cause__ = protocol.failure
+        elif self._lost_exc is not None:
+            exc.__cause__ = self._lost_exc
+        return exc
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: send a close frame, wait for the peer's, then for TCP to close.
+
+        Waits at most ``close_timeout`` for the peer, then drops the TCP connection.
+        Closing a closed connection does nothing.
+        """
+        protocol = self.protocol
+        if protocol.state is State.OPEN:
+            self.transport.write(protocol.send_close(code, reason))
+            if self.close_timeout is not None:
+                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+        elif protocol.state is State.CONNECTING:
+            self.transport.close()
+        await asyncio.shield(self._closed_waiter)
+
+    def _close_timed_out(self) -> None:
+        if not self._why and self.protocol.close_rcvd is None:
+            self._why = f"no close frame within close_timeout={self.close_timeout}s"
+        self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (the TCP connection included)."""
+        await asyncio.shield(self._closed_waiter)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection: send a close frame with ``code`` and drop TCP at once."""
+        if not self._why:
+            self._why = reason
+        self.protocol.fail(code, reason)
+        self._after_closed()
+
+    # -- receiving ------------------------------------------------------------------
+
+    async def recv(self, timeout: float | None = None) -> Data:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :exc:`ConnectionClosed` when the connection is closed and no
+        message is left, :exc:`TimeoutError` if ``timeout`` seconds pass first.
+        Cancelling ``recv()`` loses no message.
+        """
+        queue = self._queue
+        if self._messages:
+            item = queue.popleft()
+            if type(item) is not Fragment:
+                self._messages -= 1
+                if self._watch_queue:
+                    self._message_taken()
+                return item  # type: ignore[no-any-return]
+            queue.appendleft(item)
+            return self._pop_fragmented()
+        await self._wait_for_message(timeout, whole=True)
+        return await self.recv()
+
+    def recv_nowait(self) -> Data:
+        """Return a message already received, or raise :exc:`asyncio.QueueEmpty`.
+
+        Raises :exc:`ConnectionClosed` if none is left and the connection is closed.
+        """
+        if self._messages:
+            item = self._queue[0]
+            if type(item) is not Fragment:
+                self._queue.popleft()
+                self._messages -= 1
+                if self._watch_queue:
+                    self._message_taken()
+                return item  # type: ignore[no-any-return]
+            return self._pop_fragmented()
+        if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
+            raise self._closed_exc()
+        raise asyncio.QueueEmpty
+
+    def _pop_fragmented(self) -> Data:
+        queue = self._queue
+        pieces = []
+        while True:
+            fragment = queue.popleft()
+            pieces.append(fragment.data)
+            if fragment.last:
+                break
+        self._messages -= 1
+        if self._watch_queue:
+            self._message_taken()
+        if type(pieces[0]) is str:
+            return "".join(pieces)
+        return b"".join(pieces)
+
+    async def _wait_for_message(self, timeout: float | None, whole: bool) -> None:
+        """Wait until a message (or, if not ``whole``, a piece) is queued, or raise."""
+        if self._recv_waiter is not None and not self._recv_waiter.done():
+            raise ConcurrencyError("another coroutine is already waiting for a message")
+        loop = self.loop
+        deadline = None if timeout is None else loop.time() + timeout
+        while not (self._messages or (not whole and self._queue)):
+            if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
+                raise self._closed_exc()
+            waiter = self._recv_waiter = loop.create_future()
+            try:
+                if deadline is None:
+                    await waiter
+                else:
+                    await asyncio.wait_for(waiter, deadline - loop.time())
+            finally:
+                self._recv_waiter = None
+
+    def _message_taken(self) -> None:
+        """The application took a message while reading was paused or a failure waits."""
+        if self._reading_paused:
+            # Low-water mark at a quarter of max_queue, so reading doesn't flap.
+            if self._messages <= (self.max_queue or 0) // 4 and not self.transport.is_closing():
+                self._reading_paused = False
+                self.transport.resume_reading()
+        if self._failure_handle is not None and self._messages == 0:
+            self.loop.call_soon(self._apply_failure)
+        self._watch_queue = self._reading_paused or self._failure_handle is not None
+
+    def _apply_failure(self) -> None:
+        if self._failure_handle is not None:
+            self._failure_handle.cancel()
+            self._failure_handle = None
+        if self.protocol.failure_pending:
+            self.data_received(b"")
+
+    async def recv_streaming(self) -> AsyncIterator[Data]:
+        """Receive the next message piece by piece, as its frames arrive.
+
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        """
+        queue = self._queue
+        while not queue:
+            await self._wait_for_message(None, whole=False)
+        item = queue[0]
+        if type(item) is not Fragment:
+            queue.popleft()
+            self._messages -= 1
+            if self._watch_queue:
+                self._message_taken()
+            yield item
+            return
+        while True:
+            while not queue:
+                await self._wait_for_message(None, whole=False)
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                if self._watch_queue:
+                    self._message_taken()
+                yield fragment.data
+                return
+            yield fragment.data
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        """Yield messages until the connection closes; a normal closure ends the loop."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # -- sending -------------------------------------------------------------------
+
+    async def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
+        compress: bool | None = None,
+    ) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable or async iterable of ``str`` or of bytes is sent as one
+        fragmented message. ``compress=False`` sends this message uncompressed
+        even when compression is on. Waits only when more than ``write_limit``
+        bytes are buffered. Raises :exc:`ConnectionClosed` once closed.
+        """
+        kind = type(message)
+        if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
+            if self._fragment_lock is not None and self._fragment_lock.locked():
+                async with self._fragment_lock:
+                    pass
+            try:
+                data = self.protocol.send_message(message, compress)  # type: ignore[arg-type]
+            except InvalidState:
+                raise self._closed_exc() from None
+            self.transport.write(data)
+            if self._write_paused:
+                await self._drain()
+            return
+        if isinstance(message, Mapping):
+            raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
+        if isinstance(message, Iterable):
+            await self._send_fragments(iter(message), None)
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(None, message.__aiter__())
+        else:
+            raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
+
+    async def _send_fragments(self, chunks: Any, achunks: AsyncIterator[Data] | None) -> None:
+        if self._fragment_lock is None:
+            self._fragment_lock = asyncio.Lock()
+        async with self._fragment_lock:
+            first = True
+            kind: type | None = None
+            previous: Any = None
+            while True:
+                try:
+                    chunk = next(chunks) if achunks is None else await achunks.__anext__()
+                except (StopIteration, StopAsyncIteration):
+                    break
+                if kind is None:
+                    kind = str if isinstance(chunk, str) else bytes
+                elif not isinstance(chunk, kind):
+                    raise TypeError("all fragments of a message must be of the same type")
+                if previous is not None:
+                    await self._send_frame(previous, first, False)
+                    first = False
+                previous = chunk
+            if previous is None:
+                return  # an empty iterable sends nothing
+            await self._send_frame(previous, first, True)
+
+    async def _send_frame(self, chunk: Data, first: bool, last: bool) -> None:
+        try:
+            data = self.protocol.send_fragment(chunk, first=first, last=last)
+        except InvalidState:
+            raise self._closed_exc() from None
+        self.transport.write(data)
+        if self._write_paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        while self._write_paused:
+            if self._closed_waiter.done():
+                raise self._closed_exc()
+            waiter = self._drain_waiter
+            if waiter is None or waiter.done():
+                waiter = self._drain_waiter = self.loop.create_future()
+            await asyncio.shield(waiter)
+        if self._closed_waiter.done():
+            raise self._closed_exc()
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; return a future that resolves to the round-trip time when the pong arrives.
+
+        ``await (await websocket.ping())`` waits for the pong.
+        """
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        elif isinstance(data, str):
+            data = data.encode()
+        if data in self._pings:
+            raise ConcurrencyError("a ping with the same data is already waiting for its pong")
+        try:
+            frame = self.protocol.send_ping(data)
+        except InvalidState:
+            raise self._closed_exc() from None
+        future: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (future, time.monotonic())
+        self.transport.write(frame)
+        return future
+
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong (pongs to pings are automatic)."""
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            self.transport.write(self.protocol.send_pong(data))
+        except InvalidState:
+            raise self._closed_exc() from None
+
+    def _pong_received(self, data: bytes) -> None:
+        pings = self._pings
+        if data not in pings:
+            return  # unsolicited pong
+        now = time.monotonic()
+        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
+        for key in list(pings):
+            future, sent = pings.pop(key)
+            if not future.done():
+                future.set_result(now - sent)
+            if key == data:
+                self.latency = now - sent
+                break
+
+    # -- keepalive ------------------------------------------------------------------
+
+    def start_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            return
+        data = os.urandom(4)
+        future: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (future, time.monotonic())
+        self.transport.write(protocol.send_ping(data))
+        if self.ping_timeout is not None:
+            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
+        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+
+    def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
+        if future.done() or self._closed_waiter.done():
+            return
+        self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
+        self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
+
+    def _peer(self) -> str:
+        address = self.remote_address
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address or "?")
+
+    # -- thread-safety ------------------------------------------------------------------
+
+    def send_threadsafe(self, message: Data) -> Any:
+        """Send from a thread outside the event loop; return a :class:`concurrent.futures.Future`."""
+        return asyncio.run_coroutine_threadsafe(self.send(message), self.loop)

@@ -1,0 +1,458 @@
+"""The asyncio WebSocket server: :func:`serve`, :func:`unix_serve`, :class:`Server`."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import inspect
+import logging
+import sys
+from typing import Any, Awaitable, Callable, Generator, Sequence
+
+from ..exceptions import ConnectionClosed, InvalidHandshake
+from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
+from ..version import version
+from .connection import Connection
+
+__all__ = ["serve", "unix_serve", "Server", "ServerConnection", "WebSocketServerProtocol", "basic_response"]
+
+logger = logging.getLogger("wsio.server")
+
+#: What the ``Server`` header says unless ``server_header`` changes it.
+DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
+
+HeadersLike = Any  # Headers, a mapping, or a list of (name, value) pairs
+
+
+def basic_response(status: int | http.HTTPStatus, headers: HeadersLike = None, body: str | bytes = b"") -> Response:
+    """Build an HTTP response, e.g. from a ``(status, headers, body)`` tuple of ``process_request``."""
+    response = Response.from_status(int(status), body)
+    if headers:
+        items = headers.raw_items() if isinstance(headers, Headers) else headers.items() if hasattr(headers, "items") else headers
+        for name, value in items:
+            if name.lower() in ("content-length", "content-type", "connection") and name in response.headers:
+                del response.headers[name]
+            response.headers[name] = value
+    return response
+
+
+def _as_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple) and len(result) == 3:
+        return basic_response(*result)
+    raise TypeError(f"process_request must return None, a Response or (status, headers, body), not {result!r}")
+
+
+def _legacy_signature(function: Callable[..., Any], names: Sequence[str]) -> bool:
+    """Whether ``function``'s first parameters are named like the older call style."""
+    try:
+        params = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return any(p in names for p in params[:2])
+
+
+class ServerConnection(Connection):
+    """A connection accepted by :func:`serve`.
+
+    Subclass it and pass ``create_connection=`` to :func:`serve` to override
+    :meth:`process_request` as a method, as older code does.
+    """
+
+    logger = logger
+    #: Override as a method ``(path, request_headers)`` or ``(connection, request)``;
+    #: the ``process_request`` argument of :func:`serve` takes precedence.
+    process_request: Callable[..., Any] | None = None
+
+    def __init__(self, server: Server, protocol: ServerProtocol, **kwargs: Any) -> None:
+        super().__init__(protocol, **kwargs)
+        self.server = server
+        self.handler_task: asyncio.Task[None] | None = None
+        self._open_handle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        server = self.server
+        if server.closing:
+            transport.abort()
+            return
+        server.connections.add(self)
+        if server.open_timeout is not None:
+            self._open_handle = self.loop.call_later(server.open_timeout, self._open_timed_out)
+
+    def _open_timed_out(self) -> None:
+        # Slow-loris defence: the whole request must arrive within open_timeout.
+        if self.protocol.state is State.CONNECTING and self.handler_task is None:
+            self.logger.info("%s rejected: no complete request within open_timeout=%ss", self._peer(), self.server.open_timeout)
+            self._why = f"no complete handshake request within open_timeout={self.server.open_timeout}s"
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.protocol.state is State.CONNECTING and self.handler_task is None:
+            protocol = self.protocol
+            events = protocol.receive_data(data)
+            if protocol.state is State.CLOSED:
+                exc = protocol.handshake_exc
+                status = protocol.response.status_code if protocol.response is not None else 400  # type: ignore[attr-defined]
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                self._after_closed()
+            elif events:
+                self.handler_task = self.loop.create_task(self._run(events[0]))
+            return
+        super().data_received(data)
+
+    async def _run(self, request: Request) -> None:
+        server = self.server
+        protocol = self.protocol
+        try:
+            response = await self._handshake(request)
+        except Exception:
+            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
+            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+        protocol.send_response(response)  # type: ignore[attr-defined]
+        if self._open_handle is not None:
+            self._open_handle.cancel()
+            self._open_handle = None
+        if self.transport.is_closing():
+            return  # the client went away during process_request
+        self.transport.write(protocol.data_to_send())
+        if protocol.state is not State.OPEN:
+            if response.status_code < 400:
+                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
+            else:
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+            self._after_closed()
+            return
+        self.logger.info("%s connection open, path %s", self._peer(), request.path)
+        self.start_keepalive()
+        # Frames the client sent right behind its request.
+        super().data_received(b"")
+        try:
+            if server.handler_takes_path:
+                await server.handler(self, request.path)
+            else:
+                await server.handler(self)
+        except ConnectionClosed:
+            pass  # the peer closed; the close line below says how
+        except asyncio.CancelledError:
+            self.transport.abort()
+            raise
+        except Exception:
+            self.logger.error("%s connection handler failed", self._peer(), exc_info=True)
+            await self.close(1011, "internal error")
+        else:
+            await self.close()
+        await self.wait_closed()
+
+    async def _handshake(self, request: Request) -> Response:
+        server = self.server
+        hook = server.process_request
+        if hook is None and self.process_request is not None:
+            hook = self.process_request  # a method overridden in a subclass
+        if hook is not None:
+            if _legacy_signature(hook, ("path", "request_headers")):
+                result = hook(request.path, request.headers)
+            else:
+                result = hook(self, request)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                return _as_response(result)
+        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
+        response = protocol.accept(request)
+        if server.process_response is not None:
+            result = server.process_response(self, request, response)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                response = result
+        return response
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        if self._open_handle is not None:
+            self._open_handle.cancel()
+            self._open_handle = None
+        response = self.protocol.response  # type: ignore[attr-defined]
+        if response is not None and response.status_code == 101:
+            self.logger.info("%s connection closed: %s", self._peer(), exc)
+        # The server counts a connection until its handler has returned too.
+        if self.handler_task is None or self.handler_task.done():
+            self.server._connection_done(self)
+        else:
+            self.handler_task.add_done_callback(lambda _: self.server._connection_done(self))
+
+
+# The name older code subclasses.
+WebSocketServerProtocol = ServerConnection
+
+
+class Server:
+    """A running WebSocket server: what ``serve()`` returns.
+
+    Attributes:
+        connections: the connections currently open or opening.
+        sockets: the listening sockets.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        *,
+        process_request: Callable[..., Any] | None,
+        process_response: Callable[..., Any] | None,
+        open_timeout: float | None,
+        logger: logging.Logger,
+    ) -> None:
+        self.handler = handler
+        self.handler_takes_path = _handler_takes_path(handler)
+        self.process_request = process_request
+        self.process_response = process_response
+        self.open_timeout = open_timeout
+        self.logger = logger
+        self.connections: set[ServerConnection] = set()
+        self.server: asyncio.base_events.Server | None = None
+        self.closing = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._close_started = asyncio.Event()
+        self._all_done: asyncio.Future[None] | None = None
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self.server.sockets) if self.server is not None else ()
+
+    def is_serving(self) -> bool:
+        return self.server is not None and self.server.is_serving() and not self.closing
+
+    def close(self, close_connections: bool = True) -> asyncio.Task[None]:
+        """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
+
+        Returns a task: ``await server.close()`` waits until that is done.
+        With ``close_connections=False`` existing connections keep working.
+        """
+        if self._close_task is None:
+            self.closing = True
+            self._close_task = asyncio.get_running_loop().create_task(self._close(close_connections))
+            self._close_started.set()
+        return self._close_task
+
+    async def _close(self, close_connections: bool) -> None:
+        assert self.server is not None
+        self.server.close()
+        if close_connections:
+            closing = []
+            for connection in list(self.connections):
+                if connection.protocol.state is State.OPEN:
+                    closing.append(connection.close(1001, "server shutting down"))
+                elif connection.protocol.state is State.CONNECTING:
+                    connection.transport.abort()
+            if closing:
+                await asyncio.gather(*closing, return_exceptions=True)
+            await self._wait_connections()
+
+    def _connection_done(self, connection: ServerConnection) -> None:
+        self.connections.discard(connection)
+        if not self.connections and self._all_done is not None and not self._all_done.done():
+            self._all_done.set_result(None)
+
+    async def _wait_connections(self) -> None:
+        while self.connections:
+            self._all_done = asyncio.get_running_loop().create_future()
+            await self._all_done
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection with it."""
+        await self._close_started.wait()
+        assert self._close_task is not None
+        await asyncio.shield(self._close_task)
+        await self._wait_connections()
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called (e.g. from a signal handler)."""
+        assert self.server is not None
+        await self.server.start_serving()
+        await self.wait_closed()
+
+    async def start_serving(self) -> None:
+        assert self.server is not None
+        await self.server.start_serving()
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+def _handler_takes_path(handler: Callable[..., Any]) -> bool:
+    """Whether the handler is the older ``(websocket, path)`` kind."""
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
+
+
+class serve:
+    """Start a WebSocket server; use as ``async with serve(...) as server`` or ``await serve(...)``.
+
+    Args:
+        handler: a coroutine function ``handler(websocket)`` (or the older
+            ``handler(websocket, path)``) run for each connection; the
+            connection closes with 1000 when it returns, with 1011 if it raises.
+        host, port: where to listen; every other keyword argument of
+            :meth:`asyncio.loop.create_server` (``ssl``, ``sock``, ``family``,
+            ``reuse_port``, ``backlog``, ...) is passed through.
+        process_request: ``(connection, request)`` or ``(path, request_headers)``,
+            sync or async; return ``None`` to go on with the handshake, or a
+            :class:`Response` or ``(status, headers, body)`` to answer with
+            plain HTTP (health checks, authentication).
+        process_response: ``(connection, request, response)``; may return a
+            replacement response.
+        origins: allowed ``Origin`` values (``None`` in the list allows no
+            Origin); default: any.
+        subprotocols: subprotocols the server supports, by preference.
+        select_subprotocol: ``(connection, client_subprotocols)`` returning one
+            or ``None``, to choose yourself.
+        compression: ``"deflate"`` (default) negotiates permessage-deflate;
+            ``None`` turns it off. ``extensions`` replaces the factories.
+        server_header: the ``Server`` header; ``None`` removes it.
+        extra_headers: headers added to the 101 response (or a callable
+            ``(path, request_headers)`` returning them).
+        open_timeout: seconds for the whole opening handshake (10).
+        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
+        close_timeout: seconds to wait for the closing handshake (10).
+        max_size: largest message in bytes (1 MiB; ``None``: no limit).
+        max_fragments: largest number of frames in a message (4096).
+        max_queue: messages buffered before reading pauses (16).
+        write_limit: bytes buffered for sending before ``send()`` waits (64 KiB).
+        compression_threshold: messages shorter than this go uncompressed (128).
+        handshake_limits: a :class:`HandshakeLimits` for the request parser.
+        create_connection: a :class:`ServerConnection` subclass.
+        logger: defaults to the ``wsio.server`` logger.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[..., Awaitable[Any]],
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        *,
+        process_request: Callable[..., Any] | None = None,
+        process_response: Callable[..., Any] | None = None,
+        origins: Sequence[Any] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: Callable[..., str | None] | None = None,
+        compression: str | None = "deflate",
+        extensions: Sequence[Any] | None = None,
+        server_header: str | None = DEFAULT_SERVER_HEADER,
+        extra_headers: Any = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+        max_queue: int | None = 16,
+        write_limit: int = 65536,
+        compression_threshold: int = 128,
+        handshake_limits: HandshakeLimits | None = None,
+        create_connection: type[ServerConnection] | None = None,
+        logger: logging.Logger | None = None,
+        unix: bool = False,
+        path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if compression == "deflate":
+            from ..protocol.deflate import enable_server_permessage_deflate
+
+            extensions = enable_server_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        # Older code names these differently.
+        create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
+        open_timeout = kwargs.pop("handshake_timeout", open_timeout)
+        self._server = Server(
+            handler,
+            process_request=process_request,
+            process_response=process_response,
+            open_timeout=open_timeout,
+            logger=logger or globals()["logger"],
+        )
+        connection_class = create_connection or ServerConnection
+        limits = handshake_limits or HandshakeLimits()
+        server = self._server
+        connection_logger = logger
+
+        def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
+            if select_subprotocol is None:
+                return None
+            if _legacy_signature(select_subprotocol, ("client_subprotocols", "server_subprotocols")):
+                return select_subprotocol
+            return lambda client, _server: select_subprotocol(connection, client)
+
+        def factory() -> ServerConnection:
+            protocol = ServerProtocol(
+                origins=origins,
+                extensions=extensions,
+                subprotocols=subprotocols,
+                server_header=server_header,
+                extra_headers=extra_headers,
+                limits=limits,
+                max_size=max_size,
+                max_fragments=max_fragments,
+                compression_threshold=compression_threshold,
+                logger=connection_logger,
+            )
+            connection = connection_class(
+                server,
+                protocol,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+                max_queue=max_queue,
+                write_limit=write_limit,
+                logger=connection_logger,
+            )
+            protocol.select_subprotocol = make_select(connection)
+            return connection
+
+        self._factory = factory
+        self._host = host
+        self._port = port
+        self._unix = unix
+        self._path = path
+        self._kwargs = kwargs
+
+    async def _create(self) -> Server:
+        loop = asyncio.get_running_loop()
+        if self._unix:
+            server = await loop.create_unix_server(self._factory, self._path, **self._kwargs)
+        else:
+            server = await loop.create_server(self._factory, self._host, self._port, **self._kwargs)
+        self._server.server = server
+        return self._server
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._create()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._server.__aexit__(*exc_info)
+
+
+def unix_serve(handler: Callable[..., Awaitable[Any]], path: str | None = None, **kwargs: Any) -> serve:
+    """Like :func:`serve`, on a Unix socket at ``path``."""
+    return serve(handler, unix=True, path=path, **kwargs)

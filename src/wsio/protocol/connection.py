@@ -1,0 +1,674 @@
+"""The WebSocket connection state machine, for both roles, with no I/O.
+
+Bytes in, events out: :meth:`Connection.receive_data` takes what the socket
+read and returns the events it completed, in one list (see
+:mod:`wsio.protocol.events`). Calls in, bytes out: ``send_*`` methods return
+the bytes to write. Replies the protocol makes by itself (pongs, the echo of a
+close frame, the close frame that fails a connection, the handshake response)
+wait in :meth:`data_to_send`, which the I/O layer drains after each
+``receive_data``.
+
+Timers (keepalive, close and handshake timeouts) are the I/O layer's: this
+module never looks at a clock.
+
+Receiving is written for speed. Complete frames are parsed in one loop over one
+buffer (:func:`~wsio.protocol.frames.parse_frames`, in C when built). A data
+frame whose payload is still arriving is not buffered whole: its payload is
+unmasked and passed on as it comes, which keeps memory flat for large
+messages and lets invalid UTF-8 fail the connection at once (RFC 6455 8.1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ..exceptions import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
+from . import frames as _frames
+from .events import Fragment, Ping, Pong
+from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .deflate import PerMessageDeflate
+    from .handshake import WebSocketURI
+    from .http11 import HandshakeLimits, Request, Response
+
+__all__ = ["State", "Side", "Connection", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
+
+#: 1 MiB: large enough for most applications, small enough that a peer can't
+#: make a server hold much memory per connection.
+DEFAULT_MAX_SIZE = 1 << 20
+#: A message in more fragments than this fails with 1009: empty fragments cost
+#: no memory but each costs CPU, so their number is capped too.
+DEFAULT_MAX_FRAGMENTS = 4096
+
+_new_mask = MaskSource()  # shared: one 4 KiB pool per process, not per connection
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class State(enum.IntEnum):
+    """Connection states (RFC 6455 4.1 and 7)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2  # we sent a close frame and wait for the peer's
+    CLOSED = 3  # close frames exchanged, or the connection failed, or EOF
+
+
+class Side(enum.IntEnum):
+    SERVER = 0
+    CLIENT = 1
+
+
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
+
+def _truncate_reason(reason: str) -> str:
+    """Cut a close reason to the 123 bytes a close frame can carry, on a character boundary."""
+    data = reason.encode()
+    if len(data) <= 123:
+        return reason
+    return data[:123].decode(errors="ignore")
+
+
+class Connection:
+    """State shared by both roles: framing, messages, closing.
+
+    Args:
+        side: :attr:`Side.SERVER` or :attr:`Side.CLIENT`.
+        max_size: largest message accepted, in bytes (after decompression);
+            ``None`` for no limit. Larger messages fail the connection with 1009.
+        max_fragments: largest number of frames in one message; ``None`` for no limit.
+        compression_threshold: messages shorter than this are sent uncompressed
+            even when permessage-deflate is on.
+        logger: where frame-level DEBUG lines go.
+    """
+
+    side: Side
+
+    def __init__(
+        self,
+        side: Side,
+        *,
+        state: State = State.OPEN,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+        compression_threshold: int = 128,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
+        self.side = side
+        self.state = state
+        self.max_size = max_size
+        self.max_fragments = max_fragments
+        self.compression_threshold = compression_threshold
+        self.logger = logger or logging.getLogger("wsio.protocol")
+        # Checked once: no per-frame logging work when DEBUG is off.
+        self.debug = self.logger.isEnabledFor(logging.DEBUG)
+
+        self.subprotocol: str | None = None
+        self.extensions: list[Any] = []
+        self.deflate: PerMessageDeflate | None = None
+
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        #: Why the connection closed, in words, when it wasn't a plain close handshake.
+        self.why = ""
+        #: The protocol error that failed the connection, if one did.
+        self.failure: ProtocolError | None = None
+        self.handshake_exc: Exception | None = None
+        self.eof_received = False
+        self._deferred_failure: ProtocolError | None = None
+
+        self._expect_masked = side is Side.SERVER
+        self._rsv1_ok = False
+        self._mask: Callable[[], bytes] | None = _new_mask if side is Side.CLIENT else None
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        # A data frame whose payload is still arriving.
+        self._pf_head = 0
+        self._pf_left = 0
+        self._pf_mask: bytes | None = None
+        self._pf_off = 0
+        # The message being reassembled: None when no message is in progress.
+        self._msg_text: bool | None = None
+        self._msg_compressed = False
+        self._msg_size = 0
+        self._msg_frames = 0
+        self._msg_decoder: codecs.IncrementalDecoder | None = None
+        self._msg_fin = False
+
+    # -- negotiated state ---------------------------------------------------
+
+    def _set_extensions(self, extensions: Sequence[Any]) -> None:
+        from .deflate import PerMessageDeflate
+
+        self.extensions = list(extensions)
+        for extension in self.extensions:
+            if isinstance(extension, PerMessageDeflate):
+                self.deflate = extension
+        self._rsv1_ok = self.deflate is not None
+
+    # -- receiving ----------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Return and forget the bytes the protocol queued by itself."""
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return b"".join(out)
+
+    def receive_data(self, data: bytes | bytearray) -> list[Any]:
+        """Feed bytes read from the network; return the events they complete."""
+        if self.state is State.CONNECTING:
+            return self._receive_handshake(data)
+        events: list[Any] = []
+        if self._deferred_failure is not None:
+            self._fail_with(self._deferred_failure)
+            return events
+        if self.close_rcvd is not None or self.failure is not None or self.eof_received:
+            return events  # RFC 6455 5.5.1: nothing after a close frame counts
+        buf = self._buf
+        if buf:
+            buf += data
+            src: bytes | bytearray = buf
+        else:
+            src = data
+        end = len(src)
+        pos = 0
+        parse_frames = _frames.parse_frames
+        try:
+            while True:
+                if self._pf_left:
+                    pos = self._continue_partial(src, pos, end, events)
+                    if self._pf_left or self._stopped():
+                        break
+                frames, pos, error = parse_frames(src, pos, self._expect_masked, self._rsv1_ok)
+                if frames:
+                    self._process_frames(frames, events)
+                    if self._stopped():
+                        break
+                if error is not None:
+                    raise ProtocolError(error[1], error[0])
+                if pos == end:
+                    break
+                # The frame at pos is incomplete: stream its payload if it's data.
+                header = _frames.parse_header(src, pos)
+                if header is None or header[0] & 0x08:
+                    break  # header incomplete, or a control frame (<= 131 bytes): wait
+                head, length, mask, start = header
+                self._begin_data_frame(head, length)
+                self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
+                pos = start
+        except ProtocolError as exc:
+            if events:
+                # Let the application see what came before the error first (an echo
+                # server answers it), then fail on the next call: Autobahn 3.x, 4.x, 5.15.
+                self._deferred_failure = exc
+            else:
+                self._fail_with(exc)
+        if self._stopped():
+            self._buf = bytearray()
+        elif src is buf:
+            del buf[:pos]
+        elif pos < end:
+            buf += data[pos:]
+        return events
+
+    @property
+    def failure_pending(self) -> bool:
+        """A protocol error was found behind the events just returned; call ``receive_data(b"")``
+        once the application has handled them, and the connection fails."""
+        return self._deferred_failure is not None
+
+    def _stopped(self) -> bool:
+        return self.close_rcvd is not None or self.failure is not None or self._deferred_failure is not None
+
+    def _process_frames(self, frames: list[tuple[int, bytes]], events: list[Any]) -> None:
+        """Turn frames into events; raise ProtocolError at the first bad one."""
+        max_size = self.max_size
+        for head, payload in frames:
+            opcode = head & 0x0F
+            if opcode == OP_TEXT or opcode == OP_BINARY:
+                if self._msg_text is not None:
+                    raise ProtocolError("peer started a new message before finishing the previous one")
+                if head & FIN:
+                    # The common case: a whole message in one frame.
+                    if head & RSV1:
+                        assert self.deflate is not None
+                        payload = self.deflate.decompress(payload, True, max_size)
+                    elif max_size is not None and len(payload) > max_size:
+                        raise PayloadTooBig(f"message of {len(payload)} bytes exceeds max_size={max_size}")
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(payload.decode())
+                        except UnicodeDecodeError:
+                            raise ProtocolError("peer sent invalid UTF-8 in a text message", 1007) from None
+                    else:
+                        events.append(payload)
+                    continue
+                self._begin_data_frame(head, len(payload))
+                self._data(payload, True, events)
+            elif opcode == OP_CONT:
+                self._begin_data_frame(head, len(payload))
+                self._data(payload, True, events)
+            else:
+                self._control(opcode, payload, events)
+                if self.close_rcvd is not None:
+                    return
+
+    def _begin_data_frame(self, head: int, length: int) -> None:
+        """Check a data frame's header against the message state and limits."""
+        opcode = head & 0x0F
+        if opcode == OP_CONT:
+            if self._msg_text is None:
+                raise ProtocolError("peer sent a continuation frame outside a fragmented message")
+        else:
+            if self._msg_text is not None:
+                raise ProtocolError("peer started a new message before finishing the previous one")
+            self._msg_text = opcode == OP_TEXT
+            self._msg_compressed = bool(head & RSV1)
+            self._msg_size = 0
+            self._msg_frames = 0
+            self._msg_decoder = _utf8_decoder() if self._msg_text else None
+        self._msg_frames += 1
+        if self.max_fragments is not None and self._msg_frames > self.max_fragments:
+            raise PayloadTooBig(f"message in more than {self.max_fragments} fragments exceeds max_fragments={self.max_fragments}")
+        if not self._msg_compressed:
+            self._msg_size += length
+            if self.max_size is not None and self._msg_size > self.max_size:
+                raise PayloadTooBig(f"message of at least {self._msg_size} bytes exceeds max_size={self.max_size}")
+        self._msg_fin = bool(head & FIN)
+
+    def _continue_partial(self, src: bytes | bytearray, pos: int, end: int, events: list[Any]) -> int:
+        """Consume what has arrived of a data frame's payload."""
+        n = min(self._pf_left, end - pos)
+        if n == 0:
+            return pos
+        chunk = src[pos : pos + n]
+        if self._pf_mask is not None:
+            chunk = _frames.apply_mask(chunk, self._pf_mask, self._pf_off)
+            self._pf_off += n
+        else:
+            chunk = bytes(chunk)
+        self._pf_left -= n
+        self._data(chunk, self._pf_left == 0, events)
+        return pos + n
+
+    def _data(self, data: bytes, frame_done: bool, events: list[Any]) -> None:
+        """Pass on a piece of the current message's payload."""
+        last = frame_done and self._msg_fin
+        if self._msg_compressed:
+            assert self.deflate is not None
+            limit = None if self.max_size is None else self.max_size - self._msg_size
+            data = self.deflate.decompress(data, last, limit)
+            self._msg_size += len(data)
+        piece: str | bytes = data
+        if self._msg_decoder is not None:
+            try:
+                piece = self._msg_decoder.decode(data, last)
+            except UnicodeDecodeError:
+                raise ProtocolError("peer sent invalid UTF-8 in a text message", 1007) from None
+        if piece or last:
+            events.append(Fragment(piece, last))
+        if last:
+            self._msg_text = None
+            self._msg_decoder = None
+
+    def _control(self, opcode: int, payload: bytes, events: list[Any]) -> None:
+        if opcode == OP_PING:
+            if self.state is _OPEN:
+                self._out.append(self._frame(FIN | OP_PONG, payload))
+            events.append(Ping(payload))
+        elif opcode == OP_PONG:
+            events.append(Pong(payload))
+        else:
+            assert opcode == OP_CLOSE
+            close = Close.parse(payload)
+            self.close_rcvd = close
+            if self.state is _OPEN:
+                # Echo the code (RFC 6455 5.5.1), without the reason.
+                reply = Close(close.code)
+                self._out.append(self._frame(FIN | OP_CLOSE, reply.serialize()))
+                self.close_sent = reply
+                self.close_rcvd_then_sent = True
+            elif self.close_sent is not None:
+                self.close_rcvd_then_sent = False
+            self.state = _CLOSED
+            if self.debug:
+                self.logger.debug("< CLOSE %s", close)
+            events.append(close)
+
+    def receive_eof(self) -> list[Any]:
+        """The peer closed its side of the TCP connection."""
+        if self.eof_received:
+            return []
+        self.eof_received = True
+        if self.state is State.CONNECTING:
+            return self._receive_handshake_eof()
+        if self.state is not _CLOSED:
+            self.why = self.why or "EOF without a close frame"
+            self.state = _CLOSED
+        return []
+
+    # -- failing ------------------------------------------------------------
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close frame if we can, stop reading."""
+        self._fail_with(ProtocolError(reason, code))
+
+    def _fail_with(self, exc: ProtocolError) -> None:
+        reason = str(exc)
+        if self.state is _OPEN:
+            close = Close(exc.code, _truncate_reason(reason))
+            self._out.append(self._frame(FIN | OP_CLOSE, close.serialize()))
+            self.close_sent = close
+        self.failure = exc
+        self._deferred_failure = None
+        self.why = self.why or reason
+        self.state = _CLOSED
+        self._pf_left = 0
+        self._msg_text = None
+        if self.debug:
+            self.logger.debug("! failing connection with %d: %s", exc.code, reason)
+
+    # -- sending ------------------------------------------------------------
+
+    def _frame(self, head: int, payload: bytes | bytearray | memoryview) -> bytes:
+        mask = self._mask
+        return _frames.build_frame(head, payload, mask() if mask is not None else None)
+
+    def _check_open(self) -> None:
+        if self.state is not _OPEN:
+            raise InvalidState(f"connection is {self.state.name}; can't send")
+
+    def send_message(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
+        """Frame a whole message (``str`` -> text, bytes-like -> binary); return the bytes to write.
+
+        ``compress=None`` compresses when permessage-deflate is on and the
+        message is at least ``compression_threshold`` bytes; ``False`` never.
+        """
+        if type(data) is str:
+            return self._message(data.encode(), FIN | OP_TEXT, compress)
+        return self._message(data, FIN | OP_BINARY, compress)  # type: ignore[arg-type]
+
+    def send_text(self, data: str | bytes, compress: bool | None = None) -> bytes:
+        """Frame a text message; ``bytes`` must already be UTF-8."""
+        return self._message(data.encode() if type(data) is str else data, FIN | OP_TEXT, compress)  # type: ignore[union-attr]
+
+    def send_binary(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
+        """Frame a binary message; ``str`` is encoded to UTF-8."""
+        return self._message(data.encode() if type(data) is str else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
+
+    def _message(self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None) -> bytes:
+        if self.state is not _OPEN:
+            self._check_open()
+        deflate = self.deflate
+        if deflate is not None and compress is not False:
+            if compress or len(payload) >= self.compression_threshold:
+                payload = deflate.compress(payload)
+                head |= RSV1
+        mask = self._mask
+        return _frames.build_frame(head, payload, mask() if mask is not None else None)
+
+    def send_fragment(self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool) -> bytes:
+        """Frame one piece of a fragmented message (sent uncompressed).
+
+        The first piece's type (``str`` or bytes) sets the message type.
+        """
+        self._check_open()
+        if type(data) is str:
+            payload: bytes | bytearray | memoryview = data.encode()
+            opcode = OP_TEXT
+        else:
+            payload = data  # type: ignore[assignment]
+            opcode = OP_BINARY
+        head = (opcode if first else OP_CONT) | (FIN if last else 0)
+        return self._frame(head, payload)
+
+    def send_ping(self, data: bytes = b"") -> bytes:
+        """Frame a ping; ``data`` is at most 125 bytes."""
+        self._check_open()
+        if len(data) > 125:
+            raise ValueError(f"ping payload of {len(data)} bytes exceeds 125 bytes")
+        return self._frame(FIN | OP_PING, data)
+
+    def send_pong(self, data: bytes = b"") -> bytes:
+        """Frame an unsolicited pong; ``data`` is at most 125 bytes."""
+        self._check_open()
+        if len(data) > 125:
+            raise ValueError(f"pong payload of {len(data)} bytes exceeds 125 bytes")
+        return self._frame(FIN | OP_PONG, data)
+
+    def send_close(self, code: int = 1000, reason: str = "") -> bytes:
+        """Start the closing handshake; return the close frame.
+
+        ``code`` 1005 sends a close frame without a payload.
+        """
+        if code != 1005 and not _frames.is_valid_close_code(code):
+            raise ValueError(f"close code {code} can't be sent")
+        self._check_open()
+        close = Close(code, "" if code == 1005 else reason)
+        payload = close.serialize()
+        self.close_sent = close
+        self.state = State.CLOSING
+        if self.debug:
+            self.logger.debug("> CLOSE %s", close)
+        return self._frame(FIN | OP_CLOSE, payload)
+
+    # -- handshake (the roles override these) --------------------------------
+
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _receive_handshake_eof(self) -> list[Any]:
+        self.why = "EOF during the opening handshake"
+        self.handshake_exc = self.handshake_exc or InvalidHandshake(self.why)
+        self.state = _CLOSED
+        return []
+
+    def _handshake_failed(self, exc: Exception) -> None:
+        self.handshake_exc = exc
+        self.why = f"opening handshake failed: {exc}"
+        self.state = _CLOSED
+
+
+class ServerProtocol(Connection):
+    """The server side: parses the request, answers it, then runs the connection.
+
+    After ``receive_data`` returns a :class:`Request`, the I/O layer calls
+    :meth:`accept` (or builds its own response, e.g. in ``process_request``)
+    and then :meth:`send_response`.
+    """
+
+    def __init__(
+        self,
+        *,
+        origins: Sequence[Any] | None = None,
+        extensions: Sequence[Any] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: Callable[[list[str], list[str]], str | None] | None = None,
+        server_header: str | None = None,
+        extra_headers: Any = None,
+        limits: HandshakeLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from .http11 import HandshakeLimits, RequestParser
+
+        super().__init__(Side.SERVER, state=State.CONNECTING, **kwargs)
+        self.origins = origins
+        self.available_extensions = list(extensions or ())
+        self.available_subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.server_header = server_header
+        self.extra_headers = extra_headers
+        self._parser: Any = RequestParser(limits or HandshakeLimits())
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self._accepted: Any = None
+
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:
+        if self.request is not None:
+            # Request complete, response not sent yet: keep what follows for later.
+            self._buf += data
+            return []
+        try:
+            request = self._parser.feed(bytes(data))
+        except InvalidHandshake as exc:
+            self._reject(exc)
+            return []
+        if request is None:
+            return []
+        self.request = request
+        self._buf += self._parser.leftover
+        self._parser = None  # its buffers are not needed anymore
+        return [request]
+
+    def _reject(self, exc: InvalidHandshake) -> None:
+        from .http11 import Response
+
+        response = Response.from_status(getattr(exc, "status", 400), f"Failed to open a WebSocket connection: {exc}.\n")
+        if getattr(exc, "status", None) == 405:
+            response.headers["Allow"] = "GET"
+        self._out.append(response.serialize())
+        self.response = response
+        self._handshake_failed(exc)
+
+    def accept(self, request: Request) -> Response:
+        """Validate the request; return the 101 response, or an error response."""
+        from .handshake import server_handshake
+
+        result = server_handshake(
+            request,
+            origins=self.origins,
+            subprotocols=self.available_subprotocols,
+            select_subprotocol=self.select_subprotocol,
+            extensions=self.available_extensions,
+            server_header=self.server_header,
+            extra_headers=self.extra_headers,
+        )
+        if result.error is not None:
+            self.handshake_exc = result.error
+        self._accepted = result
+        return result.response
+
+    def send_response(self, response: Response) -> None:
+        """Queue the handshake response (see :meth:`data_to_send`) and switch state.
+
+        A 101 opens the connection; anything else closes it.
+        """
+        self.response = response
+        self._out.append(response.serialize())
+        if response.status_code == 101 and self.handshake_exc is None:
+            if self._accepted is not None:
+                self.subprotocol = self._accepted.subprotocol
+                self._set_extensions(self._accepted.extensions)
+            self.state = State.OPEN
+            if self.debug:
+                self.logger.debug("= connection is OPEN")
+        else:
+            exc = self.handshake_exc or InvalidHandshake(f"rejected with HTTP {response.status_code}")
+            self._handshake_failed(exc)
+
+
+class ClientProtocol(Connection):
+    """The client side: builds the request, checks the response, then runs the connection."""
+
+    def __init__(
+        self,
+        wsuri: WebSocketURI,
+        *,
+        origin: str | None = None,
+        extensions: Sequence[Any] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        extra_headers: Any = None,
+        user_agent_header: str | None = None,
+        limits: HandshakeLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from .http11 import HandshakeLimits, ResponseParser
+
+        super().__init__(Side.CLIENT, state=State.CONNECTING, **kwargs)
+        self.wsuri = wsuri
+        self.origin = origin
+        self.available_extensions = list(extensions or ())
+        self.available_subprotocols = subprotocols
+        self.extra_headers = extra_headers
+        self.user_agent_header = user_agent_header
+        self._parser: Any = ResponseParser(limits or HandshakeLimits())
+        self.key = ""
+        self.request: Request | None = None
+        self.response: Response | None = None
+
+    def connect(self) -> Request:
+        """Build the handshake request."""
+        from .handshake import client_request, generate_key
+
+        self.key = generate_key()
+        return client_request(
+            self.wsuri,
+            key=self.key,
+            origin=self.origin,
+            subprotocols=self.available_subprotocols,
+            extensions=self.available_extensions,
+            extra_headers=self.extra_headers,
+            user_agent_header=self.user_agent_header,
+        )
+
+    def send_request(self, request: Request) -> None:
+        """Queue the handshake request (see :meth:`data_to_send`)."""
+        self.request = request
+        self._out.append(request.serialize())
+
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:
+        try:
+            response = self._parser.feed(bytes(data))
+        except InvalidHandshake as exc:
+            self._handshake_failed(exc)
+            return []
+        if response is None:
+            return []
+        return self._handshake_response(response)
+
+    def _receive_handshake_eof(self) -> list[Any]:
+        try:
+            response = self._parser.feed_eof()
+        except InvalidHandshake as exc:
+            self._handshake_failed(exc)
+            return []
+        if response is None:
+            return super()._receive_handshake_eof()
+        events = self._handshake_response(response)
+        if self.state is State.OPEN:  # a 101 and then EOF at once
+            self.state = _CLOSED
+            self.why = "EOF without a close frame"
+        return events
+
+    def _handshake_response(self, response: Response) -> list[Any]:
+        from .handshake import client_handshake
+
+        self.response = response
+        leftover = self._parser.leftover
+        self._parser = None
+        assert self.request is not None
+        try:
+            self.subprotocol, extensions = client_handshake(
+                self.request,
+                response,
+                key=self.key,
+                subprotocols=self.available_subprotocols,
+                extensions=self.available_extensions,
+            )
+        except InvalidHandshake as exc:
+            self._handshake_failed(exc)
+            return [response]
+        self._set_extensions(extensions)
+        self.state = State.OPEN
+        events: list[Any] = [response]
+        if leftover:
+            events.extend(self.receive_data(leftover))
+        return events

@@ -1,0 +1,838 @@
+"""The HTTP/1.1 subset of the opening handshake (RFC 7230), with hard limits.
+
+Only what a WebSocket handshake needs: a ``GET`` request without a body on the
+server side, and one response (101, or an error page with a body) on the
+client side.  The parsers are incremental and sans-I/O: feed them bytes as they
+arrive; they return a :class:`Request` / :class:`Response` once it is complete.
+
+Both parsers run in linear time on any input: they keep a scan offset so that
+feeding one byte at a time never rescans the buffer, and they never buffer more
+than one line (``max_line``) plus a body bounded by ``max_body``.  Regexes are
+only ever applied to a single, already delimited line and are anchored with
+``fullmatch``; none of them can backtrack.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ..exceptions import InvalidHandshake, InvalidMessage, SecurityError
+
+__all__ = [
+    "MultipleValuesError",
+    "Headers",
+    "HeadersLike",
+    "Request",
+    "Response",
+    "HandshakeLimits",
+    "RequestParser",
+    "ResponseParser",
+]
+
+
+# RFC 7230 3.2.6: token = 1*tchar.
+_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_STR_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 7230 3.2: field-value may hold HTAB, SP, VCHAR and obs-text, never other
+# CTLs.  NUL, CR and LF are what header injection and smuggling attacks use.
+_BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_VALUE_STR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Request line pieces (RFC 7230 3.1.1), checked one line at a time.
+_REQUEST_TARGET_RE = re.compile(rb"[\x21-\x7e]+")
+_HTTP_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
+# Status line (RFC 7230 3.1.2); reason-phrase = *( HTAB / SP / VCHAR / obs-text ).
+_STATUS_CODE_RE = re.compile(rb"[0-9]{3}")
+_REASON_RE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
+# Chunk size (RFC 7230 4.1); 16 hex digits already exceed any sane max_body.
+_CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS_RE = re.compile(r"[0-9]{1,19}")
+
+
+class MultipleValuesError(KeyError):
+    """``headers[name]`` was used for a header that has several values.
+
+    Use :meth:`Headers.get_all` to read every value.
+    """
+
+    def __str__(self) -> str:
+        # KeyError.__str__ adds quotes around the single argument; keep the text plain.
+        if len(self.args) == 1:
+            return str(self.args[0])
+        return super().__str__()
+
+
+class Headers(MutableMapping[str, str]):
+    """HTTP headers: a case-insensitive multi-dict that keeps order and case.
+
+    Reading ``headers[name]`` returns the single value of ``name``; it raises
+    :class:`KeyError` if there is none and :class:`MultipleValuesError` if
+    there are several.  **Writing ``headers[name] = value`` appends a value**;
+    it never replaces (delete first to replace).  ``del headers[name]`` removes
+    every value of ``name``.
+
+    Iterating yields each distinct name once, lower-cased, in order of first
+    appearance, and ``len()`` counts distinct names.  :meth:`items` and
+    :meth:`raw_items` yield every ``(name, value)`` pair with the name as it was
+    written, which is what serialization needs.  ``str(headers)`` is the header
+    block as sent on the wire, ending with an empty line.
+
+    Names must be tokens and values must not contain CR, LF, NUL or other
+    control characters (except HTAB): this stops header injection through
+    values that come from users.  Values must be encodable in ISO-8859-1, the
+    charset of HTTP/1.1 header values.
+    """
+
+    __slots__ = ("_dict", "_list")
+
+    def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
+        self._dict: dict[str, list[str]] = {}
+        self._list: list[tuple[str, str]] = []
+        self.update(*args, **kwargs)
+
+    # -- Mapping -------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> str:
+        values = self._dict[key.lower()]
+        if len(values) == 1:
+            return values[0]
+        raise MultipleValuesError(f"{key} has {len(values)} values; use get_all()")
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if not isinstance(key, str) or _TOKEN_STR_RE.fullmatch(key) is None:
+            raise ValueError(f"invalid header name: {key!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"header value must be str, got {type(value).__name__}")
+        if _BAD_VALUE_STR_RE.search(value) is not None:
+            raise ValueError(f"invalid character in {key} header value: {value!r}")
+        try:
+            value.encode("iso-8859-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{key} header value isn't encodable in ISO-8859-1: {value!r}"
+            ) from None
+        self._dict.setdefault(key.lower(), []).append(value)
+        self._list.append((key, value))
+
+    def __delitem__(self, key: str) -> None:
+        lower = key.lower()
+        del self._dict[lower]  # KeyError if absent, as MutableMapping expects
+        self._list = [(k, v) for k, v in self._list if k.lower() != lower]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._dict == other._dict
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self._list!r})"
+
+    def __str__(self) -> str:
+        return "".join(f"{name}: {value}\r\n" for name, value in self._list) + "\r\n"
+
+    # -- multi-dict API ------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        """Return the single value of ``key``, or ``default`` if absent.
+
+        Raises :class:`MultipleValuesError` if ``key`` has several values.
+        """
+        try:
+            return self[key]
+        except MultipleValuesError:
+            raise
+        except KeyError:
+            return default
+
+    def get_all(self, key: str) -> list[str]:
+        """Return every value of ``key`` in order; ``[]`` if absent."""
+        return list(self._dict.get(key.lower(), ()))
+
+    def raw_items(self) -> Iterator[tuple[str, str]]:
+        """Yield every ``(name, value)`` pair in order, names as written."""
+        return iter(list(self._list))
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        """Return every ``(name, value)`` pair in order, like :meth:`raw_items`.
+
+        Unlike a plain mapping, a name with several values appears several
+        times, so that ``for name, value in headers.items()`` serializes all.
+        """
+        return list(self._list)
+
+    def values(self) -> list[str]:  # type: ignore[override]
+        """Return every value in order, one per header line."""
+        return [value for _, value in self._list]
+
+    def setdefault(self, key: str, default: str = "") -> str:
+        """Return the single value of ``key``; append ``default`` if absent."""
+        # Overridden: the inherited version would treat MultipleValuesError
+        # (a KeyError) as "absent" and append.
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
+
+    _MISSING: Any = object()
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its single value (``default`` if absent)."""
+        if key not in self:
+            if default is Headers._MISSING:
+                raise KeyError(key)
+            return default
+        value = self[key]  # MultipleValuesError if several: use get_all + del
+        del self[key]
+        return value
+
+    def copy(self) -> Headers:
+        """Return a shallow copy."""
+        new = self.__class__()
+        new._dict = {key: list(values) for key, values in self._dict.items()}
+        new._list = list(self._list)
+        return new
+
+    def update(self, *args: HeadersLike, **kwargs: str) -> None:  # type: ignore[override]
+        """Append headers from Headers, mappings, pairs and keyword arguments.
+
+        Existing values are kept: ``update`` never replaces.
+        """
+        if len(args) > 1:
+            raise TypeError(f"update expected at most 1 positional argument, got {len(args)}")
+        for arg in args:
+            pairs: Iterable[tuple[str, str]]
+            if isinstance(arg, Headers):
+                pairs = arg.raw_items()
+            elif isinstance(arg, Mapping):
+                pairs = arg.items()
+            else:
+                pairs = arg
+            for key, value in pairs:
+                self[key] = value
+        for key, value in kwargs.items():
+            self[key] = value
+
+    def clear(self) -> None:
+        """Remove every header."""
+        self._dict = {}
+        self._list = []
+
+    def serialize(self) -> bytes:
+        """Return the header block as bytes, ending with an empty line."""
+        return str(self).encode("iso-8859-1")
+
+
+#: What functions accept wherever headers are expected.
+HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
+
+
+@dataclass
+class Request:
+    """An HTTP request head: the opening handshake sent by a client."""
+
+    path: str
+    headers: Headers
+    method: str = "GET"
+    version: str = "HTTP/1.1"
+
+    def serialize(self) -> bytes:
+        """Return the request line and headers as bytes, ready to write."""
+        # The target is ASCII by construction (parse_uri percent-encodes it);
+        # encoding fails loudly rather than sending something unparseable.
+        request_line = f"{self.method} {self.path} {self.version}\r\n"
+        return request_line.encode("ascii") + self.headers.serialize()
+
+
+@dataclass
+class Response:
+    """An HTTP response: the server's answer to the opening handshake."""
+
+    status_code: int
+    reason_phrase: str
+    headers: Headers
+    body: bytes = b""
+
+    @property
+    def status(self) -> int:
+        """Alias of :attr:`status_code`."""
+        return self.status_code
+
+    def serialize(self) -> bytes:
+        """Return the status line, headers and body as bytes, ready to write."""
+        status_line = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n"
+        return status_line.encode("iso-8859-1") + self.headers.serialize() + self.body
+
+    @classmethod
+    def from_status(
+        cls,
+        status: int,
+        body: str | bytes = b"",
+        headers: HeadersLike | None = None,
+    ) -> Response:
+        """Build a response for ``status`` with an optional text body.
+
+        The reason phrase comes from :class:`http.HTTPStatus`.  ``headers``
+        come first.  Then, unless already given: a body adds ``Content-Type:
+        text/plain; charset=utf-8`` and ``Content-Length``; a response that may
+        have a body but has none gets ``Content-Length: 0`` so the client need
+        not wait for EOF; any status except 101 gets ``Connection: close``.
+        """
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        response_headers = Headers(headers) if headers is not None else Headers()
+        if body:
+            if "Content-Type" not in response_headers:
+                response_headers["Content-Type"] = "text/plain; charset=utf-8"
+            if "Content-Length" not in response_headers:
+                response_headers["Content-Length"] = str(len(body))
+        elif _may_have_body(status) and "Content-Length" not in response_headers:
+            response_headers["Content-Length"] = "0"
+        if status != 101 and "Connection" not in response_headers:
+            response_headers["Connection"] = "close"
+        return cls(status, reason, response_headers, body)
+
+
+def _may_have_body(status: int) -> bool:
+    # RFC 7230 3.3.3: 1xx, 204 and 304 responses never have a body.
+    return not (100 <= status < 200 or status == 204 or status == 304)
+
+
+@dataclass(frozen=True)
+class HandshakeLimits:
+    """Hard limits on what the handshake parsers accept.
+
+    They bound the memory and CPU a peer can make us spend before the
+    handshake completes; every default fits real browsers and proxies.
+
+    Attributes:
+        max_line: longest request line, status line or header line, in bytes
+            without CRLF.  Stops a peer that sends one endless line (a too
+            long request line is answered with 414, a header line with 431).
+        max_headers: most header lines.  Stops floods of tiny headers that
+            would make the header map, and per-header work, grow (431).
+        max_size: largest head (start line + headers + CRLFs), in bytes.
+            Bounds the memory of a request before it is validated (431).
+        max_body: largest response body the client reads (error pages).
+            Stops a server that streams an endless body.
+    """
+
+    max_line: int = 8192
+    max_headers: int = 128
+    max_size: int = 65536
+    max_body: int = 1 << 20
+
+
+# Parser states.  Line states read CRLF-terminated lines; byte states read
+# raw bytes into the body.
+_START = 0  # request line / status line
+_HEADERS = 1
+_BODY_LENGTH = 2  # Content-Length body
+_BODY_EOF = 3  # body delimited by the end of the connection
+_CHUNK_SIZE = 4
+_CHUNK_DATA = 5
+_CHUNK_END = 6  # CRLF after chunk data
+_TRAILERS = 7
+_DONE = 8
+
+_LINE_STATES = frozenset({_START, _HEADERS, _CHUNK_SIZE, _CHUNK_END, _TRAILERS})
+
+
+class _Parser:
+    """Line splitting with limits, shared by both parsers.
+
+    ``_buf[_start:]`` holds the bytes not parsed yet; ``_scan`` is how far
+    ``_buf`` was already searched for LF, so no byte is searched twice.
+    Parsed bytes are dropped before each append, and each append is capped
+    by what the current state may still need: ``max_line + 2`` bytes while
+    reading lines, the rest of a body (itself bounded by ``max_body``) after.
+    """
+
+    _what = "message"
+
+    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+        self.limits = limits
+        #: Bytes received after the message; valid once it is complete.
+        self.leftover = b""
+        self._buf = bytearray()
+        self._start = 0
+        self._scan = 0
+        self._state = _START
+        self._head_size = 0
+        self._header_count = 0
+        self._headers = Headers()
+        self._error: InvalidHandshake | None = None
+        self._result: Any = None
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes are buffered and not yet parsed (for tests and stats)."""
+        return len(self._buf) - self._start
+
+    def _feed(self, data: bytes | bytearray | memoryview) -> Any:
+        if self._error is not None:
+            raise self._error
+        if self._state == _DONE:
+            # The message was already returned; whatever follows is the peer's
+            # next protocol's data (WebSocket frames).
+            self.leftover += bytes(data)
+            return None
+        view = memoryview(data).cast("B")
+        pos, end = 0, len(view)
+        try:
+            while True:
+                self._process()
+                if self._state == _DONE:
+                    self.leftover = bytes(self._buf[self._start :]) + bytes(view[pos:])
+                    self._buf = bytearray()
+                    self._start = self._scan = 0
+                    return self._result
+                if self._start:
+                    del self._buf[: self._start]
+                    self._scan -= self._start
+                    self._start = 0
+                if pos >= end:
+                    return None
+                # Append only as much as the current state may need, so that
+                # an endless line or body is rejected before it is buffered.
+                take = min(end - pos, self._wanted())
+                self._buf += view[pos : pos + take]
+                pos += take
+        except InvalidHandshake as exc:
+            self._error = exc
+            self._buf = bytearray()
+            self._start = self._scan = 0
+            raise
+
+    def _wanted(self) -> int:
+        # In line states, the current line may still grow to max_line + CRLF.
+        return self.limits.max_line + 2 - len(self._buf)
+
+    def _process(self) -> None:
+        while self._state in _LINE_STATES:
+            line = self._next_line()
+            if line is None:
+                return
+            self._handle_line(line)
+
+    def _next_line(self) -> bytes | None:
+        """Pop one complete line from the buffer (without CRLF), or None."""
+        buf = self._buf
+        start = self._start
+        idx = buf.find(b"\n", self._scan)
+        if idx < 0:
+            self._scan = len(buf)
+            pending = len(buf) - start
+            # Without LF yet, the line is at least pending - 1 bytes long
+            # (the last byte may be its CR).
+            if pending > self.limits.max_line + 1:
+                size = pending - 1 if buf[-1] == 0x0D else pending
+                self._line_too_long(size, at_least=True)
+            self._check_head_size(pending, at_least=True)
+            return None
+        # RFC 7230 3.5 allows bare LF; we don't: lenient line endings are how
+        # request smuggling between disagreeing parsers starts.
+        if idx == start or buf[idx - 1] != 0x0D:
+            raise InvalidMessage(f"invalid line ending in {self._what}: LF without CR")
+        line = bytes(buf[start : idx - 1])
+        self._start = self._scan = idx + 1
+        if len(line) > self.limits.max_line:  # pragma: no cover - caught above
+            self._line_too_long(len(line), at_least=False)
+        if b"\r" in line:
+            raise InvalidMessage(f"invalid line ending in {self._what}: CR without LF")
+        if self._state in (_START, _HEADERS):
+            self._head_size += len(line) + 2
+            self._check_head_size(0, at_least=False)
+        return line
+
+    def _line_too_long(self, size: int, *, at_least: bool) -> None:
+        what = {
+            _START: self._start_line_name,
+            _CHUNK_SIZE: "chunk size line",
+            _CHUNK_END: "chunk end line",
+            _TRAILERS: "trailer line",
+        }.get(self._state, "header line")
+        prefix = "at least " if at_least else ""
+        status = 414 if self._state == _START and self._what == "request" else 431
+        raise SecurityError(
+            f"{what} of {prefix}{size} bytes exceeds max_line={self.limits.max_line}",
+            status,
+        )
+
+    def _check_head_size(self, pending: int, *, at_least: bool) -> None:
+        if self._state not in (_START, _HEADERS):
+            return
+        size = self._head_size + pending
+        if size > self.limits.max_size:
+            prefix = "at least " if at_least else ""
+            raise SecurityError(
+                f"{self._what} head of {prefix}{size} bytes exceeds "
+                f"max_size={self.limits.max_size}",
+                431,
+            )
+
+    _start_line_name = "start line"
+
+    def _handle_line(self, line: bytes) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _parse_header_line(self, line: bytes) -> tuple[str, str]:
+        """Parse ``name: value`` (RFC 7230 3.2) with strict checks."""
+        if line[:1] in (b" ", b"\t"):
+            # RFC 7230 3.2.4: obs-fold must be rejected (or replaced) by a
+            # server; a continuation line is also a classic smuggling vector.
+            raise InvalidMessage(f"obsolete line folding in {self._what} headers")
+        self._header_count += 1
+        if self._header_count > self.limits.max_headers:
+            raise SecurityError(
+                f"more than max_headers={self.limits.max_headers} headers in {self._what}",
+                431,
+            )
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise InvalidMessage(f"invalid header line without colon: {_show(line)}")
+        # RFC 7230 3.2.4: no whitespace between name and colon (must be 400).
+        if _TOKEN_RE.fullmatch(name) is None:
+            raise InvalidMessage(f"invalid header name: {_show(name)}")
+        value = value.strip(b" \t")
+        if _BAD_VALUE_RE.search(value) is not None:
+            raise InvalidMessage(
+                f"invalid character in {name.decode('ascii')} header value: {_show(value)}"
+            )
+        return name.decode("ascii"), value.decode("iso-8859-1")
+
+    def _add_header(self, line: bytes) -> None:
+        name, value = self._parse_header_line(line)
+        # Values were checked above; skip Headers.__setitem__'s re-validation.
+        self._headers._dict.setdefault(name.lower(), []).append(value)
+        self._headers._list.append((name, value))
+
+
+def _show(data: bytes, limit: int = 80) -> str:
+    """Render untrusted bytes for an error message, truncated."""
+    text = repr(data[:limit])[2:-1]
+    return text + ("..." if len(data) > limit else "")
+
+
+def _content_length(headers: Headers, what: str) -> int | None:
+    """Return Content-Length, or None; reject malformed or conflicting values."""
+    values = headers.get_all("Content-Length")
+    if not values:
+        return None
+    # RFC 7230 3.3.2: identical repeated values may be merged; anything else
+    # is an error (and a request smuggling vector).
+    items = {item.strip() for value in values for item in value.split(",")}
+    if len(items) != 1:
+        raise InvalidMessage(f"conflicting Content-Length values in {what}: {', '.join(values)}")
+    (item,) = items
+    if _DIGITS_RE.fullmatch(item) is None:
+        raise InvalidMessage(f"invalid Content-Length in {what}: {item}")
+    return int(item)
+
+
+class RequestParser(_Parser):
+    """Incremental parser for the client's opening handshake request.
+
+    Call :meth:`feed` with bytes as they arrive.  It returns ``None`` until the
+    request head is complete, then the :class:`Request`; :attr:`leftover` then
+    holds the bytes that followed the head (the client may send frames right
+    away).  Later calls to :meth:`feed` append to :attr:`leftover`.
+
+    Malformed input raises :class:`~wsio.exceptions.InvalidMessage` and an
+    exceeded limit raises :class:`~wsio.exceptions.SecurityError`; both carry
+    the HTTP ``status`` to answer with.  After an error the parser is dead and
+    raises the same error again.
+    """
+
+    _what = "request"
+    _start_line_name = "request line"
+
+    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+        super().__init__(limits)
+        self._method = ""
+        self._path = ""
+        self._version = ""
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Request | None:
+        """Parse ``data``; return the :class:`Request` once its head is complete."""
+        result: Request | None = self._feed(data)
+        return result
+
+    def feed_eof(self) -> None:
+        """Signal the end of the connection; raise if the request is incomplete."""
+        if self._error is not None:
+            raise self._error
+        if self._state != _DONE:
+            self._error = InvalidMessage("connection closed before the request head was complete")
+            raise self._error
+
+    def _handle_line(self, line: bytes) -> None:
+        if self._state == _START:
+            self._parse_request_line(line)
+            self._state = _HEADERS
+        elif line:
+            self._add_header(line)
+        else:
+            self._finish()
+
+    def _parse_request_line(self, line: bytes) -> None:
+        # RFC 7230 3.1.1: method SP request-target SP HTTP-version, single SPs.
+        parts = line.split(b" ")
+        if len(parts) != 3:
+            raise InvalidMessage(f"invalid request line: {_show(line)}")
+        method, target, version = parts
+        if _TOKEN_RE.fullmatch(method) is None:
+            raise InvalidMessage(f"invalid HTTP method: {_show(method)}")
+        if _REQUEST_TARGET_RE.fullmatch(target) is None:
+            raise InvalidMessage(f"invalid request target: {_show(target)}")
+        if _HTTP_VERSION_RE.fullmatch(version) is None:
+            raise InvalidMessage(f"invalid HTTP version: {_show(version)}")
+        if version != b"HTTP/1.1":
+            # RFC 6455 4.1: the handshake is an HTTP/1.1 request.
+            raise InvalidMessage(
+                f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported"
+            )
+        if method != b"GET":
+            # RFC 6455 4.1: the handshake is a GET; 405 with Allow: GET.
+            raise InvalidMessage(
+                f"unsupported HTTP method {method.decode('ascii')}; only GET is allowed", 405
+            )
+        # origin-form or absolute-form (RFC 7230 5.3.1-2); nothing else makes
+        # sense for a GET to a WebSocket endpoint.
+        if not (target.startswith(b"/") or b"://" in target):
+            raise InvalidMessage(f"invalid request target: {_show(target)}")
+        self._method = method.decode("ascii")
+        self._path = target.decode("ascii")
+        self._version = version.decode("ascii")
+
+    def _finish(self) -> None:
+        headers = self._headers
+        # RFC 6455 4.1: the handshake has no body.  Refusing any framing
+        # header also closes the door on request smuggling.
+        if "Transfer-Encoding" in headers:
+            raise InvalidMessage(
+                "unsupported Transfer-Encoding in request; a handshake has no body"
+            )
+        length = _content_length(headers, "request")
+        if length:
+            raise InvalidMessage(
+                f"request body of {length} bytes not allowed; a handshake has no body"
+            )
+        self._result = Request(self._path, headers, self._method, self._version)
+        self._state = _DONE
+
+
+class ResponseParser(_Parser):
+    """Incremental parser for the server's answer to the opening handshake.
+
+    Call :meth:`feed` with bytes as they arrive, and :meth:`feed_eof` when the
+    connection ends.  Either returns the :class:`Response` once it is complete
+    (``None`` before).  :attr:`leftover` then holds the bytes that followed it
+    (after a 101, the server's first frames).
+
+    A 101 (and any 1xx, 204, 304) has no body.  Other bodies are read by
+    ``Content-Length``, ``Transfer-Encoding: chunked``, or until EOF, and are
+    bounded by ``max_body``.
+    """
+
+    _what = "response"
+    _start_line_name = "status line"
+
+    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+        super().__init__(limits)
+        self._status_code = 0
+        self._reason = ""
+        self._body = bytearray()
+        self._remaining = 0
+        self._received_anything = False
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Response | None:
+        """Parse ``data``; return the :class:`Response` once it is complete."""
+        if data:
+            self._received_anything = True
+        result: Response | None = self._feed(data)
+        return result
+
+    def feed_eof(self) -> Response | None:
+        """Signal the end of the connection.
+
+        Returns the :class:`Response` if its body was delimited by EOF, None if
+        it was already returned; raises InvalidMessage if it is incomplete.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._state == _DONE:
+            return None
+        if self._state == _BODY_EOF:
+            self._complete()
+            result: Response = self._result
+            return result
+        if self._state == _START and not self._received_anything:
+            msg = "connection closed before the HTTP response"
+        elif self._state in (_START, _HEADERS):
+            msg = "connection closed while reading the HTTP response head"
+        elif self._state == _BODY_LENGTH:
+            msg = (
+                f"connection closed after {len(self._body)} bytes of a "
+                f"{len(self._body) + self._remaining}-byte response body"
+            )
+        else:
+            msg = "connection closed in the middle of a chunked response body"
+        self._error = InvalidMessage(msg)
+        raise self._error
+
+    def _wanted(self) -> int:
+        if self._state in (_BODY_LENGTH, _CHUNK_DATA):
+            return self._remaining
+        if self._state == _BODY_EOF:
+            # One byte more than allowed is enough to know it's too big.
+            return self.limits.max_body + 1 - len(self._body)
+        return super()._wanted()
+
+    def _process(self) -> None:
+        while self._state != _DONE:
+            if self._state in _LINE_STATES:
+                line = self._next_line()
+                if line is None:
+                    return
+                self._handle_line(line)
+            elif self._start == len(self._buf):
+                return
+            elif self._state == _BODY_EOF:
+                # Bytes beyond max_body + 1 are never copied into the body.
+                room = self.limits.max_body + 1 - len(self._body)
+                self._take_body(room)
+                if len(self._body) > self.limits.max_body:
+                    self._body_too_big(len(self._body), at_least=True)
+            else:  # _BODY_LENGTH or _CHUNK_DATA
+                self._remaining -= self._take_body(self._remaining)
+                if self._remaining == 0:
+                    if self._state == _BODY_LENGTH:
+                        self._complete()
+                    else:
+                        self._state = _CHUNK_END
+
+    def _take_body(self, limit: int) -> int:
+        """Move up to ``limit`` buffered bytes into the body; return how many."""
+        start = self._start
+        chunk = self._buf[start : start + limit]
+        self._body += chunk
+        self._start = self._scan = start + len(chunk)
+        return len(chunk)
+
+    def _body_too_big(self, size: int, *, at_least: bool) -> None:
+        prefix = "at least " if at_least else ""
+        raise SecurityError(
+            f"response body of {prefix}{size} bytes exceeds max_body={self.limits.max_body}"
+        )
+
+    def _handle_line(self, line: bytes) -> None:
+        state = self._state
+        if state == _START:
+            self._parse_status_line(line)
+            self._state = _HEADERS
+        elif state == _HEADERS:
+            if line:
+                self._add_header(line)
+            else:
+                self._end_of_head()
+        elif state == _CHUNK_SIZE:
+            self._parse_chunk_size(line)
+        elif state == _CHUNK_END:
+            if line:
+                raise InvalidMessage(f"chunk data not followed by CRLF: {_show(line)}")
+            self._state = _CHUNK_SIZE
+        else:  # _TRAILERS: parsed for validity and limits, then dropped.
+            if line:
+                self._parse_header_line(line)
+            else:
+                self._complete()
+
+    def _parse_status_line(self, line: bytes) -> None:
+        # RFC 7230 3.1.2: HTTP-version SP status-code SP reason-phrase.  Some
+        # servers omit the SP before an empty reason; tolerate that.
+        version, _, rest = line.partition(b" ")
+        code, _, reason = rest.partition(b" ")
+        if _HTTP_VERSION_RE.fullmatch(version) is None:
+            raise InvalidMessage(f"invalid status line: {_show(line)}")
+        # HTTP/1.0 is accepted so that an old proxy's error page is reported
+        # as such; a 101 over HTTP/1.0 is refused below.
+        if version not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise InvalidMessage(
+                f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported"
+            )
+        if _STATUS_CODE_RE.fullmatch(code) is None or not 100 <= int(code) <= 599:
+            raise InvalidMessage(f"invalid HTTP status code: {_show(code)}")
+        if _REASON_RE.fullmatch(reason) is None:
+            raise InvalidMessage(f"invalid HTTP reason phrase: {_show(reason)}")
+        self._status_code = int(code)
+        if self._status_code == 101 and version != b"HTTP/1.1":
+            raise InvalidMessage("101 Switching Protocols over HTTP/1.0")
+        self._reason = reason.decode("iso-8859-1")
+
+    def _end_of_head(self) -> None:
+        headers = self._headers
+        if not _may_have_body(self._status_code):
+            self._complete()
+            return
+        if "Transfer-Encoding" in headers:
+            codings = [
+                item.strip().lower()
+                for value in headers.get_all("Transfer-Encoding")
+                for item in value.split(",")
+                if item.strip()
+            ]
+            # Only "chunked" alone: we can't undo other codings and RFC 7230
+            # 3.3.3 makes anything not ending in chunked EOF-delimited anyway.
+            if codings != ["chunked"]:
+                value = ", ".join(headers.get_all("Transfer-Encoding"))
+                raise InvalidMessage(f"unsupported Transfer-Encoding: {value}")
+            self._state = _CHUNK_SIZE
+            self._header_count = 0  # trailers get their own max_headers budget
+            return
+        length = _content_length(headers, "response")
+        if length is None:
+            self._state = _BODY_EOF
+        elif length > self.limits.max_body:
+            self._body_too_big(length, at_least=False)
+        elif length == 0:
+            self._complete()
+        else:
+            self._state = _BODY_LENGTH
+            self._remaining = length
+
+    def _parse_chunk_size(self, line: bytes) -> None:
+        # RFC 7230 4.1: chunk-size [ chunk-ext ]; extensions are ignored.
+        size_text = line.split(b";", 1)[0].strip(b" \t")
+        if _CHUNK_SIZE_RE.fullmatch(size_text) is None:
+            raise InvalidMessage(f"invalid chunk size: {_show(line)}")
+        size = int(size_text, 16)
+        if len(self._body) + size > self.limits.max_body:
+            self._body_too_big(len(self._body) + size, at_least=True)
+        if size == 0:
+            self._state = _TRAILERS
+        else:
+            self._state = _CHUNK_DATA
+            self._remaining = size
+
+    def _complete(self) -> None:
+        self._result = Response(
+            self._status_code, self._reason, self._headers, bytes(self._body)
+        )
+        self._body = bytearray()
+        self._state = _DONE

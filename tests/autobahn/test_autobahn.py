@@ -1,0 +1,85 @@
+"""The Autobahn TestSuite (through kosoku) against the wsio server and the wsio client.
+
+Every one of the 517 cases must end OK or INFORMATIONAL, for the message
+exchange and for the closing handshake: no FAILED, NON-STRICT, UNIMPLEMENTED
+or ERROR. The HTML and JSON reports stay in reports/autobahn/ for CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import free_port, start_process, wait_for_line
+
+HERE = pathlib.Path(__file__).parent
+REPORTS = pathlib.Path(__file__).parents[2] / "reports" / "autobahn"
+ALL_CASES = 517
+ACCEPTED = {"OK", "INFORMATIONAL"}
+
+
+def kosoku_command() -> list[str]:
+    script = pathlib.Path(sys.executable).parent / "kosoku"
+    return [str(script)] if script.exists() else ["kosoku"]
+
+
+def read_results(outdir: pathlib.Path) -> dict[str, tuple[str, str]]:
+    results = {}
+    for path in outdir.glob("*_case_*.json"):
+        case = json.loads(path.read_text())
+        results[case["id"]] = (case["behavior"], case["behaviorClose"])
+    return results
+
+
+def assert_all_pass(results: dict[str, tuple[str, str]]) -> None:
+    bad = {case: verdict for case, verdict in results.items() if not set(verdict) <= ACCEPTED}
+    assert not bad, f"{len(bad)} cases not OK: {dict(sorted(bad.items())[:20])}"
+    assert len(results) == ALL_CASES
+
+
+@pytest.mark.timeout(1800)
+def test_server(tmp_path: pathlib.Path) -> None:
+    outdir = REPORTS / "server"
+    port = free_port()
+    server = start_process([sys.executable, str(HERE / "echo_server.py"), str(port)])
+    try:
+        wait_for_line(server, "listening")
+        subprocess.run(
+            [*kosoku_command(), f"127.0.0.1:{port}", "-p", "2", "-o", str(outdir)],
+            check=False,
+            timeout=1500,
+            capture_output=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert_all_pass(read_results(outdir))
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("client", ["asyncio"])
+def test_client(client: str) -> None:
+    outdir = REPORTS / f"client-{client}"
+    port = free_port()
+    fuzzing_server = start_process(
+        [*kosoku_command(), "-m", "fuzzingserver", f"127.0.0.1:{port}", "-o", str(outdir)], stderr_to_stdout=True
+    )
+    try:
+        wait_for_line(fuzzing_server, "listening")
+        subprocess.run(
+            [sys.executable, str(HERE / "fuzzing_client.py"), f"ws://127.0.0.1:{port}", f"wsio-{client}"],
+            check=True,
+            timeout=1500,
+            env={**os.environ, "WSIO_CLIENT": client},
+        )
+        fuzzing_server.wait(60)
+    finally:
+        if fuzzing_server.poll() is None:
+            fuzzing_server.terminate()
+            fuzzing_server.wait(10)
+    assert_all_pass(read_results(outdir))

@@ -1,0 +1,57 @@
+"""Helpers shared by the tests that start real processes and servers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import IO
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_process(args: list[str], stderr_to_stdout: bool = False, **kwargs: object) -> subprocess.Popen[str]:
+    """Start a child process whose stdout can be read line by line."""
+    env = kwargs.pop("env", None) or {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if stderr_to_stdout else None,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        **kwargs,
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
+    """Read the process's output until a line contains ``needle``; fail after ``timeout``."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    stream: IO[str] = process.stdout
+    os.set_blocking(stream.fileno(), False)
+    buffered = ""
+    while time.monotonic() < deadline:
+        chunk = stream.readline()
+        if chunk:
+            buffered += chunk
+            if needle in chunk:
+                os.set_blocking(stream.fileno(), True)
+                return chunk
+            continue
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"{needle!r} not seen in {timeout}s (exit {process.poll()}); output: {buffered[-2000:]}")
+
+
+__all__ = ["free_port", "start_process", "wait_for_line", "ROOT", "sys"]

@@ -1,0 +1,472 @@
+"""The C accelerator agrees with the pure-Python reference in frames.py on every input.
+
+Results are compared as whole return values, types included (``bytes`` is not
+``bytearray``), and exceptions by type. The reference's ``parse_frames`` and
+``build_frame`` look ``apply_mask`` up as a module global, which the C version
+replaces when it is installed, so :func:`reference` puts the Python one back
+for the duration of a call.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import sys
+import threading
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from wsio.protocol import frames
+
+if os.environ.get("WSIO_REQUIRE_SPEEDUPS", "") not in ("", "0"):
+    # CI builds the extension: a broken build must fail, not skip.
+    from wsio import _speedups as C
+else:
+    C = pytest.importorskip("wsio._speedups", reason="the C extension is not built")
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def typed(value):
+    """``value`` with the type of every leaf next to it, so equality checks types too."""
+    if isinstance(value, tuple):
+        return ("tuple", tuple(typed(v) for v in value))
+    if isinstance(value, list):
+        return ("list", [typed(v) for v in value])
+    return (type(value), value)
+
+
+def outcome(fn, *args, **kwargs):
+    try:
+        return typed(fn(*args, **kwargs))
+    except Exception as exc:
+        return ("raises", type(exc))
+
+
+def reference(fn, *args, **kwargs):
+    saved = frames.apply_mask
+    frames.apply_mask = frames.py_apply_mask
+    try:
+        return outcome(fn, *args, **kwargs)
+    finally:
+        frames.apply_mask = saved
+
+
+def same_parse(buf, pos, expect_masked, rsv1_ok):
+    expected = reference(frames.py_parse_frames, buf, pos, expect_masked, rsv1_ok)
+    assert outcome(C.parse_frames, buf, pos, expect_masked, rsv1_ok) == expected
+    return expected
+
+
+def same_build(head, payload, mask=None):
+    expected = reference(frames.py_build_frame, head, payload, mask)
+    assert outcome(C.build_frame, head, payload, mask) == expected
+    return expected
+
+
+def same_mask(data, mask, offset=0):
+    expected = reference(frames.py_apply_mask, data, mask, offset)
+    assert outcome(C.apply_mask, data, mask, offset) == expected
+    return expected
+
+
+KINDS = ["bytes", "bytearray", "memoryview", "unaligned"]
+
+
+def as_buffer(data: bytes, kind: str):
+    if kind == "bytearray":
+        return bytearray(data)
+    if kind == "memoryview":
+        return memoryview(data)
+    if kind == "unaligned":  # a view that starts off any word boundary
+        return memoryview(b"\xaa\xbb\xcc" + data)[3:]
+    if kind == "strided":  # not contiguous: the C code has to copy it first
+        return memoryview(bytes(b for c in data for b in (c, 0x55)))[::2]
+    return data
+
+
+def random_bytes(n: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def payloads(max_size: int):
+    """Mostly small payloads, sometimes up to ``max_size`` (made from a seed: fast)."""
+    big = st.builds(random_bytes, st.integers(0, max_size), st.integers(0, 2**32))
+    return st.one_of(st.binary(max_size=300), big)
+
+
+masks = st.binary(min_size=4, max_size=4)
+kinds = st.sampled_from(KINDS)
+heads = st.one_of(
+    st.sampled_from([0x81, 0x82, 0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0xC2, 0x41, 0x40]),
+    st.integers(0, 255),
+)
+
+
+def header(head: int, length: int, mask: bytes | None = None, form: int | None = None) -> bytes:
+    """A frame header with the length in 7-, 16- or 64-bit ``form`` (default: the shortest)."""
+    if form is None:
+        form = 7 if length < 126 else 16 if length < 65536 else 64
+    bit = 0x80 if mask is not None else 0
+    if form == 7:
+        out = bytes((head, bit | length))
+    elif form == 16:
+        out = struct.pack("!BBH", head, bit | 126, length)
+    else:
+        out = struct.pack("!BBQ", head, bit | 127, length)
+    return out + (mask or b"")
+
+
+# ---------------------------------------------------------------------------
+# The hook in frames.py
+
+
+def test_frames_uses_the_extension():
+    if os.environ.get("WSIO_NO_SPEEDUPS"):
+        assert not frames.SPEEDUPS
+        assert frames.apply_mask is frames.py_apply_mask
+    else:
+        assert frames.SPEEDUPS
+        assert frames.apply_mask is C.apply_mask
+        assert frames.parse_frames is C.parse_frames
+        assert frames.build_frame is C.build_frame
+
+
+# ---------------------------------------------------------------------------
+# apply_mask
+
+
+@settings(deadline=None, max_examples=300)
+@given(data=payloads(70_000), mask=masks, offset=st.integers(0, 7) | st.integers(-(2**70), 2**70), kind=kinds)
+@example(data=b"", mask=b"abcd", offset=0, kind="bytes")
+@example(data=b"x" * 65536, mask=b"\xff\x00\xff\x00", offset=3, kind="bytearray")
+def test_apply_mask_matches(data, mask, offset, kind):
+    same_mask(as_buffer(data, kind), mask, offset)
+
+
+@settings(deadline=None)
+@given(data=st.binary(max_size=200), mask=masks, offset=st.integers(0, 3))
+def test_apply_mask_strided_view(data, mask, offset):
+    same_mask(as_buffer(data, "strided"), mask, offset)
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 8, 15, 16, 17, 63, 64, 65, 511, 512, 513, 65535, 65536, 65537, 1 << 20, (1 << 20) + 5])
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+def test_apply_mask_fixed_sizes(n, offset):
+    data = random_bytes(n, n)
+    masked = same_mask(data, b"\x12\x34\x56\x78", offset)
+    assert C.apply_mask(masked[1], b"\x12\x34\x56\x78", offset) == data  # its own inverse
+
+
+def test_apply_mask_default_offset_and_keywords():
+    data = random_bytes(1000)
+    expected = frames.py_apply_mask(data, b"abcd")
+    assert C.apply_mask(data, b"abcd") == expected
+    assert C.apply_mask(data=data, mask=b"abcd", offset=0) == expected
+    assert C.apply_mask(data, mask=bytearray(b"abcd"), offset=4) == expected
+    assert C.apply_mask(data, b"abcd", True) == frames.py_apply_mask(data, b"abcd", 1)
+
+
+def test_apply_mask_does_not_touch_its_input():
+    data = bytearray(random_bytes(100_000))
+    before = bytes(data)
+    out = C.apply_mask(data, b"abcd", 1)
+    assert type(out) is bytes and data == before
+
+
+def test_apply_mask_empty_ignores_offset():
+    # Like the reference, which returns before it looks at offset.
+    assert C.apply_mask(b"", b"abcd", 1.5) == frames.py_apply_mask(b"", b"abcd", 1.5) == b""
+
+
+@pytest.mark.parametrize("mask", [b"", b"abc", b"abcde"])
+def test_apply_mask_rejects_a_mask_that_is_not_4_bytes(mask):
+    # A deliberate difference: the reference masks with garbage instead.
+    with pytest.raises(ValueError, match="4 bytes"):
+        C.apply_mask(b"payload", mask)
+    with pytest.raises(ValueError, match="4 bytes"):
+        C.build_frame(0x82, b"payload", mask)
+
+
+@pytest.mark.parametrize("args", [("text", b"abcd"), (b"data", "abcd"), (b"data", b"abcd", 1.5), (b"data",), ()])
+def test_apply_mask_bad_arguments(args):
+    assert outcome(C.apply_mask, *args) == reference(frames.py_apply_mask, *args) == ("raises", TypeError)
+
+
+def test_apply_mask_in_threads():
+    # Big payloads are masked without the GIL: several at once stay correct.
+    inputs = [random_bytes((1 << 20) + i, i) for i in range(4)]
+    results = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(5):
+            results[i] = C.apply_mask(inputs[i], b"\x01\x02\x03\x04", i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, data in enumerate(inputs):
+        assert results[i] == frames.py_apply_mask(data, b"\x01\x02\x03\x04", i)
+
+
+# ---------------------------------------------------------------------------
+# build_frame
+
+
+@settings(deadline=None, max_examples=300)
+@given(head=st.integers(0, 255), payload=payloads(70_000), mask=st.none() | masks, kind=kinds)
+def test_build_frame_matches(head, payload, mask, kind):
+    same_build(head, as_buffer(payload, kind), mask)
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 127, 65535, 65536, 65537])
+@pytest.mark.parametrize("mask", [None, b"\x00\x00\x00\x00", b"\xde\xad\xbe\xef", bytearray(b"wxyz")])
+@pytest.mark.parametrize("kind", KINDS + ["strided"])
+def test_build_frame_length_boundaries(n, mask, kind):
+    payload = random_bytes(n, n)
+    result = same_build(0x82, as_buffer(payload, kind), mask)
+    if kind == "strided" and mask is None and n != 1:
+        assert result == ("raises", TypeError)  # bytes + memoryview needs a contiguous one
+        return
+    frame = result[1]
+    assert frame == header(0x82, n, None if mask is None else bytes(mask)) + frames.py_apply_mask(payload, mask or b"\0\0\0\0")
+
+
+@pytest.mark.parametrize("head", [256, -1, 2**70, -(2**70), 1.5, "a", None, True])
+@pytest.mark.parametrize("n", [3, 200, 70_000])
+def test_build_frame_bad_head_raises_like_the_reference(head, n):
+    payload = bytes(n)
+    try:
+        expected = frames.py_build_frame(head, payload)
+    except Exception as exc:
+        with pytest.raises(type(exc)) as info:
+            C.build_frame(head, payload)
+        assert str(info.value) == str(exc)
+    else:
+        assert C.build_frame(head, payload) == expected
+
+
+@pytest.mark.parametrize("head", [0x82, 300])
+@pytest.mark.parametrize(
+    ("payload", "mask"),
+    [(5, None), (5, b"abcd"), ("text", None), ("text", b"abcd"), (None, b"abcd"), ([1, 2], None)]
+    + [(as_buffer(b"abc", "strided"), None), (as_buffer(b"abc", "strided"), b"abcd")],
+)
+def test_build_frame_bad_payload_raises_like_the_reference(head, payload, mask):
+    # (Not a list with a mask: the reference masks it, int.from_bytes takes one.)
+    same_build(head, payload, mask)
+
+
+def test_build_frame_keywords():
+    expected = frames.py_build_frame(0x81, b"hello", b"abcd")
+    assert C.build_frame(head=0x81, payload=b"hello", mask=b"abcd") == expected
+    assert C.build_frame(0x81, b"hello", mask=None) == frames.py_build_frame(0x81, b"hello")
+    with pytest.raises(TypeError):
+        C.build_frame(0x81, b"hello", masks=b"abcd")
+    with pytest.raises(TypeError):
+        C.build_frame(0x81, payload=b"hello", head=0x81)
+    with pytest.raises(TypeError):
+        C.build_frame(0x81, b"", None, None)
+
+
+# ---------------------------------------------------------------------------
+# parse_frames
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), raw=st.binary(max_size=300), expect_masked=st.booleans(), rsv1_ok=st.booleans(), kind=kinds)
+def test_parse_frames_matches_on_random_bytes(data, raw, expect_masked, rsv1_ok, kind):
+    pos = data.draw(st.integers(0, len(raw) + 3), label="pos")
+    same_parse(as_buffer(raw, kind), pos, expect_masked, rsv1_ok)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    specs=st.lists(st.tuples(heads, payloads(70_000), masks, st.booleans()), max_size=8),
+    stream_masked=st.booleans(),
+    expect_masked=st.booleans(),
+    rsv1_ok=st.booleans(),
+    prefix=st.binary(max_size=6),
+    corruption=st.lists(st.tuples(st.integers(0, 2**32), st.integers(0, 255)), max_size=3),
+    cut=st.none() | st.integers(0, 2**32),
+    kind=kinds,
+)
+def test_parse_frames_matches_on_frame_streams(specs, stream_masked, expect_masked, rsv1_ok, prefix, corruption, cut, kind):
+    # A valid stream (mostly), then a few corrupted bytes and a truncation.
+    wire = bytearray(prefix)
+    for head, payload, mask, flip in specs:
+        wire += frames.py_build_frame(head, payload, mask if stream_masked != flip else None)
+    for index, value in corruption:
+        if wire:
+            wire[index % len(wire)] = value
+    if cut is not None:
+        del wire[cut % (len(wire) + 1) :]
+    buf = as_buffer(bytes(wire), kind)
+    same_parse(buf, len(prefix), expect_masked, rsv1_ok)
+    same_parse(buf, 0, expect_masked, rsv1_ok)
+
+
+@settings(deadline=None)
+@given(
+    specs=st.lists(st.tuples(heads, payloads(70_000), st.none() | masks), max_size=4),
+    pos=st.integers(0, 20),
+    expect_masked=st.booleans(),
+)
+def test_parse_frames_strided_view(specs, pos, expect_masked):
+    wire = b"".join(frames.py_build_frame(head, payload, mask) for head, payload, mask in specs)
+    same_parse(as_buffer(wire, "strided"), pos, expect_masked, True)
+
+
+@pytest.mark.parametrize("expect_masked", [False, True])
+@pytest.mark.parametrize("rsv1_ok", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("length", [0, 5, 125, 126, 65535, 65536])
+def test_parse_frames_every_head(expect_masked, rsv1_ok, masked, length):
+    # All 256 first bytes: every FIN / RSV combination with every opcode.
+    mask = b"\x0f\x1e\x2d\x3c" if masked else None
+    payload = random_bytes(length, length)
+    for head in range(256):
+        full = frames.py_build_frame(head, payload, mask) + b"\x81"
+        same_parse(full, 0, expect_masked, rsv1_ok)
+        # The header alone: the checks come before waiting for the payload.
+        same_parse(full[: len(full) - length - 1], 0, expect_masked, rsv1_ok)
+
+
+@pytest.mark.parametrize(
+    ("form", "n"),
+    [(form, n) for form, limit in [(7, 125), (16, 65535), (64, 2**63)] for n in [0, 1, 125, 126, 127, 65535, 65536, 65537] if n <= limit],
+)
+@pytest.mark.parametrize("mask", [None, b"\x01\x02\x03\x04"])
+def test_parse_frames_length_encodings(form, n, mask):
+    # Shortest and longer-than-needed encodings (the reference accepts both).
+    payload = random_bytes(n, n)
+    body = payload if mask is None else frames.py_apply_mask(payload, mask)
+    wire = header(0x82, n, mask, form) + body
+    result = same_parse(wire, 0, mask is not None, False)
+    assert result == typed(([(0x82, payload)], len(wire), None))
+    # One byte short of the payload: incomplete, nothing consumed.
+    assert same_parse(wire[:-1], 0, mask is not None, False) == typed(([], 0, None))
+
+
+def test_parse_frames_64_bit_msb():
+    wire = b"\x82\x7f\x80" + bytes(7)
+    assert same_parse(wire, 0, False, False) == typed(
+        ([], 0, (1002, "peer sent a 64-bit length with the most significant bit set"))
+    )
+    # A control frame with that length fails on the control-frame limit first.
+    wire = b"\x89\x7f\xff" + b"\xff" * 7
+    assert same_parse(wire, 0, False, False) == typed(
+        ([], 0, (1002, f"peer sent a control frame of {2**64 - 1} bytes; the limit is 125"))
+    )
+    # Just below: a valid header of a frame that isn't complete.
+    wire = b"\x82\x7f\x7f" + b"\xff" * 7 + b"abc"
+    assert same_parse(wire, 0, False, False) == typed(([], 0, None))
+    same_parse(b"\x82\xff\x80" + bytes(7) + b"abcd", 0, True, False)
+
+
+def test_parse_frames_control_frame_limits():
+    ok = frames.py_build_frame(0x89, b"p" * 125)
+    too_big = frames.py_build_frame(0x89, b"p" * 126)
+    assert same_parse(ok + too_big, 0, False, False) == typed(
+        ([(0x89, b"p" * 125)], len(ok), (1002, "peer sent a control frame of 126 bytes; the limit is 125"))
+    )
+    assert same_parse(b"\x09\x00", 0, False, False) == typed(([], 0, (1002, "peer sent a fragmented control frame")))
+
+
+@pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
+@pytest.mark.parametrize("fin", [0, 0x80])
+def test_parse_frames_reserved_opcodes(opcode, fin):
+    assert same_parse(bytes((fin | opcode, 0)), 0, False, False) == typed(
+        ([], 0, (1002, f"peer sent a frame with reserved opcode {opcode}"))
+    )
+
+
+@pytest.mark.parametrize("rsv", [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70])
+@pytest.mark.parametrize("opcode", [0, 1, 2, 8, 9, 10])
+@pytest.mark.parametrize("rsv1_ok", [False, True])
+def test_parse_frames_rsv_bits(rsv, opcode, rsv1_ok):
+    same_parse(bytes((0x80 | rsv | opcode, 0x80, 1, 2, 3, 4)), 0, True, rsv1_ok)
+
+
+def test_parse_frames_every_truncation():
+    wire = b"".join(
+        frames.py_build_frame(head, payload, b"\x9a\xbc\xde\xf0")
+        for head, payload in [(0x01, b"frag"), (0x89, b"ping"), (0x80, b"x" * 300), (0x82, b""), (0x88, b"\x03\xe8")]
+    )
+    for end in range(len(wire) + 1):
+        for pos in range(0, min(end, 12) + 1):
+            same_parse(wire[:end], pos, True, False)
+
+
+def test_parse_frames_keeps_frames_before_an_error():
+    wire = frames.py_build_frame(0x81, b"a") + frames.py_build_frame(0x82, b"bb") + b"\x83\x00"
+    assert same_parse(wire, 0, False, False) == typed(
+        ([(0x81, b"a"), (0x82, b"bb")], 7, (1002, "peer sent a frame with reserved opcode 3"))
+    )
+    assert same_parse(wire, 0, True, False)[1][2] == typed((1002, "peer sent an unmasked frame"))
+    masked = frames.py_build_frame(0x81, b"a", b"abcd")
+    assert same_parse(masked, 0, False, False)[1][2] == typed((1002, "peer sent a masked frame"))
+
+
+@pytest.mark.parametrize("pos", [3, 4, 100, 2**62, 2**100, True, False])
+def test_parse_frames_pos_past_the_end_or_odd(pos):
+    same_parse(b"\x81\x01a", pos, False, False)
+    found, new_pos, _ = C.parse_frames(b"\x81\x01a", pos, False, False)
+    if not found:  # like the reference: the caller's own object back
+        assert new_pos is pos
+
+
+@pytest.mark.parametrize("flag", [0, 1, 2, None, "", "yes", 1.0])
+def test_parse_frames_flags_are_any_object(flag):
+    for wire in [frames.py_build_frame(0xC1, b"z", b"abcd"), frames.py_build_frame(0xC1, b"z"), b"\x81\x00"]:
+        same_parse(wire, 0, flag, flag)
+        same_parse(wire, 0, True, flag)
+        same_parse(wire, 0, flag, True)
+
+
+def test_parse_frames_negative_pos():
+    # A deliberate difference: the reference indexes from the end instead.
+    with pytest.raises(ValueError, match="pos"):
+        C.parse_frames(b"\x81\x00", -1, False, False)
+
+
+def test_parse_frames_keywords_and_bad_arguments():
+    wire = b"\x81\x02hi"
+    assert C.parse_frames(buf=wire, pos=0, expect_masked=False, rsv1_ok=False) == ([(0x81, b"hi")], 4, None)
+    for args in [(wire, 0, False), ("text", 0, False, False), (wire, 1.5, False, False), (wire, "0", False, False)]:
+        assert outcome(C.parse_frames, *args) == reference(frames.py_parse_frames, *args)
+
+
+def test_parse_frames_does_not_hold_the_buffer():
+    buf = bytearray(frames.py_build_frame(0x82, b"x" * 100_000, b"abcd"))
+    frames_, pos, error = C.parse_frames(buf, 0, True, False)
+    assert frames_ == [(0x82, b"x" * 100_000)] and pos == len(buf) and error is None
+    del buf[:pos]  # would raise BufferError if a view were still exported
+    buf = bytearray(b"\x81\x00")
+    with pytest.raises(ValueError):
+        C.parse_frames(buf, -5, False, False)
+    buf += b"more"  # released on the error path too
+
+
+@pytest.mark.skipif(not hasattr(sys, "getrefcount"), reason="needs refcounts")
+def test_no_reference_leaks():
+    wire = frames.py_build_frame(0x81, b"hello", b"abcd") * 3 + b"\x83\x00"
+    pos = 10**30
+    before = sys.getrefcount(wire), sys.getrefcount(pos)
+    for _ in range(1000):
+        C.parse_frames(wire, 0, True, False)
+        C.parse_frames(wire, pos, True, False)
+        C.apply_mask(wire, b"abcd", 1)
+        C.build_frame(0x82, wire, b"abcd")
+        try:
+            C.parse_frames(wire, -1, True, False)
+        except ValueError:
+            pass
+    assert (sys.getrefcount(wire), sys.getrefcount(pos)) == before
