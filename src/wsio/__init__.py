@@ -15,6 +15,8 @@ asyncio, threads and callbacks on one fast sans-I/O core::
 from .asyncio import (
     ClientConnection,
     Connection,
+    Listener,
+    ListenerConnection,
     Server,
     ServerConnection,
     WebSocketClientProtocol,
@@ -22,7 +24,9 @@ from .asyncio import (
     basic_response,
     broadcast,
     connect,
+    connect_listener,
     serve,
+    serve_listener,
     unix_connect,
     unix_serve,
 )
@@ -34,6 +38,15 @@ from .version import version
 
 __version__ = version
 
+
+def install_uvloop() -> None:
+    """Make asyncio use uvloop (``pip install wsio[uvloop]``); wsio never needs it."""
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
 __all__ = [
     "serve",
     "unix_serve",
@@ -41,6 +54,11 @@ __all__ = [
     "unix_connect",
     "broadcast",
     "basic_response",
+    "Listener",
+    "ListenerConnection",
+    "serve_listener",
+    "connect_listener",
+    "install_uvloop",
     "Server",
     "Connection",
     "ServerConnection",

@@ -104,7 +104,15 @@ class ServerConnection(Connection):
         super().data_received(data)
 
     async def _run(self, request: Request) -> None:
-        server = self.server
+        if not await self._open(request):
+            return
+        self._opened()
+        # Frames the client sent right behind its request.
+        self.data_received(b"")
+        await self._serve()
+
+    async def _open(self, request: Request) -> bool:
+        """Answer the handshake request; return whether the connection is open."""
         protocol = self.protocol
         try:
             response = await self._handshake(request)
@@ -116,7 +124,7 @@ class ServerConnection(Connection):
             self._open_handle.cancel()
             self._open_handle = None
         if self.transport.is_closing():
-            return  # the client went away during process_request
+            return False  # the client went away during process_request
         self.transport.write(protocol.data_to_send())
         if protocol.state is not State.OPEN:
             if response.status_code < 400:
@@ -124,18 +132,24 @@ class ServerConnection(Connection):
             else:
                 self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
             self._after_closed()
-            return
+            return False
         self.logger.info("%s connection open, path %s", self._peer(), request.path)
         self.start_keepalive()
-        # Frames the client sent right behind its request.
-        super().data_received(b"")
+        return True
+
+    def _opened(self) -> None:
+        """Called once the connection is open, before any message is handled."""
+
+    async def _serve(self) -> None:
+        """Run the handler; close with 1000 when it returns, 1011 if it raises."""
+        server = self.server
         try:
             if server.handler_takes_path:
-                await server.handler(self, request.path)
+                await server.handler(self, self.path)
             else:
                 await server.handler(self)
         except ConnectionClosed:
-            pass  # the peer closed; the close line below says how
+            pass  # the peer closed; the close line in the log says how
         except asyncio.CancelledError:
             self.transport.abort()
             raise

@@ -529,11 +529,9 @@ class ServerProtocol(Connection):
         return [request]
 
     def _reject(self, exc: InvalidHandshake) -> None:
-        from .http11 import Response
+        from .handshake import handshake_error_response
 
-        response = Response.from_status(getattr(exc, "status", 400), f"Failed to open a WebSocket connection: {exc}.\n")
-        if getattr(exc, "status", None) == 405:
-            response.headers["Allow"] = "GET"
+        response = handshake_error_response(exc, server_header=self.server_header)
         self._out.append(response.serialize())
         self.response = response
         self._handshake_failed(exc)

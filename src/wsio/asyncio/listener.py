@@ -1,0 +1,210 @@
+"""The callback API: a :class:`Listener` is told about each message; ``send()`` never awaits.
+
+This is the fastest way to use wsio: no coroutine resumes per message, no
+future, no queue. Messages go from the parse loop straight to
+:meth:`Listener.on_message`, and every ``send()`` made while handling one read
+from the socket goes out in one write::
+
+    class Echo(wsio.Listener):
+        def on_message(self, connection, message):
+            connection.send(message)
+
+    server = await wsio.serve_listener(Echo, "127.0.0.1", 8765)
+
+It runs on the same core and the same handshake code as :func:`wsio.serve` and
+:func:`wsio.connect`, and takes the same options.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..exceptions import ConnectionClosed, InvalidState
+from ..protocol.connection import State
+from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.frames import Close
+from .client import ClientConnection, connect
+from .connection import Connection, Data
+from .server import ServerConnection, serve
+
+__all__ = [
+    "Listener",
+    "ListenerConnection",
+    "ListenerServerConnection",
+    "ListenerClientConnection",
+    "serve_listener",
+    "connect_listener",
+]
+
+
+class Listener:
+    """Override the callbacks you need; each gets the connection first.
+
+    Callbacks run in the event loop: they must not block. An exception raised
+    by a callback fails the connection with 1011 and is logged.
+    """
+
+    def on_open(self, connection: ListenerConnection) -> None:
+        """The connection is open."""
+
+    def on_message(self, connection: ListenerConnection, message: Data) -> None:
+        """A whole message arrived: ``str`` for text, ``bytes`` for binary."""
+
+    def on_ping(self, connection: ListenerConnection, data: bytes) -> None:
+        """A ping arrived (the pong is already sent)."""
+
+    def on_pong(self, connection: ListenerConnection, data: bytes) -> None:
+        """A pong arrived."""
+
+    def on_close(self, connection: ListenerConnection, exc: ConnectionClosed) -> None:
+        """The connection is closed; ``exc`` says how (``exc.code``, ``exc.reason``, ``exc.why``)."""
+
+
+class ListenerConnection(Connection):
+    """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once."""
+
+    listener: Listener
+    _batch: list[bytes] | None = None
+    _pieces: list[Any] | None = None
+    _open_called = False
+
+    def data_received(self, data: bytes) -> None:
+        # Writes made by the callbacks during this read are joined into one.
+        self._batch = batch = []
+        try:
+            super().data_received(data)
+        finally:
+            self._batch = None
+            if batch and not self.transport.is_closing():
+                self.transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+
+    def _handle_events(self, events: list[Any]) -> None:
+        listener = self.listener
+        try:
+            for event in events:
+                kind = type(event)
+                if kind is str or kind is bytes:
+                    listener.on_message(self, event)
+                elif kind is Fragment:
+                    pieces = self._pieces
+                    if pieces is None:
+                        pieces = self._pieces = []
+                    pieces.append(event.data)
+                    if event.last:
+                        self._pieces = None
+                        joined = "".join(pieces) if type(pieces[0]) is str else b"".join(pieces)
+                        listener.on_message(self, joined)
+                elif kind is Ping:
+                    listener.on_ping(self, event.data)
+                elif kind is Pong:
+                    self._pong_received(event.data)
+                    listener.on_pong(self, event.data)
+                elif kind is not Close:
+                    self._handshake_event(event)
+        except Exception:
+            self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
+            self.fail(1011, "internal error")
+
+    def send(self, message: Data | bytearray | memoryview, compress: bool | None = None) -> None:  # type: ignore[override]
+        """Send a message now, without waiting (``str`` as text, bytes-like as binary).
+
+        Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the
+        peer: watch :attr:`buffered_amount` to avoid buffering without bound.
+        """
+        try:
+            data = self.protocol.send_message(message, compress)
+        except InvalidState:
+            raise self._closed_exc() from None
+        batch = self._batch
+        if batch is not None:
+            batch.append(data)
+        else:
+            self.transport.write(data)
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes written and not yet sent to the network."""
+        return self.transport.get_write_buffer_size()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:  # type: ignore[override]
+        """Start the closing handshake; :meth:`Listener.on_close` tells when it's done."""
+        protocol = self.protocol
+        if protocol.state is State.OPEN:
+            data = protocol.send_close(code, reason)
+            batch = self._batch
+            if batch is not None:
+                batch.append(data)
+            else:
+                self.transport.write(data)
+            if self.close_timeout is not None and self._close_handle is None:
+                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        super()._connection_lost_hook(exc)
+        if self._open_called:
+            try:
+                self.listener.on_close(self, exc)
+            except Exception:
+                self.logger.error("%s listener on_close failed", self._peer(), exc_info=True)
+
+    def _call_on_open(self) -> None:
+        self._open_called = True
+        try:
+            self.listener.on_open(self)
+        except Exception:
+            self.logger.error("%s listener on_open failed", self._peer(), exc_info=True)
+            self.fail(1011, "internal error")
+
+
+class ListenerServerConnection(ListenerConnection, ServerConnection):
+    """A server connection driven by a :class:`Listener` instead of a handler coroutine."""
+
+    def _opened(self) -> None:
+        self._call_on_open()
+
+    async def _serve(self) -> None:
+        pass  # the connection lives on through its callbacks, with no task
+
+
+class ListenerClientConnection(ListenerConnection, ClientConnection):
+    """A client connection driven by a :class:`Listener`."""
+
+    def _handshake_event(self, event: Any) -> None:
+        super()._handshake_event(event)
+        if self.protocol.state is State.OPEN and not self._open_called:
+            self._call_on_open()
+
+
+def serve_listener(factory: Callable[[], Listener], host: str | None = None, port: int | None = None, **options: Any) -> serve:
+    """Start a server whose connections are each driven by ``factory()``, a :class:`Listener`.
+
+    Takes every option of :func:`wsio.serve`; use it like ``serve()``
+    (``await``, ``async with``).
+    """
+    base = options.pop("create_connection", None) or ListenerServerConnection
+
+    class _Connection(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.listener = factory()
+
+    return serve(_no_handler, host, port, create_connection=_Connection, **options)
+
+
+async def _no_handler(connection: Any) -> None:  # pragma: no cover - never called
+    raise AssertionError("a listener connection runs no handler")
+
+
+def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) -> connect:
+    """Open a client connection driven by ``factory()``, a :class:`Listener`.
+
+    Takes every option of :func:`wsio.connect`; ``await`` it for the connection.
+    """
+
+    class _Connection(ListenerClientConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.listener = factory()
+
+    return connect(uri, create_connection=_Connection, **options)
+
