@@ -205,9 +205,10 @@ class Connection:
                 self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
                 pos = start
         except ProtocolError as exc:
-            if events:
-                # Let the application see what came before the error first (an echo
-                # server answers it), then fail on the next call: Autobahn 3.x, 4.x, 5.15.
+            if any(type(e) is str or type(e) is bytes or (type(e) is Fragment and e.last) for e in events):
+                # Let the application see the messages that came before the error
+                # (an echo server answers them), then fail on the next call:
+                # Autobahn 3.x, 4.x, 5.15. A partial message is not worth waiting for.
                 self._deferred_failure = exc
             else:
                 self._fail_with(exc)
