@@ -562,6 +562,10 @@ class ServerProtocol(Connection):
         """
         self.response = response
         self._out.append(response.serialize())
+        # The headers stay for the application; their lookup index needn't.
+        response.headers.forget_index()
+        if self.request is not None:
+            self.request.headers.forget_index()
         if response.status_code == 101 and self.handshake_exc is None:
             if self._accepted is not None:
                 self.subprotocol = self._accepted.subprotocol
@@ -667,6 +671,8 @@ class ClientProtocol(Connection):
             return [response]
         self._set_extensions(extensions)
         self.state = State.OPEN
+        response.headers.forget_index()
+        self.request.headers.forget_index()
         events: list[Any] = [response]
         if leftover:
             events.extend(self.receive_data(leftover))

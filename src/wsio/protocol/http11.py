@@ -86,12 +86,29 @@ class Headers(MutableMapping[str, str]):
     charset of HTTP/1.1 header values.
     """
 
-    __slots__ = ("_dict", "_list")
+    # The pairs are the headers; the case-insensitive index is derived from
+    # them on the first lookup and can be dropped (forget_index) to save about
+    # 1 KiB per idle connection: a server keeps every request's headers.
+    __slots__ = ("_list", "_index")
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        self._dict: dict[str, list[str]] = {}
         self._list: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] | None = None
         self.update(*args, **kwargs)
+
+    @property
+    def _dict(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self._list:
+                index.setdefault(key.lower(), []).append(value)
+            self._index = index
+        return index
+
+    def forget_index(self) -> None:
+        """Drop the lookup index; the next lookup rebuilds it."""
+        self._index = None
 
     # -- Mapping -------------------------------------------------------------
 
@@ -114,7 +131,11 @@ class Headers(MutableMapping[str, str]):
             raise ValueError(
                 f"{key} header value isn't encodable in ISO-8859-1: {value!r}"
             ) from None
-        self._dict.setdefault(key.lower(), []).append(value)
+        self._append(key, value)
+
+    def _append(self, key: str, value: str) -> None:
+        if self._index is not None:
+            self._index.setdefault(key.lower(), []).append(value)
         self._list.append((key, value))
 
     def __delitem__(self, key: str) -> None:
@@ -200,7 +221,6 @@ class Headers(MutableMapping[str, str]):
     def copy(self) -> Headers:
         """Return a shallow copy."""
         new = self.__class__()
-        new._dict = {key: list(values) for key, values in self._dict.items()}
         new._list = list(self._list)
         return new
 
@@ -226,7 +246,7 @@ class Headers(MutableMapping[str, str]):
 
     def clear(self) -> None:
         """Remove every header."""
-        self._dict = {}
+        self._index = None
         self._list = []
 
     def serialize(self) -> bytes:
@@ -519,8 +539,7 @@ class _Parser:
     def _add_header(self, line: bytes) -> None:
         name, value = self._parse_header_line(line)
         # Values were checked above; skip Headers.__setitem__'s re-validation.
-        self._headers._dict.setdefault(name.lower(), []).append(value)
-        self._headers._list.append((name, value))
+        self._headers._append(name, value)
 
 
 def _show(data: bytes, limit: int = 80) -> str:
