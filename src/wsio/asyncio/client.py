@@ -80,7 +80,9 @@ class ClientConnection(Connection):
         self.transport.write(protocol.data_to_send())
 
     def _handshake_event(self, event: Any) -> None:
-        if isinstance(event, Response) and self.protocol.state is State.OPEN:
+        # Not "state is OPEN": a close frame right behind the 101, in the same
+        # read, has already moved the state on, and the handshake still succeeded.
+        if isinstance(event, Response) and self.protocol.handshake_exc is None:
             if not self.handshake_done.done():
                 self.handshake_done.set_result(None)
 

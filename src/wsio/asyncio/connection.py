@@ -186,7 +186,10 @@ class Connection(asyncio.Protocol):
                 # A protocol error follows these messages: fail once the application
                 # has taken them (an echo server answers them first, as Autobahn
                 # 3.x, 4.x and 5.15 expect), or after close_timeout if it doesn't read.
-                self._failure_handle = self.loop.call_later(self.close_timeout or 0, self._apply_failure)
+                # With no whole message queued (the error cut a fragmented message
+                # short, e.g. max_size), recv() has nothing to take: fail at once.
+                delay = (self.close_timeout or 0) if self._messages else 0
+                self._failure_handle = self.loop.call_later(delay, self._apply_failure)
                 self._watch_queue = True
         if protocol.state is State.CLOSED:
             self._after_closed()
@@ -214,7 +217,12 @@ class Connection(asyncio.Protocol):
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            if self.max_queue is not None and self._messages >= self.max_queue and not self._reading_paused:
+            if (
+                self.max_queue is not None
+                and self._messages >= self.max_queue
+                and not self._reading_paused
+                and self.protocol.state is State.OPEN  # closing: the close frame must get through
+            ):
                 # Backpressure instead of buffering: the peer's TCP window fills up.
                 self._reading_paused = self._watch_queue = True
                 self.transport.pause_reading()
@@ -304,6 +312,17 @@ class Connection(asyncio.Protocol):
             exc.__cause__ = self._lost_exc
         return exc
 
+    async def _closed_exc_once_closed(self) -> ConnectionClosed:
+        """Sending failed: the connection is closing or closed. Say how it ended.
+
+        While the closing handshake is in progress the peer's close frame isn't
+        known yet: wait for it (close_timeout at most), or a normal closure
+        started by another task would look like a 1006.
+        """
+        if not self._closed_waiter.done() and self.protocol.state is not State.CLOSED:
+            await asyncio.shield(self._closed_waiter)
+        return self._closed_exc()
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's, then for TCP to close.
 
@@ -315,6 +334,11 @@ class Connection(asyncio.Protocol):
             self.transport.write(protocol.send_close(code, reason))
             if self.close_timeout is not None:
                 self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            if self._reading_paused:
+                # max_queue paused reading: resume, or the peer's close frame is
+                # never read and closing always ends in close_timeout and 1006.
+                self._reading_paused = False
+                self.transport.resume_reading()
         elif protocol.state is State.CONNECTING:
             self.transport.close()
         await asyncio.shield(self._closed_waiter)
@@ -487,7 +511,7 @@ class Connection(asyncio.Protocol):
             try:
                 data = self.protocol.send_message(message, compress)  # type: ignore[arg-type]
             except InvalidState:
-                raise self._closed_exc() from None
+                raise await self._closed_exc_once_closed() from None
             self.transport.write(data)
             if self._write_paused:
                 await self._drain()
@@ -529,7 +553,7 @@ class Connection(asyncio.Protocol):
         try:
             data = self.protocol.send_fragment(chunk, first=first, last=last)
         except InvalidState:
-            raise self._closed_exc() from None
+            raise await self._closed_exc_once_closed() from None
         self.transport.write(data)
         if self._write_paused:
             await self._drain()
@@ -561,7 +585,7 @@ class Connection(asyncio.Protocol):
         try:
             frame = self.protocol.send_ping(data)
         except InvalidState:
-            raise self._closed_exc() from None
+            raise await self._closed_exc_once_closed() from None
         future: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (future, time.monotonic())
         self.transport.write(frame)
@@ -574,7 +598,7 @@ class Connection(asyncio.Protocol):
         try:
             self.transport.write(self.protocol.send_pong(data))
         except InvalidState:
-            raise self._closed_exc() from None
+            raise await self._closed_exc_once_closed() from None
 
     def _pong_received(self, data: bytes) -> None:
         pings = self._pings
@@ -600,6 +624,9 @@ class Connection(asyncio.Protocol):
         protocol = self.protocol
         if protocol.state is not State.OPEN:
             return
+        if self._reading_paused:  # no pong could be read: don't pile up pings
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+            return
         data = os.urandom(4)
         future: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (future, time.monotonic())
@@ -610,6 +637,11 @@ class Connection(asyncio.Protocol):
 
     def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
         if future.done() or self._closed_waiter.done():
+            return
+        if self._reading_paused:
+            # max_queue paused reading: the pong may be waiting unread in the
+            # socket. A slow application says nothing about the peer; look again later.
+            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
             return
         self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
         self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")

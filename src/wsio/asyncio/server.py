@@ -247,7 +247,9 @@ class Server:
         """
         if self._close_task is None:
             self.closing = True
-            self._close_task = asyncio.get_running_loop().create_task(self._close(close_connections))
+            # The server's loop, not the running one: close() is a plain method,
+            # called from signal handlers and from code that drives the loop itself.
+            self._close_task = self.get_loop().create_task(self._close(close_connections))
             self._close_started.set()
         return self._close_task
 
@@ -293,6 +295,8 @@ class Server:
         await self.server.start_serving()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
+        if self.server is not None:
+            return self.server.get_loop()
         return asyncio.get_running_loop()
 
     async def __aenter__(self) -> Server:
