@@ -129,7 +129,8 @@ class ConnectionClosed(WebSocketError):
             text = f"received {self.rcvd}; then sent {self.sent}"
         else:
             text = f"sent {self.sent}; then received {self.rcvd}"
-        if self.why:
+        reasons = {close.reason for close in (self.rcvd, self.sent) if close is not None}
+        if self.why and self.why not in reasons:
             text += f" ({self.why})"
         return text
 

@@ -170,8 +170,11 @@ class Connection:
         if self._deferred_failure is not None:
             self._fail_with(self._deferred_failure)
             return events
-        if self.close_rcvd is not None or self.failure is not None or self.eof_received:
-            return events  # RFC 6455 5.5.1: nothing after a close frame counts
+        if self.state is _CLOSED or self.eof_received:
+            # RFC 6455 5.5.1: nothing after a close frame counts; nor after a
+            # failure, or a failed opening handshake (frames from a connection
+            # that never opened must not reach the application).
+            return events
         buf = self._buf
         if buf:
             buf += data
