@@ -396,17 +396,18 @@ class Connection:
         ``compress=None`` compresses when permessage-deflate is on and the
         message is at least ``compression_threshold`` bytes; ``False`` never.
         """
-        if type(data) is str:
+        # isinstance after the exact check: str subclasses (StrEnum members) are text too.
+        if type(data) is str or isinstance(data, str):
             return self._message(data.encode(), FIN | OP_TEXT, compress)
         return self._message(data, FIN | OP_BINARY, compress)  # type: ignore[arg-type]
 
     def send_text(self, data: str | bytes, compress: bool | None = None) -> bytes:
         """Frame a text message; ``bytes`` must already be UTF-8."""
-        return self._message(data.encode() if type(data) is str else data, FIN | OP_TEXT, compress)  # type: ignore[union-attr]
+        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_TEXT, compress)  # type: ignore[union-attr]
 
     def send_binary(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
         """Frame a binary message; ``str`` is encoded to UTF-8."""
-        return self._message(data.encode() if type(data) is str else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
+        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
 
     def _message(self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None) -> bytes:
         if self.state is not _OPEN:
@@ -425,7 +426,7 @@ class Connection:
         The first piece's type (``str`` or bytes) sets the message type.
         """
         self._check_open()
-        if type(data) is str:
+        if isinstance(data, str):
             payload: bytes | bytearray | memoryview = data.encode()
             opcode = OP_TEXT
         else:
