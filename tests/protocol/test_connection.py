@@ -622,6 +622,11 @@ def run_hostile(conn: Connection, data: bytes, cuts: list[int]) -> tuple[list[An
 @given(data=hostile_streams(), cuts=st.lists(st.integers(0, 10**4), max_size=6), deflate=st.booleans())
 @example(data=to_server(0x81, b"ok") + to_server(0x03, b""), cuts=[], deflate=False)
 @example(data=to_server(0x01, b"\xce") + to_server(0x80, b"\xba\xf4\x90"), cuts=[], deflate=False)
+@example(
+    data=b"\x81\x80\x00\x00\x00\x00\x81\x80\x00\x00\x00\x00\xc1\x84\x00\x00\x00\x00:\x00\x00\x00\x81\x80\x00\x00\x00\x00",
+    cuts=[20],
+    deflate=True,
+)
 def test_hostile_bytes_to_server(data: bytes, cuts: list[int], deflate: bool) -> None:
     s = server(max_size=1000, max_fragments=5)
     if deflate:
@@ -632,7 +637,12 @@ def test_hostile_bytes_to_server(data: bytes, cuts: list[int], deflate: bool) ->
     if deflate:
         s2._set_extensions([deflate_pair()[0]])
     events2, code2, _ = run_hostile(s2, data, [])
-    assert code == code2
+    if code != code2:
+        # A compressed text frame that is both bad deflate data and bad UTF-8:
+        # streamed, its first inflated bytes fail UTF-8 (1007) before the
+        # inflater reaches the bad data; whole, inflating fails first (1002).
+        # The first error seen wins; both are right.
+        assert deflate and {code, code2} == {1002, 1007}
     assert collapse(events) == collapse(events2)
 
 

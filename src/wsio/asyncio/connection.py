@@ -532,22 +532,38 @@ class Connection(asyncio.Protocol):
             first = True
             kind: type | None = None
             previous: Any = None
-            while True:
-                try:
-                    chunk = next(chunks) if achunks is None else await achunks.__anext__()
-                except (StopIteration, StopAsyncIteration):
-                    break
-                if kind is None:
-                    kind = str if isinstance(chunk, str) else bytes
-                elif not isinstance(chunk, kind):
-                    raise TypeError("all fragments of a message must be of the same type")
-                if previous is not None:
-                    await self._send_frame(previous, first, False)
-                    first = False
-                previous = chunk
-            if previous is None:
-                return  # an empty iterable sends nothing
-            await self._send_frame(previous, first, True)
+            partial = False  # frames of this message are on the wire, not the last one
+            try:
+                while True:
+                    try:
+                        chunk = next(chunks) if achunks is None else await achunks.__anext__()
+                    except (StopIteration, StopAsyncIteration):
+                        break
+                    if isinstance(chunk, str):
+                        chunk_kind: type = str
+                    elif isinstance(chunk, (bytes, bytearray, memoryview)):
+                        chunk_kind = bytes
+                    else:
+                        raise TypeError(f"fragments must be str or bytes-like, not {type(chunk).__name__}")
+                    if kind is None:
+                        kind = chunk_kind
+                    elif chunk_kind is not kind:
+                        raise TypeError("all fragments of a message must be of the same type")
+                    if previous is not None:
+                        partial = True
+                        await self._send_frame(previous, first, False)
+                        first = False
+                    previous = chunk
+                if previous is None:
+                    return  # an empty iterable sends nothing
+                partial = False  # the last frame is written before any await
+                await self._send_frame(previous, first, True)
+            except BaseException:
+                if partial and self.protocol.state is State.OPEN:
+                    # Half a message is on the wire and can't be finished: any later
+                    # message would be a protocol error for the peer. Fail as websockets does.
+                    self.fail(1011, "error in fragmented message")
+                raise
 
     async def _send_frame(self, chunk: Data, first: bool, last: bool) -> None:
         try:

@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import Any, Awaitable, Callable, Generator, Sequence
 
-from ..exceptions import ConnectionClosed, InvalidHandshake
+from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
 from ..version import version
@@ -18,6 +18,9 @@ from .connection import Connection
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection", "WebSocketServerProtocol", "basic_response"]
 
 logger = logging.getLogger("wsio.server")
+
+#: Bytes a client may send behind its handshake request before the server answers.
+HANDSHAKE_BUFFER_LIMIT = 65536
 
 #: What the ``Server`` header says unless ``server_header`` changes it.
 DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
@@ -102,6 +105,10 @@ class ServerConnection(Connection):
                 self.handler_task = self.loop.create_task(self._run(events[0]))
             return
         super().data_received(data)
+        if self.protocol.state is State.CONNECTING and len(self.protocol._buf) > HANDSHAKE_BUFFER_LIMIT:
+            # Frames sent before the response wait in the core while process_request
+            # runs: past the limit, stop reading rather than buffer without bound.
+            self.transport.pause_reading()
 
     async def _run(self, request: Request) -> None:
         if not await self._open(request):
@@ -134,6 +141,7 @@ class ServerConnection(Connection):
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), request.path)
+        self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()
         return True
 

@@ -140,6 +140,7 @@ class Connection:
         self._msg_frames = 0
         self._msg_decoder: codecs.IncrementalDecoder | None = None
         self._msg_fin = False
+        self._fragmenting = False  # we are sending a fragmented message
 
     # -- negotiated state ---------------------------------------------------
 
@@ -362,7 +363,12 @@ class Connection:
     # -- failing ------------------------------------------------------------
 
     def fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 7.1.7): send a close frame if we can, stop reading."""
+        """Fail the connection (RFC 6455 7.1.7): send a close frame if we can, stop reading.
+
+        ``code`` must be one that may go on the wire (not 1005, 1006, 1015).
+        """
+        if not _frames.is_valid_close_code(code):
+            raise ValueError(f"close code {code} can't be sent")
         self._fail_with(ProtocolError(reason, code))
 
     def _fail_with(self, exc: ProtocolError) -> None:
@@ -410,8 +416,9 @@ class Connection:
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
 
     def _message(self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None) -> bytes:
-        if self.state is not _OPEN:
+        if self.state is not _OPEN or self._fragmenting:
             self._check_open()
+            raise InvalidState("a fragmented message is being sent; finish it first")
         deflate = self.deflate
         if deflate is not None and compress is not False:
             if compress or len(payload) >= self.compression_threshold:
@@ -426,6 +433,10 @@ class Connection:
         The first piece's type (``str`` or bytes) sets the message type.
         """
         self._check_open()
+        if first == self._fragmenting:
+            # RFC 6455 5.4: a fragmented message's frames can't interleave with another message's.
+            raise InvalidState("a fragmented message is already being sent" if first else "no fragmented message was started")
+        self._fragmenting = not last
         if isinstance(data, str):
             payload: bytes | bytearray | memoryview = data.encode()
             opcode = OP_TEXT

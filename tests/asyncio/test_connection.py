@@ -1,0 +1,805 @@
+"""The Connection API end to end over loopback: receiving, sending, pings, limits, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import socket
+import struct
+import threading
+import time
+from typing import Any, AsyncIterator
+
+import pytest
+
+import wsio
+from wsio import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    PayloadTooBig,
+    State,
+    connect,
+    serve,
+)
+from wsio.protocol.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1
+
+
+def port_of(server: wsio.Server) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    server_kwargs: dict[str, Any] | None = None, client_kwargs: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[wsio.ServerConnection, wsio.ClientConnection]]:
+    """A server-side and a client-side connection to each other; the handler waits until closed."""
+    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, **(server_kwargs or {})) as server:
+        async with connect(f"ws://127.0.0.1:{port_of(server)}/", **(client_kwargs or {})) as client:
+            yield await accepted, client
+
+
+@contextlib.asynccontextmanager
+async def raw_peer(
+    raw_client: Any, server_kwargs: dict[str, Any] | None = None, headers: str = ""
+) -> AsyncIterator[tuple[wsio.ServerConnection, Any]]:
+    """A wsio server connection whose client is written by hand (see conftest.RawClient)."""
+    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, **(server_kwargs or {})) as server:
+        client = await raw_client.connect(port_of(server), headers=headers)
+        try:
+            yield await accepted, client
+        finally:
+            client.abort()
+
+
+# -- receiving -------------------------------------------------------------------------
+
+
+async def test_recv_timeout_raises_timeout_error() -> None:
+    async with connected() as (server_ws, client):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(TimeoutError):
+            await client.recv(timeout=0.1)
+        assert 0.08 < loop.time() - start < 1
+        await server_ws.send("after the timeout")
+        assert await client.recv(timeout=1) == "after the timeout"
+
+
+async def test_recv_timeout_returns_a_message_already_there() -> None:
+    async with connected() as (server_ws, client):
+        await server_ws.send("ready")
+        await asyncio.sleep(0.05)
+        assert await client.recv(timeout=0) == "ready"
+
+
+async def test_wait_for_recv_cancellation_loses_no_message() -> None:
+    # The FAQ: await asyncio.wait_for(websocket.recv(), timeout=10)
+    async with connected() as (server_ws, client):
+        for _ in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.recv(), 0.05)
+        await server_ws.send("first")
+        await server_ws.send("second")
+        assert await asyncio.wait_for(client.recv(), 1) == "first"
+        assert await asyncio.wait_for(client.recv(), 1) == "second"
+
+
+async def test_cancelled_recv_racing_an_arriving_message_loses_nothing() -> None:
+    async with connected() as (server_ws, client):
+        received: list[str] = []
+        for i in range(50):
+            task = asyncio.create_task(client.recv())
+            await asyncio.sleep(0)
+            await server_ws.send(str(i))
+            await asyncio.sleep(0.001 * (i % 3))
+            task.cancel()
+            try:
+                received.append(await task)
+            except asyncio.CancelledError:
+                pass
+        while len(received) < 50:
+            received.append(await client.recv(timeout=1))
+        assert received == [str(i) for i in range(50)]
+
+
+async def test_recv_nowait() -> None:
+    async with connected() as (server_ws, client):
+        with pytest.raises(asyncio.QueueEmpty):
+            client.recv_nowait()
+        await server_ws.send("a")
+        await server_ws.send(b"b")
+        await server_ws.send(["c", "d"])
+        await asyncio.sleep(0.05)
+        assert client.recv_nowait() == "a"
+        assert client.recv_nowait() == b"b"
+        assert client.recv_nowait() == "cd"
+        with pytest.raises(asyncio.QueueEmpty):
+            client.recv_nowait()
+        await server_ws.close()
+        await client.wait_closed()
+        with pytest.raises(ConnectionClosedOK):
+            client.recv_nowait()
+
+
+async def test_messages_received_before_close_are_still_delivered() -> None:
+    async with connected() as (server_ws, client):
+        for i in range(5):
+            await server_ws.send(str(i))
+        await server_ws.close()
+        await client.wait_closed()
+        assert [await client.recv() for _ in range(5)] == ["0", "1", "2", "3", "4"]
+        with pytest.raises(ConnectionClosedOK):
+            await client.recv()
+
+
+async def test_async_for_ends_on_normal_close() -> None:
+    async with connected() as (server_ws, client):
+        for message in ("one", "two", "three"):
+            await server_ws.send(message)
+        await server_ws.close()
+        received = [message async for message in client]
+        assert received == ["one", "two", "three"]
+
+
+async def test_async_for_raises_on_abnormal_close() -> None:
+    async with connected() as (server_ws, client):
+        await server_ws.send("one")
+        await asyncio.sleep(0.02)
+        server_ws.transport.abort()
+        received = []
+        with pytest.raises(ConnectionClosedError) as info:
+            async for message in client:
+                received.append(message)
+        assert received == ["one"]
+        assert info.value.code == 1006
+        assert "1006" in str(info.value)
+
+
+async def test_recv_streaming_yields_fragments() -> None:
+    async with connected() as (server_ws, client):
+        await server_ws.send(["Hel", "lo, ", "world"])
+        pieces = [piece async for piece in client.recv_streaming()]
+        assert pieces == ["Hel", "lo, ", "world"]
+        await server_ws.send([b"\x01", b"\x02\x03", b"\x04"])
+        pieces = [piece async for piece in client.recv_streaming()]
+        assert pieces == [b"\x01", b"\x02\x03", b"\x04"]
+        await server_ws.send("whole")
+        assert [piece async for piece in client.recv_streaming()] == ["whole"]
+        await server_ws.send("after streaming")
+        assert await client.recv() == "after streaming"
+
+
+async def test_recv_streaming_yields_pieces_before_the_message_ends() -> None:
+    async with connected() as (server_ws, client):
+        gate = asyncio.Event()
+
+        async def chunks() -> AsyncIterator[str]:
+            yield "first "
+            yield "second "  # send() looks one chunk ahead to know which is last
+            await gate.wait()
+            yield "third"
+
+        sender = asyncio.create_task(server_ws.send(chunks()))
+        stream = client.recv_streaming()
+        assert await asyncio.wait_for(stream.__anext__(), 1) == "first "
+        gate.set()
+        assert [piece async for piece in stream] == ["second ", "third"]
+        await sender
+
+
+async def test_concurrent_recv_raises_concurrency_error() -> None:
+    async with connected() as (server_ws, client):
+        first = asyncio.create_task(client.recv())
+        await asyncio.sleep(0)
+        with pytest.raises(ConcurrencyError):
+            await client.recv()
+        await server_ws.send("for the first")
+        assert await first == "for the first"
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+async def test_send_types() -> None:
+    async with connected() as (server_ws, client):
+        await client.send("text")
+        assert await server_ws.recv() == "text"
+        await client.send(b"bytes")
+        assert await server_ws.recv() == b"bytes"
+        await client.send(bytearray(b"bytearray"))
+        assert await server_ws.recv() == b"bytearray"
+        await client.send(memoryview(b"xxmemoryviewxx")[2:-2])
+        assert await server_ws.recv() == b"memoryview"
+        await client.send("")
+        assert await server_ws.recv() == ""
+        await client.send(b"")
+        assert await server_ws.recv() == b""
+        await client.send("é€😀")
+        assert await server_ws.recv() == "é€😀"
+
+
+async def test_send_iterables_as_fragmented_messages() -> None:
+    async with connected() as (server_ws, client):
+        await client.send(["a", "b", "c"])
+        assert await server_ws.recv() == "abc"
+        await client.send(chunk for chunk in [b"1", b"2", b"3"])
+        assert await server_ws.recv() == b"123"
+        await client.send(("x",))
+        assert await server_ws.recv() == "x"
+        await client.send([])  # nothing to send
+        await client.send("next")
+        assert await server_ws.recv() == "next"
+
+        async def achunks() -> AsyncIterator[bytes]:
+            for chunk in (b"as", b"ync", b"!"):
+                await asyncio.sleep(0)
+                yield chunk
+
+        await client.send(achunks())
+        assert await server_ws.recv() == b"async!"
+
+
+async def test_send_fragments_on_the_wire(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+
+        async def achunks() -> AsyncIterator[str]:
+            yield "one"
+            yield "two"
+            yield "three"
+
+        await server_ws.send(achunks())
+        frames = [await client.read_frame() for _ in range(3)]
+        assert frames == [(OP_TEXT, b"one"), (OP_CONT, b"two"), (OP_CONT, b"three")]
+        assert client.last_head & 0x80  # FIN on the last one only
+
+
+async def test_send_rejects_wrong_types() -> None:
+    async with connected() as (server_ws, client):
+        with pytest.raises(TypeError):
+            await client.send({"not": "a message"})
+        with pytest.raises(TypeError):
+            await client.send(42)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            await client.send(["text", b"bytes"])
+        # A failed send leaves the connection usable.
+        await client.send("fine")
+        assert await server_ws.recv() == "fine"
+
+
+async def test_send_iterables_of_bytes_like_chunks() -> None:
+    async with connected() as (server_ws, client):
+        await client.send([bytearray(b"by"), memoryview(b"te"), b"s"])
+        assert await server_ws.recv() == b"bytes"
+        with pytest.raises(TypeError):
+            await client.send([1, 2, 3])
+        await client.send("usable")
+        assert await server_ws.recv() == "usable"
+
+
+async def test_fragmented_send_failing_half_way_fails_the_connection_with_1011() -> None:
+    # Half a message is on the wire: continuing would be a protocol error for the
+    # peer, which would blame itself with 1002. Fail with 1011 instead.
+    async with connected() as (server_ws, client):
+        with pytest.raises(TypeError):
+            await client.send(["a", "b", b"c"])
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert info.value.code == 1011
+        with pytest.raises(ConnectionClosedError):
+            await client.send("after")
+
+    async with connected() as (server_ws, client):
+
+        async def producer() -> AsyncIterator[str]:
+            yield "x"
+            yield "y"
+            raise RuntimeError("producer failed")
+
+        with pytest.raises(RuntimeError, match="producer failed"):
+            await client.send(producer())
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert info.value.code == 1011 and info.value.reason == "error in fragmented message"
+
+
+async def test_messages_interleaved_with_a_fragmented_send_wait_for_it() -> None:
+    async with connected() as (server_ws, client):
+        gate = asyncio.Event()
+
+        async def chunks() -> AsyncIterator[str]:
+            yield "frag1 "
+            await gate.wait()
+            yield "frag2"
+
+        fragmented = asyncio.create_task(client.send(chunks()))
+        await asyncio.sleep(0.01)
+        single = asyncio.create_task(client.send("single"))
+        await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.gather(fragmented, single)
+        assert await server_ws.recv() == "frag1 frag2"
+        assert await server_ws.recv() == "single"
+
+
+async def test_send_compress_false(raw_client: Any) -> None:
+    message = "compress me " * 100
+    async with raw_peer(raw_client, headers="Sec-WebSocket-Extensions: permessage-deflate\r\n") as (server_ws, client):
+        assert server_ws.protocol.deflate is not None
+        await server_ws.send(message)
+        opcode, payload = await client.read_frame()
+        assert opcode == OP_TEXT and client.last_head & RSV1 and len(payload) < len(message)
+        await server_ws.send(message, compress=False)
+        opcode, payload = await client.read_frame()
+        assert opcode == OP_TEXT and not client.last_head & RSV1 and payload == message.encode()
+
+
+async def test_send_after_close_raises_connection_closed() -> None:
+    async with connected() as (server_ws, client):
+        await client.close()
+        with pytest.raises(ConnectionClosedOK):
+            await client.send("too late")
+        with pytest.raises(ConnectionClosed):
+            await client.ping()
+
+
+async def test_send_while_another_task_closes_normally_raises_ok() -> None:
+    async with connected() as (server_ws, client):
+        server_ws.transport.pause_reading()  # the closing handshake takes a moment
+        closing = asyncio.create_task(client.close())
+        await asyncio.sleep(0.01)
+        assert client.state is State.CLOSING
+        server_ws.transport.resume_reading()
+        # A normal closure: ConnectionClosedOK, not a 1006 ConnectionClosedError.
+        with pytest.raises(ConnectionClosedOK):
+            await client.send("during the closing handshake")
+        with pytest.raises(ConnectionClosedOK):
+            await client.ping()
+        await closing
+
+
+async def test_send_threadsafe() -> None:
+    async with connected() as (server_ws, client):
+        results: list[object] = []
+
+        def from_thread() -> None:
+            future = client.send_threadsafe("from a thread")
+            results.append(future)
+            results.append(future.result(timeout=2))
+
+        thread = threading.Thread(target=from_thread)
+        thread.start()
+        assert await server_ws.recv(timeout=2) == "from a thread"
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, 2)
+        assert isinstance(results[0], concurrent.futures.Future)
+        assert results[1] is None
+
+
+# -- ping and pong ----------------------------------------------------------------------------
+
+
+async def test_ping_resolves_to_latency() -> None:
+    async with connected() as (server_ws, client):
+        assert client.latency == 0
+        pong_waiter = await client.ping()
+        latency = await asyncio.wait_for(pong_waiter, 1)
+        assert isinstance(latency, float) and 0 < latency < 1
+        assert client.latency == latency
+        # With data, str or bytes; the seeds' spelling: await (await ws.ping()).
+        assert await (await client.ping("hello")) >= 0
+        assert await (await server_ws.ping(b"\x00\x01")) >= 0
+        assert server_ws.latency > 0
+
+
+async def test_ping_with_data_already_waiting_raises() -> None:
+    async with connected() as (server_ws, client):
+        server_ws.transport.pause_reading()  # the pong can't come back yet
+        await client.ping(b"same")
+        with pytest.raises(ConcurrencyError):
+            await client.ping(b"same")
+        server_ws.transport.resume_reading()
+
+
+async def test_ping_waiter_raises_when_the_connection_drops() -> None:
+    async with connected() as (server_ws, client):
+        server_ws.transport.pause_reading()  # no pong will come
+        pong_waiter = await client.ping()
+        server_ws.transport.abort()
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(pong_waiter, 1)
+
+
+async def test_pong_and_automatic_pong(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        await server_ws.pong(b"heartbeat")
+        assert await client.read_frame() == (OP_PONG, b"heartbeat")
+        client.send_frame(OP_PING, b"are you there")
+        assert await asyncio.wait_for(client.read_frame(), 1) == (OP_PONG, b"are you there")
+
+
+async def test_unsolicited_pong_is_ignored() -> None:
+    async with connected() as (server_ws, client):
+        await client.pong("nobody asked")
+        await client.send("then a message")
+        assert await server_ws.recv() == "then a message"
+
+
+async def test_keepalive_keeps_a_healthy_connection_open() -> None:
+    options = {"ping_interval": 0.05, "ping_timeout": 0.1}
+    async with connected(options, options) as (server_ws, client):
+        await asyncio.sleep(0.4)
+        assert server_ws.state is State.OPEN and client.state is State.OPEN
+        assert server_ws.latency > 0 and client.latency > 0
+        await client.send("alive")
+        assert await server_ws.recv() == "alive"
+
+
+async def test_keepalive_closes_when_no_pong(raw_client: Any) -> None:
+    options = {"ping_interval": 0.1, "ping_timeout": 0.1}
+    async with raw_peer(raw_client, options) as (server_ws, client):
+        # The raw client never reads, so it never answers pings.
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(server_ws.recv(), 2)
+        assert "no pong within ping_timeout" in info.value.why
+        assert "no pong within ping_timeout" in str(info.value)
+        assert info.value.sent is not None and info.value.sent.code == 1011
+
+
+async def test_client_keepalive_closes_when_server_stops_answering() -> None:
+    async with connected(client_kwargs={"ping_interval": 0.1, "ping_timeout": 0.1}) as (server_ws, client):
+        server_ws.transport.pause_reading()  # the server stops reading: no pong comes back
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(client.recv(), 2)
+        assert "no pong within ping_timeout" in str(info.value)
+        server_ws.transport.resume_reading()
+        await asyncio.wait_for(server_ws.wait_closed(), 1)
+
+
+async def test_keepalive_doesnt_kill_a_connection_paused_by_max_queue() -> None:
+    # The application reads slowly, max_queue pauses reading, so pongs sit unread
+    # in the socket: that says nothing about the peer, which is alive.
+    options = {"ping_interval": 0.05, "ping_timeout": 0.05, "max_queue": 2, "compression": None}
+    async with connected(options) as (server_ws, client):
+        for i in range(20):
+            await client.send(f"m{i}")
+        await asyncio.sleep(0.4)  # many ping intervals with reading paused
+        assert not server_ws.transport.is_reading()
+        assert [await server_ws.recv(timeout=1) for _ in range(20)] == [f"m{i}" for i in range(20)]
+        await asyncio.sleep(0.2)
+        assert server_ws.state is State.OPEN
+        await client.send("still alive")
+        assert await server_ws.recv(timeout=1) == "still alive"
+
+
+# -- the peer goes away ------------------------------------------------------------------------
+
+
+async def test_peer_disappears_eof(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        client.writer.close()
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(server_ws.recv(), 1)
+        assert info.value.code == 1006
+        assert "1006" in str(info.value)
+        assert info.value.why
+        assert info.value.why in str(info.value)
+        assert server_ws.close_code == 1006
+
+
+async def test_peer_disappears_reset(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        sock = client.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.abort()  # RST, not FIN
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(server_ws.recv(), 1)
+        assert "1006" in str(info.value)
+        assert "reset" in info.value.why
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+async def test_server_disappears_client_sees_1006() -> None:
+    async with connected() as (server_ws, client):
+        server_ws.transport.abort()
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(client.recv(), 1)
+        assert info.value.code == 1006
+        assert "1006" in str(info.value)
+        with pytest.raises(ConnectionClosedError):
+            await client.send("nobody there")
+
+
+# -- limits ------------------------------------------------------------------------------------------
+
+
+async def test_max_size_closes_with_1009() -> None:
+    async with connected({"max_size": 1000}) as (server_ws, client):
+        await client.send("x" * 1000)
+        assert await server_ws.recv() == "x" * 1000
+        await client.send("x" * 1001)
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert info.value.sent is not None and info.value.sent.code == 1009
+        assert isinstance(info.value.__cause__, PayloadTooBig)
+        assert "1_000" in str(info.value.__cause__) or "1000" in str(info.value.__cause__)
+        with pytest.raises(ConnectionClosedError) as info:
+            await client.recv()
+        assert info.value.code == 1009
+
+
+async def test_max_size_applies_to_decompressed_and_fragmented_messages() -> None:
+    async with connected({"max_size": 10_000}) as (server_ws, client):
+        assert client.protocol.deflate is not None
+        await client.send("z" * 20_000)  # compresses to a few bytes
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert isinstance(info.value.__cause__, PayloadTooBig)
+    async with connected({"max_size": 10_000}) as (server_ws, client):
+        await client.send(["y" * 6000, "y" * 6000])
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert isinstance(info.value.__cause__, PayloadTooBig)
+
+
+async def test_client_max_size() -> None:
+    async with connected(client_kwargs={"max_size": 100}) as (server_ws, client):
+        await server_ws.send(b"\x00" * 101)
+        with pytest.raises(ConnectionClosedError) as info:
+            await client.recv()
+        assert isinstance(info.value.__cause__, PayloadTooBig)
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert info.value.code == 1009
+
+
+async def test_max_queue_pauses_reading_and_loses_nothing() -> None:
+    async with connected({"max_queue": 2, "compression": None}) as (server_ws, client):
+        for i in range(100):
+            await client.send(f"message {i}")
+        await asyncio.sleep(0.05)
+        # The server stopped reading from the socket instead of buffering 100 messages.
+        assert not server_ws.transport.is_reading()
+        received = []
+        for _ in range(100):
+            received.append(await server_ws.recv(timeout=1))
+            await asyncio.sleep(0)
+        assert received == [f"message {i}" for i in range(100)]
+        assert server_ws.transport.is_reading()
+
+
+async def test_max_queue_bounds_memory_with_a_large_backlog() -> None:
+    async with connected({"max_queue": 4, "compression": None}, {"compression": None}) as (server_ws, client):
+        payload = b"p" * 10_000
+        sender = asyncio.create_task(_send_many(client, payload, 3000))
+        await asyncio.sleep(0.2)
+        # 30 MB to send; the server holds a few messages, the rest waits in TCP buffers and the client.
+        assert sum(len(item.data) if hasattr(item, "data") else len(item) for item in server_ws._queue) < 1_000_000
+        assert not sender.done()
+        count = 0
+        while count < 3000:
+            assert await server_ws.recv(timeout=2) == payload
+            count += 1
+        await sender
+
+
+async def _send_many(ws: wsio.ClientConnection, payload: bytes, n: int) -> None:
+    for _ in range(n):
+        await ws.send(payload)
+
+
+async def test_max_queue_none_doesnt_pause() -> None:
+    async with connected({"max_queue": None}) as (server_ws, client):
+        for i in range(100):
+            await client.send(str(i))
+        await asyncio.sleep(0.05)
+        assert server_ws.transport.is_reading()
+        assert [await server_ws.recv() for _ in range(100)] == [str(i) for i in range(100)]
+
+
+async def test_write_limit_makes_send_wait_until_the_peer_reads(raw_client: Any) -> None:
+    async with raw_peer(raw_client, {"write_limit": 65536, "compression": None}) as (server_ws, client):
+        payload = b"w" * 65536
+        sent = 0
+
+        async def send_a_lot() -> None:
+            nonlocal sent
+            for _ in range(2000):  # 128 MiB: far more than kernel buffers hold
+                await server_ws.send(payload)
+                sent += 1
+
+        sender = asyncio.create_task(send_a_lot())
+        await asyncio.sleep(0.3)
+        assert not sender.done(), "send() should wait while the peer doesn't read"
+        stuck_at = sent
+        assert server_ws.transport.get_write_buffer_size() > 0
+        await asyncio.sleep(0.1)
+        assert sent == stuck_at  # really waiting, not slowly progressing
+        # The peer reads: send() resumes.
+        for received in range(2000):
+            opcode, data = await asyncio.wait_for(client.read_frame(), 2)
+            assert opcode == OP_BINARY and data == payload
+            if sent > stuck_at + 10:
+                break
+        assert sent > stuck_at + 10
+        assert received < 2000
+        sender.cancel()
+
+
+async def test_send_waiting_on_write_limit_raises_when_connection_drops(raw_client: Any) -> None:
+    async with raw_peer(raw_client, {"write_limit": 1024, "compression": None}) as (server_ws, client):
+
+        async def send_forever() -> None:
+            while True:
+                await server_ws.send(b"d" * 65536)
+
+        sender = asyncio.create_task(send_forever())
+        await asyncio.sleep(0.2)
+        assert not sender.done()
+        client.abort()
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(sender, 2)
+
+
+# -- closing -----------------------------------------------------------------------------------------
+
+
+async def test_close_with_code_and_reason_is_seen_by_peer() -> None:
+    async with connected() as (server_ws, client):
+        await client.close(4000, "custom reason")
+        with pytest.raises(ConnectionClosedError) as info:
+            await server_ws.recv()
+        assert info.value.code == 4000
+        assert info.value.reason == "custom reason"
+        assert server_ws.close_code == 4000
+        assert server_ws.close_reason == "custom reason"
+        assert client.close_code == 4000  # the echo of the code
+
+
+async def test_close_1001_is_ok() -> None:
+    async with connected() as (server_ws, client):
+        await server_ws.close(1001, "going away")
+        with pytest.raises(ConnectionClosedOK) as info:
+            await client.recv()
+        assert info.value.code == 1001 and info.value.reason == "going away"
+
+
+async def test_close_twice_and_concurrently_is_fine() -> None:
+    async with connected() as (server_ws, client):
+        await asyncio.gather(client.close(), client.close())
+        await client.close()
+        await client.close(4001, "ignored")
+        assert client.close_code == 1000
+        assert client.state is State.CLOSED
+        await server_ws.wait_closed()
+        await server_ws.close()
+
+
+async def test_wait_closed() -> None:
+    async with connected() as (server_ws, client):
+        waiter = asyncio.create_task(client.wait_closed())
+        await asyncio.sleep(0.02)
+        assert not waiter.done()
+        await server_ws.close()
+        await asyncio.wait_for(waiter, 1)
+        assert client.closed
+        await client.wait_closed()  # again: returns at once
+
+
+async def test_close_timeout_when_peer_never_answers(raw_client: Any) -> None:
+    async with raw_peer(raw_client, {"close_timeout": 0.2}) as (server_ws, client):
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await server_ws.close()  # the raw client never sends its close frame
+        assert 0.15 < loop.time() - start < 1.5
+        assert server_ws.closed
+        assert server_ws.close_code == 1006
+        # The peer did get the close frame.
+        assert await client.read_frame() == (OP_CLOSE, struct.pack("!H", 1000))
+
+
+async def test_server_close_waits_for_the_clients_close_frame(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        closing = asyncio.create_task(server_ws.close(1000, "bye"))
+        assert await client.read_frame() == (OP_CLOSE, struct.pack("!H", 1000) + b"bye")
+        await asyncio.sleep(0.02)
+        assert not closing.done()
+        client.send_close(1000)
+        await asyncio.wait_for(closing, 1)
+        assert server_ws.close_code == 1000
+        # RFC 6455 7.1.1: the server closes TCP.
+        assert await asyncio.wait_for(client.reader.read(), 1) == b""
+
+
+async def test_close_with_a_reserved_code_is_rejected() -> None:
+    async with connected() as (server_ws, client):
+        with pytest.raises(ValueError):
+            await client.close(1006)  # reserved: never sent on the wire
+        assert client.state is State.OPEN
+        await client.send("still open")
+        assert await server_ws.recv() == "still open"
+
+
+async def test_protocol_error_from_peer_fails_with_1002(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        client.send_frame(OP_CONT, b"continuation without a start")
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(server_ws.recv(), 1)
+        assert info.value.sent is not None and info.value.sent.code == 1002
+        assert await client.read_frame() == (OP_CLOSE, client_close_payload(1002, info.value.sent.reason))
+
+
+def client_close_payload(code: int, reason: str) -> bytes:
+    return struct.pack("!H", code) + reason.encode()
+
+
+async def test_invalid_utf8_fails_with_1007(raw_client: Any) -> None:
+    async with raw_peer(raw_client) as (server_ws, client):
+        client.send_frame(OP_TEXT, b"\xff\xfe")
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(server_ws.recv(), 1)
+        assert info.value.sent is not None and info.value.sent.code == 1007
+
+
+async def test_state_through_the_lifecycle() -> None:
+    async with connected() as (server_ws, client):
+        assert client.state is State.OPEN and server_ws.state is State.OPEN
+        closing = asyncio.create_task(client.close())
+        await asyncio.sleep(0)
+        assert client.state in (State.CLOSING, State.CLOSED)
+        await closing
+        assert client.state is State.CLOSED
+        await server_ws.wait_closed()
+        assert server_ws.state is State.CLOSED
+
+
+async def test_many_messages_in_order_both_ways() -> None:
+    async with connected() as (server_ws, client):
+        n = 2000
+
+        async def send(ws: Any, prefix: str) -> None:
+            for i in range(n):
+                await ws.send(f"{prefix}{i}")
+
+        async def receive(ws: Any, prefix: str) -> list[str]:
+            return [await ws.recv() for _ in range(n)]
+
+        _, _, from_client, from_server = await asyncio.gather(
+            send(client, "c"), send(server_ws, "s"), receive(server_ws, "c"), receive(client, "s")
+        )
+        assert from_client == [f"c{i}" for i in range(n)]
+        assert from_server == [f"s{i}" for i in range(n)]
+
+
+async def test_large_messages_with_and_without_compression() -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB
+    for compression in ("deflate", None):
+        async with connected({"compression": compression, "max_size": 2**21}, {"max_size": 2**21}) as (
+            server_ws,
+            client,
+        ):
+            await client.send(big)
+            assert await server_ws.recv() == big
+            await server_ws.send(big)
+            assert await client.recv() == big
+
+
+async def test_latency_uses_a_monotonic_clock() -> None:
+    # Latency is measured with a monotonic clock, not wall time.
+    async with connected() as (server_ws, client):
+        before = time.monotonic()
+        await (await client.ping())
+        assert client.latency <= time.monotonic() - before
