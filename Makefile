@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8765
 
-.PHONY: venv install run test test-core test-pure autobahn clean
+.PHONY: venv install system-deps run test test-core test-pure autobahn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,18 +15,34 @@ $(PY):
 install: $(PY)
 	$(PIP) install -q -e ".[test]"
 
+# Debian packages the tests run for real: redis-server (the pub/sub hub across
+# processes) and chromium (the browser test of the chat demo). Idempotent.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q redis-server)
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
+
+# The chat demo; `make run WORKERS=4 REDIS=redis://127.0.0.1:6379/0` runs it on 4 processes joined by Redis.
 run: install
 	@echo "wsio demo: open http://127.0.0.1:$(PORT)/ in a browser (Ctrl-C stops it)"
-	$(PY) examples/chat/server.py --host 127.0.0.1 --port $(PORT)
+	$(PY) examples/chat/server.py --host 127.0.0.1 --port $(PORT) $(if $(REDIS),--redis $(REDIS)) $(if $(WORKERS),--workers $(WORKERS))
 
 # The whole suite with the C accelerator, then the protocol tests again on the
 # pure-Python path: both must pass, and give the same results.
-test: install
+test: install system-deps
 	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
 	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio
 
 autobahn: install
 	$(PY) -m pytest -q tests/autobahn
+
+# The benchmarks (timings, not tests): wsio beside websockets, picows, aiohttp,
+# websocket-client and a plain TCP echo. Writes bench/results/latest.{md,json} and
+# a chart per scenario. BENCH_MODE=quick (the default, about 3 minutes) or full.
+.PHONY: bench
+bench: install
+	$(PIP) install -q -e ".[bench]"
+	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) build reports src/*.egg-info src/wsio/*.so

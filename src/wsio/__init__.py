@@ -34,6 +34,8 @@ from .exceptions import *  # noqa: F403
 from .exceptions import __all__ as _exceptions_all
 from .protocol import Close, CloseCode, Opcode, State
 from .protocol.http11 import HandshakeLimits, Headers, MultipleValuesError, Request, Response
+from .pubsub import Hub, HubUnavailable
+from .runner import run
 from .version import version
 
 __version__ = version
@@ -53,6 +55,9 @@ __all__ = [
     "connect",
     "unix_connect",
     "broadcast",
+    "Hub",
+    "HubUnavailable",
+    "run",
     "basic_response",
     "Listener",
     "ListenerConnection",

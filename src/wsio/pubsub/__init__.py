@@ -1,0 +1,16 @@
+"""Publish / subscribe for WebSocket connections, in memory or across processes through Redis.
+
+::
+
+    hub = wsio.Hub()                              # or wsio.Hub("redis://localhost:6379/0")
+    await hub.subscribe(websocket, "room:42")     # or "room:*": every topic starting with room:
+    await hub.publish("room:42", "hello")         # -> how many local connections it reached
+
+See :class:`Hub` for slow subscribers, Redis outages and the delivery guarantee
+(at most once).
+"""
+
+from .errors import HubUnavailable
+from .hub import SLOW_CLOSE_CODE, Hub
+
+__all__ = ["Hub", "HubUnavailable", "SLOW_CLOSE_CODE"]

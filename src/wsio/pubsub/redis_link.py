@@ -1,0 +1,409 @@
+"""The hub's link to Redis: one subscription connection, a publishing pool, reconnection.
+
+One connection carries this process's ``SUBSCRIBE`` / ``PSUBSCRIBE`` commands
+and receives the messages; a task reads it and hands each message to the hub.
+Subscription changes are queued as names whose Redis state may be stale and
+sent in order by one flush at a time, which compares what the hub has local
+subscribers for with what Redis was told: a burst of subscribes and
+unsubscribes ends in the right state whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import importlib
+import itertools
+import logging
+import os
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..asyncio.broadcast import Framed
+from ..asyncio.client import backoff
+from . import wire
+from .errors import HubUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hub import Hub
+
+__all__ = ["RedisLink"]
+
+#: Names per SUBSCRIBE command when resubscribing after a reconnection.
+_BATCH = 1000
+#: Message ids remembered to deliver a message once when a name and a pattern both match.
+_RECENT_IDS = 4096
+
+_GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    else:
+        netloc = f":***@{netloc}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisLink:
+    """Relays a :class:`~wsio.pubsub.Hub`'s messages through Redis (see the hub's docstring)."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        url: str,
+        *,
+        channel_prefix: str,
+        subscribe_timeout: float,
+        health_check_interval: float,
+        reconnect_initial: float | None,
+        reconnect_max: float | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        try:
+            importlib.import_module("redis.asyncio")
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ImportError(f"Hub({_safe_url(url)!r}) needs redis-py: pip install 'wsio[redis]'") from exc
+        self.hub = hub
+        self.url = url
+        self.where = _safe_url(url)
+        self.logger: logging.Logger = hub.logger
+        self.prefix = channel_prefix.encode()
+        self.subscribe_timeout = subscribe_timeout
+        self.health_check_interval = health_check_interval
+        self.reconnect_initial = reconnect_initial
+        self.reconnect_max = reconnect_max
+        self.options = dict(options)
+        self.origin = os.urandom(8)
+        self._seq = itertools.count()
+        #: Connected and subscribed to everything the hub had when it connected.
+        self.up = False
+        self._why = "not connected yet"
+        self._client: Any = None  # publishes
+        self._sub_client: Any = None  # subscribes
+        self._pubsub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._attempted: asyncio.Event | None = None  # set once the first connection attempt ended
+        self._closed = False
+        self._dirty: set[str] = set()  # names whose Redis subscription may need a command
+        self._active: set[str] = set()  # names Redis was told to subscribe to, on this connection
+        self._confirmed: set[str] = set()  # ... and confirmed
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self._redis_names: dict[str, bytes] = {}
+        self._local_names: dict[bytes, str] = {}
+        self._recent: collections.deque[bytes] = collections.deque()
+        self._recent_set: set[bytes] = set()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting in the background; does nothing once started."""
+        if self._task is not None or self._closed:
+            return
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options: dict[str, Any] = {"socket_connect_timeout": 5.0, **self.options}
+        options["decode_responses"] = False
+        options.pop("retry", None)  # the hub manages retries (below)
+        # The subscription connection reconnects with the hub's own backoff:
+        # redis-py must report a failure at once, not retry behind its back.
+        self._sub_client = redis.asyncio.Redis.from_url(self.url, **options, retry=Retry(NoBackoff(), 0))
+        # Publishing retries once, on a fresh connection: a pooled one may be
+        # stale (Redis restarted since it was last used).
+        self._client = redis.asyncio.Redis.from_url(self.url, **options, retry=Retry(NoBackoff(), 1))
+        self._lock = asyncio.Lock()
+        self._attempted = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def started(self) -> None:
+        """Start if needed, and wait until the first connection attempt has succeeded or failed.
+
+        So that a hub used right away doesn't report Redis unreachable before
+        it had a chance to connect.
+        """
+        self.start()
+        if self._attempted is not None and not self._attempted.is_set():
+            await self._attempted.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        self.up = False
+        for task in (self._task, self._flush_task):
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+        self._release_waiters()
+        if self._attempted is not None:
+            self._attempted.set()  # nobody waits for a first attempt that won't come
+        if self._pubsub is not None:
+            await self._drop(self._pubsub)
+            self._pubsub = None
+        for client in (self._client, self._sub_client):
+            if client is not None:
+                try:
+                    await client.aclose()
+                except Exception:  # pragma: no cover - best effort
+                    pass
+
+    async def _run(self) -> None:
+        from redis.exceptions import RedisError
+
+        delays = None
+        while not self._closed:
+            pubsub = self._sub_client.pubsub()
+            try:
+                await self._connect(pubsub)
+                delays = None
+                self._attempted.set()  # type: ignore[union-attr]
+                await self._read(pubsub)
+            except asyncio.CancelledError:
+                self.up = False
+                if self._pubsub is pubsub:
+                    self._pubsub = None
+                await self._drop(pubsub)
+                raise
+            except Exception as exc:
+                if not isinstance(exc, (RedisError, OSError, asyncio.TimeoutError, EOFError)):
+                    self.logger.error("unexpected error on the Redis connection", exc_info=True)
+                was_up = self.up
+                self.up = False
+                self._why = str(exc) or type(exc).__name__
+                if self._pubsub is pubsub:
+                    self._pubsub = None
+                self._release_waiters()
+                self._attempted.set()  # type: ignore[union-attr]
+                await self._drop(pubsub)
+                if delays is None:
+                    delays = backoff(self.reconnect_initial, None, self.reconnect_max)
+                delay = next(delays)
+                if was_up:
+                    self.logger.warning(
+                        "lost Redis at %s: %s; publishing reaches this process only; reconnecting in %.1fs",
+                        self.where,
+                        self._why,
+                        delay,
+                    )
+                else:
+                    self.logger.warning("can't reach Redis at %s: %s; retrying in %.1fs", self.where, self._why, delay)
+                await asyncio.sleep(delay)
+
+    async def _drop(self, pubsub: Any) -> None:
+        try:
+            await pubsub.aclose()
+        except Exception:  # pragma: no cover - the connection is already broken
+            pass
+
+    async def _connect(self, pubsub: Any) -> None:
+        await pubsub.connect()
+        # A fresh connection: tell Redis everything the hub has subscribers for.
+        self._active.clear()
+        self._confirmed.clear()
+        self._dirty.update(self.hub._names())
+        self._pubsub = pubsub
+        await pubsub.execute_command("PING")  # proves the connection works, even with nothing to subscribe
+        await self._flush()
+        # Publishing connections left from before an outage are stale.
+        await self._client.connection_pool.disconnect(inuse_connections=False)
+        self.up = True
+        self.logger.info(
+            "connected to Redis at %s; subscribed to %d topics and %d patterns",
+            self.where,
+            len(self.hub._exact),
+            len(self.hub._prefixes),
+        )
+
+    def _release_waiters(self) -> None:
+        """Nobody waits for a confirmation that won't come: the name is resubscribed on reconnection."""
+        for future in self._confirm.values():
+            if not future.done():
+                future.set_result(None)
+        self._confirm.clear()
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    def _redis_name(self, name: str) -> bytes:
+        redis_name = self._redis_names.get(name)
+        if redis_name is None:
+            if name[-1:] == "*":
+                # A prefix pattern: the prefix is literal in Redis's glob syntax.
+                redis_name = _GLOB_SPECIAL.sub(rb"\\\1", self.prefix + name[:-1].encode()) + b"*"
+            else:
+                redis_name = self.prefix + name.encode()
+            self._redis_names[name] = redis_name
+            self._local_names[redis_name] = name
+        return redis_name
+
+    def _forget(self, name: str) -> None:
+        redis_name = self._redis_names.pop(name, None)
+        if redis_name is not None:
+            self._local_names.pop(redis_name, None)
+
+    def changed(self, name: str) -> None:
+        """The hub's subscribers to ``name`` (a topic or a pattern) went from none to some, or back."""
+        self._dirty.add(name)
+        if self._pubsub is not None and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_quietly())
+
+    async def ensure(self, name: str) -> None:
+        """Make sure Redis knows of ``name``; wait for its confirmation if connected."""
+        if name in self._confirmed:
+            return
+        await self.started()
+        self.changed(name)
+        if not self.up or name in self._confirmed:
+            return  # not connected: subscribed on (re)connection
+        future = self._confirm.get(name)
+        if future is None:
+            future = self._confirm[name] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.subscribe_timeout)
+        except asyncio.TimeoutError:
+            self.logger.warning(
+                "Redis at %s didn't confirm the subscription to %r within subscribe_timeout=%ss",
+                self.where,
+                name,
+                self.subscribe_timeout,
+            )
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except Exception as exc:
+            # The connection broke: the reader sees it too, reconnects, resubscribes.
+            self.logger.debug("subscription commands to Redis failed: %s", exc)
+
+    async def _flush(self) -> None:
+        """Send the subscription commands that make Redis match the hub's subscribers."""
+        assert self._lock is not None
+        async with self._lock:
+            pubsub = self._pubsub
+            while self._dirty and pubsub is not None and self._pubsub is pubsub:
+                names, self._dirty = self._dirty, set()
+                commands: dict[str, list[bytes]] = {"SUBSCRIBE": [], "PSUBSCRIBE": [], "UNSUBSCRIBE": [], "PUNSUBSCRIBE": []}
+                forget = []
+                for name in names:
+                    wanted = self.hub._has_subscribers(name)
+                    pattern = name[-1:] == "*"
+                    if wanted and name not in self._active:
+                        commands["PSUBSCRIBE" if pattern else "SUBSCRIBE"].append(self._redis_name(name))
+                        self._active.add(name)
+                    elif not wanted and name in self._active:
+                        commands["PUNSUBSCRIBE" if pattern else "UNSUBSCRIBE"].append(self._redis_name(name))
+                        self._active.discard(name)
+                        self._confirmed.discard(name)
+                        forget.append(name)
+                    elif not wanted:
+                        forget.append(name)
+                for name in forget:
+                    future = self._confirm.pop(name, None)
+                    if future is not None and not future.done():
+                        future.set_result(None)
+                for command, args in commands.items():
+                    for i in range(0, len(args), _BATCH):
+                        await pubsub.execute_command(command, *args[i : i + _BATCH])
+                for name in forget:
+                    if name not in self._active:
+                        self._forget(name)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def _read(self, pubsub: Any) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        interval = self.health_check_interval
+        waiting_for_pong = False
+        while True:
+            response = await pubsub.parse_response(block=False, timeout=interval)
+            if response is None:
+                if waiting_for_pong:
+                    raise RedisConnectionError(f"no answer to PING within health_check_interval={interval}s")
+                waiting_for_pong = True
+                await pubsub.execute_command("PING")
+                continue
+            waiting_for_pong = False
+            try:
+                self._received(response)
+            except Exception:
+                self.logger.exception("failed to handle a message from Redis: %r", response[:2])
+
+    def _received(self, response: Any) -> None:
+        if not isinstance(response, list) or not response:
+            return  # PONG outside subscribed mode
+        kind = response[0]
+        if kind == b"message":
+            channel, data = response[1], response[2]
+        elif kind == b"pmessage":
+            channel, data = response[2], response[3]
+        elif kind == b"subscribe" or kind == b"psubscribe":
+            name = self._local_names.get(response[1])
+            if name is not None and name in self._active:
+                self._confirmed.add(name)
+                future = self._confirm.pop(name, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+            return
+        else:
+            return  # unsubscribe confirmations, pongs
+        prefix = self.prefix
+        if not channel.startswith(prefix):
+            return
+        try:
+            text, origin, message_id, payload = wire.decode(data)
+        except ValueError as exc:
+            self.logger.warning("ignored a message on %r that isn't from a wsio hub: %s", channel, exc)
+            return
+        if origin == self.origin:
+            return  # our own: delivered locally when published
+        recent = self._recent_set
+        if message_id in recent:
+            return  # the same message, through another matching subscription
+        recent.add(message_id)
+        self._recent.append(message_id)
+        if len(self._recent) > _RECENT_IDS:
+            recent.discard(self._recent.popleft())
+        if text:
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                self.logger.warning("ignored a text message on %r that isn't valid UTF-8", channel)
+                return
+        try:
+            topic = channel[len(prefix) :].decode()
+        except UnicodeDecodeError:
+            return
+        self.hub._deliver(topic, Framed.from_payload(text, payload, self.hub.compress))
+
+    # -- publishing ------------------------------------------------------------------------
+
+    async def publish(self, topic: str, text: bool, payload: bytes | bytearray | memoryview) -> None:
+        from redis.exceptions import RedisError
+
+        if self._closed:
+            raise HubUnavailable("hub is closed")
+        await self.started()
+        if not self.up:
+            raise HubUnavailable(
+                f"Redis at {self.where} is unreachable ({self._why}): the message reached this process only"
+            )
+        data = wire.encode(text, self.origin, next(self._seq), payload)
+        try:
+            await self._client.publish(self.prefix + topic.encode(), data)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubUnavailable(
+                f"can't publish to Redis at {self.where} ({exc}): the message reached this process only"
+            ) from exc
