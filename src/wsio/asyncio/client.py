@@ -67,7 +67,8 @@ def process_exception(exc: Exception) -> Exception | None:
 class ClientConnection(Connection):
     """A connection opened by :func:`connect`."""
 
-    logger = logger
+    __slots__ = ("handshake_done",)
+    default_logger = logger
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
         super().__init__(protocol, **kwargs)

@@ -52,7 +52,17 @@ class Connection(asyncio.Protocol):
     (64 KiB buffered for sending; ``send()`` waits beyond it).
     """
 
-    logger: logging.Logger
+    # Slots: a server holds thousands of these idle; a dict each would cost ~1.5 KiB.
+    __slots__ = (
+        "protocol", "ping_interval", "ping_timeout", "close_timeout", "max_queue", "write_limit",
+        "logger", "loop", "transport", "remote_address", "local_address", "latency", "_id",
+        "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
+        "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
+        "_close_handle", "_closed_waiter", "_lost_exc", "_why",
+    )  # fmt: skip
+
+    #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
+    default_logger = logging.getLogger("wsio")
 
     def __init__(
         self,
@@ -71,8 +81,7 @@ class Connection(asyncio.Protocol):
         self.close_timeout = close_timeout
         self.max_queue = max_queue
         self.write_limit = write_limit
-        if logger is not None:
-            self.logger = logger
+        self.logger = logger if logger is not None else self.default_logger
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.remote_address: Any = None
@@ -81,7 +90,8 @@ class Connection(asyncio.Protocol):
         self.latency = 0.0
         self._id: uuid.UUID | None = None
 
-        self._queue: collections.deque[Any] = collections.deque()
+        # Created on the first message: an empty deque holds a 64-slot block.
+        self._queue: collections.deque[Any] | None = None
         self._messages = 0  # complete messages in _queue
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -196,6 +206,8 @@ class Connection(asyncio.Protocol):
 
     def _handle_events(self, events: list[Any]) -> None:
         queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
         added = 0
         for event in events:
             kind = type(event)
@@ -455,9 +467,10 @@ class Connection(asyncio.Protocol):
 
         Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
         """
-        queue = self._queue
-        while not queue:
+        while not self._queue:
             await self._wait_for_message(None, whole=False)
+        queue = self._queue
+        assert queue is not None
         item = queue[0]
         if type(item) is not Fragment:
             queue.popleft()

@@ -63,10 +63,19 @@ class Listener:
 class ListenerConnection(Connection):
     """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once."""
 
+    # Its state lives in the slots of the two concrete classes below (only one
+    # base of a class may add slots): listener, _batch, _pieces, _open_called.
+    __slots__ = ()
     listener: Listener
-    _batch: list[bytes] | None = None
-    _pieces: list[Any] | None = None
-    _open_called = False
+    _batch: list[bytes] | None
+    _pieces: list[Any] | None
+    _open_called: bool
+
+    def _init_listener(self, listener: Listener) -> None:
+        self.listener = listener
+        self._batch = None
+        self._pieces = None
+        self._open_called = False
 
     def data_received(self, data: bytes) -> None:
         # Writes made by the callbacks during this read are joined into one.
@@ -159,6 +168,8 @@ class ListenerConnection(Connection):
 class ListenerServerConnection(ListenerConnection, ServerConnection):
     """A server connection driven by a :class:`Listener` instead of a handler coroutine."""
 
+    __slots__ = ("listener", "_batch", "_pieces", "_open_called")
+
     def _opened(self) -> None:
         self._call_on_open()
 
@@ -168,6 +179,8 @@ class ListenerServerConnection(ListenerConnection, ServerConnection):
 
 class ListenerClientConnection(ListenerConnection, ClientConnection):
     """A client connection driven by a :class:`Listener`."""
+
+    __slots__ = ("listener", "_batch", "_pieces", "_open_called")
 
     def _handshake_event(self, event: Any) -> None:
         super()._handshake_event(event)
@@ -184,9 +197,11 @@ def serve_listener(factory: Callable[[], Listener], host: str | None = None, por
     base = options.pop("create_connection", None) or ListenerServerConnection
 
     class _Connection(base):  # type: ignore[valid-type,misc]
+        __slots__ = ()
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.listener = factory()
+            self._init_listener(factory())
 
     return serve(_no_handler, host, port, create_connection=_Connection, **options)
 
@@ -202,9 +217,11 @@ def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) 
     """
 
     class _Connection(ListenerClientConnection):
+        __slots__ = ()
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.listener = factory()
+            self._init_listener(factory())
 
     return connect(uri, create_connection=_Connection, **options)
 

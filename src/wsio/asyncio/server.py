@@ -64,7 +64,8 @@ class ServerConnection(Connection):
     :meth:`process_request` as a method, as older code does.
     """
 
-    logger = logger
+    __slots__ = ("server", "handler_task", "_open_handle")
+    default_logger = logger
     #: Override as a method ``(path, request_headers)`` or ``(connection, request)``;
     #: the ``process_request`` argument of :func:`serve` takes precedence.
     process_request: Callable[..., Any] | None = None

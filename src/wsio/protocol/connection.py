@@ -87,6 +87,16 @@ class Connection:
         logger: where frame-level DEBUG lines go.
     """
 
+    # Slots: a server holds thousands of these; a dict per instance costs ~1.5 KiB.
+    __slots__ = (
+        "side", "state", "max_size", "max_fragments", "compression_threshold", "logger", "debug",
+        "subprotocol", "extensions", "deflate", "close_rcvd", "close_sent", "close_rcvd_then_sent",
+        "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
+        "_rsv1_ok", "_mask", "_buf", "_out", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
+        "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
+        "_fragmenting",
+    )  # fmt: skip
+
     side: Side
 
     def __init__(
@@ -501,6 +511,11 @@ class ServerProtocol(Connection):
     and then :meth:`send_response`.
     """
 
+    __slots__ = (
+        "origins", "available_extensions", "available_subprotocols", "select_subprotocol",
+        "server_header", "extra_headers", "_parser", "request", "response", "_accepted",
+    )  # fmt: skip
+
     def __init__(
         self,
         *,
@@ -595,6 +610,11 @@ class ServerProtocol(Connection):
 
 class ClientProtocol(Connection):
     """The client side: builds the request, checks the response, then runs the connection."""
+
+    __slots__ = (
+        "wsuri", "origin", "available_extensions", "available_subprotocols", "extra_headers",
+        "user_agent_header", "_parser", "key", "request", "response",
+    )  # fmt: skip
 
     def __init__(
         self,
