@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8765
 
-.PHONY: venv install system-deps run test test-core test-pure autobahn clean
+.PHONY: install system-deps run test autobahn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ run: install
 # pure-Python path: both must pass, and give the same results.
 test: install system-deps
 	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
-	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio
+	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/test_examples_websocket_client.py
 
 autobahn: install
 	$(PY) -m pytest -q tests/autobahn

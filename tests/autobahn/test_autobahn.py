@@ -8,7 +8,6 @@ or ERROR. The HTML and JSON reports stay in reports/autobahn/ for CI.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from tests.helpers import free_port, start_process, wait_for_line
 HERE = pathlib.Path(__file__).parent
 REPORTS = pathlib.Path(__file__).parents[2] / "reports" / "autobahn"
 ALL_CASES = 517
+CLIENT_SCRIPTS = {"asyncio": "fuzzing_client.py", "sync": "fuzzing_client_sync.py"}
 ACCEPTED = {"OK", "INFORMATIONAL"}
 
 
@@ -62,7 +62,7 @@ def test_server(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("client", ["asyncio"])
+@pytest.mark.parametrize("client", ["asyncio", "sync"])
 def test_client(client: str) -> None:
     outdir = REPORTS / f"client-{client}"
     port = free_port()
@@ -72,10 +72,9 @@ def test_client(client: str) -> None:
     try:
         wait_for_line(fuzzing_server, "listening")
         subprocess.run(
-            [sys.executable, str(HERE / "fuzzing_client.py"), f"ws://127.0.0.1:{port}", f"wsio-{client}"],
+            [sys.executable, str(HERE / CLIENT_SCRIPTS[client]), f"ws://127.0.0.1:{port}", f"wsio-{client}"],
             check=True,
             timeout=1500,
-            env={**os.environ, "WSIO_CLIENT": client},
         )
         fuzzing_server.wait(60)
     finally:

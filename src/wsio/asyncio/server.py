@@ -48,13 +48,18 @@ def _as_response(result: Any) -> Response:
     raise TypeError(f"process_request must return None, a Response or (status, headers, body), not {result!r}")
 
 
-def _legacy_signature(function: Callable[..., Any], names: Sequence[str]) -> bool:
-    """Whether ``function``'s first parameters are named like the older call style."""
+def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
+    """Whether ``function``'s first parameter has the name of the older call style.
+
+    ``process_request(path, request_headers)`` and
+    ``select_subprotocol(client_subprotocols, server_subprotocols)`` are the
+    older forms; the newer ones start with the connection.
+    """
     try:
         params = list(inspect.signature(function).parameters)
     except (TypeError, ValueError):
         return False
-    return any(p in names for p in params[:2])
+    return bool(params) and params[0] == first
 
 
 class ServerConnection(Connection):
@@ -175,7 +180,7 @@ class ServerConnection(Connection):
         if hook is None and self.process_request is not None:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
-            if _legacy_signature(hook, ("path", "request_headers")):
+            if _legacy_signature(hook, "path"):
                 result = hook(request.path, request.headers)
             else:
                 result = hook(self, request)
@@ -424,7 +429,7 @@ class serve:
         def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
             if select_subprotocol is None:
                 return None
-            if _legacy_signature(select_subprotocol, ("client_subprotocols", "server_subprotocols")):
+            if _legacy_signature(select_subprotocol, "client_subprotocols"):
                 return select_subprotocol
             return lambda client, _server: select_subprotocol(connection, client)
 

@@ -1,0 +1,295 @@
+"""The threaded WebSocket client: :func:`connect` and :func:`unix_connect`."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl as ssl_module
+import time
+import urllib.parse
+from typing import Any, Callable, Iterator, Sequence
+
+from ..asyncio.client import DEFAULT_USER_AGENT, MAX_REDIRECTS, backoff, process_exception
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI, RedirectError
+from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
+from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.http11 import HandshakeLimits
+from .connection import Connection, _shutdown
+
+__all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
+
+logger = logging.getLogger("wsio.client")
+
+
+class ClientConnection(Connection):
+    """A connection opened by :func:`connect`."""
+
+    logger = logger
+
+    def _handshake(self, deadline: float | None) -> None:
+        """Send the request and read the response; raise if the handshake fails."""
+        protocol: ClientProtocol = self.protocol  # type: ignore[assignment]
+        with self._lock:
+            protocol.send_request(protocol.connect())
+        self._handshake_write()
+        while protocol.state is State.CONNECTING:
+            try:
+                self._handshake_read(deadline)
+            except TimeoutError:
+                raise TimeoutError("timed out during the opening handshake") from None
+        if protocol.handshake_exc is not None:
+            raise protocol.handshake_exc
+        if protocol.response is None or protocol.response.status_code != 101:
+            raise InvalidHandshake("connection closed during the opening handshake")
+        with self._lock:  # replies to frames that came right behind the response
+            out = protocol.data_to_send()
+            if out:
+                self._pending.append(out)
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        self.logger.info("%s connection closed: %s", self._peer(), exc)
+
+
+class connect:
+    """Open a WebSocket connection.
+
+    Use ``with connect(uri) as websocket``, or ``for websocket in connect(uri)``
+    to reconnect automatically with jittered exponential backoff after a
+    connection fails or drops (the same backoff as the asyncio API).
+
+    Args:
+        uri: ``ws://`` or ``wss://`` URI.
+        origin: the ``Origin`` header.
+        subprotocols: subprotocols to offer, by preference.
+        additional_headers: headers added to the request (``extra_headers`` is an alias).
+        user_agent_header: the ``User-Agent`` header; ``None`` removes it.
+        compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
+        extensions: client extension factories, replacing the default.
+        open_timeout: seconds for TCP, TLS and the opening handshake together (10).
+        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
+        close_timeout: seconds to wait for the closing handshake (10).
+        max_size: largest message in bytes (1 MiB; ``None``: no limit).
+        max_fragments: largest number of frames in a message (4096).
+        max_queue: messages buffered before reading pauses (16).
+        write_limit: accepted for parity with the asyncio API (64 KiB); sending is synchronous.
+        compression_threshold: messages shorter than this go uncompressed (128).
+        handshake_limits: a :class:`HandshakeLimits` for the response parser.
+        ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
+            (implied by ``wss://``; ``ssl_context`` is an alias).
+        server_hostname: the name checked in the certificate and sent in SNI
+            (default: the URI's host).
+        sock: an already connected socket, instead of connecting to the URI's host.
+        host, port: where to connect instead of the URI's host and port.
+        source_address: ``(host, port)`` to connect from.
+        process_exception: ``(exc) -> exc | None``; decides, when iterating,
+            which failures are retried (``None``) and which are raised.
+        max_redirects: 3xx answers followed at most (10).
+        create_connection: a :class:`ClientConnection` subclass.
+        logger: defaults to the ``wsio.client`` logger.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: str | None = None,
+        subprotocols: Sequence[str] | None = None,
+        additional_headers: Any = None,
+        user_agent_header: str | None = DEFAULT_USER_AGENT,
+        compression: str | None = "deflate",
+        extensions: Sequence[Any] | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+        max_queue: int | None = 16,
+        write_limit: int = 65536,
+        compression_threshold: int = 128,
+        handshake_limits: HandshakeLimits | None = None,
+        ssl: ssl_module.SSLContext | bool | None = None,
+        server_hostname: str | None = None,
+        sock: socket.socket | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        source_address: tuple[str, int] | None = None,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
+        max_redirects: int | None = None,
+        create_connection: type[ClientConnection] | None = None,
+        logger: logging.Logger | None = None,
+        unix: bool = False,
+        path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if additional_headers is None:
+            additional_headers = kwargs.pop("extra_headers", None)
+        open_timeout = kwargs.pop("timeout", open_timeout)
+        ssl = kwargs.pop("ssl_context", ssl)
+        create_connection = create_connection or kwargs.pop("create_protocol", None)
+        if kwargs:
+            raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        if compression == "deflate":
+            from ..protocol.deflate import enable_client_permessage_deflate
+
+            extensions = enable_client_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        self.uri = uri
+        self.open_timeout = open_timeout
+        self.process_exception = process_exception
+        self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
+        self._connection_class = create_connection or ClientConnection
+        self._protocol_options = dict(
+            origin=origin,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            extra_headers=additional_headers,
+            user_agent_header=user_agent_header,
+            limits=handshake_limits,
+            max_size=max_size,
+            max_fragments=max_fragments,
+            compression_threshold=compression_threshold,
+            logger=logger,
+        )
+        self._connection_options = dict(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+            logger=logger,
+        )
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._sock = sock
+        self._host = host
+        self._port = port
+        self._source_address = source_address
+        self._unix = unix
+        self._path = path
+        self.connection: ClientConnection | None = None
+
+    # -- opening -------------------------------------------------------------------
+
+    def _create(self) -> ClientConnection:
+        """Connect, following redirects, within open_timeout."""
+        deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
+        # The same redirect rules as the asyncio client (whose loop is written with await).
+        uri = self.uri
+        for _ in range(self.max_redirects + 1):
+            wsuri = parse_uri(uri)
+            try:
+                connection = self._open(wsuri, deadline)
+            except InvalidStatus as exc:
+                location = exc.response.headers.get("Location")
+                if exc.response.status_code not in (301, 302, 303, 307, 308) or location is None:
+                    raise
+                new_uri = urllib.parse.urljoin(uri, location)
+                try:
+                    new_wsuri = parse_uri(new_uri)
+                except InvalidURI as uri_exc:
+                    raise RedirectError(f"redirect to an invalid URI: {new_uri}") from uri_exc
+                if wsuri.secure and not new_wsuri.secure:
+                    raise RedirectError(f"redirect from wss:// to ws:// refused: {new_uri}") from exc
+                logger.info("redirected from %s to %s", uri, new_uri)
+                uri = new_uri
+                self._sock = None  # a supplied socket served the first request only
+                continue
+            self.connection = connection
+            return connection
+        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+
+    def _open(self, wsuri: WebSocketURI, deadline: float | None) -> ClientConnection:
+        ssl = self._ssl
+        if wsuri.secure:
+            if ssl is None or ssl is True:
+                ssl = ssl_module.create_default_context()
+        elif ssl is not None and ssl is not False:
+            raise ValueError("ssl= goes with a wss:// URI, not ws://")
+        else:
+            ssl = None
+
+        def remaining() -> float | None:
+            if deadline is None:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out during the opening handshake")
+            return left
+
+        sock = self._sock
+        if sock is None:
+            if self._unix:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(remaining())
+                try:
+                    sock.connect(self._path)  # type: ignore[arg-type]
+                except BaseException:
+                    sock.close()
+                    raise
+            else:
+                host = self._host or wsuri.host
+                port = self._port or wsuri.port
+                try:
+                    sock = socket.create_connection((host, port), remaining(), self._source_address)
+                except socket.timeout:
+                    raise TimeoutError("timed out during the opening handshake") from None
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ssl is not None:
+                sock.settimeout(remaining())
+                try:
+                    sock = ssl.wrap_socket(sock, server_hostname=self._server_hostname or wsuri.host)  # type: ignore[union-attr]
+                except socket.timeout:
+                    raise TimeoutError("timed out during the TLS handshake") from None
+            protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
+            connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
+            connection._handshake(deadline)
+        except BaseException:
+            _shutdown(sock)
+            sock.close()
+            raise
+        connection.logger.info("%s connection open", connection._peer())
+        connection._start()
+        return connection
+
+    def __enter__(self) -> ClientConnection:
+        return self._create()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+    def __iter__(self) -> Iterator[ClientConnection]:
+        """Connect, yield the connection, and connect again when the body moves on."""
+        delays: Iterator[float] | None = None
+        while True:
+            try:
+                connection = self._create()
+            except Exception as exc:
+                error = self.process_exception(exc)
+                if error is exc:
+                    raise
+                if error is not None:
+                    raise error from exc
+                if delays is None:
+                    delays = backoff()
+                delay = next(delays)
+                logger.info("connecting to %s failed (%s); retrying in %.1f s", self.uri, exc or type(exc).__name__, delay)
+                time.sleep(delay)
+                continue
+            delays = None
+            try:
+                yield connection
+            finally:
+                connection.close()
+
+
+def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
+    """Like :func:`connect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
+    if uri is None:
+        uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
+    return connect(uri, unix=True, path=path, **kwargs)
+

@@ -1,0 +1,545 @@
+"""websocket-client's blocking API: :class:`WebSocket` and :func:`create_connection`, on wsio.sync.
+
+Differences worth knowing, all in the direction of doing more:
+permessage-deflate is offered by default (``compression=None`` turns it off);
+pings are answered and keepalive pings sent by a background reader thread,
+so a connection stays alive while the application doesn't read; ``send()``
+is always thread-safe; UTF-8 is always validated (fast, so
+``skip_utf8_validation`` is accepted and changes nothing).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from typing import Any, Iterator, Sequence
+
+from ...exceptions import ConnectionClosed, InvalidState
+from ...protocol.connection import State
+from ...protocol.events import Fragment, Ping, Pong
+from ...protocol.frames import Close
+from ...protocol.handshake import parse_uri
+from ..client import ClientConnection, connect
+from .abnf import ABNF, STATUS_NORMAL
+from .exceptions import (
+    WebSocketConnectionClosedException,
+    WebSocketProtocolException,
+    WebSocketProxyException,
+    WebSocketTimeoutException,
+    convert_exception,
+)
+from .sslopt import ssl_context_from_sslopt
+
+__all__ = ["WebSocket", "create_connection", "setdefaulttimeout", "getdefaulttimeout"]
+
+_default_timeout: float | None = None
+
+#: websocket-client's default socket options: small frames out at once.
+DEFAULT_SOCKET_OPTION = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def setdefaulttimeout(timeout: float | None) -> None:
+    """Set the default timeout, in seconds, for connecting and receiving (``None``: none)."""
+    global _default_timeout
+    _default_timeout = timeout
+
+
+def getdefaulttimeout() -> float | None:
+    """Return the default timeout set by :func:`setdefaulttimeout`."""
+    return _default_timeout
+
+
+def _check_no_proxy(options: dict[str, Any]) -> None:
+    for name in ("http_proxy_host", "http_proxy_port", "http_proxy_auth", "proxy_type"):
+        if options.get(name) is not None:
+            raise WebSocketProxyException("HTTP proxies are not supported yet")
+
+
+def _header_items(header: Any) -> list[tuple[str, str]]:
+    """``header`` as websocket-client takes it (a dict, or a list of ``"Name: value"``) as pairs."""
+    if header is None:
+        return []
+    if hasattr(header, "items"):
+        return [(str(name), str(value)) for name, value in header.items() if value is not None]
+    items = []
+    for line in header:
+        if isinstance(line, tuple):
+            items.append((str(line[0]), str(line[1])))
+            continue
+        name, _, value = str(line).partition(":")
+        items.append((name.strip(), value.strip()))
+    return items
+
+
+class _EventConnection(ClientConnection):
+    """A connection that also queues pings, pongs and close frames, in order with messages,
+    for ``recv_data(control_frame=True)`` and ``WebSocketApp``'s callbacks."""
+
+    _control_events = True
+
+
+def _open(
+    url: str,
+    *,
+    timeout: float | None,
+    sslopt: dict[str, Any] | None,
+    sockopt: Sequence[tuple[Any, ...]] | None,
+    header: Any = None,
+    cookie: str | None = None,
+    origin: str | None = None,
+    suppress_origin: bool = False,
+    host: str | None = None,
+    subprotocols: Sequence[str] | None = None,
+    redirect_limit: int | None = None,
+    socket: socket.socket | None = None,
+    http_no_proxy: Any = None,
+    http_proxy_timeout: Any = None,
+    **options: Any,
+) -> ClientConnection:
+    """Connect as websocket-client does: same headers, same socket and TLS options."""
+    _check_no_proxy(options)
+    for name in ("http_proxy_host", "http_proxy_port", "http_proxy_auth", "proxy_type"):
+        options.pop(name, None)
+    wsuri = parse_uri(url)
+    headers = _header_items(header)
+    names = {name.lower() for name, _ in headers}
+    if cookie and "cookie" not in names:
+        headers.append(("Cookie", cookie))
+    if host and "host" not in names:
+        headers.append(("Host", host))
+    # websocket-client sends an Origin unless told not to; servers written
+    # for it may expect one.
+    if suppress_origin or "origin" in names:
+        origin = None
+    elif origin is None:
+        hostport = f"[{wsuri.host}]" if ":" in wsuri.host else wsuri.host
+        if wsuri.port not in (80, 443):
+            hostport += f":{wsuri.port}"
+        origin = f"{'https' if wsuri.secure else 'http'}://{hostport}"
+    context = server_hostname = None
+    if wsuri.secure:
+        context, server_hostname = ssl_context_from_sslopt(sslopt)
+    open_timeout = options.pop("open_timeout", timeout if timeout is not None else 10)
+    sock = socket
+    try:
+        if sock is None:
+            sock = _tcp_connect(wsuri.host, wsuri.port, open_timeout, sockopt)
+        return connect(
+            url,
+            sock=sock,
+            ssl=context,
+            server_hostname=server_hostname,
+            open_timeout=open_timeout,
+            origin=origin,
+            subprotocols=subprotocols,
+            additional_headers=headers or None,
+            max_redirects=redirect_limit,
+            create_connection=_EventConnection,
+            **options,
+        )._create()
+    except Exception as exc:
+        if sock is not None and socket is None:
+            sock.close()
+        converted = convert_exception(exc)
+        if converted is exc:
+            raise
+        raise converted from exc
+
+
+def _tcp_connect(host: str, port: int, timeout: float | None, sockopt: Sequence[tuple[Any, ...]] | None) -> socket.socket:
+    import socket as socket_module
+
+    try:
+        sock = socket_module.create_connection((host, port), timeout)
+    except socket_module.timeout:
+        raise TimeoutError("timed out") from None
+    for option in [*DEFAULT_SOCKET_OPTION, *(sockopt or ())]:
+        sock.setsockopt(*option)
+    return sock
+
+
+class WebSocket:
+    """websocket-client's low-level connection: ``connect()``, ``send()``, ``recv()``, ``close()``.
+
+    ::
+
+        ws = WebSocket(sslopt={"cert_reqs": ssl.CERT_NONE})
+        ws.connect("wss://localhost:8765")
+        ws.send("hello")
+        print(ws.recv())
+        ws.close()
+
+    Args:
+        sslopt: TLS options (see :func:`~wsio.sync.compat.sslopt.ssl_context_from_sslopt`).
+        sockopt: ``setsockopt()`` argument tuples for the TCP socket.
+        fire_cont_frame: deliver the pieces of fragmented messages one by one
+            from ``recv_data()`` (``OPCODE_CONT`` after the first).
+        enable_multithread, skip_utf8_validation, get_mask_key: accepted;
+            wsio is always thread-safe and validates UTF-8 quickly.
+        options: wsio connection options (``compression``, ``max_size``,
+            ``ping_interval``, ...), as for :func:`wsio.sync.connect`.
+    """
+
+    def __init__(
+        self,
+        get_mask_key: Any = None,
+        sockopt: Sequence[tuple[Any, ...]] | None = None,
+        sslopt: dict[str, Any] | None = None,
+        fire_cont_frame: bool = False,
+        enable_multithread: bool = True,
+        skip_utf8_validation: bool = False,
+        **options: Any,
+    ) -> None:
+        self.sockopt = sockopt
+        self.sslopt = sslopt or {}
+        self.fire_cont_frame = fire_cont_frame
+        self.skip_utf8_validation = skip_utf8_validation
+        self.get_mask_key = get_mask_key
+        self.options = options
+        self.connection: ClientConnection | None = None
+        self._timeout = getdefaulttimeout()
+        self._in_fragment = False
+        self._fragment_owner = False
+        self.readlock = threading.Lock()
+        self.lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        while True:
+            yield self.recv()
+
+    def __next__(self) -> str | bytes:
+        return self.recv()
+
+    def next(self) -> str | bytes:
+        return self.__next__()
+
+    def fileno(self) -> int:
+        sock = self.sock
+        if sock is None:
+            raise WebSocketConnectionClosedException()
+        return sock.fileno()
+
+    def set_mask_key(self, func: Any) -> None:
+        """Accepted for compatibility; wsio picks its own masks."""
+        self.get_mask_key = func
+
+    # -- settings and state ----------------------------------------------------------
+
+    def gettimeout(self) -> float | None:
+        """The timeout of ``connect()`` and ``recv()``, in seconds (``None``: none)."""
+        return self._timeout
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Set the timeout of ``connect()`` and ``recv()``: they raise :class:`WebSocketTimeoutException` after it."""
+        self._timeout = timeout
+
+    timeout = property(gettimeout, settimeout)
+
+    def getsubprotocol(self) -> str | None:
+        """The subprotocol the server chose, or ``None``."""
+        return self.connection.subprotocol if self.connection is not None else None
+
+    subprotocol = property(getsubprotocol)
+
+    def getstatus(self) -> int | None:
+        """The status of the handshake response (101 once connected)."""
+        if self.connection is None or self.connection.response is None:
+            return None
+        return self.connection.response.status_code  # type: ignore[no-any-return]
+
+    status = property(getstatus)
+
+    def getheaders(self) -> dict[str, str] | None:
+        """The handshake response headers, as a dict with lowercase names."""
+        if self.connection is None or self.connection.response is None:
+            return None
+        from .exceptions import _lower_headers
+
+        return _lower_headers(self.connection.response.headers)
+
+    headers = property(getheaders)
+
+    def is_ssl(self) -> bool:
+        return isinstance(self.sock, ssl.SSLSocket)
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is open."""
+        return self.connection is not None and self.connection.protocol.state is State.OPEN
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The socket while connected, else ``None``."""
+        if self.connection is None or self.connection.closed:
+            return None
+        return self.connection.socket
+
+    # -- connecting ---------------------------------------------------------------------
+
+    def connect(self, url: str, **options: Any) -> None:
+        """Connect to ``url`` (``ws://`` or ``wss://``).
+
+        Options as in websocket-client: ``header`` (a dict or a list of
+        ``"Name: value"``), ``cookie``, ``origin``, ``suppress_origin``,
+        ``host``, ``timeout``, ``subprotocols``, ``redirect_limit``,
+        ``socket`` (an already connected one); the ``http_proxy_*`` options
+        and ``proxy_type`` raise :class:`WebSocketProxyException` for now.
+        Other keyword arguments are wsio options (see :func:`wsio.sync.connect`).
+        """
+        if "timeout" in options:
+            self._timeout = options.pop("timeout")
+        connection = _open(
+            url,
+            timeout=self._timeout,
+            sslopt=self.sslopt,
+            sockopt=self.sockopt,
+            **{**self.options, **options},
+        )
+        self.connection = connection
+        self._in_fragment = False
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _conn(self) -> ClientConnection:
+        if self.connection is None:
+            raise WebSocketConnectionClosedException()
+        return self.connection
+
+    def _raise(self, exc: BaseException) -> None:
+        converted = convert_exception(exc)
+        if converted is exc:
+            raise exc
+        raise converted from exc
+
+    def send(self, payload: str | bytes, opcode: int = ABNF.OPCODE_TEXT) -> int:
+        """Send ``payload`` in a frame of type ``opcode`` (text by default); return the frame's length."""
+        return self.send_frame(ABNF.create_frame(payload, opcode))
+
+    def send_text(self, text_data: str) -> int:
+        return self.send(text_data, ABNF.OPCODE_TEXT)
+
+    def send_bytes(self, data: bytes) -> int:
+        return self.send(data, ABNF.OPCODE_BINARY)
+
+    def send_binary(self, payload: bytes) -> int:
+        return self.send(payload, ABNF.OPCODE_BINARY)
+
+    def send_frame(self, frame: ABNF) -> int:
+        """Send one frame; ``fin=0`` text or binary frames followed by ``OPCODE_CONT`` ones make a fragmented message."""
+        connection = self._conn()
+        protocol = connection.protocol
+        data = frame.data
+        opcode = frame.opcode
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        try:
+            if opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY) and frame.fin and not self._in_fragment:
+                if opcode == ABNF.OPCODE_TEXT:
+                    connection._send_frame(lambda: protocol.send_text(payload))
+                else:
+                    connection._send_frame(lambda: protocol.send_binary(payload))
+            elif opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+                self._send_fragment(connection, opcode, payload, bool(frame.fin))
+            elif opcode == ABNF.OPCODE_PING:
+                connection._send_frame(lambda: protocol.send_ping(payload), data=False)
+            elif opcode == ABNF.OPCODE_PONG:
+                connection._send_frame(lambda: protocol.send_pong(payload), data=False)
+            elif opcode == ABNF.OPCODE_CLOSE:
+                close = Close.parse(payload)
+                connection._start_close(close.code, close.reason)
+            else:
+                raise WebSocketProtocolException(f"Invalid opcode {opcode!r}")
+        except (ConnectionClosed, InvalidState) as exc:
+            self._raise(exc if isinstance(exc, ConnectionClosed) else connection._closed_exc())
+        return _frame_length(len(payload))
+
+    def _send_fragment(self, connection: ClientConnection, opcode: int, payload: bytes, fin: bool) -> None:
+        if opcode == ABNF.OPCODE_CONT:
+            if not self._in_fragment:
+                raise WebSocketProtocolException("continuation frame outside a fragmented message")
+            piece: str | bytes = payload.decode("utf-8") if self._fragment_text else payload
+            first = False
+        else:
+            if self._in_fragment:
+                raise WebSocketProtocolException("new message before the fragmented one ended")
+            me = threading.get_ident()
+            with connection._lock:
+                while connection._fragment_owner is not None and not connection._closed.is_set():
+                    connection._fragment_cond.wait()
+                connection._fragment_owner = me
+            self._in_fragment = True
+            self._fragment_text = opcode == ABNF.OPCODE_TEXT
+            piece = payload.decode("utf-8") if self._fragment_text else payload
+            first = True
+        try:
+            connection._send_piece(piece, first, fin)
+        finally:
+            if fin or connection.closed:
+                self._in_fragment = False
+                with connection._lock:
+                    connection._fragment_owner = None
+                    connection._fragment_cond.notify_all()
+
+    def ping(self, payload: str | bytes = "") -> None:
+        """Send a ping (the pong comes back through ``recv_data(control_frame=True)``)."""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        self.send(payload, ABNF.OPCODE_PING)
+
+    def pong(self, payload: str | bytes = "") -> None:
+        """Send a pong (pings are answered automatically)."""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        self.send(payload, ABNF.OPCODE_PONG)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def recv(self) -> str | bytes:
+        """Receive a message: ``str`` for text, ``bytes`` for binary, ``""`` for the server's close frame.
+
+        Raises :class:`WebSocketConnectionClosedException` once closed and
+        :class:`WebSocketTimeoutException` after the timeout set with :meth:`settimeout`.
+        """
+        with self.readlock:
+            opcode, data = self._recv(False)
+        if opcode == ABNF.OPCODE_TEXT:
+            return data.decode("utf-8") if isinstance(data, bytes) else data
+        if opcode == ABNF.OPCODE_BINARY:
+            return data  # type: ignore[return-value]
+        return ""
+
+    def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]:
+        """Receive ``(opcode, data)``; with ``control_frame``, pings and pongs too."""
+        opcode, frame = self.recv_data_frame(control_frame)
+        return opcode, frame.data  # type: ignore[return-value]
+
+    def recv_data_frame(self, control_frame: bool = False) -> tuple[int, ABNF]:
+        """Receive ``(opcode, frame)``; with ``control_frame``, pings and pongs too."""
+        opcode, data = self._recv(control_frame)
+        fin = 1
+        if isinstance(data, Fragment):
+            fin = int(data.last)
+            data = data.data
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        return opcode, ABNF(fin, 0, 0, 0, opcode, 0, payload)
+
+    def recv_frame(self) -> ABNF:
+        """Receive the next frame (control frames included)."""
+        return self.recv_data_frame(True)[1]
+
+    def _recv(self, control_frame: bool) -> tuple[int, Any]:
+        connection = self._conn()
+        while True:
+            try:
+                item = connection._next_event(self._timeout, pieces=self.fire_cont_frame)
+            except TimeoutError as exc:
+                raise WebSocketTimeoutException("Connection timed out") from exc
+            except ConnectionClosed as exc:
+                self._raise(exc)
+            kind = type(item)
+            if kind is str:
+                return ABNF.OPCODE_TEXT, item
+            if kind is bytes:
+                return ABNF.OPCODE_BINARY, item
+            if kind is Fragment:
+                opcode = ABNF.OPCODE_CONT if self._in_recv_fragment else (ABNF.OPCODE_TEXT if isinstance(item.data, str) else ABNF.OPCODE_BINARY)
+                self._in_recv_fragment = not item.last
+                return opcode, item
+            if kind is Close:
+                return ABNF.OPCODE_CLOSE, b"" if item.code == 1005 else item.serialize()
+            if kind is Ping:
+                if control_frame:
+                    return ABNF.OPCODE_PING, item.data
+            elif kind is Pong:
+                if control_frame:
+                    return ABNF.OPCODE_PONG, item.data
+
+    _in_recv_fragment = False
+    _fragment_text = False
+    _fragment_text_rcvd = False
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def send_close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"") -> None:
+        """Send a close frame without waiting for the answer."""
+        if not 0 <= status < 1 << 16:
+            raise ValueError("code is invalid range")
+        if self.connection is not None:
+            reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
+            self.connection._start_close(status, reason_text)
+
+    def close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"", timeout: float | None = 3) -> None:
+        """Close: send a close frame, wait ``timeout`` seconds at most for the server's, then close TCP."""
+        if not 0 <= status < 1 << 16:
+            raise ValueError("code is invalid range")
+        connection = self.connection
+        if connection is None:
+            return
+        reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
+        connection.close_timeout = timeout
+        connection.close(status, reason_text)
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake, waking threads in ``recv()``."""
+        if self.connection is not None:
+            self.connection._abort()
+
+    def shutdown(self) -> None:
+        """Close the TCP connection without a closing handshake."""
+        connection = self.connection
+        if connection is not None:
+            connection._abort()
+            connection.wait_closed(3)
+
+
+def _frame_length(size: int) -> int:
+    """The length of a masked frame carrying ``size`` bytes (what websocket-client's send() returns)."""
+    header = 2 if size < 126 else 4 if size < 1 << 16 else 10
+    return header + 4 + size
+
+
+def create_connection(
+    url: str,
+    timeout: float | None = None,
+    sslopt: dict[str, Any] | None = None,
+    subprotocols: Sequence[str] | None = None,
+    header: Any = None,
+    cookie: str | None = None,
+    origin: str | None = None,
+    http_proxy_host: str | None = None,
+    http_proxy_port: int | None = None,
+    http_proxy_auth: tuple[str, str] | None = None,
+    proxy_type: str | None = None,
+    skip_utf8_validation: bool = False,
+    enable_multithread: bool = True,
+    class_: type[WebSocket] = WebSocket,
+    **options: Any,
+) -> WebSocket:
+    """Connect to ``url`` and return a connected :class:`WebSocket`, as websocket-client does.
+
+    ``timeout`` (default: :func:`getdefaulttimeout`) bounds connecting (10 s
+    when ``None``) and each ``recv()``. ``sslopt`` holds TLS options
+    (``{"cert_reqs": ssl.CERT_NONE}`` disables verification). The proxy
+    arguments raise :class:`WebSocketProxyException` for now. Other keyword
+    arguments: websocket-client's ``connect()`` options (``suppress_origin``,
+    ``host``, ``sockopt``, ``redirect_limit``, ``socket``, ``fire_cont_frame``)
+    and wsio options (``compression``, ``max_size``, ``ping_interval``, ...).
+    """
+    _check_no_proxy(
+        dict(http_proxy_host=http_proxy_host, http_proxy_port=http_proxy_port, http_proxy_auth=http_proxy_auth, proxy_type=proxy_type)
+    )
+    sockopt = options.pop("sockopt", None)
+    fire_cont_frame = options.pop("fire_cont_frame", False)
+    get_mask_key = options.pop("get_mask_key", None)
+    websock = class_(
+        get_mask_key=get_mask_key,
+        sockopt=sockopt,
+        sslopt=sslopt,
+        fire_cont_frame=fire_cont_frame,
+        enable_multithread=enable_multithread,
+        skip_utf8_validation=skip_utf8_validation,
+    )
+    websock.settimeout(timeout if timeout is not None else getdefaulttimeout())
+    websock.connect(url, subprotocols=subprotocols, header=header, cookie=cookie, origin=origin, **options)
+    return websock
+

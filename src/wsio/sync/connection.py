@@ -1,0 +1,949 @@
+"""One WebSocket connection on threads: a socket, a reader thread and the sans-I/O core.
+
+Threads, and who does what:
+
+- The **reader thread** (one per connection) is the only one that reads the
+  socket. It feeds the core, queues the messages for :meth:`Connection.recv`,
+  writes the replies the core makes by itself (pongs, the echo of a close
+  frame) and runs this connection's timers: keepalive pings, ``ping_timeout``,
+  the deferred failure, the closing timeout. It waits in ``poll()`` with the
+  next deadline as its timeout, so timers cost no thread at all.
+- **Any thread may send.** A frame is built and written under one write lock,
+  so frames never interleave and go out in the order the core built them
+  (which permessage-deflate requires). Replies queued by the reader go out
+  with the next write, or from the reader when the socket is writable and no
+  other thread is writing: the reader never blocks on a write.
+- ``recv()`` waits on a condition the reader notifies.
+
+Backpressure: when ``max_queue`` messages wait to be read, the reader stops
+reading until the application has taken all but a quarter of them; the peer's
+TCP window then fills up, as with the asyncio API.
+
+Known limit: over TLS, once ``poll()`` says readable the reader reads a whole
+TLS record, so a peer that stops in the middle of a record holds the reader
+(and its keepalive) until more bytes come or the connection is closed;
+``close()``, ``recv(timeout=...)`` and server shutdown still work.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+)
+from ..protocol.connection import Connection as CoreConnection
+from ..protocol.connection import Side, State
+from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.frames import Close
+
+__all__ = ["Connection", "Data", "State"]
+
+Data = str | bytes
+
+#: Closing both ways with one of these counts as a normal closure (1005: no code given).
+_OK_CODES = (1000, 1001, 1005)
+#: Bytes asked of the kernel per read: large enough that big messages take few reads.
+_READ_SIZE = 65536
+# Plain TCP sockets try a non-blocking read before poll(): under load data is
+# usually there, which saves a system call per read. TLS sockets can't take flags.
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_HAS_POLL = hasattr(select, "poll")
+
+
+def _wait_socket(sock: socket.socket, read: bool, write: bool, timeout: float | None) -> tuple[bool, bool]:
+    """Wait until ``sock`` is readable or writable, or ``timeout`` passes; return (readable, writable).
+
+    poll() rather than select(): select() can't watch descriptors above 1023,
+    which a server with many connections has.
+    """
+    if timeout is not None and timeout < 0:
+        timeout = 0
+    if _HAS_POLL:
+        poller = select.poll()
+        mask = (select.POLLIN if read else 0) | (select.POLLOUT if write else 0)
+        poller.register(sock, mask)
+        events = poller.poll(None if timeout is None else timeout * 1000)
+        if not events:
+            return False, False
+        flags = events[0][1]
+        # Errors and hang-ups count as readable: the read that follows reports them.
+        return bool(flags & (select.POLLIN | select.POLLERR | select.POLLHUP | select.POLLNVAL)), bool(flags & select.POLLOUT)
+    r, w, _ = select.select([sock] if read else [], [sock] if write else [], [], timeout)  # pragma: no cover
+    return bool(r), bool(w)  # pragma: no cover
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Shut a socket down both ways, which wakes threads blocked reading or writing it.
+
+    ``socket.socket.shutdown`` on purpose: ``SSLSocket.shutdown`` first drops
+    its TLS object, and a write racing with that would go out in clear text.
+    """
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class Connection:
+    """A WebSocket connection over a blocking socket, for any number of threads.
+
+    Receive with :meth:`recv`, ``for message in connection`` or
+    :meth:`recv_streaming` (one thread at a time); send with :meth:`send` from
+    any thread; close with :meth:`close`.
+
+    Args:
+        socket: the connected socket (``ssl.SSLSocket`` for TLS).
+        protocol: the sans-I/O core (:class:`~wsio.protocol.ServerProtocol` or
+            :class:`~wsio.protocol.ClientProtocol`).
+        ping_interval: seconds between keepalive pings (20); ``None`` disables keepalive.
+        ping_timeout: seconds to wait for a keepalive pong before closing with 1011 (20);
+            ``None``: wait forever.
+        close_timeout: seconds to wait for the closing handshake and for the TCP
+            connection to close (10); ``None``: no limit.
+        max_queue: messages received and not read yet before reading pauses (16);
+            ``None``: no limit.
+        write_limit: accepted for parity with the asyncio API (64 KiB). Sending
+            is synchronous here: :meth:`send` returns once the kernel has the frame.
+        logger: defaults to ``wsio.server`` or ``wsio.client``.
+    """
+
+    logger: logging.Logger = logging.getLogger("wsio")
+    #: Set by the websocket-client layer's subclass: queue pings, pongs and close frames as events too.
+    _control_events = False
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        protocol: CoreConnection,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | None = 16,
+        write_limit: int = 65536,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.socket = socket
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        if logger is not None:
+            self.logger = logger
+        try:
+            self.remote_address: Any = socket.getpeername()
+        except OSError:
+            self.remote_address = None
+        try:
+            self.local_address: Any = socket.getsockname()
+        except OSError:  # pragma: no cover
+            self.local_address = None
+        #: Round-trip time of the last ping that got its pong, in seconds.
+        self.latency = 0.0
+        self._id: uuid.UUID | None = None
+
+        # Everything below is guarded by _lock, except what is written under _write_lock.
+        self._lock = threading.Lock()
+        self._recv_cond = threading.Condition(self._lock)
+        self._reader_cond = threading.Condition(self._lock)
+        self._fragment_cond = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+        self._queue: collections.deque[Any] = collections.deque()
+        self._messages = 0  # complete messages (and, for the compat layer, control events) in _queue
+        self._recv_waiting = False
+        self._reader_waiting = False
+        self._reading_paused = False
+        self._pending: list[bytes] = []  # frames queued by the reader, written with the next write
+        self._fragment_owner: int | None = None  # thread sending a fragmented message
+        self._pings: dict[bytes, tuple[threading.Event, float, bool]] = {}
+        self._ping_due: float | None = None
+        self._ping_checks: list[tuple[float, bytes]] = []
+        self._failure_deadline: float | None = None
+        self._close_deadline: float | None = None
+        self._closing_local = False  # close() was called: read on even when the queue is full
+        self._tcp_done = False  # the reader has shut the socket down
+        self._closed = threading.Event()  # the reader has finished and the socket is closed
+        self._reader: threading.Thread | None = None
+        self._lost_exc: BaseException | None = None
+        self._why = ""
+
+    # -- what the FAQs use ----------------------------------------------------
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection, for logs."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def state(self) -> State:
+        """``State.CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED``."""
+        state = self.protocol.state
+        if state is State.CLOSED and not self._closed.is_set():
+            return State.CLOSING  # close frames exchanged; TCP not closed yet
+        return state
+
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake request (a :class:`~wsio.Request`)."""
+        return self.protocol.request  # type: ignore[attr-defined]
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake response (a :class:`~wsio.Response`)."""
+        return self.protocol.response  # type: ignore[attr-defined]
+
+    @property
+    def path(self) -> str:
+        """The request path, with its query string."""
+        request = self.request
+        return request.path if request is not None else ""
+
+    @property
+    def request_headers(self) -> Any:
+        request = self.request
+        return request.headers if request is not None else None
+
+    @property
+    def response_headers(self) -> Any:
+        response = self.response
+        return response.headers if response is not None else None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received, 1006 without one; ``None`` while the connection is open."""
+        if not self._closed.is_set() and self.protocol.state is not State.CLOSED:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else 1006
+
+    @property
+    def close_reason(self) -> str | None:
+        if self.close_code is None:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.reason if rcvd is not None else ""
+
+    def _peer(self) -> str:
+        address = self.remote_address
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address or "?")
+
+    # -- starting -----------------------------------------------------------------
+
+    def _start(self) -> None:
+        """The handshake succeeded: start keepalive and the reader thread."""
+        self.socket.settimeout(None)
+        if self.ping_interval is not None:
+            self._ping_due = time.monotonic() + self.ping_interval
+        self._reader = threading.Thread(target=self._read_main, name=f"wsio-reader-{self._peer()}", daemon=True)
+        self._reader.start()
+
+    def _handshake_read(self, deadline: float | None) -> list[Any]:
+        """Read once during the opening handshake and feed the core; return its events.
+
+        Raise :exc:`TimeoutError` once ``deadline`` has passed.
+        """
+        timeout = None
+        if deadline is not None:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise TimeoutError
+        self.socket.settimeout(timeout)
+        try:
+            data = self.socket.recv(_READ_SIZE)
+        except socket.timeout:
+            raise TimeoutError from None
+        with self._lock:
+            if data:
+                events = self.protocol.receive_data(data)
+            else:
+                events = self.protocol.receive_eof()
+            if events:
+                self._handle_events(events)
+        return events
+
+    def _handshake_write(self) -> None:
+        data = self.protocol.data_to_send()
+        if data:
+            self.socket.sendall(data)
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        """Called once, from the reader thread, when the connection has closed."""
+
+    # -- receiving ------------------------------------------------------------------
+
+    def recv(self, timeout: float | None = None) -> Data:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Blocks until a message arrives. Raises :exc:`ConnectionClosed` when the
+        connection is closed and no message is left, :exc:`TimeoutError` if
+        ``timeout`` seconds pass first (no message is lost then), and
+        :exc:`ConcurrencyError` if another thread is already receiving.
+        """
+        with self._lock:
+            if not self._messages:
+                self._wait_for_message(timeout, whole=True)
+            return self._pop_message()  # type: ignore[no-any-return]
+
+    def _pop_message(self) -> Any:
+        """Take the first complete item off the queue (under _lock)."""
+        queue = self._queue
+        item = queue.popleft()
+        if type(item) is Fragment:
+            pieces = [item.data]
+            while not item.last:
+                item = queue.popleft()
+                pieces.append(item.data)
+            item = "".join(pieces) if type(pieces[0]) is str else b"".join(pieces)  # type: ignore[arg-type]
+        self._messages -= 1
+        if self._reader_waiting:
+            self._message_taken()
+        return item
+
+    def _wait_for_message(self, timeout: float | None, whole: bool) -> None:
+        """Wait until a message (or, if not ``whole``, a piece) is queued, or raise (under _lock)."""
+        if self._recv_waiting:
+            raise ConcurrencyError("another thread is already waiting for a message")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._recv_waiting = True
+        try:
+            while not (self._messages or (not whole and self._queue)):
+                if self._closed.is_set() or self.protocol.state is State.CLOSED:
+                    raise self._closed_exc()
+                if deadline is None:
+                    self._recv_cond.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"no message within timeout={timeout}s")
+                    self._recv_cond.wait(remaining)
+        finally:
+            self._recv_waiting = False
+
+    def _message_taken(self) -> None:
+        """The application took a message while the reader waits for that (under _lock)."""
+        if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
+            # Low-water mark at a quarter of max_queue, so reading doesn't flap.
+            self._reading_paused = False
+            self._reader_cond.notify()
+        elif self._failure_deadline is not None and self._messages == 0:
+            self._reader_cond.notify()
+
+    def recv_streaming(self) -> Iterator[Data]:
+        """Receive the next message piece by piece, as its frames arrive.
+
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        """
+        with self._lock:
+            if not self._queue:
+                self._wait_for_message(None, whole=False)
+            item = self._queue[0]
+            if type(item) is not Fragment:
+                self._pop_message()
+        if type(item) is not Fragment:
+            yield item
+            return
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._wait_for_message(None, whole=False)
+                fragment = self._queue.popleft()
+                if fragment.last:
+                    self._messages -= 1
+                    if self._reader_waiting:
+                        self._message_taken()
+            yield fragment.data
+            if fragment.last:
+                return
+
+    def __iter__(self) -> Iterator[Data]:
+        """Yield messages until the connection closes; a normal closure ends the loop."""
+        try:
+            while True:
+                yield self.recv()
+        except ConnectionClosedOK:
+            return
+
+    def _next_event(self, timeout: float | None, pieces: bool = False) -> Any:
+        """The next queued item for the websocket-client layer: a message, a
+        :class:`Fragment` if ``pieces``, or a :class:`Ping`, :class:`Pong` or :class:`Close`."""
+        with self._lock:
+            if not self._messages and not (pieces and self._queue):
+                self._wait_for_message(timeout, whole=not pieces)
+            if pieces and type(self._queue[0]) is Fragment:
+                fragment = self._queue.popleft()
+                if fragment.last:
+                    self._messages -= 1
+                    if self._reader_waiting:
+                        self._message_taken()
+                return fragment
+            return self._pop_message()
+
+    # -- the reader thread ------------------------------------------------------------
+
+    def _read_main(self) -> None:
+        try:
+            if self.protocol.state is State.CLOSED:  # closed right behind the handshake
+                self._after_closed()
+            self._read_loop()
+        except Exception as exc:  # pragma: no cover - a bug; don't leave waiters hanging
+            self.logger.error("%s reader thread failed", self._peer(), exc_info=True)
+            self._lost_exc = self._lost_exc or exc
+        finally:
+            self._finish()
+
+    def _read_loop(self) -> None:
+        sock = self.socket
+        nonblocking_read = _MSG_DONTWAIT and not hasattr(sock, "pending")
+        tls_pending = getattr(sock, "pending", None)
+        while not self._tcp_done:
+            timeout = self._run_timers()
+            if self._tcp_done:
+                return
+            with self._lock:
+                if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
+                    self._reading_paused = False  # taken meanwhile
+                if self.protocol.failure_pending and self._messages == 0:
+                    continue  # _run_timers applies it now
+                paused = (self._reading_paused and not self._closing_local) or self.protocol.failure_pending
+                want_write = bool(self._pending)
+                if paused and not want_write:
+                    self._reader_waiting = True
+                    try:
+                        self._reader_cond.wait(timeout)
+                    finally:
+                        self._reader_waiting = False
+                    continue
+            data: bytes | None = None
+            try:
+                if not paused:
+                    if nonblocking_read:
+                        try:
+                            data = sock.recv(_READ_SIZE, _MSG_DONTWAIT)
+                        except BlockingIOError:
+                            pass
+                    elif tls_pending is not None and tls_pending():
+                        data = sock.recv(_READ_SIZE)
+                if data is None:
+                    readable, writable = _wait_socket(sock, not paused, want_write, timeout)
+                    if writable:
+                        self._flush_pending(nowait=True)
+                    if not readable:
+                        continue
+                    data = sock.recv(_READ_SIZE)
+            except OSError as exc:  # ssl.SSLError included
+                self._connection_failed(exc)
+                return
+            if not data:
+                with self._lock:
+                    self.protocol.receive_eof()
+                self._after_closed()
+                return
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        protocol = self.protocol
+        with self._lock:
+            events = protocol.receive_data(data)
+            out = protocol.data_to_send()
+            if out:
+                self._pending.append(out)
+            if events:
+                self._handle_events(events)
+            closed = protocol.state is State.CLOSED
+        if self._pending:
+            self._flush_pending(nowait=True)
+        if closed:
+            self._after_closed()
+
+    def _handle_events(self, events: list[Any]) -> None:
+        """Queue what the core returned (under _lock)."""
+        queue = self._queue
+        added = 0
+        piece = False
+        control = self._control_events
+        for event in events:
+            kind = type(event)
+            if kind is str or kind is bytes:
+                queue.append(event)
+                added += 1
+            elif kind is Fragment:
+                queue.append(event)
+                if event.last:
+                    added += 1
+                else:
+                    piece = True
+            elif kind is Pong:
+                self._pong_received(event.data)
+                if control:
+                    queue.append(event)
+                    added += 1
+            elif kind is Ping or kind is Close:
+                if control:  # the core has answered it already
+                    queue.append(event)
+                    added += 1
+            # Request and Response events belong to the handshake code.
+        if added:
+            self._messages += added
+            if self.max_queue is not None and self._messages >= self.max_queue:
+                # Backpressure instead of buffering: the peer's TCP window fills up.
+                self._reading_paused = True
+        if (added or piece) and self._recv_waiting:
+            self._recv_cond.notify()
+        if self.protocol.failure_pending and self._failure_deadline is None:
+            # A protocol error follows these messages: fail once the application
+            # has taken them (an echo server answers them first, as Autobahn
+            # 3.x, 4.x and 5.15 expect), or after close_timeout if it doesn't read.
+            self._failure_deadline = time.monotonic() + (self.close_timeout or 0)
+
+    def _run_timers(self) -> float | None:
+        """Do what is due; return the seconds until the next deadline (reader thread)."""
+        now = time.monotonic()
+        deadlines: list[float] = []
+        protocol = self.protocol
+        fail: str | None = None
+        apply_failure = False
+        with self._lock:
+            if self._ping_due is not None and protocol.state is State.OPEN:
+                if now >= self._ping_due:
+                    data = os.urandom(4)
+                    while data in self._pings:
+                        data = os.urandom(4)
+                    self._pings[data] = (threading.Event(), now, False)
+                    self._pending.append(protocol.send_ping(data))
+                    if self.ping_timeout is not None:
+                        self._ping_checks.append((now + self.ping_timeout, data))
+                    self._ping_due = now + self.ping_interval  # type: ignore[operator]
+                deadlines.append(self._ping_due)
+            if self._ping_checks:
+                checks = []
+                for deadline, data in self._ping_checks:
+                    if data not in self._pings:
+                        continue  # answered
+                    if now >= deadline and protocol.state is State.OPEN:
+                        fail = f"no pong within ping_timeout={self.ping_timeout}s"
+                        break
+                    checks.append((deadline, data))
+                    deadlines.append(deadline)
+                self._ping_checks = checks
+            if self._failure_deadline is not None:
+                if now >= self._failure_deadline or self._messages == 0:
+                    self._failure_deadline = None
+                    apply_failure = True
+                else:
+                    deadlines.append(self._failure_deadline)
+            if self._close_deadline is not None:
+                deadlines.append(self._close_deadline)
+        if fail is not None:
+            self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
+            self._fail(1011, fail)
+            return 0
+        if apply_failure:
+            if protocol.failure_pending:
+                self._feed(b"")
+            return 0
+        if self._close_deadline is not None and now >= self._close_deadline:
+            self._close_timed_out()
+            return 0
+        if self._pending:
+            self._flush_pending(nowait=True)
+        return max(min(deadlines) - now, 0) if deadlines else None
+
+    def _pong_received(self, data: bytes) -> None:
+        """Acknowledge the ping with this payload and every ping sent before it (under _lock).
+
+        As in the asyncio connection, with events instead of futures.
+        """
+        pings = self._pings
+        if data not in pings:
+            return  # unsolicited pong
+        now = time.monotonic()
+        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
+        for key in list(pings):
+            event, sent, _ = pings.pop(key)
+            event.set()
+            if key == data:
+                self.latency = now - sent
+                break
+
+    # -- closing -------------------------------------------------------------------------
+
+    def _after_closed(self) -> None:
+        """The core says the WebSocket connection is closed: end the TCP connection (reader thread).
+
+        RFC 6455 7.1.1: the server closes TCP first; a client waits for it,
+        unless the connection failed. Either way, not longer than close_timeout.
+        """
+        with self._lock:
+            self._recv_cond.notify_all()
+            if self._close_deadline is None and self.close_timeout is not None:
+                self._close_deadline = time.monotonic() + self.close_timeout
+        protocol = self.protocol
+        if (
+            protocol.side is Side.SERVER
+            or protocol.handshake_exc is not None
+            or protocol.failure is not None
+            or protocol.eof_received
+        ):
+            self._close_tcp()
+
+    def _close_tcp(self) -> None:
+        """Write what is pending (the close frame), then shut the socket down (reader thread).
+
+        The write lock is taken first, so that a frame another thread is
+        writing isn't cut; not longer than the closing deadline.
+        """
+        deadline = self._close_deadline
+        timeout = -1.0 if deadline is None else max(deadline - time.monotonic(), 0)
+        if self._write_lock.acquire(timeout=timeout):
+            try:
+                with self._lock:
+                    data = b"".join(self._pending)
+                    self._pending.clear()
+                wait = None if deadline is None else max(deadline - time.monotonic(), 0)
+                if data and _wait_socket(self.socket, False, True, wait)[1]:
+                    self.socket.sendall(data)  # a few bytes: won't block a writable socket
+            except OSError:
+                pass
+            finally:
+                self._write_lock.release()
+        _shutdown(self.socket)
+        self._tcp_done = True
+
+    def _close_timed_out(self) -> None:
+        if not self._why and self.protocol.close_rcvd is None:
+            self._why = f"no close frame within close_timeout={self.close_timeout}s"
+        self._abort()
+
+    def _abort(self) -> None:
+        """Drop the TCP connection now; the reader then finishes."""
+        _shutdown(self.socket)
+        if self._reader is None or threading.current_thread() is self._reader:
+            self._tcp_done = True
+
+    def _connection_failed(self, exc: BaseException) -> None:
+        """Reading failed: the TCP connection is gone (reader thread)."""
+        self._lost_exc = self._lost_exc or exc
+        if not self._why:
+            if isinstance(exc, ConnectionResetError):
+                self._why = "TCP connection reset by peer"
+            else:
+                self._why = f"TCP connection lost: {exc}"
+        with self._lock:
+            self.protocol.receive_eof()
+        _shutdown(self.socket)
+        self._tcp_done = True
+
+    def _finish(self) -> None:
+        """The reader is done: close the socket, wake every waiter, say how it ended."""
+        _shutdown(self.socket)
+        with self._write_lock:  # nobody is in sendall() while the descriptor closes
+            try:
+                self.socket.close()
+            except OSError:  # pragma: no cover
+                pass
+        with self._lock:
+            self.protocol.receive_eof()
+            exc = self._closed_exc()
+        try:
+            self._connection_lost_hook(exc)  # before waking anyone: the close line is logged first
+        finally:
+            with self._lock:
+                self._closed.set()
+                self._recv_cond.notify_all()
+                self._fragment_cond.notify_all()
+                for event, _, ack_on_close in self._pings.values():
+                    if ack_on_close:
+                        event.set()
+                self._pings.clear()
+
+    def _closed_exc(self) -> ConnectionClosed:
+        # The same rules as wsio.asyncio.connection.Connection._closed_exc; a small
+        # duplicate because that one is a method of the asyncio protocol class
+        # (it belongs in the core: reported).
+        protocol = self.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        why = self._why or protocol.why
+        if protocol.failure is not None and not why:
+            why = str(protocol.failure)
+        if rcvd is not None and sent is not None and rcvd.code in _OK_CODES and sent.code in _OK_CODES:
+            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        else:
+            exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        if protocol.failure is not None:
+            exc.__cause__ = protocol.failure
+        elif self._lost_exc is not None:
+            exc.__cause__ = self._lost_exc
+        return exc
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: send a close frame, wait for the peer's, then for TCP to close.
+
+        Waits at most ``close_timeout`` for the peer, then drops the TCP
+        connection. Closing a closed connection does nothing. Safe to call
+        from any thread, several times.
+        """
+        self._start_close(code, reason)
+        self._wait_closed_or_abort()
+
+    def _start_close(self, code: int, reason: str) -> None:
+        """Send the close frame, without waiting for the answer."""
+        if self._reader is None:  # still in the opening handshake: its thread cleans up
+            _shutdown(self.socket)
+            return
+        with self._lock:
+            self._closing_local = True
+            self._reader_cond.notify()  # read on even if the queue is full: the answer comes that way
+        try:
+            self._send_frame(lambda: self._build_close(code, reason), data=False)
+        except ConnectionClosed:
+            pass
+
+    def _build_close(self, code: int, reason: str) -> bytes:
+        if self.protocol.state is not State.OPEN:
+            return b""
+        return self.protocol.send_close(code, reason)
+
+    def _wait_closed_or_abort(self) -> None:
+        if self._reader is None or threading.current_thread() is self._reader:
+            return
+        if not self._closed.wait(self.close_timeout):
+            with self._lock:
+                if not self._why and self.protocol.close_rcvd is None:
+                    self._why = f"no close frame within close_timeout={self.close_timeout}s"
+            self._abort()
+            self._closed.wait(self.close_timeout)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the connection is closed, the TCP connection included; False on timeout."""
+        return self._closed.wait(timeout)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection: send a close frame with ``code`` and drop TCP (reader thread)."""
+        if not self._why:
+            self._why = reason
+        with self._lock:
+            self.protocol.fail(code, reason)
+            out = self.protocol.data_to_send()
+            if out:
+                self._pending.append(out)
+        self._after_closed()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, message: Data | bytearray | memoryview | Iterable[Data], compress: bool | None = None) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable of ``str`` or of bytes is sent as one fragmented message;
+        other threads' messages wait until it is complete. ``compress=False``
+        sends this message uncompressed even when compression is on. Any
+        number of threads may send at once: messages never interleave. Returns
+        when the kernel has the frame. Raises :exc:`ConnectionClosed` once closed.
+        """
+        kind = type(message)
+        if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
+            protocol = self.protocol
+            self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
+            return
+        if isinstance(message, Mapping):
+            raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
+        if not isinstance(message, Iterable):
+            raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
+        self._send_fragments(iter(message))
+
+    def _send_fragments(self, chunks: Iterator[Any]) -> None:
+        me = threading.get_ident()
+        with self._lock:
+            while self._fragment_owner is not None and self._fragment_owner != me:
+                if self._closed.is_set():
+                    raise self._closed_exc()
+                self._fragment_cond.wait()
+            if self._fragment_owner == me:
+                raise ConcurrencyError("this thread is already sending a fragmented message")
+            self._fragment_owner = me
+        try:
+            first = True
+            kind: type | None = None
+            previous: Any = None
+            for chunk in chunks:
+                if kind is None:
+                    if not isinstance(chunk, (str, bytes, bytearray, memoryview)):
+                        raise TypeError(f"send() takes an iterable of str or bytes, not of {type(chunk).__name__}")
+                    kind = str if isinstance(chunk, str) else bytes
+                elif (kind is str) != isinstance(chunk, str):
+                    raise TypeError("all fragments of a message must be of the same type")
+                if previous is not None:
+                    self._send_piece(previous, first, False)
+                    first = False
+                previous = chunk
+            if previous is not None:  # an empty iterable sends nothing
+                self._send_piece(previous, first, True)
+        except Exception:
+            if not first:
+                # A message can't be taken back once begun: end the connection (RFC 6455 7.1.7).
+                self._fail_from_sender(1011, "error while sending a fragmented message")
+            raise
+        finally:
+            with self._lock:
+                self._fragment_owner = None
+                self._fragment_cond.notify_all()
+
+    def _send_piece(self, data: Any, first: bool, last: bool) -> None:
+        protocol = self.protocol
+        self._send_frame(lambda: protocol.send_fragment(data, first=first, last=last), data=False)
+
+    def _fail_from_sender(self, code: int, reason: str) -> None:
+        if not self._why:
+            self._why = reason
+        try:
+            self._send_frame(lambda: self._build_failure(code, reason), data=False)
+        except ConnectionClosed:
+            pass
+        self._abort()
+
+    def _build_failure(self, code: int, reason: str) -> bytes:
+        self.protocol.fail(code, reason)
+        return self.protocol.data_to_send()
+
+    def _send_frame(self, build: Callable[[], bytes], data: bool = True) -> None:
+        """Build a frame with the core and write it, with whatever the reader queued before it.
+
+        ``data`` frames wait while another thread sends a fragmented message;
+        control frames and the pieces of that message don't.
+        """
+        me = threading.get_ident()
+        error: OSError | None = None
+        while True:
+            self._write_lock.acquire()
+            owner = self._fragment_owner
+            if not data or owner is None:
+                break
+            self._write_lock.release()
+            if owner == me:
+                raise ConcurrencyError("can't send a message in the middle of this thread's fragmented message")
+            if self._closed.is_set():
+                raise self._closed_exc()
+            with self._lock:
+                while self._fragment_owner is not None and not self._closed.is_set():
+                    self._fragment_cond.wait()
+        try:
+            with self._lock:
+                try:
+                    frame = build()
+                except InvalidState:
+                    raise self._closed_exc() from None
+                before = b""
+                if self._pending:
+                    before = b"".join(self._pending)
+                    self._pending.clear()
+                    if len(frame) < 4096:  # one system call for small frames
+                        before, frame = b"", before + frame
+            if before:
+                self.socket.sendall(before)
+            if frame:
+                self.socket.sendall(frame)
+        except OSError as exc:
+            error = exc
+        finally:
+            self._write_lock.release()
+        if error is None and self._pending:  # queued by the reader while we held the lock
+            error = self._flush_pending(nowait=False)
+        if error is not None:
+            self._write_failed(error)
+
+    def _write_failed(self, exc: OSError) -> None:
+        with self._lock:
+            if self._lost_exc is None:
+                self._lost_exc = exc
+            if not self._why:
+                self._why = f"TCP connection lost: {exc}"
+        self._abort()
+        self._closed.wait(self.close_timeout)
+        raise self._closed_exc() from exc
+
+    def _flush_pending(self, nowait: bool) -> OSError | None:
+        """Write the frames the reader queued, unless another thread is writing (it writes them then).
+
+        With ``nowait`` (the reader), only when the socket is writable, so the
+        reader never blocks on a peer that doesn't read. Return the write error, if any.
+        """
+        while self._pending:
+            if not self._write_lock.acquire(blocking=False):
+                return None  # the holder writes them, or finds them when it re-checks after releasing
+            try:
+                if nowait and not _wait_socket(self.socket, False, True, 0)[1]:
+                    return None  # the reader polls for writability next time round
+                with self._lock:
+                    data = b"".join(self._pending)
+                    self._pending.clear()
+                if data:
+                    self.socket.sendall(data)
+            except OSError as exc:
+                if nowait:
+                    self._connection_failed(exc)
+                return exc
+            finally:
+                self._write_lock.release()
+        return None
+
+    def ping(self, data: str | bytes | None = None, ack_on_close: bool = False) -> threading.Event:
+        """Send a ping; return a :class:`threading.Event` set when the pong arrives.
+
+        ``connection.ping().wait(5)`` waits 5 s at most for the pong. ``data``
+        defaults to 4 random bytes. With ``ack_on_close``, the event is also
+        set when the connection closes, so that ``wait()`` can't hang.
+        """
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        elif isinstance(data, str):
+            payload = data.encode()
+        else:
+            payload = bytes(data)
+        event = threading.Event()
+
+        def build() -> bytes:
+            if payload in self._pings:
+                raise ConcurrencyError("a ping with the same data is already waiting for its pong")
+            frame = self.protocol.send_ping(payload)
+            self._pings[payload] = (event, time.monotonic(), ack_on_close)
+            return frame
+
+        self._send_frame(build, data=False)
+        return event
+
+    def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong (pongs to pings are automatic)."""
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        self._send_frame(lambda: self.protocol.send_pong(payload), data=False)

@@ -1,0 +1,481 @@
+"""The threaded WebSocket server: :func:`serve`, :func:`unix_serve`, :class:`Server`.
+
+One thread accepts connections (the one calling :meth:`Server.serve_forever`);
+each connection gets a thread that runs the TLS and WebSocket handshakes and
+then the handler, plus its reader thread (see :mod:`wsio.sync.connection`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import ssl as ssl_module
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from ..asyncio.server import DEFAULT_SERVER_HEADER, _as_response, _handler_takes_path, _legacy_signature, basic_response
+from ..exceptions import ConnectionClosed
+from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.http11 import HandshakeLimits, Request, Response
+from .connection import Connection, _shutdown
+
+__all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response"]
+
+logger = logging.getLogger("wsio.server")
+
+
+class ServerConnection(Connection):
+    """A connection accepted by :func:`serve`: what the handler receives.
+
+    Subclass it and pass ``create_connection=`` to :func:`serve` to override
+    :meth:`process_request` as a method, as older code does.
+    """
+
+    logger = logger
+    #: Override as a method ``(path, request_headers)`` or ``(connection, request)``;
+    #: the ``process_request`` argument of :func:`serve` takes precedence.
+    process_request: Callable[..., Any] | None = None
+
+    def __init__(self, socket: socket.socket, protocol: ServerProtocol, server: Server, **kwargs: Any) -> None:
+        super().__init__(socket, protocol, **kwargs)
+        self.server = server
+        self._handler_thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        """The connection's thread: handshakes, handler, closing."""
+        server = self.server
+        try:
+            request = self._receive_request()
+            if request is None:
+                return
+            if not self._answer(request):
+                return
+            self.logger.info("%s connection open, path %s", self._peer(), request.path)
+            self._start()
+            try:
+                if server.handler_takes_path:
+                    server.handler(self, request.path)
+                else:
+                    server.handler(self)
+            except ConnectionClosed:
+                pass  # the peer closed; the close line says how
+            except Exception:
+                self.logger.error("%s connection handler failed", self._peer(), exc_info=True)
+                self.close(1011, "internal error")
+            else:
+                self.close()
+            self._closed.wait()
+        finally:
+            if self._reader is None:  # never opened: no reader thread to close the socket
+                _shutdown(self.socket)
+                self.socket.close()
+                self._closed.set()
+            server._connection_done(self)
+
+    def _receive_request(self) -> Request | None:
+        """TLS handshake, then read the request; all within open_timeout (slow-loris defence)."""
+        server = self.server
+        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
+        deadline = None if server.open_timeout is None else time.monotonic() + server.open_timeout
+        try:
+            if server.ssl_context is not None:
+                self.socket.settimeout(server.open_timeout)
+                self.socket = server.ssl_context.wrap_socket(self.socket, server_side=True)
+            while True:
+                events = self._handshake_read(deadline)
+                if protocol.state is State.CLOSED:
+                    exc = protocol.handshake_exc
+                    status = protocol.response.status_code if protocol.response is not None else 400
+                    if protocol.response is not None:
+                        self._handshake_write()
+                        self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                    return None
+                if events:
+                    return events[0]  # type: ignore[no-any-return]
+        except (TimeoutError, socket.timeout):
+            self.logger.info("%s rejected: no complete request within open_timeout=%ss", self._peer(), server.open_timeout)
+        except OSError as exc:  # ssl.SSLError included: a failed TLS handshake, a reset
+            self.logger.info("%s rejected: %s", self._peer(), exc)
+        return None
+
+    def _answer(self, request: Request) -> bool:
+        """Run process_request, accept, process_response; send the response. True if open."""
+        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
+        try:
+            response = self._handshake_response(request)
+        except Exception:
+            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
+            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+        with self._lock:
+            protocol.send_response(response)
+        try:
+            self._handshake_write()
+        except OSError:
+            return False  # the client went away during process_request
+        if protocol.state is not State.OPEN:
+            if response.status_code < 400:
+                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
+            else:
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+            return False
+        return True
+
+    def _handshake_response(self, request: Request) -> Response:
+        server = self.server
+        hook = server.process_request
+        if hook is None and self.process_request is not None:
+            hook = self.process_request  # a method overridden in a subclass
+        if hook is not None:
+            if _legacy_signature(hook, "path"):
+                result = hook(request.path, request.headers)
+            else:
+                result = hook(self, request)
+            if result is not None:
+                return _as_response(result)
+        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
+        response = protocol.accept(request)
+        if server.process_response is not None:
+            result = server.process_response(self, request, response)
+            if result is not None:
+                response = result
+        return response
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        self.logger.info("%s connection closed: %s", self._peer(), exc)
+
+
+class Server:
+    """A running threaded WebSocket server: what :func:`serve` returns.
+
+    Call :meth:`serve_forever` to accept connections, and :meth:`shutdown`
+    (from another thread, a handler or a signal handler) to stop. Use it as a
+    context manager to shut down on exit.
+
+    Attributes:
+        socket: the listening socket.
+        connections: the connections currently open or opening.
+    """
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        handler: Callable[..., Any],
+        *,
+        process_request: Callable[..., Any] | None,
+        process_response: Callable[..., Any] | None,
+        open_timeout: float | None,
+        ssl_context: ssl_module.SSLContext | None,
+        make_connection: Callable[[socket.socket, Server], ServerConnection],
+        logger: logging.Logger,
+    ) -> None:
+        self.socket = socket
+        self.handler = handler
+        self.handler_takes_path = _handler_takes_path(handler)
+        self.process_request = process_request
+        self.process_response = process_response
+        self.open_timeout = open_timeout
+        self.ssl_context = ssl_context
+        self.logger = logger
+        self.connections: set[ServerConnection] = set()
+        self._make_connection = make_connection
+        self._lock = threading.Lock()
+        self._all_done = threading.Condition(self._lock)
+        self._shutdown = threading.Event()
+        self._stopped = threading.Event()
+        self._serving = False
+        self._serving_thread: threading.Thread | None = None
+        # A pipe that wakes serve_forever() out of poll(): closing a descriptor
+        # another thread polls doesn't wake it.
+        self._wake_r, self._wake_w = os.pipe()
+        self.socket.setblocking(False)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets (one), as on the asyncio server."""
+        return (self.socket,)
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def is_serving(self) -> bool:
+        return self._serving and not self._shutdown.is_set()
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown` is called; a thread per connection."""
+        if self._shutdown.is_set():
+            return
+        self._serving = True
+        self._serving_thread = threading.current_thread()
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ)
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        try:
+            while not self._shutdown.is_set():
+                ready = {key.fd for key, _ in selector.select()}
+                if self._wake_r in ready or self._shutdown.is_set():
+                    break
+                try:
+                    sock, _ = self.socket.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as exc:  # EMFILE and the like: don't spin
+                    self.logger.error("accept() failed: %s", exc)
+                    time.sleep(0.1)
+                    continue
+                self._start_connection(sock)
+        finally:
+            selector.close()
+            self._serving = False
+            self._stopped.set()
+
+    def _start_connection(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Small frames out at once, as asyncio does (Nagle + delayed ACK costs 40 ms per round trip).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            connection = self._make_connection(sock, self)
+        except OSError:  # the client is already gone (getpeername fails)
+            sock.close()
+            return
+        with self._lock:
+            if self._shutdown.is_set():
+                sock.close()
+                return
+            self.connections.add(connection)
+        thread = threading.Thread(target=connection._run, name=f"wsio-conn-{connection._peer()}", daemon=True)
+        connection._handler_thread = thread
+        thread.start()
+
+    def _connection_done(self, connection: ServerConnection) -> None:
+        with self._lock:
+            self.connections.discard(connection)
+            if not self.connections:
+                self._all_done.notify_all()
+
+    def shutdown(self, close_connections: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
+
+        Waits until every handler has returned (at most ``timeout`` seconds, if
+        given). Safe to call from any thread, a handler included, and more than once.
+        """
+        first = not self._shutdown.is_set()
+        self._shutdown.set()
+        if first:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # pragma: no cover
+                pass
+            # serve_forever() stops at once; unless it's this thread's (a signal handler).
+            if self._serving and self._serving_thread is not threading.current_thread():
+                self._stopped.wait(5)
+            self.socket.close()
+        if not close_connections:
+            return
+        with self._lock:
+            connections = list(self.connections)
+        closers = []
+        me = threading.current_thread()
+        for connection in connections:
+            if connection.protocol.state is State.CONNECTING:
+                connection._start_close(1001, "")
+                continue
+            thread = threading.Thread(target=connection.close, args=(1001, "server shutting down"), daemon=True)
+            thread.start()
+            closers.append(thread)
+        for thread in closers:
+            thread.join()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            # A handler that calls shutdown() can't wait for itself.
+            while self.connections and me not in {c._handler_thread for c in self.connections}:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._all_done.wait(remaining)
+
+    def close(self, close_connections: bool = True) -> None:
+        """Alias of :meth:`shutdown`, as on the asyncio server."""
+        self.shutdown(close_connections)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:  # pragma: no cover
+                pass
+
+
+def _listening_socket(host: Any, port: int | None, family: int, backlog: int, reuse_port: bool) -> socket.socket:
+    if host is None or host == "":
+        # All interfaces, IPv4 and IPv6, as asyncio's create_server(host=None) does.
+        if family == socket.AF_UNSPEC and socket.has_dualstack_ipv6():
+            return socket.create_server(("", port or 0), family=socket.AF_INET6, dualstack_ipv6=True, backlog=backlog, reuse_port=reuse_port)
+        return socket.create_server(("", port or 0), family=family if family != socket.AF_UNSPEC else socket.AF_INET, backlog=backlog, reuse_port=reuse_port)
+    if family == socket.AF_UNSPEC:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port or 0), family=family, backlog=backlog, reuse_port=reuse_port)
+
+
+def serve(
+    handler: Callable[..., Any],
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    process_request: Callable[..., Any] | None = None,
+    process_response: Callable[..., Any] | None = None,
+    origins: Sequence[Any] | None = None,
+    subprotocols: Sequence[str] | None = None,
+    select_subprotocol: Callable[..., str | None] | None = None,
+    compression: str | None = "deflate",
+    extensions: Sequence[Any] | None = None,
+    server_header: str | None = DEFAULT_SERVER_HEADER,
+    extra_headers: Any = None,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+    max_queue: int | None = 16,
+    write_limit: int = 65536,
+    compression_threshold: int = 128,
+    handshake_limits: HandshakeLimits | None = None,
+    create_connection: type[ServerConnection] | None = None,
+    logger: logging.Logger | None = None,
+    family: int = socket.AF_UNSPEC,
+    backlog: int = 100,
+    reuse_port: bool = False,
+    unix: bool = False,
+    path: str | None = None,
+    **kwargs: Any,
+) -> Server:
+    """Start a threaded WebSocket server; return it listening, ready for :meth:`Server.serve_forever`.
+
+    ::
+
+        def echo(websocket):
+            for message in websocket:
+                websocket.send(message)
+
+        with serve(echo, "localhost", 8765) as server:
+            server.serve_forever()
+
+    Args:
+        handler: ``handler(websocket)`` (or the older ``handler(websocket, path)``),
+            run in a thread for each connection; the connection closes with
+            1000 when it returns, with 1011 if it raises.
+        host, port: where to listen; ``host=None`` listens on all interfaces.
+        sock: an already bound socket, instead of ``host`` and ``port``.
+        ssl: an :class:`ssl.SSLContext` for TLS (``ssl_context`` is an alias).
+        process_request: ``(connection, request)`` or ``(path, request_headers)``;
+            return ``None`` to go on with the handshake, or a :class:`Response`
+            or ``(status, headers, body)`` to answer with plain HTTP (health
+            checks, authentication).
+        process_response: ``(connection, request, response)``; may return a
+            replacement response.
+        origins: allowed ``Origin`` values (``None`` in the list allows no
+            Origin); default: any.
+        subprotocols: subprotocols the server supports, by preference.
+        select_subprotocol: ``(connection, client_subprotocols)`` returning one
+            or ``None``, to choose yourself.
+        compression: ``"deflate"`` (default) negotiates permessage-deflate;
+            ``None`` turns it off. ``extensions`` replaces the factories.
+        server_header: the ``Server`` header; ``None`` removes it.
+        extra_headers: headers added to the 101 response (or a callable
+            ``(path, request_headers)`` returning them).
+        open_timeout: seconds for the TLS handshake and the request together (10).
+        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
+        close_timeout: seconds to wait for the closing handshake (10).
+        max_size: largest message in bytes (1 MiB; ``None``: no limit).
+        max_fragments: largest number of frames in a message (4096).
+        max_queue: messages buffered before reading pauses (16).
+        write_limit: accepted for parity with the asyncio API (64 KiB); sending is synchronous.
+        compression_threshold: messages shorter than this go uncompressed (128).
+        handshake_limits: a :class:`HandshakeLimits` for the request parser.
+        create_connection: a :class:`ServerConnection` subclass.
+        logger: defaults to the ``wsio.server`` logger.
+        family, backlog, reuse_port: for the listening socket (``AF_UNSPEC``, 100, False).
+    """
+    ssl = kwargs.pop("ssl_context", ssl)
+    create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
+    open_timeout = kwargs.pop("handshake_timeout", open_timeout)
+    if kwargs:
+        raise TypeError(f"serve() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    if compression == "deflate":
+        from ..protocol.deflate import enable_server_permessage_deflate
+
+        extensions = enable_server_permessage_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    if sock is None:
+        if unix:
+            if path is None:
+                raise TypeError("unix_serve() needs a path")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(path)
+            sock.listen(backlog)
+        else:
+            sock = _listening_socket(host, port, family, backlog, reuse_port)
+    connection_class = create_connection or ServerConnection
+    limits = handshake_limits or HandshakeLimits()
+
+    def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
+        if select_subprotocol is None:
+            return None
+        if _legacy_signature(select_subprotocol, "client_subprotocols"):
+            return select_subprotocol
+        return lambda client, _server: select_subprotocol(connection, client)
+
+    def make_connection(client_socket: socket.socket, server: Server) -> ServerConnection:
+        protocol = ServerProtocol(
+            origins=origins,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            server_header=server_header,
+            extra_headers=extra_headers,
+            limits=limits,
+            max_size=max_size,
+            max_fragments=max_fragments,
+            compression_threshold=compression_threshold,
+            logger=logger,
+        )
+        connection = connection_class(
+            client_socket,
+            protocol,
+            server,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+            logger=logger,
+        )
+        protocol.select_subprotocol = make_select(connection)
+        return connection
+
+    return Server(
+        sock,
+        handler,
+        process_request=process_request,
+        process_response=process_response,
+        open_timeout=open_timeout,
+        ssl_context=ssl,
+        make_connection=make_connection,
+        logger=logger or globals()["logger"],
+    )
+
+
+def unix_serve(handler: Callable[..., Any], path: str | None = None, **kwargs: Any) -> Server:
+    """Like :func:`serve`, on a Unix socket at ``path``."""
+    return serve(handler, unix=True, path=path, **kwargs)
+

@@ -1,0 +1,51 @@
+"""The wsio.sync client running every Autobahn case against kosoku in fuzzingserver mode.
+
+Mirrors fuzzing_client.py (same options, same offer, same reasons), on threads.
+
+Usage: python tests/autobahn/fuzzing_client_sync.py ws://127.0.0.1:PORT [AGENT]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import wsio
+from wsio.protocol.deflate import ClientPerMessageDeflateFactory
+from wsio.sync import connect
+
+# Cases 13.2, 13.5 and 13.6 test a server that asks the client to drop its
+# compression context; the suite's server only does so when the client's offer
+# says it may (the client_no_context_takeover hint, RFC 7692 7.1.1.1). The
+# default offer doesn't give that hint, to keep the better compression ratio.
+OFFER = [ClientPerMessageDeflateFactory(client_no_context_takeover=True, client_max_window_bits=True)]
+
+
+def run_case(uri: str) -> None:
+    try:
+        with connect(
+            uri,
+            max_size=None,
+            max_fragments=None,
+            max_queue=None,
+            ping_interval=None,
+            open_timeout=30,
+            compression_threshold=0,  # see echo_server.py
+            extensions=OFFER,
+        ) as websocket:
+            for message in websocket:
+                websocket.send(message)
+    except (wsio.ConnectionClosed, wsio.InvalidHandshake, OSError):
+        pass  # failing the connection is what many cases expect
+
+
+def main(server: str, agent: str) -> None:
+    with connect(f"{server}/getCaseCount") as websocket:
+        count = int(websocket.recv())
+    for case in range(1, count + 1):
+        run_case(f"{server}/runCase?case={case}&agent={agent}")
+    with connect(f"{server}/updateReports?agent={agent}"):
+        pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "wsio-sync")
