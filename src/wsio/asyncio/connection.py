@@ -21,10 +21,10 @@ from typing import Any, AsyncIterable, AsyncIterator, Iterable, Mapping
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
-    ConnectionClosedError,
     ConnectionClosedOK,
     InvalidState,
 )
+from ..connection_api import ConnectionAPI
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
@@ -34,11 +34,9 @@ __all__ = ["Connection", "Data", "State"]
 
 Data = str | bytes
 
-#: Closing both ways with one of these counts as a normal closure (1005: no code given).
-_OK_CODES = (1000, 1001, 1005)
 
 
-class Connection(asyncio.Protocol):
+class Connection(ConnectionAPI, asyncio.Protocol):
     """A WebSocket connection, as a handler or ``connect()`` sees it.
 
     Receive with ``await recv()``, ``async for message in connection`` or
@@ -107,75 +105,9 @@ class Connection(asyncio.Protocol):
         self._lost_exc: BaseException | None = None
         self._why = ""
 
-    # -- what the FAQs use ----------------------------------------------------
-
-    @property
-    def id(self) -> uuid.UUID:
-        """A unique identifier of the connection, for logs."""
-        if self._id is None:
-            self._id = uuid.uuid4()
-        return self._id
-
-    @property
-    def state(self) -> State:
-        """``State.CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED``."""
-        state = self.protocol.state
-        if state is State.CLOSED and not self._closed_waiter.done():
-            return State.CLOSING  # close frames exchanged; TCP not closed yet
-        return state
-
-    @property
-    def open(self) -> bool:
-        return self.protocol.state is State.OPEN
-
     @property
     def closed(self) -> bool:
         return self._closed_waiter.done()
-
-    @property
-    def request(self) -> Any:
-        """The opening handshake request (a :class:`~wsio.Request`)."""
-        return self.protocol.request  # type: ignore[attr-defined]
-
-    @property
-    def response(self) -> Any:
-        """The opening handshake response (a :class:`~wsio.Response`)."""
-        return self.protocol.response  # type: ignore[attr-defined]
-
-    @property
-    def path(self) -> str:
-        """The request path, with its query string."""
-        request = self.request
-        return request.path if request is not None else ""
-
-    @property
-    def request_headers(self) -> Any:
-        request = self.request
-        return request.headers if request is not None else None
-
-    @property
-    def response_headers(self) -> Any:
-        response = self.response
-        return response.headers if response is not None else None
-
-    @property
-    def subprotocol(self) -> str | None:
-        return self.protocol.subprotocol
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code received, 1006 without one; ``None`` while the connection is open."""
-        if not self._closed_waiter.done() and self.protocol.state is not State.CLOSED:
-            return None
-        rcvd = self.protocol.close_rcvd
-        return rcvd.code if rcvd is not None else 1006
-
-    @property
-    def close_reason(self) -> str | None:
-        if self.close_code is None:
-            return None
-        rcvd = self.protocol.close_rcvd
-        return rcvd.reason if rcvd is not None else ""
 
     # -- asyncio.Protocol -------------------------------------------------------
 
@@ -307,22 +239,6 @@ class Connection(asyncio.Protocol):
             transport.close()
         if self._close_handle is None and self.close_timeout is not None:
             self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
-
-    def _closed_exc(self) -> ConnectionClosed:
-        protocol = self.protocol
-        rcvd, sent = protocol.close_rcvd, protocol.close_sent
-        why = self._why or protocol.why
-        if protocol.failure is not None and not why:
-            why = str(protocol.failure)
-        if rcvd is not None and sent is not None and rcvd.code in _OK_CODES and sent.code in _OK_CODES:
-            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
-        else:
-            exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)
-        if protocol.failure is not None:
-            exc.__cause__ = protocol.failure
-        elif self._lost_exc is not None:
-            exc.__cause__ = self._lost_exc
-        return exc
 
     async def _closed_exc_once_closed(self) -> ConnectionClosed:
         """Sending failed: the connection is closing or closed. Say how it ended.
@@ -674,12 +590,6 @@ class Connection(asyncio.Protocol):
             return
         self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
         self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
-
-    def _peer(self) -> str:
-        address = self.remote_address
-        if isinstance(address, tuple) and len(address) >= 2:
-            return f"{address[0]}:{address[1]}"
-        return str(address or "?")
 
     # -- thread-safety ------------------------------------------------------------------
 

@@ -40,10 +40,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
-    ConnectionClosedError,
     ConnectionClosedOK,
     InvalidState,
 )
+from ..connection_api import ConnectionAPI
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import Side, State
 from ..protocol.events import Fragment, Ping, Pong
@@ -53,8 +53,6 @@ __all__ = ["Connection", "Data", "State"]
 
 Data = str | bytes
 
-#: Closing both ways with one of these counts as a normal closure (1005: no code given).
-_OK_CODES = (1000, 1001, 1005)
 #: Bytes asked of the kernel per read: large enough that big messages take few reads.
 _READ_SIZE = 65536
 # Plain TCP sockets try a non-blocking read before poll(): under load data is
@@ -97,7 +95,7 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
-class Connection:
+class Connection(ConnectionAPI):
     """A WebSocket connection over a blocking socket, for any number of threads.
 
     Receive with :meth:`recv`, ``for message in connection`` or
@@ -182,81 +180,9 @@ class Connection:
         self._lost_exc: BaseException | None = None
         self._why = ""
 
-    # -- what the FAQs use ----------------------------------------------------
-
-    @property
-    def id(self) -> uuid.UUID:
-        """A unique identifier of the connection, for logs."""
-        if self._id is None:
-            self._id = uuid.uuid4()
-        return self._id
-
-    @property
-    def state(self) -> State:
-        """``State.CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED``."""
-        state = self.protocol.state
-        if state is State.CLOSED and not self._closed.is_set():
-            return State.CLOSING  # close frames exchanged; TCP not closed yet
-        return state
-
-    @property
-    def open(self) -> bool:
-        return self.protocol.state is State.OPEN
-
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
-
-    @property
-    def request(self) -> Any:
-        """The opening handshake request (a :class:`~wsio.Request`)."""
-        return self.protocol.request  # type: ignore[attr-defined]
-
-    @property
-    def response(self) -> Any:
-        """The opening handshake response (a :class:`~wsio.Response`)."""
-        return self.protocol.response  # type: ignore[attr-defined]
-
-    @property
-    def path(self) -> str:
-        """The request path, with its query string."""
-        request = self.request
-        return request.path if request is not None else ""
-
-    @property
-    def request_headers(self) -> Any:
-        request = self.request
-        return request.headers if request is not None else None
-
-    @property
-    def response_headers(self) -> Any:
-        response = self.response
-        return response.headers if response is not None else None
-
-    @property
-    def subprotocol(self) -> str | None:
-        return self.protocol.subprotocol
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code received, 1006 without one; ``None`` while the connection is open."""
-        if not self._closed.is_set() and self.protocol.state is not State.CLOSED:
-            return None
-        rcvd = self.protocol.close_rcvd
-        return rcvd.code if rcvd is not None else 1006
-
-    @property
-    def close_reason(self) -> str | None:
-        if self.close_code is None:
-            return None
-        rcvd = self.protocol.close_rcvd
-        return rcvd.reason if rcvd is not None else ""
-
-    def _peer(self) -> str:
-        address = self.remote_address
-        if isinstance(address, tuple) and len(address) >= 2:
-            return f"{address[0]}:{address[1]}"
-        return str(address or "?")
 
     # -- starting -----------------------------------------------------------------
 
@@ -686,25 +612,6 @@ class Connection:
                     if ack_on_close:
                         event.set()
                 self._pings.clear()
-
-    def _closed_exc(self) -> ConnectionClosed:
-        # The same rules as wsio.asyncio.connection.Connection._closed_exc; a small
-        # duplicate because that one is a method of the asyncio protocol class
-        # (it belongs in the core: reported).
-        protocol = self.protocol
-        rcvd, sent = protocol.close_rcvd, protocol.close_sent
-        why = self._why or protocol.why
-        if protocol.failure is not None and not why:
-            why = str(protocol.failure)
-        if rcvd is not None and sent is not None and rcvd.code in _OK_CODES and sent.code in _OK_CODES:
-            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
-        else:
-            exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)
-        if protocol.failure is not None:
-            exc.__cause__ = protocol.failure
-        elif self._lost_exc is not None:
-            exc.__cause__ = self._lost_exc
-        return exc
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's, then for TCP to close.

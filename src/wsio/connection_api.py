@@ -1,0 +1,127 @@
+"""What every wsio connection shows the application, whatever its I/O layer.
+
+The asyncio and thread connections both inherit :class:`ConnectionAPI`: the
+attributes the FAQs use (``path``, ``request_headers``, ``remote_address``,
+``close_code``, ...) and the one rule that turns the core's closing state into
+``ConnectionClosedOK`` or ``ConnectionClosedError``. Each layer only says
+whether its transport is closed (:attr:`closed`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from .protocol.connection import Connection as CoreConnection
+from .protocol.connection import State
+
+__all__ = ["ConnectionAPI"]
+
+#: Closing both ways with one of these counts as a normal closure (1005: no code given).
+OK_CLOSE_CODES = (1000, 1001, 1005)
+
+
+class ConnectionAPI:
+    """Attributes shared by every connection; needs ``protocol``, ``remote_address``,
+    ``_id``, ``_why`` and ``_lost_exc`` on the instance, and :attr:`closed`."""
+
+    __slots__ = ()
+
+    protocol: CoreConnection
+    remote_address: Any
+    _id: uuid.UUID | None
+    _why: str
+    _lost_exc: BaseException | None
+
+    @property
+    def closed(self) -> bool:  # pragma: no cover - each layer defines it
+        """Whether the TCP connection is closed."""
+        raise NotImplementedError
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of the connection, for logs."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def state(self) -> State:
+        """``State.CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED``."""
+        state = self.protocol.state
+        if state is State.CLOSED and not self.closed:
+            return State.CLOSING  # close frames exchanged; TCP not closed yet
+        return state
+
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is State.OPEN
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake request (a :class:`~wsio.Request`)."""
+        return self.protocol.request  # type: ignore[attr-defined]
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake response (a :class:`~wsio.Response`)."""
+        return self.protocol.response  # type: ignore[attr-defined]
+
+    @property
+    def path(self) -> str:
+        """The request path, with its query string."""
+        request = self.request
+        return request.path if request is not None else ""
+
+    @property
+    def request_headers(self) -> Any:
+        request = self.request
+        return request.headers if request is not None else None
+
+    @property
+    def response_headers(self) -> Any:
+        response = self.response
+        return response.headers if response is not None else None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received, 1006 without one; ``None`` while the connection is open."""
+        if not self.closed and self.protocol.state is not State.CLOSED:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else 1006
+
+    @property
+    def close_reason(self) -> str | None:
+        if self.close_code is None:
+            return None
+        rcvd = self.protocol.close_rcvd
+        return rcvd.reason if rcvd is not None else ""
+
+    def _peer(self) -> str:
+        address = self.remote_address
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address or "?")
+
+    def _closed_exc(self) -> ConnectionClosed:
+        """The exception that says how the connection closed."""
+        protocol = self.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        why = self._why or protocol.why
+        if protocol.failure is not None and not why:
+            why = str(protocol.failure)
+        if rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES:
+            exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        else:
+            exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)
+        if protocol.failure is not None:
+            exc.__cause__ = protocol.failure
+        elif self._lost_exc is not None:
+            exc.__cause__ = self._lost_exc
+        return exc
