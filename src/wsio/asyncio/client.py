@@ -21,6 +21,7 @@ from .connection import Connection
 __all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
 
 logger = logging.getLogger("wsio.client")
+_module_logger = logger  # serve()/connect() take a ``logger`` argument that hides the name
 
 #: What the ``User-Agent`` header says unless ``user_agent_header`` changes it.
 DEFAULT_USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
@@ -106,7 +107,7 @@ class ClientConnection(Connection):
     def _connection_lost_hook(self, exc: Any) -> None:
         self._fail_handshake(self._lost_exc)
         if self.protocol.state is not State.CONNECTING and self.protocol.handshake_exc is None:
-            self.logger.debug("%s connection closed: %s", self._peer(), exc)
+            self.logger.info("%s connection closed: %s", self._peer(), exc)
 
 
 # The name older code subclasses.
@@ -192,7 +193,7 @@ class connect:
             max_size=max_size,
             max_fragments=max_fragments,
             compression_threshold=compression_threshold,
-            logger=logger,
+            logger=logger or _module_logger,
         )
         self._connection_options = dict(
             ping_interval=ping_interval,
@@ -200,7 +201,7 @@ class connect:
             close_timeout=close_timeout,
             max_queue=max_queue,
             write_limit=write_limit,
-            logger=logger,
+            logger=logger or _module_logger,
         )
         self._unix = unix
         self._path = path

@@ -18,6 +18,7 @@ from .connection import Connection
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection", "WebSocketServerProtocol", "basic_response"]
 
 logger = logging.getLogger("wsio.server")
+_module_logger = logger  # serve()/connect() take a ``logger`` argument that hides the name
 
 #: Bytes a client may send behind its handshake request before the server answers.
 HANDSHAKE_BUFFER_LIMIT = 65536
@@ -419,12 +420,12 @@ class serve:
             process_request=process_request,
             process_response=process_response,
             open_timeout=open_timeout,
-            logger=logger or globals()["logger"],
+            logger=logger or _module_logger,
         )
         connection_class = create_connection or ServerConnection
         limits = handshake_limits or HandshakeLimits()
         server = self._server
-        connection_logger = logger
+        connection_logger = logger or _module_logger
 
         def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
             if select_subprotocol is None:

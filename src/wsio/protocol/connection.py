@@ -66,6 +66,16 @@ _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 
 
+def _describe(head: int, length: int) -> str:
+    """A frame in a few words, for DEBUG logs: ``TEXT fin rsv1 [12 bytes]``."""
+    try:
+        name = _frames.Opcode(head & 0x0F).name
+    except ValueError:
+        name = f"OPCODE {head & 0x0F}"
+    flags = "".join((" fin" if head & FIN else "", " rsv1" if head & RSV1 else ""))
+    return f"{name}{flags} [{length} bytes]"
+
+
 def _truncate_reason(reason: str) -> str:
     """Cut a close reason to the 123 bytes a close frame can carry, on a character boundary."""
     data = reason.encode()
@@ -203,6 +213,9 @@ class Connection:
                         break
                 frames, pos, error = parse_frames(src, pos, self._expect_masked, self._rsv1_ok)
                 if frames:
+                    if self.debug:
+                        for head, payload in frames:
+                            self.logger.debug("< %s", _describe(head, len(payload)))
                     self._process_frames(frames, events)
                     if self._stopped():
                         break
@@ -215,6 +228,8 @@ class Connection:
                 if header is None or header[0] & 0x08:
                     break  # header incomplete, or a control frame (<= 131 bytes): wait
                 head, length, mask, start = header
+                if self.debug:
+                    self.logger.debug("< %s (arriving in pieces)", _describe(head, length))
                 self._begin_data_frame(head, length)
                 self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
                 pos = start
@@ -399,6 +414,8 @@ class Connection:
     # -- sending ------------------------------------------------------------
 
     def _frame(self, head: int, payload: bytes | bytearray | memoryview) -> bytes:
+        if self.debug:
+            self.logger.debug("> %s", _describe(head, len(payload)))
         mask = self._mask
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
@@ -434,6 +451,8 @@ class Connection:
             if compress or len(payload) >= self.compression_threshold:
                 payload = deflate.compress(payload)
                 head |= RSV1
+        if self.debug:
+            self.logger.debug("> %s", _describe(head, len(payload)))
         mask = self._mask
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
