@@ -1,8 +1,8 @@
 """Pub/sub fan-out benchmark: 10,000 subscribers over 2 server processes, wsio's Hub vs websockets' broadcast().
 
-Not a test (pytest doesn't collect it); run it by hand::
+Not part of ``make bench`` (it needs redis-server and 10,000 connections); run it by hand::
 
-    python tests/pubsub/fanout_bench.py [--subscribers 10000] [--messages 20] [--size 64]
+    python bench/pubsub_fanout.py [--subscribers 10000] [--messages 20] [--size 64]
 
 For each library (wsio, websockets) and each backend (memory, Redis) it starts
 2 server processes and 2 client processes (each client process opens half the
@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOPIC = "bench"
 
 

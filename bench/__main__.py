@@ -1,0 +1,82 @@
+"""``python -m bench``: run the benchmarks, write results/latest.{md,json} and the charts.
+
+    python -m bench                    # BENCH_MODE or quick: every scenario, ~3 minutes
+    python -m bench --mode full        # more repeats, longer windows: the figures for the docs
+    python -m bench --smoke --out DIR  # each scenario once with tiny counts: checks it works
+    python -m bench --servers wsio_asyncio,picows_core --side server --groups pingpong
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import signal
+import sys
+
+from .procs import LOG_DIR, Child
+from .report import write
+from .run import run
+from .scenarios import MODES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE") or "quick")
+    parser.add_argument("--smoke", action="store_true", help="same as --mode smoke")
+    parser.add_argument("--side", choices=["server", "client", "both"], default="both")
+    parser.add_argument("--servers", help="comma-separated modules of bench/servers (default: all installed)")
+    parser.add_argument("--clients", help="comma-separated modules of bench/clients (default: all installed)")
+    parser.add_argument("--groups", help="comma-separated scenario groups (pingpong, pipelined, conns, broadcast, idle, ...)")
+    parser.add_argument("--repeats", type=int, help="override the mode's repeats")
+    parser.add_argument("--duration", type=float, help="override the mode's measuring window, in seconds")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument("--no-charts", action="store_true")
+    args = parser.parse_args(argv)
+
+    mode = MODES["smoke" if args.smoke else args.mode]
+    changes: dict[str, object] = {}
+    if args.repeats:
+        changes["repeats"] = args.repeats
+    if args.duration:
+        changes["duration"] = args.duration
+    if args.groups:
+        changes["groups"] = changes["client_groups"] = args.groups.split(",")
+    mode = dataclasses.replace(mode, **changes)  # type: ignore[arg-type]
+    sides = ("server", "client") if args.side == "both" else (args.side,)
+
+    def interrupted(*_: object) -> None:
+        Child.stop_all()
+        sys.exit(130)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        data = run(
+            mode,
+            servers=args.servers.split(",") if args.servers else None,
+            clients=args.clients.split(",") if args.clients else None,
+            sides=sides,
+            log=lambda line: print(line, flush=True),
+        )
+    except KeyboardInterrupt:
+        Child.stop_all()
+        return 130
+    for path in write(data, args.out, charts=not args.no_charts):
+        print(f"wrote {os.path.relpath(path)}")
+    failed = [
+        f"{side} {case} {impl}"
+        for side in ("server", "client")
+        for case, entry in data[side].items()
+        for impl, r in entry["results"].items()
+        if "error" in r or r.get("errors")
+    ]
+    if failed:
+        print(f"{len(failed)} figures had errors (see the Errors section); the processes' stderr is in {LOG_DIR}")
+    else:
+        shutil.rmtree(LOG_DIR, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

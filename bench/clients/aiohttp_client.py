@@ -1,0 +1,33 @@
+"""aiohttp's client (``ClientSession.ws_connect``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from ..common import MAX_SIZE
+from ._cli import Window, echo_async, main
+
+
+async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
+    async with aiohttp.ClientSession() as session:
+        if case["op"] == "connrate":
+            while True:
+                async with session.ws_connect(url, compress=0):
+                    pass
+                if not window.add():
+                    return
+        compress = 15 if case["deflate"] else 0
+        async with session.ws_connect(url, compress=compress, max_msg_size=MAX_SIZE) as ws:
+            send = ws.send_str if case["deflate"] else ws.send_bytes
+
+            async def recv() -> Any:
+                return (await ws.receive()).data
+
+            await echo_async(send, recv, case, window)
+
+
+if __name__ == "__main__":
+    main(lambda url, case, window: asyncio.run(run_async(url, case, window)), __doc__)

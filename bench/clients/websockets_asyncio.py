@@ -1,0 +1,27 @@
+"""websockets' asyncio client (``websockets.asyncio.client.connect``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from ..common import MAX_SIZE
+from ._cli import Window, echo_async, main
+
+
+async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
+    if case["op"] == "connrate":
+        while True:
+            async with connect(url, compression=None):
+                pass
+            if not window.add():
+                return
+    compression = "deflate" if case["deflate"] else None
+    async with connect(url, compression=compression, max_size=MAX_SIZE) as ws:
+        await echo_async(ws.send, ws.recv, case, window)
+
+
+if __name__ == "__main__":
+    main(lambda url, case, window: asyncio.run(run_async(url, case, window)), __doc__)

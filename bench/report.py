@@ -1,0 +1,202 @@
+"""The results as Markdown tables, JSON, and a bar chart per scenario."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .clients import CLIENTS
+from .servers import SERVERS
+
+#: The references every figure is compared with: side -> (column title, implementation).
+REFERENCES = {
+    "server": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_echo")],
+    "client": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_raw")],
+}
+WSIO = {"server": ["wsio_asyncio", "wsio_listener"], "client": ["wsio_asyncio", "wsio_listener", "wsio_sync"]}
+BOUND = 0.9  # a load generator (or peer) busier than this may be what limits the figure
+
+
+def labels(side: str) -> dict[str, str]:
+    return SERVERS if side == "server" else CLIENTS
+
+
+def number(value: float, unit: str) -> str:
+    if unit == "KiB/conn":
+        return f"{value:,.1f}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def ratio(entry: dict[str, Any], impl: str, ref: str) -> str:
+    results = entry["results"]
+    mine, theirs = results.get(impl, {}), results.get(ref, {})
+    if "median" not in mine or "median" not in theirs or not theirs["median"]:
+        return "—"
+    return f"{mine['median'] / theirs['median']:.2f}x"
+
+
+def bound_mark(side: str, result: dict[str, Any]) -> str:
+    """† when the other end was saturated: the figure is a floor, not the implementation's limit.
+    A count in brackets: measured with fewer connections than the scenario says."""
+    other = result.get("loadgen_cpu") if side == "server" else result.get("server_cpu")
+    mark = " †" if other is not None and other >= BOUND else ""
+    if result.get("conns"):
+        mark += f" ({result['conns']:,} conns)"
+    return mark
+
+
+def cell(side: str, entry: dict[str, Any], impl: str) -> str:
+    r = entry["results"].get(impl)
+    if r is None:
+        return "—"
+    if "median" in r:
+        return number(r["median"], entry["unit"]) + bound_mark(side, r)
+    if "na" in r:
+        return "n/a"
+    return "error"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    meta = data["meta"]
+    lines = [
+        "# wsio benchmarks",
+        "",
+        f"Mode **{meta['mode']}**: median of {meta['repeats']} repeats "
+        f"({meta['warmup_s']} s warm-up, {meta['window_s']} s window each; memory: 1 run), "
+        f"measured {meta['started']}, {meta['seconds']} s in all.",
+        f"Python {meta['python']} on {meta['platform']}, {meta['cpus']} CPUs; "
+        + ("server on CPU 0, load on CPU 1 (taskset)." if meta["pinned"] else "not pinned (no taskset)."),
+        f"Load average {fmt_load(meta['loadavg_before'])} before, {fmt_load(meta['loadavg_after'])} after "
+        "(above 0 means other work shared the machine: figures are noisier and lower).",
+        f"Server benchmarks: load generator = {meta['load_generator']}.",
+        f"Client benchmarks: peer = {meta['client_peer']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())) + ".",
+        "",
+        "Ratios are medians divided by the reference's median; for memory (KiB/conn) lower is better.",
+        "Spread is half the min-max range of the repeats, in % of the median. "
+        f"† marks a figure where the load generator (server side) or the peer server (client side) was above {BOUND:.0%} "
+        "of a core: it may be what limited the figure.",
+        "",
+    ]
+    for name, why in meta.get("skipped", {}).items():
+        lines.append(f"- skipped {name}: {why}")
+    lines += ["", "## wsio against the references", ""]
+    for side in ("server", "client"):
+        cases = data.get(side) or {}
+        if not cases:
+            continue
+        impls = [i for i in WSIO[side] if any(i in e["results"] for e in cases.values())]
+        refs = REFERENCES[side]
+        head = ["scenario", "unit"]
+        for impl in impls:
+            head += [labels(side)[impl]] + [f"vs {title}" for title, _ in refs]
+        lines += [f"### {side.capitalize()}s", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for case, entry in cases.items():
+            row = [case, entry["unit"]]
+            for impl in impls:
+                row += [cell(side, entry, impl)] + [ratio(entry, impl, ref) for _, ref in refs]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    lines += ["## Every implementation", ""]
+    errors: list[str] = []
+    for side in ("server", "client"):
+        for case, entry in (data.get(side) or {}).items():
+            unit = entry["unit"]
+            better = "higher is better" if entry["higher_is_better"] else "lower is better"
+            lines += [f"### {side} · {case} ({unit}, {better})", ""]
+            refs = REFERENCES[side]
+            mbps = entry.get("size") is not None
+            head = ["implementation", "median", "spread"] + (["MB/s"] if mbps else []) + [f"vs {t}" for t, _ in refs]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for impl, r in entry["results"].items():
+                label = labels(side)[impl]
+                if "median" in r:
+                    row = [label, number(r["median"], unit) + bound_mark(side, r), f"±{r['spread_pct']:.0f}%"]
+                    if mbps:
+                        row.append(f"{r['median'] * entry['size'] / 1e6:,.1f}")
+                    row += [ratio(entry, impl, ref) for _, ref in refs]
+                else:
+                    text = "n/a" if "na" in r else "error"
+                    row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs]
+                    if "error" in r:
+                        errors.append(f"- {side} · {case} · {label}: {r['error']}")
+                lines.append("| " + " | ".join(row) + " |")
+            lines.append("")
+    if errors:
+        lines += ["## Errors", "", *errors, ""]
+    return "\n".join(lines)
+
+
+def fmt_load(load: Any) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
+
+
+def write(data: dict[str, Any], out_dir: str, charts: bool = True, log: Any = print) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    path = os.path.join(out_dir, "latest.json")
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+    written.append(path)
+    path = os.path.join(out_dir, "latest.md")
+    with open(path, "w") as f:
+        f.write(markdown(data))
+    written.append(path)
+    if charts:
+        try:
+            written += draw(data, out_dir)
+        except ImportError:
+            log("charts skipped: matplotlib isn't installed (pip install -e '.[bench]')")
+    return written
+
+
+def draw(data: dict[str, Any], out_dir: str) -> list[str]:
+    """One PNG per scenario group and side, a panel per case, a bar per implementation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for side in ("server", "client"):
+        groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for case, entry in (data.get(side) or {}).items():
+            groups.setdefault(entry.get("chart") or entry["group"], []).append((case, entry))
+        for group, cases in groups.items():
+            columns = min(2, len(cases))
+            rows = (len(cases) + columns - 1) // columns
+            impls = list(cases[0][1]["results"])
+            fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 0.45 * len(impls) * rows + 1.4), squeeze=False)
+            for ax in axes.flat[len(cases) :]:
+                ax.set_visible(False)
+            for ax, (case, entry) in zip(axes.flat, cases):
+                results = entry["results"]
+                names = [labels(side)[i] for i in impls]
+                medians = [results[i].get("median", 0.0) for i in impls]
+                low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
+                high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
+                colors = [
+                    "#d1495b" if i.startswith("wsio") else "#999999" if i.startswith("tcp") else "#30638e" for i in impls
+                ]
+                y = range(len(impls))
+                ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})
+                ax.set_yticks(list(y), names, fontsize=8)
+                ax.invert_yaxis()
+                for yi, i, m in zip(y, impls, medians):
+                    r = results[i]
+                    text = number(m, entry["unit"]) + bound_mark(side, r) if "median" in r else ("n/a" if "na" in r else "error")
+                    ax.text(r.get("max", m), yi, " " + text, va="center", fontsize=7)
+                better = "higher is better" if entry["higher_is_better"] else "lower is better"
+                ax.set_title(f"{case}: {entry['unit']}, {better}", fontsize=9)
+                ax.tick_params(axis="x", labelsize=7)
+                ax.margins(x=0.18)
+            fig.suptitle(f"{side}s · {cases[0][1]['title']} ({data['meta']['mode']} mode)", fontsize=10)
+            fig.tight_layout()
+            path = os.path.join(out_dir, f"{side}-{group}.png")
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            written.append(path)
+    return written

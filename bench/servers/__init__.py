@@ -1,0 +1,40 @@
+"""One module per server under test; each runs alone in its own process.
+
+``python -m bench.servers.NAME --port PORT --scenario echo|broadcast`` listens
+on 127.0.0.1, prints ``READY {...}`` and serves until SIGTERM:
+
+- ``echo``: every message goes back to its sender (ping-pong, pipelined,
+  100 connections, idle connections, connection rate, compression);
+- ``broadcast``: every message goes to every open connection, framed once
+  where the library can (that is how a trigger from one connection fans out).
+
+Compression is enabled the way each library enables it by default: it is on
+only when the load generator offers permessage-deflate.
+"""
+
+#: Module name -> label in the results, in the order of the tables.
+SERVERS = {
+    "wsio_asyncio": "wsio (asyncio)",
+    "wsio_listener": "wsio (callback)",
+    "websockets_asyncio": "websockets (asyncio)",
+    "websockets_sync": "websockets (sync)",
+    "picows_core": "picows",
+    "picows_websockets": "picows.websockets",
+    "aiohttp_server": "aiohttp",
+    "tcp_echo": "TCP echo (limit)",
+}
+
+#: Which libraries each one imports (a server is skipped when one is missing).
+REQUIRES = {
+    "wsio_asyncio": ["wsio"],
+    "wsio_listener": ["wsio"],
+    "websockets_asyncio": ["websockets.asyncio.server"],
+    "websockets_sync": ["websockets.sync.server"],
+    "picows_core": ["picows"],
+    "picows_websockets": ["picows.websockets"],
+    "aiohttp_server": ["aiohttp"],
+    "tcp_echo": [],
+}
+
+#: Servers that can't negotiate permessage-deflate.
+NO_DEFLATE = {"picows_core", "tcp_echo"}

@@ -1,0 +1,93 @@
+"""The benchmark suite works: `python -m bench --smoke` runs every scenario once, with tiny counts.
+
+Timings are not tests: this checks only that each scenario gives a number for
+each implementation it ran, and that replies were right (smoke mode verifies
+every echo). Implementations whose library isn't installed are skipped by the
+suite, and this test checks that the skip was for that reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+sys.path.insert(0, ROOT)
+
+from bench import clients, servers  # noqa: E402
+from bench.run import available  # noqa: E402
+
+pytestmark = pytest.mark.timeout(420)
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--no-charts", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "load generator" in proc.stdout  # says which client drives the servers
+    assert (out / "latest.md").exists()
+    return json.loads((out / "latest.json").read_text())
+
+
+def test_every_installed_implementation_ran(results: dict) -> None:
+    meta = results["meta"]
+    for side, registry in (("server", servers), ("client", clients)):
+        ran = set(meta[f"{side}s"])
+        expected, missing = available(registry.REQUIRES, list(registry.REQUIRES))
+        assert ran == set(expected)
+        assert {"wsio_asyncio", "wsio_listener"} <= ran
+        for name in missing:
+            assert meta["skipped"][f"{side} {name}"].endswith("is not installed")
+    if installed("picows"):
+        assert "picows" in meta["load_generator"]
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_a_number_for_every_scenario_and_implementation(results: dict, side: str) -> None:
+    registry = servers if side == "server" else clients
+    cases = results[side]
+    expected_cases = {
+        "server": {"pingpong-16B", "pingpong-1KiB", "pingpong-64KiB", "pingpong-1MiB", "pipelined-16B", "pipelined-1MiB",
+                   "connrate", "deflate-pingpong-1KiB", "deflate-pipelined-1KiB"},
+        "client": {"pingpong-16B", "pingpong-1MiB", "pipelined-1KiB", "connrate", "deflate-pingpong-1KiB"},
+    }[side]
+    assert expected_cases <= set(cases)
+    if side == "server":
+        assert any(c.startswith("conns") for c in cases)
+        assert any(c.startswith("broadcast") for c in cases)
+        assert sum(c.startswith("idle") for c in cases) == 2  # with and without compression
+    problems = []
+    for case, entry in cases.items():
+        for impl in results["meta"][f"{side}s"]:
+            r = entry["results"][impl]
+            if "na" in r:
+                # Only "no compression" is an acceptable gap.
+                if not (case.startswith(("deflate", "idle")) and "deflate" in case and impl in registry.NO_DEFLATE):
+                    problems.append(f"{case} {impl}: n/a")
+            elif not isinstance(r.get("median"), (int, float)):
+                problems.append(f"{case} {impl}: {r.get('error', r)}")
+            elif entry["unit"] != "KiB/conn" and r["median"] <= 0:  # memory may not grow for a few connections
+                problems.append(f"{case} {impl}: {r.get('error', r)}")
+    assert not problems, "\n".join(problems)
