@@ -61,7 +61,7 @@ def test_known_bugs_name_existing_examples() -> None:
 def test_example(example: pathlib.Path) -> None:
     for module in requirements(example):
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"{example.name} needs {module}, which isn't installed")
+            pytest.fail(f"{example.name} needs {module}, which isn't installed (make install installs it)")
     try:
         result = subprocess.run(
             [sys.executable, str(example)],

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.timeout(180)
 def chat_server() -> Iterator[str]:
     """examples/chat/server.py with 2 workers and Redis; yields the page's URL."""
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (make system-deps installs it)")
+        pytest.fail("redis-server is not installed (make system-deps installs it)")
     redis = RedisServer()
     redis.start()
     port = free_port()
@@ -73,9 +73,9 @@ def chat_server() -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra has it)")
+    import playwright.sync_api as sync_api
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
+        pytest.fail(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
     profile = tempfile.mkdtemp(prefix="wsio-chromium-")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
