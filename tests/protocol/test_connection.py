@@ -1071,6 +1071,16 @@ def test_no_deferred_failure_behind_control_frames_only() -> None:
     assert s.failure is not None and s.failure.code == 1002
 
 
+def test_defer_failures_holds_every_error_for_the_io_layer() -> None:
+    """A threaded I/O layer asks for every error to wait, with or without messages before it."""
+    s = server()
+    s.defer_failures = True
+    assert s.receive_data(to_server(0x83, b"")) == []
+    assert s.failure_pending and s.data_to_send() == b""
+    s.receive_data(b"")
+    assert_failed(s, 1002)
+
+
 def test_no_failure_pending_without_events() -> None:
     s = server()
     assert s.receive_data(to_server(0x83, b"")) == []

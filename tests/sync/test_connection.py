@@ -363,6 +363,33 @@ def test_protocol_error_after_messages() -> None:
         assert info.value.sent is not None and info.value.sent.code == 1002
 
 
+def test_protocol_error_waits_for_the_answer_to_a_taken_message() -> None:
+    """An error arriving while the application answers the message before it fails
+    the connection only once the answer is out (the reader runs on its own thread)."""
+    received: list[object] = []
+
+    def bad(sock, protocol) -> None:  # type: ignore[no-untyped-def]
+        sock.sendall(protocol.send_message("question"))
+        time.sleep(0.2)  # the application has taken it by now
+        sock.sendall(b"\x83\x00")  # reserved opcode 3
+        sock.settimeout(5)
+        while not any(type(event).__name__ == "Close" for event in received):
+            data = sock.recv(4096)
+            if not data:
+                break
+            received.extend(protocol.receive_data(data))
+
+    with raw_server(handshake_then(bad)) as port, connect(f"ws://127.0.0.1:{port}", ping_interval=None) as ws:
+        assert ws.recv(timeout=5) == "question"
+        time.sleep(0.5)  # the error arrives while the application "thinks"
+        ws.send("answer")
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert info.value.sent is not None and info.value.sent.code == 1002
+    assert received[0] == "answer"
+    assert type(received[1]).__name__ == "Close" and received[1].code == 1002
+
+
 def test_send_from_many_threads_while_closing() -> None:
     """Senders racing with close() get ConnectionClosed, never a hang or a torn frame."""
     with run_server(echo) as server:

@@ -104,7 +104,7 @@ class Connection:
         "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
         "_rsv1_ok", "_mask", "_buf", "_out", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
-        "_fragmenting",
+        "_fragmenting", "defer_failures",
     )  # fmt: skip
 
     side: Side
@@ -142,6 +142,10 @@ class Connection:
         self.handshake_exc: Exception | None = None
         self.eof_received = False
         self._deferred_failure: ProtocolError | None = None
+        #: When true, every protocol error waits behind ``failure_pending`` for the
+        #: I/O layer, not only one behind complete messages: an application on
+        #: another thread may be answering a message it took a moment ago.
+        self.defer_failures = False
 
         self._expect_masked = side is Side.SERVER
         self._rsv1_ok = False
@@ -234,7 +238,7 @@ class Connection:
                 self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
                 pos = start
         except ProtocolError as exc:
-            if any(type(e) is str or type(e) is bytes or (type(e) is Fragment and e.last) for e in events):
+            if self.defer_failures or any(type(e) is str or type(e) is bytes or (type(e) is Fragment and e.last) for e in events):
                 # Let the application see the messages that came before the error
                 # (an echo server answers them), then fail on the next call:
                 # Autobahn 3.x, 4.x, 5.15. A partial message is not worth waiting for.

@@ -136,6 +136,7 @@ class Connection(ConnectionAPI):
     ) -> None:
         self.socket = socket
         self.protocol = protocol
+        protocol.defer_failures = True  # the application runs on its own thread
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -216,6 +217,8 @@ class Connection(ConnectionAPI):
                 events = self.protocol.receive_eof()
             if events:
                 self._handle_events(events)
+            if self.protocol.failure_pending:
+                self._schedule_failure()
         return events
 
     def _handshake_write(self) -> None:
@@ -263,6 +266,11 @@ class Connection(ConnectionAPI):
         deadline = None if timeout is None else time.monotonic() + timeout
         self._recv_waiting = True
         try:
+            if self._failure_deadline is not None and not self._messages:
+                # The application answered the messages that came before a protocol
+                # error and asks for more: the error is due now.
+                self._failure_deadline = 0.0
+                self._reader_cond.notify()
             while not (self._messages or (not whole and self._queue)):
                 if self._closed.is_set() or self.protocol.state is State.CLOSED:
                     raise self._closed_exc()
@@ -281,8 +289,6 @@ class Connection(ConnectionAPI):
         if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
             # Low-water mark at a quarter of max_queue, so reading doesn't flap.
             self._reading_paused = False
-            self._reader_cond.notify()
-        elif self._failure_deadline is not None and self._messages == 0:
             self._reader_cond.notify()
 
     def recv_streaming(self) -> Iterator[Data]:
@@ -359,8 +365,6 @@ class Connection(ConnectionAPI):
             with self._lock:
                 if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
                     self._reading_paused = False  # taken meanwhile
-                if self.protocol.failure_pending and self._messages == 0:
-                    continue  # _run_timers applies it now
                 paused = (self._reading_paused and not self._closing_local) or self.protocol.failure_pending
                 want_write = bool(self._pending)
                 if paused and not want_write:
@@ -406,11 +410,26 @@ class Connection(ConnectionAPI):
                 self._pending.append(out)
             if events:
                 self._handle_events(events)
+            if protocol.failure_pending and self._failure_deadline is None:
+                self._schedule_failure()
             closed = protocol.state is State.CLOSED
         if self._pending:
             self._flush_pending(nowait=True)
         if closed:
             self._after_closed()
+
+    def _schedule_failure(self) -> None:
+        """Decide when a protocol error the core holds back fails the connection (under _lock).
+
+        When the application asks for the next message: an echo server has
+        answered the earlier ones by then, as Autobahn 3.x, 4.x and 5.15 expect,
+        even one it took just before the error arrived. At once if it is waiting
+        for one already; after close_timeout if it doesn't read.
+        """
+        if self._recv_waiting and not self._messages:
+            self._failure_deadline = 0.0
+        else:
+            self._failure_deadline = time.monotonic() + (self.close_timeout or 0)
 
     def _handle_events(self, events: list[Any]) -> None:
         """Queue what the core returned (under _lock)."""
@@ -446,11 +465,6 @@ class Connection(ConnectionAPI):
                 self._reading_paused = True
         if (added or piece) and self._recv_waiting:
             self._recv_cond.notify()
-        if self.protocol.failure_pending and self._failure_deadline is None:
-            # A protocol error follows these messages: fail once the application
-            # has taken them (an echo server answers them first, as Autobahn
-            # 3.x, 4.x and 5.15 expect), or after close_timeout if it doesn't read.
-            self._failure_deadline = time.monotonic() + (self.close_timeout or 0)
 
     def _run_timers(self) -> float | None:
         """Do what is due; return the seconds until the next deadline (reader thread)."""
@@ -483,7 +497,7 @@ class Connection(ConnectionAPI):
                     deadlines.append(deadline)
                 self._ping_checks = checks
             if self._failure_deadline is not None:
-                if now >= self._failure_deadline or self._messages == 0:
+                if now >= self._failure_deadline:
                     self._failure_deadline = None
                     apply_failure = True
                 else:
