@@ -11,12 +11,14 @@ import sys
 import urllib.parse
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
-from ..exceptions import InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import InvalidHandshake, InvalidMessage, InvalidProxy, InvalidStatus, InvalidURI, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.http11 import HandshakeLimits, Response
+from ..protocol.proxy import ProxyURI, proxy_error_is_retryable, select_proxy
 from ..version import version
 from .connection import Connection
+from .proxy import open_http_tunnel, open_socks_socket
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
 
@@ -53,7 +55,11 @@ def process_exception(exc: Exception) -> Exception | None:
 
     Network errors, timeouts and 500/502/503/504 answers are retried; anything
     else (a bad URI, a 403, a failed negotiation) is a bug to fix, not to retry.
+    The same goes for proxies: an unreachable proxy or its 500/502/503/504 is
+    retried; its 407 (credentials) or 403 (forbidden target) is raised.
     """
+    if isinstance(exc, InvalidProxy):
+        return None if proxy_error_is_retryable(exc) else exc
     if isinstance(exc, (EOFError, OSError, asyncio.TimeoutError)):
         return None
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, (EOFError, OSError)):
@@ -138,6 +144,16 @@ class connect:
             which failures are retried (``None``) and which are raised.
         max_redirects: 3xx answers followed at most (10).
         create_connection: a :class:`ClientConnection` subclass.
+        proxy: ``True`` (default): the proxy the environment gives
+            (``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for ws://, ``ALL_PROXY``,
+            skipping hosts in ``NO_PROXY``); ``None``: no proxy; or a proxy URI:
+            ``http://[user:password@]host:port``, ``https://...``, ``socks4://``,
+            ``socks4a://``, ``socks5://``, ``socks5h://`` (SOCKS needs
+            ``pip install wsio[socks]``). Ignored with ``sock`` or ``unix``.
+            A refusing or unreachable proxy raises :class:`~wsio.InvalidProxy`.
+            See :doc:`/topics/proxies`.
+        proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
+            the default, verifying context).
         host, port, sock, family, local_addr, ...: passed to
             :meth:`asyncio.loop.create_connection`.
     """
@@ -168,6 +184,8 @@ class connect:
         logger: logging.Logger | None = None,
         unix: bool = False,
         path: str | None = None,
+        proxy: str | bool | None = True,
+        proxy_ssl: ssl_module.SSLContext | None = None,
         **kwargs: Any,
     ) -> None:
         if additional_headers is None:
@@ -205,6 +223,9 @@ class connect:
         )
         self._unix = unix
         self._path = path
+        self._proxy = proxy
+        self._proxy_ssl = proxy_ssl
+        self._user_agent = user_agent_header
         self._kwargs = kwargs
         self.connection: ClientConnection | None = None
 
@@ -261,9 +282,13 @@ class connect:
             if kwargs.get("sock") is None:
                 host = kwargs.pop("host", wsuri.host)
                 port = kwargs.pop("port", wsuri.port)
+                proxy = select_proxy(self._proxy, wsuri.secure, host, port)
             else:
-                host = port = None
-            _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
+                host = port = proxy = None
+            if proxy is None:
+                _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
+            else:
+                connection = await self._open_through(proxy, host, port, factory, ssl, kwargs)  # type: ignore[arg-type]
         try:
             await connection.handshake_done
         except BaseException:
@@ -271,6 +296,43 @@ class connect:
             raise
         connection.logger.info("%s connection open", connection._peer())
         connection.start_keepalive()
+        return connection
+
+    async def _open_through(
+        self,
+        proxy: ProxyURI,
+        host: str,
+        port: int,
+        factory: Callable[[], ClientConnection],
+        ssl: ssl_module.SSLContext | None,
+        kwargs: dict[str, Any],
+    ) -> ClientConnection:
+        """Reach ``host:port`` through ``proxy``, then run TLS (if any) and the handshake over it."""
+        loop = asyncio.get_running_loop()
+        logger.info("connecting to %s:%s through proxy %s", host, port, proxy.redacted)
+        local_addr = kwargs.get("local_addr")
+        if proxy.is_socks:
+            sock = await open_socks_socket(proxy, host, port, local_addr=local_addr)
+            options = {k: v for k, v in kwargs.items() if k in ("server_hostname", "ssl_handshake_timeout")}
+            _, connection = await loop.create_connection(factory, sock=sock, ssl=ssl, **options)
+            return connection
+        transport = await open_http_tunnel(
+            proxy, host, port, proxy_ssl=self._proxy_ssl, user_agent=self._user_agent, local_addr=local_addr
+        )
+        try:
+            if ssl is not None:
+                # Over an https:// proxy this is TLS inside TLS, which start_tls supports.
+                new_transport = await loop.start_tls(
+                    transport, transport.get_protocol(), ssl, server_hostname=kwargs.get("server_hostname")  # type: ignore[arg-type]
+                )
+                assert new_transport is not None
+                transport = new_transport
+            connection = factory()
+            transport.set_protocol(connection)
+            connection.connection_made(transport)
+        except BaseException:
+            transport.abort()  # type: ignore[attr-defined]
+            raise
         return connection
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:

@@ -10,11 +10,13 @@ import urllib.parse
 from typing import Any, Callable, Iterator, Sequence
 
 from ..asyncio.client import DEFAULT_USER_AGENT, MAX_REDIRECTS, backoff, process_exception
-from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidProxy, InvalidStatus, InvalidURI, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.http11 import HandshakeLimits
+from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
+from .proxy import connect_through_proxy
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
 
@@ -78,9 +80,20 @@ class connect:
             (implied by ``wss://``; ``ssl_context`` is an alias).
         server_hostname: the name checked in the certificate and sent in SNI
             (default: the URI's host).
-        sock: an already connected socket, instead of connecting to the URI's host.
+        sock: an already connected socket, instead of connecting to the URI's host
+            (no proxy is used then).
         host, port: where to connect instead of the URI's host and port.
         source_address: ``(host, port)`` to connect from.
+        proxy: ``True`` (default): the proxy the environment gives
+            (``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for ws://, ``ALL_PROXY``,
+            skipping hosts in ``NO_PROXY``); ``None``: no proxy; or a proxy URI:
+            ``http://[user:password@]host:port``, ``https://...``, ``socks4://``,
+            ``socks4a://``, ``socks5://``, ``socks5h://`` (SOCKS needs
+            ``pip install wsio[socks]``). A refusing or unreachable proxy raises
+            :class:`~wsio.InvalidProxy`. wss:// through an https:// proxy
+            (TLS inside TLS) needs the asyncio client. See :doc:`/topics/proxies`.
+        proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
+            the default, verifying context).
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
             which failures are retried (``None``) and which are raised.
         max_redirects: 3xx answers followed at most (10).
@@ -114,6 +127,8 @@ class connect:
         host: str | None = None,
         port: int | None = None,
         source_address: tuple[str, int] | None = None,
+        proxy: str | bool | None = True,
+        proxy_ssl: ssl_module.SSLContext | None = None,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
         max_redirects: int | None = None,
         create_connection: type[ClientConnection] | None = None,
@@ -166,6 +181,9 @@ class connect:
         self._host = host
         self._port = port
         self._source_address = source_address
+        self._proxy = proxy
+        self._proxy_ssl = proxy_ssl
+        self._user_agent = user_agent_header
         self._unix = unix
         self._path = path
         self.connection: ClientConnection | None = None
@@ -231,10 +249,14 @@ class connect:
             else:
                 host = self._host or wsuri.host
                 port = self._port or wsuri.port
-                try:
-                    sock = socket.create_connection((host, port), remaining(), self._source_address)
-                except socket.timeout:
-                    raise TimeoutError("timed out during the opening handshake") from None
+                proxy = select_proxy(self._proxy, wsuri.secure, host, port)
+                if proxy is not None:
+                    sock = self._connect_through(proxy, host, port, ssl is not None, remaining)
+                else:
+                    try:
+                        sock = socket.create_connection((host, port), remaining(), self._source_address)
+                    except socket.timeout:
+                        raise TimeoutError("timed out during the opening handshake") from None
         try:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -254,6 +276,27 @@ class connect:
         connection.logger.info("%s connection open", connection._peer())
         connection._start()
         return connection
+
+    def _connect_through(
+        self, proxy: ProxyURI, host: str, port: int, secure: bool, remaining: Callable[[], float | None]
+    ) -> socket.socket:
+        if secure and proxy.scheme == "https":
+            # SSLSocket can't carry a second TLS session; the asyncio client can (start_tls).
+            raise InvalidProxy(
+                proxy.redacted,
+                "wss:// through an https:// proxy (TLS inside TLS) needs the asyncio client; "
+                "use an http:// proxy here",
+            )
+        logger.info("connecting to %s:%s through proxy %s", host, port, proxy.redacted)
+        return connect_through_proxy(
+            proxy,
+            host,
+            port,
+            remaining,
+            source_address=self._source_address,
+            proxy_ssl=self._proxy_ssl,
+            user_agent=self._user_agent,
+        )
 
     def __enter__(self) -> ClientConnection:
         return self._create()
