@@ -192,16 +192,25 @@ def test_address_exception(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(info.value, socket.gaierror) and isinstance(info.value, OSError)
 
 
-def test_proxies_not_supported_yet(server) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_errors(server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Proxy failures are WebSocketProxyException (and wsio.InvalidProxy); tests/proxy/ has the real proxies."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
     with pytest.raises(websocket.WebSocketProxyException) as info:
-        websocket.create_connection(uri(server), http_proxy_host="127.0.0.1", http_proxy_port=3128)
-    assert "not supported yet" in str(info.value) and isinstance(info.value, wsio.InvalidProxy)
-    with pytest.raises(websocket.WebSocketProxyException):
-        websocket.WebSocket().connect(uri(server), proxy_type="socks5")
+        websocket.create_connection(uri(server), http_proxy_host="127.0.0.1", http_proxy_port=closed_port)
+    assert isinstance(info.value, wsio.InvalidProxy) and isinstance(info.value.__cause__, wsio.InvalidProxy)
+    # proxy_type without a proxy host: the environment has none, so it connects directly.
+    ws = websocket.WebSocket()
+    ws.connect(uri(server), proxy_type="socks5")
+    ws.close()
     errors = []
     app = websocket.WebSocketApp(uri(server), on_error=lambda ws, e: errors.append(e))
     assert app.run_forever(http_proxy_host="127.0.0.1") is True
     assert isinstance(errors[0], websocket.WebSocketProxyException)
+    assert "port 0" in str(errors[0])
 
 
 def test_exception_hierarchy() -> None:

@@ -5,9 +5,9 @@
 - :class:`ABNF` and the ``STATUS_*`` close codes.
 - The ``WebSocket*Exception`` classes, each also the matching wsio exception.
 - ``sslopt`` dictionaries, ``setdefaulttimeout()``, ``enableTrace()``.
-
-HTTP proxies are not supported yet: the proxy arguments raise
-:class:`WebSocketProxyException`.
+- Proxies: ``http_proxy_host``, ``http_proxy_port``, ``http_proxy_auth``,
+  ``proxy_type`` (http, socks4, socks4a, socks5, socks5h), ``http_no_proxy``,
+  ``http_proxy_timeout``, and the ``http_proxy`` / ``https_proxy`` variables.
 """
 
 from __future__ import annotations

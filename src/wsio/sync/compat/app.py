@@ -160,11 +160,18 @@ class WebSocketApp:
                 frame with 1001 or an error code, a failed reconnection
                 attempt. ``on_error`` reports each loss, ``on_reconnect`` (or
                 ``on_open``) each new connection. ``None`` or 0: don't reconnect.
-            ping_payload, http_no_proxy, http_proxy_timeout: accepted;
-                keepalive pings carry random data so that pongs can be matched.
-            http_proxy_host, http_proxy_port, http_proxy_auth, proxy_type: proxies
-                aren't supported yet: setting one reports a
-                :class:`WebSocketProxyException` through ``on_error``.
+            ping_payload: accepted; keepalive pings carry random data so
+                that pongs can be matched.
+            http_proxy_host, http_proxy_port: the proxy (both needed; without
+                them ``https_proxy`` / ``http_proxy`` / ``all_proxy`` from the
+                environment apply).
+            http_proxy_auth: ``(user, password)`` for the proxy.
+            proxy_type: ``"http"`` (default), ``"socks4"``, ``"socks4a"``,
+                ``"socks5"`` or ``"socks5h"`` (SOCKS: ``pip install wsio[socks]``).
+            http_no_proxy: hosts reached directly (default: ``NO_PROXY``).
+            http_proxy_timeout: seconds for connecting through the proxy.
+                A failing proxy reports a :class:`WebSocketProxyException`
+                (with ``proxy_status``) through ``on_error``; see :doc:`/topics/proxies`.
             dispatcher: custom dispatchers (``rel``) aren't supported; must be ``None``.
         """
         if ping_timeout is not None and ping_timeout <= 0:
@@ -190,6 +197,8 @@ class WebSocketApp:
             http_proxy_host=http_proxy_host,
             http_proxy_port=http_proxy_port,
             http_proxy_auth=http_proxy_auth,
+            http_no_proxy=http_no_proxy,
+            http_proxy_timeout=http_proxy_timeout,
             proxy_type=proxy_type,
             host=host,
             origin=origin,

@@ -10,16 +10,19 @@ is always thread-safe; UTF-8 is always validated (fast, so
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
-from typing import Any, Iterator, Sequence
+import urllib.parse
+from typing import Any, Iterator, Mapping, Sequence
 
-from ...exceptions import ConnectionClosed, InvalidState
+from ...exceptions import ConnectionClosed, InvalidProxy, InvalidState
 from ...protocol.connection import State
 from ...protocol.events import Fragment, Ping, Pong
 from ...protocol.frames import Close
-from ...protocol.handshake import parse_uri
+from ...protocol.handshake import WebSocketURI, parse_uri
+from ...protocol.proxy import proxy_bypassed, proxy_from_environment
 from ..client import ClientConnection, connect
 from .abnf import ABNF, STATUS_NORMAL
 from .exceptions import (
@@ -50,10 +53,46 @@ def getdefaulttimeout() -> float | None:
     return _default_timeout
 
 
-def _check_no_proxy(options: dict[str, Any]) -> None:
-    for name in ("http_proxy_host", "http_proxy_port", "http_proxy_auth", "proxy_type"):
-        if options.get(name) is not None:
-            raise WebSocketProxyException("HTTP proxies are not supported yet")
+#: websocket-client's proxy types; each is also the scheme of the proxy URI wsio uses.
+PROXY_TYPES = ("http", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def _compat_proxy(
+    wsuri: WebSocketURI,
+    http_proxy_host: str | None,
+    http_proxy_port: int | str | None,
+    http_proxy_auth: Sequence[str] | None,
+    http_no_proxy: Sequence[str] | str | None,
+    proxy_type: str | None,
+) -> str | None:
+    """The proxy URI websocket-client's options choose for ``wsuri``, or ``None`` for a direct connection.
+
+    Its rules: hosts in ``http_no_proxy`` (or, without it, ``NO_PROXY``) are
+    reached directly, even with ``http_proxy_host``; ``http_proxy_host``
+    needs ``http_proxy_port``; without ``http_proxy_host`` the proxy comes
+    from the environment (``https_proxy`` for wss://, ``http_proxy`` for ws://).
+    """
+    proxy_type = (proxy_type or "http").lower()
+    if proxy_type not in PROXY_TYPES:
+        raise WebSocketProxyException(f"Only {', '.join(PROXY_TYPES)} proxy types are supported, not {proxy_type!r}")
+    environ: Mapping[str, str] = os.environ
+    if http_no_proxy is not None:
+        # The list replaces NO_PROXY, as in websocket-client.
+        entries = [http_no_proxy] if isinstance(http_no_proxy, str) else list(http_no_proxy)
+        environ = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
+        environ["no_proxy"] = ",".join(entries)
+    if not http_proxy_host:
+        return proxy_from_environment(wsuri.secure, wsuri.host, wsuri.port, environ)
+    if proxy_bypassed(wsuri.host, wsuri.port, environ.get("no_proxy") or environ.get("NO_PROXY")):
+        return None
+    if not http_proxy_port:
+        raise WebSocketProxyException("Cannot use port 0 when proxy_host specified")
+    userinfo = ""
+    if http_proxy_auth:
+        user, password = (list(http_proxy_auth) + [""])[:2]
+        userinfo = f"{urllib.parse.quote(str(user), safe='')}:{urllib.parse.quote(str(password or ''), safe='')}@"
+    host = f"[{http_proxy_host}]" if ":" in http_proxy_host else http_proxy_host
+    return f"{proxy_type}://{userinfo}{host}:{int(http_proxy_port)}"
 
 
 def _header_items(header: Any) -> list[tuple[str, str]]:
@@ -93,15 +132,25 @@ def _open(
     subprotocols: Sequence[str] | None = None,
     redirect_limit: int | None = None,
     socket: socket.socket | None = None,
-    http_no_proxy: Any = None,
-    http_proxy_timeout: Any = None,
+    http_proxy_host: str | None = None,
+    http_proxy_port: int | str | None = None,
+    http_proxy_auth: Sequence[str] | None = None,
+    http_no_proxy: Sequence[str] | str | None = None,
+    http_proxy_timeout: float | None = None,
+    proxy_type: str | None = None,
     **options: Any,
 ) -> ClientConnection:
-    """Connect as websocket-client does: same headers, same socket and TLS options."""
-    _check_no_proxy(options)
-    for name in ("http_proxy_host", "http_proxy_port", "http_proxy_auth", "proxy_type"):
-        options.pop(name, None)
+    """Connect as websocket-client does: same headers, same socket, TLS and proxy options."""
     wsuri = parse_uri(url)
+    if "proxy" in options:  # wsio's own option wins
+        proxy = options.pop("proxy")
+    elif socket is not None:
+        proxy = None
+    else:
+        try:
+            proxy = _compat_proxy(wsuri, http_proxy_host, http_proxy_port, http_proxy_auth, http_no_proxy, proxy_type)
+        except InvalidProxy as exc:
+            raise convert_exception(exc) from exc
     headers = _header_items(header)
     names = {name.lower() for name, _ in headers}
     if cookie and "cookie" not in names:
@@ -121,13 +170,17 @@ def _open(
     if wsuri.secure:
         context, server_hostname = ssl_context_from_sslopt(sslopt)
     open_timeout = options.pop("open_timeout", timeout if timeout is not None else 10)
+    if proxy is not None and http_proxy_timeout is not None:
+        # No separate proxy timeout here: it bounds the whole opening, proxy included.
+        open_timeout = min(open_timeout, http_proxy_timeout) if open_timeout is not None else http_proxy_timeout
     sock = socket
     try:
-        if sock is None:
+        if sock is None and proxy is None:
             sock = _tcp_connect(wsuri.host, wsuri.port, open_timeout, sockopt)
-        return connect(
+        connection = connect(
             url,
             sock=sock,
+            proxy=proxy,
             ssl=context,
             server_hostname=server_hostname,
             open_timeout=open_timeout,
@@ -138,6 +191,10 @@ def _open(
             create_connection=_EventConnection,
             **options,
         )._create()
+        if sock is None:  # through a proxy: the socket options apply once connected
+            for option in [*DEFAULT_SOCKET_OPTION, *(sockopt or ())]:
+                connection.socket.setsockopt(*option)
+        return connection
     except Exception as exc:
         if sock is not None and socket is None:
             sock.close()
@@ -283,8 +340,16 @@ class WebSocket:
         Options as in websocket-client: ``header`` (a dict or a list of
         ``"Name: value"``), ``cookie``, ``origin``, ``suppress_origin``,
         ``host``, ``timeout``, ``subprotocols``, ``redirect_limit``,
-        ``socket`` (an already connected one); the ``http_proxy_*`` options
-        and ``proxy_type`` raise :class:`WebSocketProxyException` for now.
+        ``socket`` (an already connected one: no proxy then), and the proxy
+        options ``http_proxy_host``, ``http_proxy_port``, ``http_proxy_auth``
+        (``(user, password)``, sent with Basic auth), ``proxy_type``
+        (``"http"`` (default), ``"socks4"``, ``"socks4a"``, ``"socks5"``,
+        ``"socks5h"``; SOCKS needs ``pip install wsio[socks]``),
+        ``http_no_proxy`` (hosts reached directly; default: ``NO_PROXY``) and
+        ``http_proxy_timeout``. Without ``http_proxy_host`` the proxy comes
+        from ``https_proxy`` / ``http_proxy`` (and ``all_proxy``) as in
+        websocket-client; a refusing or unreachable proxy raises
+        :class:`WebSocketProxyException` with ``proxy_status``.
         Other keyword arguments are wsio options (see :func:`wsio.sync.connect`).
         """
         if "timeout" in options:
@@ -519,15 +584,24 @@ def create_connection(
 
     ``timeout`` (default: :func:`getdefaulttimeout`) bounds connecting (10 s
     when ``None``) and each ``recv()``. ``sslopt`` holds TLS options
-    (``{"cert_reqs": ssl.CERT_NONE}`` disables verification). The proxy
-    arguments raise :class:`WebSocketProxyException` for now. Other keyword
-    arguments: websocket-client's ``connect()`` options (``suppress_origin``,
-    ``host``, ``sockopt``, ``redirect_limit``, ``socket``, ``fire_cont_frame``)
-    and wsio options (``compression``, ``max_size``, ``ping_interval``, ...).
+    (``{"cert_reqs": ssl.CERT_NONE}`` disables verification).
+
+    Proxies, as in websocket-client: ``http_proxy_host`` and
+    ``http_proxy_port`` (both needed), ``http_proxy_auth=(user, password)``,
+    ``proxy_type`` (``"http"`` by default; ``"socks4"``, ``"socks4a"``,
+    ``"socks5"``, ``"socks5h"`` need ``pip install wsio[socks]``), and the
+    keyword options ``http_no_proxy`` (a list of hosts reached directly,
+    replacing ``NO_PROXY``) and ``http_proxy_timeout``. Without
+    ``http_proxy_host``, ``https_proxy`` / ``http_proxy`` / ``all_proxy``
+    from the environment apply. Failures raise
+    :class:`WebSocketProxyException` (``proxy_status`` holds the proxy's
+    HTTP status, e.g. 407). See :doc:`/topics/proxies`.
+
+    Other keyword arguments: websocket-client's ``connect()`` options
+    (``suppress_origin``, ``host``, ``sockopt``, ``redirect_limit``,
+    ``socket``, ``fire_cont_frame``) and wsio options (``compression``,
+    ``max_size``, ``ping_interval``, ``proxy``, ...).
     """
-    _check_no_proxy(
-        dict(http_proxy_host=http_proxy_host, http_proxy_port=http_proxy_port, http_proxy_auth=http_proxy_auth, proxy_type=proxy_type)
-    )
     sockopt = options.pop("sockopt", None)
     fire_cont_frame = options.pop("fire_cont_frame", False)
     get_mask_key = options.pop("get_mask_key", None)
@@ -540,6 +614,17 @@ def create_connection(
         skip_utf8_validation=skip_utf8_validation,
     )
     websock.settimeout(timeout if timeout is not None else getdefaulttimeout())
-    websock.connect(url, subprotocols=subprotocols, header=header, cookie=cookie, origin=origin, **options)
+    websock.connect(
+        url,
+        subprotocols=subprotocols,
+        header=header,
+        cookie=cookie,
+        origin=origin,
+        http_proxy_host=http_proxy_host,
+        http_proxy_port=http_proxy_port,
+        http_proxy_auth=http_proxy_auth,
+        proxy_type=proxy_type,
+        **options,
+    )
     return websock
 

@@ -82,7 +82,7 @@ class WebSocketTimeoutException(WebSocketException, TimeoutError):
 
 
 class WebSocketProxyException(WebSocketException, InvalidProxy):
-    """The proxy refused or failed, or proxies aren't supported."""
+    """The proxy refused or failed (``proxy_status``: its HTTP status, if it answered one)."""
 
     def __init__(self, message: str = "", proxy: str = "", status: int | None = None) -> None:
         InvalidProxy.__init__(self, proxy, message, status)
