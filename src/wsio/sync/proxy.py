@@ -39,6 +39,8 @@ def connect_through_proxy(
         return _socks_connect(proxy, host, port, remaining(), source_address)
     try:
         sock = socket.create_connection((proxy.host, proxy.port), remaining(), source_address)
+    except socket.timeout:
+        raise TimeoutError("timed out connecting to the proxy") from None
     except OSError as exc:
         raise InvalidProxy(proxy.redacted, f"can't connect to the proxy: {exc}") from exc
     try:
