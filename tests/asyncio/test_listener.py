@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 import wsio
+from wsio.protocol.connection import ClientProtocol
+from wsio.protocol.handshake import parse_uri
 
 
 def run(coro: Any) -> Any:
@@ -64,6 +66,107 @@ def test_sends_during_one_read_go_out_in_one_write() -> None:
     # The three 5-byte frames (2-byte header + "m-i") went out in one write;
     # what follows is the close frame, written later.
     assert writes[0] == 3 * 5
+
+
+def counting_writes(connection: wsio.ListenerConnection, writes: list[int]) -> None:
+    """Record the size of every transport write of ``connection``."""
+    write = connection.transport.write
+
+    def counting_write(data: bytes) -> None:
+        writes.append(len(data))
+        write(data)
+
+    connection.transport.write = counting_write  # type: ignore[method-assign]
+
+
+def test_a_burst_broadcast_from_one_read_is_one_write_per_connection() -> None:
+    """Corking: eight messages read at once and broadcast to every listener
+    connection reach each of them whole, in order, in a single write."""
+    writes: dict[int, list[int]] = {}
+    connections: list[wsio.ListenerConnection] = []
+
+    class Room(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            writes[id(connection)] = []
+            counting_writes(connection, writes[id(connection)])
+            connections.append(connection)
+
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            assert wsio.broadcast(connections, message) == len(connections)
+
+    async def main() -> list[list[Any]]:
+        async with wsio.serve_listener(Room, "127.0.0.1", 0, compression=None) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}"
+            listeners = [await wsio.connect(uri, compression=None) for _ in range(3)]
+            async with wsio.connect(uri, compression=None) as sender:
+                while len(connections) < 4:
+                    await asyncio.sleep(0.01)
+                burst = b"".join(sender.protocol.send_text(f"m{i}") for i in range(8))
+                sender.transport.write(burst)  # eight frames in one segment
+                received = [[await ws.recv() for _ in range(8)] for ws in listeners]
+                for ws in listeners:
+                    await ws.close()
+                return received
+
+    expected = [f"m{i}" for i in range(8)]
+    assert run(main()) == [expected] * 3
+    # Each connection got the eight 4-byte frames in its first write.
+    assert all(sizes and sizes[0] == 8 * 4 for sizes in writes.values()), writes
+
+
+def test_large_frames_are_not_joined_and_keep_their_order() -> None:
+    writes: list[int] = []
+
+    class Mixed(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            counting_writes(connection, writes)
+
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            connection.send("small")
+            connection.send(b"L" * 100_000)
+            connection.send("after")
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Mixed, "127.0.0.1", 0, compression=None) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None) as ws:
+                await ws.send("go")
+                return [await ws.recv() for _ in range(3)]
+
+    assert run(main()) == ["small", b"L" * 100_000, "after"]
+    assert writes[:3] == [7, 100_010, 7]
+
+
+def test_echo_stops_reading_while_its_peer_does_not_read() -> None:
+    """A peer that sends and never reads can't grow the server's write buffer
+    without bound: reading pauses above write_limit."""
+    seen: list[wsio.ListenerConnection] = []
+
+    class EchoSeen(Echo):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            seen.append(connection)
+
+    async def main() -> int:
+        async with wsio.serve_listener(EchoSeen, "127.0.0.1", 0, compression=None, write_limit=65536, close_timeout=1) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            client = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port_of(server)}"))
+            client.send_request(client.connect())
+            writer.write(client.data_to_send())
+            client.receive_data(await reader.readuntil(b"\r\n\r\n"))
+            frame = client.send_binary(b"x" * 16384)
+            # 32 MiB offered, nothing read back: the server must stop taking it.
+            for _ in range(2048):
+                writer.write(frame)
+                try:
+                    await asyncio.wait_for(writer.drain(), 0.5)
+                except asyncio.TimeoutError:
+                    break
+            buffered = seen[0].buffered_amount
+            writer.close()
+            return buffered
+
+    buffered = run(main())
+    # The kernel's socket buffers hold some; the process holds about write_limit.
+    assert buffered < 4 * 65536 + 16384 + 16, buffered
 
 
 def test_on_close_reports_code_and_reason() -> None:

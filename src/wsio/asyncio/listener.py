@@ -17,6 +17,7 @@ It runs on the same core and the same handshake code as :func:`wsio.serve` and
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 from ..exceptions import ConnectionClosed, InvalidState
@@ -60,6 +61,16 @@ class Listener:
         """The connection is closed; ``exc`` says how (``exc.code``, ``exc.reason``, ``exc.why``)."""
 
 
+# Corking: while a listener connection handles a read, what the callbacks send
+# to ANY listener connection (itself, or others through send() or broadcast())
+# is held and written once per connection when the read is handled. A burst of
+# messages broadcast to many connections costs one system call per connection,
+# not one per message and connection. One event loop per thread, so per thread.
+_cork = threading.local()
+#: Frames this large skip the batch: joining them would copy them.
+_DIRECT_WRITE = 65536
+
+
 class ListenerConnection(Connection):
     """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once."""
 
@@ -67,7 +78,7 @@ class ListenerConnection(Connection):
     # base of a class may add slots): listener, _batch, _pieces, _open_called.
     __slots__ = ()
     listener: Listener
-    _batch: list[bytes] | None
+    _batch: list[bytes] | None  # held writes, while corked
     _pieces: list[Any] | None
     _open_called: bool
 
@@ -78,14 +89,43 @@ class ListenerConnection(Connection):
         self._open_called = False
 
     def data_received(self, data: bytes) -> None:
-        # Writes made by the callbacks during this read are joined into one.
-        self._batch = batch = []
+        corked: list[ListenerConnection] | None = getattr(_cork, "connections", None)
+        if corked is not None:  # pragma: no cover - reads don't nest; be safe anyway
+            super().data_received(data)
+            return
+        _cork.connections = corked = []
         try:
             super().data_received(data)
         finally:
-            self._batch = None
-            if batch and not self.transport.is_closing():
-                self.transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+            _cork.connections = None
+            for connection in corked:
+                connection._flush()
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data``, or hold it until the read being handled is done."""
+        batch = self._batch
+        if batch is not None:
+            if len(data) < _DIRECT_WRITE:
+                batch.append(data)
+                return
+            self._flush()  # keep the order, then write the large frame as it is
+        elif len(data) < _DIRECT_WRITE:
+            corked = getattr(_cork, "connections", None)
+            if corked is not None:
+                self._batch = [data]
+                corked.append(self)
+                return
+        self.transport.write(data)
+
+    def _flush(self) -> None:
+        batch = self._batch
+        self._batch = None
+        if batch and not self.transport.is_closing():
+            self.transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+
+    def fail(self, code: int, reason: str) -> None:
+        self._flush()  # what was sent before the failure goes first
+        super().fail(code, reason)
 
     def _handle_events(self, events: list[Any]) -> None:
         listener = self.listener
@@ -124,27 +164,24 @@ class ListenerConnection(Connection):
             data = self.protocol.send_message(message, compress)
         except InvalidState:
             raise self._closed_exc() from None
-        batch = self._batch
-        if batch is not None:
-            batch.append(data)
-        else:
-            self.transport.write(data)
+        self._write(data)
 
     @property
     def buffered_amount(self) -> int:
-        """Bytes written and not yet sent to the network."""
-        return self.transport.get_write_buffer_size()
+        """Bytes sent and not yet written to the network.
+
+        Reading from the peer pauses while this is above ``write_limit``, so an
+        echo can't buffer without bound; a producer that sends on its own
+        (a timer, a broadcast) should check it and slow down or skip.
+        """
+        batch = self._batch
+        return self.transport.get_write_buffer_size() + (sum(map(len, batch)) if batch else 0)
 
     def close(self, code: int = 1000, reason: str = "") -> None:  # type: ignore[override]
         """Start the closing handshake; :meth:`Listener.on_close` tells when it's done."""
         protocol = self.protocol
         if protocol.state is State.OPEN:
-            data = protocol.send_close(code, reason)
-            batch = self._batch
-            if batch is not None:
-                batch.append(data)
-            else:
-                self.transport.write(data)
+            self._write(protocol.send_close(code, reason))
             if self.close_timeout is not None and self._close_handle is None:
                 self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
 
