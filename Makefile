@@ -16,11 +16,15 @@ install: $(PY)
 	$(PIP) install -q -e ".[test]"
 
 # Debian packages the tests run for real: redis-server (the pub/sub hub across
-# processes) and chromium (the browser test of the chat demo). Idempotent.
+# processes), chromium (the browser tests), tinyproxy, microsocks and danted
+# (the proxy tests). Idempotent: installs only what is missing, in one go.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium tinyproxy:tinyproxy microsocks:microsocks danted:dante-server
 system-deps:
-	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q redis-server)
-	@command -v chromium >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
+	@missing="$$(for pair in $(SYSTEM_PACKAGES); do command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || echo $${pair##*:}; done)"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
 
 # The chat demo; `make run WORKERS=4 REDIS=redis://127.0.0.1:6379/0` runs it on 4 processes joined by Redis.
 run: install
