@@ -56,7 +56,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         "logger", "loop", "transport", "remote_address", "local_address", "latency", "_id",
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
-        "_close_handle", "_closed_waiter", "_lost_exc", "_why",
+        "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -96,6 +96,9 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         self._watch_queue = False  # reading paused or a failure pending: look after each take
         self._failure_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
+        # Reading stops while the write buffer is over write_limit: what we read may
+        # need an answer (pongs, a close frame) that would only grow that buffer.
+        self._reading_paused_for_writes = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._fragment_lock: asyncio.Lock | None = None
         self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
@@ -215,9 +218,19 @@ class Connection(ConnectionAPI, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if not self._reading_paused_for_writes and not self.transport.is_closing():
+            # A peer that sends pings (or anything the core answers) but never reads
+            # would otherwise grow the write buffer without bound: stop reading it
+            # until it reads. Its TCP window then fills up instead of our memory.
+            self._reading_paused_for_writes = True
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._reading_paused_for_writes:
+            self._reading_paused_for_writes = False
+            if not self._reading_paused and not self.transport.is_closing():
+                self.transport.resume_reading()
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -265,8 +278,10 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             if self._reading_paused:
                 # max_queue paused reading: resume, or the peer's close frame is
                 # never read and closing always ends in close_timeout and 1006.
+                # (Not while the peer doesn't read what we write: close_timeout then.)
                 self._reading_paused = False
-                self.transport.resume_reading()
+                if not self._reading_paused_for_writes:
+                    self.transport.resume_reading()
         elif protocol.state is State.CONNECTING:
             self.transport.close()
         await asyncio.shield(self._closed_waiter)
@@ -366,7 +381,8 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             # Low-water mark at a quarter of max_queue, so reading doesn't flap.
             if self._messages <= (self.max_queue or 0) // 4 and not self.transport.is_closing():
                 self._reading_paused = False
-                self.transport.resume_reading()
+                if not self._reading_paused_for_writes:
+                    self.transport.resume_reading()
         if self._failure_handle is not None and self._messages == 0:
             self.loop.call_soon(self._apply_failure)
         self._watch_queue = self._reading_paused or self._failure_handle is not None

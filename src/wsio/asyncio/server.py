@@ -23,6 +23,20 @@ _module_logger = logger  # serve()/connect() take a ``logger`` argument that hid
 #: Bytes a client may send behind its handshake request before the server answers.
 HANDSHAKE_BUFFER_LIMIT = 65536
 
+#: Connections a server holds at once unless ``max_connections`` says otherwise.
+#: An idle connection costs about 8 KiB, so 10,000 is ~80 MiB: safe on any
+#: machine, and far below what one event loop can serve. Raise ``ulimit -n``
+#: above it (each connection is a file descriptor).
+DEFAULT_MAX_CONNECTIONS = 10_000
+
+#: Seconds a connection refused with 503 may stay open for its request to be
+#: read and dropped (closing with unread data would reset the connection, and
+#: the client could lose the 503).
+OVER_CAPACITY_LINGER = 1.0
+
+#: ``Retry-After`` of the 503 answer above ``max_connections``, in seconds.
+OVER_CAPACITY_RETRY_AFTER = 5
+
 #: What the ``Server`` header says unless ``server_header`` changes it.
 DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
 
@@ -148,7 +162,8 @@ class ServerConnection(Connection):
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), request.path)
-        self.transport.resume_reading()  # in case the client sent too much too early
+        if not self._reading_paused_for_writes:
+            self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()
         return True
 
@@ -217,6 +232,56 @@ class ServerConnection(Connection):
 WebSocketServerProtocol = ServerConnection
 
 
+def over_capacity_response(server_header: str | None) -> bytes:
+    """The bytes of the 503 that a connection above ``max_connections`` gets."""
+    headers = [("Retry-After", str(OVER_CAPACITY_RETRY_AFTER))]
+    if server_header is not None:
+        headers.append(("Server", server_header))
+    response = basic_response(503, headers, "Too many connections; try again later.\n")
+    response.headers["Connection"] = "close"
+    return response.serialize()
+
+
+class OverCapacity(asyncio.Protocol):
+    """A connection accepted while ``max_connections`` are open: answered 503 at once.
+
+    It costs no WebSocket state: the 503 is written, the write side is shut,
+    the request is read and dropped until the client closes, and the
+    connection is dropped after :data:`OVER_CAPACITY_LINGER` seconds at most.
+    """
+
+    __slots__ = ("server", "transport", "_linger")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self._linger: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        server = self.server
+        peer = transport.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "?")
+        server.logger.info(
+            "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer_text, len(server.connections), server.max_connections
+        )
+        self.transport.write(server.over_capacity_answer)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(OVER_CAPACITY_LINGER, self.transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the request of a client we can't serve: read so that closing doesn't reset the 503
+
+    def eof_received(self) -> bool | None:
+        return None  # the client read the 503 and closed: close too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+
+
 class Server:
     """A running WebSocket server: what ``serve()`` returns.
 
@@ -233,6 +298,8 @@ class Server:
         process_response: Callable[..., Any] | None,
         open_timeout: float | None,
         logger: logging.Logger,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
         self.handler = handler
         self.handler_takes_path = _handler_takes_path(handler)
@@ -240,6 +307,9 @@ class Server:
         self.process_response = process_response
         self.open_timeout = open_timeout
         self.logger = logger
+        #: Connections held at once; above it, new ones get an immediate 503.
+        self.max_connections = max_connections
+        self.over_capacity_answer = over_capacity_response(server_header)
         self.connections: set[ServerConnection] = set()
         self.server: asyncio.base_events.Server | None = None
         self.closing = False
@@ -275,7 +345,10 @@ class Server:
             closing = []
             for connection in list(self.connections):
                 if connection.protocol.state is State.OPEN:
-                    closing.append(connection.close(1001, "server shutting down"))
+                    # A coroutine, or None from a listener connection (it returns at once).
+                    waiter = connection.close(1001, "server shutting down")
+                    if waiter is not None:
+                        closing.append(waiter)
                 elif connection.protocol.state is State.CONNECTING:
                     connection.transport.abort()
             if closing:
@@ -371,6 +444,14 @@ class serve:
         write_limit: bytes buffered for sending before ``send()`` waits (64 KiB).
         compression_threshold: messages shorter than this go uncompressed (128).
         handshake_limits: a :class:`HandshakeLimits` for the request parser.
+        max_connections: connections held at once, opening ones included
+            (10,000); above it a new connection is answered ``503 Service
+            Unavailable`` with ``Retry-After`` at once, without reading its
+            request, and one INFO line is logged. ``None``: no limit (then the
+            file descriptor limit is the limit, and accept() fails beyond it).
+        backlog: passed to :meth:`~asyncio.loop.create_server` (asyncio's
+            default is 100): connections the kernel queues before they are
+            accepted; Linux caps it at ``net.core.somaxconn``.
         create_connection: a :class:`ServerConnection` subclass.
         logger: defaults to the ``wsio.server`` logger.
     """
@@ -400,6 +481,7 @@ class serve:
         write_limit: int = 65536,
         compression_threshold: int = 128,
         handshake_limits: HandshakeLimits | None = None,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         create_connection: type[ServerConnection] | None = None,
         logger: logging.Logger | None = None,
         unix: bool = False,
@@ -421,6 +503,8 @@ class serve:
             process_response=process_response,
             open_timeout=open_timeout,
             logger=logger or _module_logger,
+            max_connections=max_connections,
+            server_header=server_header,
         )
         connection_class = create_connection or ServerConnection
         limits = handshake_limits or HandshakeLimits()
@@ -434,7 +518,11 @@ class serve:
                 return select_subprotocol
             return lambda client, _server: select_subprotocol(connection, client)
 
-        def factory() -> ServerConnection:
+        def factory() -> ServerConnection | OverCapacity:
+            # Counted when connection_made() runs (after TLS, if any): one batch of
+            # accepts may pass the limit by a few, which costs nothing that matters.
+            if max_connections is not None and len(server.connections) >= max_connections:
+                return OverCapacity(server)
             protocol = ServerProtocol(
                 origins=origins,
                 extensions=extensions,

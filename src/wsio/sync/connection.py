@@ -113,8 +113,10 @@ class Connection(ConnectionAPI):
             connection to close (10); ``None``: no limit.
         max_queue: messages received and not read yet before reading pauses (16);
             ``None``: no limit.
-        write_limit: accepted for parity with the asyncio API (64 KiB). Sending
-            is synchronous here: :meth:`send` returns once the kernel has the frame.
+        write_limit: bytes of automatic answers (pongs, close frames) queued for
+            a peer that doesn't read, before reading from it pauses (64 KiB).
+            Sending is synchronous here: :meth:`send` returns once the kernel
+            has the frame.
         logger: defaults to ``wsio.server`` or ``wsio.client``.
     """
 
@@ -367,6 +369,10 @@ class Connection(ConnectionAPI):
                     self._reading_paused = False  # taken meanwhile
                 paused = (self._reading_paused and not self._closing_local) or self.protocol.failure_pending
                 want_write = bool(self._pending)
+                if want_write and sum(map(len, self._pending)) > self.write_limit:
+                    # A peer that sends pings but never reads: its pongs would pile up
+                    # here. Stop reading it until it reads; its TCP window fills instead.
+                    paused = True
                 if paused and not want_write:
                     self._reader_waiting = True
                     try:

@@ -16,7 +16,15 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from ..asyncio.server import DEFAULT_SERVER_HEADER, _as_response, _handler_takes_path, _legacy_signature, basic_response
+from ..asyncio.server import (
+    DEFAULT_SERVER_HEADER,
+    OVER_CAPACITY_LINGER,
+    _as_response,
+    _handler_takes_path,
+    _legacy_signature,
+    basic_response,
+    over_capacity_response,
+)
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.http11 import HandshakeLimits, Request, Response
@@ -25,6 +33,15 @@ from .connection import Connection, _shutdown
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response"]
 
 logger = logging.getLogger("wsio.server")
+
+#: Connections a threaded server holds at once unless ``max_connections`` says
+#: otherwise. Each costs two threads (the handler's and its reader), so far
+#: fewer than the asyncio server's 10,000.
+DEFAULT_MAX_CONNECTIONS = 1_000
+
+#: Refused connections whose request is still being read and dropped, at most;
+#: beyond it a refused connection is closed at once.
+MAX_LINGERING = 1_024
 
 
 class ServerConnection(Connection):
@@ -170,6 +187,8 @@ class Server:
         ssl_context: ssl_module.SSLContext | None,
         make_connection: Callable[[socket.socket, Server], ServerConnection],
         logger: logging.Logger,
+        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
+        server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
         self.socket = socket
         self.handler = handler
@@ -179,6 +198,11 @@ class Server:
         self.open_timeout = open_timeout
         self.ssl_context = ssl_context
         self.logger = logger
+        #: Connections held at once; above it, new ones get an immediate 503.
+        self.max_connections = max_connections
+        self._over_capacity_answer = over_capacity_response(server_header)
+        # Refused sockets whose request is read and dropped by the accept loop: deadline by socket.
+        self._lingering: dict[socket.socket, float] = {}
         self.connections: set[ServerConnection] = set()
         self._make_connection = make_connection
         self._lock = threading.Lock()
@@ -214,22 +238,75 @@ class Server:
         selector.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self._shutdown.is_set():
-                ready = {key.fd for key, _ in selector.select()}
+                timeout = None
+                if self._lingering:
+                    timeout = max(min(self._lingering.values()) - time.monotonic(), 0)
+                events = selector.select(timeout)
+                ready = {key.fd for key, _ in events}
                 if self._wake_r in ready or self._shutdown.is_set():
                     break
+                if self._lingering:
+                    self._drain_lingering(selector, {key.fileobj for key, _ in events})
+                if self.socket.fileno() not in ready:
+                    continue
                 try:
-                    sock, _ = self.socket.accept()
+                    sock, address = self.socket.accept()
                 except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                     continue
                 except OSError as exc:  # EMFILE and the like: don't spin
                     self.logger.error("accept() failed: %s", exc)
                     time.sleep(0.1)
                     continue
+                if self.max_connections is not None and len(self.connections) >= self.max_connections:
+                    self._refuse(sock, address, selector)
+                    continue
                 self._start_connection(sock)
         finally:
+            for sock in self._lingering:
+                sock.close()
+            self._lingering.clear()
             selector.close()
             self._serving = False
             self._stopped.set()
+
+    def _refuse(self, sock: socket.socket, address: Any, selector: selectors.BaseSelector) -> None:
+        """Answer 503 without starting a thread; read and drop the request for a moment, then close.
+
+        Closing a socket with unread data sends a reset, and the client could
+        lose the 503; so the accept loop reads what comes until the client
+        closes, at most OVER_CAPACITY_LINGER seconds.
+        """
+        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address or "?")
+        self.logger.info("%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(self.connections), self.max_connections)
+        sock.setblocking(False)
+        try:
+            sock.send(self._over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return
+        if len(self._lingering) >= MAX_LINGERING:
+            sock.close()
+            return
+        self._lingering[sock] = time.monotonic() + OVER_CAPACITY_LINGER
+        selector.register(sock, selectors.EVENT_READ)
+
+    def _drain_lingering(self, selector: selectors.BaseSelector, readable: set[Any]) -> None:
+        """Read and drop what refused clients send; close those that closed or whose time is up."""
+        now = time.monotonic()
+        for sock, deadline in list(self._lingering.items()):
+            done = now >= deadline
+            if not done and sock in readable:
+                try:
+                    done = not sock.recv(65536)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    done = True
+            if done:
+                selector.unregister(sock)
+                del self._lingering[sock]
+                sock.close()
 
     def _start_connection(self, sock: socket.socket) -> None:
         sock.setblocking(True)
@@ -350,6 +427,7 @@ def serve(
     write_limit: int = 65536,
     compression_threshold: int = 128,
     handshake_limits: HandshakeLimits | None = None,
+    max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
     create_connection: type[ServerConnection] | None = None,
     logger: logging.Logger | None = None,
     family: int = socket.AF_UNSPEC,
@@ -399,12 +477,21 @@ def serve(
         max_size: largest message in bytes (1 MiB; ``None``: no limit).
         max_fragments: largest number of frames in a message (4096).
         max_queue: messages buffered before reading pauses (16).
-        write_limit: accepted for parity with the asyncio API (64 KiB); sending is synchronous.
+        write_limit: bytes of automatic answers (pongs, close frames) queued for a
+            peer that doesn't read, before reading from it pauses (64 KiB);
+            ``send()`` itself is synchronous.
         compression_threshold: messages shorter than this go uncompressed (128).
         handshake_limits: a :class:`HandshakeLimits` for the request parser.
+        max_connections: connections held at once, opening ones included
+            (1,000: each costs two threads); above it a new connection is
+            answered ``503 Service Unavailable`` with ``Retry-After`` by the
+            accepting thread, without a thread of its own, and one INFO line
+            is logged. ``None``: no limit.
         create_connection: a :class:`ServerConnection` subclass.
         logger: defaults to the ``wsio.server`` logger.
-        family, backlog, reuse_port: for the listening socket (``AF_UNSPEC``, 100, False).
+        family, backlog, reuse_port: for the listening socket (``AF_UNSPEC``, 100, False);
+            ``backlog`` is how many connections the kernel queues before they
+            are accepted (Linux caps it at ``net.core.somaxconn``).
     """
     ssl = kwargs.pop("ssl_context", ssl)
     create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
@@ -472,6 +559,8 @@ def serve(
         ssl_context=ssl,
         make_connection=make_connection,
         logger=logger or globals()["logger"],
+        max_connections=max_connections,
+        server_header=server_header,
     )
 
 
