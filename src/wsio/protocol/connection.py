@@ -323,12 +323,14 @@ class Connection:
         n = min(self._pf_left, end - pos)
         if n == 0:
             return pos
-        chunk = src[pos : pos + n]
-        if self._pf_mask is not None:
-            chunk = _frames.apply_mask(chunk, self._pf_mask, self._pf_off)
-            self._pf_off += n
-        else:
-            chunk = bytes(chunk)
+        # Read straight from the receive buffer: slicing it first would copy
+        # the payload once more.
+        with memoryview(src) as view:
+            if self._pf_mask is not None:
+                chunk = _frames.apply_mask(view[pos : pos + n], self._pf_mask, self._pf_off)
+                self._pf_off += n
+            else:
+                chunk = bytes(view[pos : pos + n])
         self._pf_left -= n
         self._data(chunk, self._pf_left == 0, events)
         return pos + n
