@@ -48,7 +48,13 @@ def rss_kib() -> int:
 
 def base_stats() -> dict[str, Any]:
     gc.collect()
-    return {"pid": os.getpid(), "rss_kib": rss_kib(), "fds": len(os.listdir("/proc/self/fd")), "threads": threading.active_count()}
+    return {
+        "pid": os.getpid(),
+        "rss_kib": rss_kib(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "threads": threading.active_count(),
+        "objects": len(gc.get_objects()),  # Python objects the collector tracks: a leak shows here first
+    }
 
 
 def stats_response(stats: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
