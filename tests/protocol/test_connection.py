@@ -283,6 +283,29 @@ def test_send_text_and_binary_convert() -> None:
     assert s.receive_data(c.send_message(bytearray(b"ab"))) == [b"ab"]
 
 
+def test_send_message_parts_keeps_a_large_payload_out_of_the_frame() -> None:
+    s, c = pair()
+    payload = bytes(range(256)) * 512  # 128 KiB
+    header, body = s.send_message_parts(payload)
+    assert body is payload  # not copied
+    assert header + body == s.send_message(payload)
+    assert c.receive_data(header + body) == [payload]
+    # Text is encoded once, then treated the same way.
+    assert c.receive_data(b"".join(s.send_message_parts("é" * 40_000))) == ["é" * 40_000]
+    # Small messages, and masked client frames, come in one piece.
+    assert s.send_message_parts(b"small") == (s.send_message(b"small"),)
+    (frame,) = c.send_message_parts(payload)
+    assert s.receive_data(frame) == [payload]
+
+
+def test_send_message_parts_with_compression() -> None:
+    s, c = pair(deflate=True)
+    payload = b"compressible " * 20_000
+    parts = s.send_message_parts(payload)
+    assert sum(map(len, parts)) < len(payload)
+    assert c.receive_data(b"".join(parts)) == [payload]
+
+
 def test_str_subclasses_are_text() -> None:
     """A StrEnum member or another str subclass is sent as text, not refused as a buffer."""
     import enum

@@ -28,7 +28,7 @@ from ..connection_api import ConnectionAPI
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
-from ..protocol.frames import Close
+from ..protocol.frames import LARGE_PAYLOAD, Close
 
 __all__ = ["Connection", "Data", "State"]
 
@@ -215,6 +215,13 @@ class Connection(ConnectionAPI, asyncio.Protocol):
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         pass
+
+    def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
+        """Write a frame given in pieces; a large payload goes through a view, not copied
+        (the transport would copy what the socket doesn't take at once)."""
+        write = self.transport.write
+        for part in parts:
+            write(memoryview(part) if len(part) >= LARGE_PAYLOAD else part)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -454,10 +461,12 @@ class Connection(ConnectionAPI, asyncio.Protocol):
                 async with self._fragment_lock:
                     pass
             try:
-                data = self.protocol.send_message(message, compress)  # type: ignore[arg-type]
+                if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]
+                    self.transport.write(self.protocol.send_message(message, compress))  # type: ignore[arg-type]
+                else:
+                    self._write_parts(self.protocol.send_message_parts(message, compress))  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
-            self.transport.write(data)
             if self._write_paused:
                 await self._drain()
             return

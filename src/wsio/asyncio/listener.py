@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ..exceptions import ConnectionClosed, InvalidState
 from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
-from ..protocol.frames import Close
+from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import ClientConnection, connect
 from .connection import Connection, Data
 from .server import ServerConnection, serve
@@ -67,8 +67,6 @@ class Listener:
 # messages broadcast to many connections costs one system call per connection,
 # not one per message and connection. One event loop per thread, so per thread.
 _cork = threading.local()
-#: Frames this large skip the batch: joining them would copy them.
-_DIRECT_WRITE = 65536
 
 
 class ListenerConnection(Connection):
@@ -105,11 +103,11 @@ class ListenerConnection(Connection):
         """Write ``data``, or hold it until the read being handled is done."""
         batch = self._batch
         if batch is not None:
-            if len(data) < _DIRECT_WRITE:
+            if len(data) < LARGE_PAYLOAD:
                 batch.append(data)
                 return
             self._flush()  # keep the order, then write the large frame as it is
-        elif len(data) < _DIRECT_WRITE:
+        elif len(data) < LARGE_PAYLOAD:
             corked = getattr(_cork, "connections", None)
             if corked is not None:
                 self._batch = [data]
@@ -161,10 +159,14 @@ class ListenerConnection(Connection):
         peer: watch :attr:`buffered_amount` to avoid buffering without bound.
         """
         try:
-            data = self.protocol.send_message(message, compress)
+            if len(message) < LARGE_PAYLOAD:
+                self._write(self.protocol.send_message(message, compress))
+                return
+            parts = self.protocol.send_message_parts(message, compress)
         except InvalidState:
             raise self._closed_exc() from None
-        self._write(data)
+        self._flush()  # what was sent before goes first
+        self._write_parts(parts)
 
     @property
     def buffered_amount(self) -> int:

@@ -448,7 +448,23 @@ class Connection:
         """Frame a binary message; ``str`` is encoded to UTF-8."""
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
 
-    def _message(self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None) -> bytes:
+    def send_message_parts(
+        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None
+    ) -> tuple[bytes | bytearray | memoryview, ...]:
+        """Frame a whole message as :meth:`send_message` does, as pieces to write in order.
+
+        A payload of :data:`~wsio.protocol.frames.LARGE_PAYLOAD` bytes or more
+        that needs no masking (the server side) comes back as it is, after its
+        header, instead of being copied into one frame: for large messages and
+        a transport that writes the pieces without joining them.
+        """
+        if type(data) is str or isinstance(data, str):
+            return self._message(data.encode(), FIN | OP_TEXT, compress, True)  # type: ignore[return-value]
+        return self._message(data, FIN | OP_BINARY, compress, True)  # type: ignore[return-value]
+
+    def _message(
+        self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: bool = False
+    ) -> bytes | tuple[bytes | bytearray | memoryview, ...]:
         if self.state is not _OPEN or self._fragmenting:
             self._check_open()
             raise InvalidState("a fragmented message is being sent; finish it first")
@@ -460,6 +476,10 @@ class Connection:
         if self.debug:
             self.logger.debug("> %s", _describe(head, len(payload)))
         mask = self._mask
+        if parts:
+            if mask is None and len(payload) >= _frames.LARGE_PAYLOAD:
+                return (_frames.frame_header(head, len(payload)), payload)
+            return (_frames.build_frame(head, payload, mask() if mask is not None else None),)
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
     def send_fragment(self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool) -> bytes:

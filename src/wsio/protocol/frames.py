@@ -32,6 +32,8 @@ __all__ = [
     "parse_frames",
     "parse_header",
     "build_frame",
+    "frame_header",
+    "LARGE_PAYLOAD",
     "close_code_explanation",
     "is_valid_close_code",
     "MaskSource",
@@ -258,16 +260,25 @@ _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 
 
+#: Payloads this large are worth writing apart from their header
+#: (:meth:`Connection.send_message_parts`): copying them into one frame costs
+#: more than a second write.
+LARGE_PAYLOAD = 65536
+
+
+def frame_header(head: int, length: int, masked: bool = False) -> bytes:
+    """The header of a frame of ``length`` bytes, up to (not including) the masking key."""
+    bit = 0x80 if masked else 0
+    if length < 126:
+        return bytes((head, bit | length))
+    if length < 65536:
+        return _pack_short(head, bit | 126, length)
+    return _pack_long(head, bit | 127, length)
+
+
 def build_frame(head: int, payload: bytes | bytearray | memoryview, mask: bytes | None = None) -> bytes:
     """Serialize one frame: ``head`` is FIN | RSV | opcode, ``mask`` 4 bytes for a client."""
-    n = len(payload)
-    bit = 0x80 if mask is not None else 0
-    if n < 126:
-        header = bytes((head, bit | n))
-    elif n < 65536:
-        header = _pack_short(head, bit | 126, n)
-    else:
-        header = _pack_long(head, bit | 127, n)
+    header = frame_header(head, len(payload), mask is not None)
     if mask is None:
         return header + payload
     return header + mask + apply_mask(payload, mask)
