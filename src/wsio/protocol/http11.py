@@ -286,7 +286,7 @@ class Response:
 
     @property
     def status(self) -> int:
-        """Alias of :attr:`status_code`."""
+        """Alias of ``status_code``."""
         return self.status_code
 
     def serialize(self) -> bytes:

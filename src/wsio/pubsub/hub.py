@@ -70,7 +70,7 @@ class Hub:
     ``slow="drop"`` (the default) it is skipped and counted (:attr:`dropped`,
     :meth:`dropped_for`), and the subscriber gets later messages once it has
     caught up; with ``slow="close"`` the connection is closed with 1008 (see
-    :data:`SLOW_CLOSE_CODE`) and a reason such as ``"subscriber too slow: 65000
+    :data:`wsio.pubsub.SLOW_CLOSE_CODE`) and a reason such as ``"subscriber too slow: 65000
     bytes buffered + 1054 > max_buffer=65536"``. Either way one stuck client
     never holds up the others nor grows memory: its buffer stays within the
     bound (a single message larger than the bound is written only to an empty
@@ -85,7 +85,7 @@ class Hub:
     delivers to this process's subscribers at once, then publishes to Redis;
     every process skips its own messages when Redis echoes them back (by an
     origin id), so nothing is delivered twice. The message type (text or
-    binary) travels with the message (:mod:`wsio.pubsub.wire`).
+    binary) travels with the message (``wsio/pubsub/wire.py``).
 
     **When Redis goes away**, local delivery goes on: subscriptions and
     ``publish`` keep working within the process, but ``publish`` raises
@@ -93,7 +93,7 @@ class Hub:
     ``delivered`` attribute says to how many connections), since the other
     processes didn't get the message. Nothing is buffered for later. The hub
     reconnects with jittered exponential backoff
-    (:func:`wsio.asyncio.client.backoff`) and resubscribes to every current
+    (the backoff of ``async for websocket in wsio.connect(...)``) and resubscribes to every current
     topic and pattern. ``subscribe`` doesn't fail while Redis is away: the
     subscription is local at once and reaches Redis on reconnection.
 
@@ -122,7 +122,7 @@ class Hub:
             connection before the hub pings Redis; no answer within as long
             again, and the hub reconnects (default 15).
         reconnect_initial, reconnect_max: the backoff's first and largest delay
-            in seconds (defaults: those of :func:`~wsio.asyncio.client.backoff`,
+            in seconds (defaults: those of ``wsio.connect``'s reconnection,
             about 1 s and 60 s).
         redis_options: keyword arguments for ``redis.asyncio.Redis.from_url``
             (``socket_connect_timeout`` defaults to 5 s).
@@ -213,8 +213,10 @@ class Hub:
 
     @property
     def connected(self) -> bool:
-        """Whether messages published here reach other processes: always for the in-memory hub
-        (there are none); for Redis, whether the hub is connected and subscribed."""
+        """True when messages published here reach the other processes.
+
+        Always true for the in-memory hub (there are no other processes); for
+        Redis, true while the hub is connected and subscribed."""
         if self._closed:
             return False
         return self._link is None or self._link.up
