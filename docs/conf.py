@@ -162,7 +162,20 @@ def _join_wrapped_names(app: Any, what: str, name: str, obj: Any, options: Any, 
         i += 1
 
 
+# asyncio.Protocol's callbacks: the event loop calls them, applications don't.
+_TRANSPORT_CALLBACKS = frozenset(
+    name for name in dir(__import__("asyncio").BufferedProtocol) if not name.startswith("_")
+) | frozenset(name for name in dir(__import__("asyncio").Protocol) if not name.startswith("_"))
+
+
+def _skip_transport_callbacks(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> bool | None:
+    if what == "class" and name in _TRANSPORT_CALLBACKS:
+        return True
+    return None
+
+
 def setup(app: Any) -> None:
+    app.connect("autodoc-skip-member", _skip_transport_callbacks)
     app.connect("autodoc-process-docstring", _join_wrapped_names, priority=400)  # before napoleon
     app.connect("missing-reference", _resolve_by_identity)
     app.connect("env-updated", _clear_cache)

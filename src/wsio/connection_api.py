@@ -56,6 +56,7 @@ class ConnectionAPI:
 
     @property
     def open(self) -> bool:
+        """Whether the connection is open (``state`` is ``OPEN``), as in the legacy websockets API."""
         return self.protocol.state is State.OPEN
 
     @property
@@ -76,16 +77,19 @@ class ConnectionAPI:
 
     @property
     def request_headers(self) -> Any:
+        """The headers of the opening handshake request (a :class:`~wsio.Headers`)."""
         request = self.request
         return request.headers if request is not None else None
 
     @property
     def response_headers(self) -> Any:
+        """The headers of the opening handshake response (a :class:`~wsio.Headers`)."""
         response = self.response
         return response.headers if response is not None else None
 
     @property
     def subprotocol(self) -> str | None:
+        """The subprotocol negotiated in the opening handshake, or ``None``."""
         return self.protocol.subprotocol
 
     @property
@@ -98,6 +102,7 @@ class ConnectionAPI:
 
     @property
     def close_reason(self) -> str | None:
+        """The close reason received, ``""`` without one; ``None`` while the connection is open."""
         if self.close_code is None:
             return None
         rcvd = self.protocol.close_rcvd

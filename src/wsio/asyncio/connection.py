@@ -82,7 +82,10 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         self.logger = logger if logger is not None else self.default_logger
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        #: The peer's address as the socket gives it, ``(host, port)`` for IPv4
+        #: and ``(host, port, flowinfo, scope_id)`` for IPv6.
         self.remote_address: Any = None
+        #: This end's address, in the same form.
         self.local_address: Any = None
         #: Round-trip time of the last ping that got its pong, in seconds.
         self.latency = 0.0
