@@ -435,7 +435,9 @@ class serve:
         server_header: the ``Server`` header; ``None`` removes it.
         extra_headers: headers added to the 101 response (or a callable
             ``(path, request_headers)`` returning them).
-        open_timeout: seconds for the whole opening handshake (10).
+        open_timeout: seconds for the whole opening handshake (10); with
+            ``ssl``, also the default ``ssl_handshake_timeout`` of the TLS
+            handshake that comes before it.
         ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
         close_timeout: seconds to wait for the closing handshake (10).
         max_size: largest message in bytes (1 MiB; ``None``: no limit).
@@ -497,6 +499,11 @@ class serve:
         # Older code names these differently.
         create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
         open_timeout = kwargs.pop("handshake_timeout", open_timeout)
+        if kwargs.get("ssl") is not None and open_timeout is not None:
+            # open_timeout starts in connection_made(), after the TLS handshake: without
+            # this, a client that never finishes that handshake holds a connection for
+            # asyncio's default of 60 s (a TLS slow-loris).
+            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
         self._server = Server(
             handler,
             process_request=process_request,
