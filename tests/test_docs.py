@@ -212,3 +212,11 @@ def test_websocket_client_guide_covers_every_name_and_option() -> None:
     names |= set(re.findall(r"^\s{8}(\w+): ", websocket.WebSocket.connect.__doc__ or "", re.MULTILINE))
     assert {"suppress_host", "redirect_limit", "http_no_proxy"} <= names
     assert not names - documented, sorted(names - documented)
+
+
+def test_performance_page_shows_every_chart() -> None:
+    page = (DOCS / "topics" / "performance.md").read_text(encoding="utf-8")
+    charts = sorted((ROOT / "bench" / "results").glob("*.png"))
+    assert charts
+    missing = [chart.name for chart in charts if f"bench/results/{chart.name})" not in page]
+    assert not missing, missing
