@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from .plan import MAX_SIZE, STEP_TIMEOUT, SUBPROTOCOL, SUBPROTOCOLS, Session, client_logic, echo_logic, run_async, run_sync
+from .plan import DEFLATE_PARAMS, MAX_SIZE, STEP_TIMEOUT, SUBPROTOCOL, SUBPROTOCOLS, Session, client_logic, echo_logic, run_async, run_sync
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -279,15 +279,27 @@ def _process_request(connection: Any, request: Any) -> Any:
     return wsio.basic_response(404, {"Content-Type": "text/plain"}, b"not found\n")
 
 
-def _server_options(library: str, compression: bool) -> dict[str, Any]:
-    options: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "compression": "deflate" if compression else None, "max_size": MAX_SIZE}
+def _deflate_options(library: str, role: str, compression: str) -> dict[str, Any]:
+    """``compression=`` and ``extensions=`` for "on", "off" or "params" (plan.DEFLATE_PARAMS)."""
+    if compression != "params":
+        return {"compression": "deflate" if compression == "on" else None}
+    if library.startswith("wsio"):
+        from wsio.protocol import deflate
+    else:
+        from websockets.extensions import permessage_deflate as deflate
+    factory = deflate.ServerPerMessageDeflateFactory if role == "server" else deflate.ClientPerMessageDeflateFactory
+    return {"compression": None, "extensions": [factory(**DEFLATE_PARAMS)]}
+
+
+def _server_options(library: str, compression: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "max_size": MAX_SIZE, **_deflate_options(library, "server", compression)}
     if library.startswith("wsio"):
         options["process_request"] = _process_request
     return options
 
 
 @contextlib.contextmanager
-def asyncio_server(library: str, compression: bool) -> Iterator[Server]:
+def asyncio_server(library: str, compression: str) -> Iterator[Server]:
     """``wsio.serve`` or ``websockets.asyncio.server.serve`` on a loop thread."""
     if library == "wsio.asyncio":
         from wsio import serve
@@ -320,7 +332,7 @@ def asyncio_server(library: str, compression: bool) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def sync_server(library: str, compression: bool) -> Iterator[Server]:
+def sync_server(library: str, compression: str) -> Iterator[Server]:
     """``wsio.sync.serve`` or ``websockets.sync.server.serve``: serve_forever in a thread."""
     if library == "wsio.sync":
         from wsio.sync import serve
@@ -344,10 +356,10 @@ def sync_server(library: str, compression: bool) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def node_server(compression: bool) -> Iterator[Server]:
+def node_server(compression: str) -> Iterator[Server]:
     """``node/server.js`` (Node's ``ws``); its stdout lines become the events."""
     process = subprocess.Popen(
-        [node(), os.path.join(NODE_DIR, "server.js"), "on" if compression else "off"],
+        [node(), os.path.join(NODE_DIR, "server.js"), compression],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )  # fmt: skip
     server = Server()
@@ -383,7 +395,7 @@ def node_server(compression: bool) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def start_server(name: str, compression: bool) -> Iterator[Server]:
+def start_server(name: str, compression: str) -> Iterator[Server]:
     if name == "node-ws":
         manager = node_server(compression)
     elif name.endswith("asyncio"):
@@ -398,8 +410,8 @@ def start_server(name: str, compression: bool) -> Iterator[Server]:
 # -- clients ----------------------------------------------------------------------------------
 
 
-def _client_options(compression: bool) -> dict[str, Any]:
-    return {"subprotocols": SUBPROTOCOLS, "compression": "deflate" if compression else None, "max_size": MAX_SIZE, "open_timeout": STEP_TIMEOUT}
+def _client_options(library: str, compression: str) -> dict[str, Any]:
+    return {"subprotocols": SUBPROTOCOLS, "max_size": MAX_SIZE, "open_timeout": STEP_TIMEOUT, **_deflate_options(library, "client", compression)}
 
 
 def asyncio_client(library: str, url: str, sessions: list[Session]) -> list[Events]:
@@ -411,7 +423,7 @@ def asyncio_client(library: str, url: str, sessions: list[Session]) -> list[Even
     async def main() -> list[Events]:
         results = []
         for session in sessions:
-            async with connect(url, **_client_options(session.compression)) as ws:
+            async with connect(url, **_client_options(library, session.compression)) as ws:
                 results.append(await run_async(client_logic(session), AsyncAdapter(ws)))
         return results
 
@@ -427,7 +439,7 @@ def sync_client(library: str, url: str, sessions: list[Session]) -> list[Events]
         from websockets.sync.client import connect
     results = []
     for session in sessions:
-        with connect(url, **_client_options(session.compression)) as ws:
+        with connect(url, **_client_options(library, session.compression)) as ws:
             results.append(run_sync(client_logic(session), SyncAdapter(ws)))
     return results
 
@@ -437,7 +449,7 @@ def websocket_client(url: str, sessions: list[Session]) -> list[Events]:
 
     results = []
     for session in sessions:
-        assert not session.compression, "websocket-client has no permessage-deflate"
+        assert session.compression == "off", "websocket-client has no permessage-deflate"
         ws = websocket.create_connection(url, subprotocols=SUBPROTOCOLS, timeout=STEP_TIMEOUT)
         try:
             results.append(run_sync(client_logic(session), WebSocketClientAdapter(ws)))
@@ -490,7 +502,7 @@ def chromium() -> Iterator[Any]:
 RUN_IN_PAGE = """async (sessions) => {
   const events = [];
   const env = {
-    open: (url, subprotocols) => new WebSocket(url, subprotocols),
+    open: (url, subprotocols) => new WebSocket(url, subprotocols),  // always offers permessage-deflate
     sha256: async (bytes) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)),
                                         (b) => b.toString(16).padStart(2, '0')).join(''),
     sendFragments: null,  // the browser's WebSocket API sends whole messages only

@@ -80,12 +80,25 @@ CLOSES = [
 ]
 
 
+#: permessage-deflate parameters of the "params" compression setting, for both sides.
+DEFLATE_PARAMS = {
+    "server_no_context_takeover": True,
+    "client_no_context_takeover": True,
+    "server_max_window_bits": 10,
+    "client_max_window_bits": 11,
+}
+#: What the response's Sec-WebSocket-Extensions must then say.
+DEFLATE_PARAMS_AGREED = ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits=10")
+
+
 @dataclasses.dataclass
 class Session:
     messages: list[Case]
     close: tuple[str, int, str] = ("client", 1000, "")
-    compression: bool = True  # whether the client offers permessage-deflate
+    #: The client's permessage-deflate: "on" (default offer), "off", "params" (DEFLATE_PARAMS).
+    compression: str = "on"
     expect_deflate: bool = True  # whether both sides must have negotiated it
+    expect_params: bool = False  # whether they must have agreed on DEFLATE_PARAMS
 
     def as_json(self, url: str) -> dict[str, Any]:
         by, code, reason = self.close
@@ -273,6 +286,9 @@ def check_session(
         assert opened["subprotocol"] == SUBPROTOCOL, f"{side} subprotocol: {opened}"
         negotiated = "permessage-deflate" in (opened["extensions"] or "")
         assert negotiated is session.expect_deflate, f"{side}: permessage-deflate negotiated={negotiated}: {opened}"
+        if session.expect_params:
+            missing = [p for p in DEFLATE_PARAMS_AGREED if p not in opened["extensions"]]
+            assert not missing, f"{side}: {missing} not agreed: {opened}"
         if "deflate" in opened:  # the library's own view (wsio: protocol.deflate)
             assert opened["deflate"] is session.expect_deflate, f"{side}: {opened}"
         for case, got in zip(session.messages, messages):

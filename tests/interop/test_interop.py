@@ -24,10 +24,13 @@ WSIO = ("wsio.asyncio", "wsio.sync")
 CLIENT_PEERS = ("node-ws", "chromium", "websockets.asyncio", "websockets.sync", "websocket-client")
 #: Peers running the echo server for the wsio clients.
 SERVER_PEERS = ("node-ws", "websockets.asyncio", "websockets.sync")
-#: Compression modes: both offer it; the wsio side doesn't; the peer doesn't.
-MODES = ("on", "wsio-off", "peer-off")
-#: What a peer can't do: Chromium always offers permessage-deflate; websocket-client never does.
-PEER_MODES = {"chromium": ("on", "wsio-off"), "websocket-client": ("peer-off",)}
+#: Compression modes: both sides on with their defaults; the wsio side off; the peer off;
+#: the wsio side, then the peer, asking for plan.DEFLATE_PARAMS (no context takeover,
+#: 10- and 11-bit windows), the other side on with its defaults.
+MODES = ("on", "wsio-off", "peer-off", "wsio-params", "peer-params")
+#: What a peer can't do: Chromium always offers permessage-deflate with its defaults;
+#: websocket-client has no permessage-deflate.
+PEER_MODES = {"chromium": ("on", "wsio-off", "wsio-params"), "websocket-client": ("peer-off",)}
 #: How each answers a close (plan.check_session): wsio echoes the code only,
 #: websocket-client answers 1000 whatever it got, the others echo code and reason.
 CLOSE_ECHO = {"wsio.asyncio": "code", "wsio.sync": "code", "websocket-client": "1000"}
@@ -61,7 +64,7 @@ def run_client(request: pytest.FixtureRequest, client: str, url: str, sessions: 
     return peers.sync_client(client, url, sessions)
 
 
-def run_pair(request: pytest.FixtureRequest, server: str, client: str, sessions: list[Session], server_compression: bool) -> None:
+def run_pair(request: pytest.FixtureRequest, server: str, client: str, sessions: list[Session], server_compression: str) -> None:
     with peers.wire_log() as wire, peers.start_server(server, server_compression) as listening:
         results = run_client(request, client, listening.url, sessions)
         server_results = listening.sessions(len(sessions))
@@ -94,13 +97,18 @@ ECHO_CASES = [(server, client, mode) for server, client in PAIRS for mode in PEE
 @pytest.mark.parametrize("server,client,mode", ECHO_CASES, ids=_ids(ECHO_CASES))
 def test_echo(request: pytest.FixtureRequest, server: str, client: str, mode: str) -> None:
     """Every message of the plan echoed intact; permessage-deflate negotiated only when both want it."""
+    side, setting = mode.split("-") if "-" in mode else ("both", mode)
     wsio_is_server = server.startswith("wsio")
-    server_compression = not (mode == ("wsio-off" if wsio_is_server else "peer-off"))
-    client_compression = not (mode == ("peer-off" if wsio_is_server else "wsio-off"))
-    if client == "websocket-client":
-        client_compression = False
-    messages = MESSAGES if _peer(server, client) == "node-ws" else MESSAGES_UP_TO_1MIB
-    session = Session(messages, compression=client_compression, expect_deflate=server_compression and client_compression)
+    server_compression = setting if side == "both" or (side == "wsio") == wsio_is_server else "on"
+    client_compression = setting if side == "both" or (side == "wsio") != wsio_is_server else "on"
+    # 16 MiB with ws, with each side's default deflate settings; up to 1 MiB otherwise.
+    messages = MESSAGES if _peer(server, client) == "node-ws" and setting != "params" else MESSAGES_UP_TO_1MIB
+    session = Session(
+        messages,
+        compression=client_compression,
+        expect_deflate="off" not in (server_compression, client_compression),
+        expect_params=setting == "params",
+    )
     run_pair(request, server, client, [session], server_compression)
 
 
@@ -109,6 +117,6 @@ def test_close(request: pytest.FixtureRequest, server: str, client: str) -> None
     """Close codes and reasons, sent by either side, seen by the other and echoed back."""
     # A page's WebSocket.close() only takes 1000 and 3000-4999.
     closes = [c for c in CLOSES if not (client == "chromium" and c[0] == "client" and c[1] == 1001)]
-    compression = client != "websocket-client"
-    sessions = [Session([Case("text", 200, 99)], close=c, compression=compression, expect_deflate=compression) for c in closes]
-    run_pair(request, server, client, sessions, True)
+    compression = "off" if client == "websocket-client" else "on"
+    sessions = [Session([Case("text", 200, 99)], close=c, compression=compression, expect_deflate=compression == "on") for c in closes]
+    run_pair(request, server, client, sessions, "on")

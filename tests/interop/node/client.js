@@ -5,13 +5,17 @@
 const crypto = require('crypto');
 const WebSocket = require('ws');
 const { runSessions } = require('./driver.js');
+const { deflateOptions } = require('./payload.js');
 
 const env = {
   open(url, subprotocols, compression) {
-    // threshold 0: ws compresses every message, even the empty one.
-    const perMessageDeflate = compression ? { threshold: 0 } : false;
-    return new WebSocket(url, subprotocols, { perMessageDeflate, maxPayload: 64 * 1024 * 1024 });
+    const options = { perMessageDeflate: deflateOptions(compression), maxPayload: 64 * 1024 * 1024 };
+    const ws = new WebSocket(url, subprotocols, options);
+    ws.on('upgrade', (response) => { ws.agreed = response.headers['sec-websocket-extensions'] || ''; });
+    return ws;
   },
+  // ws.extensions lists the extensions' names only: the response header has their parameters.
+  extensions: (ws) => ws.agreed,
   sha256: async (bytes) => crypto.createHash('sha256').update(bytes).digest('hex'),
   // ws sends a message in several frames with {fin: false} on all but the last.
   sendFragments(ws, pieces, isText) {

@@ -4,6 +4,7 @@
 //   env.open(url, subprotocols, compression) -> a WebSocket
 //   env.sha256(Uint8Array) -> Promise<hex string>
 //   env.sendFragments(ws, pieces, isText) or null when the API can't fragment
+//   env.extensions(ws): the agreed Sec-WebSocket-Extensions, when ws.extensions isn't it
 (function (root) {
   'use strict';
   const P = root.wsioPayload || require('./payload.js');
@@ -45,7 +46,8 @@
     ws.onopen = () => { opened = true; notify(); };
     await until(() => opened || closed, 'the opening handshake');
     if (!opened) throw new Error('connection failed: ' + JSON.stringify(closed));
-    emit({ event: 'open', subprotocol: ws.protocol || null, extensions: ws.extensions });
+    const extensions = env.extensions ? env.extensions(ws) : ws.extensions;
+    emit({ event: 'open', subprotocol: ws.protocol || null, extensions });
 
     let fragments = 1;
     for (const c of session.messages) {

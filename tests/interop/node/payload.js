@@ -66,7 +66,21 @@
     return pieces;
   }
 
-  const api = { BLOCK, makePayload, split };
+  // ws's perMessageDeflate option for "on", "off" or "params" (plan.py's DEFLATE_PARAMS).
+  // threshold 0: ws compresses every message, even the empty one.
+  function deflateOptions(setting) {
+    if (setting === 'off') return false;
+    if (setting !== 'params') return { threshold: 0 };
+    return {
+      threshold: 0,
+      serverNoContextTakeover: true,
+      clientNoContextTakeover: true,
+      serverMaxWindowBits: 10,
+      clientMaxWindowBits: 11,
+    };
+  }
+
+  const api = { BLOCK, makePayload, split, deflateOptions };
   root.wsioPayload = api;
   if (typeof module !== 'undefined' && module.exports) module.exports = api;
 })(typeof globalThis !== 'undefined' ? globalThis : this);

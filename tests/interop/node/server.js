@@ -1,13 +1,13 @@
 // The Node `ws` echo server of the interop tests (plan.py's echo_logic): echoes
 // every message, in n fragments after "CMD fragments n", closes on
 // "CMD close CODE REASON", and prints one JSON line per event on stdout.
-// Usage: node server.js on|off   (permessage-deflate offered or not)
+// Usage: node server.js on|off|params   (permessage-deflate: ws's defaults, none,
+// or no context takeover and 10/11-bit windows, as plan.py's DEFLATE_PARAMS)
 'use strict';
 const crypto = require('crypto');
 const { WebSocketServer } = require('ws');
-const { split } = require('./payload.js');
+const { split, deflateOptions } = require('./payload.js');
 
-const compression = process.argv[2] !== 'off';
 const log = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
 
@@ -15,15 +15,21 @@ const server = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   maxPayload: 64 * 1024 * 1024,
-  perMessageDeflate: compression ? { threshold: 0 } : false,
+  perMessageDeflate: deflateOptions(process.argv[2] || 'on'),
   handleProtocols: (protocols) => (protocols.has('wsio-interop') ? 'wsio-interop' : false),
 });
 let connections = 0;
 
-server.on('connection', (ws) => {
+// ws.extensions lists the extensions' names only: the response header has their parameters.
+server.on('headers', (headers, request) => {
+  const line = headers.find((h) => h.toLowerCase().startsWith('sec-websocket-extensions:'));
+  request.agreed = line ? line.slice(line.indexOf(':') + 1).trim() : '';
+});
+
+server.on('connection', (ws, request) => {
   const conn = ++connections;
   let fragments = 1;
-  log({ conn, event: 'open', subprotocol: ws.protocol || null, extensions: ws.extensions });
+  log({ conn, event: 'open', subprotocol: ws.protocol || null, extensions: request.agreed });
   ws.on('message', (data, isBinary) => {
     if (!isBinary && data.length > 4 && data.toString('latin1', 0, 4) === 'CMD ') {
       const [, verb, ...rest] = data.toString().split(' ');
