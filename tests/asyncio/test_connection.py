@@ -803,3 +803,55 @@ async def test_latency_uses_a_monotonic_clock() -> None:
         before = time.monotonic()
         await (await client.ping())
         assert client.latency <= time.monotonic() - before
+
+
+# -- write coalescing ----------------------------------------------------------------
+
+
+def count_writes(connection: wsio.asyncio.connection.Connection) -> list[int]:
+    """Record the size of every transport write of ``connection`` from now on."""
+    writes: list[int] = []
+    write = connection.transport.write
+
+    def counting_write(data: Any) -> None:
+        writes.append(len(data))
+        write(data)
+
+    connection.transport.write = counting_write  # type: ignore[method-assign]
+    return writes
+
+
+async def test_a_burst_of_sends_in_one_turn_is_two_writes() -> None:
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        writes = count_writes(server)
+        for i in range(10):
+            await server.send(f"m{i}")
+        # The first goes out at once; the nine after it together, when the turn ends.
+        assert writes == [4]
+        assert [await client.recv() for _ in range(10)] == [f"m{i}" for i in range(10)]
+        assert writes == [4, 9 * 4]
+
+
+async def test_held_messages_go_out_before_a_ping_a_close_and_a_large_message() -> None:
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        for i in range(3):
+            await server.send(f"a{i}")
+        await server.ping()
+        await server.send(b"L" * 100_000)
+        await server.send("after")
+        await server.close()
+        received = [message async for message in client]
+    assert received == ["a0", "a1", "a2", b"L" * 100_000, "after"]
+    assert client.close_code == 1000
+
+
+async def test_held_messages_count_against_write_limit() -> None:
+    """A loop of sends that never suspends can't hold more than write_limit."""
+    async with connected(server_kwargs={"compression": None, "write_limit": 4096}) as (server, client):
+        writes = count_writes(server)
+        for _ in range(100):
+            await server.send(b"x" * 1000)
+        assert server._held_size < 4096 + 1000
+        assert len(writes) >= 100 * 1000 // (4096 + 1000)
+        received = [await client.recv() for _ in range(100)]
+    assert received == [b"x" * 1000] * 100

@@ -9,7 +9,6 @@ from typing import Any, Hashable, Iterable
 from ..protocol.connection import Side, State
 from ..protocol.frames import FIN, OP_BINARY, OP_TEXT, RSV1, build_frame
 from .connection import Connection
-from .listener import ListenerConnection
 
 __all__ = ["broadcast", "Framed"]
 
@@ -125,10 +124,7 @@ def broadcast(
             if raise_exceptions:
                 errors.append(exc)
             continue
-        if isinstance(connection, ListenerConnection):
-            connection._write(data)  # corked while a listener handles a read
-        else:
-            transport.write(data)
+        connection._hold(data)  # written with what else it is sent in this turn
         reached += 1
     if skipped:
         logger.debug("broadcast skipped %d slow connections", skipped)

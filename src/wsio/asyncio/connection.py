@@ -57,6 +57,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
+        "_held", "_held_size",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -99,6 +100,9 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         self._watch_queue = False  # reading paused or a failure pending: look after each take
         self._failure_handle: asyncio.TimerHandle | None = None
         self._write_paused = False
+        # Frames sent in this turn of the event loop, written together at its end.
+        self._held: list[bytes] | None = None  # see _hold()
+        self._held_size = 0
         # Reading stops while the write buffer is over write_limit: what we read may
         # need an answer (pongs, a close frame) that would only grow that buffer.
         self._reading_paused_for_writes = False
@@ -127,7 +131,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         protocol = self.protocol
         events = protocol.receive_data(data)
         if protocol._out:
-            self.transport.write(protocol.data_to_send())
+            self._write(protocol.data_to_send())
         if events:
             self._handle_events(events)
             if protocol.failure_pending and self._failure_handle is None:
@@ -219,9 +223,51 @@ class Connection(ConnectionAPI, asyncio.Protocol):
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         pass
 
+    # -- writing ------------------------------------------------------------------
+    # The first message sent in a turn of the event loop is written at once; the
+    # ones after it in the same turn are held and written together when the turn
+    # ends: a handler answering a burst of messages makes two system calls, not
+    # one per message. Every other write flushes them first, so frames go out in
+    # the order they were made. (_held: None outside a burst, else the held frames.)
+
+    def _hold(self, data: bytes) -> None:
+        """Write ``data`` now, or with the others sent in this turn of the event loop."""
+        held = self._held
+        if held is None:
+            self.transport.write(data)
+            self._held = []
+            self._held_size = 0
+            self.loop.call_soon(self._end_turn)
+            return
+        held.append(data)
+        self._held_size += len(data)
+        if self._held_size >= self.write_limit:
+            self._flush_held()  # the transport takes it now, and says when to wait
+
+    def _flush_held(self) -> None:
+        """Write the held frames now."""
+        held = self._held
+        if held:
+            self._held = []
+            self._held_size = 0
+            if not self.transport.is_closing():
+                self.transport.write(b"".join(held) if len(held) > 1 else held[0])
+
+    def _end_turn(self) -> None:
+        self._flush_held()
+        self._held = None
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data`` now, after the held frames."""
+        if self._held:
+            self._flush_held()
+        self.transport.write(data)
+
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
         """Write a frame given in pieces; a large payload goes through a view, not copied
         (the transport would copy what the socket doesn't take at once)."""
+        if self._held:
+            self._flush_held()
         write = self.transport.write
         for part in parts:
             write(memoryview(part) if len(part) >= LARGE_PAYLOAD else part)
@@ -252,6 +298,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
+        self._flush_held()
         protocol = self.protocol
         if protocol._out:
             transport.write(protocol.data_to_send())
@@ -282,7 +329,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         """
         protocol = self.protocol
         if protocol.state is State.OPEN:
-            self.transport.write(protocol.send_close(code, reason))
+            self._write(protocol.send_close(code, reason))
             if self.close_timeout is not None:
                 self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
             if self._reading_paused:
@@ -465,7 +512,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
                     pass
             try:
                 if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]
-                    self.transport.write(self.protocol.send_message(message, compress))  # type: ignore[arg-type]
+                    self._hold(self.protocol.send_message(message, compress))  # type: ignore[arg-type]
                 else:
                     self._write_parts(self.protocol.send_message_parts(message, compress))  # type: ignore[arg-type]
             except InvalidState:
@@ -527,7 +574,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             data = self.protocol.send_fragment(chunk, first=first, last=last)
         except InvalidState:
             raise await self._closed_exc_once_closed() from None
-        self.transport.write(data)
+        self._write(data)
         if self._write_paused:
             await self._drain()
 
@@ -561,7 +608,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             raise await self._closed_exc_once_closed() from None
         future: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (future, time.monotonic())
-        self.transport.write(frame)
+        self._write(frame)
         return future
 
     async def pong(self, data: str | bytes = b"") -> None:
@@ -569,7 +616,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         if isinstance(data, str):
             data = data.encode()
         try:
-            self.transport.write(self.protocol.send_pong(data))
+            self._write(self.protocol.send_pong(data))
         except InvalidState:
             raise await self._closed_exc_once_closed() from None
 
@@ -603,7 +650,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         data = os.urandom(4)
         future: asyncio.Future[float] = self.loop.create_future()
         self._pings[data] = (future, time.monotonic())
-        self.transport.write(protocol.send_ping(data))
+        self._write(protocol.send_ping(data))
         if self.ping_timeout is not None:
             self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
         self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]

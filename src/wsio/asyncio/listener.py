@@ -97,7 +97,7 @@ class ListenerConnection(Connection):
         finally:
             _cork.connections = None
             for connection in corked:
-                connection._flush()
+                connection._flush_held()
 
     def _write(self, data: bytes) -> None:
         """Write ``data``, or hold it until the read being handled is done."""
@@ -106,7 +106,7 @@ class ListenerConnection(Connection):
             if len(data) < LARGE_PAYLOAD:
                 batch.append(data)
                 return
-            self._flush()  # keep the order, then write the large frame as it is
+            self._flush_held()  # keep the order, then write the large frame as it is
         elif len(data) < LARGE_PAYLOAD:
             corked = getattr(_cork, "connections", None)
             if corked is not None:
@@ -115,15 +115,18 @@ class ListenerConnection(Connection):
                 return
         self.transport.write(data)
 
-    def _flush(self) -> None:
+    # Outside a read, nothing is held: a callback API has no turn to wait for.
+    _hold = _write
+
+    def _flush_held(self) -> None:
         batch = self._batch
         self._batch = None
         if batch and not self.transport.is_closing():
             self.transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
 
-    def fail(self, code: int, reason: str) -> None:
-        self._flush()  # what was sent before the failure goes first
-        super().fail(code, reason)
+    def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
+        self._flush_held()  # what was sent before goes first
+        super()._write_parts(parts)
 
     def _handle_events(self, events: list[Any]) -> None:
         listener = self.listener
@@ -165,7 +168,6 @@ class ListenerConnection(Connection):
             parts = self.protocol.send_message_parts(message, compress)
         except InvalidState:
             raise self._closed_exc() from None
-        self._flush()  # what was sent before goes first
         self._write_parts(parts)
 
     @property

@@ -419,14 +419,14 @@ class Hub:
                 # The common case, without a call: the one uncompressed frame.
                 if plain is None:
                     plain = framed.frame_for(connection)
-                transport.write(plain)
+                connection._hold(plain)
             else:
                 try:
                     data = frame_for(connection)
                 except Exception:
                     self.logger.exception("%s can't frame a message for it", connection._peer())
                     continue
-                transport.write(data)
+                connection._hold(data)
             reached += 1
         return reached
 
