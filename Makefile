@@ -37,6 +37,12 @@ test: install system-deps
 	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
 	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/test_examples_websocket_client.py
 
+# The documentation site (Sphinx, furo, MyST): warnings are errors. make test builds it too (tests/test_docs.py).
+.PHONY: docs
+docs: install
+	$(PY) -m sphinx -W --keep-going -n -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
 autobahn: install
 	$(PY) -m pytest -q tests/autobahn
 

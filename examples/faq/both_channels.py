@@ -1,7 +1,8 @@
 """FAQ: How do I create channels or topics?"""
 
 # A simple in-memory implementation: a set of connections per channel, and
-# broadcast() to publish. (wsio will ship a publish / subscribe Hub for this.)
+# broadcast() to publish. (wsio.Hub does this for you, in memory or over Redis
+# across processes: see examples/docs and the pub/sub page of the docs.)
 
 import asyncio
 import collections
