@@ -86,6 +86,9 @@ class SyncAdapter:
     def send_fragments(self, pieces: list[Any]) -> None:
         self.ws.send(pieces)
 
+    def ping(self) -> bool:
+        return bool(self.ws.ping().wait(STEP_TIMEOUT))
+
     def close(self, code: int, reason: str) -> None:
         self.ws.close(code, reason)
 
@@ -113,6 +116,14 @@ class AsyncAdapter:
 
     async def send_fragments(self, pieces: list[Any]) -> None:
         await self.ws.send(pieces)
+
+    async def ping(self) -> bool:
+        pong = await self.ws.ping()
+        try:
+            await asyncio.wait_for(pong, STEP_TIMEOUT)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         await asyncio.wait_for(self.ws.close(code, reason), STEP_TIMEOUT)
@@ -159,6 +170,15 @@ class WebSocketClientAdapter:
             data = piece.encode() if isinstance(piece, str) else piece  # create_frame encodes str as latin-1 but in a text frame
             frame = websocket.ABNF.create_frame(data, opcode if i == 0 else websocket.ABNF.OPCODE_CONT, int(i == len(pieces) - 1))
             self.ws.send_frame(frame)
+
+    def ping(self) -> bool:
+        """websocket-client doesn't wait for pongs: read the next frame, which must be it."""
+        import websocket
+
+        self.ws.settimeout(STEP_TIMEOUT)
+        self.ws.ping("wsio-interop")
+        opcode, frame = self.ws.recv_data_frame(control_frame=True)
+        return opcode == websocket.ABNF.OPCODE_PONG and frame.data == b"wsio-interop"
 
     def close(self, code: int, reason: str) -> None:
         self.ws.close(status=code, reason=reason.encode(), timeout=STEP_TIMEOUT)
@@ -506,6 +526,7 @@ RUN_IN_PAGE = """async (sessions) => {
     sha256: async (bytes) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)),
                                         (b) => b.toString(16).padStart(2, '0')).join(''),
     sendFragments: null,  // the browser's WebSocket API sends whole messages only
+    ping: null,  // and can't ping (it answers pings)
   };
   await wsioDriver.runSessions(sessions, env, (event) => events.push(event));
   return events;

@@ -5,7 +5,8 @@ subprotocols offered, send each message case (split into fragments when the case
 says so) and check the echo, then close. Every server runs the same *echo*:
 
 * a data message is echoed, in ``n`` fragments after ``CMD fragments n``;
-* ``CMD close CODE REASON`` makes the server close with that code and reason.
+* ``CMD close CODE REASON`` makes the server close with that code and reason;
+* ``CMD ping`` makes it ping the client and answer ``CMD pong`` once the pong came.
 
 Both sides log what they saw as events (``open``, ``message``, ``close``) and
 :func:`check_session` compares both logs with what the plan says. The payloads
@@ -77,6 +78,8 @@ CLOSES = [
     ("server", 1000, ""),
     ("server", 4000, "custom reason \u2713"),
     ("server", 1001, "going away"),
+    ("client", 3000, "\u2713" * 41),  # the longest reason a close frame can carry: 123 bytes
+    ("server", 4999, "x" * 123),
 ]
 
 
@@ -199,6 +202,8 @@ def echo_logic(log: Callable[[dict[str, Any]], None]) -> Logic:
                 fragments = int(args[0])
             elif verb == "close":
                 yield ("close", int(args[0]), args[1] if len(args) > 1 else "")
+            elif verb == "ping":
+                yield ("send", "CMD pong" if (yield ("ping",)) else "CMD no pong")
             continue
         log(message_event(message))
         if fragments > 1:
@@ -223,6 +228,10 @@ def client_logic(session: Session) -> Logic:
         else:
             yield ("send", payload)
         events.append(message_event((yield ("recv", STEP_TIMEOUT))))
+    # Keepalive both ways: the server pings us, then we ping it (None: this client can't).
+    yield ("send", "CMD ping")
+    events.append({"event": "ping", "by": "server", "ok": (yield ("recv", STEP_TIMEOUT)) == "CMD pong"})
+    events.append({"event": "ping", "by": "client", "ok": (yield ("ping",))})
     by, code, reason = session.close
     if by == "client":
         yield ("close", code, reason)
@@ -272,6 +281,7 @@ def check_session(
     *,
     client_echo: str = "code+reason",
     server_echo: str = "code+reason",
+    client_pings: bool = True,
 ) -> None:
     """Assert both sides saw what the plan says: negotiation, every message, the close.
 
@@ -298,6 +308,9 @@ def check_session(
             if "sent_sha256" in e:  # a JS peer's own payload: the same bytes as ours
                 assert e["sent_sha256"] == e["sha256"], f"{side} sent other bytes than it got back: {e}"
         assert closed is not None, f"{side} saw no close: {events[-3:]}"
+    pings = {e["by"]: e["ok"] for e in client_events if e["event"] == "ping"}
+    assert pings.get("server") is True, f"the server's ping got no pong: {pings}"
+    assert pings.get("client") is (True if client_pings else None), f"the client's ping: {pings}"
     by, code, reason = session.close
     initiator, other = (client_events, server_events) if by == "client" else (server_events, client_events)
     other_close = _split_events(other)[2]

@@ -75,6 +75,7 @@ def run_pair(request: pytest.FixtureRequest, server: str, client: str, sessions:
             server_events,
             client_echo=CLOSE_ECHO.get(client, "code+reason"),
             server_echo=CLOSE_ECHO.get(server, "code+reason"),
+            client_pings=client != "chromium",  # a page can't send a ping
         )
     # On the wire, as the wsio side logged its frames: compressed both ways when
     # negotiated (every peer here compresses), never otherwise; fragmented as asked.

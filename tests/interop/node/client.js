@@ -14,6 +14,12 @@ const env = {
     ws.on('upgrade', (response) => { ws.agreed = response.headers['sec-websocket-extensions'] || ''; });
     return ws;
   },
+  ping: (ws, ms) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      ws.once('pong', () => { clearTimeout(timer); resolve(true); });
+      ws.ping('wsio-interop');
+    }),
   // ws.extensions lists the extensions' names only: the response header has their parameters.
   extensions: (ws) => ws.agreed,
   sha256: async (bytes) => crypto.createHash('sha256').update(bytes).digest('hex'),

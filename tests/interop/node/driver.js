@@ -4,6 +4,7 @@
 //   env.open(url, subprotocols, compression) -> a WebSocket
 //   env.sha256(Uint8Array) -> Promise<hex string>
 //   env.sendFragments(ws, pieces, isText) or null when the API can't fragment
+//   env.ping(ws, ms) -> Promise<whether the pong came>, or null when the API can't ping
 //   env.extensions(ws): the agreed Sec-WebSocket-Extensions, when ws.extensions isn't it
 (function (root) {
   'use strict';
@@ -74,6 +75,11 @@
         sent_sha256: await env.sha256(bytes),
       });
     }
+    // Keepalive both ways: the server pings us, then we ping it (null: this API can't).
+    ws.send('CMD ping');
+    await until(() => inbox.length || closed, 'the answer to CMD ping');
+    emit({ event: 'ping', by: 'server', ok: inbox.shift() === 'CMD pong' });
+    emit({ event: 'ping', by: 'client', ok: env.ping ? await env.ping(ws, timeoutMs) : null });
     if (session.close.by === 'client') {
       ws.close(session.close.code, session.close.reason);
     } else {

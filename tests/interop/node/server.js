@@ -1,6 +1,7 @@
 // The Node `ws` echo server of the interop tests (plan.py's echo_logic): echoes
 // every message, in n fragments after "CMD fragments n", closes on
-// "CMD close CODE REASON", and prints one JSON line per event on stdout.
+// "CMD close CODE REASON", pings on "CMD ping" (answering "CMD pong" once the
+// pong came), and prints one JSON line per event on stdout.
 // Usage: node server.js on|off|params   (permessage-deflate: ws's defaults, none,
 // or no context takeover and 10/11-bit windows, as plan.py's DEFLATE_PARAMS)
 'use strict';
@@ -35,6 +36,10 @@ server.on('connection', (ws, request) => {
       const [, verb, ...rest] = data.toString().split(' ');
       if (verb === 'fragments') fragments = Number(rest[0]);
       else if (verb === 'close') ws.close(Number(rest[0]), rest.slice(1).join(' '));
+      else if (verb === 'ping') {
+        ws.once('pong', () => ws.send('CMD pong'));
+        ws.ping('wsio-interop');
+      }
       return;
     }
     log({ conn, event: 'message', type: isBinary ? 'binary' : 'text', size: data.length, sha256: sha256(data) });
