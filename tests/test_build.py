@@ -58,18 +58,27 @@ def run(args: list[str], cwd: Path, timeout: float = 240) -> str:
     return done.stdout
 
 
-def test_sdist_and_wheel(tmp_path: Path) -> None:
-    try:
-        import build  # noqa: F401
-    except ImportError:
-        pytest.fail("the build package is missing: pip install build (the test extra has it)")
-    tree = tmp_path / "tree"
+def copy_sources(tree: Path) -> None:
+    """The files git tracks (or, in an unpacked sdist, all but build products) into ``tree``."""
+    if not (ROOT / ".git").exists():
+        ignore = shutil.ignore_patterns(".venv", "build", "dist", "*.egg-info", "*.so", "__pycache__", "node_modules", "reports")
+        shutil.copytree(ROOT, tree, ignore=ignore)
+        return
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
     for name in filter(None, tracked):
         source = ROOT / name
         if source.is_file():  # tracked files deleted in the work tree are skipped
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, tree / name)
+
+
+def test_sdist_and_wheel(tmp_path: Path) -> None:
+    try:
+        import build  # noqa: F401
+    except ImportError:
+        pytest.fail("the build package is missing: pip install build (the test extra has it)")
+    tree = tmp_path / "tree"
+    copy_sources(tree)
 
     dist = tmp_path / "dist"
     run([sys.executable, "-m", "build", "--outdir", str(dist), str(tree)], cwd=tmp_path)
