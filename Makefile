@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8765
 
-.PHONY: install system-deps run test autobahn clean
+.PHONY: install system-deps node-deps run test autobahn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm)
+
+# Node's ws package, the peer of the interop tests (pinned by tests/interop/node/package-lock.json).
+node-deps: system-deps
+	npm ci --prefix tests/interop/node --no-audit --no-fund --loglevel=error
 
 # The chat demo; `make run WORKERS=4 REDIS=redis://127.0.0.1:6379/0` runs it on 4 processes joined by Redis.
 run: install
@@ -33,9 +38,9 @@ run: install
 
 # The whole suite with the C accelerator, then the protocol tests again on the
 # pure-Python path: both must pass, and give the same results.
-test: install system-deps
+test: install system-deps node-deps
 	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
-	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/test_examples_websocket_client.py
+	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/interop tests/test_examples_websocket_client.py
 
 # The documentation site (Sphinx, furo, MyST): warnings are errors. make test builds it too (tests/test_docs.py).
 .PHONY: docs
