@@ -13,7 +13,6 @@ choices (role, compression, chunking, limits); the rest is what the peer sends.
 from __future__ import annotations
 
 import contextlib
-import zlib
 from typing import Any, Callable, Iterator
 
 from wsio.exceptions import InvalidHandshake
@@ -23,7 +22,7 @@ from wsio.protocol.deflate import enable_client_permessage_deflate, enable_serve
 from wsio.protocol.events import Fragment
 from wsio.protocol.frames import Close
 from wsio.protocol.handshake import accept_key, parse_uri
-from wsio.protocol.http11 import HandshakeLimits, Request, RequestParser, Response, ResponseParser
+from wsio.protocol.http11 import HandshakeLimits, Request, RequestParser, ResponseParser
 
 try:
     from wsio import _speedups as C

@@ -5,10 +5,11 @@ PARSER is one of ``request``, ``response``, ``frames``, ``differential`` (or
 target runs under libFuzzer, coverage-guided over the instrumented pure-Python
 code of wsio (the C accelerator is not instrumented; the differential target
 compares it with the Python reference on every input). The run starts from the
-committed corpus in ``tests/fuzz/corpus/PARSER/`` (from the hand-written seeds
-if it is empty), works in a scratch directory, and at the end writes back a
-minimized corpus: the smallest set of inputs that covers every line the whole
-run reached, capped in count and size. A crash leaves ``crash-*`` in the
+committed corpus in ``tests/fuzz/corpus/PARSER/`` and the hand-written seeds,
+works in a scratch directory, and at the end writes back a minimized corpus:
+a smallest set of inputs that makes every line-to-line transition of wsio's
+Python code that the whole run made (greedy set cover), capped in count and
+size. ``--minimize DIR`` only does that last step, from the inputs in DIR. A crash leaves ``crash-*`` in the
 current directory and exits non-zero.
 
 Without atheris, ``--hypothesis`` (or its absence) runs the same target under
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -62,32 +64,60 @@ def write_corpus(directory: str, inputs: list[bytes]) -> None:
             file.write(data)
 
 
-def lines_covered(target, data: bytes) -> frozenset[tuple[str, int]]:
-    """The lines of wsio that running ``target(data)`` executes (a tracer; slow, for minimizing only)."""
-    covered: set[tuple[str, int]] = set()
+def arcs_covered(target, data: bytes) -> frozenset[tuple[str, int, int]]:
+    """The line-to-line transitions in wsio that ``target(data)`` makes, on the pure-Python frame path.
+
+    A tracer (slow; for minimizing only). Arcs tell branches apart where lines
+    don't, and the Python path runs the frame parser's lines that the C one hides.
+    """
+    from tests.fuzz.harness import frame_path
+
+    covered: set[tuple[str, int, int]] = set()
 
     def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
         filename = frame.f_code.co_filename
         if "/wsio/" not in filename:
             return None
-        if event == "line":
-            covered.add((filename, frame.f_lineno))
-        return tracer
+        previous = -frame.f_code.co_firstlineno
 
-    sys.settrace(tracer)
+        def local(frame, event, arg):  # type: ignore[no-untyped-def]
+            nonlocal previous
+            if event == "line":
+                covered.add((filename, previous, frame.f_lineno))
+                previous = frame.f_lineno
+            return local
+
+        return local
+
+    with frame_path("py"):
+        sys.settrace(tracer)
+        try:
+            target(data)
+        except Exception:  # a crash was reported by the fuzzer already; keep the input anyway
+            pass
+        finally:
+            sys.settrace(None)
+    return frozenset(covered) | outcome_features(target, data)
+
+
+def outcome_features(target, data: bytes) -> frozenset[tuple[str, Any]]:
+    """For the frame targets, what the connection ended with counts too: state, failure, close code, kinds of events."""
+    from tests.fuzz import harness
+
+    if target not in (harness.fuzz_frames, harness.fuzz_differential) or not data:
+        return frozenset()
     try:
-        target(data)
-    except Exception:  # a crash was reported by the fuzzer already; keep the input anyway
-        pass
-    finally:
-        sys.settrace(None)
-    return frozenset(covered)
+        events, _, state, failure, close = harness.outcome(data)
+    except Exception:  # noqa: BLE001 - a crash: the arcs keep the input
+        return frozenset()
+    kinds = tuple(event[0] for event in events[:6])
+    return frozenset({("outcome", (data[0] & 0x78, int(state), failure, close and close[0], kinds))})
 
 
 def minimize(target, inputs: list[bytes]) -> list[bytes]:
-    """Greedy set cover: the fewest (and, at equal gain, shortest) inputs reaching every covered line."""
+    """Greedy set cover: the fewest (and, at equal gain, shortest) inputs reaching every covered arc."""
     unique = sorted(set(inputs), key=len)
-    coverage = {data: lines_covered(target, data) for data in unique}
+    coverage = {data: arcs_covered(target, data) for data in unique}
     remaining = set().union(*coverage.values()) if coverage else set()
     chosen: list[bytes] = []
     total = 0
@@ -175,8 +205,17 @@ def main() -> int:
     parser.add_argument("parser", choices=["request", "response", "frames", "differential", "all"])
     parser.add_argument("seconds", type=int)
     parser.add_argument("--hypothesis", action="store_true", help="use the hypothesis fallback even if atheris is installed")
+    parser.add_argument("--minimize", metavar="DIR", help="only minimize: the inputs in DIR, the committed corpus and the seeds")
     parser.add_argument("--atheris-child", metavar="WORK", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.minimize:
+        from tests.fuzz import harness
+
+        inputs = read_corpus(args.minimize) + read_corpus(corpus_dir(args.parser)) + seeds(args.parser)
+        kept = minimize(harness.TARGETS[args.parser], inputs)
+        write_corpus(corpus_dir(args.parser), kept)
+        print(f"{args.parser}: {len(inputs)} inputs -> {len(kept)} kept ({sum(map(len, kept))} bytes)")
+        return 0
     if args.atheris_child:
         atheris_child(args.parser, args.seconds, args.atheris_child)
         return 0
@@ -198,7 +237,7 @@ def fuzz_one(name: str, seconds: int, force_hypothesis: bool) -> int:
         print("atheris is not installed: running the hypothesis fallback (no coverage guidance)", file=sys.stderr)
     work = tempfile.mkdtemp(prefix=f"wsio-fuzz-{name}-")
     try:
-        start = read_corpus(corpus_dir(name)) or seeds(name)
+        start = read_corpus(corpus_dir(name)) + seeds(name)
         write_corpus(work, start)
         began = time.monotonic()
         status = run_atheris(name, seconds, work) if use_atheris else run_hypothesis(name, seconds, work)

@@ -54,6 +54,7 @@ def base_stats() -> dict[str, Any]:
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": threading.active_count(),
         "objects": len(gc.get_objects()),  # Python objects the collector tracks: a leak shows here first
+        "blocks": sys.getallocatedblocks(),  # memory blocks Python's allocator holds (bytes included)
     }
 
 
