@@ -40,7 +40,19 @@ run: install
 # pure-Python path: both must pass, and give the same results.
 test: install system-deps node-deps
 	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
-	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/interop tests/test_examples_websocket_client.py
+	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/interop tests/hostile tests/fuzz tests/test_examples_websocket_client.py
+
+# atheris on each parser (not in CI): PARSER=request|response|frames|differential|all, SECONDS each.
+# New inputs that reach new code land in tests/fuzz/corpus/.
+.PHONY: fuzz soak
+fuzz: install
+	$(PIP) install -q atheris
+	nice -n 19 $(PY) tests/fuzz/run.py $(or $(PARSER),all) $(or $(SECONDS),600)
+
+# 2,000 connections with churn for 15 minutes (make test runs 2 minutes of it);
+# file descriptors, tasks and RSS must come back.
+soak: install
+	$(PY) tests/soak/soak.py --seconds $(or $(SOAK_SECONDS),900) --connections 2000
 
 # The documentation site (Sphinx, furo, MyST): warnings are errors. make test builds it too (tests/test_docs.py).
 .PHONY: docs

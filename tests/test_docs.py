@@ -128,7 +128,6 @@ def _markdown_pages() -> list[pathlib.Path]:
 # Pages, written by others, that still have plain code blocks. Strict: once a
 # page is fixed, the XPASS fails the run and its entry must go.
 PLAIN_CODE_PENDING = {
-    "topics/security.md": "plain code blocks to turn into doctests or included examples",
 }
 
 

@@ -237,9 +237,8 @@ def over_capacity_response(server_header: str | None) -> bytes:
     headers = [("Retry-After", str(OVER_CAPACITY_RETRY_AFTER))]
     if server_header is not None:
         headers.append(("Server", server_header))
-    response = basic_response(503, headers, "Too many connections; try again later.\n")
-    response.headers["Connection"] = "close"
-    return response.serialize()
+    # Response.from_status says "Connection: close" already.
+    return basic_response(503, headers, "Too many connections; try again later.\n").serialize()
 
 
 class OverCapacity(asyncio.Protocol):
