@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
-import os
 import socket
 import ssl
-import subprocess
 import threading
 from typing import Any, Callable, Iterator
 
+from tests.helpers import self_signed_cert  # noqa: F401  (the sync tests import it from here)
 from wsio.sync import Server, serve
 
 
@@ -36,45 +34,6 @@ def uri(server: Server, path: str = "/", scheme: str = "ws") -> str:
 def echo(ws: Any) -> None:
     for message in ws:
         ws.send(message)
-
-
-def self_signed_cert(directory: str, hostname: str = "localhost") -> tuple[str, str]:
-    """Write a self-signed certificate for ``hostname`` and its key; return their paths."""
-    cert_path = os.path.join(directory, "cert.pem")
-    key_path = os.path.join(directory, "key.pem")
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:  # the openssl command does the same
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", key_path, "-out", cert_path, "-days", "2", "-subj", f"/CN={hostname}",
-             "-addext", f"subjectAltName=DNS:{hostname}"],
-            check=True, capture_output=True,
-        )
-        return cert_path, key_path
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    with open(cert_path, "wb") as file:
-        file.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, "wb") as file:
-        file.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def server_ssl_context(cert_path: str, key_path: str) -> ssl.SSLContext:
