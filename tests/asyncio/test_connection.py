@@ -855,3 +855,46 @@ async def test_held_messages_count_against_write_limit() -> None:
         assert len(writes) >= 100 * 1000 // (4096 + 1000)
         received = [await client.recv() for _ in range(100)]
     assert received == [b"x" * 1000] * 100
+
+
+# -- a protocol error behind messages ------------------------------------------------
+
+
+async def test_data_after_a_protocol_error_does_not_fail_before_the_answer() -> None:
+    """A message, a protocol error, then more data in a later read: the application
+    still answers the message, then the connection fails with 1002."""
+    from wsio.protocol.connection import ServerProtocol
+
+    received: list[object] = []
+    sent_all = asyncio.Event()
+
+    async def raw_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        protocol = ServerProtocol()
+        (request,) = protocol.receive_data(await reader.readuntil(b"\r\n\r\n"))
+        protocol.send_response(protocol.accept(request))
+        writer.write(protocol.data_to_send())
+        writer.write(protocol.send_message("question") + b"\x83\x00")  # reserved opcode 3
+        await asyncio.sleep(0.1)
+        writer.write(b"\x89\x00")  # a ping, in a read of its own
+        sent_all.set()
+        protocol.defer_failures = True
+        while not any(type(event).__name__ == "Close" for event in received):
+            data = await reader.read(4096)
+            if not data:
+                break
+            received.extend(protocol.receive_data(data))
+        writer.close()
+
+    server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", compression=None) as client:
+            await sent_all.wait()
+            await asyncio.sleep(0.1)  # the ping has been read by now
+            assert await client.recv() == "question"
+            await client.send("answer")
+            with pytest.raises(ConnectionClosedError):
+                await client.recv()
+            await client.wait_closed()
+    assert received[0] == "answer"
+    assert type(received[1]).__name__ == "Close" and received[1].code == 1002

@@ -1061,8 +1061,11 @@ def test_deferred_failure_with_more_data() -> None:
     s = server()
     assert s.receive_data(to_server(0x81, b"hello") + to_server(0x83, b"")) == ["hello"]
     assert s.failure_pending
-    # More data doesn't help: the connection fails, and the data is ignored.
-    assert s.receive_data(to_server(0x81, b"more")) == []
+    # Data after the error is ignored, and doesn't fail the connection before
+    # the I/O layer says so (the application may still be answering "hello").
+    assert s.receive_data(to_server(0x81, b"more") + to_server(0x89, b"ping")) == []
+    assert s.failure_pending and s.data_to_send() == b""
+    assert s.receive_data(b"") == []
     assert_failed(s, 1002)
 
 

@@ -75,6 +75,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         logger: logging.Logger | None = None,
     ) -> None:
         self.protocol = protocol
+        protocol.defer_failures = True  # see data_received()
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -134,15 +135,16 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             self._write(protocol.data_to_send())
         if events:
             self._handle_events(events)
-            if protocol.failure_pending and self._failure_handle is None:
-                # A protocol error follows these messages: fail once the application
-                # has taken them (an echo server answers them first, as Autobahn
-                # 3.x, 4.x and 5.15 expect), or after close_timeout if it doesn't read.
-                # With no whole message queued (the error cut a fragmented message
-                # short, e.g. max_size), recv() has nothing to take: fail at once.
-                delay = (self.close_timeout or 0) if self._messages else 0
-                self._failure_handle = self.loop.call_later(delay, self._apply_failure)
-                self._watch_queue = True
+        if protocol.failure_pending and self._failure_handle is None:
+            # A protocol error follows the messages received so far, in this read or
+            # an earlier one: fail once the application has taken them (an echo
+            # answers them first, as Autobahn 3.x, 4.x and 5.15 expect), or after
+            # close_timeout if it doesn't read. With none queued, fail on the next
+            # turn of the event loop, after the tasks already woken (one may be
+            # about to answer the message it just took).
+            delay = (self.close_timeout or 0) if self._messages else 0
+            self._failure_handle = self.loop.call_later(delay, self._apply_failure)
+            self._watch_queue = True
         if protocol.state is State.CLOSED:
             self._after_closed()
 

@@ -193,7 +193,10 @@ class Connection:
             return self._receive_handshake(data)
         events: list[Any] = []
         if self._deferred_failure is not None:
-            self._fail_with(self._deferred_failure)
+            # Nothing after a protocol error counts; the I/O layer says when to
+            # fail, with b"", once the application has the messages before it.
+            if not data:
+                self._fail_with(self._deferred_failure)
             return events
         if self.state is _CLOSED or self.eof_received:
             # RFC 6455 5.5.1: nothing after a close frame counts; nor after a
@@ -256,7 +259,8 @@ class Connection:
     @property
     def failure_pending(self) -> bool:
         """A protocol error was found behind the events just returned; call ``receive_data(b"")``
-        once the application has handled them, and the connection fails."""
+        once the application has handled them, and the connection fails. Data fed
+        meanwhile is ignored."""
         return self._deferred_failure is not None
 
     def _stopped(self) -> bool:
