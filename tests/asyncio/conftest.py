@@ -1,27 +1,25 @@
-"""Run ``async def`` tests with ``asyncio.run``, and helpers for the loopback tests.
+"""Helpers for the loopback tests of the asyncio API.
 
-No pytest-asyncio: a coroutine test runs in a fresh event loop, bounded by
-``ASYNC_TEST_TIMEOUT`` seconds, and fails if the loop reported an error that
-nobody handled ("Task exception was never retrieved", an exception in a
-callback, ...): such errors are bugs even when the test's assertions pass.
+``async def`` tests run through tests/conftest.py, bounded by
+``ASYNC_TEST_TIMEOUT`` seconds here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.conftest import ASYNC_TEST_TIMEOUTS
 
 from wsio.protocol.frames import FIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, build_frame
 
 #: Most tests take milliseconds; this bounds a hung one well below pytest-timeout.
-ASYNC_TEST_TIMEOUT = 5.0
+ASYNC_TEST_TIMEOUT = ASYNC_TEST_TIMEOUTS["asyncio"]
 
 
 HERE = Path(__file__).parent
@@ -33,32 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.parent == HERE and item.path.name in BOUNDED and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(ASYNC_TEST_TIMEOUT + 5))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    function = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(function):
-        return None
-    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    marker = pyfuncitem.get_closest_marker("async_timeout")
-    timeout = marker.args[0] if marker is not None else ASYNC_TEST_TIMEOUT
-    loop_errors: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
-        await asyncio.wait_for(function(**kwargs), timeout)
-
-    asyncio.run(main())
-    if loop_errors and pyfuncitem.get_closest_marker("allow_loop_errors") is None:
-        pytest.fail(f"the event loop reported unhandled errors: {loop_errors}")
-    return True
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "async_timeout(seconds): bound of an async test (default 5 s)")
-    config.addinivalue_line("markers", "allow_loop_errors: don't fail on errors the event loop reports")
 
 
 # -- helpers ------------------------------------------------------------------------

@@ -8,9 +8,7 @@ test`` installs the Debian packages ``tinyproxy``, ``microsocks`` and ``dante-se
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 import os
 import shutil
 import signal
@@ -25,34 +23,13 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+
 from tests.helpers import free_port
 from tests.sync.helpers import run_server, self_signed_cert, server_ssl_context
 
-#: Bound of each ``async def`` test here (pytest-timeout bounds the whole test too).
-ASYNC_TEST_TIMEOUT = 20.0
 
 PROXY_USER = "alice"
 PROXY_PASSWORD = "s3cret"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests in a fresh event loop; fail on errors the loop reported and nobody handled."""
-    function = pyfuncitem.obj
-    if not inspect.iscoroutinefunction(function):
-        return None
-    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    loop_errors: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
-        await asyncio.wait_for(function(**kwargs), ASYNC_TEST_TIMEOUT)
-
-    asyncio.run(main())
-    if loop_errors:
-        pytest.fail(f"the event loop reported unhandled errors: {loop_errors}")
-    return True
 
 
 def _binary(name: str) -> str:
