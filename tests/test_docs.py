@@ -125,25 +125,7 @@ def _markdown_pages() -> list[pathlib.Path]:
     return sorted(path for path in DOCS.rglob("*.md") if "_build" not in path.parts)
 
 
-# Pages, written by others, that still have plain code blocks. Strict: once a
-# page is fixed, the XPASS fails the run and its entry must go.
-PLAIN_CODE_PENDING = {
-}
-
-
-@pytest.mark.parametrize(
-    "page",
-    [
-        pytest.param(
-            page,
-            id=str(page.relative_to(DOCS)),
-            marks=[pytest.mark.xfail(reason=PLAIN_CODE_PENDING[str(page.relative_to(DOCS))], strict=True)]
-            if str(page.relative_to(DOCS)) in PLAIN_CODE_PENDING
-            else [],
-        )
-        for page in _markdown_pages()
-    ],
-)
+@pytest.mark.parametrize("page", _markdown_pages(), ids=lambda page: str(page.relative_to(DOCS)))
 def test_code_is_doctest_or_included(page: pathlib.Path) -> None:
     from markdown_it import MarkdownIt
 

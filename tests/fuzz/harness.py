@@ -73,6 +73,19 @@ def _chunks(data: bytes, config: int) -> Iterator[bytes]:
 # Handshake request (what a server parses)
 
 
+def _feed_all(parser: Any, body: bytes, config: int) -> Any:
+    """Feed ``body`` to an HTTP parser in the chunks ``config`` picks; only InvalidHandshake may escape."""
+    try:
+        for chunk in _chunks(body, config):
+            if parser.feed(chunk) is not None:
+                break
+        else:
+            parser.feed_eof()
+    except InvalidHandshake:
+        pass
+    return parser
+
+
 def fuzz_request(data: bytes) -> None:
     """The request parser and the server's validation of the request.
 
@@ -84,15 +97,7 @@ def fuzz_request(data: bytes) -> None:
         return
     config, body = data[0], data[1:]
     limits = SMALL_LIMITS if config & 0x80 else HandshakeLimits()
-    parser = RequestParser(limits)
-    try:
-        for chunk in _chunks(body, config):
-            if parser.feed(chunk) is not None:
-                break
-        else:
-            parser.feed_eof()
-    except InvalidHandshake:
-        pass
+    parser = _feed_all(RequestParser(limits), body, config)
     assert parser.buffered <= limits.max_line + 2 + limits.max_size, "the request parser buffered past its limits"
 
     server = ServerProtocol(extensions=enable_server_permessage_deflate(None), limits=limits, server_header=None)
@@ -133,15 +138,7 @@ def fuzz_response(data: bytes) -> None:
         return
     config, body = data[0], data[1:]
     limits = SMALL_LIMITS if config & 0x80 else HandshakeLimits()
-    parser = ResponseParser(limits)
-    try:
-        for chunk in _chunks(body, config):
-            if parser.feed(chunk) is not None:
-                break
-        else:
-            parser.feed_eof()
-    except InvalidHandshake:
-        pass
+    parser = _feed_all(ResponseParser(limits), body, config)
     assert parser.buffered <= limits.max_line + 2 + limits.max_size + limits.max_body, "the response parser buffered past its limits"
 
     extensions = enable_client_permessage_deflate(None) if config & 0x40 else None

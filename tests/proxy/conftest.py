@@ -25,7 +25,7 @@ import pytest
 
 
 from tests.helpers import free_port
-from tests.sync.helpers import run_server, self_signed_cert, server_ssl_context
+from tests.sync.helpers import raw_server, run_server, self_signed_cert, server_ssl_context
 
 
 PROXY_USER = "alice"
@@ -188,9 +188,6 @@ def danted(tmp_path: Path) -> Iterator[RunningProxy]:
 @contextlib.contextmanager
 def tls_front(backend_port: int, context: ssl.SSLContext) -> Iterator[int]:
     """Accept TLS on a free port and relay the clear bytes to ``backend_port``; yield the port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    stop = threading.Event()
     sockets: list[socket.socket] = []
 
     def pump(source: socket.socket, target: socket.socket) -> None:
@@ -216,25 +213,13 @@ def tls_front(backend_port: int, context: ssl.SSLContext) -> Iterator[int]:
         threading.Thread(target=pump, args=(backend, client), daemon=True).start()
         pump(client, backend)
 
-    def accept_loop() -> None:
-        while not stop.is_set():
-            try:
-                raw, _ = listener.accept()
-            except (socket.timeout, OSError):
-                continue
-            threading.Thread(target=serve_one, args=(raw,), daemon=True).start()
-
-    acceptor = threading.Thread(target=accept_loop, daemon=True)
-    acceptor.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        acceptor.join(5)
-        listener.close()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
+    with raw_server(serve_one) as port:
+        try:
+            yield port
+        finally:
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
 
 # -- WebSocket servers that say which address they see --------------------------------------------
