@@ -265,6 +265,16 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             self._flush_held()
         self.transport.write(data)
 
+    def _send_message(self, message: Data | bytearray | memoryview, compress: bool | None) -> None:
+        """Frame a whole message and write it: held if small, header and payload apart if large.
+
+        Raises :exc:`InvalidState` when the connection isn't open.
+        """
+        if len(message) < LARGE_PAYLOAD:
+            self._hold(self.protocol.send_message(message, compress))
+        else:
+            self._write_parts(self.protocol.send_message_parts(message, compress))
+
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
         """Write a frame given in pieces; a large payload goes through a view, not copied
         (the transport would copy what the socket doesn't take at once)."""
@@ -513,10 +523,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
                 async with self._fragment_lock:
                     pass
             try:
-                if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]
-                    self._hold(self.protocol.send_message(message, compress))  # type: ignore[arg-type]
-                else:
-                    self._write_parts(self.protocol.send_message_parts(message, compress))  # type: ignore[arg-type]
+                self._send_message(message, compress)  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
             if self._write_paused:

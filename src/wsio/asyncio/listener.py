@@ -162,13 +162,9 @@ class ListenerConnection(Connection):
         peer: watch :attr:`buffered_amount` to avoid buffering without bound.
         """
         try:
-            if len(message) < LARGE_PAYLOAD:
-                self._write(self.protocol.send_message(message, compress))
-                return
-            parts = self.protocol.send_message_parts(message, compress)
+            self._send_message(message, compress)
         except InvalidState:
             raise self._closed_exc() from None
-        self._write_parts(parts)
 
     @property
     def buffered_amount(self) -> int:
