@@ -704,6 +704,173 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Assembly                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Why: a large frame arrives over many reads. Unmasking each piece into a
+   bytes object of its own, then joining them, allocates the payload twice
+   and copies it twice; here each piece is unmasked straight into the bytes
+   object that becomes the message, which no one else sees until done(). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *data;   /* the bytes object being filled; NULL once handed out */
+    Py_ssize_t filled;
+} Assembly;
+
+PyDoc_STRVAR(assembly_doc,
+"Assembly(size)\n--\n\n"
+"A payload of ``size`` bytes put together as its pieces arrive: ``feed()``\n"
+"each piece (unmasked on the way when a mask is given), then ``done()``\n"
+"returns the bytes.");
+
+static PyObject *
+assembly_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    Py_ssize_t size;
+    Assembly *self;
+
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Assembly() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "n:Assembly", &size)) {
+        return NULL;
+    }
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be >= 0");
+        return NULL;
+    }
+    self = (Assembly *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->data = PyBytes_FromStringAndSize(NULL, size);
+    if (self->data == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->filled = 0;
+    return (PyObject *)self;
+}
+
+static void
+assembly_dealloc(Assembly *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    Py_XDECREF(self->data);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+PyDoc_STRVAR(assembly_feed_doc,
+"feed(data, mask=None, offset=0)\n--\n\n"
+"Append ``data``, XORed with ``mask`` from byte ``offset`` of the mask if one\n"
+"is given. Raises ValueError past the announced size.");
+
+static PyObject *
+assembly_feed(Assembly *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"data", "mask", "offset"};
+    PyObject *argv[3], *tmp;
+    Py_buffer data;
+    unsigned char mask[4];
+    unsigned phase = 0;
+    int masked = 0;
+    PyObject *result = NULL;
+
+    if (parse_args("feed", args, nargs, kwnames, names, 1, 3, argv) < 0) {
+        return NULL;
+    }
+    if (self->data == NULL) {
+        PyErr_SetString(PyExc_ValueError, "feed() after done()");
+        return NULL;
+    }
+    if (argv[1] != NULL && argv[1] != Py_None) {
+        if (get_mask(argv[1], mask) < 0) {
+            return NULL;
+        }
+        masked = 1;
+        if (argv[2] != NULL) {
+            Py_ssize_t offset = PyLong_AsSsize_t(argv[2]);
+            if (offset == -1 && PyErr_Occurred()) {
+                return NULL;
+            }
+            phase = (unsigned)(offset & 3);
+        }
+    }
+    if (get_view(argv[0], &data, &tmp) < 0) {
+        return NULL;
+    }
+    if (data.len > PyBytes_GET_SIZE(self->data) - self->filled) {
+        PyErr_SetString(PyExc_ValueError, "more bytes than the announced size");
+        goto done;
+    }
+    fill_payload((unsigned char *)PyBytes_AS_STRING(self->data) + self->filled,
+                 (const unsigned char *)data.buf, data.len, masked ? mask : NULL, phase);
+    self->filled += data.len;
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_view(&data, tmp);
+    return result;
+}
+
+PyDoc_STRVAR(assembly_done_doc,
+"done()\n--\n\n"
+"Return the payload; ValueError if it isn't complete.");
+
+static PyObject *
+assembly_done(Assembly *self, PyObject *unused)
+{
+    PyObject *result = self->data;
+
+    (void)unused;
+    if (result == NULL || self->filled != PyBytes_GET_SIZE(result)) {
+        PyErr_SetString(PyExc_ValueError, "payload incomplete");
+        return NULL;
+    }
+    self->data = NULL;
+    return result;
+}
+
+static PyMethodDef assembly_methods[] = {
+    {"feed", (PyCFunction)(void (*)(void))(assembly_feed), METH_FASTCALL | METH_KEYWORDS, assembly_feed_doc},
+    {"done", (PyCFunction)assembly_done, METH_NOARGS, assembly_done_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot assembly_slots[] = {
+    {Py_tp_new, assembly_new},
+    {Py_tp_dealloc, assembly_dealloc},
+    {Py_tp_methods, assembly_methods},
+    {Py_tp_doc, (void *)assembly_doc},
+    {0, NULL},
+};
+
+static PyType_Spec assembly_spec = {
+    "wsio._speedups.Assembly",
+    sizeof(Assembly),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    assembly_slots,
+};
+
+static int
+speedups_exec(PyObject *module)
+{
+    /* A heap type per module object: nothing is shared between interpreters. */
+    PyObject *type = PyType_FromSpec(&assembly_spec);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "Assembly", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -717,6 +884,7 @@ static PyMethodDef speedups_methods[] = {
 };
 
 static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, speedups_exec},
 #ifdef Py_mod_multiple_interpreters
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -728,7 +896,7 @@ static PyModuleDef_Slot speedups_slots[] = {
 
 PyDoc_STRVAR(speedups_doc,
 "C versions of the hot functions of :mod:`wsio.protocol.frames`.\n\n"
-"``apply_mask``, ``parse_frames`` and ``build_frame`` have exactly the contract\n"
+"``apply_mask``, ``parse_frames``, ``build_frame`` and ``Assembly`` have exactly the contract\n"
 "of the pure-Python reference there, which imports them when this module is\n"
 "built (``WSIO_NO_SPEEDUPS=1`` keeps the Python versions). Masking is done\n"
 "16 bytes at a time (SSE2; 8 with plain C elsewhere), each payload is\n"

@@ -254,12 +254,27 @@ def test_messages_both_ways(size: int, direction: str, kind: str, deflate: bool)
     assert type(events[0]) is type(message)
     assert receiver.data_to_send() == b"" and sender.data_to_send() == b""
     assert s.state is c.state is State.OPEN
-    # The same in 997-byte pieces: the payload streams as Fragments.
+    # The same in 997-byte pieces: a plain binary frame is put together whole
+    # (Assembly); text and compressed payloads stream as Fragments.
     data = sender.send_message(message)
     events = feed(receiver, data, list(range(997, len(data), 997)))
     assert collapse(events) == [message]
     if len(data) > 997:
-        assert all(isinstance(event, Fragment) for event in events)
+        if kind == "binary" and not data[0] & 0x40:
+            assert events == [message] and type(events[0]) is bytes
+        else:
+            assert all(isinstance(event, Fragment) for event in events)
+
+
+def test_binary_frame_above_assemble_limit_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wsio.protocol.connection.ASSEMBLE_LIMIT", 1000)
+    s, c = pair()
+    for size in (1000, 1001):
+        message = payload_of(size)
+        data = c.send_message(message)
+        events = feed(s, data, list(range(300, len(data), 300)))
+        assert collapse(events) == [message]
+        assert (events == [message]) == (size == 1000), events
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 100, 300])

@@ -135,6 +135,7 @@ def test_frames_uses_the_extension():
         assert frames.apply_mask is C.apply_mask
         assert frames.parse_frames is C.parse_frames
         assert frames.build_frame is C.build_frame
+        assert frames.Assembly is C.Assembly
 
 
 # ---------------------------------------------------------------------------
@@ -455,6 +456,58 @@ def test_parse_frames_does_not_hold_the_buffer():
     buf += b"more"  # released on the error path too
 
 
+# ---------------------------------------------------------------------------
+# Assembly
+
+
+def assemble(cls, data, mask, offset, cuts, kind):
+    """Feed ``data`` to a ``cls`` cut at ``cuts``, the offset moving on like the core's."""
+    assembly = cls(len(data))
+    prev = 0
+    for cut in sorted(set(cuts)) + [len(data)]:
+        cut = min(cut, len(data))
+        assembly.feed(as_buffer(data[prev:cut], kind), mask, offset + prev)
+        prev = max(prev, cut)
+    return assembly.done()
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    data=payloads(200_000),
+    mask=st.none() | masks,
+    offset=st.integers(0, 2**40),
+    cuts=st.lists(st.integers(0, 200_000), max_size=6),
+    kind=kinds,
+)
+def test_assembly_matches(data, mask, offset, cuts, kind):
+    expected = data if mask is None else frames.py_apply_mask(data, mask, offset)
+    assert outcome(assemble, C.Assembly, data, mask, offset, cuts, kind) == typed(expected)
+    assert outcome(assemble, frames.PyAssembly, data, mask, offset, cuts, kind) == typed(expected)
+
+
+@pytest.mark.parametrize("cls", ["C", "py"])
+def test_assembly_errors(cls):
+    Assembly = C.Assembly if cls == "C" else frames.PyAssembly
+    with pytest.raises(ValueError):
+        Assembly(-1)
+    assembly = Assembly(4)
+    assembly.feed(b"ab")
+    with pytest.raises(ValueError):
+        assembly.done()  # incomplete
+    with pytest.raises(ValueError):
+        assembly.feed(b"cde")  # past the size: nothing taken
+    assembly.feed(b"cd", None, 0)
+    assert assembly.done() == b"abcd"
+    with pytest.raises(ValueError):
+        assembly.feed(b"")  # after done()
+    with pytest.raises(ValueError):
+        assembly.done()
+    if cls == "C":  # like apply_mask: the reference doesn't check the key's length
+        with pytest.raises(ValueError):
+            Assembly(4).feed(b"abcd", b"abc")
+    assert Assembly(0).done() == b""
+
+
 @pytest.mark.skipif(not hasattr(sys, "getrefcount"), reason="needs refcounts")
 def test_no_reference_leaks():
     wire = frames.py_build_frame(0x81, b"hello", b"abcd") * 3 + b"\x83\x00"
@@ -465,6 +518,9 @@ def test_no_reference_leaks():
         C.parse_frames(wire, pos, True, False)
         C.apply_mask(wire, b"abcd", 1)
         C.build_frame(0x82, wire, b"abcd")
+        assembly = C.Assembly(len(wire))
+        assembly.feed(wire, b"abcd", 3)
+        assembly.done()
         try:
             C.parse_frames(wire, -1, True, False)
         except ValueError:

@@ -43,6 +43,12 @@ DEFAULT_MAX_SIZE = 1 << 20
 #: A message in more fragments than this fails with 1009: empty fragments cost
 #: no memory but each costs CPU, so their number is capped too.
 DEFAULT_MAX_FRAGMENTS = 4096
+#: A single-frame binary message up to this size that arrives over several
+#: reads is put together in one buffer sized from its header (within max_size);
+#: a larger one streams in pieces, so memory follows what actually arrived.
+ASSEMBLE_LIMIT = 16 << 20
+_WHOLE_BINARY_MASK = FIN | RSV1 | 0x0F  # FIN, uncompressed, binary
+_WHOLE_BINARY = FIN | OP_BINARY
 
 _new_mask = MaskSource()  # shared: one 4 KiB pool per process, not per connection
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
@@ -103,6 +109,7 @@ class Connection:
         "subprotocol", "extensions", "deflate", "close_rcvd", "close_sent", "close_rcvd_then_sent",
         "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
         "_rsv1_ok", "_mask", "_buf", "_out", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
+        "_pf_assembly",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
         "_fragmenting", "defer_failures",
     )  # fmt: skip
@@ -157,6 +164,7 @@ class Connection:
         self._pf_left = 0
         self._pf_mask: bytes | None = None
         self._pf_off = 0
+        self._pf_assembly: _frames.Assembly | None = None
         # The message being reassembled: None when no message is in progress.
         self._msg_text: bool | None = None
         self._msg_compressed = False
@@ -239,6 +247,11 @@ class Connection:
                     self.logger.debug("< %s (arriving in pieces)", _describe(head, length))
                 self._begin_data_frame(head, length)
                 self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
+                if head & _WHOLE_BINARY_MASK == _WHOLE_BINARY and length <= ASSEMBLE_LIMIT:
+                    # A whole binary message in one frame: put it together in
+                    # place. Text and fragmented messages stream, so that invalid
+                    # UTF-8 fails as soon as it arrives (and recv_streaming() gets pieces).
+                    self._pf_assembly = _frames.Assembly(length)
                 pos = start
         except ProtocolError as exc:
             if self.defer_failures or any(type(e) is str or type(e) is bytes or (type(e) is Fragment and e.last) for e in events):
@@ -329,6 +342,17 @@ class Connection:
             return pos
         # Read straight from the receive buffer: slicing it first would copy
         # the payload once more.
+        assembly = self._pf_assembly
+        if assembly is not None:
+            with memoryview(src) as view:
+                assembly.feed(view[pos : pos + n], self._pf_mask, self._pf_off)
+            self._pf_off += n
+            self._pf_left -= n
+            if not self._pf_left:
+                self._pf_assembly = None
+                self._msg_text = None  # the message is complete
+                events.append(assembly.done())
+            return pos + n
         with memoryview(src) as view:
             if self._pf_mask is not None:
                 chunk = _frames.apply_mask(view[pos : pos + n], self._pf_mask, self._pf_off)
@@ -417,6 +441,7 @@ class Connection:
         self.why = self.why or reason
         self.state = _CLOSED
         self._pf_left = 0
+        self._pf_assembly = None
         self._msg_text = None
         if self.debug:
             self.logger.debug("! failing connection with %d: %s", exc.code, reason)

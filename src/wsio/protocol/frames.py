@@ -172,6 +172,40 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
+class Assembly:
+    """A payload of ``size`` bytes put together as its pieces arrive.
+
+    ``feed()`` each piece (unmasked on the way when a mask is given), then
+    ``done()`` returns the bytes. The C version unmasks each piece straight
+    into the bytes object it returns, so a large frame arriving over many reads
+    is allocated and copied once; this one keeps the pieces and joins them.
+    """
+
+    __slots__ = ("_pieces", "_left")
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        self._pieces: list[bytes] | None = []
+        self._left = size
+
+    def feed(self, data: bytes | bytearray | memoryview, mask: bytes | None = None, offset: int = 0) -> None:
+        """Append ``data``, XORed with ``mask`` from byte ``offset`` of the mask if one is given."""
+        if self._pieces is None:
+            raise ValueError("feed() after done()")
+        if len(data) > self._left:
+            raise ValueError("more bytes than the announced size")
+        self._pieces.append(apply_mask(data, mask, offset) if mask is not None else bytes(data))
+        self._left -= len(data)
+
+    def done(self) -> bytes:
+        """Return the payload; :exc:`ValueError` if it isn't complete."""
+        if self._pieces is None or self._left:
+            raise ValueError("payload incomplete")
+        pieces, self._pieces = self._pieces, None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 def parse_header(buf: bytes | bytearray, pos: int) -> tuple[int, int, bytes | None, int] | None:
     """Decode the frame header at ``buf[pos:]`` without any validation.
 
@@ -307,10 +341,10 @@ class MaskSource:
 
 
 # The C accelerator replaces the hot functions when it is built and allowed.
-py_apply_mask, py_parse_frames, py_build_frame = apply_mask, parse_frames, build_frame
+py_apply_mask, py_parse_frames, py_build_frame, PyAssembly = apply_mask, parse_frames, build_frame, Assembly
 if not os.environ.get("WSIO_NO_SPEEDUPS"):
     try:
-        from .._speedups import apply_mask, parse_frames, build_frame  # noqa: F811
+        from .._speedups import Assembly, apply_mask, build_frame, parse_frames  # type: ignore[assignment]  # noqa: F811
     except ImportError:  # not built: the pure-Python versions stay
         pass
 SPEEDUPS = apply_mask is not py_apply_mask
