@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import wsio
+from wsio.asyncio.connection import _WRITE_SLICE
 from wsio.protocol.connection import ClientProtocol
 from wsio.protocol.handshake import parse_uri
 
@@ -133,8 +134,38 @@ def test_large_frames_are_not_joined_and_keep_their_order() -> None:
                 return [await ws.recv() for _ in range(3)]
 
     assert run(main()) == ["small", b"L" * 100_000, "after"]
-    # The large payload is written apart from its 10-byte header, not copied into a frame.
-    assert writes[:4] == [7, 10, 100_000, 7]
+    # The large payload is written apart from its 10-byte header, not copied into a
+    # frame, in slices (the transport never holds a copy of all of it).
+    assert writes[:2] == [7, 10], writes
+    slices = writes[2 : writes.index(7, 2)]  # up to the frame of "after"
+    assert sum(slices) == 100_000 and max(slices) <= _WRITE_SLICE, writes
+
+
+def test_large_messages_to_a_slow_reader_wait_in_wsio_not_in_the_transport() -> None:
+    seen: dict[str, int] = {}
+    payloads = [bytes([i]) * (4 << 20) for i in range(4)]
+
+    class Sender(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            buffer = bytearray()
+            for payload in payloads:
+                buffer[:] = payload
+                connection.send(buffer)
+            buffer[:] = b"changed after send()"  # must not reach the peer
+            connection.send("end")
+            seen["transport"] = connection.transport.get_write_buffer_size()
+            seen["buffered"] = connection.buffered_amount
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Sender, "127.0.0.1", 0, compression=None) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None, max_size=None) as ws:
+                return [await ws.recv() for _ in range(5)]
+
+    assert run(main()) == [*payloads, "end"]
+    # 16 MiB sent at once: what the socket didn't take waits as the caller's
+    # payloads (copies for a bytearray), the transport's buffer stays small.
+    assert seen["transport"] <= 65536 + _WRITE_SLICE, seen
+    assert seen["buffered"] > 8 << 20, seen
 
 
 def test_echo_stops_reading_while_its_peer_does_not_read() -> None:

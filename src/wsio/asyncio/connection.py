@@ -32,6 +32,9 @@ from ..protocol.frames import LARGE_PAYLOAD, Close
 
 __all__ = ["Connection", "Data", "State"]
 
+# A large payload goes to the transport this many bytes at a time: see _write_large().
+_WRITE_SLICE = 262144
+
 Data = str | bytes
 
 
@@ -57,7 +60,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size",
+        "_held", "_held_size", "_backlog",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -104,6 +107,8 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         # Frames sent in this turn of the event loop, written together at its end.
         self._held: list[bytes] | None = None  # see _hold()
         self._held_size = 0
+        # Large payloads waiting for the transport to drain; see _write_large().
+        self._backlog: collections.deque[bytes | memoryview] | None = None
         # Reading stops while the write buffer is over write_limit: what we read may
         # need an answer (pongs, a close frame) that would only grow that buffer.
         self._reading_paused_for_writes = False
@@ -209,6 +214,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         self._keepalive_handle = self._close_handle = None
+        self._backlog = None
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
         closed = self._closed_exc()
@@ -236,7 +242,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         """Write ``data`` now, or with the others sent in this turn of the event loop."""
         held = self._held
         if held is None:
-            self.transport.write(data)
+            self._transport_write(data)
             self._held = []
             self._held_size = 0
             self.loop.call_soon(self._end_turn)
@@ -253,7 +259,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             self._held = []
             self._held_size = 0
             if not self.transport.is_closing():
-                self.transport.write(b"".join(held) if len(held) > 1 else held[0])
+                self._transport_write(b"".join(held) if len(held) > 1 else held[0])
 
     def _end_turn(self) -> None:
         self._flush_held()
@@ -263,7 +269,14 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         """Write ``data`` now, after the held frames."""
         if self._held:
             self._flush_held()
-        self.transport.write(data)
+        self._transport_write(data)
+
+    def _transport_write(self, data: bytes) -> None:
+        """Hand ``data`` to the transport, or queue it behind a large payload still waiting."""
+        if self._backlog:
+            self._backlog.append(data)
+        else:
+            self.transport.write(data)
 
     def _send_message(self, message: Data | bytearray | memoryview, compress: bool | None) -> None:
         """Frame a whole message and write it: held if small, header and payload apart if large.
@@ -276,13 +289,57 @@ class Connection(ConnectionAPI, asyncio.Protocol):
             self._write_parts(self.protocol.send_message_parts(message, compress))
 
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
-        """Write a frame given in pieces; a large payload goes through a view, not copied
-        (the transport would copy what the socket doesn't take at once)."""
+        """Write a frame given in pieces: small ones as they are, a large payload
+        in slices as the transport drains (see :meth:`_write_large`)."""
         if self._held:
             self._flush_held()
-        write = self.transport.write
         for part in parts:
-            write(memoryview(part) if len(part) >= LARGE_PAYLOAD else part)
+            if len(part) >= LARGE_PAYLOAD:
+                self._write_large(part)
+            else:
+                self._transport_write(part)  # type: ignore[arg-type]
+
+    def _write_large(self, payload: bytes | bytearray | memoryview) -> None:
+        """Write a large payload a slice at a time, the rest when the transport asks for more.
+
+        Handing the transport a whole megabyte when the socket takes only part
+        of it makes the transport copy the rest into its buffer, which then
+        grows and shrinks by megabytes on every message: the copy, and the
+        allocator giving memory back to the system and taking it again, cost
+        more than the send itself. Slices keep that buffer near ``write_limit``
+        and the payload is copied only by the kernel.
+        """
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = collections.deque()
+        backlog.append(payload)  # type: ignore[arg-type]
+        self._drain_backlog()
+        if backlog and type(payload) is not bytes:
+            # The caller may change a bytearray once send() returns: keep a copy
+            # of what's left of it (the last item: the payload or its remainder).
+            backlog[-1] = bytes(backlog[-1])
+
+    def _drain_backlog(self) -> None:
+        """Write queued payload slices until the transport is full (pause_writing()) or the queue empty."""
+        backlog = self._backlog
+        write = self.transport.write
+        while backlog and not self._write_paused:
+            item = backlog[0]
+            if len(item) > _WRITE_SLICE:
+                view = item if type(item) is memoryview else memoryview(item)
+                backlog[0] = view[_WRITE_SLICE:]
+                write(view[:_WRITE_SLICE])
+            else:
+                backlog.popleft()
+                write(item)
+
+    def _flush_backlog(self) -> None:
+        """Closing: give the transport everything queued, in order (it flushes before it closes)."""
+        backlog = self._backlog
+        if backlog:
+            self._backlog = None
+            for item in backlog:
+                self.transport.write(item)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -295,6 +352,10 @@ class Connection(ConnectionAPI, asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._backlog:
+            self._drain_backlog()
+            if self._write_paused:  # the transport filled up again: stay paused
+                return
         if self._reading_paused_for_writes:
             self._reading_paused_for_writes = False
             if not self._reading_paused and not self.transport.is_closing():
@@ -310,6 +371,7 @@ class Connection(ConnectionAPI, asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
+        self._flush_backlog()
         self._flush_held()
         protocol = self.protocol
         if protocol._out:

@@ -113,7 +113,7 @@ class ListenerConnection(Connection):
                 self._batch = [data]
                 corked.append(self)
                 return
-        self.transport.write(data)
+        self._transport_write(data)
 
     # Outside a read, nothing is held: a callback API has no turn to wait for.
     _hold = _write
@@ -122,7 +122,7 @@ class ListenerConnection(Connection):
         batch = self._batch
         self._batch = None
         if batch and not self.transport.is_closing():
-            self.transport.write(b"".join(batch) if len(batch) > 1 else batch[0])
+            self._transport_write(b"".join(batch) if len(batch) > 1 else batch[0])
 
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
         self._flush_held()  # what was sent before goes first
@@ -174,8 +174,12 @@ class ListenerConnection(Connection):
         echo can't buffer without bound; a producer that sends on its own
         (a timer, a broadcast) should check it and slow down or skip.
         """
-        batch = self._batch
-        return self.transport.get_write_buffer_size() + (sum(map(len, batch)) if batch else 0)
+        batch, backlog = self._batch, self._backlog
+        return (
+            self.transport.get_write_buffer_size()
+            + (sum(map(len, batch)) if batch else 0)
+            + (sum(map(len, backlog)) if backlog else 0)
+        )
 
     def close(self, code: int = 1000, reason: str = "") -> None:  # type: ignore[override]
         """Start the closing handshake; :meth:`Listener.on_close` tells when it's done."""

@@ -405,6 +405,8 @@ class Hub:
                 continue
             transport = connection.transport
             buffered = transport.get_write_buffer_size()
+            if connection._backlog:  # a large message still going out
+                buffered += sum(map(len, connection._backlog))
             if buffered:
                 bound = connection.write_limit if max_buffer is None else max_buffer
                 if buffered + need > bound:
