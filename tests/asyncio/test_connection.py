@@ -832,6 +832,65 @@ async def test_a_burst_of_sends_in_one_turn_is_two_writes() -> None:
         assert writes == [4, 9 * 4]
 
 
+async def test_bursts_on_many_connections_in_one_turn_end_with_one_callback() -> None:
+    from wsio.asyncio import connection as module
+
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (
+            server2,
+            client2,
+        ):
+            writes, writes2 = count_writes(server), count_writes(server2)
+            loop = asyncio.get_running_loop()
+            scheduled: list[Any] = []
+            call_soon = loop.call_soon
+
+            def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+                scheduled.append(callback)
+                return call_soon(callback, *args, **kwargs)
+
+            loop.call_soon = counting_call_soon  # type: ignore[method-assign]
+            try:
+                for i in range(3):
+                    await server.send(f"a{i}")
+                    await server2.send(f"b{i}")
+            finally:
+                loop.call_soon = call_soon  # type: ignore[method-assign]
+            assert scheduled == [module._end_turns]
+            assert [await client.recv() for _ in range(3)] == ["a0", "a1", "a2"]
+            assert [await client2.recv() for _ in range(3)] == ["b0", "b1", "b2"]
+            assert writes == writes2 == [4, 2 * 4]
+
+
+async def test_held_messages_survive_a_loop_that_closed_before_its_turn_ended() -> None:
+    from wsio.asyncio import connection as module
+
+    # What a loop stopped with the end-of-turn callback still pending leaves behind.
+    module._turn_ends.connections = []
+    module._turn_ends.loop = object()  # type: ignore[assignment]
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        for i in range(3):
+            await server.send(f"m{i}")
+        assert [await client.recv() for _ in range(3)] == ["m0", "m1", "m2"]
+
+
+async def test_messages_kept_across_reads_into_the_shared_read_buffer() -> None:
+    """Connections read into one buffer per thread: what the application gets must be its own."""
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (
+            server2,
+            client2,
+        ):
+            assert isinstance(server, asyncio.BufferedProtocol)
+            sent = [bytes([i]) * (i * 997 % 70_000) for i in range(40)]
+            for i, message in enumerate(sent):
+                # Every message in a read of its own, on two connections in turn.
+                await (client if i % 2 else client2).send(message)
+                await asyncio.sleep(0)
+            got = [await server.recv() for _ in range(20)], [await server2.recv() for _ in range(20)]
+            assert got == (sent[1::2], sent[0::2])
+
+
 async def test_held_messages_go_out_before_a_ping_a_close_and_a_large_message() -> None:
     async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
         for i in range(3):
