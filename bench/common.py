@@ -35,6 +35,14 @@ def raise_fd_limit() -> int:
     return target
 
 
+#: What the raw TCP protocols read into. A plain asyncio.Protocol gets a fresh
+#: 256 KiB bytes object per read, which glibc may serve with mmap, mremap and
+#: munmap every time (it depends on what the process freed before): the limit
+#: would then be slow in some runs and not others. Reading into one buffer
+#: (BufferedProtocol) keeps it fast in every run; each process runs one loop.
+READ_BUFFER = memoryview(bytearray(262144))
+
+
 def binary_payload(size: int) -> bytes:
     """``size`` bytes of a fixed pattern (not compressed in the plain scenarios)."""
     pattern = bytes(range(256))

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from .common import HOST, Stats, abort_socket, binary_payload, cpu_seconds, install_exit_guards, raise_fd_limit
+from .common import HOST, READ_BUFFER, Stats, abort_socket, binary_payload, cpu_seconds, install_exit_guards, raise_fd_limit
 
 if os.environ.get("BENCH_LOADGEN") == "wsio":  # to cross-check the load generator, or test the fallback
     from . import ws_wsio as backend
@@ -71,7 +71,7 @@ async def open_many(count: int, opener: Any, closer: Any) -> list[Any]:
 # ---------------------------------------------------------------- raw TCP (the limit)
 
 
-class TcpClient(asyncio.Protocol):
+class TcpClient(asyncio.BufferedProtocol):
     """Sends ``size``-byte chunks, ``window`` at a time; a chunk back counts as a message."""
 
     def __init__(self, stats: Stats, size: int, window: int, trigger: bool = False) -> None:
@@ -113,8 +113,11 @@ class TcpClient(asyncio.Protocol):
             self.owed -= 1
             self.transport.write(self.payload)  # type: ignore[union-attr]
 
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER  # only counted
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += nbytes
         done = self.received // self.size
         new = done - self.done
         self.done = done

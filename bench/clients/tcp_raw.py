@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..common import binary_payload
+from ..common import READ_BUFFER, binary_payload
 from ._cli import Window, main
 
 
-class Echo(asyncio.Protocol):
+class Echo(asyncio.BufferedProtocol):
     """``window`` chunks of ``size`` bytes in flight; a chunk back counts as a message."""
 
     def __init__(self, size: int, window: int, clock: Window | None, done: asyncio.Future[None]) -> None:
@@ -45,8 +45,11 @@ class Echo(asyncio.Protocol):
             self.owed -= 1
             self.transport.write(self.payload)
 
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER  # only counted
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += nbytes
         completed = self.received // self.size
         for _ in range(completed - self.completed):
             if self.done.done():

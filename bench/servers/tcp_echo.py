@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from ..common import BACKLOG, HOST, ready
+from ..common import BACKLOG, HOST, READ_BUFFER, ready
 from ._cli import main
 
 #: In the broadcast scenario a "message" is this many bytes (the load generator agrees).
@@ -13,12 +13,15 @@ CHUNK = 64
 OPEN: set[asyncio.Transport] = set()
 
 
-class Echo(asyncio.Protocol):
+class Echo(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.transport.write(READ_BUFFER[:nbytes])  # sent, or copied into the transport's buffer
 
     # Flow control, as every WebSocket server here has: without it the write
     # buffer grows to tens of MiB with big pipelined messages, and asyncio's
@@ -30,7 +33,7 @@ class Echo(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-class FanOut(asyncio.Protocol):
+class FanOut(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.pending = b""
@@ -39,8 +42,11 @@ class FanOut(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         OPEN.discard(self.transport)
 
-    def data_received(self, data: bytes) -> None:
-        data = self.pending + data
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = self.pending + READ_BUFFER[:nbytes]
         whole = len(data) - len(data) % CHUNK
         self.pending = data[whole:]
         for start in range(0, whole, CHUNK):
