@@ -585,6 +585,8 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         """Receive the next message piece by piece, as its frames arrive.
 
         Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        A binary message in a single uncompressed frame of up to 16 MiB
+        (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
         while not self._queue:
             await self._wait_for_message(None, whole=False)
