@@ -187,9 +187,19 @@ def test_sync_ws_through_https_proxy(tinyproxy: Any, ws_server: int, certificate
     assert f"127.0.0.1:{ws_server}" in proxy.log()
 
 
-def test_sync_wss_through_https_proxy_is_refused_clearly(certificates: Certificates) -> None:
-    with pytest.raises(wsio.InvalidProxy, match="asyncio client"):
-        sync_connect("wss://localhost:1/", proxy="https://localhost:2")._create()
+def test_sync_wss_through_https_proxy(tinyproxy: Any, wss_server: int, certificates: Certificates) -> None:
+    """TLS to the proxy, CONNECT, then TLS to the server inside it (more in test_tls_in_tls_proxy.py)."""
+    proxy = tinyproxy(connect_ports=[wss_server])
+    front_context = server_ssl_context(certificates.cert_path, certificates.key_path)
+    with tls_front(proxy.port, front_context) as front_port:
+        with sync_connect(
+            f"wss://localhost:{wss_server}/",
+            proxy=f"https://localhost:{front_port}",
+            proxy_ssl=certificates.client_context(),
+            ssl=certificates.client_context(),
+        ) as ws:
+            assert_proxied_sync(ws, front_port)
+    assert f"localhost:{wss_server}" in proxy.log()
 
 
 async def test_async_wss_through_https_proxy(tinyproxy: Any, wss_server: int, certificates: Certificates) -> None:

@@ -10,13 +10,14 @@ import urllib.parse
 from typing import Any, Callable, Iterator, Sequence
 
 from ..asyncio.client import DEFAULT_USER_AGENT, MAX_REDIRECTS, backoff, process_exception
-from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidProxy, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.http11 import HandshakeLimits
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
 from .proxy import connect_through_proxy
+from .tls_in_tls import TLSInTLSSocket
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
 
@@ -90,8 +91,8 @@ class connect:
             ``http://[user:password@]host:port``, ``https://...``, ``socks4://``,
             ``socks4a://``, ``socks5://``, ``socks5h://`` (SOCKS needs
             ``pip install wsio[socks]``). A refusing or unreachable proxy raises
-            :class:`~wsio.InvalidProxy`. wss:// through an https:// proxy
-            (TLS inside TLS) needs the asyncio client. See :doc:`/topics/proxies`.
+            :class:`~wsio.InvalidProxy`. wss:// through an https:// proxy runs
+            TLS inside TLS. See :doc:`/topics/proxies`.
         proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
             the default, verifying context).
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
@@ -251,7 +252,7 @@ class connect:
                 port = self._port or wsuri.port
                 proxy = select_proxy(self._proxy, wsuri.secure, host, port)
                 if proxy is not None:
-                    sock = self._connect_through(proxy, host, port, ssl is not None, remaining)
+                    sock = self._connect_through(proxy, host, port, remaining)
                 else:
                     try:
                         sock = socket.create_connection((host, port), remaining(), self._source_address)
@@ -261,11 +262,22 @@ class connect:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ssl is not None:
-                sock.settimeout(remaining())
-                try:
-                    sock = ssl.wrap_socket(sock, server_hostname=self._server_hostname or wsuri.host)  # type: ignore[union-attr]
-                except socket.timeout:
-                    raise TimeoutError("timed out during the TLS handshake") from None
+                server_hostname = self._server_hostname or wsuri.host
+                if isinstance(sock, ssl_module.SSLSocket):
+                    # TLS to an https:// proxy already: an SSLSocket can't carry a second
+                    # TLS session, so this one runs in memory over it (TLS inside TLS).
+                    tls = TLSInTLSSocket(sock, ssl, server_hostname)  # type: ignore[arg-type]
+                    try:
+                        tls.do_handshake(remaining)
+                    except socket.timeout:
+                        raise TimeoutError("timed out during the TLS handshake") from None
+                    sock = tls  # type: ignore[assignment]
+                else:
+                    sock.settimeout(remaining())
+                    try:
+                        sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
+                    except socket.timeout:
+                        raise TimeoutError("timed out during the TLS handshake") from None
             protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)
@@ -278,15 +290,8 @@ class connect:
         return connection
 
     def _connect_through(
-        self, proxy: ProxyURI, host: str, port: int, secure: bool, remaining: Callable[[], float | None]
+        self, proxy: ProxyURI, host: str, port: int, remaining: Callable[[], float | None]
     ) -> socket.socket:
-        if secure and proxy.scheme == "https":
-            # SSLSocket can't carry a second TLS session; the asyncio client can (start_tls).
-            raise InvalidProxy(
-                proxy.redacted,
-                "wss:// through an https:// proxy (TLS inside TLS) needs the asyncio client; "
-                "use an http:// proxy here",
-            )
         logger.info("connecting to %s:%s through proxy %s", host, port, proxy.redacted)
         return connect_through_proxy(
             proxy,

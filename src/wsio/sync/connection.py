@@ -88,7 +88,10 @@ def _shutdown(sock: socket.socket) -> None:
 
     ``socket.socket.shutdown`` on purpose: ``SSLSocket.shutdown`` first drops
     its TLS object, and a write racing with that would go out in clear text.
+    TLS inside TLS (``wsio.sync.tls_in_tls``) is no socket: the socket
+    carrying it is shut down, the same way.
     """
+    sock = getattr(sock, "outer_socket", sock)
     try:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:
