@@ -300,6 +300,8 @@ class Connection(ConnectionAPI):
         """Receive the next message piece by piece, as its frames arrive.
 
         Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        A binary message in a single uncompressed frame of up to 16 MiB
+        (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
         with self._lock:
             if not self._queue:
