@@ -231,7 +231,7 @@ def test_create_connection_https_proxy_from_environment(
     )
     try:
         seen_by_server = ws.recv()
-        assert isinstance(ws.sock, TLSInTLSSocket)
+        assert isinstance(ws.sock, TLSInTLSSocket) and ws.is_ssl()
         assert ws.sock.getpeername()[1] == int(proxy_uri.rsplit(":", 1)[1])
         assert seen_by_server != f"127.0.0.1:{ws.sock.getsockname()[1]}"
         ws.send("through https")

@@ -24,6 +24,7 @@ from ...protocol.frames import Close
 from ...protocol.handshake import WebSocketURI, parse_uri
 from ...protocol.proxy import proxy_bypassed, proxy_from_environment
 from ..client import ClientConnection, connect
+from ..tls_in_tls import TLSInTLSSocket
 from .abnf import ABNF, STATUS_NORMAL
 from .exceptions import (
     WebSocketConnectionClosedException,
@@ -318,7 +319,7 @@ class WebSocket:
     headers = property(getheaders)
 
     def is_ssl(self) -> bool:
-        return isinstance(self.sock, ssl.SSLSocket)
+        return isinstance(self.sock, (ssl.SSLSocket, TLSInTLSSocket))
 
     @property
     def connected(self) -> bool:
