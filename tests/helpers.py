@@ -57,6 +57,24 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 
 __all__ = ["free_port", "start_process", "wait_for_line", "ROOT", "sys"]
 
 
+def pump(source: socket.socket, target: socket.socket) -> None:
+    """Copy ``source`` to ``target`` until EOF, then half-close ``target`` (a relay's one direction).
+
+    The unbound ``socket.socket.shutdown`` sends FIN on a TLS socket too,
+    without unwrapping it.
+    """
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            socket.socket.shutdown(target, socket.SHUT_WR)
+        except OSError:
+            pass
+
+
 def self_signed_cert(directory: str, hostname: str = "localhost", *more_names: str) -> tuple[str, str]:
     """Write a self-signed certificate for ``hostname`` (and ``more_names``) and its key; return their paths."""
     import datetime

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 
-from tests.helpers import free_port
+from tests.helpers import free_port, pump
 from tests.sync.helpers import raw_server, run_server, self_signed_cert, server_ssl_context
 
 
@@ -189,16 +189,6 @@ def danted(tmp_path: Path) -> Iterator[RunningProxy]:
 def tls_front(backend_port: int, context: ssl.SSLContext) -> Iterator[int]:
     """Accept TLS on a free port and relay the clear bytes to ``backend_port``; yield the port."""
     sockets: list[socket.socket] = []
-
-    def pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                target.shutdown(socket.SHUT_WR)
 
     def serve_one(raw: socket.socket) -> None:
         try:

@@ -22,6 +22,8 @@ import pytest
 from wsio.sync.connection import _shutdown
 from wsio.sync.tls_in_tls import TLSInTLSSocket
 
+from tests.helpers import pump
+
 from .helpers import self_signed_cert, server_ssl_context
 
 pytestmark = pytest.mark.timeout(60)
@@ -58,16 +60,6 @@ def tunnel(cert: tuple[str, str], inner: Behaviour, alpn: list[str] | None = Non
     if alpn:
         context.set_alpn_protocols(alpn)
     opened: list[socket.socket] = [outer_client, outer_server, relay_end, inner_end]
-
-    def pump(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(target, socket.SHUT_WR)
 
     def relay() -> None:
         try:
