@@ -101,7 +101,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size", "_backlog", "_read_view",
+        "_held", "_held_size", "_backlog",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -150,7 +150,6 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self._held_size = 0
         # Large payloads waiting for the transport to drain; see _write_large().
         self._backlog: collections.deque[bytes | memoryview] | None = None
-        self._read_view: memoryview | None = None  # see get_buffer()
         # Reading stops while the write buffer is over write_limit: what we read may
         # need an answer (pongs, a close frame) that would only grow that buffer.
         self._reading_paused_for_writes = False
@@ -176,13 +175,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self.local_address = transport.get_extra_info("sockname")
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        view = self._read_view = _read_buffer.view
-        return view
+        return _read_buffer.view
 
     def buffer_updated(self, nbytes: int) -> None:
+        # Called right after get_buffer(), in the same thread: the same buffer.
         # data_received() and everything under it copy what they keep: the
         # buffer is read into again for the next connection.
-        self.data_received(self._read_view[:nbytes])
+        self.data_received(_read_buffer.view[:nbytes])
 
     def data_received(self, data: bytes) -> None:
         protocol = self.protocol
