@@ -263,21 +263,18 @@ class connect:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if ssl is not None:
                 server_hostname = self._server_hostname or wsuri.host
-                if isinstance(sock, ssl_module.SSLSocket):
-                    # TLS to an https:// proxy already: an SSLSocket can't carry a second
-                    # TLS session, so this one runs in memory over it (TLS inside TLS).
-                    tls = TLSInTLSSocket(sock, ssl, server_hostname)  # type: ignore[arg-type]
-                    try:
+                try:
+                    if isinstance(sock, ssl_module.SSLSocket):
+                        # TLS to an https:// proxy already: an SSLSocket can't carry a second
+                        # TLS session, so this one runs in memory over it (TLS inside TLS).
+                        tls = TLSInTLSSocket(sock, ssl, server_hostname)  # type: ignore[arg-type]
                         tls.do_handshake(remaining)
-                    except socket.timeout:
-                        raise TimeoutError("timed out during the TLS handshake") from None
-                    sock = tls  # type: ignore[assignment]
-                else:
-                    sock.settimeout(remaining())
-                    try:
+                        sock = tls  # type: ignore[assignment]
+                    else:
+                        sock.settimeout(remaining())
                         sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
-                    except socket.timeout:
-                        raise TimeoutError("timed out during the TLS handshake") from None
+                except socket.timeout:
+                    raise TimeoutError("timed out during the TLS handshake") from None
             protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)
