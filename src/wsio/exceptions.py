@@ -66,6 +66,17 @@ __all__ = [
     "InvalidState",
     "ConcurrencyError",
     "WebSocketException",
+    # websockets' finer-grained names, as aliases (see the end of this module).
+    "RequestLineTooLong",
+    "StatusLineTooLong",
+    "HeaderLineTooLong",
+    "TooManyHeaders",
+    "TooManyFragments",
+    "ProxyError",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidMethod",
+    "InvalidProtocol",
 ]
 
 
@@ -328,3 +339,18 @@ class InvalidState(WebSocketError):
 class ConcurrencyError(WebSocketError, RuntimeError):
     """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
 
+
+
+# websockets raises finer-grained exceptions where wsio raises one with a
+# precise message. Under websockets' names, as aliases, so that an ``except``
+# clause written for websockets catches what wsio raises in that case.
+RequestLineTooLong = SecurityError
+StatusLineTooLong = SecurityError
+HeaderLineTooLong = SecurityError
+TooManyHeaders = SecurityError
+TooManyFragments = PayloadTooBig
+ProxyError = InvalidProxy
+InvalidProxyMessage = InvalidProxy
+InvalidProxyStatus = InvalidProxy
+InvalidMethod = InvalidMessage
+InvalidProtocol = InvalidMessage
