@@ -28,7 +28,7 @@ class RouterBase:
     rule's converted arguments as keyword arguments.
 
     Args:
-        url_map: a :class:`werkzeug.routing.Map` whose endpoints are handlers.
+        url_map: a ``werkzeug.routing.Map`` whose endpoints are handlers.
         server_name: the host name rules with a host part are matched
             against; default (``None``): the request's ``Host`` header.
         url_scheme: ``"ws"`` or ``"wss"``, for the URLs of redirects.

@@ -354,3 +354,37 @@ InvalidProxyMessage = InvalidProxy
 InvalidProxyStatus = InvalidProxy
 InvalidMethod = InvalidMessage
 InvalidProtocol = InvalidMessage
+
+
+class AbortHandshake(InvalidHandshake):
+    """Raise it in ``process_request`` to answer with this HTTP response instead of upgrading.
+
+    The legacy websockets way; returning a response from ``process_request``
+    is the current one. ``status`` is an :class:`http.HTTPStatus` (an ``int``
+    is converted), ``headers`` anything :class:`~wsio.Headers` takes.
+    """
+
+    def __init__(self, status: int, headers: object, body: bytes = b"") -> None:
+        import http
+
+        from .protocol.http11 import Headers
+
+        self.status = http.HTTPStatus(status)
+        self.headers = Headers(headers)  # type: ignore[arg-type]
+        self.body = body
+        super().__init__(f"HTTP {int(self.status)}, {len(self.headers)} headers, {len(body)} bytes")
+
+
+class RedirectHandshake(InvalidHandshake):
+    """A legacy websockets name: the handshake was redirected to ``uri`` (wsio's clients follow redirects themselves)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        super().__init__(uri)
+
+    def __str__(self) -> str:
+        return f"redirect to {self.uri}"
+
+
+# The legacy name of ProtocolError.
+WebSocketProtocolError = ProtocolError

@@ -4,7 +4,8 @@ from .broadcast import broadcast
 from .client import ClientConnection, WebSocketClientProtocol, connect, unix_connect
 from .connection import Connection
 from .listener import Listener, ListenerConnection, connect_listener, serve_listener
-from .server import Server, ServerConnection, WebSocketServerProtocol, basic_response, serve, unix_serve
+from .router import Router, route, unix_route
+from .server import Server, ServerConnection, WebSocketServerProtocol, basic_auth, basic_response, serve, unix_serve
 
 __all__ = [
     "broadcast",
@@ -17,6 +18,10 @@ __all__ = [
     "serve",
     "unix_serve",
     "basic_response",
+    "basic_auth",
+    "route",
+    "unix_route",
+    "Router",
     "Server",
     "Connection",
     "ServerConnection",

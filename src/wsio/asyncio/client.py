@@ -155,9 +155,9 @@ class connect:
             (implied by ``wss://``). ``server_hostname`` overrides the name checked.
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
             which failures are retried (``None``) and which are raised
-            (default: :func:`process_exception`).
+            (default: :func:`~wsio.asyncio.client.process_exception`).
         reconnect_delays: a function returning an iterator of the delays in
-            seconds between attempts, when iterating (default: :func:`backoff`,
+            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
             about 1 s growing to 60 s, jittered).
         max_redirects: 3xx answers followed at most (10).
         create_connection: a :class:`ClientConnection` subclass.

@@ -52,7 +52,7 @@ def route(
     runs first; when it returns ``None``, routing happens.
 
     Args:
-        url_map: a :class:`werkzeug.routing.Map`; each rule's endpoint is a
+        url_map: a ``werkzeug.routing.Map``; each rule's endpoint is a
             coroutine function ``handler(websocket, **arguments)``.
         server_name: the host name that rules with a host part match against
             (default: the request's ``Host`` header).

@@ -10,7 +10,7 @@ import sys
 from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
 from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
-from ..exceptions import ConnectionClosed
+from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
 from ..version import version
@@ -106,7 +106,7 @@ class ServerConnection(Connection):
         self.server = server
         self.handler_task: asyncio.Task[None] | None = None
         self._open_handle: asyncio.TimerHandle | None = None
-        #: The user that :func:`basic_auth` authenticated; ``None`` without it.
+        #: The user that :func:`~wsio.asyncio.server.basic_auth` authenticated; ``None`` without it.
         self.username: str | None = None
         #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., Awaitable[None]] | None = None
@@ -230,12 +230,15 @@ class ServerConnection(Connection):
         if hook is None and self.process_request is not None:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
-            if _legacy_signature(hook, "path"):
-                result = hook(request.path, request.headers)
-            else:
-                result = hook(self, request)
-            if inspect.isawaitable(result):
-                result = await result
+            try:
+                if _legacy_signature(hook, "path"):
+                    result = hook(request.path, request.headers)
+                else:
+                    result = hook(self, request)
+                if inspect.isawaitable(result):
+                    result = await result
+            except AbortHandshake as exc:  # the legacy way to answer without upgrading
+                result = (exc.status, exc.headers, exc.body)
             if result is not None:
                 return _as_response(result)
         protocol: ServerProtocol = self.protocol  # type: ignore[assignment]

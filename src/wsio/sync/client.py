@@ -121,9 +121,9 @@ class reconnect:
             the default, verifying context).
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
             which failures are retried (``None``) and which are raised
-            (default: :func:`process_exception`).
+            (default: :func:`~wsio.asyncio.client.process_exception`).
         reconnect_delays: a function returning an iterator of the delays in
-            seconds between attempts, when iterating (default: :func:`backoff`,
+            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
             about 1 s growing to 60 s, jittered).
         max_redirects: 3xx answers followed at most (10).
         create_connection: a :class:`ClientConnection` subclass.
@@ -377,7 +377,7 @@ def connect(uri: str, *, legacy: Literal[False], **kwargs: Any) -> reconnect: ..
 
 
 def connect(uri: str, *, legacy: bool | None = None, **kwargs: Any) -> ClientConnection | reconnect:
-    """Open a WebSocket connection to ``uri`` and return it; with ``legacy=False``, return a :class:`reconnect`.
+    """Open a WebSocket connection to ``uri`` and return it; with ``legacy=False``, return a :class:`~wsio.sync.client.reconnect`.
 
     ::
 
@@ -399,9 +399,9 @@ def connect(uri: str, *, legacy: bool | None = None, **kwargs: Any) -> ClientCon
         uri: ``ws://`` or ``wss://`` URI.
         legacy: ``None`` (default) or ``True``: connect and return the
             :class:`ClientConnection` (websockets 17 warns about the default;
-            wsio doesn't); ``False``: return the :class:`reconnect` object,
+            wsio doesn't); ``False``: return the :class:`~wsio.sync.client.reconnect` object,
             whose iteration reconnects.
-        kwargs: the options of :class:`reconnect` (``open_timeout``,
+        kwargs: the options of :class:`~wsio.sync.client.reconnect` (``open_timeout``,
             ``additional_headers``, ``ssl``, ``proxy``, ...).
     """
     connecter = reconnect(uri, **kwargs)
@@ -411,7 +411,7 @@ def connect(uri: str, *, legacy: bool | None = None, **kwargs: Any) -> ClientCon
 
 
 def unix_reconnect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> reconnect:
-    """Like :class:`reconnect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
+    """Like :class:`~wsio.sync.client.reconnect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
     if uri is None:
         ssl = kwargs.get("ssl", kwargs.get("ssl_context"))
         uri = "wss://localhost/" if ssl is not None else "ws://localhost/"

@@ -27,7 +27,7 @@ from ..asyncio.server import (
     basic_response,
     over_capacity_response,
 )
-from ..exceptions import ConnectionClosed
+from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.http11 import HandshakeLimits, Request, Response
 from .broadcast import broadcast
@@ -63,7 +63,7 @@ class ServerConnection(Connection):
         super().__init__(socket, protocol, **kwargs)
         self.server = server
         self._handler_thread: threading.Thread | None = None
-        #: The user that :func:`basic_auth` authenticated; ``None`` without it.
+        #: The user that :func:`~wsio.sync.server.basic_auth` authenticated; ``None`` without it.
         self.username: str | None = None
         #: Set by :func:`wsio.sync.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., None] | None = None
@@ -172,10 +172,13 @@ class ServerConnection(Connection):
         if hook is None and self.process_request is not None:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
-            if _legacy_signature(hook, "path"):
-                result = hook(request.path, request.headers)
-            else:
-                result = hook(self, request)
+            try:
+                if _legacy_signature(hook, "path"):
+                    result = hook(request.path, request.headers)
+                else:
+                    result = hook(self, request)
+            except AbortHandshake as exc:  # the legacy way to answer without upgrading
+                result = (exc.status, exc.headers, exc.body)
             if result is not None:
                 return _as_response(result)
         protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
