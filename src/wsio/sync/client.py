@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import ssl as ssl_module
@@ -408,6 +409,18 @@ def connect(uri: str, *, legacy: bool | None = None, **kwargs: Any) -> ClientCon
     if legacy is False:
         return connecter
     return connecter.connect()
+
+
+def _with_legacy(signature: inspect.Signature) -> inspect.Signature:
+    """``reconnect``'s options plus ``legacy``: the signature that ``connect()`` passes them on with."""
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    legacy = inspect.Parameter("legacy", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="bool | None")
+    kwargs = [p for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD]
+    return signature.replace(parameters=[*params, legacy, *kwargs], return_annotation="ClientConnection | reconnect")
+
+
+# help(), IDEs and inspect.signature() show the options connect() takes (and passes on).
+connect.__signature__ = _with_legacy(inspect.signature(reconnect))  # type: ignore[attr-defined]
 
 
 def unix_reconnect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> reconnect:
