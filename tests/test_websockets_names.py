@@ -29,7 +29,7 @@ import wsio
 import wsio.sync.client
 import wsio.sync.server
 
-websockets = pytest.importorskip("websockets")
+import websockets  # noqa: E402  (the library compared with: in the test extras)
 
 # Importing websockets.legacy warns; comparing with it is the point here.
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
