@@ -8,7 +8,7 @@ from __future__ import annotations
 import email.utils
 import hmac
 import http
-from typing import Any, Awaitable, Callable, Iterable, Tuple, Union
+from typing import Any, Callable, Iterable, Tuple, Union
 
 from .exceptions import InvalidHeader
 from .protocol.headers import parse_basic_auth
@@ -100,5 +100,3 @@ def check_basic_auth(request: Request, realm: str) -> tuple[str, str] | Response
         return unauthorized(realm, "Unsupported credentials\n")
 
 
-def is_awaitable(value: Any) -> bool:
-    return isinstance(value, Awaitable)
