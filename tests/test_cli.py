@@ -286,3 +286,35 @@ def test_help_documents_the_defaults() -> None:
     assert "cross-site WebSocket hijacking" in " ".join(serve_help.stdout.split())
 
 
+
+
+# -- the documentation ------------------------------------------------------------------------------
+
+
+def _normalize_trace(text: str) -> list[str]:
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"(Sec-WebSocket-(?:Key|Accept): )\S+", r"\1KEY", text)
+    text = re.sub(r"Python/\S+ wsio/\S+", "USER-AGENT", text)
+    return text.splitlines()
+
+
+def test_documented_trace_is_what_the_client_prints(tmp_path: Path) -> None:
+    documented = (Path(__file__).parent.parent / "examples" / "docs" / "cli_trace.output").read_text()
+    server = Server(["--echo", "0"], cwd=tmp_path)
+    uri = server.uri.replace("ws://", "ws://alice:secret@") + "chat"
+    try:
+        result = run_client("--trace", "-H", "Cookie: session=abc", uri, stdin="hello\n")
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "< hello\n"
+    assert _normalize_trace(result.stderr) == _normalize_trace(documented)
+
+
+def test_documented_shell_script_runs(tmp_path: Path) -> None:
+    script = Path(__file__).parent.parent / "examples" / "docs" / "cli.sh"
+    env = {**os.environ, "PATH": os.path.dirname(console_script()) + os.pathsep + os.environ.get("PATH", "")}
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["< HELLO", "< WORLD", "< HELLO", "< HELLO"]
+    assert "> X-Request-Id: 42" in result.stderr and "> Origin: https://example.com" in result.stderr
