@@ -46,10 +46,9 @@ def console_script() -> str:
     return WSIO
 
 
-def run_client(*args: str, stdin: str = "hello\n", cwd: str | Path | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [console_script(), *args], input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd
-    )
+def run_client(*args: str, stdin: str = "hello\n", timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run the ``wsio`` client with ``stdin`` piped in."""
+    return subprocess.run([console_script(), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 class Server:
@@ -119,9 +118,10 @@ def test_serve_app_dir_finds_the_module_elsewhere(app_dir: Path, tmp_path_factor
 
 
 def test_serve_origin_refuses_other_origins_with_403(tmp_path: Path) -> None:
-    server = Server(["--echo", "0", "--origin", "https://app.example", "--origin", "https://admin.example"], cwd=tmp_path)
+    origins = ("https://app.example", "https://admin.example")
+    server = Server(["--echo", "0", "--origin", origins[0], "--origin", origins[1]], cwd=tmp_path)
     try:
-        allowed = [run_client(server.uri, "--origin", origin) for origin in ("https://app.example", "https://admin.example")]
+        allowed = [run_client(server.uri, "--origin", origin) for origin in origins]
         foreign = run_client(server.uri, "--origin", "https://evil.example")
         missing = run_client(server.uri)  # non-browser clients send no Origin
     finally:

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--header", "-H", action="append", type=_parse_header, default=[], metavar="'NAME: VALUE'",
         help="add a header to the opening handshake; repeatable",
     )  # fmt: skip
-    parser.add_argument("--origin", type=_parse_origin, help="send this Origin header, as a browser would (default: none)")
+    parser.add_argument(
+        "--origin", type=_parse_origin, help="send this Origin header, as a browser would (default: none)"
+    )
     parser.add_argument("--subprotocol", action="append", default=[], help="subprotocol to offer; repeatable")
     parser.add_argument(
         "--eof-wait", type=_parse_seconds, default=DEFAULT_EOF_WAIT, metavar="SECONDS",
@@ -272,6 +274,8 @@ class Trace:
                     elif kind is Response:
                         response = Response(event.status_code, event.reason_phrase, event.headers)
                         trace.head("<", response.serialize())
+                        if event.body:
+                            trace.message("<", event.body.decode("utf-8", "replace"))
                 super()._handle_events(events)
 
         return TracingClientConnection
@@ -418,6 +422,10 @@ def _announce(addresses: Sequence[Any]) -> None:
         print(f"listening on {_ws_uri(address)}", flush=True)
 
 
+def _announce_server(server: Any) -> None:
+    _announce([sock.getsockname() for sock in server.sockets])
+
+
 def _load_target(target: str, app_dir: str) -> Any:
     """Import ``module:attribute``; on a mistake, say what is wrong and what to do."""
     module_name, sep, attribute = target.partition(":")
@@ -474,7 +482,7 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
 
     if args.workers == 1:
         try:
-            asyncio.run(_serve_app(handler, args.host, port, options, lambda server: _announce([s.getsockname() for s in server.sockets])))
+            asyncio.run(_serve_app(handler, args.host, port, options, _announce_server))
         except KeyboardInterrupt:
             pass
         return 0
