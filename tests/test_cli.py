@@ -318,3 +318,15 @@ def test_documented_shell_script_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["< HELLO", "< WORLD", "< HELLO", "< HELLO"]
     assert "> X-Request-Id: 42" in result.stderr and "> Origin: https://example.com" in result.stderr
+
+
+def test_serve_workers_import_the_module_of_the_current_directory(app_dir: Path) -> None:
+    # Spawned worker processes find handlers.py too; the one port is announced once.
+    server = Server(["handlers:headers", "--port", "0", "--workers", "2"], cwd=app_dir)
+    try:
+        results = [run_client(server.uri, "-H", f"X-Tag: {n}", stdin="") for n in range(3)]
+    finally:
+        server.stop()
+    assert [result.stdout for result in results] == ["< 0\n", "< 1\n", "< 2\n"], [r.stderr for r in results]
+    assert server.process.stdout is not None
+    assert "listening on" not in server.process.stdout.read()
