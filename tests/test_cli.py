@@ -330,3 +330,58 @@ def test_serve_workers_import_the_module_of_the_current_directory(app_dir: Path)
     assert [result.stdout for result in results] == ["< 0\n", "< 1\n", "< 2\n"], [r.stderr for r in results]
     assert server.process.stdout is not None
     assert "listening on" not in server.process.stdout.read()
+
+
+def test_interactive_client_exits_when_the_server_closes(app_dir: Path) -> None:
+    # stdin is a terminal: the client must not wait for a line typed after the server closed.
+    import pty
+
+    server = Server(["handlers:headers", "--port", "0"], cwd=app_dir)
+    primary, secondary = pty.openpty()
+    try:
+        client = subprocess.Popen(
+            [console_script(), server.uri, "-H", "X-Tag: typed"],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            stdout, stderr = client.communicate(timeout=20)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    finally:
+        os.close(primary)
+        os.close(secondary)
+        server.stop()
+    assert client.returncode == 0, stderr
+    assert stdout == "< typed\n"
+    assert "Type a message" in stderr and "Connection closed: code 1000" in stderr
+
+
+def test_interactive_client_sends_typed_lines_until_ctrl_d(tmp_path: Path) -> None:
+    import pty
+
+    server = Server(["--echo", "0"], cwd=tmp_path)
+    primary, secondary = pty.openpty()
+    try:
+        client = subprocess.Popen(
+            [console_script(), server.uri], stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            os.write(primary, b"typed line\n")
+            assert wait_for_line(client, "< ", timeout=20) == "< typed line\n"
+            os.write(primary, b"\x04")  # Ctrl-D: end of input
+            _, stderr = client.communicate(timeout=20)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+    finally:
+        os.close(primary)
+        os.close(secondary)
+        server.stop()
+    assert client.returncode == 0, stderr
+    assert "Connection closed: code 1000" in stderr
