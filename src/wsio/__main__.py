@@ -141,7 +141,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--echo", type=int, metavar="PORT", help="serve an echo server on PORT (0 picks a free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on, 0 picks a free one (default: 8765)")
+    parser.add_argument("--port", type=int, help="port to listen on, 0 picks a free one (default: 8765)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default: 1)")
     parser.add_argument(
         "--app-dir", default=".", metavar="DIR",
@@ -460,11 +460,13 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
     if args.echo is not None:
         if args.target is not None:
             serve_parser.error("give --echo PORT or module:handler, not both")
+        if args.port is not None:
+            serve_parser.error("--echo takes the port: --echo PORT, without --port")
         target, port = "wsio.__main__:echo", args.echo
     elif args.target is None:
         serve_parser.error("give --echo PORT or module:handler")
     else:
-        target, port = args.target, args.port
+        target, port = args.target, 8765 if args.port is None else args.port
     if args.workers < 1:
         serve_parser.error(f"--workers must be 1 or more, not {args.workers}")
     if args.allow_no_origin and not args.origin:
