@@ -168,9 +168,11 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
 
     @property
     def buffered_amount(self) -> int:
-        """Bytes sent and not yet written to the network: the transport's buffer,
-        frames held until the end of this turn of the event loop, and large
-        payloads waiting for the transport to drain."""
+        """How many bytes were sent and not yet written to the network.
+
+        That is the transport's buffer, plus frames held until the end of this
+        turn of the event loop, plus large payloads waiting for the transport
+        to drain."""
         backlog = self._backlog
         return self.transport.get_write_buffer_size() + self._held_size + (sum(map(len, backlog)) if backlog else 0)
 

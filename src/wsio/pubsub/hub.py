@@ -74,7 +74,7 @@ class Hub:
     ``max_buffer`` bytes (default: the connection's ``write_limit``, 64 KiB),
     counting what the transport holds, the frames the connection holds until
     the end of the loop turn, and large payloads waiting
-    (:attr:`~wsio.asyncio.connection.Connection.buffered_amount`).
+    (:attr:`~wsio.Connection.buffered_amount`).
     A message that doesn't fit in what's left is not written: with
     ``slow="drop"`` (the default) it is skipped and counted (:attr:`dropped`,
     :meth:`dropped_for`), and the subscriber gets later messages once it has
