@@ -150,6 +150,7 @@ class Names:
     async def close(self) -> None:
         if self.renewing is not None:
             self.renewing.cancel()
+            await asyncio.wait([self.renewing])
         if self.redis is not None:
             try:
                 for key, owner in list(self.held.items()):
