@@ -77,6 +77,16 @@ def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
     return bool(params) and params[0] == first
 
 
+def _refusal(exc: BaseException | None) -> object:
+    """Why a handshake was refused, for the log: a foreign Origin is named, with what to do."""
+    from ..exceptions import InvalidOrigin
+
+    if not isinstance(exc, InvalidOrigin):
+        return exc
+    origin = "no Origin header" if exc.value is None else f"Origin {exc.value!r}"
+    return f"{origin} not in origins= (a page of another site?); add it to origins= if it may connect"
+
+
 class ServerConnection(Connection):
     """A connection accepted by :func:`serve`.
 
@@ -158,7 +168,7 @@ class ServerConnection(Connection):
             if response.status_code < 400:
                 self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
             else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), request.path)

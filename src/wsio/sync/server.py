@@ -136,7 +136,9 @@ class ServerConnection(Connection):
             if response.status_code < 400:
                 self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
             else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+                from ..asyncio.server import _refusal
+
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             return False
         return True
 
