@@ -215,3 +215,9 @@ def test_tls_downgrade_and_invalid_locations_are_refused_without_secrets() -> No
     with pytest.raises(RedirectError, match="invalid URI") as excinfo:
         redirect("http://user:secret@example.com/")
     assert "secret" not in str(excinfo.value)
+
+
+def test_two_location_headers_are_refused() -> None:
+    response = Response.from_status(302, headers=[("Location", "/a"), ("Location", "ws://elsewhere/")])
+    with pytest.raises(RedirectError, match="2 Location headers"):
+        follow_redirect("ws://h/", parse_uri("ws://h/"), response, origin=parse_uri("ws://h/"))

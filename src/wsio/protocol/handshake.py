@@ -688,15 +688,22 @@ def parse_uri(uri: str) -> WebSocketURI:
 
 
 def redact_uri(uri: str) -> str:
-    """Return ``uri`` with the password in its user info replaced by ``***``.
+    """Return ``uri`` fit for a log line or an error message.
 
-    ``ws://user:secret@host/`` becomes ``ws://user:***@host/``; a URI without
-    a password is returned as is. It works on malformed URIs too (an
+    The password of the user info and the values of the query become
+    ``***``: ``ws://user:secret@host/chat?token=abc&room=1`` becomes
+    ``ws://user:***@host/chat?token=***&room=***``. The user name, the host,
+    the path and the query keys stay, so the line still says where the client
+    went. It works on malformed URIs too (an
     :class:`~wsio.exceptions.InvalidURI` shows one): when the authority can't
     be told apart, everything between the first ``:`` after the scheme and
     the last ``@`` is hidden, which may hide more than the password but never
     less.
     """
+    return _redact_query(_redact_password(uri))
+
+
+def _redact_password(uri: str) -> str:
     start = uri.find("://")
     start = 0 if start < 0 else start + 3
     if "@" not in uri[start:]:
@@ -720,19 +727,10 @@ def redact_uri(uri: str) -> str:
     return f"{uri[:colon]}:***{uri[at:]}"
 
 
-def redact_path(path: str) -> str:
-    """Return a request target fit for a log line: query values become ``***``.
-
-    ``/chat?token=abc&room=1`` becomes ``/chat?token=***&room=***``: the keys
-    stay (they tell requests apart), the values go (tokens and session ids
-    travel in them). An item without ``=`` is a value too. The path itself is
-    kept: don't put secrets in it.
-    """
-    if "://" in path:  # absolute-form target: it may carry user info
-        path = redact_uri(path)
-    base, question, query = path.partition("?")
+def _redact_query(target: str) -> str:
+    base, question, query = target.partition("?")
     if not question:
-        return path
+        return target
     items = []
     for item in query.split("&"):
         name, equals, value = item.partition("=")
@@ -741,6 +739,20 @@ def redact_path(path: str) -> str:
         else:
             items.append(f"{name}=***" if value else f"{name}=")
     return f"{base}?{'&'.join(items)}"
+
+
+def redact_path(path: str) -> str:
+    """Return a request target fit for a log line: query values become ``***``.
+
+    ``/chat?token=abc&room=1`` becomes ``/chat?token=***&room=***``: the keys
+    stay (they tell requests apart), the values go (tokens and session ids
+    travel in them). An item without ``=`` is a value too. The path itself is
+    kept: don't put secrets in it. An absolute-form target is redacted as by
+    :func:`redact_uri`.
+    """
+    if "://" in path:
+        return redact_uri(path)
+    return _redact_query(path)
 
 
 # -- redirects --------------------------------------------------------------------
@@ -800,12 +812,15 @@ def follow_redirect(
     Returns ``None`` if ``response`` isn't a redirect (a status other than
     301, 302, 303, 307 or 308, or no ``Location``). Raises
     :class:`~wsio.exceptions.RedirectError` if it must not be followed: a
-    ``Location`` that isn't a ws:// or wss:// URI, wss:// to ws://, or another
-    origin while ``pinned`` is set.
+    ``Location`` that isn't a ws:// or wss:// URI (or more than one
+    ``Location``), wss:// to ws://, or another origin while ``pinned`` is set.
     """
-    location = response.headers.get("Location")
-    if response.status_code not in REDIRECT_STATUSES or location is None:
+    locations = response.headers.get_all("Location")
+    if response.status_code not in REDIRECT_STATUSES or not locations:
         return None
+    if len(locations) > 1:
+        raise RedirectError(f"redirect with {len(locations)} Location headers; expected one")
+    location = locations[0]
     new_uri = urllib.parse.urljoin(uri, location)
     try:
         new_wsuri = parse_uri(new_uri)
