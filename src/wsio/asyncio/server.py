@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, Generator, Sequence
 
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
 from ..version import version
 from .connection import Connection
@@ -171,7 +172,7 @@ class ServerConnection(Connection):
                 self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             self._after_closed()
             return False
-        self.logger.info("%s connection open, path %s", self._peer(), request.path)
+        self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
         if not self._reading_paused_for_writes:
             self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()

@@ -27,6 +27,7 @@ from ..asyncio.server import (
 )
 from ..exceptions import ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Request, Response
 from .connection import Connection, _shutdown
 
@@ -70,7 +71,7 @@ class ServerConnection(Connection):
                 return
             if not self._answer(request):
                 return
-            self.logger.info("%s connection open, path %s", self._peer(), request.path)
+            self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
                 if server.handler_takes_path:
