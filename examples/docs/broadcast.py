@@ -45,8 +45,9 @@ async def main():
         except TimeoutError:
             print("carol (room 7) got nothing")
 
-        # A pattern: "room:*" receives every room.
-        await hub.subscribe(next(c for c in CONNECTIONS if c.path.endswith("/7")), "room:*")
+        # A prefix: "room:" receives every room. (subscribe() takes its topic
+        # literally: a client asking for /room/* gets a room named "*".)
+        await hub.subscribe_prefix(next(c for c in CONNECTIONS if c.path.endswith("/7")), "room:")
         reached = await hub.publish("room:42", "to room 42")
         print(f"publish reached {reached} connections")
         assert reached == 3

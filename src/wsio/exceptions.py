@@ -158,12 +158,16 @@ class InvalidURI(WebSocketError):
     """A URI is not a valid ``ws://`` or ``wss://`` URI."""
 
     def __init__(self, uri: str, msg: str) -> None:
+        from .protocol.handshake import redact_uri
+
         self.uri = uri
         self.msg = msg
-        super().__init__(uri, msg)
+        # The text and args show the URI with its password as ***: error
+        # messages end up in logs. ``uri`` keeps what was passed.
+        super().__init__(redact_uri(uri), msg)
 
     def __str__(self) -> str:
-        return f"{self.uri} isn't a valid WebSocket URI: {self.msg}"
+        return f"{self.args[0]} isn't a valid WebSocket URI: {self.msg}"
 
 
 class InvalidHandshake(WebSocketError):
@@ -221,28 +225,54 @@ class InvalidStatus(InvalidHandshake):
 InvalidStatusCode = InvalidStatus
 
 
+#: Headers whose values are credentials: errors name them but never show
+#: their values, which would otherwise reach logs and 400 bodies.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
 class InvalidHeader(InvalidHandshake):
-    """A header is missing, repeated, or has a wrong value."""
+    """A header is missing, repeated, or has a wrong value.
+
+    The text shows the value, except for credentials (``Authorization``,
+    ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``): then it only names
+    the header. ``value`` holds the value in every case.
+    """
+
+    # True when ``value`` describes the error rather than quoting the header.
+    _value_is_description = False
 
     def __init__(self, name: str, value: str | None = None, status: int = 400) -> None:
         self.name = name
         self.value = value
         self.status = status
-        super().__init__(name, value)
+        super().__init__(name, None if self._hides_value() else value)
+
+    def _hides_value(self) -> bool:
+        return bool(self.value) and not self._value_is_description and self.name.lower() in _CREDENTIAL_HEADERS
 
     def __str__(self) -> str:
         if self.value is None:
             return f"missing {self.name} header"
         if self.value == "":
             return f"empty {self.name} header"
+        if self._hides_value():
+            return f"invalid {self.name} header (value not shown)"
         return f"invalid {self.name} header: {self.value}"
 
 
 class InvalidHeaderFormat(InvalidHeader):
-    """A header can't be parsed."""
+    """A header can't be parsed: the text says what was expected and where.
+
+    The text quotes the header, except for credentials (see :class:`InvalidHeader`).
+    """
+
+    _value_is_description = True
 
     def __init__(self, name: str, error: str, header: str, pos: int) -> None:
-        super().__init__(name, f"{error} at {pos} in {header}")
+        if name.lower() in _CREDENTIAL_HEADERS:
+            super().__init__(name, f"{error} at {pos}")
+        else:
+            super().__init__(name, f"{error} at {pos} in {header}")
 
 
 class InvalidHeaderValue(InvalidHeader):

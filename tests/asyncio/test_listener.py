@@ -312,3 +312,152 @@ def test_send_after_close_raises_connection_closed() -> None:
 
     run(main())
     assert len(errors) == 1
+
+
+# -- naming, close() and the README's example -------------------------------------------------
+
+
+def test_callbacks_get_connections_of_public_exported_classes() -> None:
+    seen: list[type] = []
+
+    class Recorder(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            seen.append(type(connection))
+            connection.send("hi")
+
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            seen.append(type(connection))
+            connection.close()
+
+    async def main() -> type:
+        async with wsio.serve_listener(Recorder, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}") as ws:
+                await ws.send("x")
+                assert await ws.recv() == "hi"
+            client = await wsio.connect_listener(Recorder, f"ws://127.0.0.1:{port_of(server)}")
+            await client.wait_closed()
+            return type(client)
+
+    client_type = run(main())
+    assert client_type is wsio.ListenerClientConnection
+    # Two server connections (on_open and on_message each), one client connection.
+    assert sorted(cls.__name__ for cls in seen) == ["ListenerClientConnection"] * 2 + ["ListenerServerConnection"] * 4
+    for cls in (wsio.ListenerServerConnection, wsio.ListenerClientConnection):
+        assert issubclass(cls, wsio.ListenerConnection)
+        assert cls.__name__ in wsio.__all__ and cls.__doc__
+
+
+def test_create_connection_subclass_is_used_and_checked() -> None:
+    class Counted(wsio.ListenerServerConnection):
+        __slots__ = ()
+        made = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            type(self).made += 1
+
+    async def main() -> str:
+        async with wsio.serve_listener(Echo, "127.0.0.1", 0, create_connection=Counted) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}") as ws:
+                await ws.send("x")
+                return str(await ws.recv())
+
+    assert run(main()) == "x"
+    assert Counted.made == 1
+    with pytest.raises(TypeError, match="subclass of ListenerServerConnection"):
+        wsio.serve_listener(Echo, "127.0.0.1", 0, create_connection=wsio.ServerConnection)
+
+
+@pytest.mark.parametrize(
+    "style",
+    ["no arguments", "positional", "keywords", "awaited"],
+)
+def test_close_call_styles(style: str) -> None:
+    closed: asyncio.Future[tuple[int, str]]
+    returned: list[bool] = []
+    expected = {"no arguments": (1000, ""), "positional": (4000, "bye"), "keywords": (4001, "done"), "awaited": (4002, "x")}[style]
+
+    class Closer(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            if style == "no arguments":
+                connection.close()
+            elif style == "positional":
+                connection.close(4000, "bye")
+            elif style == "keywords":
+                connection.close(code=4001, reason="done")
+            else:
+                return
+            # close() returned at once: the closing handshake isn't done yet.
+            returned.append(connection.protocol.state is wsio.State.CLOSING)
+
+        def on_close(self, connection: wsio.ListenerConnection, exc: wsio.ConnectionClosed) -> None:
+            if style == "awaited":  # the client closed
+                assert exc.rcvd is not None
+                closed.set_result((exc.rcvd.code, exc.rcvd.reason))
+            else:
+                assert exc.sent is not None
+                closed.set_result((exc.sent.code, exc.sent.reason))
+
+    async def main() -> tuple[int, str]:
+        nonlocal closed
+        closed = asyncio.get_running_loop().create_future()
+        async with wsio.serve_listener(Closer, "127.0.0.1", 0) as server:
+            if style == "awaited":
+                # From a coroutine, like the asyncio API: waits until closed.
+                client = await wsio.connect_listener(wsio.Listener, f"ws://127.0.0.1:{port_of(server)}")
+                await client.close(4002, "x")
+                assert client.closed
+                returned.append(True)
+            else:
+                async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}") as ws:
+                    await ws.send("close, please")
+                    with pytest.raises(wsio.ConnectionClosed):
+                        await ws.recv()
+            return await closed
+
+    assert run(main()) == expected
+    assert returned == [True]
+
+
+def test_close_twice_does_nothing_more() -> None:
+    codes: list[int | None] = []
+
+    class Closer(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            connection.close(4000, "first")
+            connection.close(4001, "second")
+
+        def on_close(self, connection: wsio.ListenerConnection, exc: wsio.ConnectionClosed) -> None:
+            codes.append(exc.code)
+
+    async def main() -> int | None:
+        async with wsio.serve_listener(Closer, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}") as ws:
+                await ws.send("x")
+                with pytest.raises(wsio.ConnectionClosed) as info:
+                    await ws.recv()
+                return info.value.rcvd.code if info.value.rcvd else None
+
+    assert run(main()) == 4000
+    assert codes == [4000]
+
+
+def test_readme_callbacks_example_runs_as_shown(tmp_path: Any) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, free_port
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme.split("## Callbacks", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "no python block in the README's Callbacks section"
+    code = match.group(1)
+    assert "8765" in code
+    program = tmp_path / "readme_callbacks.py"
+    program.write_text(code.replace("8765", str(free_port())))  # an ephemeral port, not the README's
+    result = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "received 'hello'\nclosed with 1000\n"

@@ -458,6 +458,18 @@ async def test_origins() -> None:
             assert await ws.recv() == "ok"
 
 
+async def test_a_refused_origin_is_logged_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="wsio.server")
+    async with serve(echo, "127.0.0.1", 0, origins=["https://good.example"]) as server:
+        for origin in ("https://evil.example", None):
+            with pytest.raises(InvalidStatus):
+                await connect(uri_of(server), origin=origin)
+    lines = [r.getMessage() for r in caplog.records if "rejected: HTTP 403" in r.getMessage()]
+    assert len(lines) == 2 and all(r.levelno == logging.INFO for r in caplog.records if "rejected" in r.getMessage())
+    assert "rejected: HTTP 403: Origin 'https://evil.example' not in origins=" in lines[0]
+    assert "rejected: HTTP 403: no Origin header not in origins=" in lines[1]
+
+
 async def test_bad_request_gets_400_and_handler_never_runs(raw_client: type) -> None:
     calls: list[object] = []
 

@@ -4,6 +4,7 @@ Each client sends JSON commands and gets a JSON answer (``{"ok": ...}``);
 what the hub delivers comes as is, in between (str or bytes)::
 
     {"sub": "room:1"}                      -> {"ok": "sub", "pid": 1234}
+    {"sub_prefix": "room:"}                -> {"ok": "sub_prefix", "pid": 1234}
     {"unsub": "room:1"}                    -> {"ok": "unsub"}
     {"pub": "room:1", "text": "hi"}        -> {"ok": "pub", "n": 3}   (n: local connections reached)
     {"pub": "room:1", "hex": "00ff"}       -> binary message
@@ -48,6 +49,9 @@ class App:
             if "sub" in command:
                 await hub.subscribe(ws, command["sub"])
                 await ws.send(json.dumps({"ok": "sub", "pid": os.getpid()}))
+            elif "sub_prefix" in command:
+                await hub.subscribe_prefix(ws, command["sub_prefix"])
+                await ws.send(json.dumps({"ok": "sub_prefix", "pid": os.getpid()}))
             elif "unsub" in command:
                 await hub.unsubscribe(ws, command["unsub"])
                 await ws.send(json.dumps({"ok": "unsub"}))

@@ -49,15 +49,15 @@ async def test_text_stays_text_and_binary_stays_binary(hub_url: str | None) -> N
         assert [await a.recv(timeout=2) for _ in range(6)] == ["héllo", b"\x00\xff", b"ba", b"mv", "", b""]
 
 
-async def test_prefix_patterns(hub_url: str | None) -> None:
+async def test_prefixes(hub_url: str | None) -> None:
     async with make_hub(hub_url) as hub, Site() as site:
         rooms, rooms_ws = await site.client()
         everything, everything_ws = await site.client()
         one, one_ws = await site.client()
-        await hub.subscribe(rooms_ws, "room:*")
-        await hub.subscribe(everything_ws, "*")
+        await hub.subscribe_prefix(rooms_ws, "room:")
+        await hub.subscribe_prefix(everything_ws, "")
         await hub.subscribe(one_ws, "room:1")
-        await hub.subscribe(one_ws, "room:*")  # both match: still one copy
+        await hub.subscribe_prefix(one_ws, "room:")  # both match: still one copy
         assert await hub.publish("room:1", "r1") == 3
         assert await hub.publish("room:2", "r2") == 3
         assert await hub.publish("lobby", "l") == 1
@@ -68,13 +68,62 @@ async def test_prefix_patterns(hub_url: str | None) -> None:
         assert await nothing_received(one)
         assert hub.subscribers("room:7") == {rooms_ws, everything_ws, one_ws}
         assert hub.subscribers("lobby") == {everything_ws}
-        assert hub.subscribers("room:*") == {rooms_ws, one_ws}
+        assert hub.prefix_subscribers("room:") == {rooms_ws, one_ws}
+        assert hub.prefixes(one_ws) == {"room:"} and hub.topics(one_ws) == {"room:1"}
 
 
-async def test_pattern_characters_are_literal_except_the_final_star(hub_url: str | None) -> None:
+async def test_subscribe_takes_a_client_supplied_star_literally(hub_url: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    # The application builds topics from what clients send: hub.subscribe(ws, f"inbox:{name}").
+    async with make_hub(hub_url) as hub, Site() as site:
+        alice, alice_ws = await site.client()
+        mallory, mallory_ws = await site.client()
+        star, star_ws = await site.client()
+        await hub.subscribe(alice_ws, "inbox:alice")
+        await hub.subscribe(mallory_ws, "inbox:*")  # name = "*"
+        await hub.subscribe(star_ws, "*")  # a whole topic of "*"
+        assert await hub.publish("inbox:alice", "for alice only") == 1
+        assert await hub.publish("inbox:bob", "for bob only") == 0
+        assert await hub.publish("lobby", "for the lobby") == 0
+        assert await alice.recv(timeout=2) == "for alice only"
+        assert await nothing_received(mallory)
+        assert await nothing_received(star)
+        assert hub.subscribers("inbox:alice") == {alice_ws}
+        assert hub.topics(mallory_ws) == {"inbox:*"} and hub.prefixes(mallory_ws) == set()
+        # A topic named "inbox:*" is a topic like any other: publishing to it reaches it.
+        assert await hub.publish("inbox:*", "to the topic named inbox:*") == 1
+        assert await mallory.recv(timeout=2) == "to the topic named inbox:*"
+        assert await hub.publish("*", "to the topic named *") == 1
+        assert await star.recv(timeout=2) == "to the topic named *"
+        assert await nothing_received(alice)
+    # Code written for the old meaning of "*" hears about it, once per hub.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "subscribe_prefix" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+
+
+async def test_a_prefix_and_a_topic_of_the_same_text_are_distinct(hub_url: str | None) -> None:
     async with make_hub(hub_url) as hub, Site() as site:
         a, a_ws = await site.client()
-        await hub.subscribe(a_ws, "a?[b]*")
+        b, b_ws = await site.client()
+        await hub.subscribe(a_ws, "news")
+        await hub.subscribe_prefix(b_ws, "news")
+        await hub.unsubscribe(b_ws, "news")  # not subscribed by name: nothing happens
+        await hub.unsubscribe_prefix(a_ws, "news")  # nor by prefix
+        assert await hub.publish("newsflash", "prefix only") == 1
+        assert await hub.publish("news", "both") == 2
+        assert await b.recv(timeout=2) == "prefix only"
+        assert await b.recv(timeout=2) == "both"
+        assert await a.recv(timeout=2) == "both"
+        await hub.unsubscribe_prefix(b_ws, "news")
+        assert await hub.publish("newsflash", "nobody") == 0
+        assert await hub.publish("news", "a only") == 1
+        assert await a.recv(timeout=2) == "a only"
+        assert await nothing_received(b)
+
+
+async def test_prefix_characters_are_literal(hub_url: str | None) -> None:
+    async with make_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        await hub.subscribe_prefix(a_ws, "a?[b]")
         assert await hub.publish("a?[b]c", "match") == 1
         assert await hub.publish("axbc", "no") == 0
         assert await a.recv(timeout=2) == "match"
@@ -84,17 +133,17 @@ async def test_unsubscribe(hub_url: str | None) -> None:
     async with make_hub(hub_url) as hub, Site() as site:
         a, a_ws = await site.client()
         await hub.subscribe(a_ws, "x")
-        await hub.subscribe(a_ws, "y*")
-        assert hub.topics(a_ws) == {"x", "y*"}
+        await hub.subscribe_prefix(a_ws, "y")
+        assert hub.topics(a_ws) == {"x"} and hub.prefixes(a_ws) == {"y"}
         await hub.unsubscribe(a_ws, "x")
         await hub.unsubscribe(a_ws, "x")  # twice: nothing happens
         await hub.unsubscribe(a_ws, "never")
-        assert hub.topics(a_ws) == {"y*"}
+        assert hub.topics(a_ws) == set() and hub.prefixes(a_ws) == {"y"}
         assert await hub.publish("x", "gone") == 0
         assert await hub.publish("yes", "still") == 1
         assert await a.recv(timeout=2) == "still"
-        await hub.unsubscribe(a_ws, "y*")
-        assert hub.topics(a_ws) == set()
+        await hub.unsubscribe_prefix(a_ws, "y")
+        assert hub.prefixes(a_ws) == set()
         assert await hub.publish("yes", "gone") == 0
         assert await nothing_received(a)
         # Subscribing twice then unsubscribing once leaves the connection out.
@@ -108,8 +157,9 @@ async def test_a_connection_leaves_its_topics_when_it_closes(hub_url: str | None
     async with make_hub(hub_url) as hub, Site() as site:
         a, a_ws = await site.client()
         b, b_ws = await site.client()
-        for topic in ("x", "y", "room:*"):
+        for topic in ("x", "y"):
             await hub.subscribe(a_ws, topic)
+        await hub.subscribe_prefix(a_ws, "room:")
         await hub.subscribe(b_ws, "x")
         await a.close()
         await a_ws.wait_closed()
@@ -117,7 +167,7 @@ async def test_a_connection_leaves_its_topics_when_it_closes(hub_url: str | None
         assert hub.topics(a_ws) == set()
         assert hub.subscribers("x") == {b_ws}
         assert hub.subscribers("y") == set()
-        assert hub.subscribers("room:*") == set()
+        assert hub.prefix_subscribers("room:") == set()
         assert await hub.publish("x", "m") == 1
         assert await b.recv(timeout=2) == "m"
         # A closed connection can't subscribe.
@@ -176,8 +226,10 @@ async def test_hub_as_context_manager_and_close() -> None:
 async def test_bad_arguments() -> None:
     async with Hub() as hub, Site() as site:
         _, ws = await site.client()
-        with pytest.raises(ValueError, match="pattern"):
-            await hub.publish("room:*", "x")
+        with pytest.raises(ValueError, match=r"without '\*': subscribe_prefix\(connection, 'room:'\)"):
+            await hub.subscribe_prefix(ws, "room:*")
+        with pytest.raises(TypeError):
+            await hub.subscribe_prefix(ws, None)  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             await hub.publish("x", 42)  # type: ignore[arg-type]
         with pytest.raises(TypeError):

@@ -26,7 +26,7 @@ async def test_two_hubs_share_topics(redis_server: RedisServer) -> None:
         c, c_ws = await s2.client()
         await one.subscribe(a_ws, "room:1")
         await two.subscribe(b_ws, "room:1")
-        await two.subscribe(c_ws, "room:*")
+        await two.subscribe_prefix(c_ws, "room:")
         # publish counts local connections only.
         assert await one.publish("room:1", "from one") == 1
         assert await two.publish("room:1", b"from two") == 2
@@ -47,7 +47,7 @@ async def test_redis_subscriptions_follow_local_subscribers(redis_server: RedisS
         assert redis_server.channels() == set()
         await hub.subscribe(a_ws, "x")
         await hub.subscribe(b_ws, "x")
-        await hub.subscribe(a_ws, "room:*")
+        await hub.subscribe_prefix(a_ws, "room:")
         assert redis_server.channels() == {"app:x"}, "subscribed once per process, under the prefix"
         assert redis_server.numpat() == 1
         await hub.unsubscribe(a_ws, "x")
@@ -64,7 +64,7 @@ async def test_redis_restart(redis_server: RedisServer, caplog: pytest.LogCaptur
         b, b_ws = await s2.client()
         await one.subscribe(a_ws, "x")
         await two.subscribe(b_ws, "x")
-        await two.subscribe(b_ws, "p:*")
+        await two.subscribe_prefix(b_ws, "p:")
         assert await one.publish("x", "before") == 1
         assert await b.recv(timeout=2) == "before"
         assert await a.recv(timeout=2) == "before"
@@ -120,16 +120,83 @@ async def test_redis_unreachable_from_the_start(caplog: pytest.LogCaptureFixture
         await eventually(lambda: sum("can't reach Redis" in r.getMessage() for r in caplog.records) >= 2)
 
 
-async def test_password_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
-    import redis  # noqa: F401  (the test extra installs it)
-    port = free_port()
-    hub = make_hub(f"redis://user:secret@127.0.0.1:{port}/0")
-    async with hub:
+SECRET = "s3cret-Pa55word"
+
+
+def assert_no_secret(caplog: pytest.LogCaptureFixture, *texts: str) -> None:
+    """Nothing the hub said, logged or raised holds the password, whole or percent-encoded."""
+    said = [r.getMessage() for r in caplog.records] + [str(r.args) for r in caplog.records] + list(texts)
+    assert caplog.records, "the hub logged something"
+    for text in said:
+        assert SECRET not in text and "s3cret" not in text, text
+
+
+async def test_passwords_are_redacted_in_logs_exceptions_and_repr(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis_server.command("CONFIG", "SET", "requirepass", SECRET)
+    texts = []
+    # user:password@ and ?password=, the only way for unix://, and a wrong password.
+    for url in (
+        f"redis://default:{SECRET}@127.0.0.1:{redis_server.port}/0",
+        f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0",
+        f"redis://127.0.0.1:{redis_server.port}/0?password={SECRET}",
+        f"redis://default:{SECRET}x@127.0.0.1:{redis_server.port}/0",
+        f"unix:///nonexistent/redis.sock?db=0&password={SECRET}",
+    ):
+        async with make_hub(url) as hub, Site() as site:
+            a, a_ws = await site.client()
+            await hub.subscribe(a_ws, "x")
+            texts += [repr(hub), str(hub.url)]
+            try:
+                await hub.publish("x", "m")
+            except HubUnavailable as exc:
+                texts.append(str(exc))
+            await a.recv(timeout=2)
+            if hub.connected:
+                assert "***" in repr(hub) and "***" in str(hub.url)
+    assert any("connected to Redis at redis://default:***@127.0.0.1" in r.getMessage() for r in caplog.records)
+    assert any("?password=***" in r.getMessage() for r in caplog.records)
+    assert any("unix:///nonexistent/redis.sock?db=0&password=***" in text for text in texts), texts
+    assert any("can't reach Redis" in r.getMessage() for r in caplog.records), "the wrong password was reported"
+    assert_no_secret(caplog, *texts)
+
+
+async def test_password_is_not_logged_when_redis_goes_away(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis_server.command("CONFIG", "SET", "requirepass", SECRET)
+    async with make_hub(f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0") as hub, Site() as site:
+        a, a_ws = await site.client()
+        await hub.subscribe(a_ws, "x")
+        redis_server.kill()
+        await eventually(lambda: not hub.connected, what="the hub saw Redis go")
         with pytest.raises(HubUnavailable) as raised:
             await hub.publish("x", "m")
-    assert "secret" not in str(raised.value)
-    assert "secret" not in repr(hub)
-    assert all("secret" not in r.getMessage() for r in caplog.records)
+        await eventually(lambda: any("can't reach Redis" in r.getMessage() for r in caplog.records))
+    assert any("lost Redis at redis://:***@127.0.0.1" in r.getMessage() for r in caplog.records)
+    assert_no_secret(caplog, str(raised.value), repr(hub))
+
+
+async def test_a_literal_star_is_a_channel_and_a_prefix_a_pattern(redis_server: RedisServer) -> None:
+    # Two hubs: the message crosses Redis, where "*" would be a glob if it got there unescaped.
+    async with make_hub(redis_server.url) as one, make_hub(redis_server.url) as two, Site() as s1, Site() as s2:
+        alice, alice_ws = await s1.client()
+        mallory, mallory_ws = await s2.client()
+        rooms, rooms_ws = await s2.client()
+        await one.subscribe(alice_ws, "inbox:alice")
+        await two.subscribe(mallory_ws, "inbox:*")
+        await two.subscribe_prefix(rooms_ws, "room:")
+        assert redis_server.channels() == {"wsio:inbox:alice", "wsio:inbox:*"}
+        assert redis_server.numpat() == 1
+        assert await one.publish("inbox:alice", "for alice only") == 1
+        assert await one.publish("room:1", "room 1") == 0
+        assert await alice.recv(timeout=2) == "for alice only"
+        assert await rooms.recv(timeout=2) == "room 1"
+        assert await nothing_received(mallory)
+        assert await one.publish("inbox:*", "to the topic named inbox:*") == 0
+        assert await mallory.recv(timeout=2) == "to the topic named inbox:*"
+        assert await nothing_received(alice, 0.1)
 
 
 async def test_messages_from_other_programs(redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
@@ -157,7 +224,7 @@ async def test_two_server_processes_share_topics_through_redis(redis_server: Red
         pid_a = (await a.call(sub="chat:lobby"))["pid"]
         pid_b = (await b.call(sub="chat:lobby"))["pid"]
         assert pid_a != pid_b and {pid_a, pid_b} == {servers[0].pids[0], servers[1].pids[0]}
-        await c.call(sub="chat:*")
+        await c.call(sub_prefix="chat:")
         await d.call(sub="chat:other")
         assert await a.call(pub="chat:lobby", text="hello") == {"ok": "pub", "n": 1}
         assert await b.call(pub="chat:lobby", hex="00ff10") == {"ok": "pub", "n": 2}

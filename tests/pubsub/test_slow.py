@@ -134,3 +134,30 @@ async def test_a_message_larger_than_the_bound_goes_to_an_idle_subscriber() -> N
         await hub.subscribe(a_ws, "big")
         assert await hub.publish("big", "y" * 100_000) == 1
         assert await a.recv(timeout=5) == "y" * 100_000
+
+
+@pytest.mark.parametrize("max_buffer", [4096, 16384, None])
+async def test_the_bound_counts_frames_held_for_the_end_of_the_turn(max_buffer: int | None) -> None:
+    # A burst published within one turn of the event loop: the connection holds
+    # the frames after the first and writes them together when the turn ends.
+    # Those count towards max_buffer (None: write_limit) like the transport's buffer.
+    limit = max_buffer or 16384
+    async with Hub(max_buffer=max_buffer) as hub, Site(write_limit=16384) as site:
+        fast, fast_ws = await site.client()
+        stuck, stuck_ws = await site.raw_client(rcvbuf=4096)
+        shrink_send_buffer(stuck_ws)
+        await hub.subscribe(fast_ws, "feed")
+        await hub.subscribe(stuck_ws, "feed")
+        largest = 0
+        for i in range(300):  # no await that yields: one turn
+            assert await hub.publish("feed", f"{i:05d}{PAYLOAD}") >= 1
+            largest = max(largest, stuck_ws.buffered_amount)
+        assert 0 < largest <= limit
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the turn ended: the held frames went to the transport
+        assert 0 < stuck_ws.transport.get_write_buffer_size() <= limit
+        assert hub.dropped_for(stuck_ws) > 200
+        # A subscriber that reads misses nothing: held frames are handed to its
+        # socket before the bound is checked again.
+        assert [int((await fast.recv(timeout=5))[:5]) for _ in range(300)] == list(range(300))
+        assert hub.dropped_for(fast_ws) == 0

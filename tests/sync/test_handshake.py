@@ -115,7 +115,8 @@ def test_headers() -> None:
         assert ws.response_headers["Server"].startswith("Python/")
 
 
-def test_origins() -> None:
+def test_origins(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="wsio.server")
     with run_server(echo, origins=["https://good.example", None]) as server:
         with connect(uri(server), origin="https://good.example") as ws:
             assert ws.open
@@ -125,6 +126,7 @@ def test_origins() -> None:
             with connect(uri(server), origin="https://evil.example"):
                 pass
         assert info.value.status_code == 403
+    assert any("rejected: HTTP 403: Origin 'https://evil.example' not in origins=" in r.getMessage() for r in caplog.records)
 
 
 def test_not_a_websocket_request_is_426() -> None:

@@ -3,7 +3,14 @@
 from .broadcast import broadcast
 from .client import ClientConnection, WebSocketClientProtocol, connect, unix_connect
 from .connection import Connection
-from .listener import Listener, ListenerConnection, connect_listener, serve_listener
+from .listener import (
+    Listener,
+    ListenerClientConnection,
+    ListenerConnection,
+    ListenerServerConnection,
+    connect_listener,
+    serve_listener,
+)
 from .router import Router, route, unix_route
 from .server import Server, ServerConnection, WebSocketServerProtocol, basic_auth, basic_response, serve, unix_serve
 
@@ -11,6 +18,8 @@ __all__ = [
     "broadcast",
     "Listener",
     "ListenerConnection",
+    "ListenerServerConnection",
+    "ListenerClientConnection",
     "serve_listener",
     "connect_listener",
     "connect",

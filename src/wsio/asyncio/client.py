@@ -8,13 +8,12 @@ import os
 import random
 import ssl as ssl_module
 import sys
-import urllib.parse
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
-from ..exceptions import InvalidMessage, InvalidProxy, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
-from ..protocol.handshake import WebSocketURI, parse_uri
-from ..protocol.http11 import HandshakeLimits, Response
+from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
+from ..protocol.http11 import HandshakeLimits, Headers, Response
 from ..protocol.proxy import ProxyURI, proxy_error_is_retryable, select_proxy
 from ..version import version
 from .connection import Connection
@@ -84,6 +83,54 @@ def _exception_to_raise(process: Callable[[Exception], Exception | None], exc: E
         return raised
 
 
+def _checked_headers(additional_headers: Any, origin: str | None, user_agent_header: str | None) -> Headers | None:
+    """Check the request headers when connect() is called; return ``additional_headers`` as Headers.
+
+    A CR or LF in a value (header injection) raises :class:`ValueError` here,
+    in the caller's frame, rather than when the request is built on an open
+    connection.
+    """
+    probe = Headers()
+    if origin is not None:
+        probe["Origin"] = origin
+    if user_agent_header is not None:
+        probe["User-Agent"] = user_agent_header
+    return None if additional_headers is None else Headers(additional_headers)
+
+
+def _tls_context(ssl: Any, wsuri: WebSocketURI) -> ssl_module.SSLContext | None:
+    """The TLS context for ``wsuri`` from the ``ssl`` argument; raise if they contradict each other."""
+    if ssl is not None and not isinstance(ssl, (bool, ssl_module.SSLContext)):
+        raise TypeError(f"ssl must be an ssl.SSLContext, True, False or None, not {type(ssl).__name__}")
+    if wsuri.secure:
+        if ssl is False:
+            raise ValueError(
+                "ssl=False goes with a ws:// URI, not wss://: pass ssl=True, an ssl.SSLContext "
+                "or nothing for wss://, or use a ws:// URI for an unencrypted connection"
+            )
+        return ssl_module.create_default_context() if ssl is None or ssl is True else ssl
+    if ssl is not None and ssl is not False:
+        raise ValueError("ssl= goes with a wss:// URI, not ws://")
+    return None
+
+
+def _log_redirect(uri: str, redirect: Redirect, additional_headers: Headers | None, origin: WebSocketURI) -> None:
+    """One INFO line per redirect, with passwords redacted; it names what isn't sent, never values."""
+    if redirect.same_origin:
+        logger.info("redirected from %s to %s", redact_uri(uri), redact_uri(redirect.uri))
+        return
+    withheld = list(dict.fromkeys(name for name, _ in additional_headers.raw_items())) if additional_headers else []
+    if origin.user_info is not None:
+        withheld.append("the user info of the URI")
+    if withheld:
+        logger.info(
+            "redirected from %s to %s, another origin: not sending %s",
+            redact_uri(uri), redact_uri(redirect.uri), ", ".join(withheld),
+        )  # fmt: skip
+    else:
+        logger.info("redirected from %s to %s, another origin", redact_uri(uri), redact_uri(redirect.uri))
+
+
 class ClientConnection(Connection):
     """A connection opened by :func:`connect`."""
 
@@ -97,7 +144,15 @@ class ClientConnection(Connection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         protocol: ClientProtocol = self.protocol  # type: ignore[assignment]
-        protocol.send_request(protocol.connect())
+        try:
+            request = protocol.connect()
+        except Exception as exc:
+            # E.g. an invalid header: connect() raises it, rather than the
+            # event loop logging it while connect() waits for open_timeout.
+            self.handshake_done.set_exception(exc)
+            self.transport.abort()
+            return
+        protocol.send_request(request)
         self.transport.write(protocol.data_to_send())
 
     def _handshake_event(self, event: Any) -> None:
@@ -145,6 +200,9 @@ class connect:
         origin: the ``Origin`` header.
         subprotocols: subprotocols to offer, by preference.
         additional_headers: headers added to the request (``extra_headers`` is an alias).
+            They go to the origin (scheme, host, port) of ``uri`` only: a
+            redirect to another origin sends none of them. A value with CR,
+            LF or another control character raises :class:`ValueError` at once.
         user_agent_header: the ``User-Agent`` header; ``None`` removes it.
         compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
         extensions: client extension factories, replacing the default.
@@ -159,7 +217,11 @@ class connect:
         reconnect_delays: a function returning an iterator of the delays in
             seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
             about 1 s growing to 60 s, jittered).
-        max_redirects: 3xx answers followed at most (10).
+        max_redirects: 3xx answers followed at most (10). A redirect from
+            wss:// to ws:// is refused, and so is one to another origin when
+            ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
+            where to connect (:class:`~wsio.RedirectError`). See
+            :doc:`/topics/security`.
         create_connection: a :class:`ClientConnection` subclass.
         proxy: ``True`` (default): the proxy the environment gives
             (``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for ws://, ``ALL_PROXY``,
@@ -208,6 +270,7 @@ class connect:
     ) -> None:
         if additional_headers is None:
             additional_headers = kwargs.pop("extra_headers", None)
+        additional_headers = _checked_headers(additional_headers, origin, user_agent_header)
         if compression == "deflate":
             from ..protocol.deflate import enable_client_permessage_deflate
 
@@ -255,42 +318,47 @@ class connect:
             return await self._open_following_redirects()
         return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
 
+    def _pinned(self) -> str | None:
+        """What the caller fixed about where to connect: redirects to another origin are refused then."""
+        if self._unix:
+            return "a Unix socket"
+        for name in ("sock", "host", "port", "server_hostname"):
+            if self._kwargs.get(name) is not None:
+                return f"{name}="
+        return None
+
     async def _open_following_redirects(self) -> ClientConnection:
+        # Credentials (additional_headers, the URI's user info) go to the
+        # origin of self.uri only; see follow_redirect().
         uri = self.uri
+        origin = wsuri = parse_uri(uri)
+        redirect: Redirect | None = None
         for _ in range(self.max_redirects + 1):
-            wsuri = parse_uri(uri)
             try:
-                connection = await self._open(wsuri)
+                connection = await self._open(wsuri, redirect)
             except InvalidStatus as exc:
-                location = exc.response.headers.get("Location")
-                if exc.response.status_code not in (301, 302, 303, 307, 308) or location is None:
+                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
+                if redirect is None:
                     raise
-                new_uri = urllib.parse.urljoin(uri, location)
-                try:
-                    new_wsuri = parse_uri(new_uri)
-                except InvalidURI as uri_exc:
-                    raise RedirectError(f"redirect to an invalid URI: {new_uri}") from uri_exc
-                if wsuri.secure and not new_wsuri.secure:
-                    raise RedirectError(f"redirect from wss:// to ws:// refused: {new_uri}") from exc
-                logger.info("redirected from %s to %s", uri, new_uri)
-                uri = new_uri
+                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)  # type: ignore[arg-type]
+                uri, wsuri = redirect.uri, redirect.wsuri
                 continue
             self.connection = connection
             return connection
         raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
 
-    async def _open(self, wsuri: WebSocketURI) -> ClientConnection:
+    async def _open(self, wsuri: WebSocketURI, redirect: Redirect | None = None) -> ClientConnection:
         loop = asyncio.get_running_loop()
         kwargs = dict(self._kwargs)
-        ssl = kwargs.pop("ssl", None)
-        if wsuri.secure:
-            if ssl is None or ssl is True:
-                ssl = ssl_module.create_default_context()
-        elif ssl is not None:
-            raise ValueError("ssl= goes with a wss:// URI, not ws://")
+        ssl = _tls_context(kwargs.pop("ssl", None), wsuri)
         if ssl is not None:
             kwargs.setdefault("server_hostname", wsuri.host)
-        protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
+        options = self._protocol_options
+        if redirect is not None:
+            kwargs.pop("sock", None)  # it served the first request; same origin: connect to the URI
+            if not redirect.same_origin:
+                options = {**options, "extra_headers": None}
+        protocol = ClientProtocol(wsuri, **options)  # type: ignore[arg-type]
 
         def factory() -> ClientConnection:
             return self._connection_class(protocol, **self._connection_options)
@@ -379,7 +447,7 @@ class connect:
                 if delays is None:
                     delays = iter((self.reconnect_delays or backoff)())
                 delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", self.uri, exc or type(exc).__name__, delay)
+                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 continue
             delays = None
@@ -392,5 +460,5 @@ class connect:
 def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
     """Like :func:`connect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
     if uri is None:
-        uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
+        uri = "wss://localhost/" if kwargs.get("ssl") not in (None, False) else "ws://localhost/"
     return connect(uri, unix=True, path=path, **kwargs)

@@ -166,6 +166,16 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
     def closed(self) -> bool:
         return self._closed_waiter.done()
 
+    @property
+    def buffered_amount(self) -> int:
+        """How many bytes were sent and not yet written to the network.
+
+        That is the transport's buffer, plus frames held until the end of this
+        turn of the event loop, plus large payloads waiting for the transport
+        to drain."""
+        backlog = self._backlog
+        return self.transport.get_write_buffer_size() + self._held_size + (sum(map(len, backlog)) if backlog else 0)
+
     # -- asyncio.Protocol -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -9,7 +9,8 @@ from the socket goes out in one write::
         def on_message(self, connection, message):
             connection.send(message)
 
-    server = await wsio.serve_listener(Echo, "127.0.0.1", 8765)
+    async with wsio.serve_listener(Echo, "127.0.0.1", 8765) as server:
+        await server.serve_forever()
 
 It runs on the same core and the same handshake code as :func:`wsio.serve` and
 :func:`wsio.connect`, and takes the same options.
@@ -17,6 +18,8 @@ It runs on the same core and the same handshake code as :func:`wsio.serve` and
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 from typing import Any, Callable
 
@@ -70,7 +73,13 @@ _cork = threading.local()
 
 
 class ListenerConnection(Connection):
-    """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once."""
+    """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once.
+
+    The base of :class:`ListenerServerConnection` (the connections of
+    :func:`serve_listener`) and :class:`ListenerClientConnection` (those of
+    :func:`connect_listener`); ``isinstance(connection, wsio.ListenerConnection)``
+    holds for both. ``listener`` is the connection's :class:`Listener`.
+    """
 
     # Its state lives in the slots of the two concrete classes below (only one
     # base of a class may add slots): listener, _batch, _pieces, _open_called.
@@ -181,13 +190,25 @@ class ListenerConnection(Connection):
             + (sum(map(len, backlog)) if backlog else 0)
         )
 
-    def close(self, code: int = 1000, reason: str = "") -> None:  # type: ignore[override]
-        """Start the closing handshake; :meth:`Listener.on_close` tells when it's done."""
+    def close(self, code: int = 1000, reason: str = "") -> asyncio.Future[None]:  # type: ignore[override]
+        """Start the closing handshake with ``code`` and ``reason``, and return at once.
+
+        Call it from a callback as ``connection.close()`` or
+        ``connection.close(4000, "bye")``; :meth:`Listener.on_close` tells when
+        the connection is closed (the peer answered, or ``close_timeout``
+        passed). The same arguments as the ``close()`` of the other APIs.
+
+        From a coroutine, ``await connection.close()`` also waits until the
+        connection is closed, like :meth:`Connection.close`: the return value
+        is a future that is done then (cancelling it doesn't stop the closing).
+        Closing a connection that is closing or closed does nothing more.
+        """
         protocol = self.protocol
         if protocol.state is State.OPEN:
             self._write(protocol.send_close(code, reason))
             if self.close_timeout is not None and self._close_handle is None:
                 self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+        return asyncio.shield(self._closed_waiter)
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         super()._connection_lost_hook(exc)
@@ -207,9 +228,19 @@ class ListenerConnection(Connection):
 
 
 class ListenerServerConnection(ListenerConnection, ServerConnection):
-    """A server connection driven by a :class:`Listener` instead of a handler coroutine."""
+    """A connection of :func:`serve_listener`: a server connection driven by a
+    :class:`Listener` instead of a handler coroutine.
+
+    ``listener_factory`` is called once, when the connection is made, for its
+    :class:`Listener`. Subclass it and pass ``create_connection=`` to
+    :func:`serve_listener` to add to it.
+    """
 
     __slots__ = ("listener", "_batch", "_pieces", "_open_called")
+
+    def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_listener(listener_factory())
 
     def _opened(self) -> None:
         self._call_on_open()
@@ -219,9 +250,18 @@ class ListenerServerConnection(ListenerConnection, ServerConnection):
 
 
 class ListenerClientConnection(ListenerConnection, ClientConnection):
-    """A client connection driven by a :class:`Listener`."""
+    """A connection of :func:`connect_listener`: a client connection driven by a :class:`Listener`.
+
+    ``listener_factory`` is called once, when the connection is made, for its
+    :class:`Listener`. Subclass it and pass ``create_connection=`` to
+    :func:`connect_listener` to add to it.
+    """
 
     __slots__ = ("listener", "_batch", "_pieces", "_open_called")
+
+    def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_listener(listener_factory())
 
     def _handshake_event(self, event: Any) -> None:
         super()._handshake_event(event)
@@ -229,22 +269,24 @@ class ListenerClientConnection(ListenerConnection, ClientConnection):
             self._call_on_open()
 
 
+def _connection_class(options: dict[str, Any], default: type[ListenerConnection]) -> type[ListenerConnection]:
+    cls = options.pop("create_connection", None) or default
+    if not (isinstance(cls, type) and issubclass(cls, default)):
+        raise TypeError(f"create_connection must be a subclass of {default.__name__}, not {cls!r}")
+    return cls
+
+
 def serve_listener(factory: Callable[[], Listener], host: str | None = None, port: int | None = None, **options: Any) -> serve:
     """Start a server whose connections are each driven by ``factory()``, a :class:`Listener`.
 
+    ``factory`` is called once per connection (a :class:`Listener` subclass
+    itself will do). The callbacks get a :class:`ListenerServerConnection`.
     Takes every option of :func:`wsio.serve`; use it like ``serve()``
-    (``await``, ``async with``).
+    (``async with serve_listener(...) as server``, or ``await``).
     """
-    base = options.pop("create_connection", None) or ListenerServerConnection
-
-    class _Connection(base):  # type: ignore[valid-type,misc]
-        __slots__ = ()
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._init_listener(factory())
-
-    return serve(_no_handler, host, port, create_connection=_Connection, **options)
+    cls = _connection_class(options, ListenerServerConnection)
+    create = functools.partial(cls, listener_factory=factory)
+    return serve(_no_handler, host, port, create_connection=create, **options)  # type: ignore[arg-type]
 
 
 async def _no_handler(connection: Any) -> None:  # pragma: no cover - never called
@@ -254,15 +296,12 @@ async def _no_handler(connection: Any) -> None:  # pragma: no cover - never call
 def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) -> connect:
     """Open a client connection driven by ``factory()``, a :class:`Listener`.
 
-    Takes every option of :func:`wsio.connect`; ``await`` it for the connection.
+    ``factory`` is called once per connection (a :class:`Listener` subclass
+    itself will do, or ``lambda: listener`` for one made beforehand). Takes
+    every option of :func:`wsio.connect`; ``await`` it for the
+    :class:`ListenerClientConnection`, which the callbacks get too.
     """
-
-    class _Connection(ListenerClientConnection):
-        __slots__ = ()
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._init_listener(factory())
-
-    return connect(uri, create_connection=_Connection, **options)
+    cls = _connection_class(options, ListenerClientConnection)
+    create = functools.partial(cls, listener_factory=factory)
+    return connect(uri, create_connection=create, **options)  # type: ignore[arg-type]
 

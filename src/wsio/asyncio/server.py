@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Seque
 from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
 from ..version import version
 from .broadcast import broadcast
@@ -86,6 +87,16 @@ def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
     except (TypeError, ValueError):
         return False
     return bool(params) and params[0] == first
+
+
+def _refusal(exc: BaseException | None) -> object:
+    """Why a handshake was refused, for the log: a foreign Origin is named, with what to do."""
+    from ..exceptions import InvalidOrigin
+
+    if not isinstance(exc, InvalidOrigin):
+        return exc
+    origin = "no Origin header" if exc.value is None else f"Origin {exc.value!r}"
+    return f"{origin} not in origins= (a page of another site?); add it to origins= if it may connect"
 
 
 class ServerConnection(Connection):
@@ -192,10 +203,10 @@ class ServerConnection(Connection):
             if response.status_code < 400:
                 self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
             else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             self._after_closed()
             return False
-        self.logger.info("%s connection open, path %s", self._peer(), request.path)
+        self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
         if not self._reading_paused_for_writes:
             self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()

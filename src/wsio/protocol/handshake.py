@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import ipaddress
 import os
@@ -36,6 +37,7 @@ from typing import Optional, Protocol, Union, runtime_checkable
 
 from ..exceptions import (
     InvalidHandshake,
+    RedirectError,
     InvalidHeader,
     InvalidHeaderValue,
     InvalidMessage,
@@ -79,6 +81,11 @@ __all__ = [
     "client_handshake",
     "WebSocketURI",
     "parse_uri",
+    "redact_uri",
+    "redact_path",
+    "REDIRECT_STATUSES",
+    "Redirect",
+    "follow_redirect",
 ]
 
 #: RFC 6455 1.3: the GUID appended to Sec-WebSocket-Key.
@@ -675,3 +682,160 @@ def parse_uri(uri: str) -> WebSocketURI:
         password=urllib.parse.unquote(password) if password is not None else None,
     )
 
+
+
+# -- keeping secrets out of logs ------------------------------------------------
+
+
+def redact_uri(uri: str) -> str:
+    """Return ``uri`` fit for a log line or an error message.
+
+    The password of the user info and the values of the query become
+    ``***``: ``ws://user:secret@host/chat?token=abc&room=1`` becomes
+    ``ws://user:***@host/chat?token=***&room=***``. The user name, the host,
+    the path and the query keys stay, so the line still says where the client
+    went. It works on malformed URIs too (an
+    :class:`~wsio.exceptions.InvalidURI` shows one): when the authority can't
+    be told apart, everything between the first ``:`` after the scheme and
+    the last ``@`` is hidden, which may hide more than the password but never
+    less.
+    """
+    return _redact_query(_redact_password(uri))
+
+
+def _redact_password(uri: str) -> str:
+    start = uri.find("://")
+    start = 0 if start < 0 else start + 3
+    if "@" not in uri[start:]:
+        return uri
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        parts = None
+    if parts is not None and parts.netloc and uri.find(parts.netloc, start) == start:
+        netloc = parts.netloc
+        userinfo, at, hostport = netloc.rpartition("@")
+        if not at or ":" not in userinfo:
+            return uri
+        user = userinfo.partition(":")[0]
+        return f"{uri[:start]}{user}:***@{hostport}{uri[start + len(netloc):]}"
+    at = uri.rfind("@", start)
+    colon = uri.find(":", start, at)
+    if colon < 0:
+        return uri
+    return f"{uri[:colon]}:***{uri[at:]}"
+
+
+def _redact_query(target: str) -> str:
+    base, question, query = target.partition("?")
+    if not question:
+        return target
+    items = []
+    for item in query.split("&"):
+        name, equals, value = item.partition("=")
+        if not equals:
+            items.append("***" if item else "")
+        else:
+            items.append(f"{name}=***" if value else f"{name}=")
+    return f"{base}?{'&'.join(items)}"
+
+
+def redact_path(path: str) -> str:
+    """Return a request target fit for a log line: query values become ``***``.
+
+    ``/chat?token=abc&room=1`` becomes ``/chat?token=***&room=***``: the keys
+    stay (they tell requests apart), the values go (tokens and session ids
+    travel in them). An item without ``=`` is a value too. The path itself is
+    kept: don't put secrets in it. An absolute-form target is redacted as by
+    :func:`redact_uri`.
+    """
+    if "://" in path:
+        return redact_uri(path)
+    return _redact_query(path)
+
+
+# -- redirects --------------------------------------------------------------------
+
+#: The statuses a client follows to their ``Location``.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def _same_origin(a: WebSocketURI, b: WebSocketURI) -> bool:
+    return (a.secure, a.host, a.port) == (b.secure, b.host, b.port)
+
+
+def _origin(wsuri: WebSocketURI) -> str:
+    host = f"[{wsuri.host}]" if ":" in wsuri.host else wsuri.host
+    return f"{'wss' if wsuri.secure else 'ws'}://{host}:{wsuri.port}"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Where a redirect sends the client: see :func:`follow_redirect`.
+
+    Attributes:
+        uri: the new URI, as a string (for the log and the next redirect).
+        wsuri: the new URI, parsed; on the first URI's origin it carries that
+            URI's user info, if the new one has none.
+        same_origin: whether the new URI has the scheme, host and port of the
+            URI the client was given. Only then may it send its
+            ``additional_headers`` and the user info of that URI.
+    """
+
+    uri: str
+    wsuri: WebSocketURI
+    same_origin: bool
+
+
+def follow_redirect(
+    uri: str,
+    wsuri: WebSocketURI,
+    response: Response,
+    *,
+    origin: WebSocketURI,
+    pinned: str | None = None,
+) -> Redirect | None:
+    """Decide where a client goes after ``response``, if anywhere.
+
+    Args:
+        uri: the URI of the request ``response`` answers (relative
+            ``Location`` values are resolved against it).
+        wsuri: that URI, parsed.
+        response: the server's answer.
+        origin: the URI the client was given, parsed: its origin (scheme,
+            host, port) is the only one its credentials go to.
+        pinned: what the caller fixed about where to connect, if anything
+            (e.g. ``"host="`` or ``"a Unix socket"``): a redirect to another
+            origin is then refused, as it is unclear where it should connect.
+
+    Returns ``None`` if ``response`` isn't a redirect (a status other than
+    301, 302, 303, 307 or 308, or no ``Location``). Raises
+    :class:`~wsio.exceptions.RedirectError` if it must not be followed: a
+    ``Location`` that isn't a ws:// or wss:// URI (or more than one
+    ``Location``), wss:// to ws://, or another origin while ``pinned`` is set.
+    """
+    locations = response.headers.get_all("Location")
+    if response.status_code not in REDIRECT_STATUSES or not locations:
+        return None
+    if len(locations) > 1:
+        raise RedirectError(f"redirect with {len(locations)} Location headers; expected one")
+    location = locations[0]
+    new_uri = urllib.parse.urljoin(uri, location)
+    try:
+        new_wsuri = parse_uri(new_uri)
+    except InvalidURI as exc:
+        raise RedirectError(f"redirect to an invalid URI: {redact_uri(new_uri)} ({exc.msg})") from exc
+    if wsuri.secure and not new_wsuri.secure:
+        raise RedirectError(f"redirect from wss:// to ws:// refused: {redact_uri(new_uri)}")
+    same_origin = _same_origin(origin, new_wsuri)
+    if not same_origin and pinned is not None:
+        raise RedirectError(
+            f"redirect from {_origin(origin)} to another origin refused: {redact_uri(new_uri)}; "
+            f"connect() was given {pinned}, which fixes where it connects; "
+            f"connect to the new URI yourself to follow it"
+        )
+    if same_origin and new_wsuri.user_info is None and origin.user_info is not None:
+        # An absolute Location on the same origin keeps the credentials.
+        new_wsuri = dataclasses.replace(new_wsuri, username=origin.username, password=origin.password)
+    return Redirect(new_uri, new_wsuri, same_origin)

@@ -50,6 +50,8 @@ _REASON_RE = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
 # Chunk size (RFC 7230 4.1); 16 hex digits already exceed any sane max_body.
 _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
+# Request line pieces set from Python: printable ASCII, no space.
+_REQUEST_LINE_FIELD_RE = re.compile(r"[\x21-\x7e]+")
 
 
 class MultipleValuesError(KeyError):
@@ -123,13 +125,21 @@ class Headers(MutableMapping[str, str]):
             raise ValueError(f"invalid header name: {key!r}")
         if not isinstance(value, str):
             raise TypeError(f"header value must be str, got {type(value).__name__}")
-        if _BAD_VALUE_STR_RE.search(value) is not None:
-            raise ValueError(f"invalid character in {key} header value: {value!r}")
+        # The messages name the header and the position, never the value:
+        # values are often credentials (Authorization, Cookie, API keys).
+        bad = _BAD_VALUE_STR_RE.search(value)
+        if bad is not None:
+            raise ValueError(
+                f"invalid character in {key} header value: {bad.group()!r} at position "
+                f"{bad.start()}; header values can't contain CR, LF, NUL or other control "
+                f"characters (except tab)"
+            )
         try:
             value.encode("iso-8859-1")
-        except UnicodeEncodeError:
+        except UnicodeEncodeError as exc:
             raise ValueError(
-                f"{key} header value isn't encodable in ISO-8859-1: {value!r}"
+                f"{key} header value isn't encodable in ISO-8859-1: character at position "
+                f"{exc.start}; percent-encode or base64-encode it"
             ) from None
         self._append(key, value)
 
@@ -258,14 +268,72 @@ class Headers(MutableMapping[str, str]):
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
 
 
-@dataclass
+def _check_start_line_field(name: str, value: Any) -> None:
+    """Refuse what would break the start line out of its line (CR, LF, ...).
+
+    Headers are checked by :class:`Headers`; this covers what
+    :meth:`Request.serialize` and :meth:`Response.serialize` write around them,
+    so that a value taken from user input can't add a header (response
+    splitting) on any path that serializes a message.
+    """
+    if name == "status_code":
+        if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
+            raise ValueError(f"invalid HTTP status code: {value!r}; expected an integer from 100 to 999")
+        return
+    if name not in ("reason_phrase", "path", "method", "version"):
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, got {type(value).__name__}")
+    if name == "reason_phrase":
+        bad = _BAD_VALUE_STR_RE.search(value)
+        if bad is not None:
+            raise ValueError(
+                f"invalid character {bad.group()!r} at position {bad.start()} in the reason "
+                f"phrase; a reason phrase can't contain CR, LF or other control characters "
+                f"(put data in a header or the body)"
+            )
+        try:
+            value.encode("iso-8859-1")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"reason phrase isn't encodable in ISO-8859-1: character at position {exc.start}"
+            ) from None
+    elif _REQUEST_LINE_FIELD_RE.fullmatch(value) is None:
+        # path, method, version: printable ASCII without spaces (RFC 7230 3.1.1).
+        hint = " (percent-encode the path)" if name == "path" else ""
+        raise ValueError(f"invalid request {name}: {value!r}; it must be printable ASCII without spaces{hint}")
+
+
+@dataclass(init=False)
 class Request:
-    """An HTTP request head: the opening handshake sent by a client."""
+    """An HTTP request head: the opening handshake sent by a client.
+
+    Setting ``path``, ``method`` or ``version`` to a value with spaces or
+    control characters raises :class:`ValueError`.
+    """
 
     path: str
     headers: Headers
     method: str = "GET"
     version: str = "HTTP/1.1"
+
+    def __init__(self, path: str, headers: Headers, method: str = "GET", version: str = "HTTP/1.1") -> None:
+        # Written by hand rather than generated: one call per request, not one per field.
+        if type(path) is not str or _REQUEST_LINE_FIELD_RE.fullmatch(path) is None:
+            _check_start_line_field("path", path)  # raises
+        if method != "GET":
+            _check_start_line_field("method", method)
+        if version != "HTTP/1.1":
+            _check_start_line_field("version", version)
+        fields = self.__dict__
+        fields["path"] = path
+        fields["headers"] = headers
+        fields["method"] = method
+        fields["version"] = version
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _check_start_line_field(name, value)
+        object.__setattr__(self, name, value)
 
     def serialize(self) -> bytes:
         """Return the request line and headers as bytes, ready to write."""
@@ -275,14 +343,38 @@ class Request:
         return request_line.encode("ascii") + self.headers.serialize()
 
 
-@dataclass
+@dataclass(init=False)
 class Response:
-    """An HTTP response: the server's answer to the opening handshake."""
+    """An HTTP response: the server's answer to the opening handshake.
+
+    ``status_code`` must be an integer from 100 to 999 and ``reason_phrase``
+    must not contain CR, LF or other control characters (HTAB aside), when the
+    response is built and whenever they are set: otherwise :class:`ValueError`
+    is raised. A server answers a ``process_request`` or ``process_response``
+    that raises it with a 500, so a phrase built from user input can never
+    add a header on the wire.
+    """
 
     status_code: int
     reason_phrase: str
     headers: Headers
     body: bytes = b""
+
+    def __init__(self, status_code: int, reason_phrase: str, headers: Headers, body: bytes = b"") -> None:
+        # Written by hand rather than generated: one call per response, not one per field.
+        if type(status_code) is not int or not 100 <= status_code <= 999:
+            _check_start_line_field("status_code", status_code)  # raises, or accepts an int subclass
+        if type(reason_phrase) is not str or not reason_phrase.isascii() or _BAD_VALUE_STR_RE.search(reason_phrase):
+            _check_start_line_field("reason_phrase", reason_phrase)  # raises, or accepts ISO-8859-1
+        fields = self.__dict__
+        fields["status_code"] = status_code
+        fields["reason_phrase"] = reason_phrase
+        fields["headers"] = headers
+        fields["body"] = body
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _check_start_line_field(name, value)
+        object.__setattr__(self, name, value)
 
     @property
     def status(self) -> int:
@@ -525,14 +617,21 @@ class _Parser:
             )
         name, colon, value = line.partition(b":")
         if not colon:
-            raise InvalidMessage(f"invalid header line without colon: {_show(line)}")
+            # Not echoed: without a colon there is no telling name from value.
+            raise InvalidMessage(
+                f"invalid header line without colon ({len(line)} bytes) in {self._what}"
+            )
         # RFC 7230 3.2.4: no whitespace between name and colon (must be 400).
         if _TOKEN_RE.fullmatch(name) is None:
             raise InvalidMessage(f"invalid header name: {_show(name)}")
         value = value.strip(b" \t")
-        if _BAD_VALUE_RE.search(value) is not None:
+        bad = _BAD_VALUE_RE.search(value)
+        if bad is not None:
+            # The value is never echoed (in the log line or the 400 body): it
+            # may be a credential (Authorization, Cookie, an API key).
             raise InvalidMessage(
-                f"invalid character in {name.decode('ascii')} header value: {_show(value)}"
+                f"invalid character in {name.decode('ascii')} header value: "
+                f"{_show(bad.group())} at position {bad.start()}"
             )
         return name.decode("ascii"), value.decode("iso-8859-1")
 
@@ -546,6 +645,15 @@ def _show(data: bytes, limit: int = 80) -> str:
     """Render untrusted bytes for an error message, truncated."""
     text = repr(data[:limit])[2:-1]
     return text + ("..." if len(data) > limit else "")
+
+
+# A query string in a request line or target, up to the next space.
+_QUERY_RE = re.compile(rb"\?[^ ]*")
+
+
+def _show_redacted(data: bytes) -> str:
+    """Like :func:`_show`, with query strings cut: they often carry tokens (``?token=``)."""
+    return _show(_QUERY_RE.sub(b"?***", data))
 
 
 def _content_length(headers: Headers, what: str) -> int | None:
@@ -614,12 +722,12 @@ class RequestParser(_Parser):
         # RFC 7230 3.1.1: method SP request-target SP HTTP-version, single SPs.
         parts = line.split(b" ")
         if len(parts) != 3:
-            raise InvalidMessage(f"invalid request line: {_show(line)}")
+            raise InvalidMessage(f"invalid request line: {_show_redacted(line)}")
         method, target, version = parts
         if _TOKEN_RE.fullmatch(method) is None:
             raise InvalidMessage(f"invalid HTTP method: {_show(method)}")
         if _REQUEST_TARGET_RE.fullmatch(target) is None:
-            raise InvalidMessage(f"invalid request target: {_show(target)}")
+            raise InvalidMessage(f"invalid request target: {_show_redacted(target)}")
         if _HTTP_VERSION_RE.fullmatch(version) is None:
             raise InvalidMessage(f"invalid HTTP version: {_show(version)}")
         if version != b"HTTP/1.1":
@@ -635,7 +743,7 @@ class RequestParser(_Parser):
         # origin-form or absolute-form (RFC 7230 5.3.1-2); nothing else makes
         # sense for a GET to a WebSocket endpoint.
         if not (target.startswith(b"/") or b"://" in target):
-            raise InvalidMessage(f"invalid request target: {_show(target)}")
+            raise InvalidMessage(f"invalid request target: {_show_redacted(target)}")
         self._method = method.decode("ascii")
         self._path = target.decode("ascii")
         self._version = version.decode("ascii")

@@ -3,7 +3,8 @@
 ::
 
     hub = wsio.Hub()                              # or wsio.Hub("redis://localhost:6379/0")
-    await hub.subscribe(websocket, "room:42")     # or "room:*": every topic starting with room:
+    await hub.subscribe(websocket, "room:42")     # a topic, by its exact name
+    await hub.subscribe_prefix(websocket, "room:")  # every topic starting with room:
     await hub.publish("room:42", "hello")         # -> how many local connections it reached
 
 See :class:`Hub` for slow subscribers, Redis outages and the delivery guarantee
@@ -12,5 +13,6 @@ See :class:`Hub` for slow subscribers, Redis outages and the delivery guarantee
 
 from .errors import HubUnavailable
 from .hub import SLOW_CLOSE_CODE, Hub
+from .redact import redact_url
 
-__all__ = ["Hub", "HubUnavailable", "SLOW_CLOSE_CODE"]
+__all__ = ["Hub", "HubUnavailable", "SLOW_CLOSE_CODE", "redact_url"]

@@ -11,6 +11,7 @@ from ..asyncio.connection import Connection
 from ..protocol.connection import Side, State
 from ..protocol.frames import OP_TEXT
 from .errors import HubUnavailable
+from .redact import redact_url
 
 __all__ = ["Hub"]
 
@@ -32,10 +33,11 @@ SLOW_CLOSE_CODE = 1008
 class _Subscriber:
     """What the hub keeps per connection: its subscriptions, what it missed, its close hook."""
 
-    __slots__ = ("topics", "dropped", "callback")
+    __slots__ = ("topics", "prefixes", "dropped", "callback")
 
     def __init__(self, callback: Any) -> None:
         self.topics: set[str] = set()
+        self.prefixes: set[str] = set()
         self.dropped = 0
         self.callback = callback
 
@@ -48,16 +50,20 @@ class Hub:
         hub = wsio.Hub()                        # or wsio.Hub("redis://localhost:6379/0")
 
         async def handler(ws):
-            await hub.subscribe(ws, "room:42")  # or a prefix pattern: "room:*"
+            await hub.subscribe(ws, "room:42")
             async for message in ws:
                 await hub.publish("room:42", message)
 
-    **Topics** are strings, matched by exact name. A subscription ending with
-    ``*`` is a prefix pattern: ``"room:*"`` receives what is published to every
-    topic that starts with ``room:`` (``"*"`` alone: every topic). A connection
-    subscribed to a topic by several names and patterns gets each message once.
-    A connection leaves all its topics when it closes (the hub hooks the
-    connection's closed future; no task per connection).
+    **Topics** are strings, matched by exact name: :meth:`subscribe` takes its
+    topic literally, whatever characters it holds (``"inbox:*"`` is a topic
+    named so), so a topic built from a client's input,
+    ``f"inbox:{name}"``, never reaches more than that one topic.
+    **Prefixes** are asked for explicitly: :meth:`subscribe_prefix` with
+    ``"room:"`` receives what is published to every topic that starts with
+    ``room:`` (``""``: every topic). A connection subscribed to a topic by its
+    name and by prefixes gets each message once. A connection leaves all its
+    topics and prefixes when it closes (the hub hooks the connection's closed
+    future; no task per connection).
 
     **Fan-out is cheap**: a message is framed once per process, and compressed
     once per distinct permessage-deflate setting without context takeover (the
@@ -65,7 +71,10 @@ class Hub:
     transport. ``publish`` never waits for a subscriber.
 
     **Slow subscribers**: each subscriber's outgoing buffer is bounded by
-    ``max_buffer`` bytes (default: the connection's ``write_limit``, 64 KiB).
+    ``max_buffer`` bytes (default: the connection's ``write_limit``, 64 KiB),
+    counting what the transport holds, the frames the connection holds until
+    the end of the loop turn, and large payloads waiting
+    (:attr:`~wsio.Connection.buffered_amount`).
     A message that doesn't fit in what's left is not written: with
     ``slow="drop"`` (the default) it is skipped and counted (:attr:`dropped`,
     :meth:`dropped_for`), and the subscriber gets later messages once it has
@@ -81,7 +90,8 @@ class Hub:
     relays messages through Redis: a message published in any process reaches
     subscribers in every process. Each process subscribes in Redis only to the
     topics (``SUBSCRIBE``) and patterns (``PSUBSCRIBE``) that it has local
-    subscribers for, and unsubscribes when the last one leaves. ``publish``
+    subscribers for (prefixes as patterns whose prefix is escaped, so that it
+    is matched literally), and unsubscribes when the last one leaves. ``publish``
     delivers to this process's subscribers at once, then publishes to Redis;
     every process skips its own messages when Redis echoes them back (by an
     origin id), so nothing is delivered twice. The message type (text or
@@ -103,10 +113,14 @@ class Hub:
     its way. Messages from one publishing process on one topic arrive in order.
     Use a log or a stream (Redis Streams, a database) when every message counts.
 
+    **Passwords** in the URL (``user:password@`` or ``?password=``) never
+    appear in log lines, exceptions or ``repr(hub)``: those show the URL
+    through :func:`~wsio.pubsub.redact_url`.
+
     Args:
         url: ``None`` or ``"memory://"`` (default): in this process only;
-            ``"redis://[:password@]host[:port][/db]"``, ``"rediss://..."`` or
-            ``"unix:///path/to/socket"``: through Redis.
+            ``"redis://[[user]:password@]host[:port][/db]"``, ``"rediss://..."`` or
+            ``"unix:///path/to/socket[?password=...]"``: through Redis.
         slow: ``"drop"`` (default) or ``"close"``: what happens to a subscriber
             whose buffer is full.
         max_buffer: the bound of each subscriber's buffer, in bytes (default
@@ -148,7 +162,7 @@ class Hub:
             raise ValueError(f'slow must be "drop" or "close", not {slow!r}')
         if max_buffer is not None and max_buffer < 0:
             raise ValueError(f"max_buffer must be >= 0, not {max_buffer}")
-        self.url = url
+        self._url = url
         self.slow = slow
         self.max_buffer = max_buffer
         self.compress = compress
@@ -160,6 +174,7 @@ class Hub:
         self._prefix_lengths: dict[int, int] = {}  # length of a prefix -> how many prefixes have it
         self._subscribers: dict[Connection, _Subscriber] = {}
         self._closed = False
+        self._warned_star = False
         self._link: Any = None
         if url is not None and url != "memory://":
             from .redis_link import RedisLink
@@ -175,9 +190,14 @@ class Hub:
                 options=redis_options or {},
             )
 
+    @property
+    def url(self) -> str | None:
+        """The URL given to the hub, with any password replaced by ``***`` (see :func:`~wsio.pubsub.redact_url`)."""
+        return None if self._url is None else redact_url(self._url)
+
     def __repr__(self) -> str:
         backend = "memory" if self._link is None else self._link.where
-        return f"<Hub {backend}: {len(self._exact)} topics, {len(self._prefixes)} patterns, {len(self._subscribers)} subscribers>"
+        return f"<Hub {backend}: {len(self._exact)} topics, {len(self._prefixes)} prefixes, {len(self._subscribers)} subscribers>"
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -228,16 +248,64 @@ class Hub:
     # -- subscriptions ---------------------------------------------------------------
 
     async def subscribe(self, connection: Connection, topic: str) -> None:
-        """Subscribe ``connection`` to ``topic``, a name or a prefix pattern ending with ``*``.
+        """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
-        With Redis, waits until Redis confirms a subscription new to this
-        process (at most ``subscribe_timeout``), so that a message published
-        anywhere after ``subscribe`` returns reaches the connection. Subscribing
-        twice does nothing. Raises :exc:`~wsio.ConnectionClosed` if the
-        connection is closed.
+        No character is special: ``"inbox:*"`` is a topic of that name, not a
+        pattern, so a topic built from a client's input can't reach other
+        topics. Use :meth:`subscribe_prefix` for every topic starting with a
+        prefix. With Redis, waits until Redis confirms a subscription new to
+        this process (at most ``subscribe_timeout``), so that a message
+        published anywhere after ``subscribe`` returns reaches the connection.
+        Subscribing twice does nothing. Raises :exc:`~wsio.ConnectionClosed`
+        if the connection is closed.
         """
         self._check_open()
         _check_topic(topic)
+        if topic[-1:] == "*" and not self._warned_star:
+            self._warned_star = True
+            self.logger.warning(
+                "subscribe() got a topic ending with '*': topics are literal, it matches only a topic of that "
+                "exact name; use subscribe_prefix(connection, prefix) for every topic starting with a prefix"
+            )
+        subscriber = self._subscriber(connection)
+        if topic not in subscriber.topics:
+            subscriber.topics.add(topic)
+            group = self._exact.get(topic)
+            if group is None:
+                group = self._exact[topic] = set()
+            group.add(connection)
+        if self._link is not None:
+            await self._link.ensure(False, topic)
+
+    async def subscribe_prefix(self, connection: Connection, prefix: str) -> None:
+        """Subscribe ``connection`` to every topic that starts with ``prefix`` (``""``: every topic).
+
+        The prefix is matched literally: ``subscribe_prefix(ws, "room:")``
+        receives ``"room:1"`` and ``"room:lobby"``. Never build a prefix from
+        a client's input unless that client may read every topic it matches.
+        Raises ``ValueError`` for a prefix ending with ``*``: write
+        ``"room:"``, not ``"room:*"``. Otherwise as :meth:`subscribe`.
+        """
+        self._check_open()
+        if type(prefix) is not str:
+            raise TypeError(f"a prefix is a str, not {type(prefix).__name__}")
+        if prefix[-1:] == "*":
+            raise ValueError(
+                f"a prefix is matched literally, without '*': subscribe_prefix(connection, {prefix[:-1]!r}) "
+                f"receives every topic starting with {prefix[:-1]!r}"
+            )
+        subscriber = self._subscriber(connection)
+        if prefix not in subscriber.prefixes:
+            subscriber.prefixes.add(prefix)
+            group = self._prefixes.get(prefix)
+            if group is None:
+                group = self._prefixes[prefix] = set()
+                self._prefix_lengths[len(prefix)] = self._prefix_lengths.get(len(prefix), 0) + 1
+            group.add(connection)
+        if self._link is not None:
+            await self._link.ensure(True, prefix)
+
+    def _subscriber(self, connection: Connection) -> _Subscriber:
         if connection._closed_waiter.done():
             raise connection._closed_exc()
         subscriber = self._subscribers.get(connection)
@@ -245,97 +313,103 @@ class Hub:
             callback = functools.partial(self._connection_closed, connection)
             subscriber = self._subscribers[connection] = _Subscriber(callback)
             connection._closed_waiter.add_done_callback(callback)
-        if topic not in subscriber.topics:
-            subscriber.topics.add(topic)
-            if topic[-1:] == "*":
-                prefix = topic[:-1]
-                group = self._prefixes.get(prefix)
-                if group is None:
-                    group = self._prefixes[prefix] = set()
-                    self._prefix_lengths[len(prefix)] = self._prefix_lengths.get(len(prefix), 0) + 1
-            else:
-                group = self._exact.get(topic)
-                if group is None:
-                    group = self._exact[topic] = set()
-            group.add(connection)
-        if self._link is not None:
-            await self._link.ensure(topic)
+        return subscriber
 
     async def unsubscribe(self, connection: Connection, topic: str) -> None:
-        """Unsubscribe ``connection`` from ``topic`` (a name or a pattern, as subscribed); no error if it wasn't."""
+        """Unsubscribe ``connection`` from the topic named ``topic``; no error if it wasn't subscribed."""
         self._check_open()
         subscriber = self._subscribers.get(connection)
         if subscriber is None or topic not in subscriber.topics:
             return
         subscriber.topics.discard(topic)
-        self._leave(connection, topic)
-        if not subscriber.topics:
+        self._leave(connection, False, topic)
+        self._forget_if_idle(connection, subscriber)
+
+    async def unsubscribe_prefix(self, connection: Connection, prefix: str) -> None:
+        """Undo :meth:`subscribe_prefix` with the same ``prefix``; no error if it wasn't subscribed."""
+        self._check_open()
+        subscriber = self._subscribers.get(connection)
+        if subscriber is None or prefix not in subscriber.prefixes:
+            return
+        subscriber.prefixes.discard(prefix)
+        self._leave(connection, True, prefix)
+        self._forget_if_idle(connection, subscriber)
+
+    def _forget_if_idle(self, connection: Connection, subscriber: _Subscriber) -> None:
+        if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
             connection._closed_waiter.remove_done_callback(subscriber.callback)
 
-    def _leave(self, connection: Connection, topic: str) -> None:
-        if topic[-1:] == "*":
-            prefix = topic[:-1]
-            group = self._prefixes.get(prefix)
+    def _leave(self, connection: Connection, is_prefix: bool, name: str) -> None:
+        if is_prefix:
+            group = self._prefixes.get(name)
             if group is None:
                 return
             group.discard(connection)
             if not group:
-                del self._prefixes[prefix]
-                n = self._prefix_lengths[len(prefix)] - 1
+                del self._prefixes[name]
+                n = self._prefix_lengths[len(name)] - 1
                 if n:
-                    self._prefix_lengths[len(prefix)] = n
+                    self._prefix_lengths[len(name)] = n
                 else:
-                    del self._prefix_lengths[len(prefix)]
+                    del self._prefix_lengths[len(name)]
                 if self._link is not None:
-                    self._link.changed(topic)
+                    self._link.changed(True, name)
         else:
-            group = self._exact.get(topic)
+            group = self._exact.get(name)
             if group is None:
                 return
             group.discard(connection)
             if not group:
-                del self._exact[topic]
+                del self._exact[name]
                 if self._link is not None:
-                    self._link.changed(topic)
+                    self._link.changed(False, name)
 
     def _connection_closed(self, connection: Connection, _future: Any) -> None:
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is None:
             return
         for topic in subscriber.topics:
-            self._leave(connection, topic)
+            self._leave(connection, False, topic)
+        for prefix in subscriber.prefixes:
+            self._leave(connection, True, prefix)
         if subscriber.dropped:
             self.logger.info(
-                "%s left %d topics; %d messages were dropped for it (too slow)",
+                "%s left %d topics and %d prefixes; %d messages were dropped for it (too slow)",
                 connection._peer(),
                 len(subscriber.topics),
+                len(subscriber.prefixes),
                 subscriber.dropped,
             )
 
-    def _has_subscribers(self, topic: str) -> bool:
-        """Whether this process has subscribers to ``topic`` as subscribed (a name or a pattern)."""
-        if topic[-1:] == "*":
-            return topic[:-1] in self._prefixes
-        return topic in self._exact
+    def _has_subscribers(self, is_prefix: bool, name: str) -> bool:
+        """Whether this process has subscribers to the prefix or the topic ``name``."""
+        return name in (self._prefixes if is_prefix else self._exact)
 
-    def _names(self) -> list[str]:
-        """Every topic name and pattern that this process has subscribers for."""
-        return [*self._exact, *(prefix + "*" for prefix in self._prefixes)]
+    def _names(self) -> list[tuple[bool, str]]:
+        """Every topic and prefix that this process has subscribers for, as ``(is_prefix, name)``."""
+        return [*((False, topic) for topic in self._exact), *((True, prefix) for prefix in self._prefixes)]
 
     def subscribers(self, topic: str) -> set[Connection]:
         """The connections of this process that a message published to ``topic`` reaches.
 
-        For a pattern (``"room:*"``): the connections subscribed to that pattern.
+        Those subscribed to ``topic`` and those subscribed to a prefix of it.
         """
-        if topic[-1:] == "*":
-            return set(self._prefixes.get(topic[:-1], ()))
         return set(self._targets(topic))
 
+    def prefix_subscribers(self, prefix: str) -> set[Connection]:
+        """The connections of this process subscribed to ``prefix`` with :meth:`subscribe_prefix`."""
+        return set(self._prefixes.get(prefix, ()))
+
     def topics(self, connection: Connection) -> set[str]:
-        """The topics and patterns ``connection`` is subscribed to."""
+        """The topics ``connection`` is subscribed to by name (see :meth:`prefixes` for the others)."""
         subscriber = self._subscribers.get(connection)
         return set(subscriber.topics) if subscriber is not None else set()
+
+    def prefixes(self, connection: Connection) -> set[str]:
+        """The prefixes ``connection`` is subscribed to with :meth:`subscribe_prefix`."""
+        subscriber = self._subscribers.get(connection)
+        return set(subscriber.prefixes) if subscriber is not None else set()
 
     def dropped_for(self, connection: Connection) -> int:
         """Messages not written to ``connection`` because it was too slow, while it was subscribed."""
@@ -343,7 +417,7 @@ class Hub:
         return subscriber.dropped if subscriber is not None else 0
 
     def _targets(self, topic: str) -> Collection[Connection]:
-        """Who gets a message published to ``topic``: exact subscribers and matching patterns."""
+        """Who gets a message published to ``topic``: its subscribers and those of its prefixes."""
         exact = self._exact.get(topic)
         if not self._prefixes:
             return exact or ()
@@ -368,13 +442,11 @@ class Hub:
         (slow and closing ones not counted). With Redis, the message then goes
         to the other processes; if Redis is unreachable, raises
         :exc:`~wsio.pubsub.HubUnavailable` (the local subscribers have the
-        message; ``delivered`` says how many). Raises ``ValueError`` for a
-        pattern: messages are published to one topic.
+        message; ``delivered`` says how many). The topic is a name, taken
+        literally: a message goes to one topic.
         """
         self._check_open()
         _check_topic(topic)
-        if topic[-1:] == "*":
-            raise ValueError(f"publish() takes a topic name, not a pattern: {topic!r}")
         framed = Framed(message, self.compress, "publish()")
         targets = self._targets(topic)
         reached = self._fan_out(targets, framed) if targets else 0
@@ -403,15 +475,19 @@ class Hub:
             protocol = connection.protocol
             if protocol.state is not _OPEN:
                 continue
-            transport = connection.transport
-            buffered = transport.get_write_buffer_size()
-            if connection._backlog:  # a large message still going out
-                buffered += sum(map(len, connection._backlog))
+            # The transport's buffer, the frames held until the end of this turn
+            # (this loop may have written several), a large message going out.
+            buffered = connection.buffered_amount
             if buffered:
                 bound = connection.write_limit if max_buffer is None else max_buffer
                 if buffered + need > bound:
-                    self._too_slow(connection, buffered, need, bound)
-                    continue
+                    # Held frames go to the transport now: a peer that reads takes
+                    # them at once, and only one that doesn't stays over the bound.
+                    connection._flush_held()
+                    buffered = connection.buffered_amount
+                    if buffered and buffered + need > bound:
+                        self._too_slow(connection, buffered, need, bound)
+                        continue
             lock = connection._fragment_lock
             if lock is not None and lock.locked():
                 # Sending a fragmented message: a frame can't go in between.

@@ -1,8 +1,10 @@
 """The hub's link to Redis: one subscription connection, a publishing pool, reconnection.
 
-One connection carries this process's ``SUBSCRIBE`` / ``PSUBSCRIBE`` commands
-and receives the messages; a task reads it and hands each message to the hub.
-Subscription changes are queued as names whose Redis state may be stale and
+One connection carries this process's ``SUBSCRIBE`` (topics) / ``PSUBSCRIBE``
+(prefixes, as patterns with the prefix escaped) commands and receives the
+messages; a task reads it and hands each message to the hub. A subscription is
+a key ``(is_prefix, name)``: the topic ``"a*"`` and the prefix ``"a"`` are two
+things. Subscription changes are queued as keys whose Redis state may be stale and
 sent in order by one flush at a time, which compares what the hub has local
 subscribers for with what Redis was told: a burst of subscribes and
 unsubscribes ends in the right state whatever the interleaving.
@@ -24,6 +26,7 @@ from ..asyncio.broadcast import Framed
 from ..asyncio.client import backoff
 from . import wire
 from .errors import HubUnavailable
+from .redact import redact_url
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub import Hub
@@ -38,19 +41,25 @@ _RECENT_IDS = 4096
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without its password, for logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    else:
-        netloc = f":***@{netloc}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+#: A subscription: ``(True, prefix)`` or ``(False, topic)``.
+Key = tuple[bool, str]
+
+
+def _secrets(url: str, options: Mapping[str, Any]) -> list[str]:
+    """The passwords in ``url`` and ``options``, as written and decoded: never to be shown."""
+    found = []
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password:
+            found += [parts.password, urllib.parse.unquote(parts.password)]
+        for name, value in urllib.parse.parse_qsl(parts.query):
+            if value and "password" in name.lower():
+                found += [value, urllib.parse.quote(value)]
+    except ValueError:
+        pass
+    if isinstance(options.get("password"), str):
+        found.append(options["password"])
+    return sorted({secret for secret in found if len(secret) >= 3}, key=len, reverse=True)
 
 
 class RedisLink:
@@ -71,10 +80,11 @@ class RedisLink:
         try:
             importlib.import_module("redis.asyncio")
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise ImportError(f"Hub({_safe_url(url)!r}) needs redis-py: pip install 'wsio[redis]'") from exc
+            raise ImportError(f"Hub({redact_url(url)!r}) needs redis-py: pip install 'wsio[redis]'") from exc
         self.hub = hub
         self.url = url
-        self.where = _safe_url(url)
+        self.where = redact_url(url)
+        self._secrets = _secrets(url, options)
         self.logger: logging.Logger = hub.logger
         self.prefix = channel_prefix.encode()
         self.subscribe_timeout = subscribe_timeout
@@ -95,12 +105,12 @@ class RedisLink:
         self._lock: asyncio.Lock | None = None
         self._attempted: asyncio.Event | None = None  # set once the first connection attempt ended
         self._closed = False
-        self._dirty: set[str] = set()  # names whose Redis subscription may need a command
-        self._active: set[str] = set()  # names Redis was told to subscribe to, on this connection
-        self._confirmed: set[str] = set()  # ... and confirmed
-        self._confirm: dict[str, asyncio.Future[None]] = {}
-        self._redis_names: dict[str, bytes] = {}
-        self._local_names: dict[bytes, str] = {}
+        self._dirty: set[Key] = set()  # subscriptions whose Redis state may need a command
+        self._active: set[Key] = set()  # subscriptions Redis was told of, on this connection
+        self._confirmed: set[Key] = set()  # ... and confirmed
+        self._confirm: dict[Key, asyncio.Future[None]] = {}
+        self._redis_names: dict[Key, bytes] = {}
+        self._local_names: dict[tuple[bool, bytes], Key] = {}
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
 
@@ -182,7 +192,7 @@ class RedisLink:
                     self.logger.error("unexpected error on the Redis connection", exc_info=True)
                 was_up = self.up
                 self.up = False
-                self._why = str(exc) or type(exc).__name__
+                self._why = self._redact(str(exc)) or type(exc).__name__
                 if self._pubsub is pubsub:
                     self._pubsub = None
                 self._release_waiters()
@@ -201,6 +211,12 @@ class RedisLink:
                 else:
                     self.logger.warning("can't reach Redis at %s: %s; retrying in %.1fs", self.where, self._why, delay)
                 await asyncio.sleep(delay)
+
+    def _redact(self, text: str) -> str:
+        """``text`` (an exception's message) without any password this hub knows of."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     async def _drop(self, pubsub: Any) -> None:
         try:
@@ -221,7 +237,7 @@ class RedisLink:
         await self._client.connection_pool.disconnect(inuse_connections=False)
         self.up = True
         self.logger.info(
-            "connected to Redis at %s; subscribed to %d topics and %d patterns",
+            "connected to Redis at %s; subscribed to %d topics and %d prefixes",
             self.where,
             len(self.hub._exact),
             len(self.hub._prefixes),
@@ -236,46 +252,49 @@ class RedisLink:
 
     # -- subscriptions ------------------------------------------------------------------
 
-    def _redis_name(self, name: str) -> bytes:
-        redis_name = self._redis_names.get(name)
+    def _redis_name(self, key: Key) -> bytes:
+        redis_name = self._redis_names.get(key)
         if redis_name is None:
-            if name[-1:] == "*":
-                # A prefix pattern: the prefix is literal in Redis's glob syntax.
-                redis_name = _GLOB_SPECIAL.sub(rb"\\\1", self.prefix + name[:-1].encode()) + b"*"
+            is_prefix, name = key
+            if is_prefix:
+                # The prefix is literal in Redis's glob syntax: escape it, then "*".
+                redis_name = _GLOB_SPECIAL.sub(rb"\\\1", self.prefix + name.encode()) + b"*"
             else:
-                redis_name = self.prefix + name.encode()
-            self._redis_names[name] = redis_name
-            self._local_names[redis_name] = name
+                redis_name = self.prefix + name.encode()  # SUBSCRIBE takes channel names literally
+            self._redis_names[key] = redis_name
+            self._local_names[(is_prefix, redis_name)] = key
         return redis_name
 
-    def _forget(self, name: str) -> None:
-        redis_name = self._redis_names.pop(name, None)
+    def _forget(self, key: Key) -> None:
+        redis_name = self._redis_names.pop(key, None)
         if redis_name is not None:
-            self._local_names.pop(redis_name, None)
+            self._local_names.pop((key[0], redis_name), None)
 
-    def changed(self, name: str) -> None:
-        """The hub's subscribers to ``name`` (a topic or a pattern) went from none to some, or back."""
-        self._dirty.add(name)
+    def changed(self, is_prefix: bool, name: str) -> None:
+        """The hub's subscribers to the topic or prefix ``name`` went from none to some, or back."""
+        self._dirty.add((is_prefix, name))
         if self._pubsub is not None and (self._flush_task is None or self._flush_task.done()):
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_quietly())
 
-    async def ensure(self, name: str) -> None:
-        """Make sure Redis knows of ``name``; wait for its confirmation if connected."""
-        if name in self._confirmed:
+    async def ensure(self, is_prefix: bool, name: str) -> None:
+        """Make sure Redis knows of the topic or prefix ``name``; wait for its confirmation if connected."""
+        key = (is_prefix, name)
+        if key in self._confirmed:
             return
         await self.started()
-        self.changed(name)
-        if not self.up or name in self._confirmed:
+        self.changed(is_prefix, name)
+        if not self.up or key in self._confirmed:
             return  # not connected: subscribed on (re)connection
-        future = self._confirm.get(name)
+        future = self._confirm.get(key)
         if future is None:
-            future = self._confirm[name] = asyncio.get_running_loop().create_future()
+            future = self._confirm[key] = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(asyncio.shield(future), self.subscribe_timeout)
         except asyncio.TimeoutError:
             self.logger.warning(
-                "Redis at %s didn't confirm the subscription to %r within subscribe_timeout=%ss",
+                "Redis at %s didn't confirm the subscription to %s %r within subscribe_timeout=%ss",
                 self.where,
+                "prefix" if is_prefix else "topic",
                 name,
                 self.subscribe_timeout,
             )
@@ -293,32 +312,32 @@ class RedisLink:
         async with self._lock:
             pubsub = self._pubsub
             while self._dirty and pubsub is not None and self._pubsub is pubsub:
-                names, self._dirty = self._dirty, set()
+                keys, self._dirty = self._dirty, set()
                 commands: dict[str, list[bytes]] = {"SUBSCRIBE": [], "PSUBSCRIBE": [], "UNSUBSCRIBE": [], "PUNSUBSCRIBE": []}
                 forget = []
-                for name in names:
-                    wanted = self.hub._has_subscribers(name)
-                    pattern = name[-1:] == "*"
-                    if wanted and name not in self._active:
-                        commands["PSUBSCRIBE" if pattern else "SUBSCRIBE"].append(self._redis_name(name))
-                        self._active.add(name)
-                    elif not wanted and name in self._active:
-                        commands["PUNSUBSCRIBE" if pattern else "UNSUBSCRIBE"].append(self._redis_name(name))
-                        self._active.discard(name)
-                        self._confirmed.discard(name)
-                        forget.append(name)
+                for key in keys:
+                    is_prefix = key[0]
+                    wanted = self.hub._has_subscribers(*key)
+                    if wanted and key not in self._active:
+                        commands["PSUBSCRIBE" if is_prefix else "SUBSCRIBE"].append(self._redis_name(key))
+                        self._active.add(key)
+                    elif not wanted and key in self._active:
+                        commands["PUNSUBSCRIBE" if is_prefix else "UNSUBSCRIBE"].append(self._redis_name(key))
+                        self._active.discard(key)
+                        self._confirmed.discard(key)
+                        forget.append(key)
                     elif not wanted:
-                        forget.append(name)
-                for name in forget:
-                    future = self._confirm.pop(name, None)
+                        forget.append(key)
+                for key in forget:
+                    future = self._confirm.pop(key, None)
                     if future is not None and not future.done():
                         future.set_result(None)
                 for command, args in commands.items():
                     for i in range(0, len(args), _BATCH):
                         await pubsub.execute_command(command, *args[i : i + _BATCH])
-                for name in forget:
-                    if name not in self._active:
-                        self._forget(name)
+                for key in forget:
+                    if key not in self._active:
+                        self._forget(key)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -350,10 +369,10 @@ class RedisLink:
         elif kind == b"pmessage":
             channel, data = response[2], response[3]
         elif kind == b"subscribe" or kind == b"psubscribe":
-            name = self._local_names.get(response[1])
-            if name is not None and name in self._active:
-                self._confirmed.add(name)
-                future = self._confirm.pop(name, None)
+            key = self._local_names.get((kind == b"psubscribe", response[1]))
+            if key is not None and key in self._active:
+                self._confirmed.add(key)
+                future = self._confirm.pop(key, None)
                 if future is not None and not future.done():
                     future.set_result(None)
             return
@@ -405,5 +424,5 @@ class RedisLink:
             await self._client.publish(self.prefix + topic.encode(), data)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubUnavailable(
-                f"can't publish to Redis at {self.where} ({exc}): the message reached this process only"
+                f"can't publish to Redis at {self.where} ({self._redact(str(exc))}): the message reached this process only"
             ) from exc

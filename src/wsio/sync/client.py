@@ -7,13 +7,21 @@ import logging
 import socket
 import ssl as ssl_module
 import time
-import urllib.parse
 from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
-from ..asyncio.client import DEFAULT_USER_AGENT, MAX_REDIRECTS, _exception_to_raise, backoff, process_exception
-from ..exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, InvalidURI, RedirectError
+from ..asyncio.client import (
+    DEFAULT_USER_AGENT,
+    MAX_REDIRECTS,
+    _checked_headers,
+    _exception_to_raise,
+    _log_redirect,
+    _tls_context,
+    backoff,
+    process_exception,
+)
+from ..exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
-from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
@@ -90,6 +98,9 @@ class reconnect:
         origin: the ``Origin`` header.
         subprotocols: subprotocols to offer, by preference.
         additional_headers: headers added to the request (``extra_headers`` is an alias).
+            They go to the origin (scheme, host, port) of ``uri`` only: a
+            redirect to another origin sends none of them. A value with CR,
+            LF or another control character raises :class:`ValueError` at once.
         user_agent_header: the ``User-Agent`` header; ``None`` removes it.
         compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
         extensions: client extension factories, replacing the default.
@@ -103,11 +114,13 @@ class reconnect:
         compression_threshold: messages shorter than this go uncompressed (128).
         handshake_limits: a :class:`HandshakeLimits` for the response parser.
         ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
-            (implied by ``wss://``; ``ssl_context`` is an alias).
+            (implied by ``wss://``; ``ssl_context`` is an alias). ``False``
+            goes with ws:// only: with wss:// it raises :class:`ValueError`.
         server_hostname: the name checked in the certificate and sent in SNI
             (default: the URI's host).
         sock: an already connected socket, instead of connecting to the URI's host
-            (no proxy is used then).
+            (no proxy is used then). It serves the first request only: a
+            redirect on the same origin connects to the URI's host and port.
         host, port: where to connect instead of the URI's host and port.
         source_address: ``(host, port)`` to connect from.
         proxy: ``True`` (default): the proxy the environment gives
@@ -126,7 +139,11 @@ class reconnect:
         reconnect_delays: a function returning an iterator of the delays in
             seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
             about 1 s growing to 60 s, jittered).
-        max_redirects: 3xx answers followed at most (10).
+        max_redirects: 3xx answers followed at most (10). A redirect from
+            wss:// to ws:// is refused, and so is one to another origin when
+            ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
+            where to connect (:class:`~wsio.RedirectError`). See
+            :doc:`/topics/security`.
         create_connection: a :class:`ClientConnection` subclass.
         logger: defaults to the ``wsio.client`` logger.
     """
@@ -177,6 +194,7 @@ class reconnect:
             raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
         if unix and path is None and sock is None:
             raise ValueError("unix_connect() needs a path or a sock")
+        additional_headers = _checked_headers(additional_headers, origin, user_agent_header)
         if compression == "deflate":
             from ..protocol.deflate import enable_client_permessage_deflate
 
@@ -231,40 +249,41 @@ class reconnect:
     def _create(self) -> ClientConnection:
         """Connect, following redirects, within open_timeout."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
-        # The same redirect rules as the asyncio client (whose loop is written with await).
+        # The same redirect rules as the asyncio client (whose loop is written with await):
+        # credentials go to the origin of self.uri only; see follow_redirect().
         uri = self.uri
+        origin = wsuri = parse_uri(uri)
+        redirect: Redirect | None = None
         for _ in range(self.max_redirects + 1):
-            wsuri = parse_uri(uri)
             try:
-                connection = self._open(wsuri, deadline)
+                connection = self._open(wsuri, deadline, redirect)
             except InvalidStatus as exc:
-                location = exc.response.headers.get("Location")
-                if exc.response.status_code not in (301, 302, 303, 307, 308) or location is None:
+                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
+                if redirect is None:
                     raise
-                new_uri = urllib.parse.urljoin(uri, location)
-                try:
-                    new_wsuri = parse_uri(new_uri)
-                except InvalidURI as uri_exc:
-                    raise RedirectError(f"redirect to an invalid URI: {new_uri}") from uri_exc
-                if wsuri.secure and not new_wsuri.secure:
-                    raise RedirectError(f"redirect from wss:// to ws:// refused: {new_uri}") from exc
-                logger.info("redirected from %s to %s", uri, new_uri)
-                uri = new_uri
-                self._sock = None  # a supplied socket served the first request only
+                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)  # type: ignore[arg-type]
+                uri, wsuri = redirect.uri, redirect.wsuri
                 continue
             self.connection = connection
             return connection
         raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
 
-    def _open(self, wsuri: WebSocketURI, deadline: float | None) -> ClientConnection:
-        ssl = self._ssl
-        if wsuri.secure:
-            if ssl is None or ssl is True:
-                ssl = ssl_module.create_default_context()
-        elif ssl is not None and ssl is not False:
-            raise ValueError("ssl= goes with a wss:// URI, not ws://")
-        else:
-            ssl = None
+    def _pinned(self) -> str | None:
+        """What the caller fixed about where to connect: redirects to another origin are refused then."""
+        if self._unix:
+            return "a Unix socket"
+        for name, value in (("sock", self._sock), ("host", self._host), ("port", self._port)):
+            if value is not None:
+                return f"{name}="
+        if self._server_hostname is not None:
+            return "server_hostname="
+        return None
+
+    def _open(self, wsuri: WebSocketURI, deadline: float | None, redirect: Redirect | None = None) -> ClientConnection:
+        ssl = _tls_context(self._ssl, wsuri)
+        options = self._protocol_options
+        if redirect is not None and not redirect.same_origin:
+            options = {**options, "extra_headers": None}
 
         def remaining() -> float | None:
             if deadline is None:
@@ -274,7 +293,7 @@ class reconnect:
                 raise TimeoutError("timed out during the opening handshake")
             return left
 
-        sock = self._sock
+        sock = self._sock if redirect is None else None  # a supplied socket serves the first request only
         if sock is None:
             if self._unix:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -312,7 +331,7 @@ class reconnect:
                         sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
                 except socket.timeout:
                     raise TimeoutError("timed out during the TLS handshake") from None
-            protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
+            protocol = ClientProtocol(wsuri, **options)  # type: ignore[arg-type]
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)
         except BaseException:
@@ -359,7 +378,7 @@ class reconnect:
                 if delays is None:
                     delays = iter((self.reconnect_delays or backoff)())
                 delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", self.uri, exc or type(exc).__name__, delay)
+                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
                 time.sleep(delay)
                 continue
             delays = None
@@ -427,7 +446,7 @@ def unix_reconnect(path: str | None = None, uri: str | None = None, **kwargs: An
     """Like :class:`~wsio.sync.client.reconnect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
     if uri is None:
         ssl = kwargs.get("ssl", kwargs.get("ssl_context"))
-        uri = "wss://localhost/" if ssl is not None else "ws://localhost/"
+        uri = "wss://localhost/" if ssl not in (None, False) else "ws://localhost/"
     return reconnect(uri, unix=True, path=path, **kwargs)
 
 

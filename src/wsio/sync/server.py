@@ -29,6 +29,7 @@ from ..asyncio.server import (
 )
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Request, Response
 from .broadcast import broadcast
 from .connection import Connection, _shutdown
@@ -96,7 +97,7 @@ class ServerConnection(Connection):
                 return
             if not self._answer(request):
                 return
-            self.logger.info("%s connection open, path %s", self._peer(), request.path)
+            self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
                 if server.handler_takes_path:
@@ -162,7 +163,9 @@ class ServerConnection(Connection):
             if response.status_code < 400:
                 self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
             else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, protocol.handshake_exc)
+                from ..asyncio.server import _refusal
+
+                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             return False
         return True
 
