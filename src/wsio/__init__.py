@@ -32,10 +32,19 @@ from .asyncio import (
     unix_connect,
     unix_serve,
 )
+from .asyncio.router import Router, route, unix_route
+from .asyncio.server import basic_auth
 from .exceptions import *  # noqa: F403
+from .exceptions import AbortHandshake, RedirectHandshake, WebSocketProtocolError
 from .exceptions import __all__ as _exceptions_all
-from .protocol import Close, CloseCode, Opcode, State
-from .protocol.http11 import HandshakeLimits, Headers, MultipleValuesError, Request, Response
+from .frames import Frame
+from .legacy.auth import BasicAuthWebSocketServerProtocol, basic_auth_protocol_factory
+from .legacy.protocol import WebSocketCommonProtocol
+from .legacy.server import WebSocketServer
+from .protocol import ClientProtocol, Close, CloseCode, Opcode, ServerProtocol, Side, State
+from .protocol import Connection as Protocol
+from .protocol.http11 import HandshakeLimits, Headers, HeadersLike, MultipleValuesError, Request, Response
+from .typing import Data, ExtensionName, ExtensionParameter, LoggerLike, Origin, StatusLike, Subprotocol
 from .pubsub import Hub, HubUnavailable
 from .runner import run
 from .version import version
@@ -84,5 +93,31 @@ __all__ = [
     "Response",
     "HandshakeLimits",
     "version",
+    # The rest of websockets' names, at the same place.
+    "route",
+    "unix_route",
+    "Router",
+    "basic_auth",
+    "Protocol",
+    "ServerProtocol",
+    "ClientProtocol",
+    "Side",
+    "Frame",
+    "HeadersLike",
+    "Data",
+    "ExtensionName",
+    "ExtensionParameter",
+    "LoggerLike",
+    "Origin",
+    "StatusLike",
+    "Subprotocol",
+    # websockets' deprecated legacy names (see wsio.legacy).
+    "BasicAuthWebSocketServerProtocol",
+    "basic_auth_protocol_factory",
+    "AbortHandshake",
+    "RedirectHandshake",
+    "WebSocketProtocolError",
+    "WebSocketCommonProtocol",
+    "WebSocketServer",
     *_exceptions_all,
 ]

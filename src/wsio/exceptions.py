@@ -66,6 +66,17 @@ __all__ = [
     "InvalidState",
     "ConcurrencyError",
     "WebSocketException",
+    # websockets' finer-grained names, as aliases (see the end of this module).
+    "RequestLineTooLong",
+    "StatusLineTooLong",
+    "HeaderLineTooLong",
+    "TooManyHeaders",
+    "TooManyFragments",
+    "ProxyError",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
+    "InvalidMethod",
+    "InvalidProtocol",
 ]
 
 
@@ -358,3 +369,52 @@ class InvalidState(WebSocketError):
 class ConcurrencyError(WebSocketError, RuntimeError):
     """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
 
+
+
+# websockets raises finer-grained exceptions where wsio raises one with a
+# precise message. Under websockets' names, as aliases, so that an ``except``
+# clause written for websockets catches what wsio raises in that case.
+RequestLineTooLong = SecurityError
+StatusLineTooLong = SecurityError
+HeaderLineTooLong = SecurityError
+TooManyHeaders = SecurityError
+TooManyFragments = PayloadTooBig
+ProxyError = InvalidProxy
+InvalidProxyMessage = InvalidProxy
+InvalidProxyStatus = InvalidProxy
+InvalidMethod = InvalidMessage
+InvalidProtocol = InvalidMessage
+
+
+class AbortHandshake(InvalidHandshake):
+    """Raise it in ``process_request`` to answer with this HTTP response instead of upgrading.
+
+    The legacy websockets way; returning a response from ``process_request``
+    is the current one. ``status`` is an :class:`http.HTTPStatus` (an ``int``
+    is converted), ``headers`` anything :class:`~wsio.Headers` takes.
+    """
+
+    def __init__(self, status: int, headers: object, body: bytes = b"") -> None:
+        import http
+
+        from .protocol.http11 import Headers
+
+        self.status = http.HTTPStatus(status)
+        self.headers = Headers(headers)  # type: ignore[arg-type]
+        self.body = body
+        super().__init__(f"HTTP {int(self.status)}, {len(self.headers)} headers, {len(body)} bytes")
+
+
+class RedirectHandshake(InvalidHandshake):
+    """A legacy websockets name: the handshake was redirected to ``uri`` (wsio's clients follow redirects themselves)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        super().__init__(uri)
+
+    def __str__(self) -> str:
+        return f"redirect to {self.uri}"
+
+
+# The legacy name of ProtocolError.
+WebSocketProtocolError = ProtocolError

@@ -16,6 +16,7 @@ import pytest
 import wsio.asyncio.client
 from wsio import ConnectionClosedOK, InvalidHandshake, InvalidStatus, NegotiationError, Response
 from wsio.sync import connect, serve, unix_connect, unix_serve
+from wsio.sync.client import reconnect
 
 from .helpers import echo, raw_server, run_server, self_signed_cert, server_ssl_context, uri
 
@@ -273,7 +274,7 @@ def test_reconnecting_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     thread.start()
     seen = []
     try:
-        for ws in connect(f"ws://127.0.0.1:{port}"):
+        for ws in reconnect(f"ws://127.0.0.1:{port}"):
             seen.append(ws.recv(timeout=5))
             if len(seen) == 2:
                 break
@@ -288,7 +289,7 @@ def test_reconnecting_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reconnecting_iteration_raises_fatal_errors() -> None:
     with run_server(echo, process_request=lambda c, r: (403, [], b"")) as server:
         with pytest.raises(InvalidStatus):
-            for _ in connect(uri(server)):
+            for _ in reconnect(uri(server)):
                 pass
 
 

@@ -21,6 +21,7 @@ import wsio.asyncio.client
 from wsio import InvalidURI, RedirectError
 from wsio.protocol.http11 import Headers, Request, Response
 from wsio.sync import connect, unix_connect, unix_serve
+from wsio.sync.client import reconnect
 
 from .helpers import run_server, self_signed_cert, server_ssl_context, uri
 
@@ -253,7 +254,7 @@ def test_secrets_appear_in_no_log_line_error_or_400_body(
         return None if attempts == 1 else exc
 
     with pytest.raises(OSError) as refused:
-        for _ in connect(f"ws://user:{SECRET}@127.0.0.1:{free_port()}/?token={SECRET}", process_exception=retry_once):
+        for _ in reconnect(f"ws://user:{SECRET}@127.0.0.1:{free_port()}/?token={SECRET}", process_exception=retry_once):
             pass
     texts.append(str(refused.value))
     assert "retrying" in caplog.text

@@ -11,7 +11,8 @@ from .listener import (
     connect_listener,
     serve_listener,
 )
-from .server import Server, ServerConnection, WebSocketServerProtocol, basic_response, serve, unix_serve
+from .router import Router, route, unix_route
+from .server import Server, ServerConnection, WebSocketServerProtocol, basic_auth, basic_response, serve, unix_serve
 
 __all__ = [
     "broadcast",
@@ -26,6 +27,10 @@ __all__ = [
     "serve",
     "unix_serve",
     "basic_response",
+    "basic_auth",
+    "route",
+    "unix_route",
+    "Router",
     "Server",
     "Connection",
     "ServerConnection",

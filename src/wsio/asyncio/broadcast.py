@@ -95,6 +95,8 @@ def broadcast(
     message: str | bytes | bytearray | memoryview,
     raise_exceptions: bool = False,
     compress: bool | None = None,
+    *,
+    text: bool | None = None,
 ) -> int:
     """Send ``message`` to every open connection in ``connections``; return how many it reached.
 
@@ -105,8 +107,17 @@ def broadcast(
     (a slow reader never makes the others wait nor grows memory), as are
     closed ones and ones in the middle of sending a fragmented message.
     ``broadcast`` never awaits; it is a plain function.
+
+    ``text=True`` sends UTF-8 bytes as a text message and ``text=False`` a
+    ``str`` as a binary one (websockets' option); by default ``str`` is text
+    and bytes-like is binary.
     """
-    framed = Framed(message, compress)
+    if text is True and isinstance(message, (bytes, bytearray, memoryview)):
+        framed = Framed.from_payload(True, bytes(message), compress)
+    elif text is False and isinstance(message, str):
+        framed = Framed.from_payload(False, message.encode(), compress)
+    else:
+        framed = Framed(message, compress)
     reached = skipped = 0
     errors: list[Exception] = []
     for connection in connections:

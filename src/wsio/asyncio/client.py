@@ -10,7 +10,7 @@ import ssl as ssl_module
 import sys
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
-from ..exceptions import InvalidHandshake, InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
+from ..exceptions import InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits, Headers, Response
@@ -52,22 +52,35 @@ def backoff(
 def process_exception(exc: Exception) -> Exception | None:
     """Decide whether a failed connection attempt is retried (``None``) or raised.
 
-    Network errors, timeouts and 500/502/503/504 answers are retried; anything
-    else (a bad URI, a 403, a failed negotiation) is a bug to fix, not to retry.
-    The same goes for proxies: an unreachable proxy or its 500/502/503/504 is
+    The rules of websockets: retried are network errors (:exc:`OSError`,
+    timeouts, :exc:`EOFError`), a connection closed during the opening
+    handshake (:exc:`~wsio.InvalidMessage` caused by :exc:`EOFError` or
+    :exc:`OSError`: what a restarting server does), and 500, 502, 503 and
+    504 answers (:exc:`~wsio.InvalidStatus`). Anything else (a bad URI, a
+    403, a failed negotiation) is a bug to fix, not to retry, and is returned
+    to be raised. For proxies: an unreachable proxy or its 500/502/503/504 is
     retried; its 407 (credentials) or 403 (forbidden target) is raised.
+
+    Pass your own as ``process_exception=`` to :func:`connect`: return
+    ``None`` to retry, or the exception (or another one) to raise.
     """
     if isinstance(exc, InvalidProxy):
         return None if proxy_error_is_retryable(exc) else exc
-    if isinstance(exc, (EOFError, OSError, asyncio.TimeoutError)):
+    if isinstance(exc, (EOFError, OSError, TimeoutError, asyncio.TimeoutError)):
         return None
     if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, (EOFError, OSError)):
         return None
     if isinstance(exc, InvalidStatus) and exc.response.status_code in (500, 502, 503, 504):
         return None
-    if isinstance(exc, InvalidHandshake) and "EOF" in str(exc):
-        return None
     return exc
+
+
+def _exception_to_raise(process: Callable[[Exception], Exception | None], exc: Exception) -> Exception | None:
+    """Run ``process_exception``; one that raises instead of returning counts as returning what it raised."""
+    try:
+        return process(exc)
+    except Exception as raised:
+        return raised
 
 
 def _checked_headers(additional_headers: Any, origin: str | None, user_agent_header: str | None) -> Headers | None:
@@ -159,9 +172,9 @@ class ClientConnection(Connection):
             return
         error = self.protocol.handshake_exc
         if error is None:
-            error = InvalidHandshake("connection closed during the opening handshake")
-            if exc is not None:
-                error.__cause__ = exc
+            # As a closed connection before the response reads: retried when reconnecting.
+            error = InvalidMessage("connection closed during the opening handshake")
+            error.__cause__ = exc if exc is not None else EOFError("connection closed")
         waiter.set_exception(error)
         waiter.exception()  # retrieved by connect(); don't log it if connect() was cancelled
 
@@ -199,7 +212,11 @@ class connect:
         ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
             (implied by ``wss://``). ``server_hostname`` overrides the name checked.
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
-            which failures are retried (``None``) and which are raised.
+            which failures are retried (``None``) and which are raised
+            (default: :func:`~wsio.asyncio.client.process_exception`).
+        reconnect_delays: a function returning an iterator of the delays in
+            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
+            about 1 s growing to 60 s, jittered).
         max_redirects: 3xx answers followed at most (10). A redirect from
             wss:// to ws:// is refused, and so is one to another origin when
             ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
@@ -241,6 +258,7 @@ class connect:
         compression_threshold: int = 128,
         handshake_limits: HandshakeLimits | None = None,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
+        reconnect_delays: Callable[[], Iterator[float]] | None = None,
         max_redirects: int | None = None,
         create_connection: type[ClientConnection] | None = None,
         logger: logging.Logger | None = None,
@@ -261,6 +279,7 @@ class connect:
             raise ValueError(f"unsupported compression: {compression}")
         self.uri = uri
         self.process_exception = process_exception
+        self.reconnect_delays = reconnect_delays
         self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
         self.open_timeout = kwargs.pop("timeout", open_timeout)
         self._connection_class = create_connection or kwargs.pop("create_protocol", None) or ClientConnection
@@ -420,13 +439,13 @@ class connect:
             try:
                 connection = await self._create()
             except Exception as exc:
-                error = self.process_exception(exc)
+                error = _exception_to_raise(self.process_exception, exc)
                 if error is exc:
                     raise
                 if error is not None:
                     raise error from exc
                 if delays is None:
-                    delays = backoff()
+                    delays = iter((self.reconnect_delays or backoff)())
                 delay = next(delays)
                 logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
                 await asyncio.sleep(delay)

@@ -7,16 +7,27 @@ import http
 import inspect
 import logging
 import sys
-from typing import Any, Awaitable, Callable, Generator, Sequence
+from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
-from ..exceptions import ConnectionClosed
+from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
+from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
 from ..version import version
+from .broadcast import broadcast
 from .connection import Connection
 
-__all__ = ["serve", "unix_serve", "Server", "ServerConnection", "WebSocketServerProtocol", "basic_response"]
+__all__ = [
+    "serve",
+    "unix_serve",
+    "Server",
+    "ServerConnection",
+    "WebSocketServerProtocol",
+    "basic_response",
+    "basic_auth",
+    "broadcast",
+]
 
 logger = logging.getLogger("wsio.server")
 _module_logger = logger  # serve()/connect() take a ``logger`` argument that hides the name
@@ -95,7 +106,7 @@ class ServerConnection(Connection):
     :meth:`process_request` as a method, as older code does.
     """
 
-    __slots__ = ("server", "handler_task", "_open_handle")
+    __slots__ = ("server", "handler_task", "_open_handle", "username", "handler", "handler_kwargs")
     default_logger = logger
     #: Override as a method ``(path, request_headers)`` or ``(connection, request)``;
     #: the ``process_request`` argument of :func:`serve` takes precedence.
@@ -106,6 +117,29 @@ class ServerConnection(Connection):
         self.server = server
         self.handler_task: asyncio.Task[None] | None = None
         self._open_handle: asyncio.TimerHandle | None = None
+        #: The user that :func:`~wsio.asyncio.server.basic_auth` authenticated; ``None`` without it.
+        self.username: str | None = None
+        #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
+        self.handler: Callable[..., Awaitable[None]] | None = None
+        self.handler_kwargs: Mapping[str, Any] = {}
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
+
+        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
+        without upgrading. The response has ``Date``, ``Connection: close``,
+        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
+        headers; add or change headers on it before returning it.
+
+        Args:
+            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
+            text: the body, encoded to UTF-8.
+        """
+        return text_response(status, text)
+
+    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
+        return text_response(status, text)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -207,12 +241,15 @@ class ServerConnection(Connection):
         if hook is None and self.process_request is not None:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
-            if _legacy_signature(hook, "path"):
-                result = hook(request.path, request.headers)
-            else:
-                result = hook(self, request)
-            if inspect.isawaitable(result):
-                result = await result
+            try:
+                if _legacy_signature(hook, "path"):
+                    result = hook(request.path, request.headers)
+                else:
+                    result = hook(self, request)
+                if inspect.isawaitable(result):
+                    result = await result
+            except AbortHandshake as exc:  # the legacy way to answer without upgrading
+                result = (exc.status, exc.headers, exc.body)
             if result is not None:
                 return _as_response(result)
         protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
@@ -241,6 +278,53 @@ class ServerConnection(Connection):
 
 # The name older code subclasses.
 WebSocketServerProtocol = ServerConnection
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """Build a ``process_request`` that requires HTTP Basic authentication.
+
+    ::
+
+        async with serve(handler, host, port, process_request=basic_auth(
+            realm="chat", credentials=("alice", "s3cret"),
+        )):
+            ...
+
+    A request with valid credentials goes on with the handshake and the
+    connection's ``username`` is set; any other is answered ``401
+    Unauthorized`` with a ``WWW-Authenticate`` header for ``realm``.
+
+    Args:
+        realm: the protection space named in ``WWW-Authenticate`` (ASCII; ``""``).
+        credentials: a ``(username, password)`` pair or an iterable of pairs;
+            passwords are compared in constant time.
+        check_credentials: instead of ``credentials``, a function or coroutine
+            function ``(username, password)`` returning whether they are valid.
+
+    Raises:
+        ValueError: if both or neither of ``credentials`` and ``check_credentials`` are given.
+        TypeError: if ``credentials`` isn't a pair or an iterable of pairs.
+    """
+    check = credentials_checker(credentials, check_credentials)
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        found = check_basic_auth(request, realm)
+        if isinstance(found, Response):
+            return found
+        username, password = found
+        valid = check(username, password)
+        if inspect.isawaitable(valid):
+            valid = await valid
+        if not valid:
+            return unauthorized(realm, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
 
 
 def over_capacity_response(server_header: str | None) -> bytes:

@@ -706,6 +706,7 @@ class RequestParser(_Parser):
             raise self._error
         if self._state != _DONE:
             self._error = InvalidMessage("connection closed before the request head was complete")
+            self._error.__cause__ = EOFError("connection closed")  # as websockets: retryable, see process_exception()
             raise self._error
 
     def _handle_line(self, line: bytes) -> None:
@@ -821,6 +822,7 @@ class ResponseParser(_Parser):
         else:
             msg = "connection closed in the middle of a chunked response body"
         self._error = InvalidMessage(msg)
+        self._error.__cause__ = EOFError("connection closed")  # as websockets: retryable, see process_exception()
         raise self._error
 
     def _wanted(self) -> int:

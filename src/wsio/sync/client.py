@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import ssl as ssl_module
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
 from ..asyncio.client import (
     DEFAULT_USER_AGENT,
     MAX_REDIRECTS,
     _checked_headers,
+    _exception_to_raise,
     _log_redirect,
     _tls_context,
     backoff,
     process_exception,
 )
-from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, RedirectError
+from ..exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits
@@ -26,15 +28,26 @@ from .connection import Connection, _shutdown
 from .proxy import connect_through_proxy
 from .tls_in_tls import TLSInTLSSocket
 
-__all__ = ["connect", "unix_connect", "ClientConnection", "process_exception", "backoff"]
+__all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection", "process_exception", "backoff"]
 
 logger = logging.getLogger("wsio.client")
 
 
 class ClientConnection(Connection):
-    """A connection opened by :func:`connect`."""
+    """A connection opened by :func:`connect`; a context manager that closes it on exit."""
 
     logger = logger
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _create(self) -> ClientConnection:
+        # connect() used to return the connector, and code written then calls
+        # connect(...)._create(): the connection is already open; here it is.
+        return self
 
     def _handshake(self, deadline: float | None) -> None:
         """Send the request and read the response; raise if the handshake fails."""
@@ -50,7 +63,8 @@ class ClientConnection(Connection):
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
         if protocol.response is None or protocol.response.status_code != 101:
-            raise InvalidHandshake("connection closed during the opening handshake")
+            # As a closed connection before the response reads: retried when reconnecting.
+            raise InvalidMessage("connection closed during the opening handshake") from EOFError("connection closed")
         with self._lock:  # replies to frames that came right behind the response
             out = protocol.data_to_send()
             if out:
@@ -60,12 +74,24 @@ class ClientConnection(Connection):
         self.logger.info("%s connection closed: %s", self._peer(), exc)
 
 
-class connect:
-    """Open a WebSocket connection.
+class reconnect:
+    """Open WebSocket connections to ``uri``, reconnecting with ``for websocket in reconnect(uri)``.
 
-    Use ``with connect(uri) as websocket``, or ``for websocket in connect(uri)``
-    to reconnect automatically with jittered exponential backoff after a
-    connection fails or drops (the same backoff as the asyncio API).
+    ::
+
+        for websocket in reconnect(uri):
+            try:
+                for message in websocket:
+                    ...
+            except ConnectionClosed:
+                continue  # the next iteration connects again
+
+    Each iteration opens a connection and closes it when the body moves on;
+    a failed attempt is retried after a jittered exponential backoff when
+    ``process_exception`` says it is transient (network errors, a connection
+    closed during the handshake, 500/502/503/504), and raised otherwise.
+    ``with reconnect(uri) as websocket`` opens one connection, as
+    :func:`connect` does. ``connect(uri, legacy=False)`` returns this object.
 
     Args:
         uri: ``ws://`` or ``wss://`` URI.
@@ -108,7 +134,11 @@ class connect:
         proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
             the default, verifying context).
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
-            which failures are retried (``None``) and which are raised.
+            which failures are retried (``None``) and which are raised
+            (default: :func:`~wsio.asyncio.client.process_exception`).
+        reconnect_delays: a function returning an iterator of the delays in
+            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
+            about 1 s growing to 60 s, jittered).
         max_redirects: 3xx answers followed at most (10). A redirect from
             wss:// to ws:// is refused, and so is one to another origin when
             ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
@@ -147,6 +177,7 @@ class connect:
         proxy: str | bool | None = True,
         proxy_ssl: ssl_module.SSLContext | None = None,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
+        reconnect_delays: Callable[[], Iterator[float]] | None = None,
         max_redirects: int | None = None,
         create_connection: type[ClientConnection] | None = None,
         logger: logging.Logger | None = None,
@@ -161,6 +192,8 @@ class connect:
         create_connection = create_connection or kwargs.pop("create_protocol", None)
         if kwargs:
             raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        if unix and path is None and sock is None:
+            raise ValueError("unix_connect() needs a path or a sock")
         additional_headers = _checked_headers(additional_headers, origin, user_agent_header)
         if compression == "deflate":
             from ..protocol.deflate import enable_client_permessage_deflate
@@ -171,6 +204,7 @@ class connect:
         self.uri = uri
         self.open_timeout = open_timeout
         self.process_exception = process_exception
+        self.reconnect_delays = reconnect_delays
         self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
         self._connection_class = create_connection or ClientConnection
         self._protocol_options = dict(
@@ -207,6 +241,10 @@ class connect:
         self.connection: ClientConnection | None = None
 
     # -- opening -------------------------------------------------------------------
+
+    def connect(self) -> ClientConnection:
+        """Open one connection, following redirects, within ``open_timeout``; return it."""
+        return self._create()
 
     def _create(self) -> ClientConnection:
         """Connect, following redirects, within open_timeout."""
@@ -332,13 +370,13 @@ class connect:
             try:
                 connection = self._create()
             except Exception as exc:
-                error = self.process_exception(exc)
+                error = _exception_to_raise(self.process_exception, exc)
                 if error is exc:
                     raise
                 if error is not None:
                     raise error from exc
                 if delays is None:
-                    delays = backoff()
+                    delays = iter((self.reconnect_delays or backoff)())
                 delay = next(delays)
                 logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
                 time.sleep(delay)
@@ -350,9 +388,84 @@ class connect:
                 connection.close()
 
 
-def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
-    """Like :func:`connect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
+@overload
+def connect(uri: str, *, legacy: Literal[True] | None = None, **kwargs: Any) -> ClientConnection: ...
+
+
+@overload
+def connect(uri: str, *, legacy: Literal[False], **kwargs: Any) -> reconnect: ...
+
+
+def connect(uri: str, *, legacy: bool | None = None, **kwargs: Any) -> ClientConnection | reconnect:
+    """Open a WebSocket connection to ``uri`` and return it; with ``legacy=False``, return a :class:`~wsio.sync.client.reconnect`.
+
+    ::
+
+        with connect("ws://localhost:8765") as websocket:  # closed on exit
+            websocket.send("hello")
+
+        websocket = connect("ws://localhost:8765")  # close() it yourself
+        for message in websocket:  # messages, until the connection closes
+            ...
+
+        for websocket in connect("ws://localhost:8765", legacy=False):
+            ...  # reconnects: the same as reconnect(...)
+
+    The connection is open when :func:`connect` returns, or it raises (as
+    websockets' ``connect()`` does): :exc:`~wsio.InvalidURI`,
+    :exc:`OSError`, :exc:`TimeoutError`, :exc:`~wsio.InvalidHandshake`.
+
+    Args:
+        uri: ``ws://`` or ``wss://`` URI.
+        legacy: ``None`` (default) or ``True``: connect and return the
+            :class:`ClientConnection` (websockets 17 warns about the default;
+            wsio doesn't); ``False``: return the :class:`~wsio.sync.client.reconnect` object,
+            whose iteration reconnects.
+        kwargs: the options of :class:`~wsio.sync.client.reconnect` (``open_timeout``,
+            ``additional_headers``, ``ssl``, ``proxy``, ...).
+    """
+    connecter = reconnect(uri, **kwargs)
+    if legacy is False:
+        return connecter
+    return connecter.connect()
+
+
+def _with_legacy(signature: inspect.Signature) -> inspect.Signature:
+    """``reconnect``'s options plus ``legacy``: the signature that ``connect()`` passes them on with."""
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    legacy = inspect.Parameter("legacy", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="bool | None")
+    kwargs = [p for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD]
+    return signature.replace(parameters=[*params, legacy, *kwargs], return_annotation="ClientConnection | reconnect")
+
+
+# help(), IDEs and inspect.signature() show the options connect() takes (and passes on).
+connect.__signature__ = _with_legacy(inspect.signature(reconnect))  # type: ignore[attr-defined]
+
+
+def unix_reconnect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> reconnect:
+    """Like :class:`~wsio.sync.client.reconnect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
     if uri is None:
-        uri = "wss://localhost/" if kwargs.get("ssl") not in (None, False) else "ws://localhost/"
-    return connect(uri, unix=True, path=path, **kwargs)
+        ssl = kwargs.get("ssl", kwargs.get("ssl_context"))
+        uri = "wss://localhost/" if ssl not in (None, False) else "ws://localhost/"
+    return reconnect(uri, unix=True, path=path, **kwargs)
+
+
+@overload
+def unix_connect(
+    path: str | None = None, uri: str | None = None, *, legacy: Literal[True] | None = None, **kwargs: Any
+) -> ClientConnection: ...
+
+
+@overload
+def unix_connect(path: str | None = None, uri: str | None = None, *, legacy: Literal[False], **kwargs: Any) -> reconnect: ...
+
+
+def unix_connect(
+    path: str | None = None, uri: str | None = None, *, legacy: bool | None = None, **kwargs: Any
+) -> ClientConnection | reconnect:
+    """Like :func:`connect`, over the Unix socket at ``path``; ``uri`` defaults to ``ws://localhost/``."""
+    connecter = unix_reconnect(path, uri, **kwargs)
+    if legacy is False:
+        return connecter
+    return connecter.connect()
 

@@ -7,6 +7,7 @@ then the handler, plus its reader thread (see :mod:`wsio.sync.connection`).
 
 from __future__ import annotations
 
+import http
 import logging
 import os
 import selectors
@@ -14,8 +15,9 @@ import socket
 import ssl as ssl_module
 import threading
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
 from ..asyncio.server import (
     DEFAULT_SERVER_HEADER,
     OVER_CAPACITY_LINGER,
@@ -25,13 +27,14 @@ from ..asyncio.server import (
     basic_response,
     over_capacity_response,
 )
-from ..exceptions import ConnectionClosed
+from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Request, Response
+from .broadcast import broadcast
 from .connection import Connection, _shutdown
 
-__all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response"]
+__all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response", "basic_auth", "broadcast"]
 
 logger = logging.getLogger("wsio.server")
 
@@ -61,6 +64,29 @@ class ServerConnection(Connection):
         super().__init__(socket, protocol, **kwargs)
         self.server = server
         self._handler_thread: threading.Thread | None = None
+        #: The user that :func:`~wsio.sync.server.basic_auth` authenticated; ``None`` without it.
+        self.username: str | None = None
+        #: Set by :func:`wsio.sync.router.route`: the handler of the matched URL and its arguments.
+        self.handler: Callable[..., None] | None = None
+        self.handler_kwargs: Mapping[str, Any] = {}
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
+
+        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
+        without upgrading. The response has ``Date``, ``Connection: close``,
+        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
+        headers; add or change headers on it before returning it.
+
+        Args:
+            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
+            text: the body, encoded to UTF-8.
+        """
+        return text_response(status, text)
+
+    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
+        return text_response(status, text)
 
     def _run(self) -> None:
         """The connection's thread: handshakes, handler, closing."""
@@ -149,10 +175,13 @@ class ServerConnection(Connection):
         if hook is None and self.process_request is not None:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
-            if _legacy_signature(hook, "path"):
-                result = hook(request.path, request.headers)
-            else:
-                result = hook(self, request)
+            try:
+                if _legacy_signature(hook, "path"):
+                    result = hook(request.path, request.headers)
+                else:
+                    result = hook(self, request)
+            except AbortHandshake as exc:  # the legacy way to answer without upgrading
+                result = (exc.status, exc.headers, exc.body)
             if result is not None:
                 return _as_response(result)
         protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
@@ -165,6 +194,50 @@ class ServerConnection(Connection):
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         self.logger.info("%s connection closed: %s", self._peer(), exc)
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], bool] | None = None,
+) -> Callable[[ServerConnection, Request], Response | None]:
+    """Build a ``process_request`` that requires HTTP Basic authentication.
+
+    ::
+
+        with serve(handler, host, port, process_request=basic_auth(
+            realm="chat", credentials=("alice", "s3cret"),
+        )) as server:
+            server.serve_forever()
+
+    A request with valid credentials goes on with the handshake and the
+    connection's ``username`` is set; any other is answered ``401
+    Unauthorized`` with a ``WWW-Authenticate`` header for ``realm``.
+
+    Args:
+        realm: the protection space named in ``WWW-Authenticate`` (ASCII; ``""``).
+        credentials: a ``(username, password)`` pair or an iterable of pairs;
+            passwords are compared in constant time.
+        check_credentials: instead of ``credentials``, a function
+            ``(username, password)`` returning whether they are valid.
+
+    Raises:
+        ValueError: if both or neither of ``credentials`` and ``check_credentials`` are given.
+        TypeError: if ``credentials`` isn't a pair or an iterable of pairs.
+    """
+    check = credentials_checker(credentials, check_credentials)
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        found = check_basic_auth(request, realm)
+        if isinstance(found, Response):
+            return found
+        username, password = found
+        if not check(username, password):
+            return unauthorized(realm, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
 
 
 class Server:
