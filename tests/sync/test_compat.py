@@ -12,7 +12,7 @@ import pytest
 
 import wsio
 from wsio import sync as websocket
-from wsio.sync.compat.sslopt import ssl_context_from_sslopt
+from wsio.websocket_client._ssl_compat import ssl_context_from_sslopt
 
 from .helpers import echo, raw_server, run_server, self_signed_cert, server_ssl_context, uri
 

@@ -7,17 +7,28 @@ import threading
 import time
 from typing import Any, Callable
 
-from ...asyncio.client import process_exception
-from ...protocol.frames import Close
-from .abnf import ABNF
-from .core import WebSocket, getdefaulttimeout
-from .exceptions import (
+from ..asyncio.client import process_exception
+from ..protocol.frames import Close
+from ._abnf import ABNF
+from ._core import WebSocket
+from ._socket import getdefaulttimeout
+from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketException,
     convert_exception,
 )
 
 __all__ = ["WebSocketApp"]
+
+#: Seconds ``run_forever()`` waits before reconnecting when its ``reconnect`` is left at ``None``
+#: (0: don't reconnect). Set it with :func:`set_reconnect`.
+RECONNECT: float = 0
+
+
+def set_reconnect(reconnectInterval: float) -> None:
+    """Set the default of ``run_forever(reconnect=...)``: seconds before reconnecting (0: never)."""
+    global RECONNECT
+    RECONNECT = reconnectInterval
 
 logger = logging.getLogger("wsio.client")
 
@@ -159,7 +170,8 @@ class WebSocketApp:
                 reset, EOF, a keepalive timeout, a protocol error, a close
                 frame with 1001 or an error code, a failed reconnection
                 attempt. ``on_error`` reports each loss, ``on_reconnect`` (or
-                ``on_open``) each new connection. ``None`` or 0: don't reconnect.
+                ``on_open``) each new connection. 0: don't reconnect;
+                ``None``: the value of :func:`set_reconnect` (0 by default).
             ping_payload: accepted; keepalive pings carry random data so
                 that pongs can be matched.
             http_proxy_host, http_proxy_port: the proxy (both needed; without
@@ -184,6 +196,8 @@ class WebSocketApp:
             raise WebSocketException("custom dispatchers aren't supported by wsio.sync; call run_forever() in a thread")
         if self.sock is not None:
             raise WebSocketException("socket is already opened")
+        if reconnect is None:
+            reconnect = RECONNECT
         self.keep_running = True
         self.has_errored = False
         self.has_done_teardown = False

@@ -1,12 +1,24 @@
-"""websocket-client's ``sslopt`` dictionary, turned into an :class:`ssl.SSLContext`."""
+"""websocket-client's ``_ssl_compat``: the ``ssl`` names it uses, and ``sslopt`` turned into an :class:`ssl.SSLContext`."""
 
 from __future__ import annotations
 
 import os
 import ssl
+from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError
 from typing import Any, Mapping
 
-__all__ = ["ssl_context_from_sslopt"]
+__all__ = [
+    "HAVE_SSL",
+    "ssl",
+    "SSLError",
+    "SSLEOFError",
+    "SSLWantReadError",
+    "SSLWantWriteError",
+    "ssl_context_from_sslopt",
+]
+
+#: wsio needs the ``ssl`` module, so it is always there.
+HAVE_SSL = True
 
 
 def ssl_context_from_sslopt(sslopt: Mapping[str, Any] | None) -> tuple[ssl.SSLContext, str | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Mapping
 
-from ...exceptions import (
+from ..exceptions import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidProxy,
@@ -20,7 +20,7 @@ from ...exceptions import (
     ProtocolError,
     WebSocketError,
 )
-from ...protocol.http11 import Headers, Response
+from ..protocol.http11 import Headers, Response
 
 __all__ = [
     "WebSocketException",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from ...protocol import frames as _frames
+from ..protocol import frames as _frames
 
 __all__ = [
     "ABNF",
@@ -105,7 +105,7 @@ class ABNF:
 
     def validate(self, skip_utf8_validation: bool = False) -> None:
         """Raise :class:`WebSocketProtocolException` if the frame is invalid."""
-        from .exceptions import WebSocketProtocolException
+        from ._exceptions import WebSocketProtocolException
 
         if self.rsv1 or self.rsv2 or self.rsv3:
             raise WebSocketProtocolException("rsv is not implemented, yet")

@@ -17,41 +17,26 @@ import threading
 import urllib.parse
 from typing import Any, Iterator, Mapping, Sequence
 
-from ...exceptions import ConnectionClosed, InvalidProxy, InvalidState
-from ...protocol.connection import State
-from ...protocol.events import Fragment, Ping, Pong
-from ...protocol.frames import Close
-from ...protocol.handshake import WebSocketURI, parse_uri
-from ...protocol.proxy import proxy_bypassed, proxy_from_environment
-from ..client import ClientConnection, connect
-from ..tls_in_tls import TLSInTLSSocket
-from .abnf import ABNF, STATUS_NORMAL
-from .exceptions import (
+from ..exceptions import ConnectionClosed, InvalidProxy, InvalidState
+from ..protocol.connection import State
+from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.frames import Close
+from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.proxy import proxy_bypassed, proxy_from_environment
+from ..sync.client import ClientConnection, connect
+from ..sync.tls_in_tls import TLSInTLSSocket
+from ._abnf import ABNF, STATUS_NORMAL
+from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketProtocolException,
     WebSocketProxyException,
     WebSocketTimeoutException,
     convert_exception,
 )
-from .sslopt import ssl_context_from_sslopt
+from ._socket import DEFAULT_SOCKET_OPTION, getdefaulttimeout
+from ._ssl_compat import ssl_context_from_sslopt
 
-__all__ = ["WebSocket", "create_connection", "setdefaulttimeout", "getdefaulttimeout"]
-
-_default_timeout: float | None = None
-
-#: websocket-client's default socket options: small frames out at once.
-DEFAULT_SOCKET_OPTION = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-def setdefaulttimeout(timeout: float | None) -> None:
-    """Set the default timeout, in seconds, for connecting and receiving (``None``: none)."""
-    global _default_timeout
-    _default_timeout = timeout
-
-
-def getdefaulttimeout() -> float | None:
-    """Return the default timeout set by :func:`setdefaulttimeout`."""
-    return _default_timeout
+__all__ = ["WebSocket", "create_connection"]
 
 
 #: websocket-client's proxy types; each is also the scheme of the proxy URI wsio uses.
@@ -229,7 +214,7 @@ class WebSocket:
         ws.close()
 
     Args:
-        sslopt: TLS options (see :func:`~wsio.sync.compat.sslopt.ssl_context_from_sslopt`).
+        sslopt: TLS options (see :func:`~wsio.websocket_client._ssl_compat.ssl_context_from_sslopt`).
         sockopt: ``setsockopt()`` argument tuples for the TCP socket.
         fire_cont_frame: deliver the pieces of fragmented messages one by one
             from ``recv_data()`` (``OPCODE_CONT`` after the first).
@@ -312,7 +297,7 @@ class WebSocket:
         """The handshake response headers, as a dict with lowercase names."""
         if self.connection is None or self.connection.response is None:
             return None
-        from .exceptions import _lower_headers
+        from ._exceptions import _lower_headers
 
         return _lower_headers(self.connection.response.headers)
 
