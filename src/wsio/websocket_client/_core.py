@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import struct
 import threading
+import time
 import urllib.parse
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -25,7 +27,7 @@ from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.proxy import proxy_bypassed, proxy_from_environment
 from ..sync.client import ClientConnection, connect
 from ..sync.tls_in_tls import TLSInTLSSocket
-from ._abnf import ABNF, STATUS_NORMAL
+from ._abnf import ABNF, STATUS_NORMAL, continuous_frame, frame_buffer
 from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketProtocolException,
@@ -33,7 +35,11 @@ from ._exceptions import (
     WebSocketTimeoutException,
     convert_exception,
 )
-from ._socket import DEFAULT_SOCKET_OPTION, getdefaulttimeout
+from ._logging import debug, isEnabledForTrace, trace
+from ._socket import DEFAULT_SOCKET_OPTION, getdefaulttimeout, sock_opt
+from ._socket import recv as _socket_recv
+from ._socket import send as _socket_send
+from ._utils import NoLock
 from ._ssl_compat import ssl_context_from_sslopt
 
 __all__ = ["WebSocket", "create_connection"]
@@ -236,16 +242,32 @@ class WebSocket:
     ) -> None:
         self.sockopt = sockopt
         self.sslopt = sslopt or {}
+        self.sock_opt = sock_opt(list(sockopt or []), self.sslopt)
+        self.sock_opt.timeout = getdefaulttimeout()
         self.fire_cont_frame = fire_cont_frame
         self.skip_utf8_validation = skip_utf8_validation
         self.get_mask_key = get_mask_key
         self.options = options
+        self.dispatcher = options.pop("dispatcher", None)
         self.connection: ClientConnection | None = None
-        self._timeout = getdefaulttimeout()
+        self.handshake_response: Any = None
+        self.close_frame: ABNF | None = None
+        # A socket assigned to ``sock`` (rather than opened by connect()) is
+        # driven frame by frame in the calling thread, as websocket-client does.
+        self._raw_sock: Any = None
+        self._raw = False
+        self._connected: bool | None = None
+        self._closed_by_user = False
+        self.frame_buffer = frame_buffer(self._recv_bytes, skip_utf8_validation)
+        self.cont_frame = continuous_frame(fire_cont_frame, skip_utf8_validation)
         self._in_fragment = False
         self._fragment_owner = False
-        self.readlock = threading.Lock()
-        self.lock = threading.Lock()
+        if enable_multithread:
+            self.readlock: Any = threading.Lock()
+            self.lock: Any = threading.Lock()
+        else:
+            self.readlock = NoLock()
+            self.lock = NoLock()
 
     def __iter__(self) -> Iterator[str | bytes]:
         while True:
@@ -258,9 +280,10 @@ class WebSocket:
         return self.__next__()
 
     def fileno(self) -> int:
+        """The socket's file descriptor; :class:`WebSocketException` if not connected."""
         sock = self.sock
         if sock is None:
-            raise WebSocketConnectionClosedException()
+            raise WebSocketConnectionClosedException("Connection not established")
         return sock.fileno()
 
     def set_mask_key(self, func: Any) -> None:
@@ -271,22 +294,28 @@ class WebSocket:
 
     def gettimeout(self) -> float | None:
         """The timeout of ``connect()`` and ``recv()``, in seconds (``None``: none)."""
-        return self._timeout
+        return self.sock_opt.timeout
 
     def settimeout(self, timeout: float | None) -> None:
         """Set the timeout of ``connect()`` and ``recv()``: they raise :class:`WebSocketTimeoutException` after it."""
-        self._timeout = timeout
+        self.sock_opt.timeout = timeout
+        if self._raw and self._raw_sock is not None:
+            self._raw_sock.settimeout(timeout)
 
     timeout = property(gettimeout, settimeout)
 
     def getsubprotocol(self) -> str | None:
         """The subprotocol the server chose, or ``None``."""
+        if self.handshake_response is not None:
+            return self.handshake_response.subprotocol  # type: ignore[no-any-return]
         return self.connection.subprotocol if self.connection is not None else None
 
     subprotocol = property(getsubprotocol)
 
     def getstatus(self) -> int | None:
         """The status of the handshake response (101 once connected)."""
+        if self.handshake_response is not None:
+            return self.handshake_response.status  # type: ignore[no-any-return]
         if self.connection is None or self.connection.response is None:
             return None
         return self.connection.response.status_code  # type: ignore[no-any-return]
@@ -295,6 +324,8 @@ class WebSocket:
 
     def getheaders(self) -> dict[str, str] | None:
         """The handshake response headers, as a dict with lowercase names."""
+        if self.handshake_response is not None:
+            return self.handshake_response.headers  # type: ignore[no-any-return]
         if self.connection is None or self.connection.response is None:
             return None
         from ._exceptions import _lower_headers
@@ -304,19 +335,39 @@ class WebSocket:
     headers = property(getheaders)
 
     def is_ssl(self) -> bool:
+        """Whether the connection runs over TLS."""
         return isinstance(self.sock, (ssl.SSLSocket, TLSInTLSSocket))
 
     @property
     def connected(self) -> bool:
-        """True while the connection is open."""
+        """True while the connection is open (assignable, as in websocket-client)."""
+        if self._connected is not None:
+            return self._connected
         return self.connection is not None and self.connection.protocol.state is State.OPEN
 
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        self._connected = bool(value)
+
     @property
-    def sock(self) -> socket.socket | None:
-        """The socket while connected, else ``None``."""
+    def sock(self) -> Any:
+        """The socket while connected, else ``None``.
+
+        Assigning a connected socket (after doing the handshake yourself)
+        makes this object read and write frames on it directly, in the
+        calling thread, as websocket-client does: no background reader,
+        pings answered when ``recv()`` meets them.
+        """
+        if self._raw:
+            return self._raw_sock
         if self.connection is None or self.connection.closed:
             return None
         return self.connection.socket
+
+    @sock.setter
+    def sock(self, value: Any) -> None:
+        self._raw = True
+        self._raw_sock = value
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -339,23 +390,116 @@ class WebSocket:
         Other keyword arguments are wsio options (see :func:`wsio.sync.connect`).
         """
         if "timeout" in options:
-            self._timeout = options.pop("timeout")
+            self.sock_opt.timeout = options.pop("timeout")
         connection = _open(
             url,
-            timeout=self._timeout,
+            timeout=self.sock_opt.timeout,
             sslopt=self.sslopt,
             sockopt=self.sockopt,
             **{**self.options, **options},
         )
         self.connection = connection
+        self._raw = False
+        self._raw_sock = None
+        self._connected = None
+        self._closed_by_user = False
         self._in_fragment = False
 
     # -- sending ------------------------------------------------------------------------------
 
     def _conn(self) -> ClientConnection:
-        if self.connection is None:
+        if self.connection is None or self._closed_by_user:
             raise WebSocketConnectionClosedException()
         return self.connection
+
+    @property
+    def _socket_mode(self) -> bool:
+        """Frames go straight to and from ``sock`` (an assigned socket, or no wsio connection)."""
+        return self._raw or self.connection is None
+
+    # -- the socket transport: frames on an assigned socket, in the calling thread --------
+
+    def _send_bytes(self, data: bytes) -> int:
+        if self._raw_sock is None:
+            raise WebSocketConnectionClosedException("socket is already closed.")
+        if self.dispatcher:
+            return self.dispatcher.send(self._raw_sock, data)  # type: ignore[no-any-return]
+        return _socket_send(self._raw_sock, data)
+
+    def _recv_bytes(self, bufsize: int) -> bytes:
+        if self._raw_sock is None:
+            raise WebSocketConnectionClosedException("Connection is closed")
+        try:
+            return _socket_recv(self._raw_sock, bufsize)
+        except WebSocketConnectionClosedException:
+            if self._raw_sock is not None:
+                self._raw_sock.close()
+            self._raw_sock = None
+            self._connected = False
+            raise
+
+    def _socket_send_frame(self, frame: ABNF) -> int:
+        if self.get_mask_key:
+            frame.get_mask_key = self.get_mask_key
+        data = frame.format()
+        length = len(data)
+        if isEnabledForTrace():
+            trace(f"++Sent raw: {data!r}")
+            trace(f"++Sent decoded: {frame}")
+        with self.lock:
+            while data:
+                data = data[self._send_bytes(data) :]
+        return length
+
+    def _socket_recv_data_frame(self, control_frame: bool) -> tuple[int, ABNF]:
+        while True:
+            frame = self.frame_buffer.recv_frame()
+            if isEnabledForTrace():
+                trace(f"++Rcv decoded: {frame}")
+            if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+                self.cont_frame.validate(frame)
+                self.cont_frame.add(frame)
+                if self.cont_frame.is_fire(frame):
+                    return self.cont_frame.extract(frame)
+            elif frame.opcode == ABNF.OPCODE_CLOSE:
+                self.send_close()
+                return frame.opcode, frame
+            elif frame.opcode == ABNF.OPCODE_PING:
+                if len(frame.data) >= 126:
+                    raise WebSocketProtocolException("Ping message is too long")
+                self.pong(frame.data)
+                if control_frame:
+                    return frame.opcode, frame
+            elif frame.opcode == ABNF.OPCODE_PONG and control_frame:
+                return frame.opcode, frame
+
+    def _socket_close(self, status: int, reason: bytes | str, timeout: float | None) -> None:
+        if not self.connected:
+            return
+        self.close_frame = None
+        try:
+            self.connected = False
+            self.send(struct.pack("!H", status) + _close_reason_bytes(reason), ABNF.OPCODE_CLOSE)
+            sock = self._raw_sock
+            if sock is None:
+                return
+            previous_timeout = sock.gettimeout()
+            sock.settimeout(timeout)
+            start = time.monotonic()
+            while timeout is None or time.monotonic() - start < timeout:
+                try:
+                    frame = self.frame_buffer.recv_frame()
+                except (WebSocketConnectionClosedException, WebSocketTimeoutException, struct.error):
+                    break
+                if frame.opcode == ABNF.OPCODE_CLOSE:
+                    self.close_frame = frame
+                    break
+            if self._raw_sock is not None:
+                self._raw_sock.settimeout(previous_timeout)
+                self._raw_sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # closing is best effort: the socket is closed below anyway
+            pass
+        self.shutdown()
 
     def _raise(self, exc: BaseException) -> None:
         converted = convert_exception(exc)
@@ -378,6 +522,8 @@ class WebSocket:
 
     def send_frame(self, frame: ABNF) -> int:
         """Send one frame; ``fin=0`` text or binary frames followed by ``OPCODE_CONT`` ones make a fragmented message."""
+        if self._socket_mode:
+            return self._socket_send_frame(frame)
         connection = self._conn()
         protocol = connection.protocol
         data = frame.data
@@ -452,7 +598,10 @@ class WebSocket:
         :class:`WebSocketTimeoutException` after the timeout set with :meth:`settimeout`.
         """
         with self.readlock:
-            opcode, data = self._recv(False)
+            if self._socket_mode:
+                opcode, data = self.recv_data()
+            else:
+                opcode, data = self._recv(False)
         if opcode == ABNF.OPCODE_TEXT:
             return data.decode("utf-8") if isinstance(data, bytes) else data
         if opcode == ABNF.OPCODE_BINARY:
@@ -466,6 +615,8 @@ class WebSocket:
 
     def recv_data_frame(self, control_frame: bool = False) -> tuple[int, ABNF]:
         """Receive ``(opcode, frame)``; with ``control_frame``, pings and pongs too."""
+        if self._socket_mode:
+            return self._socket_recv_data_frame(control_frame)
         opcode, data = self._recv(control_frame)
         fin = 1
         if isinstance(data, Fragment):
@@ -476,13 +627,15 @@ class WebSocket:
 
     def recv_frame(self) -> ABNF:
         """Receive the next frame (control frames included)."""
+        if self._socket_mode:
+            return self.frame_buffer.recv_frame()
         return self.recv_data_frame(True)[1]
 
     def _recv(self, control_frame: bool) -> tuple[int, Any]:
         connection = self._conn()
         while True:
             try:
-                item = connection._next_event(self._timeout, pieces=self.fire_cont_frame)
+                item = connection._next_event(self.sock_opt.timeout, pieces=self.fire_cont_frame)
             except TimeoutError as exc:
                 raise WebSocketTimeoutException("Connection timed out") from exc
             except ConnectionClosed as exc:
@@ -512,35 +665,75 @@ class WebSocket:
     # -- closing ---------------------------------------------------------------------------------
 
     def send_close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"") -> None:
-        """Send a close frame without waiting for the answer."""
-        if not 0 <= status < 1 << 16:
+        """Send a close frame without waiting for the answer (``reason``: ``str`` or UTF-8 ``bytes``)."""
+        if not 0 <= status < ABNF.LENGTH_16:
             raise ValueError("code is invalid range")
-        if self.connection is not None:
-            reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
-            self.connection._start_close(status, reason_text)
+        if self._socket_mode:
+            self.connected = False
+            self.send(struct.pack("!H", status) + _close_reason_bytes(reason), ABNF.OPCODE_CLOSE)
+            return
+        assert self.connection is not None
+        self.connection._start_close(status, _close_reason_bytes(reason).decode("utf-8"))
 
     def close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"", timeout: float | None = 3) -> None:
-        """Close: send a close frame, wait ``timeout`` seconds at most for the server's, then close TCP."""
-        if not 0 <= status < 1 << 16:
+        """Close: send a close frame, wait ``timeout`` seconds at most for the server's, then close TCP.
+
+        Afterwards ``recv()`` and ``send()`` raise :class:`WebSocketConnectionClosedException`.
+        """
+        if not 0 <= status < ABNF.LENGTH_16:
             raise ValueError("code is invalid range")
-        connection = self.connection
-        if connection is None:
+        if self._socket_mode:
+            self._socket_close(status, reason, timeout)
             return
-        reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
+        connection = self.connection
+        assert connection is not None
+        self._closed_by_user = True
         connection.close_timeout = timeout
-        connection.close(status, reason_text)
+        connection.close(status, _close_reason_bytes(reason).decode("utf-8"))
+        rcvd = connection.protocol.close_rcvd
+        if rcvd is not None:
+            self.close_frame = ABNF(1, 0, 0, 0, ABNF.OPCODE_CLOSE, 0, rcvd.serialize())
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake, waking threads in ``recv()``."""
-        if self.connection is not None:
-            self.connection._abort()
+        if self._socket_mode:
+            if self.connected and self._raw_sock is not None:
+                try:
+                    self._raw_sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, AttributeError):
+                    debug("Socket already closed during abort")
+            return
+        assert self.connection is not None
+        self.connection._abort()
 
     def shutdown(self) -> None:
-        """Close the TCP connection without a closing handshake."""
+        """Close the TCP connection at once, without a closing handshake."""
+        if self._socket_mode:
+            sock = self._raw_sock
+            if sock:
+                try:
+                    if not getattr(sock, "_closed", False):
+                        sock.close()
+                except (OSError, AttributeError):
+                    debug("Socket already closed during shutdown")
+                finally:
+                    self._raw_sock = None
+                    self._connected = False
+            return
         connection = self.connection
-        if connection is not None:
-            connection._abort()
-            connection.wait_closed(3)
+        assert connection is not None
+        self._closed_by_user = True
+        connection._abort()
+        connection.wait_closed(3)
+
+
+def _close_reason_bytes(reason: bytes | str | None) -> bytes:
+    """A close reason as UTF-8 bytes."""
+    if reason is None:
+        return b""
+    if isinstance(reason, str):
+        return reason.encode("utf-8")
+    return bytes(reason)
 
 
 def _frame_length(size: int) -> int:
