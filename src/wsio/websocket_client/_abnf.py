@@ -162,9 +162,7 @@ class ABNF:
             raise ValueError("not 0 or 1")
         if self.opcode not in ABNF.OPCODES:
             raise ValueError("Invalid OPCODE")
-        if isinstance(self.data, str):
-            self.data = self.data.encode("utf-8")
-        data = bytes(self.data)
+        data = self.data.encode("utf-8") if isinstance(self.data, str) else bytes(self.data)
         if len(data) >= ABNF.LENGTH_63:
             raise ValueError("data is too long")
         head = self.fin << 7 | self.rsv1 << 6 | self.rsv2 << 5 | self.rsv3 << 4 | self.opcode

@@ -37,8 +37,7 @@ from ._exceptions import (
 )
 from ._logging import debug, isEnabledForTrace, trace
 from ._socket import DEFAULT_SOCKET_OPTION, getdefaulttimeout, sock_opt
-from ._socket import recv as _socket_recv
-from ._socket import send as _socket_send
+from ._socket import recv, send
 from ._utils import NoLock
 from ._ssl_compat import ssl_context_from_sslopt
 
@@ -424,13 +423,13 @@ class WebSocket:
             raise WebSocketConnectionClosedException("socket is already closed.")
         if self.dispatcher:
             return self.dispatcher.send(self._raw_sock, data)  # type: ignore[no-any-return]
-        return _socket_send(self._raw_sock, data)
+        return send(self._raw_sock, data)
 
     def _recv_bytes(self, bufsize: int) -> bytes:
         if self._raw_sock is None:
             raise WebSocketConnectionClosedException("Connection is closed")
         try:
-            return _socket_recv(self._raw_sock, bufsize)
+            return recv(self._raw_sock, bufsize)
         except WebSocketConnectionClosedException:
             if self._raw_sock is not None:
                 self._raw_sock.close()

@@ -61,12 +61,15 @@ class Dispatcher(DispatcherBase):
         target = _app_socket(self.app)
         if target is None:
             return
-        with selectors.DefaultSelector() as selector:
+        selector = selectors.DefaultSelector()
+        try:
             selector.register(target, selectors.EVENT_READ)
             while self.app.keep_running:
                 if selector.select(self.ping_timeout) and not read_callback():
                     break
                 check_callback()
+        finally:
+            selector.close()
 
 
 class SSLDispatcher(DispatcherBase):
@@ -76,12 +79,15 @@ class SSLDispatcher(DispatcherBase):
         target = _app_socket(self.app)
         if target is None:
             return
-        with selectors.DefaultSelector() as selector:
+        selector = selectors.DefaultSelector()
+        try:
             selector.register(target, selectors.EVENT_READ)
             while self.app.keep_running:
                 if self.select(target, selector) and not read_callback():
                     break
                 check_callback()
+        finally:
+            selector.close()
 
     def select(self, sock: Any, sel: selectors.BaseSelector) -> Any:
         """The socket if it has data (pending in TLS or on the wire within ``ping_timeout``), else ``None``."""

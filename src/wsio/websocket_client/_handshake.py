@@ -18,7 +18,8 @@ from ._cookiejar import SimpleCookieJar
 from ._exceptions import WebSocketBadStatusException, WebSocketException
 from ._http import read_headers
 from ._logging import dump, error
-from ._socket import recv, send
+from . import _socket
+from ._socket import send
 
 __all__ = ["handshake_response", "handshake", "SUPPORTED_REDIRECT_STATUSES"]
 
@@ -128,7 +129,7 @@ def _get_resp_headers(sock: socket.socket, success_statuses: tuple[int, ...] = S
             raise WebSocketException(f"Invalid content-length header: {length_text!r}") from None
         chunks = []
         while remaining > 0:
-            chunk = recv(sock, min(remaining, 16384))
+            chunk = _socket.recv(sock, min(remaining, 16384))
             chunks.append(chunk)
             remaining -= len(chunk)
         body = b"".join(chunks)

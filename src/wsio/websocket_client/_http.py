@@ -184,14 +184,7 @@ def _wrap_sni_socket(sock: socket.socket, sslopt: dict[str, Any], hostname: str,
             "SSL certificate verification configuration failed: "
             "check_hostname cannot be enabled when cert_reqs is CERT_NONE"
         )
-    if "cert_chain" in options:
-        chain = options["cert_chain"]
-        if not isinstance(chain, (tuple, list)) or len(chain) != 3:
-            raise ValueError("cert_chain must be a tuple/list of (certfile, keyfile, password)")
-    try:
-        context, _ = ssl_context_from_sslopt(options)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise WebSocketException(f"SSL configuration failed: {exc}") from exc
+    context, _ = ssl_context_from_sslopt(options)
     keylog_file = os.environ.get("SSLKEYLOGFILE")
     if keylog_file is not None and "context" not in options:
         context.keylog_filename = keylog_file

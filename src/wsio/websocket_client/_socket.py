@@ -60,14 +60,17 @@ def getdefaulttimeout() -> float | None:
 
 
 def _wait(sock: socket.socket, event: int) -> bool:
-    with selectors.DefaultSelector() as selector:
+    selector = selectors.DefaultSelector()
+    try:
         selector.register(sock, event)
         return bool(selector.select(sock.gettimeout()))
+    finally:
+        selector.close()
 
 
 def _timeout_from(exc: BaseException) -> WebSocketTimeoutException | None:
-    if isinstance(exc, TimeoutError):
-        return WebSocketTimeoutException(extract_err_message(exc) or "Connection timed out")
+    if isinstance(exc, TimeoutError):  # socket.timeout too
+        return WebSocketTimeoutException("Connection timed out")
     message = extract_err_message(exc)
     if isinstance(exc, (SSLError, OSError)) and isinstance(message, str) and "timed out" in message:
         return WebSocketTimeoutException(message)
@@ -95,6 +98,8 @@ def recv(sock: socket.socket, bufsize: int) -> bytes:
                 if not _wait(sock, selectors.EVENT_READ):
                     raise WebSocketTimeoutException("Connection timed out waiting for data")
                 data = sock.recv(bufsize)
+    except WebSocketTimeoutException:
+        raise
     except (OSError, SSLError) as exc:
         timeout = _timeout_from(exc)
         if timeout is None:
@@ -135,7 +140,7 @@ def send(sock: socket.socket, data: bytes | str) -> int:
         if _wait(sock, selectors.EVENT_WRITE):
             return sock.send(data)
         return 0
-    except WebSocketConnectionClosedException:
+    except (WebSocketConnectionClosedException, WebSocketTimeoutException):
         raise
     except (OSError, SSLError) as exc:
         timeout = _timeout_from(exc)

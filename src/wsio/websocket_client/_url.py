@@ -64,6 +64,8 @@ def _is_no_proxy_host(hostname: str, no_proxy: Sequence[str] | str | None) -> bo
     name and its subdomains (``example.com``, ``.example.com``), an address,
     a network (``10.0.0.0/8``).
     """
+    if not isinstance(hostname, str):
+        raise TypeError(f"hostname must be str, not {type(hostname).__name__}")
     return proxy_bypassed(hostname, 0, _no_proxy_entries(no_proxy))
 
 
