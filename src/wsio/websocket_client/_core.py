@@ -257,7 +257,7 @@ class WebSocket:
         self._raw = False
         self._connected: bool | None = None
         self._closed_by_user = False
-        self.frame_buffer = frame_buffer(self._recv_bytes, skip_utf8_validation)
+        self.frame_buffer = frame_buffer(self._recv, skip_utf8_validation)
         self.cont_frame = continuous_frame(fire_cont_frame, skip_utf8_validation)
         self._in_fragment = False
         self._fragment_owner = False
@@ -418,14 +418,14 @@ class WebSocket:
 
     # -- the socket transport: frames on an assigned socket, in the calling thread --------
 
-    def _send_bytes(self, data: bytes) -> int:
+    def _send(self, data: bytes) -> int:
         if self._raw_sock is None:
             raise WebSocketConnectionClosedException("socket is already closed.")
         if self.dispatcher:
             return self.dispatcher.send(self._raw_sock, data)  # type: ignore[no-any-return]
         return send(self._raw_sock, data)
 
-    def _recv_bytes(self, bufsize: int) -> bytes:
+    def _recv(self, bufsize: int) -> bytes:
         if self._raw_sock is None:
             raise WebSocketConnectionClosedException("Connection is closed")
         try:
@@ -447,7 +447,7 @@ class WebSocket:
             trace(f"++Sent decoded: {frame}")
         with self.lock:
             while data:
-                data = data[self._send_bytes(data) :]
+                data = data[self._send(data) :]
         return length
 
     def _socket_recv_data_frame(self, control_frame: bool) -> tuple[int, ABNF]:
@@ -600,7 +600,7 @@ class WebSocket:
             if self._socket_mode:
                 opcode, data = self.recv_data()
             else:
-                opcode, data = self._recv(False)
+                opcode, data = self._recv_event(False)
         if opcode == ABNF.OPCODE_TEXT:
             return data.decode("utf-8") if isinstance(data, bytes) else data
         if opcode == ABNF.OPCODE_BINARY:
@@ -616,7 +616,7 @@ class WebSocket:
         """Receive ``(opcode, frame)``; with ``control_frame``, pings and pongs too."""
         if self._socket_mode:
             return self._socket_recv_data_frame(control_frame)
-        opcode, data = self._recv(control_frame)
+        opcode, data = self._recv_event(control_frame)
         fin = 1
         if isinstance(data, Fragment):
             fin = int(data.last)
@@ -630,7 +630,7 @@ class WebSocket:
             return self.frame_buffer.recv_frame()
         return self.recv_data_frame(True)[1]
 
-    def _recv(self, control_frame: bool) -> tuple[int, Any]:
+    def _recv_event(self, control_frame: bool) -> tuple[int, Any]:
         connection = self._conn()
         while True:
             try:

@@ -113,7 +113,7 @@ class WebSocketBadStatusException(WebSocketException, InvalidStatus):
         InvalidStatus.__init__(self, response)
         self.message = message
         self.status_message = status_message
-        self.resp_headers = dict(resp_headers or {})
+        self.resp_headers = dict(resp_headers) if resp_headers is not None else None
         self.resp_body = resp_body
         self.args = (message,)
 

@@ -86,15 +86,16 @@ def recv(sock: socket.socket, bufsize: int) -> bytes:
         if sock.gettimeout() == 0:
             data = sock.recv(bufsize)
         else:
+            retry = False
             try:
                 data = sock.recv(bufsize)
             except SSLWantReadError:
-                data = None
+                retry = True
             except OSError as exc:
                 if isinstance(exc, TimeoutError) or extract_error_code(exc) not in _RETRY_ERRNOS:
                     raise
-                data = None
-            if data is None:
+                retry = True
+            if retry:
                 if not _wait(sock, selectors.EVENT_READ):
                     raise WebSocketTimeoutException("Connection timed out waiting for data")
                 data = sock.recv(bufsize)

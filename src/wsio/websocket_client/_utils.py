@@ -21,9 +21,12 @@ class NoLock:
 def validate_utf8(utfbytes: str | bytes) -> bool:
     """Whether ``utfbytes`` is valid UTF-8 (the check wsio applies to every text message).
 
-    A ``str`` is taken as Latin-1 code points, one per byte, as websocket-client does.
+    A ``str`` is valid unless it holds lone surrogates (which UTF-8 can't carry).
     """
-    data = utfbytes.encode("latin-1") if isinstance(utfbytes, str) else bytes(utfbytes)
+    if isinstance(utfbytes, str):
+        data = utfbytes.encode("utf-8", "surrogatepass")
+    else:
+        data = bytes(utfbytes)
     try:
         codecs.decode(data, "utf-8")
     except UnicodeDecodeError:
