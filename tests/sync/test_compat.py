@@ -324,6 +324,11 @@ def test_app_callbacks(server) -> None:  # type: ignore[no-untyped-def]
         on_close=lambda ws, code, msg: events.append(("close", code, msg)),
     )
     assert app.run_forever() is False
+    # As in websocket-client 1.9: the server's close frame reaches on_error
+    # too (without reconnect), as an exception carrying its code and reason.
+    error = events.pop(7)
+    assert isinstance(error[1], websocket.WebSocketConnectionClosedException)
+    assert (error[1].status_code, error[1].reason) == (1000, "bye")
     assert events == [
         ("open", True),
         ("data", 1, True), ("message", "one"),

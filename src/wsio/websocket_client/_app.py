@@ -8,15 +8,19 @@ import time
 from typing import Any, Callable
 
 from ..asyncio.client import process_exception
+from ..exceptions import InvalidMessage
 from ..protocol.frames import Close
 from ._abnf import ABNF
 from ._core import WebSocket
-from ._socket import getdefaulttimeout
+from ._dispatcher import Dispatcher, DispatcherBase, SSLDispatcher, WrappedDispatcher
 from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketException,
+    WebSocketTimeoutException,
     convert_exception,
 )
+from ._socket import getdefaulttimeout
+from ._url import parse_url
 
 __all__ = ["WebSocketApp"]
 
@@ -100,6 +104,12 @@ class WebSocketApp:
         self.prepared_socket = socket
         self.has_errored = False
         self.has_done_teardown = False
+        self.has_done_teardown_lock = threading.Lock()
+        #: The close frame the server answered :meth:`close` with (``None`` until then).
+        self.last_close_frame: ABNF | None = None
+        self.ping_interval: float = 0
+        self.ping_timeout: float | None = None
+        self.ping_payload = ""
         self.options = options
         self._stop = threading.Event()
 
@@ -121,21 +131,66 @@ class WebSocketApp:
         """Close the connection and make :meth:`run_forever` return (``status``, ``reason``, ``timeout`` as in ``WebSocket.close``)."""
         self.keep_running = False
         self._stop.set()
-        sock = self.sock
+        sock = self.sock  # run_forever() may clear self.sock meanwhile: keep this one
         if sock is not None:
             sock.close(**kwargs)
+            self.last_close_frame = getattr(sock, "close_frame", None)
 
-    # -- the loop -------------------------------------------------------------------------------
+    # -- callbacks and close frames ------------------------------------------------------------
 
     def _callback(self, callback: Callable[..., Any] | None, *args: Any) -> None:
+        """Call ``callback(self, *args)``; an exception goes to ``on_error`` (unless it came from there)."""
         if callback is None:
             return
         try:
             callback(self, *args)
         except Exception as exc:
             logger.error("error from callback %s: %s", callback, exc, exc_info=logger.isEnabledFor(logging.DEBUG))
-            if self.on_error is not None:
+            if self.on_error is not None and callback is not self.on_error:
                 self.on_error(self, exc)
+
+    def _parse_close_frame(self, close_frame: ABNF | None) -> tuple[int | None, str | None]:
+        """``(code, reason)`` of a close frame; ``(None, None)`` without a code.
+
+        A reason that isn't valid UTF-8 is decoded with replacement characters.
+        """
+        if close_frame is None or not getattr(close_frame, "data", None):
+            return None, None
+        data = close_frame.data
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(payload) < 2:
+            return None, None
+        code = int.from_bytes(payload[:2], "big")
+        reason = payload[2:].decode("utf-8", errors="replace") if len(payload) > 2 else None
+        return code, reason
+
+    def _get_close_args(self, close_frame: ABNF | None) -> list[Any]:
+        """The arguments ``on_close`` gets after ``ws``: ``[code, reason]``, or ``[None, None]``."""
+        if not close_frame or self.on_close is None:
+            return [None, None]
+        code, reason = self._parse_close_frame(close_frame)
+        if code == 1005:
+            return [None, None]
+        return [code, reason]
+
+    def create_dispatcher(
+        self,
+        ping_timeout: float | None,
+        dispatcher: Any = None,
+        is_ssl: bool = False,
+        handleDisconnect: Callable[..., Any] | None = None,
+    ) -> DispatcherBase | WrappedDispatcher:
+        """The loop :meth:`run_forever` reads with: ``dispatcher`` (``rel`` or alike) wrapped in a
+        :class:`WrappedDispatcher`, else a :class:`SSLDispatcher` or :class:`Dispatcher` waking up
+        every ``ping_timeout`` seconds (10 by default)."""
+        if dispatcher:
+            return WrappedDispatcher(self, ping_timeout, dispatcher, handleDisconnect)
+        timeout = ping_timeout or 10
+        if is_ssl:
+            return SSLDispatcher(self, timeout)
+        return Dispatcher(self, timeout)
+
+    # -- the loop -------------------------------------------------------------------------------
 
     def run_forever(
         self,
@@ -154,6 +209,7 @@ class WebSocketApp:
         origin: str | None = None,
         dispatcher: Any = None,
         suppress_origin: bool = False,
+        suppress_host: bool = False,
         proxy_type: str | None = None,
         reconnect: float | None = None,
     ) -> bool:
@@ -169,9 +225,16 @@ class WebSocketApp:
                 (a close frame with 1000 or no code, or :meth:`close`): a
                 reset, EOF, a keepalive timeout, a protocol error, a close
                 frame with 1001 or an error code, a failed reconnection
-                attempt. ``on_error`` reports each loss, ``on_reconnect`` (or
-                ``on_open``) each new connection. 0: don't reconnect;
-                ``None``: the value of :func:`set_reconnect` (0 by default).
+                attempt (a refused connection, a server that closes during
+                the handshake, a 500/502/503/504 answer; not a 403 or a bad
+                URI, which retrying won't fix). ``on_error`` reports each
+                loss, ``on_reconnect`` (or ``on_open``) each new connection.
+                0: don't reconnect; ``None``: the value of
+                :func:`set_reconnect` (0 by default).
+            dispatcher: an external event loop to run on instead of this
+                thread, such as ``rel`` (``rel.safe_read()``, then
+                ``run_forever(dispatcher=rel)`` returns at once and
+                ``rel.dispatch()`` runs the callbacks).
             ping_payload: accepted; keepalive pings carry random data so
                 that pongs can be matched.
             http_proxy_host, http_proxy_port: the proxy (both needed; without
@@ -184,20 +247,22 @@ class WebSocketApp:
             http_proxy_timeout: seconds for connecting through the proxy.
                 A failing proxy reports a :class:`WebSocketProxyException`
                 (with ``proxy_status``) through ``on_error``; see :doc:`/topics/proxies`.
-            dispatcher: custom dispatchers (``rel``) aren't supported; must be ``None``.
+            suppress_host: accepted; wsio always sends ``Host`` (HTTP/1.1 requires it),
+                ``host=`` overrides its value.
         """
+        if reconnect is None:
+            reconnect = RECONNECT
         if ping_timeout is not None and ping_timeout <= 0:
             raise WebSocketException("Ensure ping_timeout > 0")
         if ping_interval is not None and ping_interval < 0:
             raise WebSocketException("Ensure ping_interval >= 0")
         if ping_timeout and ping_interval and ping_interval <= ping_timeout:
             raise WebSocketException("Ensure ping_interval > ping_timeout")
-        if dispatcher is not None:
-            raise WebSocketException("custom dispatchers aren't supported by wsio.sync; call run_forever() in a thread")
         if self.sock is not None:
             raise WebSocketException("socket is already opened")
-        if reconnect is None:
-            reconnect = RECONNECT
+        self.ping_interval = ping_interval or 0
+        self.ping_timeout = ping_timeout
+        self.ping_payload = ping_payload
         self.keep_running = True
         self.has_errored = False
         self.has_done_teardown = False
@@ -206,7 +271,6 @@ class WebSocketApp:
         options.setdefault("ping_interval", ping_interval or None)
         options.setdefault("ping_timeout", ping_timeout if ping_interval else None)
         connect_options = dict(
-            header=self.header,
             cookie=self.cookie,
             http_proxy_host=http_proxy_host,
             http_proxy_port=http_proxy_port,
@@ -220,124 +284,275 @@ class WebSocketApp:
             subprotocols=self.subprotocols,
             socket=self.prepared_socket,
         )
-        reconnecting = False
-        close_args: tuple[Any, Any] = (None, None)
+        run = _Run(self, reconnect or 0, dispatcher, sockopt, sslopt, skip_utf8_validation, options, connect_options)
+        return run.start()
+
+    # The rest of run_forever() lives in _Run below: one per call.
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether a failed connection attempt may succeed later (what ``reconnect`` retries).
+
+    As :func:`wsio.asyncio.client.process_exception` decides, and also a
+    handshake cut short or garbled: a server closing connections while it
+    restarts, or a load balancer with no backend yet.
+    """
+    original = exc.__cause__ if isinstance(exc, WebSocketException) and exc.__cause__ is not None else exc
+    if isinstance(original, InvalidMessage):
+        return True
+    return isinstance(original, Exception) and process_exception(original) is None
+
+
+class _Run:
+    """The state of one :meth:`WebSocketApp.run_forever` call: connect, read, reconnect, tear down.
+
+    The structure is websocket-client's (a dispatcher calls :meth:`read`
+    while the socket has data, :meth:`closed` and :meth:`disconnected`
+    decide between reconnecting and :meth:`teardown`), so the same custom
+    dispatchers work. On a connection wsio opened, the reading happens in
+    wsio's reader thread and the dispatcher waits on an event socket that
+    signals queued frames; keepalive pings are wsio's.
+    """
+
+    def __init__(
+        self,
+        app: WebSocketApp,
+        reconnect: float,
+        dispatcher: Any,
+        sockopt: Any,
+        sslopt: dict[str, Any] | None,
+        skip_utf8_validation: bool,
+        options: dict[str, Any],
+        connect_options: dict[str, Any],
+    ) -> None:
+        self.app = app
+        self.reconnect = reconnect
+        self.custom = bool(dispatcher)
+        self.external = dispatcher
+        self.sockopt = sockopt
+        self.sslopt = sslopt
+        self.skip_utf8_validation = skip_utf8_validation
+        self.options = options
+        self.connect_options = connect_options
+        self.reconnecting = False
+        self.dispatcher = app.create_dispatcher(app.ping_timeout, dispatcher, parse_url(app.url)[3], self.closed)
+
+    def start(self) -> bool:
+        app = self.app
         try:
-            while self.keep_running:
-                ws = WebSocket(
-                    get_mask_key=self.get_mask_key,
-                    sockopt=sockopt,
-                    sslopt=sslopt,
-                    fire_cont_frame=self.on_cont_message is not None,
-                    skip_utf8_validation=skip_utf8_validation,
-                    **options,
-                )
-                ws.settimeout(getdefaulttimeout())
-                try:
-                    ws.connect(self.url, **connect_options)
-                except Exception as exc:
-                    if not self._lost(exc, reconnecting, reconnect, retry_check=True):
+            self.connect_and_read()
+            if not self.custom:
+                while app.keep_running and self.reconnect:
+                    if app._stop.wait(self.reconnect):
                         break
-                    reconnecting = True
-                    continue
-                self.sock = ws
-                if reconnecting and self.on_reconnect is not None:
-                    self._callback(self.on_reconnect)
-                else:
-                    self._callback(self.on_open)
-                outcome = self._dispatch(ws)
-                if isinstance(outcome, tuple):  # a close frame
-                    close_args = outcome
-                    code = close_args[0]
-                    if not self.keep_running or not reconnect or code is None or code in _CLEAN_CODES:
-                        break
-                    rcvd = ws.connection.protocol.close_rcvd if ws.connection is not None else None
-                    outcome = WebSocketConnectionClosedException(
-                        "Connection is already closed.", rcvd, why=f"server closed the connection with {code}"
-                    )
-                if not self.keep_running:
-                    break
-                close_args = (None, None)
-                self.sock = None
-                if not self._lost(outcome, reconnecting, reconnect, retry_check=False):
-                    break
-                reconnecting = True
-        except (KeyboardInterrupt, SystemExit) as exc:
-            self._callback(self.on_error, exc)
-            self._teardown(close_args)
+                    self.connect_and_read(reconnecting=True)
+        except (KeyboardInterrupt, SystemExit):
+            self.teardown()
             raise
-        self._teardown(close_args)
-        return self.has_errored
+        except Exception as exc:  # pragma: no cover - a bug in a dispatcher; report it
+            logger.info("tearing down on exception %s", exc)
+            self.teardown()
+        finally:
+            if not self.custom:
+                self.teardown()
+        return app.has_errored
 
-    def _lost(self, exc: BaseException, reconnecting: bool, reconnect: float | None, retry_check: bool) -> bool:
-        """Report a failed attempt or a lost connection; wait and return True to reconnect."""
-        self.sock = None
-        self.has_errored = True
-        retry = bool(reconnect) and self.keep_running
-        original = exc.__cause__ if isinstance(exc, WebSocketException) and exc.__cause__ is not None else exc
-        if retry and retry_check and isinstance(original, Exception) and process_exception(original) is not None:
-            retry = False  # a 403, a bad URI, a failed negotiation: retrying won't help
-        # websocket-client doesn't report failed reconnection attempts, only the loss.
-        if not (reconnecting and retry_check and retry):
-            self._callback(self.on_error, convert_exception(exc))
-        if not retry:
-            return False
-        logger.info("%s - reconnecting in %s s", exc, reconnect)
-        return not self._stop.wait(reconnect)
+    # -- one connection ------------------------------------------------------------------------
 
-    def _dispatch(self, ws: WebSocket) -> tuple[Any, Any] | BaseException:
-        """Deliver events until the connection ends; return the close frame's (code, reason) or the error."""
-        while self.keep_running:
-            try:
-                opcode, frame = ws.recv_data_frame(True)
-            except Exception as exc:
-                connection = ws.connection
-                if connection is not None:
-                    rcvd = connection.protocol.close_rcvd
-                    if rcvd is not None and not self.keep_running:
-                        return (rcvd.code, rcvd.reason)
-                return exc
-            if opcode == ABNF.OPCODE_CLOSE:
-                if len(frame.data) >= 2:
-                    close = Close.parse(frame.data)  # type: ignore[arg-type]
-                    return (close.code, close.reason)
-                return (1005, None) if self.keep_running else (None, None)
-            if opcode == ABNF.OPCODE_PING:
-                self.last_ping_tm = time.time()
-                self._callback(self.on_ping, frame.data)
-            elif opcode == ABNF.OPCODE_PONG:
-                self.last_pong_tm = time.time()
-                self._callback(self.on_pong, frame.data)
-            elif opcode == ABNF.OPCODE_CONT and self.on_cont_message is not None:
-                data = frame.data.decode("utf-8") if ws._fragment_text_rcvd else frame.data
-                self._callback(self.on_data, data, frame.opcode, frame.fin)
-                self._callback(self.on_cont_message, data, frame.fin)
-            else:
-                data = frame.data
-                if opcode == ABNF.OPCODE_TEXT:
-                    data = data.decode("utf-8")  # type: ignore[union-attr]
-                ws._fragment_text_rcvd = opcode == ABNF.OPCODE_TEXT
-                self._callback(self.on_data, data, frame.opcode, True)
-                self._callback(self.on_message, data)
-        connection = ws.connection
-        if connection is not None and connection.protocol.close_rcvd is not None:
-            rcvd = connection.protocol.close_rcvd
-            return (rcvd.code, rcvd.reason)
-        return (None, None)
-
-    def _teardown(self, close_args: tuple[Any, Any]) -> None:
-        if self.has_done_teardown:
+    def connect_and_read(self, reconnecting: bool = False) -> None:
+        """Open a connection and read it until it ends (or, with a custom dispatcher, register it)."""
+        app = self.app
+        if not app.keep_running:
             return
-        self.has_done_teardown = True
-        self.keep_running = False
-        sock = self.sock
-        self.sock = None
-        if sock is not None:
+        self.reconnecting = self.reconnecting or reconnecting
+        if reconnecting and app.sock is not None:
+            app.sock.shutdown()
+        app.last_close_frame = None
+        ws = WebSocket(
+            get_mask_key=app.get_mask_key,
+            sockopt=self.sockopt,
+            sslopt=self.sslopt,
+            fire_cont_frame=app.on_cont_message is not None,
+            skip_utf8_validation=self.skip_utf8_validation,
+            enable_multithread=True,
+            dispatcher=self.external,
+            **self.options,
+        )
+        app.sock = ws
+        ws.settimeout(getdefaulttimeout())
+        try:
+            header = app.header() if callable(app.header) else app.header
+            ws.connect(app.url, header=header, **self.connect_options)
+        except Exception as exc:
+            app.sock = None
+            self.connect_failed(exc)
+            return
+        if self.reconnecting and app.on_reconnect is not None:
+            app._callback(app.on_reconnect)
+        else:
+            app._callback(app.on_open)
+        wakeup = getattr(ws, "_event_socket", None)
+        try:
+            if self.custom and wakeup is not None and not ws._socket_mode:
+                self.dispatcher.read(wakeup(), self.read_queued, self.check)
+            else:
+                self.dispatcher.read(ws.sock, self.read, self.check)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            self.disconnected(exc)
+
+    def connect_failed(self, exc: BaseException) -> None:
+        """A connection attempt failed: report it (once per outage) and retry if it may work later."""
+        app = self.app
+        app.has_errored = True
+        retry = bool(self.reconnect) and app.keep_running and _retryable(exc)
+        if not (self.reconnecting and retry):  # websocket-client reports the loss, not each failed retry
+            app._callback(app.on_error, convert_exception(exc))
+        if retry:
+            self.reconnecting = True
+            if self.custom:
+                self.dispatcher.reconnect(self.reconnect, self.connect_and_read)
+            return
+        app.keep_running = False
+        self.teardown()
+
+    def read(self) -> bool:
+        """Read one frame and call its callback; False when the connection is over."""
+        app = self.app
+        if not app.keep_running:
+            self.teardown()
+            return False
+        ws = app.sock
+        if ws is None:
+            return False
+        try:
+            opcode, frame = ws.recv_data_frame(True)
+        except (WebSocketConnectionClosedException, WebSocketTimeoutException, ConnectionResetError, OSError) as exc:
+            if not app.keep_running:  # our own close(): its answer is in last_close_frame
+                self.teardown()
+                return False
+            if self.custom:
+                return self.closed(exc)
+            raise
+        if opcode == ABNF.OPCODE_CLOSE:
+            return self.closed(frame)
+        if opcode == ABNF.OPCODE_PING:
+            app.last_ping_tm = time.time()
+            app._callback(app.on_ping, frame.data)
+        elif opcode == ABNF.OPCODE_PONG:
+            app.last_pong_tm = time.time()
+            app._callback(app.on_pong, frame.data)
+        elif opcode == ABNF.OPCODE_CONT and app.on_cont_message is not None:
+            data = frame.data
+            if getattr(ws, "_fragment_text_rcvd", False) and isinstance(data, bytes):
+                data = data.decode("utf-8")
+            app._callback(app.on_data, data, frame.opcode, frame.fin)
+            app._callback(app.on_cont_message, data, frame.fin)
+        else:
+            data = frame.data
+            if opcode == ABNF.OPCODE_TEXT and isinstance(data, bytes):
+                data = data.decode("utf-8")
+            if hasattr(ws, "_fragment_text_rcvd"):
+                ws._fragment_text_rcvd = opcode == ABNF.OPCODE_TEXT
+            app._callback(app.on_data, data, frame.opcode, True)
+            app._callback(app.on_message, data)
+        return True
+
+    def read_queued(self) -> bool:
+        """For an external dispatcher: handle every frame wsio's reader has queued."""
+        ws = self.app.sock
+        if ws is None:
+            return False
+        ws._event_socket_drain()
+        while ws._event_ready():
+            if not self.read():
+                return False
+        return True
+
+    def check(self) -> bool:
+        """Called by the dispatcher between reads; keepalive timeouts are detected by wsio's reader."""
+        return True
+
+    def closed(self, reason: Any = "closed unexpectedly") -> bool:
+        """The connection ended: a close frame, an exception, or a message."""
+        app = self.app
+        close_frame = None
+        if isinstance(reason, str):
+            reason = WebSocketConnectionClosedException(reason)
+        elif isinstance(reason, ABNF) and reason.opcode == ABNF.OPCODE_CLOSE:
+            close_frame = reason
+            code, text = app._parse_close_frame(reason)
+            if code is None or code == 1005:
+                message = "Connection closed"
+            elif code == 1000:
+                message = "Connection closed normally (code 1000)"
+            else:
+                message = f"Connection closed (code {code})"
+            if text:
+                message = f"{message}: {text}"
+            rcvd = Close(code, text or "") if code is not None else None
+            reason = WebSocketConnectionClosedException(message, rcvd=rcvd, why="the server closed the connection")
+            reason.status_code = code  # type: ignore[attr-defined]
+        return self.disconnected(reason, close_frame)
+
+    def disconnected(self, exc: BaseException, close_frame: ABNF | None = None) -> bool:
+        """Report a lost connection to ``on_error``, then reconnect or tear down.
+
+        As in websocket-client, ``on_error`` hears of every end but the
+        app's own :meth:`~WebSocketApp.close` (a server's close frame too,
+        as a :class:`WebSocketConnectionClosedException` with ``status_code``
+        and ``reason``), except a clean close while ``reconnect`` is set,
+        which ends the run quietly.
+        """
+        app = self.app
+        if not app.keep_running:  # the app closed it
+            self.teardown(close_frame)
+            return app.has_errored
+        clean = False
+        if close_frame is not None:
+            code = app._parse_close_frame(close_frame)[0]
+            clean = code is None or code in _CLEAN_CODES
+        if not clean:
+            app.has_errored = True
+        if not (self.reconnect and clean):
+            app._callback(app.on_error, convert_exception(exc))
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.teardown(close_frame)
+            raise exc
+        if clean or not self.reconnect:
+            app.keep_running = False
+            self.teardown(close_frame)
+            return app.has_errored
+        logger.info("%s - reconnecting in %s s", exc, self.reconnect)
+        self.reconnecting = True
+        ws = app.sock
+        app.sock = None
+        if ws is not None:
             try:
-                sock.close()
+                ws.shutdown()
+            except Exception:  # pragma: no cover - best effort
+                pass
+        if self.custom:
+            self.dispatcher.reconnect(self.reconnect, self.connect_and_read)
+        return app.has_errored
+
+    def teardown(self, close_frame: ABNF | None = None) -> None:
+        """Close the connection (if still open) and call ``on_close``, once."""
+        app = self.app
+        with app.has_done_teardown_lock:
+            if app.has_done_teardown:
+                return
+            app.has_done_teardown = True
+        app.keep_running = False
+        ws = app.sock
+        app.sock = None
+        if ws is not None:
+            try:
+                ws.close()
             except Exception:  # pragma: no cover - closing is best effort here
                 pass
-        code, reason = close_args
-        if code == 1005:
-            code = reason = None
-        self._callback(self.on_close, code, reason)
+            if close_frame is None and app.last_close_frame is None:
+                app.last_close_frame = getattr(ws, "close_frame", None)
+        code, reason = app._get_close_args(close_frame or app.last_close_frame)
+        app._callback(app.on_close, code, reason)

@@ -104,9 +104,34 @@ def _header_items(header: Any) -> list[tuple[str, str]]:
 
 class _EventConnection(ClientConnection):
     """A connection that also queues pings, pongs and close frames, in order with messages,
-    for ``recv_data(control_frame=True)`` and ``WebSocketApp``'s callbacks."""
+    for ``recv_data(control_frame=True)`` and ``WebSocketApp``'s callbacks.
+
+    With an event socket (for an external dispatcher such as ``rel``), each
+    batch of queued events, and the end of the connection, writes a byte to
+    it, so that the dispatcher can wait on it as on a socket with data.
+    """
 
     _control_events = True
+    _event_writer: socket.socket | None = None
+
+    def _signal_event(self) -> None:
+        writer = self._event_writer
+        if writer is not None:
+            try:
+                writer.send(b"\0")
+            except OSError:  # full (the reader is behind: it will find the events) or closed
+                pass
+
+    def _handle_events(self, events: list[Any]) -> None:
+        super()._handle_events(events)
+        if events:
+            self._signal_event()
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        try:
+            super()._connection_lost_hook(exc)
+        finally:
+            self._signal_event()
 
 
 def _open(
@@ -416,6 +441,46 @@ class WebSocket:
         """Frames go straight to and from ``sock`` (an assigned socket, or no wsio connection)."""
         return self._raw or self.connection is None
 
+    # -- an event socket, for external dispatchers ----------------------------------------
+
+    def _event_socket(self) -> socket.socket:
+        """A socket that is readable while frames are queued (or the connection has ended)."""
+        connection = self._conn()
+        if self._event_pair is None:
+            reader, writer = socket.socketpair()
+            reader.setblocking(False)
+            writer.setblocking(False)
+            self._event_pair = (reader, writer)
+            connection._event_writer = writer  # type: ignore[attr-defined]
+            writer.send(b"\0")  # frames may be queued already
+        return self._event_pair[0]
+
+    def _event_socket_drain(self) -> None:
+        if self._event_pair is not None:
+            try:
+                while self._event_pair[0].recv(4096):
+                    pass
+            except OSError:
+                pass
+
+    def _event_ready(self) -> bool:
+        """Whether ``recv_data_frame()`` would return (or raise) without waiting."""
+        connection = self.connection
+        if connection is None or self._closed_by_user or connection.closed:
+            return True
+        with connection._lock:
+            return connection._messages > 0 or (self.fire_cont_frame and bool(connection._queue))
+
+    def _close_event_socket(self) -> None:
+        pair, self._event_pair = self._event_pair, None
+        if pair is not None:
+            if self.connection is not None:
+                self.connection._event_writer = None  # type: ignore[attr-defined]
+            for end in pair:
+                end.close()
+
+    _event_pair: tuple[socket.socket, socket.socket] | None = None
+
     # -- the socket transport: frames on an assigned socket, in the calling thread --------
 
     def _send(self, data: bytes) -> int:
@@ -687,6 +752,7 @@ class WebSocket:
         connection = self.connection
         assert connection is not None
         self._closed_by_user = True
+        self._close_event_socket()
         connection.close_timeout = timeout
         connection.close(status, _close_reason_bytes(reason).decode("utf-8"))
         rcvd = connection.protocol.close_rcvd
@@ -722,6 +788,7 @@ class WebSocket:
         connection = self.connection
         assert connection is not None
         self._closed_by_user = True
+        self._close_event_socket()
         connection._abort()
         connection.wait_closed(3)
 

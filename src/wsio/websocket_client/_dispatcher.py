@@ -48,6 +48,17 @@ class DispatcherBase:
         return send(sock, data)
 
 
+def _read_wsio(app: Any, read_callback: Callable[[], Any]) -> bool:
+    """On a connection wsio opened, its reader thread reads the socket: call ``read_callback``
+    (which waits for the next frame) until it says stop. False if the socket is the app's own."""
+    ws = getattr(app, "sock", None)
+    if ws is None or getattr(ws, "_socket_mode", True):
+        return False
+    while app.keep_running and read_callback():
+        pass
+    return True
+
+
 def _app_socket(app: Any) -> Any:
     ws = getattr(app, "sock", None)
     return getattr(ws, "sock", None) if ws is not None else None
@@ -58,6 +69,8 @@ class Dispatcher(DispatcherBase):
     returns false) and ``check_callback`` after each wait (at least every ``ping_timeout`` seconds)."""
 
     def read(self, sock: socket.socket, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
+        if _read_wsio(self.app, read_callback):
+            return
         target = _app_socket(self.app)
         if target is None:
             return
@@ -76,6 +89,8 @@ class SSLDispatcher(DispatcherBase):
     """:class:`Dispatcher` for a TLS socket: data TLS already decrypted counts as readable."""
 
     def read(self, sock: socket.socket, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
+        if _read_wsio(self.app, read_callback):
+            return
         target = _app_socket(self.app)
         if target is None:
             return
