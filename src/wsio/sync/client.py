@@ -204,11 +204,11 @@ class connect:
                 location = exc.response.headers.get("Location")
                 if exc.response.status_code not in (301, 302, 303, 307, 308) or location is None:
                     raise
-                new_uri = urllib.parse.urljoin(uri, location)
                 try:
+                    new_uri = urllib.parse.urljoin(uri, location)
                     new_wsuri = parse_uri(new_uri)
-                except InvalidURI as uri_exc:
-                    raise RedirectError(f"redirect to an invalid URI: {new_uri}") from uri_exc
+                except (InvalidURI, ValueError) as uri_exc:  # urljoin: ValueError for "http://[bad"
+                    raise RedirectError(f"redirect to an invalid URI: {location}") from uri_exc
                 if wsuri.secure and not new_wsuri.secure:
                     raise RedirectError(f"redirect from wss:// to ws:// refused: {new_uri}") from exc
                 logger.info("redirected from %s to %s", uri, new_uri)

@@ -43,6 +43,13 @@ from ._ssl_compat import ssl_context_from_sslopt
 
 __all__ = ["WebSocket", "create_connection"]
 
+#: The largest message this API accepts by default: 64 MiB. websocket-client
+#: has no limit and its programs often receive feeds of several MiB, so wsio's
+#: general 1 MiB default would break them; a bound still keeps a hostile or
+#: broken server from exhausting memory. ``max_size=None`` removes it,
+#: ``max_size=<bytes>`` sets another (per connection, or on WebSocketApp).
+DEFAULT_MAX_SIZE = 64 * 2**20
+
 
 #: websocket-client's proxy types; each is also the scheme of the proxy URI wsio uses.
 PROXY_TYPES = ("http", "socks4", "socks4a", "socks5", "socks5h")
@@ -185,6 +192,7 @@ def _open(
     context = server_hostname = None
     if wsuri.secure:
         context, server_hostname = ssl_context_from_sslopt(sslopt)
+    options.setdefault("max_size", DEFAULT_MAX_SIZE)
     open_timeout = options.pop("open_timeout", timeout if timeout is not None else 10)
     if proxy is not None and http_proxy_timeout is not None:
         # No separate proxy timeout here: it bounds the whole opening, proxy included.
