@@ -794,3 +794,33 @@ def test_redirects_followed_up_to_the_limit(server) -> None:  # type: ignore[no-
     with raw_server(loop) as port:
         with pytest.raises(websocket.WebSocketException):
             websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=5, redirect_limit=2)
+
+
+def test_app_keepalive_timeout_is_reported_as_timeout() -> None:
+    """A server that stops answering pings: on_error gets WebSocketTimeoutException('ping/pong timed out')."""
+    from wsio.protocol.handshake import accept_key
+
+    def silent(sock: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += sock.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
+        )
+        time.sleep(5)  # reads nothing, answers nothing
+        sock.close()
+
+    errors: list[BaseException] = []
+    with raw_server(silent) as port:
+        app = websocket.WebSocketApp(f"ws://127.0.0.1:{port}/", on_error=lambda ws, e: errors.append(e))
+        start = time.monotonic()
+        assert app.run_forever(ping_interval=0.3, ping_timeout=0.2) is True
+    assert time.monotonic() - start < 4
+    assert len(errors) == 1 and isinstance(errors[0], websocket.WebSocketTimeoutException)
+    assert str(errors[0]) == "ping/pong timed out"

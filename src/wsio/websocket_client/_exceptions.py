@@ -144,12 +144,12 @@ def convert_exception(exc: BaseException) -> BaseException:
     converted: BaseException
     if isinstance(exc, ConnectionClosed):
         cause = exc.__cause__
-        if isinstance(cause, PayloadTooBig):
+        if "ping_timeout" in exc.why:  # wsio fails the connection (1011) when a keepalive pong is late
+            converted = WebSocketTimeoutException("ping/pong timed out")
+        elif isinstance(cause, PayloadTooBig):
             converted = WebSocketPayloadException(str(cause))
         elif isinstance(cause, ProtocolError):
             converted = WebSocketProtocolException(str(cause), cause.code)
-        elif "ping_timeout" in exc.why:
-            converted = WebSocketTimeoutException("ping/pong timed out")
         else:
             converted = WebSocketConnectionClosedException(
                 "Connection is already closed.", exc.rcvd, exc.sent, exc.rcvd_then_sent, exc.why
