@@ -136,6 +136,10 @@ class WebSocketApp:
             sock.close(**kwargs)
             self.last_close_frame = getattr(sock, "close_frame", None)
 
+    def ready(self) -> bool:
+        """True while connected."""
+        return bool(self.sock is not None and self.sock.connected)
+
     # -- callbacks and close frames ------------------------------------------------------------
 
     def _callback(self, callback: Callable[..., Any] | None, *args: Any) -> None:

@@ -161,9 +161,14 @@ def _open(
     http_no_proxy: Sequence[str] | str | None = None,
     http_proxy_timeout: float | None = None,
     proxy_type: str | None = None,
+    suppress_host: bool = False,
     **options: Any,
 ) -> ClientConnection:
-    """Connect as websocket-client does: same headers, same socket, TLS and proxy options."""
+    """Connect as websocket-client does: same headers, same socket, TLS and proxy options.
+
+    ``suppress_host`` is accepted and ignored: HTTP/1.1 requires ``Host``
+    (``host=`` sets its value).
+    """
     wsuri = parse_uri(url)
     if "proxy" in options:  # wsio's own option wins
         proxy = options.pop("proxy")
@@ -431,6 +436,13 @@ class WebSocket:
             **{**self.options, **options},
         )
         self.connection = connection
+        from ._exceptions import _lower_headers
+        from ._handshake import handshake_response
+
+        assert connection.response is not None
+        self.handshake_response = handshake_response(
+            connection.response.status_code, _lower_headers(connection.response.headers), connection.subprotocol
+        )
         self._raw = False
         self._raw_sock = None
         self._connected = None
