@@ -128,7 +128,7 @@ class ABNF:
         return code in VALID_CLOSE_STATUS or 3000 <= code < 5000
 
     def validate(self, skip_utf8_validation: bool = False) -> None:
-        """Raise :class:`WebSocketProtocolException` if the frame breaks RFC 6455.
+        """Raise :class:`~wsio.sync.WebSocketProtocolException` if the frame breaks RFC 6455.
 
         Checks: no RSV bit (no extension negotiated here), a known opcode, a
         final ping of 125 bytes at most, and for a close frame: no 1-byte payload, at most 125
@@ -311,7 +311,7 @@ class continuous_frame:
         self.recving_frames: int | None = None
 
     def validate(self, frame: ABNF) -> None:
-        """Raise :class:`WebSocketProtocolException` for a continuation frame outside a message,
+        """Raise :class:`~wsio.sync.WebSocketProtocolException` for a continuation frame outside a message,
         or a new message inside one."""
         if not self.recving_frames and frame.opcode == ABNF.OPCODE_CONT:
             raise WebSocketProtocolException("Illegal frame")

@@ -43,7 +43,7 @@ from ._ssl_compat import ssl_context_from_sslopt
 
 __all__ = ["WebSocket", "create_connection"]
 
-#: The largest message this API accepts by default: 64 MiB. websocket-client
+#: The largest message this API accepts by default, 64 MiB. websocket-client
 #: has no limit and its programs often receive feeds of several MiB, so wsio's
 #: general 1 MiB default would break them; a bound still keeps a hostile or
 #: broken server from exhausting memory. ``max_size=None`` removes it,

@@ -3,7 +3,7 @@
 :class:`~wsio.websocket_client.WebSocket` performs its handshake with wsio's
 client; these functions serve programs and tests that drive a socket
 themselves. Keys and the ``Sec-WebSocket-Accept`` check come from wsio's
-core (:func:`wsio.protocol.handshake.generate_key` and ``accept_key``).
+core (``wsio.protocol.handshake.generate_key`` and ``accept_key``).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def handshake(sock: socket.socket, url: str, hostname: str, port: int, resource:
 
     Options: ``header``, ``host``, ``suppress_host``, ``origin``,
     ``suppress_origin``, ``subprotocols``, ``cookie``, ``connection``.
-    Raises :class:`WebSocketBadStatusException` for a status other than 101
-    or a redirect, and :class:`WebSocketException` for an answer that isn't
+    Raises :class:`~wsio.sync.WebSocketBadStatusException` for a status other than 101
+    or a redirect, and :class:`~wsio.sync.WebSocketException` for an answer that isn't
     a valid WebSocket upgrade.
     """
     headers, key = _get_handshake_headers(resource, url, hostname, port, options)
@@ -115,7 +115,7 @@ def _get_handshake_headers(resource: str, url: str, host: str, port: int, option
 
 def _get_resp_headers(sock: socket.socket, success_statuses: tuple[int, ...] = SUCCESS_STATUSES) -> tuple[int, dict[str, str]]:
     """Read the response head; return ``(status, headers)``, or raise
-    :class:`WebSocketBadStatusException` (with the body, read by its
+    :class:`~wsio.sync.WebSocketBadStatusException` (with the body, read by its
     ``Content-Length``) for a status outside ``success_statuses``."""
     status, headers, status_message = read_headers(sock)
     if status in success_statuses:

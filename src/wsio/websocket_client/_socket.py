@@ -26,7 +26,7 @@ __all__ = [
     "send",
 ]
 
-#: Options set on every TCP socket: small frames leave at once, and a dead
+#: Options set on every TCP socket. Small frames leave at once, and a dead
 #: peer is noticed by TCP keepalive (after about a minute) where supported.
 DEFAULT_SOCKET_OPTION: list[tuple[int, int, int]] = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 if hasattr(socket, "SO_KEEPALIVE"):
@@ -78,8 +78,8 @@ def _timeout_from(exc: BaseException) -> WebSocketTimeoutException | None:
 
 
 def recv(sock: socket.socket, bufsize: int) -> bytes:
-    """Read up to ``bufsize`` bytes; raise :class:`WebSocketConnectionClosedException` at EOF
-    and :class:`WebSocketTimeoutException` after the socket's timeout."""
+    """Read up to ``bufsize`` bytes; raise :class:`~wsio.sync.WebSocketConnectionClosedException` at EOF
+    and :class:`~wsio.sync.WebSocketTimeoutException` after the socket's timeout."""
     if not sock:
         raise WebSocketConnectionClosedException("socket is already closed.")
     try:

@@ -63,7 +63,7 @@ def ssl_context_from_sslopt(sslopt: Mapping[str, Any] | None) -> tuple[ssl.SSLCo
     ``$WEBSOCKET_CLIENT_CA_BUNDLE`` names a CA file or directory when
     ``ca_certs`` / ``ca_cert_path`` don't. A file that can't be loaded, or
     a cipher or curve OpenSSL rejects, raises a
-    :class:`~wsio.websocket_client.WebSocketException` naming the option.
+    :class:`~wsio.sync.WebSocketException` naming the option.
     """
     if ssl is None:
         raise RuntimeError("this Python has no ssl module: wss:// needs a Python built with OpenSSL")
