@@ -824,3 +824,18 @@ def test_app_keepalive_timeout_is_reported_as_timeout() -> None:
     assert time.monotonic() - start < 4
     assert len(errors) == 1 and isinstance(errors[0], websocket.WebSocketTimeoutException)
     assert str(errors[0]) == "ping/pong timed out"
+
+
+def test_external_dispatcher_reconnects(server) -> None:  # type: ignore[no-untyped-def]
+    loop = LoopDispatcher()
+    events: list[object] = []
+    app = websocket.WebSocketApp(
+        uri(server),
+        on_open=lambda ws: (events.append("open"), ws.send("drop")),
+        on_reconnect=lambda ws: (events.append("reconnect"), ws.send("bye")),
+        on_error=lambda ws, e: events.append(("error", type(e).__name__)),
+        on_close=lambda ws, code, reason: events.append(("close", code)),
+    )
+    app.run_forever(dispatcher=loop, reconnect=0.1)
+    loop.dispatch(10)
+    assert events == ["open", ("error", "WebSocketConnectionClosedException"), "reconnect", ("close", 1000)]

@@ -470,7 +470,8 @@ class _Run:
             return False
         ws._event_socket_drain()
         while ws._event_ready():
-            if not self.read():
+            more = self.read()
+            if not more or self.app.sock is not ws:  # over (reconnecting registers a new socket)
                 return False
         return True
 
