@@ -5,7 +5,12 @@ permessage-deflate is offered by default (``compression=None`` turns it off);
 pings are answered and keepalive pings sent by a background reader thread,
 so a connection stays alive while the application doesn't read; ``send()``
 is always thread-safe; UTF-8 is always validated (fast, so
-``skip_utf8_validation`` is accepted and changes nothing).
+``skip_utf8_validation`` is accepted and changes nothing); messages up to
+:data:`~wsio.websocket_client._core.DEFAULT_MAX_SIZE` (64 MiB) by default.
+
+A socket connected and upgraded by other means and assigned to
+``WebSocket.sock`` is read and written frame by frame in the calling
+thread, as websocket-client does.
 """
 
 from __future__ import annotations
@@ -261,9 +266,15 @@ class WebSocket:
         sockopt: ``setsockopt()`` argument tuples for the TCP socket.
         fire_cont_frame: deliver the pieces of fragmented messages one by one
             from ``recv_data()`` (``OPCODE_CONT`` after the first).
-        enable_multithread, skip_utf8_validation, get_mask_key: accepted;
-            wsio is always thread-safe and validates UTF-8 quickly.
-        options: wsio connection options (``compression``, ``max_size``,
+        enable_multithread, skip_utf8_validation, get_mask_key: on a
+            connection wsio opened, accepted and without effect (wsio is
+            always thread-safe, validates UTF-8 quickly and picks random
+            masks); on a socket assigned to :attr:`sock`, used as in
+            websocket-client.
+        dispatcher: writes on an assigned socket go through its ``send()``
+            (as ``WebSocketApp`` does with an external dispatcher).
+        options: wsio connection options (``compression``, ``max_size``
+            (default :data:`~wsio.websocket_client._core.DEFAULT_MAX_SIZE`, 64 MiB; ``None``: no limit),
             ``ping_interval``, ...), as for :func:`wsio.sync.connect`.
     """
 
