@@ -839,3 +839,19 @@ def test_external_dispatcher_reconnects(server) -> None:  # type: ignore[no-unty
     app.run_forever(dispatcher=loop, reconnect=0.1)
     loop.dispatch(10)
     assert events == ["open", ("error", "WebSocketConnectionClosedException"), "reconnect", ("close", 1000)]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import wsio.websocket_client as websocket; from wsio.sync import WebSocketApp; assert websocket.WebSocketApp is WebSocketApp",
+        "from wsio import sync as websocket; import wsio.websocket_client._dispatcher; assert 'WebSocketApp' in dir(websocket)",
+        "from wsio.sync import *; import wsio.websocket_client; assert create_connection is wsio.websocket_client.create_connection",
+    ],
+)
+def test_either_package_imports_first(code: str) -> None:
+    """wsio.websocket_client is built on wsio.sync.client and wsio.sync re-exports it: no import cycle."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

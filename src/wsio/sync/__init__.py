@@ -91,6 +91,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_compat_all})
+
+
 __all__ = [
     "connect",
     "unix_connect",
