@@ -154,8 +154,8 @@ class ConnectionClosedError(ConnectionClosed):
     """The connection closed abnormally: a protocol error, a lost TCP connection, ..."""
 
 
-class InvalidURI(WebSocketError):
-    """A URI is not a valid ``ws://`` or ``wss://`` URI."""
+class InvalidURI(WebSocketError, ValueError):
+    """A URI is not a valid ``ws://`` or ``wss://`` URI (a :class:`ValueError` too)."""
 
     def __init__(self, uri: str, msg: str) -> None:
         from .protocol.handshake import redact_uri

@@ -7,12 +7,13 @@ import socket
 import ssl
 import threading
 import time
+from typing import Any
 
 import pytest
 
 import wsio
 from wsio import sync as websocket
-from wsio.sync.compat.sslopt import ssl_context_from_sslopt
+from wsio.websocket_client._ssl_compat import ssl_context_from_sslopt
 
 from .helpers import echo, raw_server, run_server, self_signed_cert, server_ssl_context, uri
 
@@ -324,6 +325,11 @@ def test_app_callbacks(server) -> None:  # type: ignore[no-untyped-def]
         on_close=lambda ws, code, msg: events.append(("close", code, msg)),
     )
     assert app.run_forever() is False
+    # As in websocket-client 1.9: the server's close frame reaches on_error
+    # too (without reconnect), as an exception carrying its code and reason.
+    error = events.pop(7)
+    assert isinstance(error[1], websocket.WebSocketConnectionClosedException)
+    assert (error[1].status_code, error[1].reason) == (1000, "bye")
     assert events == [
         ("open", True),
         ("data", 1, True), ("message", "one"),
@@ -538,3 +544,314 @@ def test_fire_cont_frame() -> None:
             opcode, frame = ws.recv_data_frame()
         assert opcode == websocket.ABNF.OPCODE_CONT
         ws.close()
+
+
+# -- behaviours websocket-client programs rely on -------------------------------------------
+
+
+def test_recv_and_send_after_close_raise(server) -> None:  # type: ignore[no-untyped-def]
+    ws = websocket.create_connection(uri(server))
+    ws.send("x")
+    assert ws.recv() == "x"
+    ws.close()
+    assert not ws.connected
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        ws.recv()
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        ws.recv_data()
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        ws.send("y")
+
+
+def test_invalid_uri_is_a_value_error() -> None:
+    from wsio.websocket_client._url import parse_url
+
+    for url in ("http://example.com/", "ws://", "example.com"):
+        with pytest.raises(ValueError):
+            websocket.create_connection(url)
+        with pytest.raises(ValueError):
+            parse_url(url)
+    assert parse_url("wss://[::1]:8443/path?q=1") == ("::1", 8443, "/path?q=1", True)
+
+
+def test_handshake_by_hand_then_assign_sock(server) -> None:  # type: ignore[no-untyped-def]
+    """A socket set up with websocket-client's own helpers, handed to WebSocket.sock."""
+    from wsio.websocket_client._handshake import handshake
+    from wsio.websocket_client._http import connect, proxy_info
+    from wsio.websocket_client._socket import sock_opt
+
+    options = sock_opt(None, None)
+    options.timeout = 5
+    sock, (host, port, resource) = connect(uri(server, "/chat"), options, proxy_info(), None)
+    response = handshake(sock, uri(server, "/chat"), host, port, resource, subprotocols=["binary"])
+    assert (response.status, response.subprotocol) == (101, "binary")
+    ws = websocket.WebSocket()
+    ws.sock = sock
+    ws.connected = True
+    assert ws.sock is sock and ws.connected
+    ws.send("over a socket of my own")
+    assert ws.recv() == "over a socket of my own"
+    ws.send("ping me")
+    assert ws.recv_data(control_frame=True) == (websocket.ABNF.OPCODE_PING, b"from server")
+    ws.close()
+    assert ws.sock is None and not ws.connected
+    assert ws.close_frame is not None and ws.close_frame.data[:2] == (1000).to_bytes(2, "big")
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        ws.recv()
+
+
+def test_validate_rejects_bad_close_frames() -> None:
+    ABNF = websocket.ABNF
+
+    def close(data: bytes) -> websocket.ABNF:
+        return ABNF(1, 0, 0, 0, ABNF.OPCODE_CLOSE, 0, data)
+
+    close(b"").validate()
+    close((1000).to_bytes(2, "big") + "fine".encode()).validate()
+    for bad in (b"\x03", (1000).to_bytes(2, "big") + b"\xff\xfe", (999).to_bytes(2, "big"), b"\x03\xe8" + b"x" * 124):
+        with pytest.raises(websocket.WebSocketProtocolException):
+            close(bad).validate()
+    close((1000).to_bytes(2, "big") + b"\xff").validate(skip_utf8_validation=True)
+
+
+class LoopDispatcher:
+    """A minimal external event loop with rel's interface: read, timeout, signal, abort, buffwrite."""
+
+    def __init__(self) -> None:
+        import selectors
+
+        self.selector = selectors.DefaultSelector()
+        self.timers: list[tuple[float, Any, tuple[Any, ...]]] = []
+        self.running = True
+
+    def read(self, sock, callback) -> None:  # type: ignore[no-untyped-def]
+        self.selector.register(sock, 1, callback)
+
+    def timeout(self, seconds, callback, *args) -> None:  # type: ignore[no-untyped-def]
+        self.timers.append((time.monotonic() + seconds, callback, args))
+
+    def signal(self, signum, handler) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def abort(self) -> None:
+        self.running = False
+
+    def buffwrite(self, sock, data, send, on_disconnect) -> None:  # type: ignore[no-untyped-def]
+        send(sock, data)
+
+    def dispatch(self, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while self.running and time.monotonic() < deadline:
+            for key, _ in self.selector.select(0.05):
+                if not key.data():
+                    self.selector.unregister(key.fileobj)
+            due = [timer for timer in self.timers if timer[0] <= time.monotonic()]
+            for timer in due:
+                self.timers.remove(timer)
+                timer[1](*timer[2])
+            if not self.selector.get_map() and not self.timers:
+                return
+
+
+def test_run_forever_with_external_dispatcher(server) -> None:  # type: ignore[no-untyped-def]
+    loop = LoopDispatcher()
+    events: list[object] = []
+    main = threading.get_ident()
+
+    def on_message(ws, message) -> None:  # type: ignore[no-untyped-def]
+        events.append(("message", message, threading.get_ident() == main))
+        ws.send("bye" if message == "two" else "two")
+
+    app = websocket.WebSocketApp(
+        uri(server),
+        on_open=lambda ws: ws.send("one"),
+        on_message=on_message,
+        on_close=lambda ws, code, reason: events.append(("close", code, reason)),
+    )
+    assert app.run_forever(dispatcher=loop) is False  # returns at once: the loop runs the callbacks
+    assert events == []
+    loop.dispatch(10)
+    assert events == [("message", "one", True), ("message", "two", True), ("close", 1000, "bye")]
+    from wsio.websocket_client import _dispatcher
+
+    assert isinstance(app.create_dispatcher(5, loop), _dispatcher.WrappedDispatcher)
+    assert type(app.create_dispatcher(None)) is _dispatcher.Dispatcher
+    assert type(app.create_dispatcher(5, is_ssl=True)) is _dispatcher.SSLDispatcher
+
+
+def test_app_retries_server_closing_during_handshake() -> None:
+    """A server restarting accepts TCP and closes it; reconnect=... waits for it to come back."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    box: dict[str, Any] = {}
+
+    def restarting() -> None:
+        for _ in range(2):  # two attempts meet a listener that hangs up
+            conn, _ = listener.accept()
+            conn.close()
+        listener.close()
+        server = websocket.serve(control, "127.0.0.1", port)
+        box["server"] = server
+        server.serve_forever()
+
+    thread = threading.Thread(target=restarting)
+    thread.start()
+    events: list[object] = []
+    app = websocket.WebSocketApp(
+        f"ws://127.0.0.1:{port}",
+        on_open=lambda ws: events.append("open"),
+        on_reconnect=lambda ws: (events.append("reconnect"), ws.send("bye")),
+        on_error=lambda ws, e: events.append(("error", type(e).__name__)),
+        on_close=lambda ws, code, msg: events.append(("close", code)),
+    )
+    try:
+        app.run_forever(reconnect=0.1)
+    finally:
+        deadline = time.monotonic() + 5
+        while "server" not in box and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if "server" in box:
+            box["server"].shutdown()
+        thread.join(5)
+    # The first failure is reported (a handshake cut short, or a reset if the
+    # listener hung up before the request arrived); the retries are not.
+    assert events[0] in (("error", "WebSocketHandshakeException"), ("error", "ConnectionResetError"))
+    assert events[1:] == ["reconnect", ("close", 1000)]
+
+
+@pytest.fixture
+def big_server():  # type: ignore[no-untyped-def]
+    with run_server(echo, max_size=None) as server:
+        yield server
+
+
+def test_messages_of_several_mebibytes(big_server) -> None:  # type: ignore[no-untyped-def]
+    """websocket-client has no size limit; this API's default (64 MiB) lets such feeds through."""
+    server = big_server
+    big = "x" * (5 * 2**20)
+    ws = websocket.create_connection(uri(server))
+    ws.send(big)
+    assert ws.recv() == big
+    ws.close()
+    received: list[int] = []
+    app = websocket.WebSocketApp(
+        uri(server),
+        on_open=lambda ws: ws.send(big),
+        on_message=lambda ws, m: (received.append(len(m)), ws.close()),
+    )
+    app.run_forever()
+    assert received == [len(big)]
+
+
+def test_max_size_knob(server) -> None:  # type: ignore[no-untyped-def]
+    from wsio.websocket_client._core import DEFAULT_MAX_SIZE
+
+    assert DEFAULT_MAX_SIZE >= 64 * 2**20
+    ws = websocket.create_connection(uri(server), max_size=1000)
+    ws.send("y" * 2000)
+    with pytest.raises(websocket.WebSocketPayloadException):
+        ws.recv()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",  # no Location
+        b"HTTP/1.1 302 Found\r\nLocation: http://[bad\r\nContent-Length: 0\r\n\r\n",  # invalid target
+    ],
+)
+def test_bad_redirects_raise(answer: bytes) -> None:
+    def behaviour(sock: socket.socket) -> None:
+        sock.recv(65536)
+        sock.sendall(answer)
+        sock.close()
+
+    with raw_server(behaviour) as port:
+        with pytest.raises(websocket.WebSocketException):
+            websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=5)
+
+
+def test_redirects_followed_up_to_the_limit(server) -> None:  # type: ignore[no-untyped-def]
+    target = uri(server)
+
+    def redirect(sock: socket.socket) -> None:
+        sock.recv(65536)
+        sock.sendall(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode())
+        sock.close()
+
+    with raw_server(redirect) as port:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=5, redirect_limit=1)
+        ws.send("redirected")
+        assert ws.recv() == "redirected"
+        ws.close()
+
+    def loop(sock: socket.socket) -> None:
+        sock.recv(65536)
+        port = sock.getsockname()[1]
+        sock.sendall(f"HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:{port}/\r\nContent-Length: 0\r\n\r\n".encode())
+        sock.close()
+
+    with raw_server(loop) as port:
+        with pytest.raises(websocket.WebSocketException):
+            websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=5, redirect_limit=2)
+
+
+def test_app_keepalive_timeout_is_reported_as_timeout() -> None:
+    """A server that stops answering pings: on_error gets WebSocketTimeoutException('ping/pong timed out')."""
+    from wsio.protocol.handshake import accept_key
+
+    def silent(sock: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += sock.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip().decode()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
+        )
+        time.sleep(5)  # reads nothing, answers nothing
+        sock.close()
+
+    errors: list[BaseException] = []
+    with raw_server(silent) as port:
+        app = websocket.WebSocketApp(f"ws://127.0.0.1:{port}/", on_error=lambda ws, e: errors.append(e))
+        start = time.monotonic()
+        assert app.run_forever(ping_interval=0.3, ping_timeout=0.2) is True
+    assert time.monotonic() - start < 4
+    assert len(errors) == 1 and isinstance(errors[0], websocket.WebSocketTimeoutException)
+    assert str(errors[0]) == "ping/pong timed out"
+
+
+def test_external_dispatcher_reconnects(server) -> None:  # type: ignore[no-untyped-def]
+    loop = LoopDispatcher()
+    events: list[object] = []
+    app = websocket.WebSocketApp(
+        uri(server),
+        on_open=lambda ws: (events.append("open"), ws.send("drop")),
+        on_reconnect=lambda ws: (events.append("reconnect"), ws.send("bye")),
+        on_error=lambda ws, e: events.append(("error", type(e).__name__)),
+        on_close=lambda ws, code, reason: events.append(("close", code)),
+    )
+    app.run_forever(dispatcher=loop, reconnect=0.1)
+    loop.dispatch(10)
+    assert events == ["open", ("error", "WebSocketConnectionClosedException"), "reconnect", ("close", 1000)]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import wsio.websocket_client as websocket; from wsio.sync import WebSocketApp; assert websocket.WebSocketApp is WebSocketApp",
+        "from wsio import sync as websocket; import wsio.websocket_client._dispatcher; assert 'WebSocketApp' in dir(websocket)",
+        "from wsio.sync import *; import wsio.websocket_client; assert create_connection is wsio.websocket_client.create_connection",
+    ],
+)
+def test_either_package_imports_first(code: str) -> None:
+    """wsio.websocket_client is built on wsio.sync.client and wsio.sync re-exports it: no import cycle."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

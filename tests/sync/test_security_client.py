@@ -88,6 +88,26 @@ def test_redirect_to_another_origin_sends_no_credentials(target_host: str, caplo
     assert SECRET not in caplog.text
 
 
+def test_websocket_client_api_follows_a_redirect_to_another_origin_without_credentials() -> None:
+    # create_connection() lets wsio's client open the socket, so a redirect to
+    # another origin is followed (as websocket-client does) but carries none of
+    # the caller's headers, cookie or URI credentials.
+    from wsio.websocket_client import create_connection
+
+    target = Recorder()
+    with run_server(close_at_once, process_request=target) as second:
+        first = Recorder({"/start": f"ws://localhost:{port_of(second)}/final"})
+        with run_server(close_at_once, process_request=first) as server:
+            ws = create_connection(
+                f"ws://user:{SECRET}@127.0.0.1:{port_of(server)}/start",
+                header=[f"X-Api-Key: {SECRET}", f"Authorization: Bearer {SECRET}"],
+                cookie=f"session={SECRET}",
+            )
+            ws.close()
+    assert first.headers("/start")["Cookie"] == f"session={SECRET}"
+    assert_no_credentials(target.headers("/final"))
+
+
 def test_redirect_on_the_same_origin_keeps_credentials() -> None:
     recorder = Recorder()
     with run_server(close_at_once, process_request=recorder) as server:

@@ -821,7 +821,10 @@ def follow_redirect(
     if len(locations) > 1:
         raise RedirectError(f"redirect with {len(locations)} Location headers; expected one")
     location = locations[0]
-    new_uri = urllib.parse.urljoin(uri, location)
+    try:
+        new_uri = urllib.parse.urljoin(uri, location)
+    except ValueError as exc:  # urljoin refuses e.g. "http://[bad"
+        raise RedirectError(f"redirect to an invalid URI: {redact_uri(location)}") from exc
     try:
         new_wsuri = parse_uri(new_uri)
     except InvalidURI as exc:

@@ -5,7 +5,12 @@ permessage-deflate is offered by default (``compression=None`` turns it off);
 pings are answered and keepalive pings sent by a background reader thread,
 so a connection stays alive while the application doesn't read; ``send()``
 is always thread-safe; UTF-8 is always validated (fast, so
-``skip_utf8_validation`` is accepted and changes nothing).
+``skip_utf8_validation`` is accepted and changes nothing); messages up to
+:data:`~wsio.websocket_client._core.DEFAULT_MAX_SIZE` (64 MiB) by default.
+
+A socket connected and upgraded by other means and assigned to
+``WebSocket.sock`` is read and written frame by frame in the calling
+thread, as websocket-client does.
 """
 
 from __future__ import annotations
@@ -13,45 +18,42 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import struct
 import threading
+import time
 import urllib.parse
 from typing import Any, Iterator, Mapping, Sequence
 
-from ...exceptions import ConnectionClosed, InvalidProxy, InvalidState
-from ...protocol.connection import State
-from ...protocol.events import Fragment, Ping, Pong
-from ...protocol.frames import Close
-from ...protocol.handshake import WebSocketURI, parse_uri
-from ...protocol.proxy import proxy_bypassed, proxy_from_environment
-from ..client import ClientConnection, connect
-from ..tls_in_tls import TLSInTLSSocket
-from .abnf import ABNF, STATUS_NORMAL
-from .exceptions import (
+from ..exceptions import ConnectionClosed, InvalidProxy, InvalidState
+from ..protocol.connection import State
+from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.frames import Close
+from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.proxy import proxy_bypassed, proxy_from_environment
+from ..sync.client import ClientConnection, connect
+from ..sync.tls_in_tls import TLSInTLSSocket
+from ._abnf import ABNF, STATUS_NORMAL, continuous_frame, frame_buffer
+from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketProtocolException,
     WebSocketProxyException,
     WebSocketTimeoutException,
     convert_exception,
 )
-from .sslopt import ssl_context_from_sslopt
+from ._logging import debug, isEnabledForTrace, trace
+from ._socket import DEFAULT_SOCKET_OPTION, getdefaulttimeout, sock_opt
+from ._socket import recv, send
+from ._utils import NoLock
+from ._ssl_compat import ssl_context_from_sslopt
 
-__all__ = ["WebSocket", "create_connection", "setdefaulttimeout", "getdefaulttimeout"]
+__all__ = ["WebSocket", "create_connection"]
 
-_default_timeout: float | None = None
-
-#: websocket-client's default socket options: small frames out at once.
-DEFAULT_SOCKET_OPTION = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
-def setdefaulttimeout(timeout: float | None) -> None:
-    """Set the default timeout, in seconds, for connecting and receiving (``None``: none)."""
-    global _default_timeout
-    _default_timeout = timeout
-
-
-def getdefaulttimeout() -> float | None:
-    """Return the default timeout set by :func:`setdefaulttimeout`."""
-    return _default_timeout
+#: The largest message this API accepts by default, 64 MiB. websocket-client
+#: has no limit and its programs often receive feeds of several MiB, so wsio's
+#: general 1 MiB default would break them; a bound still keeps a hostile or
+#: broken server from exhausting memory. ``max_size=None`` removes it,
+#: ``max_size=<bytes>`` sets another (per connection, or on WebSocketApp).
+DEFAULT_MAX_SIZE = 64 * 2**20
 
 
 #: websocket-client's proxy types; each is also the scheme of the proxy URI wsio uses.
@@ -114,9 +116,34 @@ def _header_items(header: Any) -> list[tuple[str, str]]:
 
 class _EventConnection(ClientConnection):
     """A connection that also queues pings, pongs and close frames, in order with messages,
-    for ``recv_data(control_frame=True)`` and ``WebSocketApp``'s callbacks."""
+    for ``recv_data(control_frame=True)`` and ``WebSocketApp``'s callbacks.
+
+    With an event socket (for an external dispatcher such as ``rel``), each
+    batch of queued events, and the end of the connection, writes a byte to
+    it, so that the dispatcher can wait on it as on a socket with data.
+    """
 
     _control_events = True
+    _event_writer: socket.socket | None = None
+
+    def _signal_event(self) -> None:
+        writer = self._event_writer
+        if writer is not None:
+            try:
+                writer.send(b"\0")
+            except OSError:  # full (the reader is behind: it will find the events) or closed
+                pass
+
+    def _handle_events(self, events: list[Any]) -> None:
+        super()._handle_events(events)
+        if events:
+            self._signal_event()
+
+    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+        try:
+            super()._connection_lost_hook(exc)
+        finally:
+            self._signal_event()
 
 
 def _open(
@@ -139,9 +166,14 @@ def _open(
     http_no_proxy: Sequence[str] | str | None = None,
     http_proxy_timeout: float | None = None,
     proxy_type: str | None = None,
+    suppress_host: bool = False,
     **options: Any,
 ) -> ClientConnection:
-    """Connect as websocket-client does: same headers, same socket, TLS and proxy options."""
+    """Connect as websocket-client does: same headers, same socket, TLS and proxy options.
+
+    ``suppress_host`` is accepted and ignored: HTTP/1.1 requires ``Host``
+    (``host=`` sets its value).
+    """
     wsuri = parse_uri(url)
     if "proxy" in options:  # wsio's own option wins
         proxy = options.pop("proxy")
@@ -170,14 +202,16 @@ def _open(
     context = server_hostname = None
     if wsuri.secure:
         context, server_hostname = ssl_context_from_sslopt(sslopt)
+    options.setdefault("max_size", DEFAULT_MAX_SIZE)
     open_timeout = options.pop("open_timeout", timeout if timeout is not None else 10)
     if proxy is not None and http_proxy_timeout is not None:
         # No separate proxy timeout here: it bounds the whole opening, proxy included.
         open_timeout = min(open_timeout, http_proxy_timeout) if open_timeout is not None else http_proxy_timeout
+    # wsio's client opens the socket itself unless the caller gave one: a
+    # socket opened here would pin the connection to the first host, and
+    # redirects to another origin would then be refused.
     sock = socket
     try:
-        if sock is None and proxy is None:
-            sock = _tcp_connect(wsuri.host, wsuri.port, open_timeout, sockopt)
         connection = connect(
             url,
             sock=sock,
@@ -192,7 +226,7 @@ def _open(
             create_connection=_EventConnection,
             **options,
         )._create()
-        if sock is None:  # through a proxy: the socket options apply once connected
+        if sock is None:  # socket options apply once connected
             for option in [*DEFAULT_SOCKET_OPTION, *(sockopt or ())]:
                 connection.socket.setsockopt(*option)
         return connection
@@ -203,18 +237,6 @@ def _open(
         if converted is exc:
             raise
         raise converted from exc
-
-
-def _tcp_connect(host: str, port: int, timeout: float | None, sockopt: Sequence[tuple[Any, ...]] | None) -> socket.socket:
-    import socket as socket_module
-
-    try:
-        sock = socket_module.create_connection((host, port), timeout)
-    except socket_module.timeout:
-        raise TimeoutError("timed out") from None
-    for option in [*DEFAULT_SOCKET_OPTION, *(sockopt or ())]:
-        sock.setsockopt(*option)
-    return sock
 
 
 class WebSocket:
@@ -229,13 +251,19 @@ class WebSocket:
         ws.close()
 
     Args:
-        sslopt: TLS options (see :func:`~wsio.sync.compat.sslopt.ssl_context_from_sslopt`).
+        sslopt: TLS options (see :func:`~wsio.websocket_client._ssl_compat.ssl_context_from_sslopt`).
         sockopt: ``setsockopt()`` argument tuples for the TCP socket.
         fire_cont_frame: deliver the pieces of fragmented messages one by one
             from ``recv_data()`` (``OPCODE_CONT`` after the first).
-        enable_multithread, skip_utf8_validation, get_mask_key: accepted;
-            wsio is always thread-safe and validates UTF-8 quickly.
-        options: wsio connection options (``compression``, ``max_size``,
+        enable_multithread, skip_utf8_validation, get_mask_key: on a
+            connection wsio opened, accepted and without effect (wsio is
+            always thread-safe, validates UTF-8 quickly and picks random
+            masks); on a socket assigned to :attr:`sock`, used as in
+            websocket-client.
+        dispatcher: writes on an assigned socket go through its ``send()``
+            (as ``WebSocketApp`` does with an external dispatcher).
+        options: wsio connection options (``compression``, ``max_size``
+            (default :data:`~wsio.websocket_client._core.DEFAULT_MAX_SIZE`, 64 MiB; ``None``: no limit),
             ``ping_interval``, ...), as for :func:`wsio.sync.connect`.
     """
 
@@ -251,16 +279,32 @@ class WebSocket:
     ) -> None:
         self.sockopt = sockopt
         self.sslopt = sslopt or {}
+        self.sock_opt = sock_opt(list(sockopt or []), self.sslopt)
+        self.sock_opt.timeout = getdefaulttimeout()
         self.fire_cont_frame = fire_cont_frame
         self.skip_utf8_validation = skip_utf8_validation
         self.get_mask_key = get_mask_key
         self.options = options
+        self.dispatcher = options.pop("dispatcher", None)
         self.connection: ClientConnection | None = None
-        self._timeout = getdefaulttimeout()
+        self.handshake_response: Any = None
+        self.close_frame: ABNF | None = None
+        # A socket assigned to ``sock`` (rather than opened by connect()) is
+        # driven frame by frame in the calling thread, as websocket-client does.
+        self._raw_sock: Any = None
+        self._raw = False
+        self._connected: bool | None = None
+        self._closed_by_user = False
+        self.frame_buffer = frame_buffer(self._recv, skip_utf8_validation)
+        self.cont_frame = continuous_frame(fire_cont_frame, skip_utf8_validation)
         self._in_fragment = False
         self._fragment_owner = False
-        self.readlock = threading.Lock()
-        self.lock = threading.Lock()
+        if enable_multithread:
+            self.readlock: Any = threading.Lock()
+            self.lock: Any = threading.Lock()
+        else:
+            self.readlock = NoLock()
+            self.lock = NoLock()
 
     def __iter__(self) -> Iterator[str | bytes]:
         while True:
@@ -273,9 +317,10 @@ class WebSocket:
         return self.__next__()
 
     def fileno(self) -> int:
+        """The socket's file descriptor; :class:`WebSocketException` if not connected."""
         sock = self.sock
         if sock is None:
-            raise WebSocketConnectionClosedException()
+            raise WebSocketConnectionClosedException("Connection not established")
         return sock.fileno()
 
     def set_mask_key(self, func: Any) -> None:
@@ -286,22 +331,28 @@ class WebSocket:
 
     def gettimeout(self) -> float | None:
         """The timeout of ``connect()`` and ``recv()``, in seconds (``None``: none)."""
-        return self._timeout
+        return self.sock_opt.timeout
 
     def settimeout(self, timeout: float | None) -> None:
         """Set the timeout of ``connect()`` and ``recv()``: they raise :class:`WebSocketTimeoutException` after it."""
-        self._timeout = timeout
+        self.sock_opt.timeout = timeout
+        if self._raw and self._raw_sock is not None:
+            self._raw_sock.settimeout(timeout)
 
     timeout = property(gettimeout, settimeout)
 
     def getsubprotocol(self) -> str | None:
         """The subprotocol the server chose, or ``None``."""
+        if self.handshake_response is not None:
+            return self.handshake_response.subprotocol  # type: ignore[no-any-return]
         return self.connection.subprotocol if self.connection is not None else None
 
     subprotocol = property(getsubprotocol)
 
     def getstatus(self) -> int | None:
         """The status of the handshake response (101 once connected)."""
+        if self.handshake_response is not None:
+            return self.handshake_response.status  # type: ignore[no-any-return]
         if self.connection is None or self.connection.response is None:
             return None
         return self.connection.response.status_code  # type: ignore[no-any-return]
@@ -310,28 +361,50 @@ class WebSocket:
 
     def getheaders(self) -> dict[str, str] | None:
         """The handshake response headers, as a dict with lowercase names."""
+        if self.handshake_response is not None:
+            return self.handshake_response.headers  # type: ignore[no-any-return]
         if self.connection is None or self.connection.response is None:
             return None
-        from .exceptions import _lower_headers
+        from ._exceptions import _lower_headers
 
         return _lower_headers(self.connection.response.headers)
 
     headers = property(getheaders)
 
     def is_ssl(self) -> bool:
+        """Whether the connection runs over TLS."""
         return isinstance(self.sock, (ssl.SSLSocket, TLSInTLSSocket))
 
     @property
     def connected(self) -> bool:
-        """True while the connection is open."""
+        """True while the connection is open (assignable, as in websocket-client)."""
+        if self._connected is not None:
+            return self._connected
         return self.connection is not None and self.connection.protocol.state is State.OPEN
 
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        self._connected = bool(value)
+
     @property
-    def sock(self) -> socket.socket | None:
-        """The socket while connected, else ``None``."""
+    def sock(self) -> Any:
+        """The socket while connected, else ``None``.
+
+        Assigning a connected socket (after doing the handshake yourself)
+        makes this object read and write frames on it directly, in the
+        calling thread, as websocket-client does: no background reader,
+        pings answered when ``recv()`` meets them.
+        """
+        if self._raw:
+            return self._raw_sock
         if self.connection is None or self.connection.closed:
             return None
         return self.connection.socket
+
+    @sock.setter
+    def sock(self, value: Any) -> None:
+        self._raw = True
+        self._raw_sock = value
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -354,23 +427,163 @@ class WebSocket:
         Other keyword arguments are wsio options (see :func:`wsio.sync.connect`).
         """
         if "timeout" in options:
-            self._timeout = options.pop("timeout")
+            self.sock_opt.timeout = options.pop("timeout")
         connection = _open(
             url,
-            timeout=self._timeout,
+            timeout=self.sock_opt.timeout,
             sslopt=self.sslopt,
             sockopt=self.sockopt,
             **{**self.options, **options},
         )
         self.connection = connection
+        from ._exceptions import _lower_headers
+        from ._handshake import handshake_response
+
+        assert connection.response is not None
+        self.handshake_response = handshake_response(
+            connection.response.status_code, _lower_headers(connection.response.headers), connection.subprotocol
+        )
+        self._raw = False
+        self._raw_sock = None
+        self._connected = None
+        self._closed_by_user = False
         self._in_fragment = False
 
     # -- sending ------------------------------------------------------------------------------
 
     def _conn(self) -> ClientConnection:
-        if self.connection is None:
+        if self.connection is None or self._closed_by_user:
             raise WebSocketConnectionClosedException()
         return self.connection
+
+    @property
+    def _socket_mode(self) -> bool:
+        """Frames go straight to and from ``sock`` (an assigned socket, or no wsio connection)."""
+        return self._raw or self.connection is None
+
+    # -- an event socket, for external dispatchers ----------------------------------------
+
+    def _event_socket(self) -> socket.socket:
+        """A socket that is readable while frames are queued (or the connection has ended)."""
+        connection = self._conn()
+        if self._event_pair is None:
+            reader, writer = socket.socketpair()
+            reader.setblocking(False)
+            writer.setblocking(False)
+            self._event_pair = (reader, writer)
+            connection._event_writer = writer  # type: ignore[attr-defined]
+            writer.send(b"\0")  # frames may be queued already
+        return self._event_pair[0]
+
+    def _event_socket_drain(self) -> None:
+        if self._event_pair is not None:
+            try:
+                while self._event_pair[0].recv(4096):
+                    pass
+            except OSError:
+                pass
+
+    def _event_ready(self) -> bool:
+        """Whether ``recv_data_frame()`` would return (or raise) without waiting."""
+        connection = self.connection
+        if connection is None or self._closed_by_user or connection.closed:
+            return True
+        with connection._lock:
+            return connection._messages > 0 or (self.fire_cont_frame and bool(connection._queue))
+
+    def _close_event_socket(self) -> None:
+        pair, self._event_pair = self._event_pair, None
+        if pair is not None:
+            if self.connection is not None:
+                self.connection._event_writer = None  # type: ignore[attr-defined]
+            for end in pair:
+                end.close()
+
+    _event_pair: tuple[socket.socket, socket.socket] | None = None
+
+    # -- the socket transport: frames on an assigned socket, in the calling thread --------
+
+    def _send(self, data: bytes) -> int:
+        if self._raw_sock is None:
+            raise WebSocketConnectionClosedException("socket is already closed.")
+        if self.dispatcher:
+            return self.dispatcher.send(self._raw_sock, data)  # type: ignore[no-any-return]
+        return send(self._raw_sock, data)
+
+    def _recv(self, bufsize: int) -> bytes:
+        if self._raw_sock is None:
+            raise WebSocketConnectionClosedException("Connection is closed")
+        try:
+            return recv(self._raw_sock, bufsize)
+        except WebSocketConnectionClosedException:
+            if self._raw_sock is not None:
+                self._raw_sock.close()
+            self._raw_sock = None
+            self._connected = False
+            raise
+
+    def _socket_send_frame(self, frame: ABNF) -> int:
+        if self.get_mask_key:
+            frame.get_mask_key = self.get_mask_key
+        data = frame.format()
+        length = len(data)
+        if isEnabledForTrace():
+            trace(f"++Sent raw: {data!r}")
+            trace(f"++Sent decoded: {frame}")
+        with self.lock:
+            while data:
+                data = data[self._send(data) :]
+        return length
+
+    def _socket_recv_data_frame(self, control_frame: bool) -> tuple[int, ABNF]:
+        while True:
+            frame = self.frame_buffer.recv_frame()
+            if isEnabledForTrace():
+                trace(f"++Rcv decoded: {frame}")
+            if frame.opcode in (ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CONT):
+                self.cont_frame.validate(frame)
+                self.cont_frame.add(frame)
+                if self.cont_frame.is_fire(frame):
+                    return self.cont_frame.extract(frame)
+            elif frame.opcode == ABNF.OPCODE_CLOSE:
+                self.send_close()
+                return frame.opcode, frame
+            elif frame.opcode == ABNF.OPCODE_PING:
+                if len(frame.data) >= 126:
+                    raise WebSocketProtocolException("Ping message is too long")
+                self.pong(frame.data)
+                if control_frame:
+                    return frame.opcode, frame
+            elif frame.opcode == ABNF.OPCODE_PONG and control_frame:
+                return frame.opcode, frame
+
+    def _socket_close(self, status: int, reason: bytes | str, timeout: float | None) -> None:
+        if not self.connected:
+            return
+        self.close_frame = None
+        try:
+            self.connected = False
+            self.send(struct.pack("!H", status) + _close_reason_bytes(reason), ABNF.OPCODE_CLOSE)
+            sock = self._raw_sock
+            if sock is None:
+                return
+            previous_timeout = sock.gettimeout()
+            sock.settimeout(timeout)
+            start = time.monotonic()
+            while timeout is None or time.monotonic() - start < timeout:
+                try:
+                    frame = self.frame_buffer.recv_frame()
+                except (WebSocketConnectionClosedException, WebSocketTimeoutException, struct.error):
+                    break
+                if frame.opcode == ABNF.OPCODE_CLOSE:
+                    self.close_frame = frame
+                    break
+            if self._raw_sock is not None:
+                self._raw_sock.settimeout(previous_timeout)
+                self._raw_sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # closing is best effort: the socket is closed below anyway
+            pass
+        self.shutdown()
 
     def _raise(self, exc: BaseException) -> None:
         converted = convert_exception(exc)
@@ -393,6 +606,8 @@ class WebSocket:
 
     def send_frame(self, frame: ABNF) -> int:
         """Send one frame; ``fin=0`` text or binary frames followed by ``OPCODE_CONT`` ones make a fragmented message."""
+        if self._socket_mode:
+            return self._socket_send_frame(frame)
         connection = self._conn()
         protocol = connection.protocol
         data = frame.data
@@ -467,7 +682,10 @@ class WebSocket:
         :class:`WebSocketTimeoutException` after the timeout set with :meth:`settimeout`.
         """
         with self.readlock:
-            opcode, data = self._recv(False)
+            if self._socket_mode:
+                opcode, data = self.recv_data()
+            else:
+                opcode, data = self._recv_event(False)
         if opcode == ABNF.OPCODE_TEXT:
             return data.decode("utf-8") if isinstance(data, bytes) else data
         if opcode == ABNF.OPCODE_BINARY:
@@ -481,7 +699,9 @@ class WebSocket:
 
     def recv_data_frame(self, control_frame: bool = False) -> tuple[int, ABNF]:
         """Receive ``(opcode, frame)``; with ``control_frame``, pings and pongs too."""
-        opcode, data = self._recv(control_frame)
+        if self._socket_mode:
+            return self._socket_recv_data_frame(control_frame)
+        opcode, data = self._recv_event(control_frame)
         fin = 1
         if isinstance(data, Fragment):
             fin = int(data.last)
@@ -491,13 +711,15 @@ class WebSocket:
 
     def recv_frame(self) -> ABNF:
         """Receive the next frame (control frames included)."""
+        if self._socket_mode:
+            return self.frame_buffer.recv_frame()
         return self.recv_data_frame(True)[1]
 
-    def _recv(self, control_frame: bool) -> tuple[int, Any]:
+    def _recv_event(self, control_frame: bool) -> tuple[int, Any]:
         connection = self._conn()
         while True:
             try:
-                item = connection._next_event(self._timeout, pieces=self.fire_cont_frame)
+                item = connection._next_event(self.sock_opt.timeout, pieces=self.fire_cont_frame)
             except TimeoutError as exc:
                 raise WebSocketTimeoutException("Connection timed out") from exc
             except ConnectionClosed as exc:
@@ -527,35 +749,77 @@ class WebSocket:
     # -- closing ---------------------------------------------------------------------------------
 
     def send_close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"") -> None:
-        """Send a close frame without waiting for the answer."""
-        if not 0 <= status < 1 << 16:
+        """Send a close frame without waiting for the answer (``reason``: ``str`` or UTF-8 ``bytes``)."""
+        if not 0 <= status < ABNF.LENGTH_16:
             raise ValueError("code is invalid range")
-        if self.connection is not None:
-            reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
-            self.connection._start_close(status, reason_text)
+        if self._socket_mode:
+            self.connected = False
+            self.send(struct.pack("!H", status) + _close_reason_bytes(reason), ABNF.OPCODE_CLOSE)
+            return
+        assert self.connection is not None
+        self.connection._start_close(status, _close_reason_bytes(reason).decode("utf-8"))
 
     def close(self, status: int = STATUS_NORMAL, reason: bytes | str = b"", timeout: float | None = 3) -> None:
-        """Close: send a close frame, wait ``timeout`` seconds at most for the server's, then close TCP."""
-        if not 0 <= status < 1 << 16:
+        """Close: send a close frame, wait ``timeout`` seconds at most for the server's, then close TCP.
+
+        Afterwards ``recv()`` and ``send()`` raise :class:`WebSocketConnectionClosedException`.
+        """
+        if not 0 <= status < ABNF.LENGTH_16:
             raise ValueError("code is invalid range")
-        connection = self.connection
-        if connection is None:
+        if self._socket_mode:
+            self._socket_close(status, reason, timeout)
             return
-        reason_text = reason.decode("utf-8") if isinstance(reason, bytes) else reason
+        connection = self.connection
+        assert connection is not None
+        self._closed_by_user = True
+        self._close_event_socket()
         connection.close_timeout = timeout
-        connection.close(status, reason_text)
+        connection.close(status, _close_reason_bytes(reason).decode("utf-8"))
+        rcvd = connection.protocol.close_rcvd
+        if rcvd is not None:
+            self.close_frame = ABNF(1, 0, 0, 0, ABNF.OPCODE_CLOSE, 0, rcvd.serialize())
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake, waking threads in ``recv()``."""
-        if self.connection is not None:
-            self.connection._abort()
+        if self._socket_mode:
+            if self.connected and self._raw_sock is not None:
+                try:
+                    self._raw_sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, AttributeError):
+                    debug("Socket already closed during abort")
+            return
+        assert self.connection is not None
+        self.connection._abort()
 
     def shutdown(self) -> None:
-        """Close the TCP connection without a closing handshake."""
+        """Close the TCP connection at once, without a closing handshake."""
+        if self._socket_mode:
+            sock = self._raw_sock
+            if sock:
+                try:
+                    if not getattr(sock, "_closed", False):
+                        sock.close()
+                except (OSError, AttributeError):
+                    debug("Socket already closed during shutdown")
+                finally:
+                    self._raw_sock = None
+                    self._connected = False
+            return
         connection = self.connection
-        if connection is not None:
-            connection._abort()
-            connection.wait_closed(3)
+        assert connection is not None
+        self._closed_by_user = True
+        self._close_event_socket()
+        connection._abort()
+        connection.wait_closed(3)
+
+
+def _close_reason_bytes(reason: bytes | str | None) -> bytes:
+    """A close reason as UTF-8 bytes."""
+    if reason is None:
+        return b""
+    if isinstance(reason, str):
+        return reason.encode("utf-8")
+    return bytes(reason)
 
 
 def _frame_length(size: int) -> int:

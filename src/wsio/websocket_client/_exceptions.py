@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Mapping
 
-from ...exceptions import (
+from ..exceptions import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidProxy,
@@ -20,7 +20,7 @@ from ...exceptions import (
     ProtocolError,
     WebSocketError,
 )
-from ...protocol.http11 import Headers, Response
+from ..protocol.http11 import Headers, Response
 
 __all__ = [
     "WebSocketException",
@@ -113,7 +113,7 @@ class WebSocketBadStatusException(WebSocketException, InvalidStatus):
         InvalidStatus.__init__(self, response)
         self.message = message
         self.status_message = status_message
-        self.resp_headers = dict(resp_headers or {})
+        self.resp_headers = dict(resp_headers) if resp_headers is not None else None
         self.resp_body = resp_body
         self.args = (message,)
 
@@ -144,12 +144,12 @@ def convert_exception(exc: BaseException) -> BaseException:
     converted: BaseException
     if isinstance(exc, ConnectionClosed):
         cause = exc.__cause__
-        if isinstance(cause, PayloadTooBig):
+        if "ping_timeout" in exc.why:  # wsio fails the connection (1011) when a keepalive pong is late
+            converted = WebSocketTimeoutException("ping/pong timed out")
+        elif isinstance(cause, PayloadTooBig):
             converted = WebSocketPayloadException(str(cause))
         elif isinstance(cause, ProtocolError):
             converted = WebSocketProtocolException(str(cause), cause.code)
-        elif "ping_timeout" in exc.why:
-            converted = WebSocketTimeoutException("ping/pong timed out")
         else:
             converted = WebSocketConnectionClosedException(
                 "Connection is already closed.", exc.rcvd, exc.sent, exc.rcvd_then_sent, exc.why
