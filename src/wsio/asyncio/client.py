@@ -12,6 +12,7 @@ import urllib.parse
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
 from ..exceptions import InvalidHandshake, InvalidMessage, InvalidProxy, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import CertificateVerificationError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.http11 import HandshakeLimits, Response
@@ -232,9 +233,13 @@ class connect:
     # -- opening -------------------------------------------------------------------
 
     async def _create(self) -> ClientConnection:
-        if self.open_timeout is None:
-            return await self._open_following_redirects()
-        return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+        try:
+            if self.open_timeout is None:
+                return await self._open_following_redirects()
+            return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+        except ssl_module.SSLCertVerificationError as exc:
+            # Still an SSLCertVerificationError, with a message that says what to do.
+            raise CertificateVerificationError.from_error(exc, self.uri) from exc
 
     async def _open_following_redirects(self) -> ClientConnection:
         uri = self.uri

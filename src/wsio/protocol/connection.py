@@ -25,7 +25,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..exceptions import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
+from ..exceptions import InvalidHandshake, InvalidState, InvalidStatus, PayloadTooBig, ProtocolError
 from . import frames as _frames
 from .events import Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
@@ -891,6 +891,10 @@ class ClientProtocol(Connection):
                 extensions=self.available_extensions,
             )
         except InvalidHandshake as exc:
+            if isinstance(exc, InvalidStatus) and exc.uri is None:
+                # Its message asks whether this URI is a WebSocket endpoint (credentials left out).
+                wsuri = self.wsuri
+                exc.uri = f"{'wss' if wsuri.secure else 'ws'}://{wsuri.host_header}{wsuri.resource_name}"
             self._handshake_failed(exc)
             return [response]
         self._set_extensions(extensions)

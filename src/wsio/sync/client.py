@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..asyncio.client import DEFAULT_USER_AGENT, MAX_REDIRECTS, backoff, process_exception
 from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI, RedirectError
+from ..exceptions import CertificateVerificationError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.http11 import HandshakeLimits
@@ -275,6 +276,9 @@ class connect:
                         sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
                 except socket.timeout:
                     raise TimeoutError("timed out during the TLS handshake") from None
+                except ssl_module.SSLCertVerificationError as exc:
+                    # Still an SSLCertVerificationError, with a message that says what to do.
+                    raise CertificateVerificationError.from_error(exc, self.uri) from exc
             protocol = ClientProtocol(wsuri, **self._protocol_options)  # type: ignore[arg-type]
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)
