@@ -517,8 +517,9 @@ class Connection:
         if self.eof_received:
             return []
         self.eof_received = True
-        self.discarding = False
-        self._buf = bytearray()
+        if self.discarding:
+            self.discarding = False
+            self._buf = bytearray()
         if self.state is State.CONNECTING:
             return self._receive_handshake_eof()
         if self.state is not _CLOSED:
