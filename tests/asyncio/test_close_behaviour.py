@@ -15,6 +15,7 @@ import asyncio
 import socket
 import ssl
 import struct
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -104,6 +105,21 @@ async def test_oversized_message_then_rest_reads_1009_without_reset(api: str) ->
     assert outcome.close_code == 1009
     assert "max_size=1000" in outcome.close_reason
     assert outcome.eof
+
+
+async def test_discarding_a_flood_keeps_memory_flat() -> None:
+    # A peer that goes on sending for a second after its invalid UTF-8 (tens of
+    # megabytes on loopback): the server reads it all and keeps none of it.
+    async with wsio.serve(echo, "127.0.0.1", 0, max_size=None) as server:
+        tracemalloc.start()
+        try:
+            outcome = await asyncio.to_thread(invalid_utf8_then_flood, port_of(server), 1.0)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert outcome.reset is None and outcome.close_code == 1007
+    assert outcome.sent > 4 << 20, outcome.sent
+    assert peak < 4 << 20, f"{peak} bytes at the peak while {outcome.sent} bytes were discarded"
 
 
 async def test_server_handler_sees_the_failure_at_once() -> None:
