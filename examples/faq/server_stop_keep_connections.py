@@ -13,22 +13,24 @@ async def echo(websocket):
 async def main():
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
-    port = loop.create_future()
+    started = loop.create_future()
 
     # The FAQ's adaptation of the example above.
     async def server():
         server = await websockets.serve(echo, "127.0.0.1", 0)  # FAQ: "localhost", 8765
-        port.set_result(server.sockets[0].getsockname()[1])
+        started.set_result(server)
         await stop
+        # Stops listening, then returns once the open connections have ended:
+        # exiting after it doesn't cut them.
         await server.close(close_connections=False)
-        return server
 
     async def client():
-        uri = f"ws://127.0.0.1:{await port}"
+        ws_server = await started
+        uri = f"ws://127.0.0.1:{ws_server.sockets[0].getsockname()[1]}"
         async with websockets.connect(uri) as websocket:
             stop.set_result(None)
-            ws_server = await server_task
-            assert not ws_server.is_serving()
+            while ws_server.is_serving():
+                await asyncio.sleep(0.01)
 
             # New connections are refused...
             try:
@@ -38,16 +40,20 @@ async def main():
             else:
                 raise AssertionError("the server still accepts connections")
 
-            # ... while the existing one keeps working.
+            # ... while the existing one keeps working, and close() waits for it.
             await websocket.send("still here")
             reply = await websocket.recv()
             assert reply == "still here", reply
-        await asyncio.wait_for(ws_server.wait_closed(), timeout=5)
+            assert not server_task.done(), "server.close() returned with a connection open"
+        await asyncio.wait_for(server_task, timeout=5)
         return refused, reply
 
     server_task = asyncio.create_task(server())
     refused, reply = await client()
-    print(f"after server.close(close_connections=False): new connection refused ({refused.__class__.__name__}), existing one echoed {reply!r}")
+    print(
+        f"after server.close(close_connections=False): new connection refused ({refused.__class__.__name__}), "
+        f"existing one echoed {reply!r}; close() returned once it ended"
+    )
 
 
 asyncio.run(main())

@@ -27,12 +27,16 @@
     ├── InvalidState                     the call makes no sense in this state
     └── ConcurrencyError                 two coroutines or threads read at once
 
+    ssl.SSLCertVerificationError
+    └── CertificateVerificationError     a client couldn't verify the server's certificate
+
 Every message names the value and the limit, so that a log line is enough to
 understand what happened.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +69,7 @@ __all__ = [
     "PayloadTooBig",
     "InvalidState",
     "ConcurrencyError",
+    "CertificateVerificationError",
     "WebSocketException",
     # websockets' finer-grained names, as aliases (see the end of this module).
     "RequestLineTooLong",
@@ -198,8 +203,11 @@ class InvalidMessage(InvalidHandshake):
 class InvalidStatus(InvalidHandshake):
     """The server answered the opening handshake with a status other than 101.
 
-    ``response`` holds the whole answer: status, headers and body.
+    ``response`` holds the whole answer: status, headers and body; ``uri``
+    the URI the client asked for, when known.
     """
+
+    uri: str | None = None
 
     def __init__(self, response: Response) -> None:
         self.response = response
@@ -218,7 +226,13 @@ class InvalidStatus(InvalidHandshake):
         return self.response.body
 
     def __str__(self) -> str:
-        return f"server rejected WebSocket connection: HTTP {self.response.status_code}"
+        status = self.response.status_code
+        if 200 <= status < 300:
+            # Not a refusal: an HTTP server that doesn't speak WebSocket there.
+            page = " with a page" if self.response.body else ""
+            where = self.uri or "this URI"
+            return f"the server answered HTTP {status}{page}, not a WebSocket handshake: is {where} a WebSocket endpoint?"
+        return f"server rejected WebSocket connection: HTTP {status}"
 
 
 # The name older code catches.
@@ -418,3 +432,40 @@ class RedirectHandshake(InvalidHandshake):
 
 # The legacy name of ProtocolError.
 WebSocketProtocolError = ProtocolError
+
+
+class CertificateVerificationError(ssl.SSLCertVerificationError):
+    """A client couldn't verify the server's TLS certificate.
+
+    An :exc:`ssl.SSLCertVerificationError` (``except`` clauses for it, or for
+    :exc:`ssl.SSLError` and :exc:`OSError`, still catch it), whose message
+    says how to connect anyway: trust the certificate with ``ssl=``, or skip
+    the check on the command line with ``-k``.
+    """
+
+    uri: str | None = None
+
+    @classmethod
+    def from_error(cls, exc: ssl.SSLCertVerificationError, uri: str | None = None) -> CertificateVerificationError:
+        if isinstance(exc, cls):
+            return exc
+        new = cls(*exc.args)
+        for name in ("library", "reason", "verify_code", "verify_message"):
+            setattr(new, name, getattr(exc, name, None))
+        if uri is not None:
+            from .protocol.handshake import redact_uri  # here: the core imports this module
+
+            uri = redact_uri(uri)  # no credentials in a message
+        new.uri = uri
+        return new
+
+    def __str__(self) -> str:
+        where = f" of {self.uri}" if self.uri else ""
+        target = self.uri or "wss://..."
+        return (
+            f"{super().__str__()}: can't verify the server's certificate{where}. If the server uses "
+            "a self-signed certificate or a private CA, trust it with "
+            'ssl=ssl.create_default_context(cafile="its-cert.pem"), or pass ssl= an SSLContext of your own '
+            f"(proxy_ssl= for an https:// proxy). From the command line, wsio -k (--insecure) {target} "
+            "connects without verifying, for testing only."
+        )

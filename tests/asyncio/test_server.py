@@ -529,7 +529,8 @@ async def test_close_without_closing_connections() -> None:
     server = await websockets.serve(echo, "127.0.0.1", 0)
     uri = uri_of(server)
     ws = await connect(uri)
-    await server.close(close_connections=False)
+    closing = server.close(close_connections=False)
+    await asyncio.sleep(0.05)
     assert not server.is_serving()
     await ws.send("still served")
     assert await ws.recv() == "still served"
@@ -538,8 +539,10 @@ async def test_close_without_closing_connections() -> None:
     waiter = asyncio.create_task(server.wait_closed())
     await asyncio.sleep(0.05)
     assert not waiter.done()  # the server waits for its last connection
+    assert not closing.done()  # and so does close(): a program may exit after it
     await ws.close()
     await asyncio.wait_for(waiter, 1)
+    await asyncio.wait_for(closing, 1)
 
 
 async def test_wait_closed_waits_for_handlers() -> None:

@@ -286,8 +286,8 @@ def check_session(
     """Assert both sides saw what the plan says: negotiation, every message, the close.
 
     ``*_echo`` says how that side answers a close: ``"code+reason"`` echoes both
-    (ws, websockets), ``"code"`` the code only (wsio, RFC 6455 5.5.1),
-    ``"1000"`` answers 1000 whatever it got (websocket-client).
+    (wsio, ws, websockets, browsers), ``"code"`` the code only (RFC 6455 5.5.1's
+    minimum), ``"1000"`` answers 1000 whatever it got (websocket-client).
     """
     for side, events in (("client", client_events), ("server", server_events)):
         errors = [e for e in events if e["event"] == "error"]

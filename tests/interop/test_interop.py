@@ -31,9 +31,9 @@ MODES = ("on", "wsio-off", "peer-off", "wsio-params", "peer-params")
 #: What a peer can't do: Chromium always offers permessage-deflate with its defaults;
 #: websocket-client has no permessage-deflate.
 PEER_MODES = {"chromium": ("on", "wsio-off", "wsio-params"), "websocket-client": ("peer-off",)}
-#: How each answers a close (plan.check_session): wsio echoes the code only,
-#: websocket-client answers 1000 whatever it got, the others echo code and reason.
-CLOSE_ECHO = {"wsio.asyncio": "code", "wsio.sync": "code", "websocket-client": "1000"}
+#: How each answers a close (plan.check_session): websocket-client answers 1000
+#: whatever it got; the others, wsio included, echo code and reason.
+CLOSE_ECHO = {"websocket-client": "1000"}
 
 PAIRS = [(server, client) for server in WSIO for client in CLIENT_PEERS] + [(server, client) for client in WSIO for server in SERVER_PEERS]
 

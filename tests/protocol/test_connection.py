@@ -641,9 +641,9 @@ def run_hostile(conn: Connection, data: bytes, cuts: list[int]) -> tuple[list[An
         assert conn.state is State.CLOSED
         assert not any(isinstance(event, Close) for event in events)
     elif conn.close_rcvd is not None:
-        # An echo of the peer's close frame, without the reason.
+        # An echo of the peer's close frame: its code and its reason.
         assert isinstance(events[-1], Close)
-        assert closes == [Close(conn.close_rcvd.code).serialize()]
+        assert closes == [conn.close_rcvd.serialize()]
         code = conn.close_rcvd.code
     else:
         assert closes == []
@@ -868,9 +868,9 @@ def test_valid_close_codes_are_echoed(code: int) -> None:
     assert events == [Close(code, "réason")]
     assert s.close_rcvd == Close(code, "réason")
     assert s.failure is None
-    # The echo has the code and no reason.
-    assert parse_out(s.data_to_send(), False) == [(0x88, close_payload(code))]
-    assert s.close_sent == Close(code)
+    # The echo carries the code and the reason back.
+    assert parse_out(s.data_to_send(), False) == [(0x88, close_payload(code, "réason".encode()))]
+    assert s.close_sent == Close(code, "réason")
     assert s.close_rcvd_then_sent is True
     assert s.state is State.CLOSED
 
@@ -1162,12 +1162,12 @@ def test_closing_handshake(first: str) -> None:
     assert responder.receive_data(data) == [Close(1000, "bye")]
     assert responder.state is State.CLOSED
     assert responder.close_rcvd == Close(1000, "bye")
-    assert responder.close_sent == Close(1000)
+    assert responder.close_sent == Close(1000, "bye")
     assert responder.close_rcvd_then_sent is True
     echo = responder.data_to_send()
-    assert initiator.receive_data(echo) == [Close(1000, "")]
+    assert initiator.receive_data(echo) == [Close(1000, "bye")]
     assert initiator.state is State.CLOSED
-    assert initiator.close_rcvd == Close(1000)
+    assert initiator.close_rcvd == Close(1000, "bye")
     assert initiator.close_rcvd_then_sent is False
     # Nothing more to send, from either side.
     assert initiator.data_to_send() == b"" and responder.data_to_send() == b""

@@ -551,6 +551,6 @@ def test_max_size_passed_to_roles() -> None:
 def test_closing_handshake_between_roles() -> None:
     client, server = connect()
     assert server.receive_data(client.send_close(1001, "going")) == [Close(1001, "going")]
-    assert client.receive_data(server.data_to_send()) == [Close(1001)]
+    assert client.receive_data(server.data_to_send()) == [Close(1001, "going")]  # the reason comes back
     assert client.state is server.state is State.CLOSED
     assert client.close_rcvd_then_sent is False and server.close_rcvd_then_sent is True

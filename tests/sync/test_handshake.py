@@ -379,9 +379,14 @@ def test_shutdown_keeping_connections() -> None:
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     with connect(uri(server)) as ws:
-        server.close(close_connections=False)
+        # close() waits for the kept connection: call it from another thread.
+        closer = threading.Thread(target=server.close, kwargs={"close_connections": False})
+        closer.start()
         thread.join(5)
         ws.send("still here")  # the open connection keeps working
         assert ws.recv(timeout=5) == "still here"
+        assert closer.is_alive()
+    closer.join(5)
+    assert not closer.is_alive()  # returned once the connection ended
     server.shutdown()
     server.__exit__(None, None, None)

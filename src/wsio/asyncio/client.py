@@ -10,7 +10,7 @@ import ssl as ssl_module
 import sys
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
-from ..exceptions import InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
+from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits, Headers, Response
@@ -314,9 +314,13 @@ class connect:
     # -- opening -------------------------------------------------------------------
 
     async def _create(self) -> ClientConnection:
-        if self.open_timeout is None:
-            return await self._open_following_redirects()
-        return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+        try:
+            if self.open_timeout is None:
+                return await self._open_following_redirects()
+            return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+        except ssl_module.SSLCertVerificationError as exc:
+            # Still an SSLCertVerificationError, with a message that says what to do.
+            raise CertificateVerificationError.from_error(exc, self.uri) from exc
 
     def _pinned(self) -> str | None:
         """What the caller fixed about where to connect: redirects to another origin are refused then."""

@@ -441,11 +441,20 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         protocol = self.protocol
         if protocol._out:
             transport.write(protocol.data_to_send())
-        # RFC 6455 7.1.1: the server closes TCP first; a client waits for it,
-        # unless the connection failed. Either way, not longer than close_timeout:
-        # a peer that doesn't read could hold a closing transport forever.
-        if protocol.side == 0 or protocol.handshake_exc is not None or protocol.failure is not None or protocol.eof_received:
+        # The core says when (RFC 6455 7.1.1: the server closes TCP first, a client
+        # waits for it; a failed connection reads on until the peer's close frame
+        # or EOF, so that closing with unread data doesn't reset the connection
+        # before the peer reads our close frame). Either way, not longer than
+        # close_timeout: a peer that doesn't read could hold a closing transport forever.
+        waiter = self._recv_waiter  # recv() raises ConnectionClosed now, not when TCP ends
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if protocol.should_close_transport():
             transport.close()
+        elif protocol.discarding and self._reading_paused:
+            self._reading_paused = False  # what arrives is thrown away: read on
+            if not self._reading_paused_for_writes:
+                transport.resume_reading()
         if self._close_handle is None and self.close_timeout is not None:
             self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
 

@@ -421,8 +421,11 @@ class Server:
     def close(self, close_connections: bool = True) -> asyncio.Task[None]:
         """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
 
-        Returns a task: ``await server.close()`` waits until that is done.
-        With ``close_connections=False`` existing connections keep working.
+        Returns a task: ``await server.close()`` waits until the connections
+        have closed and their handlers returned. With ``close_connections=False``
+        existing connections keep working, and ``await server.close(close_connections=False)``
+        returns once they have ended by themselves: a program that exits after
+        it doesn't cut them.
         """
         if self._close_task is None:
             self.closing = True
@@ -447,7 +450,7 @@ class Server:
                     connection.transport.abort()
             if closing:
                 await asyncio.gather(*closing, return_exceptions=True)
-            await self._wait_connections()
+        await self._wait_connections()
 
     def _connection_done(self, connection: ServerConnection) -> None:
         self.connections.discard(connection)

@@ -25,7 +25,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..exceptions import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
+from ..exceptions import InvalidHandshake, InvalidState, InvalidStatus, PayloadTooBig, ProtocolError
 from . import frames as _frames
 from .events import Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
@@ -111,7 +111,7 @@ class Connection:
         "_rsv1_ok", "_mask", "_buf", "_out", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
         "_pf_assembly",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
-        "_fragmenting", "defer_failures",
+        "_fragmenting", "defer_failures", "discarding", "_discard_skip",
     )  # fmt: skip
 
     side: Side
@@ -153,6 +153,12 @@ class Connection:
         #: I/O layer, not only one behind complete messages: an application on
         #: another thread may be answering a message it took a moment ago.
         self.defer_failures = False
+        #: After a failure: the peer may still be sending. What it sends is read and
+        #: thrown away, frame by frame, until its close frame or EOF (see
+        #: :meth:`should_close_transport`); closing TCP with unread data would
+        #: reset the connection, and the peer would never read our close frame.
+        self.discarding = False
+        self._discard_skip = 0  # payload bytes of the frame being discarded; -1: all, until EOF
 
         self._expect_masked = side is Side.SERVER
         self._rsv1_ok = False
@@ -200,10 +206,14 @@ class Connection:
         if self.state is State.CONNECTING:
             return self._receive_handshake(data)
         events: list[Any] = []
-        if self._deferred_failure is not None:
-            # Nothing after a protocol error counts; the I/O layer says when to
-            # fail, with b"", once the application has the messages before it.
-            if not data:
+        if self.discarding or self._deferred_failure is not None:
+            # Nothing after a protocol error counts: it is read and thrown away.
+            # With a failure held back, the I/O layer says when to fail, with b"",
+            # once the application has the messages before it.
+            if data:
+                if self.discarding:
+                    self._discard(data)
+            elif self._deferred_failure is not None:
                 self._fail_with(self._deferred_failure)
             return events
         if self.state is _CLOSED or self.eof_received:
@@ -220,13 +230,21 @@ class Connection:
         end = len(src)
         pos = 0
         parse_frames = _frames.parse_frames
+        # Where the frames after a protocol error start (resume, after skipping
+        # `skip` bytes of the bad frame's payload), and the batch of frames being
+        # processed, which may hold the peer's close frame behind the bad one.
+        resume = skip = 0
+        frames: list[tuple[int, bytes]] = []
         try:
             while True:
                 if self._pf_left:
+                    resume = min(pos + self._pf_left, end)
+                    skip = self._pf_left - (resume - pos)
                     pos = self._continue_partial(src, pos, end, events)
                     if self._pf_left or self._stopped():
                         break
                 frames, pos, error = parse_frames(src, pos, self._expect_masked, self._rsv1_ok)
+                resume, skip = pos, 0
                 if frames:
                     if self.debug:
                         for head, payload in frames:
@@ -234,6 +252,7 @@ class Connection:
                     self._process_frames(frames, events)
                     if self._stopped():
                         break
+                frames = []
                 if error is not None:
                     raise ProtocolError(error[1], error[0])
                 if pos == end:
@@ -245,6 +264,7 @@ class Connection:
                 head, length, mask, start = header
                 if self.debug:
                     self.logger.debug("< %s (arriving in pieces)", _describe(head, length))
+                resume, skip = start, length
                 self._begin_data_frame(head, length)
                 self._pf_head, self._pf_left, self._pf_mask, self._pf_off = head, length, mask, 0
                 if head & _WHOLE_BINARY_MASK == _WHOLE_BINARY and length <= ASSEMBLE_LIMIT:
@@ -261,6 +281,15 @@ class Connection:
                 self._deferred_failure = exc
             else:
                 self._fail_with(exc)
+            # Keep reading what the peer sends, to find its close frame, or EOF.
+            # A close frame in the batch behind the bad frame means it is done.
+            if not any(head & 0x0F == OP_CLOSE for head, _ in frames):
+                self.discarding = True
+                self._discard_skip = skip
+                self._buf = bytearray()
+                if resume < end:
+                    self._discard(src[resume:end] if src is buf else memoryview(src)[resume:end])
+                return events
         if self._stopped():
             self._buf = bytearray()
         elif src is buf:
@@ -291,7 +320,10 @@ class Connection:
                     # The common case: a whole message in one frame.
                     if head & RSV1:
                         assert self.deflate is not None
-                        payload = self.deflate.decompress(payload, True, max_size)
+                        try:
+                            payload = self.deflate.decompress(payload, True, max_size)
+                        except PayloadTooBig:
+                            raise self._too_big_decompressed() from None
                     elif max_size is not None and len(payload) > max_size:
                         raise PayloadTooBig(f"message of {len(payload)} bytes exceeds max_size={max_size}")
                     if opcode == OP_TEXT:
@@ -369,7 +401,10 @@ class Connection:
         if self._msg_compressed:
             assert self.deflate is not None
             limit = None if self.max_size is None else self.max_size - self._msg_size
-            data = self.deflate.decompress(data, last, limit)
+            try:
+                data = self.deflate.decompress(data, last, limit)
+            except PayloadTooBig:
+                raise self._too_big_decompressed() from None
             self._msg_size += len(data)
         piece: str | bytes = data
         if self._msg_decoder is not None:
@@ -383,6 +418,11 @@ class Connection:
             self._msg_text = None
             self._msg_decoder = None
 
+    def _too_big_decompressed(self) -> PayloadTooBig:
+        # The same words as for an uncompressed message: the limit is on what
+        # the application gets, and max_size is what to raise to accept more.
+        return PayloadTooBig(f"compressed message of more than {self.max_size} bytes once decompressed exceeds max_size={self.max_size}")
+
     def _control(self, opcode: int, payload: bytes, events: list[Any]) -> None:
         if opcode == OP_PING:
             if self.state is _OPEN:
@@ -395,8 +435,11 @@ class Connection:
             close = Close.parse(payload)
             self.close_rcvd = close
             if self.state is _OPEN:
-                # Echo the code (RFC 6455 5.5.1), without the reason.
-                reply = Close(close.code)
+                # Echo the close frame (RFC 6455 5.5.1 "typically echos the status
+                # code it received"): its code and reason, as websockets, Node's ws
+                # and browsers do, so the initiator reads its own reason back. A
+                # close frame without a payload (1005) gets one without a payload.
+                reply = close
                 self._out.append(self._frame(FIN | OP_CLOSE, reply.serialize()))
                 self.close_sent = reply
                 self.close_rcvd_then_sent = True
@@ -407,11 +450,76 @@ class Connection:
                 self.logger.debug("< CLOSE %s", close)
             events.append(close)
 
+    def _discard(self, data: bytes | bytearray | memoryview) -> None:
+        """After a failure: skip what the peer sends, frame by frame, watching for its close frame.
+
+        Frames are skipped by their length and not checked: memory stays at a
+        frame header's few bytes however much arrives. The bad frame itself is
+        skipped too when its header could be read; if not (the stream makes no
+        sense), everything is discarded until EOF.
+        """
+        skip = self._discard_skip
+        if skip < 0:
+            return
+        buf = self._buf
+        if buf:
+            buf += data
+            data = buf
+        end = len(data)
+        pos = 0
+        while True:
+            if skip:
+                n = min(skip, end - pos)
+                skip -= n
+                pos += n
+                if skip:
+                    break
+            header = _frames.parse_header(data, pos)
+            if header is None:
+                break
+            head, length, _, start = header
+            if head & 0x0F == OP_CLOSE:
+                # The peer's answer to our close frame, or its own: it is done sending.
+                if self.debug:
+                    self.logger.debug("< CLOSE [%d bytes] (discarded after the failure)", length)
+                self.discarding = False
+                self._buf = bytearray()
+                return
+            if length >> 63:
+                skip = -1  # a length no frame can have: no frame boundary to follow
+                break
+            skip, pos = length, start
+        self._discard_skip = skip
+        # At most an incomplete frame header (13 bytes) waits for the next read.
+        self._buf = bytearray(data[pos:end]) if skip == 0 and pos < end else bytearray()
+
+    def should_close_transport(self) -> bool:
+        """Whether the I/O layer should close the TCP connection now.
+
+        True once the WebSocket connection is closed and nothing more is to be
+        read: on the server side after the closing handshake (RFC 6455 7.1.1:
+        the server closes TCP first), on both sides after EOF, a failed opening
+        handshake, or a failure once the peer has sent its close frame. False
+        while the client waits for the server to close TCP and while a failed
+        connection discards what the peer still sends (:attr:`discarding`).
+        In every case the I/O layer closes TCP anyway after ``close_timeout``.
+        """
+        if self.state is not _CLOSED:
+            return False
+        if self.eof_received or self.handshake_exc is not None:
+            return True
+        if self.failure is not None:
+            return not self.discarding
+        return self.side is Side.SERVER
+
     def receive_eof(self) -> list[Any]:
         """The peer closed its side of the TCP connection."""
         if self.eof_received:
             return []
         self.eof_received = True
+        if self.discarding:
+            self.discarding = False
+            self._buf = bytearray()
         if self.state is State.CONNECTING:
             return self._receive_handshake_eof()
         if self.state is not _CLOSED:
@@ -421,14 +529,22 @@ class Connection:
 
     # -- failing ------------------------------------------------------------
 
-    def fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 7.1.7): send a close frame if we can, stop reading.
+    def fail(self, code: int, reason: str, *, discard: bool = False) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close frame if we can, stop processing.
 
         ``code`` must be one that may go on the wire (not 1005, 1006, 1015).
+        With ``discard``, what the peer still sends is read and thrown away until
+        its close frame or EOF (see :meth:`should_close_transport`), so that it
+        can read our close frame; without, the I/O layer may close TCP at once
+        (the peer doesn't answer pings, or doesn't read).
         """
         if not _frames.is_valid_close_code(code):
             raise ValueError(f"close code {code} can't be sent")
+        left = self._pf_left  # the payload still to come of a frame arriving in pieces
         self._fail_with(ProtocolError(reason, code))
+        if discard and not self.eof_received and self.close_rcvd is None:
+            self.discarding = True
+            self._discard_skip = left  # _buf holds the start of the next frame, if any
 
     def _fail_with(self, exc: ProtocolError) -> None:
         reason = str(exc)
@@ -776,6 +892,10 @@ class ClientProtocol(Connection):
                 extensions=self.available_extensions,
             )
         except InvalidHandshake as exc:
+            if isinstance(exc, InvalidStatus) and exc.uri is None:
+                # Its message asks whether this URI is a WebSocket endpoint (credentials left out).
+                wsuri = self.wsuri
+                exc.uri = f"{'wss' if wsuri.secure else 'ws'}://{wsuri.host_header}{wsuri.resource_name}"
             self._handshake_failed(exc)
             return [response]
         self._set_extensions(extensions)

@@ -19,7 +19,7 @@ from ..asyncio.client import (
     backoff,
     process_exception,
 )
-from ..exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
+from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits
@@ -331,6 +331,9 @@ class reconnect:
                         sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
                 except socket.timeout:
                     raise TimeoutError("timed out during the TLS handshake") from None
+                except ssl_module.SSLCertVerificationError as exc:
+                    # Still an SSLCertVerificationError, with a message that says what to do.
+                    raise CertificateVerificationError.from_error(exc, self.uri) from exc
             protocol = ClientProtocol(wsuri, **options)  # type: ignore[arg-type]
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)

@@ -45,7 +45,7 @@ from ..exceptions import (
 )
 from ..connection_api import ConnectionAPI
 from ..protocol.connection import Connection as CoreConnection
-from ..protocol.connection import Side, State
+from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
 from ..protocol.frames import Close
 
@@ -372,7 +372,9 @@ class Connection(ConnectionAPI):
             with self._lock:
                 if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
                     self._reading_paused = False  # taken meanwhile
-                paused = (self._reading_paused and not self._closing_local) or self.protocol.failure_pending
+                paused = (
+                    self._reading_paused and not (self._closing_local or self.protocol.discarding)
+                ) or self.protocol.failure_pending
                 want_write = bool(self._pending)
                 if want_write and sum(map(len, self._pending)) > self.write_limit:
                     # A peer that sends pings but never reads: its pongs would pile up
@@ -559,13 +561,9 @@ class Connection(ConnectionAPI):
             self._recv_cond.notify_all()
             if self._close_deadline is None and self.close_timeout is not None:
                 self._close_deadline = time.monotonic() + self.close_timeout
-        protocol = self.protocol
-        if (
-            protocol.side is Side.SERVER
-            or protocol.handshake_exc is not None
-            or protocol.failure is not None
-            or protocol.eof_received
-        ):
+        # The core says when: a failed connection reads on (and discards) until
+        # the peer's close frame or EOF, or the peer would get a reset.
+        if self.protocol.should_close_transport():
             self._close_tcp()
 
     def _close_tcp(self) -> None:

@@ -413,7 +413,9 @@ class Server:
         """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
 
         Waits until every handler has returned (at most ``timeout`` seconds, if
-        given). Safe to call from any thread, a handler included, and more than once.
+        given), with ``close_connections=False`` too: the kept connections end by
+        themselves, and a program that exits after ``shutdown()`` doesn't cut them.
+        Safe to call from any thread, a handler included, and more than once.
         """
         first = not self._shutdown.is_set()
         self._shutdown.set()
@@ -426,10 +428,8 @@ class Server:
             if self._serving and self._serving_thread is not threading.current_thread():
                 self._stopped.wait(5)
             self.socket.close()
-        if not close_connections:
-            return
         with self._lock:
-            connections = list(self.connections)
+            connections = list(self.connections) if close_connections else []
         closers = []
         me = threading.current_thread()
         for connection in connections:
