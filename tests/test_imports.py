@@ -13,6 +13,7 @@ import json
 import pathlib
 import subprocess
 import sys
+from typing import Callable
 
 import pytest
 
@@ -58,14 +59,20 @@ def _runtime_imports(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def _graph() -> dict[str, set[str]]:
-    """Module -> the wsio modules it imports at import time."""
+def _every_import(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, in functions and under TYPE_CHECKING too."""
+    module = ast.Module(body=body, type_ignores=[])
+    return [node for node in ast.walk(module) if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
+def _graph(imports: Callable[[list[ast.stmt]], list[ast.Import | ast.ImportFrom]] = _runtime_imports) -> dict[str, set[str]]:
+    """Module -> the wsio modules it imports (by default: at import time)."""
     graph = {}
     for name, path in MODULES.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         ancestors = {".".join(name.split(".")[:n]) for n in range(1, name.count(".") + 1)}
         edges = set()
-        for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8")).body):
+        for node in imports(ast.parse(path.read_text(encoding="utf-8")).body):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -137,6 +144,15 @@ def test_the_core_imports_only_the_core() -> None:
             outside = {other for other in imported if not other.startswith("wsio.protocol.")}
             # wsio.version: the version string, for the default User-Agent and Server headers.
             assert outside <= {"wsio.version", "wsio._speedups"}, (module, outside)
+
+
+def test_sync_never_imports_asyncio() -> None:
+    # What both share without I/O is in wsio/_server_common.py and wsio/_client_common.py.
+    graph = _graph(_every_import)
+    for module, imported in graph.items():
+        if module == "wsio.sync" or module.startswith("wsio.sync."):
+            assert not {other for other in imported if other == "wsio.asyncio" or other.startswith("wsio.asyncio.")}, module
+    assert "wsio._server_common" in graph["wsio.sync.server"] and "wsio._client_common" in graph["wsio.sync.client"]
 
 
 # In a fresh interpreter, load the package ``wsio`` as an empty shell (its

@@ -22,7 +22,7 @@ import re
 import urllib.parse
 from typing import Any, Mapping
 
-from ..asyncio.client import backoff
+from .._client_common import backoff
 from . import wire
 from .backend import Backend, Sink
 from .errors import HubUnavailable
