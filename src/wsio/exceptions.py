@@ -32,16 +32,43 @@
 
 Every message names the value and the limit, so that a log line is enough to
 understand what happened.
+
+The exceptions that the sans-I/O core raises are defined in the core
+(``wsio/protocol/errors.py``, and :class:`InvalidStatus` in
+``wsio/protocol/handshake.py``), which imports nothing from here; this module
+re-exports them and defines the connection-level ones.
 """
 
 from __future__ import annotations
 
+import http
 import ssl
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .protocol.frames import Close
-    from .protocol.http11 import Headers, Response
+from .protocol.errors import (
+    DuplicateParameter,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderFormat,
+    InvalidHeaderValue,
+    InvalidMessage,
+    InvalidOrigin,
+    InvalidParameterName,
+    InvalidParameterValue,
+    InvalidProxy,
+    InvalidState,
+    InvalidURI,
+    InvalidUpgrade,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+    RedirectError,
+    SecurityError,
+    WebSocketError,
+)
+from .protocol.frames import Close, close_code_explanation
+from .protocol.handshake import InvalidStatus
+from .protocol.http11 import Headers
+from .protocol.redact import redact_uri
 
 __all__ = [
     "WebSocketError",
@@ -83,11 +110,6 @@ __all__ = [
     "InvalidMethod",
     "InvalidProtocol",
 ]
-
-
-class WebSocketError(Exception):
-    """Root of every exception that wsio raises on purpose."""
-
 
 # Kept as an alias: code written for other libraries often catches this name.
 WebSocketException = WebSocketError
@@ -133,8 +155,6 @@ class ConnectionClosed(WebSocketError):
         return ""
 
     def __str__(self) -> str:
-        from .protocol.frames import close_code_explanation
-
         if self.rcvd is None:
             text = f"code = 1006 ({close_code_explanation(1006)}), no close frame received"
             if self.sent is not None:
@@ -159,230 +179,12 @@ class ConnectionClosedError(ConnectionClosed):
     """The connection closed abnormally: a protocol error, a lost TCP connection, ..."""
 
 
-class InvalidURI(WebSocketError, ValueError):
-    """A URI is not a valid ``ws://`` or ``wss://`` URI (a :class:`ValueError` too)."""
-
-    def __init__(self, uri: str, msg: str) -> None:
-        from .protocol.handshake import redact_uri
-
-        self.uri = uri
-        self.msg = msg
-        # The text and args show the URI with its password as ***: error
-        # messages end up in logs. ``uri`` keeps what was passed.
-        super().__init__(redact_uri(uri), msg)
-
-    def __str__(self) -> str:
-        return f"{self.args[0]} isn't a valid WebSocket URI: {self.msg}"
-
-
-class InvalidHandshake(WebSocketError):
-    """The opening handshake failed.
-
-    On the server side, ``status`` is the HTTP status wsio answers with.
-    """
-
-    status: int = 400
-
-
-class SecurityError(InvalidHandshake):
-    """A handshake limit was exceeded (line length, header count, size, time)."""
-
-    def __init__(self, msg: str, status: int = 400) -> None:
-        self.status = status
-        super().__init__(msg)
-
-
-class InvalidMessage(InvalidHandshake):
-    """The HTTP request or response is malformed."""
-
-    def __init__(self, msg: str, status: int = 400) -> None:
-        self.status = status
-        super().__init__(msg)
-
-
-class InvalidStatus(InvalidHandshake):
-    """The server answered the opening handshake with a status other than 101.
-
-    ``response`` holds the whole answer: status, headers and body; ``uri``
-    the URI the client asked for, when known.
-    """
-
-    uri: str | None = None
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-        super().__init__(response)
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def headers(self) -> Headers:
-        return self.response.headers
-
-    @property
-    def body(self) -> bytes:
-        return self.response.body
-
-    def __str__(self) -> str:
-        status = self.response.status_code
-        if 200 <= status < 300:
-            # Not a refusal: an HTTP server that doesn't speak WebSocket there.
-            page = " with a page" if self.response.body else ""
-            where = self.uri or "this URI"
-            return f"the server answered HTTP {status}{page}, not a WebSocket handshake: is {where} a WebSocket endpoint?"
-        return f"server rejected WebSocket connection: HTTP {status}"
+class ConcurrencyError(WebSocketError, RuntimeError):
+    """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
 
 
 # The name older code catches.
 InvalidStatusCode = InvalidStatus
-
-
-#: Headers whose values are credentials: errors name them but never show
-#: their values, which would otherwise reach logs and 400 bodies.
-_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-
-
-class InvalidHeader(InvalidHandshake):
-    """A header is missing, repeated, or has a wrong value.
-
-    The text shows the value, except for credentials (``Authorization``,
-    ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``): then it only names
-    the header. ``value`` holds the value in every case.
-    """
-
-    # True when ``value`` describes the error rather than quoting the header.
-    _value_is_description = False
-
-    def __init__(self, name: str, value: str | None = None, status: int = 400) -> None:
-        self.name = name
-        self.value = value
-        self.status = status
-        super().__init__(name, None if self._hides_value() else value)
-
-    def _hides_value(self) -> bool:
-        return bool(self.value) and not self._value_is_description and self.name.lower() in _CREDENTIAL_HEADERS
-
-    def __str__(self) -> str:
-        if self.value is None:
-            return f"missing {self.name} header"
-        if self.value == "":
-            return f"empty {self.name} header"
-        if self._hides_value():
-            return f"invalid {self.name} header (value not shown)"
-        return f"invalid {self.name} header: {self.value}"
-
-
-class InvalidHeaderFormat(InvalidHeader):
-    """A header can't be parsed: the text says what was expected and where.
-
-    The text quotes the header, except for credentials (see :class:`InvalidHeader`).
-    """
-
-    _value_is_description = True
-
-    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
-        if name.lower() in _CREDENTIAL_HEADERS:
-            super().__init__(name, f"{error} at {pos}")
-        else:
-            super().__init__(name, f"{error} at {pos} in {header}")
-
-
-class InvalidHeaderValue(InvalidHeader):
-    """A header has a value wsio does not accept."""
-
-
-class InvalidOrigin(InvalidHeader):
-    """The Origin header is not one of the allowed ``origins``."""
-
-    def __init__(self, origin: str | None) -> None:
-        super().__init__("Origin", origin, status=403)
-
-
-class InvalidUpgrade(InvalidHeader):
-    """The Upgrade or Connection header does not ask for a WebSocket upgrade."""
-
-
-class NegotiationError(InvalidHandshake):
-    """An extension or a subprotocol could not be agreed on."""
-
-
-class DuplicateParameter(NegotiationError):
-    """An extension parameter appears twice."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
-
-    def __str__(self) -> str:
-        return f"duplicate parameter: {self.name}"
-
-
-class InvalidParameterName(NegotiationError):
-    """An extension parameter is unknown."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
-
-    def __str__(self) -> str:
-        return f"invalid parameter name: {self.name}"
-
-
-class InvalidParameterValue(NegotiationError):
-    """An extension parameter has a wrong value."""
-
-    def __init__(self, name: str, value: str | None) -> None:
-        self.name = name
-        self.value = value
-        super().__init__(name, value)
-
-    def __str__(self) -> str:
-        if self.value is None:
-            return f"missing value for parameter {self.name}"
-        return f"invalid value for parameter {self.name}: {self.value}"
-
-
-class InvalidProxy(InvalidHandshake):
-    """The proxy refused the connection or failed; ``status`` is its HTTP status if any."""
-
-    def __init__(self, proxy: str, msg: str, status: int | None = None) -> None:
-        self.proxy = proxy
-        self.msg = msg
-        self.proxy_status = status
-        super().__init__(proxy, msg)
-
-    def __str__(self) -> str:
-        return f"proxy {self.proxy} failed: {self.msg}"
-
-
-class RedirectError(InvalidHandshake):
-    """A redirect could not be followed (too many, or a bad ``Location``)."""
-
-
-class ProtocolError(WebSocketError):
-    """The peer broke the protocol; ``code`` is the close code wsio fails the connection with."""
-
-    def __init__(self, msg: str, code: int = 1002) -> None:
-        self.code = code
-        super().__init__(msg)
-
-
-class PayloadTooBig(ProtocolError):
-    """A message exceeds ``max_size`` (close code 1009)."""
-
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg, 1009)
-
-
-class InvalidState(WebSocketError):
-    """The operation is not allowed in the connection's current state."""
-
-
-class ConcurrencyError(WebSocketError, RuntimeError):
-    """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
-
 
 
 # websockets raises finer-grained exceptions where wsio raises one with a
@@ -409,10 +211,6 @@ class AbortHandshake(InvalidHandshake):
     """
 
     def __init__(self, status: int, headers: object, body: bytes = b"") -> None:
-        import http
-
-        from .protocol.http11 import Headers
-
         self.status = http.HTTPStatus(status)
         self.headers = Headers(headers)  # type: ignore[arg-type]
         self.body = body
@@ -453,8 +251,6 @@ class CertificateVerificationError(ssl.SSLCertVerificationError):
         for name in ("library", "reason", "verify_code", "verify_message"):
             setattr(new, name, getattr(exc, name, None))
         if uri is not None:
-            from .protocol.handshake import redact_uri  # here: the core imports this module
-
             uri = redact_uri(uri)  # no credentials in a message
         new.uri = uri
         return new

@@ -45,8 +45,8 @@ async def echo(ws: wsio.ServerConnection) -> None:
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_INITIAL_DELAY", 0.02)
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_MAX_DELAY", 0.1)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_INITIAL_DELAY", 0.02)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_MAX_DELAY", 0.1)
 
 
 # -- opening and closing ----------------------------------------------------------------

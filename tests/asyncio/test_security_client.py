@@ -267,8 +267,8 @@ async def test_reason_phrase_with_crlf_from_process_response_gives_500() -> None
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_INITIAL_DELAY", 0.02)
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_MAX_DELAY", 0.1)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_INITIAL_DELAY", 0.02)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_MAX_DELAY", 0.1)
 
 
 def free_port() -> int:

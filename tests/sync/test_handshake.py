@@ -258,7 +258,7 @@ def test_tls_handshake_failure_on_server(tmp_path, caplog) -> None:  # type: ign
 
 
 def test_reconnecting_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_INITIAL_DELAY", 0.05)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_INITIAL_DELAY", 0.05)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -262,7 +262,7 @@ def free_port() -> int:
 def test_secrets_appear_in_no_log_line_error_or_400_body(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(wsio.asyncio.client, "BACKOFF_INITIAL_DELAY", 0.02)
+    monkeypatch.setattr(wsio._client_common, "BACKOFF_INITIAL_DELAY", 0.02)
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
 

@@ -6,15 +6,23 @@ import asyncio
 import http
 import inspect
 import logging
-import sys
 from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
+from .._server_common import (
+    DEFAULT_SERVER_HEADER,
+    OVER_CAPACITY_LINGER,
+    _as_response,
+    _handler_takes_path,
+    _legacy_signature,
+    _refusal,
+    basic_response,
+    over_capacity_response,
+)
 from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
-from ..protocol.http11 import HandshakeLimits, Headers, Request, Response
-from ..version import version
+from ..protocol.http11 import HandshakeLimits, Request, Response
 from .broadcast import broadcast
 from .connection import Connection
 
@@ -40,64 +48,6 @@ HANDSHAKE_BUFFER_LIMIT = 65536
 #: machine, and far below what one event loop can serve. Raise ``ulimit -n``
 #: above it (each connection is a file descriptor).
 DEFAULT_MAX_CONNECTIONS = 10_000
-
-#: Seconds a connection refused with 503 may stay open for its request to be
-#: read and dropped (closing with unread data would reset the connection, and
-#: the client could lose the 503).
-OVER_CAPACITY_LINGER = 1.0
-
-#: ``Retry-After`` of the 503 answer above ``max_connections``, in seconds.
-OVER_CAPACITY_RETRY_AFTER = 5
-
-#: What the ``Server`` header says unless ``server_header`` changes it.
-DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
-
-HeadersLike = Any  # Headers, a mapping, or a list of (name, value) pairs
-
-
-def basic_response(status: int | http.HTTPStatus, headers: HeadersLike = None, body: str | bytes = b"") -> Response:
-    """Build an HTTP response, e.g. from a ``(status, headers, body)`` tuple of ``process_request``."""
-    response = Response.from_status(int(status), body)
-    if headers:
-        items = headers.raw_items() if isinstance(headers, Headers) else headers.items() if hasattr(headers, "items") else headers
-        for name, value in items:
-            if name.lower() in ("content-length", "content-type", "connection") and name in response.headers:
-                del response.headers[name]
-            response.headers[name] = value
-    return response
-
-
-def _as_response(result: Any) -> Response:
-    if isinstance(result, Response):
-        return result
-    if isinstance(result, tuple) and len(result) == 3:
-        return basic_response(*result)
-    raise TypeError(f"process_request must return None, a Response or (status, headers, body), not {result!r}")
-
-
-def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
-    """Whether ``function``'s first parameter has the name of the older call style.
-
-    ``process_request(path, request_headers)`` and
-    ``select_subprotocol(client_subprotocols, server_subprotocols)`` are the
-    older forms; the newer ones start with the connection.
-    """
-    try:
-        params = list(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return False
-    return bool(params) and params[0] == first
-
-
-def _refusal(exc: BaseException | None) -> object:
-    """Why a handshake was refused, for the log: a foreign Origin is named, with what to do."""
-    from ..exceptions import InvalidOrigin
-
-    if not isinstance(exc, InvalidOrigin):
-        return exc
-    origin = "no Origin header" if exc.value is None else f"Origin {exc.value!r}"
-    return f"{origin} not in origins= (a page of another site?); add it to origins= if it may connect"
-
 
 class ServerConnection(Connection):
     """A connection accepted by :func:`serve`.
@@ -327,15 +277,6 @@ def basic_auth(
     return process_request
 
 
-def over_capacity_response(server_header: str | None) -> bytes:
-    """The bytes of the 503 that a connection above ``max_connections`` gets."""
-    headers = [("Retry-After", str(OVER_CAPACITY_RETRY_AFTER))]
-    if server_header is not None:
-        headers.append(("Server", server_header))
-    # Response.from_status says "Connection: close" already.
-    return basic_response(503, headers, "Too many connections; try again later.\n").serialize()
-
-
 class OverCapacity(asyncio.Protocol):
     """A connection accepted while ``max_connections`` are open: answered 503 at once.
 
@@ -490,20 +431,6 @@ class Server:
     async def __aexit__(self, *exc_info: Any) -> None:
         self.close()
         await self.wait_closed()
-
-
-def _handler_takes_path(handler: Callable[..., Any]) -> bool:
-    """Whether the handler is the older ``(websocket, path)`` kind."""
-    try:
-        params = inspect.signature(handler).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return len(positional) >= 2
 
 
 class serve:

@@ -25,7 +25,8 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..exceptions import InvalidHandshake, InvalidState, InvalidStatus, PayloadTooBig, ProtocolError
+from .errors import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
+from .handshake import InvalidStatus
 from . import frames as _frames
 from .events import Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from ..exceptions import (
+from .errors import (
     DuplicateParameter,
     InvalidParameterName,
     InvalidParameterValue,

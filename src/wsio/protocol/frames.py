@@ -18,6 +18,8 @@ import os
 import struct
 from dataclasses import dataclass
 
+from .errors import ProtocolError
+
 __all__ = [
     "Opcode",
     "CloseCode",
@@ -131,8 +133,6 @@ class Close:
     @classmethod
     def parse(cls, payload: bytes) -> Close:
         """Parse a close frame's payload; raise :class:`ProtocolError` if it is invalid."""
-        from ..exceptions import ProtocolError
-
         if not payload:
             return cls(1005, "")
         if len(payload) == 1:

@@ -35,17 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Union, runtime_checkable
 
-from ..exceptions import (
+from .errors import (
     InvalidHandshake,
-    RedirectError,
     InvalidHeader,
     InvalidHeaderValue,
     InvalidMessage,
     InvalidOrigin,
-    InvalidStatus,
     InvalidUpgrade,
     InvalidURI,
     NegotiationError,
+    RedirectError,
 )
 from ..version import version as wsio_version
 from .headers import (
@@ -58,6 +57,7 @@ from .headers import (
     parse_upgrade,
 )
 from .http11 import Headers, HeadersLike, Request, Response
+from .redact import redact_path, redact_uri
 
 __all__ = [
     "GUID",
@@ -79,6 +79,7 @@ __all__ = [
     "handshake_error_response",
     "client_request",
     "client_handshake",
+    "InvalidStatus",
     "WebSocketURI",
     "parse_uri",
     "redact_uri",
@@ -442,6 +443,45 @@ def server_handshake(
         return ServerHandshakeResult(response, None, [], exc)
 
 
+class InvalidStatus(InvalidHandshake):
+    """The server answered the opening handshake with a status other than 101.
+
+    ``response`` holds the whole answer: status, headers and body; ``uri``
+    the URI the client asked for, when known.
+    """
+
+    uri: str | None = None
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+        super().__init__(response)
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def headers(self) -> Headers:
+        return self.response.headers
+
+    @property
+    def body(self) -> bytes:
+        return self.response.body
+
+    def __str__(self) -> str:
+        status = self.response.status_code
+        if 200 <= status < 300:
+            # Not a refusal: an HTTP server that doesn't speak WebSocket there.
+            page = " with a page" if self.response.body else ""
+            where = self.uri or "this URI"
+            return f"the server answered HTTP {status}{page}, not a WebSocket handshake: is {where} a WebSocket endpoint?"
+        return f"server rejected WebSocket connection: HTTP {status}"
+
+
+# Documented, pickled and shown in tracebacks under its public home, as the others (wsio/protocol/errors.py).
+InvalidStatus.__module__ = "wsio.exceptions"
+
+
 # -- client side --------------------------------------------------------------
 
 
@@ -682,77 +722,6 @@ def parse_uri(uri: str) -> WebSocketURI:
         password=urllib.parse.unquote(password) if password is not None else None,
     )
 
-
-
-# -- keeping secrets out of logs ------------------------------------------------
-
-
-def redact_uri(uri: str) -> str:
-    """Return ``uri`` fit for a log line or an error message.
-
-    The password of the user info and the values of the query become
-    ``***``: ``ws://user:secret@host/chat?token=abc&room=1`` becomes
-    ``ws://user:***@host/chat?token=***&room=***``. The user name, the host,
-    the path and the query keys stay, so the line still says where the client
-    went. It works on malformed URIs too (an
-    :class:`~wsio.exceptions.InvalidURI` shows one): when the authority can't
-    be told apart, everything between the first ``:`` after the scheme and
-    the last ``@`` is hidden, which may hide more than the password but never
-    less.
-    """
-    return _redact_query(_redact_password(uri))
-
-
-def _redact_password(uri: str) -> str:
-    start = uri.find("://")
-    start = 0 if start < 0 else start + 3
-    if "@" not in uri[start:]:
-        return uri
-    try:
-        parts = urllib.parse.urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        parts = None
-    if parts is not None and parts.netloc and uri.find(parts.netloc, start) == start:
-        netloc = parts.netloc
-        userinfo, at, hostport = netloc.rpartition("@")
-        if not at or ":" not in userinfo:
-            return uri
-        user = userinfo.partition(":")[0]
-        return f"{uri[:start]}{user}:***@{hostport}{uri[start + len(netloc):]}"
-    at = uri.rfind("@", start)
-    colon = uri.find(":", start, at)
-    if colon < 0:
-        return uri
-    return f"{uri[:colon]}:***{uri[at:]}"
-
-
-def _redact_query(target: str) -> str:
-    base, question, query = target.partition("?")
-    if not question:
-        return target
-    items = []
-    for item in query.split("&"):
-        name, equals, value = item.partition("=")
-        if not equals:
-            items.append("***" if item else "")
-        else:
-            items.append(f"{name}=***" if value else f"{name}=")
-    return f"{base}?{'&'.join(items)}"
-
-
-def redact_path(path: str) -> str:
-    """Return a request target fit for a log line: query values become ``***``.
-
-    ``/chat?token=abc&room=1`` becomes ``/chat?token=***&room=***``: the keys
-    stay (they tell requests apart), the values go (tokens and session ids
-    travel in them). An item without ``=`` is a value too. The path itself is
-    kept: don't put secrets in it. An absolute-form target is redacted as by
-    :func:`redact_uri`.
-    """
-    if "://" in path:
-        return redact_uri(path)
-    return _redact_query(path)
 
 
 # -- redirects --------------------------------------------------------------------

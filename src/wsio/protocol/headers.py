@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Optional, TypeVar
 
-from ..exceptions import InvalidHeaderFormat
+from .errors import InvalidHeaderFormat
 
 __all__ = [
     "ExtensionHeader",

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..exceptions import InvalidHandshake, InvalidMessage, SecurityError
+from .errors import InvalidHandshake, InvalidMessage, SecurityError
 
 __all__ = [
     "MultipleValuesError",

@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..exceptions import InvalidHandshake, InvalidProxy
+from .errors import InvalidHandshake, InvalidProxy
 from .http11 import HandshakeLimits, Headers, Request, Response, ResponseParser
 
 __all__ = [

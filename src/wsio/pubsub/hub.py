@@ -10,6 +10,7 @@ from ..asyncio.broadcast import Framed
 from ..asyncio.connection import Connection
 from ..protocol.connection import Side, State
 from ..protocol.frames import OP_TEXT
+from .backend import Backend, MemoryBackend
 from .errors import HubUnavailable
 from .redact import redact_url
 
@@ -141,6 +142,9 @@ class Hub:
         redis_options: keyword arguments for ``redis.asyncio.Redis.from_url``
             (``socket_connect_timeout`` defaults to 5 s).
         logger: defaults to the ``wsio.pubsub`` logger.
+        backend: instead of ``url``, what relays messages between processes:
+            a :class:`wsio.pubsub.backend.Backend` of your own (the Redis
+            options above are then unused).
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class Hub:
         reconnect_max: float | None = None,
         redis_options: Mapping[str, Any] | None = None,
         logger: logging.Logger | None = None,
+        backend: Backend | None = None,
     ) -> None:
         if slow not in ("drop", "close"):
             raise ValueError(f'slow must be "drop" or "close", not {slow!r}')
@@ -175,12 +180,15 @@ class Hub:
         self._subscribers: dict[Connection, _Subscriber] = {}
         self._closed = False
         self._warned_star = False
-        self._link: Any = None
-        if url is not None and url != "memory://":
-            from .redis_link import RedisLink
+        if backend is not None:
+            if url is not None:
+                raise ValueError("give a hub a url or a backend, not both")
+        elif url is None or url == "memory://":
+            backend = MemoryBackend()
+        else:
+            from .redis_link import RedisBackend
 
-            self._link = RedisLink(
-                self,
+            backend = RedisBackend(
                 url,
                 channel_prefix=channel_prefix,
                 subscribe_timeout=subscribe_timeout,
@@ -189,6 +197,8 @@ class Hub:
                 reconnect_max=reconnect_max,
                 options=redis_options or {},
             )
+        self._backend = backend
+        backend.bind(_Sink(self))
 
     @property
     def url(self) -> str | None:
@@ -196,8 +206,7 @@ class Hub:
         return None if self._url is None else redact_url(self._url)
 
     def __repr__(self) -> str:
-        backend = "memory" if self._link is None else self._link.where
-        return f"<Hub {backend}: {len(self._exact)} topics, {len(self._prefixes)} prefixes, {len(self._subscribers)} subscribers>"
+        return f"<Hub {self._backend.where}: {len(self._exact)} topics, {len(self._prefixes)} prefixes, {len(self._subscribers)} subscribers>"
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -207,8 +216,7 @@ class Hub:
         Doesn't fail if Redis is unreachable: the hub keeps trying in the background.
         """
         self._check_open()
-        if self._link is not None:
-            await self._link.started()
+        await self._backend.start()
 
     async def close(self) -> None:
         """Stop: forget every subscription (connections stay open) and disconnect from Redis."""
@@ -221,8 +229,7 @@ class Hub:
         self._exact.clear()
         self._prefixes.clear()
         self._prefix_lengths.clear()
-        if self._link is not None:
-            await self._link.close()
+        await self._backend.close()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -239,7 +246,7 @@ class Hub:
         Redis, true while the hub is connected and subscribed."""
         if self._closed:
             return False
-        return self._link is None or self._link.up
+        return self._backend.up
 
     def _check_open(self) -> None:
         if self._closed:
@@ -274,8 +281,7 @@ class Hub:
             if group is None:
                 group = self._exact[topic] = set()
             group.add(connection)
-        if self._link is not None:
-            await self._link.ensure(False, topic)
+        await self._backend.subscribe(False, topic)
 
     async def subscribe_prefix(self, connection: Connection, prefix: str) -> None:
         """Subscribe ``connection`` to every topic that starts with ``prefix`` (``""``: every topic).
@@ -302,8 +308,7 @@ class Hub:
                 group = self._prefixes[prefix] = set()
                 self._prefix_lengths[len(prefix)] = self._prefix_lengths.get(len(prefix), 0) + 1
             group.add(connection)
-        if self._link is not None:
-            await self._link.ensure(True, prefix)
+        await self._backend.subscribe(True, prefix)
 
     def _subscriber(self, connection: Connection) -> _Subscriber:
         if connection._closed_waiter.done():
@@ -353,8 +358,7 @@ class Hub:
                     self._prefix_lengths[len(name)] = n
                 else:
                     del self._prefix_lengths[len(name)]
-                if self._link is not None:
-                    self._link.changed(True, name)
+                self._backend.unsubscribe(True, name)
         else:
             group = self._exact.get(name)
             if group is None:
@@ -362,8 +366,7 @@ class Hub:
             group.discard(connection)
             if not group:
                 del self._exact[name]
-                if self._link is not None:
-                    self._link.changed(False, name)
+                self._backend.unsubscribe(False, name)
 
     def _connection_closed(self, connection: Connection, _future: Any) -> None:
         subscriber = self._subscribers.pop(connection, None)
@@ -381,14 +384,6 @@ class Hub:
                 len(subscriber.prefixes),
                 subscriber.dropped,
             )
-
-    def _has_subscribers(self, is_prefix: bool, name: str) -> bool:
-        """Whether this process has subscribers to the prefix or the topic ``name``."""
-        return name in (self._prefixes if is_prefix else self._exact)
-
-    def _names(self) -> list[tuple[bool, str]]:
-        """Every topic and prefix that this process has subscribers for, as ``(is_prefix, name)``."""
-        return [*((False, topic) for topic in self._exact), *((True, prefix) for prefix in self._prefixes)]
 
     def subscribers(self, topic: str) -> set[Connection]:
         """The connections of this process that a message published to ``topic`` reaches.
@@ -450,18 +445,12 @@ class Hub:
         framed = Framed(message, self.compress, "publish()")
         targets = self._targets(topic)
         reached = self._fan_out(targets, framed) if targets else 0
-        if self._link is not None:
-            try:
-                await self._link.publish(topic, framed.head & 0x0F == OP_TEXT, framed.payload)
-            except HubUnavailable as exc:
-                exc.delivered = reached
-                raise
+        try:
+            await self._backend.publish(topic, framed.head & 0x0F == OP_TEXT, framed.payload)
+        except HubUnavailable as exc:
+            exc.delivered = reached
+            raise
         return reached
-
-    def _deliver(self, topic: str, framed: Framed) -> int:
-        """A message from another process, for this process's subscribers."""
-        targets = self._targets(topic)
-        return self._fan_out(targets, framed) if targets else 0
 
     def _fan_out(self, connections: Iterable[Connection], framed: Framed) -> int:
         # The hot loop: per connection, a state check, a buffer size, a dict
@@ -532,6 +521,38 @@ class Hub:
                 need,
                 limit,
             )
+
+
+class _Sink:
+    """The hub as its backend sees it (:class:`wsio.pubsub.backend.Sink`)."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._hub.logger
+
+    def deliver(self, topic: str, text: bool, payload: bytes) -> int:
+        hub = self._hub
+        if text:
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                hub.logger.warning("ignored a text message to %r that isn't valid UTF-8", topic)
+                return 0
+        targets = hub._targets(topic)
+        return hub._fan_out(targets, Framed.from_payload(text, payload, hub.compress)) if targets else 0
+
+    def has_subscribers(self, is_prefix: bool, name: str) -> bool:
+        hub = self._hub
+        return name in (hub._prefixes if is_prefix else hub._exact)
+
+    def names(self) -> list[tuple[bool, str]]:
+        hub = self._hub
+        return [*((False, topic) for topic in hub._exact), *((True, prefix) for prefix in hub._prefixes)]
 
 
 def _check_topic(topic: str) -> None:

@@ -1,8 +1,8 @@
-"""The hub's link to Redis: one subscription connection, a publishing pool, reconnection.
+"""The hub's Redis backend: one subscription connection, a publishing pool, reconnection.
 
 One connection carries this process's ``SUBSCRIBE`` (topics) / ``PSUBSCRIBE``
 (prefixes, as patterns with the prefix escaped) commands and receives the
-messages; a task reads it and hands each message to the hub. A subscription is
+messages; a task reads it and hands each message to the hub's sink. A subscription is
 a key ``(is_prefix, name)``: the topic ``"a*"`` and the prefix ``"a"`` are two
 things. Subscription changes are queued as keys whose Redis state may be stale and
 sent in order by one flush at a time, which compares what the hub has local
@@ -20,18 +20,15 @@ import logging
 import os
 import re
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from ..asyncio.broadcast import Framed
-from ..asyncio.client import backoff
+from .._client_common import backoff
 from . import wire
+from .backend import Backend, Sink
 from .errors import HubUnavailable
 from .redact import redact_url
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .hub import Hub
-
-__all__ = ["RedisLink"]
+__all__ = ["RedisBackend"]
 
 #: Names per SUBSCRIBE command when resubscribing after a reconnection.
 _BATCH = 1000
@@ -62,12 +59,17 @@ def _secrets(url: str, options: Mapping[str, Any]) -> list[str]:
     return sorted({secret for secret in found if len(secret) >= 3}, key=len, reverse=True)
 
 
-class RedisLink:
+def _counts(names: list[tuple[bool, str]]) -> tuple[int, int]:
+    """How many topics and how many prefixes ``names`` holds."""
+    prefixes = sum(is_prefix for is_prefix, _ in names)
+    return len(names) - prefixes, prefixes
+
+
+class RedisBackend(Backend):
     """Relays a :class:`~wsio.pubsub.Hub`'s messages through Redis (see the hub's docstring)."""
 
     def __init__(
         self,
-        hub: Hub,
         url: str,
         *,
         channel_prefix: str,
@@ -81,11 +83,10 @@ class RedisLink:
             importlib.import_module("redis.asyncio")
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise ImportError(f"Hub({redact_url(url)!r}) needs redis-py: pip install 'wsio[redis]'") from exc
-        self.hub = hub
         self.url = url
-        self.where = redact_url(url)
+        self._where = redact_url(url)
         self._secrets = _secrets(url, options)
-        self.logger: logging.Logger = hub.logger
+        self.logger = logging.getLogger("wsio.pubsub")  # the hub's, once bound
         self.prefix = channel_prefix.encode()
         self.subscribe_timeout = subscribe_timeout
         self.health_check_interval = health_check_interval
@@ -95,7 +96,7 @@ class RedisLink:
         self.origin = os.urandom(8)
         self._seq = itertools.count()
         #: Connected and subscribed to everything the hub had when it connected.
-        self.up = False
+        self._up = False
         self._why = "not connected yet"
         self._client: Any = None  # publishes
         self._sub_client: Any = None  # subscribes
@@ -114,9 +115,21 @@ class RedisLink:
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
 
+    def bind(self, sink: Sink) -> None:
+        super().bind(sink)
+        self.logger = sink.logger
+
+    @property
+    def where(self) -> str:
+        return self._where
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> None:
+    def _start(self) -> None:
         """Start connecting in the background; does nothing once started."""
         if self._task is not None or self._closed:
             return
@@ -137,19 +150,19 @@ class RedisLink:
         self._attempted = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def started(self) -> None:
+    async def start(self) -> None:
         """Start if needed, and wait until the first connection attempt has succeeded or failed.
 
         So that a hub used right away doesn't report Redis unreachable before
         it had a chance to connect.
         """
-        self.start()
+        self._start()
         if self._attempted is not None and not self._attempted.is_set():
             await self._attempted.wait()
 
     async def close(self) -> None:
         self._closed = True
-        self.up = False
+        self._up = False
         for task in (self._task, self._flush_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -182,7 +195,7 @@ class RedisLink:
                 self._attempted.set()  # type: ignore[union-attr]
                 await self._read(pubsub)
             except asyncio.CancelledError:
-                self.up = False
+                self._up = False
                 if self._pubsub is pubsub:
                     self._pubsub = None
                 await self._drop(pubsub)
@@ -190,8 +203,8 @@ class RedisLink:
             except Exception as exc:
                 if not isinstance(exc, (RedisError, OSError, asyncio.TimeoutError, EOFError)):
                     self.logger.error("unexpected error on the Redis connection", exc_info=True)
-                was_up = self.up
-                self.up = False
+                was_up = self._up
+                self._up = False
                 self._why = self._redact(str(exc)) or type(exc).__name__
                 if self._pubsub is pubsub:
                     self._pubsub = None
@@ -204,12 +217,12 @@ class RedisLink:
                 if was_up:
                     self.logger.warning(
                         "lost Redis at %s: %s; publishing reaches this process only; reconnecting in %.1fs",
-                        self.where,
+                        self._where,
                         self._why,
                         delay,
                     )
                 else:
-                    self.logger.warning("can't reach Redis at %s: %s; retrying in %.1fs", self.where, self._why, delay)
+                    self.logger.warning("can't reach Redis at %s: %s; retrying in %.1fs", self._where, self._why, delay)
                 await asyncio.sleep(delay)
 
     def _redact(self, text: str) -> str:
@@ -229,18 +242,17 @@ class RedisLink:
         # A fresh connection: tell Redis everything the hub has subscribers for.
         self._active.clear()
         self._confirmed.clear()
-        self._dirty.update(self.hub._names())
+        self._dirty.update(self.sink.names())
         self._pubsub = pubsub
         await pubsub.execute_command("PING")  # proves the connection works, even with nothing to subscribe
         await self._flush()
         # Publishing connections left from before an outage are stale.
         await self._client.connection_pool.disconnect(inuse_connections=False)
-        self.up = True
+        self._up = True
         self.logger.info(
             "connected to Redis at %s; subscribed to %d topics and %d prefixes",
-            self.where,
-            len(self.hub._exact),
-            len(self.hub._prefixes),
+            self._where,
+            *_counts(self.sink.names()),
         )
 
     def _release_waiters(self) -> None:
@@ -270,20 +282,23 @@ class RedisLink:
         if redis_name is not None:
             self._local_names.pop((key[0], redis_name), None)
 
-    def changed(self, is_prefix: bool, name: str) -> None:
+    def unsubscribe(self, is_prefix: bool, name: str) -> None:
+        self._changed(is_prefix, name)
+
+    def _changed(self, is_prefix: bool, name: str) -> None:
         """The hub's subscribers to the topic or prefix ``name`` went from none to some, or back."""
         self._dirty.add((is_prefix, name))
         if self._pubsub is not None and (self._flush_task is None or self._flush_task.done()):
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_quietly())
 
-    async def ensure(self, is_prefix: bool, name: str) -> None:
+    async def subscribe(self, is_prefix: bool, name: str) -> None:
         """Make sure Redis knows of the topic or prefix ``name``; wait for its confirmation if connected."""
         key = (is_prefix, name)
         if key in self._confirmed:
             return
-        await self.started()
-        self.changed(is_prefix, name)
-        if not self.up or key in self._confirmed:
+        await self.start()
+        self._changed(is_prefix, name)
+        if not self._up or key in self._confirmed:
             return  # not connected: subscribed on (re)connection
         future = self._confirm.get(key)
         if future is None:
@@ -293,7 +308,7 @@ class RedisLink:
         except asyncio.TimeoutError:
             self.logger.warning(
                 "Redis at %s didn't confirm the subscription to %s %r within subscribe_timeout=%ss",
-                self.where,
+                self._where,
                 "prefix" if is_prefix else "topic",
                 name,
                 self.subscribe_timeout,
@@ -317,7 +332,7 @@ class RedisLink:
                 forget = []
                 for key in keys:
                     is_prefix = key[0]
-                    wanted = self.hub._has_subscribers(*key)
+                    wanted = self.sink.has_subscribers(*key)
                     if wanted and key not in self._active:
                         commands["PSUBSCRIBE" if is_prefix else "SUBSCRIBE"].append(self._redis_name(key))
                         self._active.add(key)
@@ -395,17 +410,11 @@ class RedisLink:
         self._recent.append(message_id)
         if len(self._recent) > _RECENT_IDS:
             recent.discard(self._recent.popleft())
-        if text:
-            try:
-                payload.decode()
-            except UnicodeDecodeError:
-                self.logger.warning("ignored a text message on %r that isn't valid UTF-8", channel)
-                return
         try:
             topic = channel[len(prefix) :].decode()
         except UnicodeDecodeError:
             return
-        self.hub._deliver(topic, Framed.from_payload(text, payload, self.hub.compress))
+        self.sink.deliver(topic, text, payload)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -414,15 +423,15 @@ class RedisLink:
 
         if self._closed:
             raise HubUnavailable("hub is closed")
-        await self.started()
-        if not self.up:
+        await self.start()
+        if not self._up:
             raise HubUnavailable(
-                f"Redis at {self.where} is unreachable ({self._why}): the message reached this process only"
+                f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only"
             )
         data = wire.encode(text, self.origin, next(self._seq), payload)
         try:
             await self._client.publish(self.prefix + topic.encode(), data)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubUnavailable(
-                f"can't publish to Redis at {self.where} ({self._redact(str(exc))}): the message reached this process only"
+                f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
             ) from exc

@@ -9,7 +9,7 @@ import ssl as ssl_module
 import time
 from typing import Any, Callable, Iterator, Literal, Sequence, overload
 
-from ..asyncio.client import (
+from .._client_common import (
     DEFAULT_USER_AGENT,
     MAX_REDIRECTS,
     _checked_headers,

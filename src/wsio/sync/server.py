@@ -17,16 +17,17 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
-from ..asyncio.server import (
+from .._server_common import (
     DEFAULT_SERVER_HEADER,
     OVER_CAPACITY_LINGER,
     _as_response,
     _handler_takes_path,
     _legacy_signature,
+    _refusal,
     basic_response,
     over_capacity_response,
 )
+from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -163,8 +164,6 @@ class ServerConnection(Connection):
             if response.status_code < 400:
                 self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
             else:
-                from ..asyncio.server import _refusal
-
                 self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
             return False
         return True

@@ -1,0 +1,97 @@
+"""What the asyncio and threaded servers share, without I/O: default headers, responses, and the call styles of hooks.
+
+Both ``wsio/asyncio/server.py`` and ``wsio/sync/server.py`` import these, and
+re-export the public one (:func:`basic_response`); neither server imports the
+other.
+"""
+
+from __future__ import annotations
+
+import http
+import inspect
+import sys
+from typing import Any, Callable
+
+from .exceptions import InvalidOrigin
+from .protocol.http11 import Headers, Response
+from .version import version
+
+__all__ = ["basic_response"]
+
+#: Seconds a connection refused with 503 may stay open for its request to be
+#: read and dropped (closing with unread data would reset the connection, and
+#: the client could lose the 503).
+OVER_CAPACITY_LINGER = 1.0
+
+#: ``Retry-After`` of the 503 answer above ``max_connections``, in seconds.
+OVER_CAPACITY_RETRY_AFTER = 5
+
+#: What the ``Server`` header says unless ``server_header`` changes it.
+DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
+
+HeadersLike = Any  # Headers, a mapping, or a list of (name, value) pairs
+
+
+def basic_response(status: int | http.HTTPStatus, headers: HeadersLike = None, body: str | bytes = b"") -> Response:
+    """Build an HTTP response, e.g. from a ``(status, headers, body)`` tuple of ``process_request``."""
+    response = Response.from_status(int(status), body)
+    if headers:
+        items = headers.raw_items() if isinstance(headers, Headers) else headers.items() if hasattr(headers, "items") else headers
+        for name, value in items:
+            if name.lower() in ("content-length", "content-type", "connection") and name in response.headers:
+                del response.headers[name]
+            response.headers[name] = value
+    return response
+
+
+def _as_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple) and len(result) == 3:
+        return basic_response(*result)
+    raise TypeError(f"process_request must return None, a Response or (status, headers, body), not {result!r}")
+
+
+def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
+    """Whether ``function``'s first parameter has the name of the older call style.
+
+    ``process_request(path, request_headers)`` and
+    ``select_subprotocol(client_subprotocols, server_subprotocols)`` are the
+    older forms; the newer ones start with the connection.
+    """
+    try:
+        params = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] == first
+
+
+def _refusal(exc: BaseException | None) -> object:
+    """Why a handshake was refused, for the log: a foreign Origin is named, with what to do."""
+    if not isinstance(exc, InvalidOrigin):
+        return exc
+    origin = "no Origin header" if exc.value is None else f"Origin {exc.value!r}"
+    return f"{origin} not in origins= (a page of another site?); add it to origins= if it may connect"
+
+
+def over_capacity_response(server_header: str | None) -> bytes:
+    """The bytes of the 503 that a connection above ``max_connections`` gets."""
+    headers = [("Retry-After", str(OVER_CAPACITY_RETRY_AFTER))]
+    if server_header is not None:
+        headers.append(("Server", server_header))
+    # Response.from_status says "Connection: close" already.
+    return basic_response(503, headers, "Too many connections; try again later.\n").serialize()
+
+
+def _handler_takes_path(handler: Callable[..., Any]) -> bool:
+    """Whether the handler is the older ``(websocket, path)`` kind."""
+    try:
+        params = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
