@@ -60,6 +60,11 @@ def _end_turns(connections: list[Connection]) -> None:
 Data = str | bytes
 
 
+def _time_out(waiter: asyncio.Future[None], timeout: float) -> None:
+    """``recv(timeout=...)``: no message came in time."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError(f"no message within timeout={timeout}s"))
+
 
 class _ReadBuffer(threading.local):
     """The buffer every connection of this thread's event loop reads into.
@@ -553,12 +558,23 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
                 raise self._closed_exc()
             waiter = self._recv_waiter = loop.create_future()
-            try:
-                if deadline is None:
+            if deadline is None:
+                try:
                     await waiter
-                else:
-                    await asyncio.wait_for(waiter, deadline - loop.time())
+                finally:
+                    self._recv_waiter = None
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                self._recv_waiter = None
+                raise TimeoutError(f"no message within timeout={timeout}s")
+            # Not asyncio.wait_for(): before Python 3.11 it raises asyncio.TimeoutError,
+            # which isn't the built-in TimeoutError that recv() documents.
+            handle = loop.call_later(remaining, _time_out, waiter, timeout)
+            try:
+                await waiter
             finally:
+                handle.cancel()
                 self._recv_waiter = None
 
     def _message_taken(self) -> None:
