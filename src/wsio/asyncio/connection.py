@@ -666,6 +666,8 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         fragmented message. ``compress=False`` sends this message uncompressed
         even when compression is on. Waits only when more than ``write_limit``
         bytes are buffered. Raises :exc:`ConnectionClosed` once closed.
+        A ``bytearray`` (or a view of one) is the caller's again when
+        ``send()`` returns: changing or resizing it then changes nothing sent.
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
