@@ -572,8 +572,8 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         while not (self._messages or (not whole and self._queue)):
             if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
                 raise self._closed_exc()
-            waiter = self._recv_waiter = loop.create_future()
             if deadline is None:
+                waiter = self._recv_waiter = loop.create_future()
                 try:
                     await waiter
                 finally:
@@ -581,10 +581,10 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
-                self._recv_waiter = None
                 raise TimeoutError(f"no message within timeout={timeout}s")
             # Not asyncio.wait_for(): before Python 3.11 it raises asyncio.TimeoutError,
             # which isn't the built-in TimeoutError that recv() documents.
+            waiter = self._recv_waiter = loop.create_future()
             handle = loop.call_later(remaining, _time_out, waiter, timeout)
             try:
                 await waiter
