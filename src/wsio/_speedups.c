@@ -564,53 +564,39 @@ fail:
 /* build_frame                                                              */
 /* ------------------------------------------------------------------------ */
 
-static void
-raise_struct_error(const char *message)
-{
-    PyObject *mod = PyImport_ImportModule("struct"), *exc;
-    if (mod == NULL) {
-        return;
-    }
-    exc = PyObject_GetAttrString(mod, "error");
-    Py_DECREF(mod);
-    if (exc != NULL) {
-        PyErr_SetString(exc, message);
-        Py_DECREF(exc);
-    }
-}
-
-/* The head byte, or -1 with the exception the reference raises: it builds a
-   short header with bytes(...) and longer ones with struct.pack, and the two
-   complain differently about a bad value. */
+/* The head byte, or -1 with wsio's error, in the words of the reference's
+   _head_byte(): not bytes()'s nor struct's, which differ from each other and
+   change between Python versions. */
 static int
-head_byte(PyObject *obj, int with_struct)
+head_byte(PyObject *obj)
 {
     PyObject *index = PyNumber_Index(obj);
     long v;
     int overflow;
 
     if (index == NULL) {
-        if (with_struct && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyObject *name;
             PyErr_Clear();
-            raise_struct_error("required argument is not an integer");
+            name = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__name__");
+            if (name != NULL) {
+                PyErr_Format(PyExc_TypeError, "frame head must be an integer, not %U", name);
+                Py_DECREF(name);
+            }
         }
         return -1;
     }
     v = PyLong_AsLongAndOverflow(index, &overflow);
-    Py_DECREF(index);
     if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(index);
         return -1;
     }
     if (overflow || v < 0 || v > 255) {
-        if (!with_struct) {
-            PyErr_SetString(PyExc_ValueError, "bytes must be in range(0, 256)");
-        }
-        else {
-            raise_struct_error(overflow ? "argument out of range"
-                                        : "ubyte format requires 0 <= number <= 255");
-        }
+        PyErr_Format(PyExc_ValueError, "frame head must be in range(0, 256), not %S", index);
+        Py_DECREF(index);
         return -1;
     }
+    Py_DECREF(index);
     return (int)v;
 }
 
@@ -645,14 +631,14 @@ build_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
         /* Raise what the reference raises first: len(), head, concatenation. */
         PyErr_Clear();
         n = PyObject_Size(argv[1]);
-        if (n >= 0 && head_byte(argv[0], n >= 126) >= 0) {
+        if (n >= 0 && head_byte(argv[0]) >= 0) {
             PyErr_Format(PyExc_TypeError, "can't concat %.100s to bytes",
                          Py_TYPE(argv[1])->tp_name);
         }
         return NULL;
     }
     n = payload.len;
-    head = head_byte(argv[0], n >= 126);
+    head = head_byte(argv[0]);
     if (head < 0) {
         goto done;
     }

@@ -856,7 +856,9 @@ def test_any_bytes_only_raise_handshake_errors(data: bytes, cuts: list[int]) -> 
         assert parser.buffered <= limits.max_line + 2
 
 
-@settings(max_examples=20)
+# No deadline: with 1-byte chunks an example is 16,000 feed() calls, which
+# takes 300 ms on Python 3.10 (100 ms on 3.11) with nothing else running.
+@settings(max_examples=20, deadline=None)
 @given(st.binary(min_size=1, max_size=64).filter(lambda b: b"\n" not in b), st.integers(1, 8192))
 def test_garbage_line_rejected_with_bounded_buffer(pattern: bytes, chunk_size: int) -> None:
     limits = HandshakeLimits()

@@ -254,6 +254,31 @@ def test_build_frame_bad_head_raises_like_the_reference(head, n):
         assert C.build_frame(head, payload) == expected
 
 
+@pytest.mark.parametrize(
+    ("head", "error", "words"),
+    [
+        (256, ValueError, "frame head must be in range(0, 256), not 256"),
+        (-1, ValueError, "frame head must be in range(0, 256), not -1"),
+        (2**70, ValueError, f"frame head must be in range(0, 256), not {2**70}"),
+        (1.5, TypeError, "frame head must be an integer, not float"),
+        (None, TypeError, "frame head must be an integer, not NoneType"),
+    ],
+)
+@pytest.mark.parametrize("n", [3, 200, 70_000])
+@pytest.mark.parametrize("mask", [None, b"abcd"])
+def test_build_frame_bad_head_raises_in_wsio_words(head, error, words, n, mask):
+    # Not bytes()'s or struct's words, which differ with the header's length
+    # and from one Python version to the next ("ubyte format requires..." until
+    # 3.11, "'B' format requires..." from 3.12 on).
+    for build in (C.build_frame, frames.py_build_frame, frames.build_frame):
+        with pytest.raises(error) as info:
+            build(head, bytes(n), mask)
+        assert str(info.value) == words
+    with pytest.raises(error) as info:
+        frames.frame_header(head, n)
+    assert str(info.value) == words
+
+
 @pytest.mark.parametrize("head", [0x82, 300])
 @pytest.mark.parametrize(
     ("payload", "mask"),

@@ -307,7 +307,9 @@ def test_max_queue_backpressure() -> None:
             ws.send(f"{i}:" + "z" * 1000)
         ws.recv()
 
-    with run_server(handler) as server, connect(uri(server), max_queue=4) as ws:
+    # Uncompressed: 200 compressed messages of "z"s fit in one 64 KiB read, and
+    # then nothing is left to hold back when the reader is slow to start.
+    with run_server(handler) as server, connect(uri(server), max_queue=4, compression=None) as ws:
         deadline = time.monotonic() + 5
         while not ws._reading_paused and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -388,6 +390,46 @@ def test_protocol_error_waits_for_the_answer_to_a_taken_message() -> None:
         assert info.value.sent is not None and info.value.sent.code == 1002
     assert received[0] == "answer"
     assert type(received[1]).__name__ == "Close" and received[1].code == 1002
+
+
+def test_recv_makes_a_pending_protocol_error_due_even_while_the_reader_is_between_timers() -> None:
+    """recv() makes a held-back protocol error due at once: the reader must see
+    that even when recv() comes between its timer pass and its wait, or it
+    sleeps out the old deadline (close_timeout) and recv() times out."""
+    between = threading.Event()  # the reader has done its timers with the error pending
+    made_due = threading.Event()  # recv() has moved the deadline
+    patched = threading.Event()
+
+    def bad(sock, protocol) -> None:  # type: ignore[no-untyped-def]
+        patched.wait(5)
+        sock.sendall(b"\x83\x00")  # reserved opcode 3
+        sock.settimeout(5)
+        while sock.recv(4096):
+            pass
+
+    with raw_server(handshake_then(bad)) as port, connect(f"ws://127.0.0.1:{port}", ping_interval=None) as ws:
+        run_timers = ws._run_timers
+
+        def run_timers_then_pause() -> float | None:
+            timeout = run_timers()
+            if ws.protocol.failure_pending and not between.is_set():
+                between.set()
+                made_due.wait(5)  # recv() runs here, between the timers and the wait
+            return timeout
+
+        ws._run_timers = run_timers_then_pause  # type: ignore[method-assign]
+        patched.set()
+
+        def watch() -> None:
+            while ws._failure_deadline != 0.0 and not ws.closed:
+                time.sleep(0.005)
+            made_due.set()
+
+        assert between.wait(5)
+        threading.Thread(target=watch, daemon=True).start()
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=3)
+        assert info.value.sent is not None and info.value.sent.code == 1002
 
 
 def test_send_from_many_threads_while_closing() -> None:

@@ -217,7 +217,14 @@ class connect:
         try:
             if self.open_timeout is None:
                 return await self._open_following_redirects()
-            return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+            try:
+                return await asyncio.wait_for(self._open_following_redirects(), self.open_timeout)
+            except asyncio.TimeoutError as exc:
+                # Before Python 3.11, wait_for() raises asyncio.TimeoutError, which
+                # isn't the built-in TimeoutError that connect() documents.
+                if isinstance(exc, TimeoutError) and exc.args:
+                    raise  # raised inside, with its own words
+                raise TimeoutError("timed out during the opening handshake") from None
         except ssl_module.SSLCertVerificationError as exc:
             # Still an SSLCertVerificationError, with a message that says what to do.
             raise CertificateVerificationError.from_error(exc, self.uri) from exc

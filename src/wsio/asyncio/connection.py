@@ -60,6 +60,27 @@ def _end_turns(connections: list[Connection]) -> None:
 Data = str | bytes
 
 
+def _frozen(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """``data`` in a form nobody can change or resize while a transport holds it.
+
+    A transport may keep what ``write()`` gives it instead of copying it:
+    asyncio's socket transport keeps a view of the part the socket didn't take,
+    from Python 3.12 on (3.11 copied it). A slice of the caller's bytearray
+    handed over as it is would then stay exported (the caller can't resize it:
+    BufferError) and a change the caller makes after ``send()`` would reach
+    the peer. So what is mutable is copied once, here; ``bytes``, and a plain
+    view of ``bytes``, are not.
+    """
+    if type(data) is memoryview and type(data.obj) is bytes and data.c_contiguous:
+        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    return bytes(data)
+
+
+def _time_out(waiter: asyncio.Future[None], timeout: float) -> None:
+    """``recv(timeout=...)``: no message came in time."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError(f"no message within timeout={timeout}s"))
+
 
 class _ReadBuffer(threading.local):
     """The buffer every connection of this thread's event loop reads into.
@@ -359,12 +380,14 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if self._held:
             self._flush_held()
         for part in parts:
+            if type(part) is not bytes:
+                part = _frozen(part)
             if len(part) >= LARGE_PAYLOAD:
                 self._write_large(part)
             else:
                 self._transport_write(part)  # type: ignore[arg-type]
 
-    def _write_large(self, payload: bytes | bytearray | memoryview) -> None:
+    def _write_large(self, payload: bytes | memoryview) -> None:
         """Write a large payload a slice at a time, the rest when the transport asks for more.
 
         Handing the transport a whole megabyte when the socket takes only part
@@ -372,17 +395,14 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         grows and shrinks by megabytes on every message: the copy, and the
         allocator giving memory back to the system and taking it again, cost
         more than the send itself. Slices keep that buffer near ``write_limit``
-        and the payload is copied only by the kernel.
+        and a ``bytes`` payload is copied only by the kernel. ``payload`` must
+        be immutable (see :func:`_frozen`): the transport may keep the slices.
         """
         backlog = self._backlog
         if backlog is None:
             backlog = self._backlog = collections.deque()
-        backlog.append(payload)  # type: ignore[arg-type]
+        backlog.append(payload)
         self._drain_backlog()
-        if backlog and type(payload) is not bytes:
-            # The caller may change a bytearray once send() returns: keep a copy
-            # of what's left of it (the last item: the payload or its remainder).
-            backlog[-1] = bytes(backlog[-1])
 
     def _drain_backlog(self) -> None:
         """Write queued payload slices until the transport is full (pause_writing()) or the queue empty."""
@@ -571,13 +591,24 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         while not (self._messages or (not whole and self._queue)):
             if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
                 raise self._closed_exc()
-            waiter = self._recv_waiter = loop.create_future()
-            try:
-                if deadline is None:
+            if deadline is None:
+                waiter = self._recv_waiter = loop.create_future()
+                try:
                     await waiter
-                else:
-                    await asyncio.wait_for(waiter, deadline - loop.time())
+                finally:
+                    self._recv_waiter = None
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no message within timeout={timeout}s")
+            # Not asyncio.wait_for(): before Python 3.11 it raises asyncio.TimeoutError,
+            # which isn't the built-in TimeoutError that recv() documents.
+            waiter = self._recv_waiter = loop.create_future()
+            handle = loop.call_later(remaining, _time_out, waiter, timeout)
+            try:
+                await waiter
             finally:
+                handle.cancel()
                 self._recv_waiter = None
 
     def _message_taken(self) -> None:
@@ -654,6 +685,8 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         fragmented message. ``compress=False`` sends this message uncompressed
         even when compression is on. Waits only when more than ``write_limit``
         bytes are buffered. Raises :exc:`ConnectionClosed` once closed.
+        A ``bytearray`` (or a view of one) is the caller's again when
+        ``send()`` returns: changing or resizing it then changes nothing sent.
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:

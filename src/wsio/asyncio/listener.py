@@ -169,6 +169,8 @@ class ListenerConnection(Connection):
 
         Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the
         peer: watch :attr:`buffered_amount` to avoid buffering without bound.
+        A ``bytearray`` (or a view of one) is the caller's again when
+        ``send()`` returns: changing or resizing it then changes nothing sent.
         """
         try:
             self._send_message(message, compress)

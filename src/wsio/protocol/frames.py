@@ -14,6 +14,7 @@ here are the reference and the fallback (``WSIO_NO_SPEEDUPS=1`` forces them).
 from __future__ import annotations
 
 import enum
+import operator
 import os
 import struct
 from dataclasses import dataclass
@@ -300,8 +301,23 @@ _pack_long = struct.Struct("!BBQ").pack
 LARGE_PAYLOAD = 65536
 
 
+def _head_byte(head: object) -> int:
+    """``head`` as an int from 0 to 255, or raise wsio's error (the C version raises the same)."""
+    try:
+        value = operator.index(head)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"frame head must be an integer, not {type(head).__name__}") from None
+    if not 0 <= value <= 255:
+        raise ValueError(f"frame head must be in range(0, 256), not {value}")
+    return value
+
+
 def frame_header(head: int, length: int, masked: bool = False) -> bytes:
     """The header of a frame of ``length`` bytes, up to (not including) the masking key."""
+    if type(head) is not int or head >> 8:
+        # Checked here, not left to bytes() or struct, whose words differ and
+        # change between Python versions.
+        head = _head_byte(head)
     bit = 0x80 if masked else 0
     if length < 126:
         return bytes((head, bit | length))

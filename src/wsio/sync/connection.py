@@ -381,6 +381,12 @@ class Connection(ConnectionAPI):
                     # here. Stop reading it until it reads; its TCP window fills instead.
                     paused = True
                 if paused and not want_write:
+                    failure = self._failure_deadline
+                    if failure is not None and failure <= time.monotonic():
+                        # recv() made the failure due after _run_timers() looked, and
+                        # its notify() found nobody waiting: waiting now would sleep
+                        # out the old deadline (close_timeout) instead.
+                        continue
                     self._reader_waiting = True
                     try:
                         self._reader_cond.wait(timeout)

@@ -1,0 +1,122 @@
+"""What send() does with the caller's buffer: the peer gets what it held when
+send() was called, the caller gets it back at once, and ``bytes`` aren't copied.
+
+The transport may keep what it is given instead of copying it (asyncio's
+socket transport keeps a view of what the socket didn't take, from Python
+3.12 on). These tests make it keep a lot: the client stops reading and the
+server's ``write_limit`` is so high that ``send()`` never waits, so the large
+message waits in the transport, not in wsio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, AsyncIterator
+
+import pytest
+
+import wsio
+from wsio.protocol.frames import LARGE_PAYLOAD
+
+SIZE = 8 << 20  # more than loopback's socket buffers take from a peer that doesn't read
+NO_WAITING = 1 << 30  # write_limit: send() never waits, the transport holds everything
+
+
+def port_of(server: Any) -> int:
+    return int(server.sockets[0].getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def not_reading() -> AsyncIterator[tuple[wsio.ServerConnection, wsio.ClientConnection]]:
+    """A server connection that never waits to send, and its client, which doesn't read until resumed."""
+    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with wsio.serve(handler, "127.0.0.1", 0, compression=None, write_limit=NO_WAITING) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, max_size=None) as client:
+            ws = await accepted
+            client.transport.pause_reading()
+            yield ws, client
+
+
+def recording_writes(ws: wsio.ServerConnection) -> list[Any]:
+    """What ws hands its transport from now on."""
+    writes: list[Any] = []
+    write = ws.transport.write
+
+    def recording_write(data: Any) -> None:
+        writes.append(data)
+        write(data)
+
+    ws.transport.write = recording_write  # type: ignore[method-assign]
+    return writes
+
+
+@pytest.mark.parametrize("kind", ["bytearray", "memoryview of a bytearray"])
+async def test_changing_the_buffer_after_send_changes_nothing_on_the_wire(kind: str) -> None:
+    async with not_reading() as (ws, client):
+        buffer = bytearray(SIZE)
+        expected = []
+        for i in range(3):
+            buffer[:] = bytes([i + 1]) * SIZE  # in place: same object, same size
+            expected.append(bytes(buffer))
+            await ws.send(buffer if kind == "bytearray" else memoryview(buffer))
+        assert ws.transport.get_write_buffer_size() > SIZE  # the transport holds them, unsent
+        buffer[:SIZE] = b"\xff" * SIZE  # changed after send(): must not reach the peer
+        buffer[:] = b"resized"  # and the caller can resize it (no BufferError: nothing holds it)
+        buffer.extend(bytes(LARGE_PAYLOAD))
+        client.transport.resume_reading()
+        for message in expected:
+            assert await client.recv() == message
+
+
+async def test_a_listener_gets_its_buffer_back_when_send_returns() -> None:
+    received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    class Sender(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            buffer = bytearray(b"a" * SIZE)
+            connection.send(buffer)
+            assert connection.buffered_amount > SIZE // 2  # the peer doesn't read: it waits
+            buffer[:] = b"changed"  # resizing must work, and not reach the peer
+            received.set_result(None)
+
+    async with wsio.serve_listener(Sender, "127.0.0.1", 0, compression=None, write_limit=NO_WAITING) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, max_size=None) as client:
+            client.transport.pause_reading()
+            await client.send("go")
+            await received
+            client.transport.resume_reading()
+            assert await client.recv() == b"a" * SIZE
+
+
+@pytest.mark.parametrize("kind", ["bytes", "memoryview of bytes"])
+async def test_a_large_bytes_payload_goes_to_the_transport_uncopied(kind: str) -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with not_reading() as (ws, client):
+        writes = recording_writes(ws)
+        await ws.send(payload if kind == "bytes" else memoryview(payload))
+        header, *pieces = writes
+        assert len(header) == 10
+        # Views of the caller's own immutable object: the kernel is the only copier.
+        assert pieces and all(type(piece) is memoryview and piece.obj is payload for piece in pieces)
+        assert sum(map(len, pieces)) == SIZE
+        client.transport.resume_reading()
+        assert await client.recv() == payload
+
+
+async def test_a_large_bytearray_goes_to_the_transport_as_a_copy_taken_once() -> None:
+    buffer = bytearray(b"x" * SIZE)
+    async with not_reading() as (ws, client):
+        writes = recording_writes(ws)
+        await ws.send(buffer)
+        header, *pieces = writes
+        # Slices of one snapshot, never of the caller's bytearray.
+        assert len({id(piece.obj) for piece in pieces}) == 1
+        assert type(pieces[0].obj) is bytes
+        client.transport.resume_reading()
+        assert await client.recv() == bytes(buffer)
