@@ -139,9 +139,11 @@ class _EventConnection(ClientConnection):
         if events:
             self._signal_event()
 
-    def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
+    def _finish(self) -> None:
+        # After the connection is marked closed, not before: a dispatcher woken
+        # earlier could find it still open and then wait for a signal that never comes.
         try:
-            super()._connection_lost_hook(exc)
+            super()._finish()
         finally:
             self._signal_event()
 
