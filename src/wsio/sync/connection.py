@@ -379,6 +379,8 @@ class Connection(ConnectionAPI):
                     # here. Stop reading it until it reads; its TCP window fills instead.
                     paused = True
                 if paused and not want_write:
+                    if self._failure_deadline is not None and self._failure_deadline <= time.monotonic():
+                        continue  # made due by recv() after _run_timers() looked: no wait, no lost wakeup
                     self._reader_waiting = True
                     try:
                         self._reader_cond.wait(timeout)
@@ -424,6 +426,10 @@ class Connection(ConnectionAPI):
             if protocol.failure_pending and self._failure_deadline is None:
                 self._schedule_failure()
             closed = protocol.state is State.CLOSED
+            if closed and protocol.failure is not None:
+                # Its traceback holds the frames of this thread's read (and the bytes
+                # they read) in a cycle with the protocol: don't keep them until a GC.
+                protocol.failure.__traceback__ = None
         if self._pending:
             self._flush_pending(nowait=True)
         if closed:
