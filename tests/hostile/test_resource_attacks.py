@@ -156,7 +156,8 @@ def test_peer_that_never_answers_a_close(start_server) -> None:
 def test_thousands_of_abrupt_drops_leave_nothing_behind(start_server, mode: str) -> None:
     """2,000 connections (1,000 on threads) reset mid-handshake, right after it, or mid-message: no fd, task, thread or memory left."""
     server = start_server()
-    before = server.stats()
+    # What the warm-up and earlier /stats requests leave must be gone before counting.
+    before = server.settled_stats()
     total = 2000 if mode == "asyncio" else 1000
     partial_message = frame(OP_BINARY, b"z" * 1000)[:500]
     with Watcher(server) as watcher:
@@ -178,7 +179,7 @@ def test_thousands_of_abrupt_drops_leave_nothing_behind(start_server, mode: str)
         timeout=15,
         what="every dropped connection released",
     )
-    assert after["fds"] == before["fds"], (before, after)
+    assert after["fds"] <= before["fds"] and after["threads"] <= before["threads"], (before, after)
     watcher.check()
 
 
