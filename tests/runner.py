@@ -68,6 +68,7 @@ class Job:
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     elapsed: float = 0.0
+    cpu: float = 0.0  # user + system seconds of the job and the children it waited for
     returncode: int | None = None
     summary: str = ""
 
@@ -194,10 +195,12 @@ def _loop(pending: list[Job], running: list[Job], done: dict[str, Job], can_star
         time.sleep(0.5)
         for job in list(running):
             assert job.process is not None
-            if job.process.poll() is None:
+            pid, status, usage = os.wait4(job.process.pid, os.WNOHANG)
+            if pid == 0:
                 continue
             running.remove(job)
-            job.returncode = job.process.returncode
+            job.returncode = job.process.returncode = os.waitstatus_to_exitcode(status)
+            job.cpu = usage.ru_utime + usage.ru_stime
             job.elapsed = time.monotonic() - job.started
             text = job.log.read_text(errors="replace")
             job.summary = pytest_summary(text) if job.python else ""
@@ -205,7 +208,7 @@ def _loop(pending: list[Job], running: list[Job], done: dict[str, Job], can_star
                 job.summary = "ok" if job.returncode == 0 else f"exit {job.returncode}"
             done[job.name] = job
             verdict = "ok" if job.returncode == 0 else "FAILED"
-            print(f"[{_clock(t0)}] {verdict} {job.name} ({job.elapsed:.0f} s): {job.summary or f'exit {job.returncode}'}", flush=True)
+            print(f"[{_clock(t0)}] {verdict} {job.name} ({job.elapsed:.0f} s, {job.cpu:.0f} s of CPU): {job.summary or f'exit {job.returncode}'}", flush=True)
             if job.returncode != 0:
                 print(failure_report(text), flush=True)
         if time.monotonic() - last_status > 120 and running:
@@ -247,11 +250,11 @@ def main() -> int:
 
     elapsed = time.monotonic() - started
     print()
-    print(f"{'job':<26} {'status':<7} {'time':>6}  pytest")
+    print(f"{'job':<26} {'status':<7} {'time':>6} {'CPU':>6}  pytest")
     totals: dict[str, int] = {}
     for job in sorted(jobs, key=lambda job: job.name):
         status = "ok" if job.returncode == 0 else "FAILED"
-        print(f"{job.name:<26} {status:<7} {job.elapsed:>5.0f}s  {job.summary}")
+        print(f"{job.name:<26} {status:<7} {job.elapsed:>5.0f}s {job.cpu:>5.0f}s  {job.summary}")
         for number, word in COUNT.findall(job.summary.split(" in ")[0] if job.python else ""):
             word = {"error": "errors", "warning": "warnings"}.get(word, word)
             totals[word] = totals.get(word, 0) + int(number)
