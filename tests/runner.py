@@ -275,7 +275,8 @@ def main() -> int:
     for problem in problems:
         print(f"FAILED: {problem}")
     order = ["failed", "errors", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings"]
-    counts = ", ".join(f"{totals[word]} {word}" for word in order if totals.get(word))
+    singular = {"errors": "error", "warnings": "warning"}  # as pytest writes them
+    counts = ", ".join(f"{totals[word]} {singular.get(word, word) if totals[word] == 1 else word}" for word in order if totals.get(word))
     ran_on = {job.python for job in jobs if job.python}
     versions_run = ", ".join([default] * (PYTHON in ran_on) + [v for v in pythons if str(versions.venv_python(v)) in ran_on])
     print(f"{'=' * 10} {counts or 'no tests ran'} in {elapsed:.2f}s ({len(jobs)} jobs; CPython {versions_run}) {'=' * 10}")
