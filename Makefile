@@ -5,15 +5,19 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8765
 
-.PHONY: install system-deps node-deps run test autobahn clean
+.PHONY: install system-deps node-deps run test check autobahn clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel
 
-# Installs wsio (building the C accelerator) and what the tests need.
-install: $(PY)
+# Installs wsio (building the C accelerator) and what the tests need; again
+# only when the package's definition or the C source changed.
+INSTALLED := $(VENV)/.installed
+install: $(INSTALLED)
+$(INSTALLED): $(PY) pyproject.toml setup.py src/wsio/_speedups.c
 	$(PIP) install -q -e ".[test]"
+	touch $@
 
 # Debian packages the tests run for real: redis-server (the pub/sub hub across
 # processes), chromium (the browser tests), tinyproxy, microsocks and danted
@@ -36,11 +40,19 @@ run: install
 	@echo "wsio demo: open http://127.0.0.1:$(PORT)/ in a browser (Ctrl-C stops it)"
 	$(PY) examples/chat/server.py --host 127.0.0.1 --port $(PORT) $(if $(REDIS),--redis $(REDIS)) $(if $(WORKERS),--workers $(WORKERS))
 
-# The whole suite with the C accelerator, then the protocol tests again on the
-# pure-Python path: both must pass, and give the same results.
+# Everything CI checks, spread over the cores (tests/runner.py): the whole suite
+# with the C accelerator; the core, both I/O layers, interop, hostile and fuzz
+# tests again on the pure-Python path; tests/protocol, tests/asyncio and
+# tests/sync on both paths on every other CPython 3.10+ found (in .venvs/3.X,
+# with the wheel built for it). Logs and JUnit XML in reports/tests/.
+# TEST_JOBS=N fills N cores (default: all); the exit status is 1 if anything failed.
 test: install system-deps node-deps
-	WSIO_REQUIRE_SPEEDUPS=1 $(PY) -m pytest -q
-	WSIO_NO_SPEEDUPS=1 $(PY) -m pytest -q tests/protocol tests/asyncio tests/sync tests/interop tests/hostile tests/fuzz tests/test_examples_websocket_client.py
+	$(PY) tests/runner.py
+
+# The edit loop, in under 3 minutes: lint, then the core and both I/O layers on both paths at once.
+check: install
+	$(PY) -m ruff check .
+	$(PY) tests/runner.py --only c-core,py-core
 
 # atheris on each parser (not in CI): PARSER=request|response|frames|differential|all, SECONDS each.
 # New inputs that reach new code land in tests/fuzz/corpus/.
@@ -72,4 +84,4 @@ bench: install
 	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build reports src/*.egg-info src/wsio/*.so
+	rm -rf $(VENV) .venvs build reports src/*.egg-info src/wsio/*.so

@@ -14,6 +14,13 @@ import inspect
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis's per-example deadline (200 ms) and its too_slow health check
+# measure the machine, not the code: under make test, both cores are busy and
+# an example that takes 30 ms idle can take 400 ms. Tests bound their own time.
+settings.register_profile("wsio", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("wsio")
 
 #: Default bound of an ``async def`` test, per directory of tests/.
 ASYNC_TEST_TIMEOUTS = {"asyncio": 5.0, "pubsub": 10.0, "proxy": 20.0}

@@ -5,6 +5,10 @@ and ignored files, such as an in-place ``_speedups*.so``, stay out), the sdist
 first and the wheel from the sdist, as installers do. The wheel is installed in
 a fresh venv and must import with the accelerator and run the sans-I/O core.
 The build backend is downloaded into build's isolated environment.
+
+On each other CPython from 3.10 up (tests/versions.py), the wheel built for it
+in ``.venvs/3.X/`` (``make test`` builds them first; alone, this test does)
+must carry the accelerator for that version and load it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 import pytest
 
 import wsio
+
+from tests import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(300)
@@ -117,4 +123,28 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
     out = run([str(python), "-I", "-c", SMOKE], cwd=tmp_path).split()
     assert out[0] == wsio.__version__, out
     assert out[1].startswith(str(venv)), f"imported wsio from {out[1]}, not from the venv"
+    assert out[2] == "True"
+
+
+OTHER_PYTHONS = versions.find_pythons()
+
+
+@pytest.mark.parametrize("version", list(OTHER_PYTHONS))
+def test_wheel_on_another_python(version: str, tmp_path: Path) -> None:
+    """The wheel builds for ``version``, carries its accelerator, and loads it there."""
+    if not os.environ.get("WSIO_VERSION_WHEELS_READY") or versions.wheel_of(version) is None:
+        versions.prepare(version, OTHER_PYTHONS[version])  # not built by make test's runner just now
+    wheel = versions.wheel_of(version)
+    assert wheel is not None, f"no wheel in .venvs/{version}/dist"
+    cp = "cp" + version.replace(".", "")
+    name, wheel_version, python_tag, abi_tag, platform_tag = wheel.name[: -len(".whl")].split("-")
+    assert (name, wheel_version) == ("wsio", wsio.__version__), wheel.name
+    assert (python_tag, abi_tag) == (cp, cp) and platform_tag != "any", f"{wheel.name} is not a {cp} platform wheel"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert [n for n in names if n.startswith(f"wsio/_speedups.cpython-{version.replace('.', '')}") and n.endswith(".so")], sorted(names)
+    venv = versions.VENVS / version
+    out = run([str(versions.venv_python(version)), "-I", "-c", SMOKE], cwd=tmp_path).split()
+    assert out[0] == wsio.__version__, out
+    assert out[1].startswith(str(venv)), f"imported wsio from {out[1]}, not from {venv}"
     assert out[2] == "True"

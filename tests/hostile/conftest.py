@@ -66,6 +66,27 @@ class ServerProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=5) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
+    def settled_stats(self, timeout: float = 10) -> dict[str, Any]:
+        """``stats()`` once no connection is open and fds, tasks and threads held still for three snapshots.
+
+        A connection's thread or task ends a moment after the connection (later on
+        a busy machine), and the /stats request before this one is a connection
+        too: a single snapshot may count what is about to go.
+        """
+        deadline = time.monotonic() + timeout
+        previous: tuple[int, int, int] | None = None
+        same = 0
+        while True:
+            stats = self.stats()
+            key = (stats["fds"], stats["tasks"], stats["threads"])
+            same = same + 1 if stats["connections"] == 0 and key == previous else 0
+            previous = key
+            if same >= 2:
+                return stats
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server didn't settle in {timeout}s: {stats}")
+            time.sleep(0.2)
+
     def log(self) -> str:
         with open(self._stderr.name, errors="replace") as file:
             return file.read()

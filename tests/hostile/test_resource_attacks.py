@@ -156,7 +156,8 @@ def test_peer_that_never_answers_a_close(start_server) -> None:
 def test_thousands_of_abrupt_drops_leave_nothing_behind(start_server, mode: str) -> None:
     """2,000 connections (1,000 on threads) reset mid-handshake, right after it, or mid-message: no fd, task, thread or memory left."""
     server = start_server()
-    before = server.stats()
+    # What the warm-up and earlier /stats requests leave must be gone before counting.
+    before = server.settled_stats()
     total = 2000 if mode == "asyncio" else 1000
     partial_message = frame(OP_BINARY, b"z" * 1000)[:500]
     with Watcher(server) as watcher:
@@ -178,13 +179,17 @@ def test_thousands_of_abrupt_drops_leave_nothing_behind(start_server, mode: str)
         timeout=15,
         what="every dropped connection released",
     )
-    assert after["fds"] == before["fds"], (before, after)
+    assert after["fds"] <= before["fds"] and after["threads"] <= before["threads"], (before, after)
     watcher.check()
 
 
 def test_accept_storm_is_bounded_by_max_connections(start_server) -> None:
     """50 connections held, then 300 at once: each extra one gets 503 with Retry-After and an INFO line, fast."""
-    server = start_server(max_connections=50)
+    # A listen queue for the whole storm: with the default (100), the kernel drops
+    # the SYNs of the connections the server hasn't accepted yet, and those clients
+    # retry after TCP's 1 s timeout, whatever the server does (seen: 1.03 s to
+    # connect, then 0.02 s to the 503, on a busy machine). The test is about the answer.
+    server = start_server(max_connections=50, backlog=512)
     # Each got its 101, so each is counted (GET /stats would get a 503 now, like anyone).
     held = [open_websocket(server.port, "/idle")[0] for _ in range(50)]
     statuses: list[int] = []
@@ -193,9 +198,9 @@ def test_accept_storm_is_bounded_by_max_connections(start_server) -> None:
 
     def client() -> None:
         nonlocal slowest
-        started = time.monotonic()
         try:
             with connect(server.port) as sock:
+                started = time.monotonic()
                 sock.sendall(request_bytes("/"))
                 status, headers, _ = read_head(sock, timeout=5)
         except OSError as exc:

@@ -51,16 +51,29 @@ def stats(port: int) -> dict[str, Any]:
 
 
 def wait_idle(port: int, timeout: float = 60) -> dict[str, Any]:
-    """Wait until the server holds no connection (the /stats one aside); return its stats then."""
+    """Wait until the server holds no connection (the /stats one aside) and has settled; return its stats then.
+
+    Settled: file descriptors, tasks and threads the same in three snapshots in
+    a row, 0.25 s apart. Handler tasks and threads finish a moment after their
+    connection, later on a busy machine: one snapshot taken a fixed time after
+    the last connection closed may count some of them, at the start or at the end.
+    """
     deadline = time.monotonic() + timeout
+    previous: tuple[int, int, int] | None = None
+    same = 0
     while True:
         current = stats(port)
         if current["connections"] == 0:
-            time.sleep(0.5)  # handler tasks finish a loop turn after their connection
-            return stats(port)
+            key = (current["fds"], current["tasks"], current["threads"])
+            same = same + 1 if key == previous else 0
+            previous = key
+            if same >= 2:
+                return current
+        else:
+            previous, same = None, 0
         if time.monotonic() > deadline:
-            raise AssertionError(f"connections still open {timeout}s after the load stopped: {current}")
-        time.sleep(0.2)
+            raise AssertionError(f"the server didn't settle {timeout}s after the load stopped: {current}")
+        time.sleep(0.25)
 
 
 def run_load(port: int, seconds: float, connections: int, seed: int, progress: bool) -> dict[str, Any]:

@@ -246,6 +246,9 @@ class PerMessageDeflate:
             # is never 0, which zlib would read as "no limit".
             output = decompressor.decompress(data, max_length + 1)
             if len(output) > max_length or decompressor.unconsumed_tail:
+                # The traceback keeps this frame alive (until the connection is
+                # collected, with threads a cycle away): not the bomb's output.
+                del output
                 raise PayloadTooBig(
                     f"decompressed message exceeds the remaining limit of {max_length:_} bytes"
                 )

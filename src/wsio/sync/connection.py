@@ -432,6 +432,10 @@ class Connection(ConnectionAPI):
             if protocol.failure_pending and self._failure_deadline is None:
                 self._schedule_failure()
             closed = protocol.state is State.CLOSED
+            if closed and protocol.failure is not None:
+                # Its traceback holds the frames of this thread's read (and the bytes
+                # they read) in a cycle with the protocol: don't keep them until a GC.
+                protocol.failure.__traceback__ = None
         if self._pending:
             self._flush_pending(nowait=True)
         if closed:
