@@ -5,7 +5,6 @@ Every test runs real wsio peers on 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import socket
