@@ -103,6 +103,8 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         Job("py-hostile", ["tests/hostile"], PY_ENV, minutes=2, alone="measured"),
         Job("py-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], PY_ENV, minutes=1.5),
     ]
+    # Lint (ruff's rule set is in pyproject.toml): seconds, and a red run names the line.
+    jobs.append(Job("ruff", [PYTHON, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)], python=None, cores=0.25, minutes=0.1))
     for version, python in pythons.items():
         prepare = f"prepare-{version}"
         jobs.append(Job(prepare, [PYTHON, str(ROOT / "tests" / "versions.py"), "prepare", version], python=None, cores=0.5, minutes=1))
