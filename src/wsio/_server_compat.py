@@ -100,3 +100,25 @@ def check_basic_auth(request: Request, realm: str) -> tuple[str, str] | Response
         return unauthorized(realm, "Unsupported credentials\n")
 
 
+class Responder:
+    """``respond()`` and ``reject()``: the server connections of both I/O layers have them."""
+
+    __slots__ = ()
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
+
+        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
+        without upgrading. The response has ``Date``, ``Connection: close``,
+        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
+        headers; add or change headers on it before returning it.
+
+        Args:
+            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
+            text: the body, encoded to UTF-8.
+        """
+        return text_response(status, text)
+
+    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
+        return text_response(status, text)

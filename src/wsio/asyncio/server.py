@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http
 import inspect
 import logging
 from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
@@ -18,7 +17,7 @@ from .._server_common import (
     basic_response,
     over_capacity_response,
 )
-from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
+from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -49,7 +48,7 @@ HANDSHAKE_BUFFER_LIMIT = 65536
 #: above it (each connection is a file descriptor).
 DEFAULT_MAX_CONNECTIONS = 10_000
 
-class ServerConnection(Connection):
+class ServerConnection(Connection, Responder):
     """A connection accepted by :func:`serve`.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -72,24 +71,6 @@ class ServerConnection(Connection):
         #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., Awaitable[None]] | None = None
         self.handler_kwargs: Mapping[str, Any] = {}
-
-    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
-        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
-
-        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
-        without upgrading. The response has ``Date``, ``Connection: close``,
-        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
-        headers; add or change headers on it before returning it.
-
-        Args:
-            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
-            text: the body, encoded to UTF-8.
-        """
-        return text_response(status, text)
-
-    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
-        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
-        return text_response(status, text)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

@@ -7,7 +7,6 @@ then the handler, plus its reader thread (see :mod:`wsio.sync.connection`).
 
 from __future__ import annotations
 
-import http
 import logging
 import os
 import selectors
@@ -27,7 +26,7 @@ from .._server_common import (
     basic_response,
     over_capacity_response,
 )
-from .._server_compat import check_basic_auth, credentials_checker, text_response, unauthorized
+from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -49,7 +48,7 @@ DEFAULT_MAX_CONNECTIONS = 1_000
 MAX_LINGERING = 1_024
 
 
-class ServerConnection(Connection):
+class ServerConnection(Connection, Responder):
     """A connection accepted by :func:`serve`: what the handler receives.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -70,24 +69,6 @@ class ServerConnection(Connection):
         #: Set by :func:`wsio.sync.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., None] | None = None
         self.handler_kwargs: Mapping[str, Any] = {}
-
-    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
-        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
-
-        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
-        without upgrading. The response has ``Date``, ``Connection: close``,
-        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
-        headers; add or change headers on it before returning it.
-
-        Args:
-            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
-            text: the body, encoded to UTF-8.
-        """
-        return text_response(status, text)
-
-    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
-        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
-        return text_response(status, text)
 
     def _run(self) -> None:
         """The connection's thread: handshakes, handler, closing."""
