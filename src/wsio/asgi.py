@@ -145,7 +145,7 @@ class UvicornProtocol(asyncio.Protocol):
 
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
-        self._ping_timer: asyncio.TimerHandle | None = None
+        self.ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._ping_payload: bytes | None = None
         self.ping_sent_at = 0.0
@@ -167,7 +167,7 @@ class UvicornProtocol(asyncio.Protocol):
         if not self.disconnected:
             self.conn.receive_eof()
             self._log_close(self.conn.why or "connection lost")
-            self._disconnect(1006 if not self.close_sent else 1005, "")
+            self._disconnect(1006 if not self.close_sent else 1005)
         self.handshake_complete = True
         self.close_sent = True
         self._writable.set()  # a send() blocked on a full buffer must not wait forever
@@ -229,7 +229,7 @@ class UvicornProtocol(asyncio.Protocol):
             return
         if self.handshake_complete:
             self._log_close("server shutting down")
-            self._disconnect(1012, "")
+            self._disconnect(1012)
             self._write(self.conn.send_close(1012))
             self.close_sent = True
         else:
@@ -293,10 +293,14 @@ class UvicornProtocol(asyncio.Protocol):
             waiter.set_result(None)
         self._queue.append(message)
 
-    def _disconnect(self, code: int, reason: str) -> None:
+    def _disconnect(self, code: int, reason: str | None = None) -> None:
+        """Tell the app the connection is gone; ``reason`` only when a close frame carried one."""
         if not self.disconnected:
             self.disconnected = True
-            self._put({"type": _DISCONNECT, "code": code, "reason": reason})
+            message: dict[str, Any] = {"type": _DISCONNECT, "code": code}
+            if reason is not None:
+                message["reason"] = reason
+            self._put(message)
 
     def _peer_closed(self, close: Close) -> None:
         if self.close_sent:
@@ -341,10 +345,10 @@ class UvicornProtocol(asyncio.Protocol):
     def _schedule_ping(self) -> None:
         assert self.ping_interval is not None
         delay = max(0.0, self.ping_interval - self.last_ping_rtt)
-        self._ping_timer = self.loop.call_later(delay, self._send_ping)
+        self.ping_timer = self.loop.call_later(delay, self._send_ping)
 
     def _send_ping(self) -> None:
-        self._ping_timer = None
+        self.ping_timer = None
         if self.close_sent or self.transport.is_closing():
             return
         self._ping_payload = struct.pack("!I", random.getrandbits(32))
@@ -364,10 +368,10 @@ class UvicornProtocol(asyncio.Protocol):
         self._failed()
 
     def _stop_keepalive(self) -> None:
-        for timer in (self._ping_timer, self._pong_timer):
+        for timer in (self.ping_timer, self._pong_timer):
             if timer is not None:
                 timer.cancel()
-        self._ping_timer = self._pong_timer = None
+        self.ping_timer = self._pong_timer = None
         self._ping_payload = None
 
     # -- the application -------------------------------------------------------
@@ -387,7 +391,7 @@ class UvicornProtocol(asyncio.Protocol):
                 # As uvicorn's own engines do: drop the TCP connection, and the
                 # client sees 1006 (no close frame), a sign the server failed.
                 self._log_close("the ASGI application raised an exception")
-                self._disconnect(1006, "")
+                self._disconnect(1006)
                 self.close_sent = True
         else:
             if self._denial is not None:
@@ -519,7 +523,7 @@ class UvicornProtocol(asyncio.Protocol):
             self.close_timer = None
 
     def _refuse(self, response: Response) -> None:
-        self._disconnect(1006, "")
+        self._disconnect(1006)
         self.handshake_complete = True
         self.close_sent = True
         self.conn.send_response(response)
@@ -549,7 +553,7 @@ class UvicornProtocol(asyncio.Protocol):
     def _send_500(self) -> None:
         if self.handshake_complete or self.transport.is_closing():
             return
-        self._refuse(Response.from_status(500, b"", _decoded(self.default_headers)))
+        self._refuse(Response.from_status(500, "Internal Server Error", _decoded(self.default_headers)))
 
     # -- helpers ---------------------------------------------------------------
 
