@@ -1,0 +1,266 @@
+"""A Starlette app served by uvicorn with wsio.asgi.UvicornProtocol, driven by wsio's asyncio client.
+
+The server is an in-process ``uvicorn.Server`` on a loopback socket bound to
+port 0, with h11 and with httptools; one test runs the example app in a
+subprocess under uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+uvicorn = pytest.importorskip("uvicorn", reason="the asgi extra is not installed")
+pytest.importorskip("starlette", reason="the asgi extra is not installed")
+
+from wsio.asgi import UvicornProtocol  # noqa: E402
+from wsio.asyncio.client import connect  # noqa: E402
+from wsio.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples" / "asgi"))
+import app as example  # noqa: E402
+
+HTTP_CLASSES = ["h11", "httptools"]
+
+
+@contextlib.asynccontextmanager
+async def serve(http: str = "h11", app: Any = None, **settings: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """Run the example app under uvicorn + wsio on 127.0.0.1:<ephemeral>; yield its ws:// base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", log_level="warning", **settings
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"ws://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+async def last_close(base: str) -> dict[str, Any]:
+    url = base.replace("ws://", "http://") + "/last-close"
+    for _ in range(100):  # the app records the close a moment after it happens
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        result: dict[str, Any] = json.loads(body)
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app never saw the connection close")
+
+
+@pytest.fixture(autouse=True)
+def _forget_last_close() -> None:
+    example.last_close.clear()
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_text_bytes_and_compression(http: str) -> None:
+    async with serve(http) as (base, _):
+        async with connect(base + "/echo") as ws:
+            assert ws.protocol.deflate is not None  # permessage-deflate negotiated
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\xff" * 100)
+            assert await ws.recv() == b"\x00\xff" * 100
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_compression_can_be_disabled(http: str) -> None:
+    async with serve(http, ws_per_message_deflate=False) as (base, _):
+        async with connect(base + "/echo") as ws:
+            assert ws.protocol.deflate is None
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_one_mebibyte_message(http: str) -> None:
+    message = os.urandom(1 << 20)
+    text = "x" * (1 << 20)
+    async with serve(http) as (base, _):
+        async with connect(base + "/echo", max_size=None) as ws:
+            await ws.send(message)
+            assert await ws.recv() == message
+            await ws.send(text)
+            assert await ws.recv() == text
+
+
+async def test_client_closes_with_code_and_reason() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo") as ws:
+            await ws.send("ping")
+            assert await ws.recv() == "ping"
+            await ws.close(4001, "client is done")
+        assert await last_close(base) == {"by": "client", "code": 4001, "reason": "client is done"}
+
+
+async def test_app_closes_with_code_and_reason() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo") as ws:
+            await ws.send("close 4002 app is done")
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+        assert caught.value.rcvd is not None
+        assert (caught.value.rcvd.code, caught.value.rcvd.reason) == (4002, "app is done")
+        assert caught.value.rcvd_then_sent is True  # the app closed first; the client echoed it
+
+
+async def test_subprotocol() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo", subprotocols=["other", "chat"]) as ws:
+            assert ws.subprotocol == "chat"
+        async with connect(base + "/echo", subprotocols=["other"]) as ws:
+            assert ws.subprotocol is None
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_ws_max_size_fails_with_1009(http: str) -> None:
+    async with serve(http, ws_max_size=64 * 1024) as (base, _):
+        async with connect(base + "/echo", compression=None) as ws:
+            await ws.send(b"x" * (64 * 1024))  # at the limit: fine
+            assert len(await ws.recv()) == 64 * 1024
+            await ws.send(b"x" * (64 * 1024 + 1))
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+        assert await last_close(base) == {"by": "client", "code": 1009, "reason": caught.value.rcvd.reason}
+
+
+async def test_unknown_path_is_refused_with_403() -> None:
+    async with serve() as (base, _):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(base + "/nowhere"):
+                pass
+        assert caught.value.response.status_code == 403
+
+
+async def test_server_headers_and_root_path() -> None:
+    async with serve(root_path="/api", headers=[("X-Served-By", "wsio")]) as (base, server):
+        async with connect(base + "/echo") as ws:
+            headers = ws.response.headers
+            assert headers["Server"] == "uvicorn"
+            assert headers["X-Served-By"] == "wsio"
+            assert "Date" in headers
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.scope["root_path"] == "/api"
+            assert protocol.scope["path"] == "/api/echo"
+
+
+async def test_keepalive_pings_and_keeps_an_answering_client() -> None:
+    async with serve(ws_ping_interval=0.05, ws_ping_timeout=1.0) as (base, server):
+        async with connect(base + "/echo", ping_interval=None) as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            for _ in range(100):
+                if protocol.ping_sent_at and protocol._ping_payload is None:
+                    break  # a ping went out and its pong came back
+                await asyncio.sleep(0.01)
+            assert protocol.ping_sent_at > 0.0
+            await asyncio.sleep(0.2)  # several intervals: still open
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+
+
+async def test_keepalive_off() -> None:
+    async with serve(ws_ping_interval=None) as (base, server):
+        async with connect(base + "/echo", ping_interval=None):
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.ping_timer is None
+
+
+async def test_shutdown_closes_with_1012() -> None:
+    async with serve() as (base, server):
+        ws = await connect(base + "/echo")
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+        server.should_exit = True
+        with pytest.raises(ConnectionClosed) as caught:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1012
+        await ws.close()
+
+
+async def test_slow_app_pauses_reading() -> None:
+    """A client that sends faster than the app receives fills TCP buffers, not the server's memory."""
+    release = asyncio.Event()
+    received: list[str] = []
+
+    async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while (message := await receive())["type"] == "websocket.receive":
+            received.append(message["text"])
+
+    async with serve(app=slow_app) as (base, server):
+        async with connect(base + "/", compression=None) as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            count, size = 400, 16 * 1024  # 6.4 MB, more than the socket buffers hold
+
+            async def flood() -> None:
+                for i in range(count):
+                    await ws.send(f"{i:08d}" + "x" * (size - 8))
+
+            sender = asyncio.create_task(flood())
+            await asyncio.sleep(0.5)
+            assert protocol.read_paused
+            assert not sender.done()  # the client is held back by TCP flow control
+            assert len(protocol._queue) < count // 4  # what waits in the server is bounded
+            release.set()
+            await asyncio.wait_for(sender, 10)
+            await ws.close()
+    assert [int(m[:8]) for m in received] == list(range(count))
+
+
+def test_example_under_uvloop_subprocess() -> None:
+    """``python -m uvicorn examples.asgi.app:app --ws wsio.asgi:UvicornProtocol --loop uvloop``."""
+    pytest.importorskip("uvloop")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
+         "--http", "httptools", "--host", "127.0.0.1", "--port", "0", "--app-dir", str(ROOT / "examples" / "asgi")],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        port = None
+        for line in proc.stderr:
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, "uvicorn did not start"
+
+        async def talk() -> None:
+            async with connect(f"ws://127.0.0.1:{port}/echo", subprotocols=["chat"]) as ws:
+                assert ws.subprotocol == "chat"
+                await ws.send("over uvloop")
+                assert await ws.recv() == "over uvloop"
+
+        asyncio.run(talk())
+    finally:
+        proc.terminate()
+        proc.wait(10)
