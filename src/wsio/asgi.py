@@ -137,6 +137,7 @@ class UvicornProtocol(asyncio.Protocol):
 
         self.handshake_complete = False  # accepted, refused, or given up on
         self.close_sent = False  # the app (or the server) closed; no more sends
+        self._app_closed = False  # the app sent websocket.close (or a refusal)
         self.disconnected = False  # the app was told the connection is gone
         self.close_timeout = 10.0
         self.close_timer: asyncio.TimerHandle | None = None
@@ -167,7 +168,7 @@ class UvicornProtocol(asyncio.Protocol):
         if not self.disconnected:
             self.conn.receive_eof()
             self._log_close(self.conn.why or "connection lost")
-            self._disconnect(1006 if not self.close_sent else 1005)
+            self._disconnect(1006)  # no close frame: abnormal closure
         self.handshake_complete = True
         self.close_sent = True
         self._writable.set()  # a send() blocked on a full buffer must not wait forever
@@ -281,7 +282,9 @@ class UvicornProtocol(asyncio.Protocol):
         if self.close_sent:
             return  # the app closed: discard, and keep reading until the client's close frame
         self._put(message)
-        if self._queue and not self.read_paused:
+        waiter = self._waiter
+        # A receive() already woken takes the first message; any other waits.
+        if len(self._queue) > (1 if waiter is not None and waiter.done() else 0) and not self.read_paused:
             # A message waits that the app hasn't asked for: stop reading from
             # the socket until it has, so a slow app doesn't buffer without bound.
             self.read_paused = True
@@ -422,9 +425,11 @@ class UvicornProtocol(asyncio.Protocol):
     async def send(self, message: dict[str, Any]) -> None:
         """The ASGI ``send`` callable: accept, send, close, or a denial response."""
         await self._writable.wait()
-        if self.disconnected and self._denial is None and (self.handshake_complete or self.transport.is_closing()):
-            raise ClientDisconnected()
         kind = message["type"]
+        if self._app_closed:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+        if self.disconnected and self._denial is None and (self.handshake_complete or self.transport.is_closing()):
+            raise ClientDisconnected(f"can't send '{kind}': the WebSocket connection is closed ({self.conn.why or 'closed'})")
         if not self.handshake_complete and self._denial is None:
             if kind == "websocket.accept":
                 self._accept(message)
@@ -501,6 +506,7 @@ class UvicornProtocol(asyncio.Protocol):
         self._log_close(f"app closed with {code} {reason!r}" if reason else f"app closed with {code}")
         self._disconnect(code, reason)
         self.close_sent = True
+        self._app_closed = True
         self._stop_keepalive()
         try:
             self._write(self.conn.send_close(code, reason))
@@ -524,6 +530,7 @@ class UvicornProtocol(asyncio.Protocol):
 
     def _refuse(self, response: Response) -> None:
         self._disconnect(1006)
+        self._app_closed = True
         self.handshake_complete = True
         self.close_sent = True
         self.conn.send_response(response)
