@@ -236,14 +236,21 @@ async def test_slow_app_pauses_reading() -> None:
     assert [int(m[:8]) for m in received] == list(range(count))
 
 
-def test_example_under_uvloop_subprocess() -> None:
-    """``python -m uvicorn examples.asgi.app:app --ws wsio.asgi:UvicornProtocol --loop uvloop``."""
+EXAMPLE_COMMANDS = {
+    # The command line the docs give, on uvloop and httptools.
+    "uvicorn-cli-uvloop": ["-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
+                           "--http", "httptools", "--host", "127.0.0.1", "--port", "0",
+                           "--app-dir", str(ROOT / "examples" / "asgi")],
+    # The example as a script: uvicorn.run(app, ws="wsio.asgi:UvicornProtocol").
+    "script": [str(ROOT / "examples" / "asgi" / "app.py"), "--port", "0"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", EXAMPLE_COMMANDS, ids=list(EXAMPLE_COMMANDS))
+def test_example_in_a_subprocess(command: str) -> None:
+    """The example app, run as the docs say, serves its endpoint through wsio."""
     pytest.importorskip("uvloop")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
-         "--http", "httptools", "--host", "127.0.0.1", "--port", "0", "--app-dir", str(ROOT / "examples" / "asgi")],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = subprocess.Popen([sys.executable, *EXAMPLE_COMMANDS[command]], stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
         port = None
@@ -257,8 +264,8 @@ def test_example_under_uvloop_subprocess() -> None:
         async def talk() -> None:
             async with connect(f"ws://127.0.0.1:{port}/echo", subprotocols=["chat"]) as ws:
                 assert ws.subprotocol == "chat"
-                await ws.send("over uvloop")
-                assert await ws.recv() == "over uvloop"
+                await ws.send("over uvicorn")
+                assert await ws.recv() == "over uvicorn"
 
         asyncio.run(talk())
     finally:
