@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from .exceptions import InvalidState
 from .protocol import ServerProtocol, State
+from .protocol.connection import DEFAULT_MAX_FRAGMENTS
 from .protocol.deflate import ServerPerMessageDeflateFactory
 from .protocol.events import Fragment, Ping, Pong
 from .protocol.frames import Close
@@ -80,12 +81,23 @@ class UvicornProtocol(asyncio.Protocol):
         app_state: the lifespan state; each connection's scope gets a shallow copy.
         _loop: the event loop; the running loop by default.
 
+    Settings uvicorn has no option for are class attributes; set them on a
+    subclass and name that class with ``--ws``:
+
     Attributes:
+        compression_threshold: messages shorter than this many bytes are sent
+            uncompressed even when permessage-deflate is on (default 128).
+        max_fragments: the most frames one incoming message may come in; more
+            fail the connection with 1009 (default 4096; ``None``: no limit).
         close_timeout: seconds to wait for the client's close frame after the
             app closed, before dropping the TCP connection (default 10).
         ping_sent_at: loop time of the last keepalive ping (0.0 before any).
         last_ping_rtt: round-trip time of the last answered keepalive ping.
     """
+
+    compression_threshold: int = 128
+    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS
+    close_timeout: float = 10.0
 
     def __init__(
         self,
@@ -117,6 +129,8 @@ class UvicornProtocol(asyncio.Protocol):
             extensions=extensions,
             server_header=None,  # uvicorn's default headers carry it
             max_size=config.ws_max_size,
+            max_fragments=self.max_fragments,
+            compression_threshold=self.compression_threshold,
             logger=logging.getLogger("wsio.asgi"),
         )
 
@@ -139,10 +153,10 @@ class UvicornProtocol(asyncio.Protocol):
         self.close_sent = False  # the app (or the server) closed; no more sends
         self._app_closed = False  # the app sent websocket.close (or a refusal)
         self.disconnected = False  # the app was told the connection is gone
-        self.close_timeout = 10.0
         self.close_timer: asyncio.TimerHandle | None = None
         self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
         self._fragments: list[Any] = []
+        self._failure_handled = False
 
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
@@ -212,7 +226,9 @@ class UvicornProtocol(asyncio.Protocol):
             elif kind is Request:
                 self._request(event)
         if conn.failure is not None or (conn.state is State.CLOSED and not self.handshake_complete):
-            self._failed()
+            if not self._failure_handled:
+                self._failure_handled = True
+                self._failed()
             return
         out = conn.data_to_send()
         if out and not self.transport.is_closing():
@@ -311,7 +327,7 @@ class UvicornProtocol(asyncio.Protocol):
             self._cancel_close_timer()
             self.transport.close()
             return
-        self._log_close(f"client closed with {close.code} {close.reason!r}".rstrip())
+        self._log_close(f"client closed with {close.code} {close.reason!r}" if close.reason else f"client closed with {close.code}")
         self._disconnect(close.code, close.reason)
         self.close_sent = True
         self._stop_keepalive()
@@ -368,6 +384,7 @@ class UvicornProtocol(asyncio.Protocol):
         if self.close_sent or self.transport.is_closing():
             return
         self.conn.fail(1011, "keepalive ping timeout")
+        self._failure_handled = True
         self._failed()
 
     def _stop_keepalive(self) -> None:

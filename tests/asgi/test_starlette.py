@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 uvicorn = pytest.importorskip("uvicorn", reason="the asgi extra is not installed")
 pytest.importorskip("starlette", reason="the asgi extra is not installed")
+fastapi = pytest.importorskip("fastapi", reason="the asgi extra is not installed")
 
 from wsio.asgi import UvicornProtocol  # noqa: E402
 from wsio.asyncio.client import connect  # noqa: E402
@@ -42,7 +44,7 @@ async def serve(http: str = "h11", app: Any = None, **settings: Any) -> AsyncIte
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", log_level="warning", **settings
+        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", **{"log_level": "warning", **settings}
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -234,6 +236,76 @@ async def test_slow_app_pauses_reading() -> None:
             await asyncio.wait_for(sender, 10)
             await ws.close()
     assert [int(m[:8]) for m in received] == list(range(count))
+
+
+async def test_denial_response_from_starlette() -> None:
+    """The websocket.http.response extension: the app answers the handshake with its own HTTP response."""
+    from starlette.responses import JSONResponse
+
+    async def deny(websocket: Any) -> None:
+        await websocket.send_denial_response(JSONResponse({"error": "no token"}, status_code=401))
+
+    app = example.Starlette(routes=[example.WebSocketRoute("/", deny)])
+    async with serve(app=app) as (base, _):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(base + "/"):
+                pass
+    response = caught.value.response
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == {"error": "no token"}
+
+
+api = fastapi.FastAPI()
+
+
+@api.websocket("/rooms/{room}")
+async def room_endpoint(websocket: fastapi.WebSocket, room: str, name: str = "anonymous") -> None:
+    await websocket.accept()
+    try:
+        async for text in websocket.iter_text():
+            await websocket.send_text(f"{room}/{name}: {text}")
+    except fastapi.WebSocketDisconnect:
+        pass
+
+
+async def test_fastapi_endpoint_with_path_and_query_parameters() -> None:
+    async with serve(app=api, http="httptools") as (base, _):
+        async with connect(base + "/rooms/lobby?name=ada") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "lobby/ada: hello"
+
+
+async def test_the_log_says_why_each_connection_closed() -> None:
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    async with serve(ws_max_size=1000, log_level="info") as (base, _):
+        handler = Collect()
+        logging.getLogger("uvicorn.error").addHandler(handler)
+        try:
+            async with connect(base + "/echo") as ws:
+                await ws.send("bye")
+                await ws.recv()
+            async with connect(base + "/echo", compression=None) as ws:
+                await ws.send(b"x" * 1001)
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            async with connect(base + "/echo") as ws:
+                await ws.send("close 4003 done here")
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            await asyncio.sleep(0.1)
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(handler)
+    closes = [line for line in lines if "closed:" in line]
+    assert any('"WebSocket /echo" closed: client closed with 1000' == line[line.index('"'):] for line in closes), closes
+    assert any(re.search(r"closed: failed with 1009: message of (at least )?1001 bytes exceeds max_size=1000$", line) for line in closes), closes
+    assert any("closed: app closed with 4003 'done here'" in line for line in closes), closes
+    assert any('"WebSocket /echo" [accepted]' in line for line in lines), lines
 
 
 EXAMPLE_COMMANDS = {
