@@ -308,6 +308,27 @@ async def test_the_log_says_why_each_connection_closed() -> None:
     assert any('"WebSocket /echo" [accepted]' in line for line in lines), lines
 
 
+async def test_tls(tmp_path: Path) -> None:
+    """With uvicorn's --ssl-certfile/--ssl-keyfile, wss:// works and the scope's scheme is wss."""
+    trustme = pytest.importorskip("trustme")
+    import ssl
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with serve(ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as (base, server):
+        async with connect(base.replace("ws://", "wss://") + "/echo", ssl=client_context) as ws:
+            await ws.send("secret")
+            assert await ws.recv() == "secret"
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.scope["scheme"] == "wss"
+
+
 EXAMPLE_COMMANDS = {
     # The command line the docs give, on uvloop and httptools.
     "uvicorn-cli-uvloop": ["-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
