@@ -157,6 +157,7 @@ class UvicornProtocol(asyncio.Protocol):
         self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
         self._fragments: list[Any] = []
         self._failure_handled = False
+        self._fail_when_drained = False
 
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
@@ -201,8 +202,14 @@ class UvicornProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         events = conn.receive_data(data)
-        if conn.failure_pending:
-            events += conn.receive_data(b"")
+        if conn.failure_pending and not self._fail_when_drained:
+            # A protocol error behind complete messages: the app gets those
+            # first (and may answer them); the connection fails when it asks
+            # for more (see receive()). The core ignores what arrives meanwhile.
+            self._fail_when_drained = True
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
         for event in events:
             kind = type(event)
             if kind is str:
@@ -428,6 +435,13 @@ class UvicornProtocol(asyncio.Protocol):
         """The ASGI ``receive`` callable: the next event for the application."""
         queue = self._queue
         while not queue:
+            if self._fail_when_drained:
+                self._fail_when_drained = False
+                if not self._failure_handled and not self.transport.is_closing():
+                    self.conn.receive_data(b"")  # the deferred protocol error fails the connection now
+                    self._failure_handled = True
+                    self._failed()
+                    continue
             self._waiter = self.loop.create_future()
             try:
                 await self._waiter
