@@ -329,6 +329,35 @@ async def test_tls(tmp_path: Path) -> None:
             assert protocol.scope["scheme"] == "wss"
 
 
+async def test_messages_before_a_protocol_error_are_answered_first() -> None:
+    """A message and a bad frame in one read: the app echoes the message, then the connection fails with 1002."""
+    from wsio.protocol import ClientProtocol, Close
+    from wsio.protocol.frames import FIN, OP_TEXT, build_frame
+    from wsio.protocol.handshake import parse_uri
+
+    async with serve() as (base, _):
+        client = ClientProtocol(parse_uri(base + "/echo"))
+        client.send_request(client.connect())
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        writer.write(client.data_to_send())
+        events: list[Any] = []
+        while not events:
+            events += client.receive_data(await reader.read(65536))
+        # A text message, then a text frame with RSV2 set (no extension defines it).
+        mask = b"\x01\x02\x03\x04"
+        writer.write(build_frame(FIN | OP_TEXT, b"first", mask) + build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))
+        received: list[Any] = []
+        while not any(isinstance(event, Close) for event in received):
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            if not data:
+                break
+            received += client.receive_data(data)
+        writer.close()
+    assert received[0] == "first"
+    close = received[-1]
+    assert close.code == 1002
+
+
 EXAMPLE_COMMANDS = {
     # The command line the docs give, on uvloop and httptools.
     "uvicorn-cli-uvloop": ["-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
