@@ -1,0 +1,395 @@
+"""A Starlette app served by uvicorn with wsio.asgi.UvicornProtocol, driven by wsio's asyncio client.
+
+The server is an in-process ``uvicorn.Server`` on a loopback socket bound to
+port 0, with h11 and with httptools; one test runs the example app in a
+subprocess under uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+uvicorn = pytest.importorskip("uvicorn", reason="the asgi extra is not installed")
+pytest.importorskip("starlette", reason="the asgi extra is not installed")
+fastapi = pytest.importorskip("fastapi", reason="the asgi extra is not installed")
+
+from wsio.asgi import UvicornProtocol  # noqa: E402
+from wsio.asyncio.client import connect  # noqa: E402
+from wsio.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples" / "asgi"))
+import app as example  # noqa: E402
+
+HTTP_CLASSES = ["h11", "httptools"]
+
+
+@contextlib.asynccontextmanager
+async def serve(http: str = "h11", app: Any = None, **settings: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
+    """Run the example app under uvicorn + wsio on 127.0.0.1:<ephemeral>; yield its ws:// base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", **{"log_level": "warning", **settings}
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"ws://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
+
+
+async def last_close(base: str) -> dict[str, Any]:
+    url = base.replace("ws://", "http://") + "/last-close"
+    for _ in range(100):  # the app records the close a moment after it happens
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        result: dict[str, Any] = json.loads(body)
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("the app never saw the connection close")
+
+
+@pytest.fixture(autouse=True)
+def _forget_last_close() -> None:
+    example.last_close.clear()
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_text_bytes_and_compression(http: str) -> None:
+    async with serve(http) as (base, _):
+        async with connect(base + "/echo") as ws:
+            assert ws.protocol.deflate is not None  # permessage-deflate negotiated
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\xff" * 100)
+            assert await ws.recv() == b"\x00\xff" * 100
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_compression_can_be_disabled(http: str) -> None:
+    async with serve(http, ws_per_message_deflate=False) as (base, _):
+        async with connect(base + "/echo") as ws:
+            assert ws.protocol.deflate is None
+            await ws.send("plain")
+            assert await ws.recv() == "plain"
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_one_mebibyte_message(http: str) -> None:
+    message = os.urandom(1 << 20)
+    text = "x" * (1 << 20)
+    async with serve(http) as (base, _):
+        async with connect(base + "/echo", max_size=None) as ws:
+            await ws.send(message)
+            assert await ws.recv() == message
+            await ws.send(text)
+            assert await ws.recv() == text
+
+
+async def test_client_closes_with_code_and_reason() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo") as ws:
+            await ws.send("ping")
+            assert await ws.recv() == "ping"
+            await ws.close(4001, "client is done")
+        assert await last_close(base) == {"by": "client", "code": 4001, "reason": "client is done"}
+
+
+async def test_app_closes_with_code_and_reason() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo") as ws:
+            await ws.send("close 4002 app is done")
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+        assert caught.value.rcvd is not None
+        assert (caught.value.rcvd.code, caught.value.rcvd.reason) == (4002, "app is done")
+        assert caught.value.rcvd_then_sent is True  # the app closed first; the client echoed it
+
+
+async def test_subprotocol() -> None:
+    async with serve() as (base, _):
+        async with connect(base + "/echo", subprotocols=["other", "chat"]) as ws:
+            assert ws.subprotocol == "chat"
+        async with connect(base + "/echo", subprotocols=["other"]) as ws:
+            assert ws.subprotocol is None
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_ws_max_size_fails_with_1009(http: str) -> None:
+    async with serve(http, ws_max_size=64 * 1024) as (base, _):
+        async with connect(base + "/echo", compression=None) as ws:
+            await ws.send(b"x" * (64 * 1024))  # at the limit: fine
+            assert len(await ws.recv()) == 64 * 1024
+            await ws.send(b"x" * (64 * 1024 + 1))
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+        assert await last_close(base) == {"by": "client", "code": 1009, "reason": caught.value.rcvd.reason}
+
+
+async def test_unknown_path_is_refused_with_403() -> None:
+    async with serve() as (base, _):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(base + "/nowhere"):
+                pass
+        assert caught.value.response.status_code == 403
+
+
+async def test_server_headers_and_root_path() -> None:
+    async with serve(root_path="/api", headers=[("X-Served-By", "wsio")]) as (base, server):
+        async with connect(base + "/echo") as ws:
+            headers = ws.response.headers
+            assert headers["Server"] == "uvicorn"
+            assert headers["X-Served-By"] == "wsio"
+            assert "Date" in headers
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.scope["root_path"] == "/api"
+            assert protocol.scope["path"] == "/api/echo"
+
+
+async def test_keepalive_pings_and_keeps_an_answering_client() -> None:
+    async with serve(ws_ping_interval=0.05, ws_ping_timeout=1.0) as (base, server):
+        async with connect(base + "/echo", ping_interval=None) as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            for _ in range(100):
+                if protocol.ping_sent_at and protocol._ping_payload is None:
+                    break  # a ping went out and its pong came back
+                await asyncio.sleep(0.01)
+            assert protocol.ping_sent_at > 0.0
+            await asyncio.sleep(0.2)  # several intervals: still open
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+
+
+async def test_keepalive_off() -> None:
+    async with serve(ws_ping_interval=None) as (base, server):
+        async with connect(base + "/echo", ping_interval=None):
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.ping_timer is None
+
+
+async def test_shutdown_closes_with_1012() -> None:
+    async with serve() as (base, server):
+        ws = await connect(base + "/echo")
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+        server.should_exit = True
+        with pytest.raises(ConnectionClosed) as caught:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1012
+        await ws.close()
+
+
+async def test_slow_app_pauses_reading() -> None:
+    """A client that sends faster than the app receives fills TCP buffers, not the server's memory."""
+    release = asyncio.Event()
+    received: list[str] = []
+
+    async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        while (message := await receive())["type"] == "websocket.receive":
+            received.append(message["text"])
+
+    async with serve(app=slow_app) as (base, server):
+        async with connect(base + "/", compression=None) as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            count, size = 400, 16 * 1024  # 6.4 MB, more than the socket buffers hold
+
+            async def flood() -> None:
+                for i in range(count):
+                    await ws.send(f"{i:08d}" + "x" * (size - 8))
+
+            sender = asyncio.create_task(flood())
+            await asyncio.sleep(0.5)
+            assert protocol.read_paused
+            assert not sender.done()  # the client is held back by TCP flow control
+            assert len(protocol._queue) < count // 4  # what waits in the server is bounded
+            release.set()
+            await asyncio.wait_for(sender, 10)
+            await ws.close()
+    assert [int(m[:8]) for m in received] == list(range(count))
+
+
+async def test_denial_response_from_starlette() -> None:
+    """The websocket.http.response extension: the app answers the handshake with its own HTTP response."""
+    from starlette.responses import JSONResponse
+
+    async def deny(websocket: Any) -> None:
+        await websocket.send_denial_response(JSONResponse({"error": "no token"}, status_code=401))
+
+    app = example.Starlette(routes=[example.WebSocketRoute("/", deny)])
+    async with serve(app=app) as (base, _):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(base + "/"):
+                pass
+    response = caught.value.response
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == {"error": "no token"}
+
+
+api = fastapi.FastAPI()
+
+
+@api.websocket("/rooms/{room}")
+async def room_endpoint(websocket: fastapi.WebSocket, room: str, name: str = "anonymous") -> None:
+    await websocket.accept()
+    try:
+        async for text in websocket.iter_text():
+            await websocket.send_text(f"{room}/{name}: {text}")
+    except fastapi.WebSocketDisconnect:
+        pass
+
+
+async def test_fastapi_endpoint_with_path_and_query_parameters() -> None:
+    async with serve(app=api, http="httptools") as (base, _):
+        async with connect(base + "/rooms/lobby?name=ada") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "lobby/ada: hello"
+
+
+async def test_the_log_says_why_each_connection_closed() -> None:
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    async with serve(ws_max_size=1000, log_level="info") as (base, _):
+        handler = Collect()
+        logging.getLogger("uvicorn.error").addHandler(handler)
+        try:
+            async with connect(base + "/echo") as ws:
+                await ws.send("bye")
+                await ws.recv()
+            async with connect(base + "/echo", compression=None) as ws:
+                await ws.send(b"x" * 1001)
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            async with connect(base + "/echo") as ws:
+                await ws.send("close 4003 done here")
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            await asyncio.sleep(0.1)
+        finally:
+            logging.getLogger("uvicorn.error").removeHandler(handler)
+    closes = [line for line in lines if "closed:" in line]
+    assert any('"WebSocket /echo" closed: client closed with 1000' == line[line.index('"'):] for line in closes), closes
+    assert any(re.search(r"closed: failed with 1009: message of (at least )?1001 bytes exceeds max_size=1000$", line) for line in closes), closes
+    assert any("closed: app closed with 4003 'done here'" in line for line in closes), closes
+    assert any('"WebSocket /echo" [accepted]' in line for line in lines), lines
+
+
+async def test_tls(tmp_path: Path) -> None:
+    """With uvicorn's --ssl-certfile/--ssl-keyfile, wss:// works and the scope's scheme is wss."""
+    trustme = pytest.importorskip("trustme")
+    import ssl
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with serve(ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as (base, server):
+        async with connect(base.replace("ws://", "wss://") + "/echo", ssl=client_context) as ws:
+            await ws.send("secret")
+            assert await ws.recv() == "secret"
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            assert protocol.scope["scheme"] == "wss"
+
+
+async def test_messages_before_a_protocol_error_are_answered_first() -> None:
+    """A message and a bad frame in one read: the app echoes the message, then the connection fails with 1002."""
+    from wsio.protocol import ClientProtocol, Close
+    from wsio.protocol.frames import FIN, OP_TEXT, build_frame
+    from wsio.protocol.handshake import parse_uri
+
+    async with serve() as (base, _):
+        client = ClientProtocol(parse_uri(base + "/echo"))
+        client.send_request(client.connect())
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        writer.write(client.data_to_send())
+        events: list[Any] = []
+        while not events:
+            events += client.receive_data(await reader.read(65536))
+        # A text message, then a text frame with RSV2 set (no extension defines it).
+        mask = b"\x01\x02\x03\x04"
+        writer.write(build_frame(FIN | OP_TEXT, b"first", mask) + build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))
+        received: list[Any] = []
+        while not any(isinstance(event, Close) for event in received):
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            if not data:
+                break
+            received += client.receive_data(data)
+        writer.close()
+    assert received[0] == "first"
+    close = received[-1]
+    assert close.code == 1002
+
+
+EXAMPLE_COMMANDS = {
+    # The command line the docs give, on uvloop and httptools.
+    "uvicorn-cli-uvloop": ["-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
+                           "--http", "httptools", "--host", "127.0.0.1", "--port", "0",
+                           "--app-dir", str(ROOT / "examples" / "asgi")],
+    # The example as a script: uvicorn.run(app, ws="wsio.asgi:UvicornProtocol").
+    "script": [str(ROOT / "examples" / "asgi" / "app.py"), "--port", "0"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", EXAMPLE_COMMANDS, ids=list(EXAMPLE_COMMANDS))
+def test_example_in_a_subprocess(command: str) -> None:
+    """The example app, run as the docs say, serves its endpoint through wsio."""
+    pytest.importorskip("uvloop")
+    proc = subprocess.Popen([sys.executable, *EXAMPLE_COMMANDS[command]], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = None
+        for line in proc.stderr:
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, "uvicorn did not start"
+
+        async def talk() -> None:
+            async with connect(f"ws://127.0.0.1:{port}/echo", subprotocols=["chat"]) as ws:
+                assert ws.subprotocol == "chat"
+                await ws.send("over uvicorn")
+                assert await ws.recv() == "over uvicorn"
+
+        asyncio.run(talk())
+    finally:
+        proc.terminate()
+        proc.wait(10)
