@@ -87,11 +87,13 @@ class Job:
 def jobs_for(pythons: dict[str, str]) -> list[Job]:
     autobahn = "tests/autobahn/test_autobahn.py"
     # The default CPython: everything. What a job below doesn't name runs in "rest".
-    taken = ["tests/autobahn", "tests/soak", "tests/hostile", *CORE, "tests/interop", "tests/fuzz", "tests/test_build.py", "tests/test_examples_websocket_client.py"]
+    taken = ["tests/autobahn", "tests/asgi/test_autobahn_asgi.py", "tests/soak", "tests/hostile", *CORE, "tests/interop", "tests/fuzz", "tests/test_build.py", "tests/test_examples_websocket_client.py"]
     jobs = [
         Job("autobahn-server", [f"{autobahn}::test_server"], C_ENV, minutes=8),
         Job("autobahn-client-asyncio", [f"{autobahn}::test_client[asyncio]"], C_ENV, cores=0.25, minutes=9),
         Job("autobahn-client-sync", [f"{autobahn}::test_client[sync]"], C_ENV, cores=0.25, minutes=9),
+        # The same 517 cases against a Starlette echo on uvicorn with wsio's engine (tests/asgi).
+        Job("autobahn-asgi", ["tests/asgi/test_autobahn_asgi.py"], C_ENV, minutes=7),
         # The soak's server and load generator need a core each to reach 2,000
         # connections (and the same allocator high-water mark in warm-up and soak).
         Job("soak", ["tests/soak"], C_ENV, cores=2, minutes=2.5, exclusive=True),
