@@ -9,6 +9,8 @@ import sys
 import time
 from typing import IO
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -106,3 +108,21 @@ def self_signed_cert(directory: str, hostname: str = "localhost", *more_names: s
     with open(key_path, "wb") as file:
         file.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def _websockets_major() -> int:
+    import websockets.version
+
+    return int(websockets.version.version.split(".")[0])
+
+
+#: The libraries a websockets-compatibility test runs the same program against.
+#: It compares with websockets 17's API, which doesn't install on every Python
+#: wsio supports (3.10 gets websockets 16): there, wsio's side runs alone.
+COMPARED_LIBRARIES = [
+    "wsio",
+    pytest.param(
+        "websockets",
+        marks=pytest.mark.skipif(_websockets_major() < 17, reason="compares with websockets 17; an older websockets is installed"),
+    ),
+]

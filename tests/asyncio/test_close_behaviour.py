@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import struct
@@ -143,15 +144,26 @@ async def test_server_handler_sees_the_failure_at_once() -> None:
 
 
 async def test_failed_connection_closes_tcp_after_close_timeout_if_the_peer_never_closes() -> None:
-    async with wsio.serve(echo, "127.0.0.1", 0, close_timeout=0.3) as server:
+    loop = asyncio.get_running_loop()
+    tcp_closed: asyncio.Future[float] = loop.create_future()
+
+    async def handler(ws: Any) -> None:
+        with contextlib.suppress(ConnectionClosedError):
+            async for _ in ws:
+                pass
+        await ws.wait_closed()
+        tcp_closed.set_result(loop.time())
+
+    async with wsio.serve(handler, "127.0.0.1", 0, close_timeout=0.3) as server:
         client = await RawClient.connect(port_of(server))
         client.send_frame(0x1, b"\xff")
-        assert (await client.read_frame())[0] == OP_CLOSE
-        # Neither a close frame nor EOF from us: the server gives up after close_timeout.
-        loop = asyncio.get_running_loop()
         start = loop.time()
+        assert (await client.read_frame())[0] == OP_CLOSE
+        # The server ends its side at once (half-close): its close frame, then EOF...
         assert await asyncio.wait_for(client.reader.read(), 3) == b""
-        assert 0.2 < loop.time() - start < 2.5
+        assert loop.time() - start < 0.25
+        # ...and, with neither a close frame nor EOF from us, closes TCP after close_timeout.
+        assert 0.2 < await asyncio.wait_for(tcp_closed, 3) - start < 2.5
 
 
 @pytest.mark.parametrize("speed", ["asyncio", "sync"])

@@ -21,7 +21,7 @@ import werkzeug.routing
 import wsio
 from wsio.asyncio.client import process_exception
 
-LIBRARIES = ["wsio", "websockets"]
+from tests.helpers import COMPARED_LIBRARIES as LIBRARIES
 
 
 def library_module(library: str, path: str) -> Any:

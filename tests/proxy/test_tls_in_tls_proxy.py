@@ -23,6 +23,7 @@ import wsio
 from wsio import sync as websocket
 from wsio.sync.client import connect as sync_connect
 from wsio.sync.tls_in_tls import TLSInTLSSocket
+from wsio.exceptions import CertificateVerificationError
 
 from tests.helpers import ROOT
 from tests.sync.helpers import raw_server, run_server, server_ssl_context
@@ -192,7 +193,9 @@ def test_bad_certificate_fails_as_direct(
         sync_connect(uri, ssl=context, proxy=None)._create()
     with pytest.raises(Exception) as proxied:
         sync_connect(uri, ssl=context, proxy=proxy_uri, proxy_ssl=certificates.client_context())._create()
-    assert type(proxied.value) is type(direct.value) is ssl.SSLCertVerificationError
+    # wsio's CertificateVerificationError: an ssl.SSLCertVerificationError whose message says what to do.
+    assert type(proxied.value) is type(direct.value) is CertificateVerificationError
+    assert isinstance(proxied.value, ssl.SSLCertVerificationError)
     assert proxied.value.verify_message == direct.value.verify_message  # type: ignore[attr-defined]
     assert proxied.value.verify_code == direct.value.verify_code  # type: ignore[attr-defined]
 

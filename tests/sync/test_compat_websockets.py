@@ -23,7 +23,7 @@ import wsio
 from wsio.sync.client import ClientConnection, connect, reconnect, unix_connect
 from wsio.sync.server import basic_auth, broadcast, serve
 
-LIBRARIES = ["wsio", "websockets"]
+from tests.helpers import COMPARED_LIBRARIES as LIBRARIES
 
 
 def library_module(library: str, path: str) -> Any:

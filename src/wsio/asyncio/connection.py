@@ -471,10 +471,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             waiter.set_result(None)
         if protocol.should_close_transport():
             transport.close()
-        elif protocol.discarding and self._reading_paused:
-            self._reading_paused = False  # what arrives is thrown away: read on
-            if not self._reading_paused_for_writes:
-                transport.resume_reading()
+        else:
+            if protocol.should_send_eof() and transport.can_write_eof():
+                transport.write_eof()  # after what it holds: the close frame
+            if protocol.discarding and self._reading_paused:
+                self._reading_paused = False  # what arrives is thrown away: read on
+                if not self._reading_paused_for_writes:
+                    transport.resume_reading()
         if self._close_handle is None and self.close_timeout is not None:
             self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
 

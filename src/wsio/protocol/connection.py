@@ -154,8 +154,8 @@ class Connection:
         #: I/O layer, not only one behind complete messages: an application on
         #: another thread may be answering a message it took a moment ago.
         self.defer_failures = False
-        #: After a failure: the peer may still be sending. What it sends is read and
-        #: thrown away, frame by frame, until its close frame or EOF (see
+        #: True after a failure while the peer may still be sending. What it sends is
+        #: read and thrown away, frame by frame, until its close frame or EOF (see
         #: :meth:`should_close_transport`); closing TCP with unread data would
         #: reset the connection, and the peer would never read our close frame.
         self.discarding = False
@@ -512,6 +512,19 @@ class Connection:
         if self.failure is not None:
             return not self.discarding
         return self.side is Side.SERVER
+
+    def should_send_eof(self) -> bool:
+        """Whether the I/O layer should end its side of TCP now, and read on.
+
+        True while a server that failed the connection discards what the peer
+        still sends (:attr:`discarding`), once its close frame is written: the
+        peer reads the close frame, then EOF, at once, and what it sends
+        meanwhile is read and thrown away, so it gets no reset (RFC 6455 7.1.1:
+        the server closes TCP first). A client waits for the server instead.
+        Where the transport can't half-close (TLS), the I/O layer just reads on
+        until :meth:`should_close_transport` or ``close_timeout``.
+        """
+        return self.discarding and self.side is Side.SERVER and self.state is _CLOSED
 
     def receive_eof(self) -> list[Any]:
         """The peer closed its side of the TCP connection."""

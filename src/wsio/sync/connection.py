@@ -575,8 +575,13 @@ class Connection(ConnectionAPI):
         # the peer's close frame or EOF, or the peer would get a reset.
         if self.protocol.should_close_transport():
             self._close_tcp()
+        elif self.protocol.should_send_eof() and not self._write_shut:
+            self._write_shut = True
+            self._close_tcp(half=True)
 
-    def _close_tcp(self) -> None:
+    _write_shut = False  # our side of TCP ended (half-closed) after a failure
+
+    def _close_tcp(self, half: bool = False) -> None:
         """Write what is pending (the close frame), then shut the socket down (reader thread).
 
         The write lock is taken first, so that a frame another thread is
@@ -596,6 +601,15 @@ class Connection(ConnectionAPI):
                 pass
             finally:
                 self._write_lock.release()
+        if half:
+            # Stop writing and read on (the core's should_send_eof()). TLS can't
+            # half-close: it reads on until the peer closes or close_timeout.
+            if not hasattr(self.socket, "pending"):
+                try:
+                    self.socket.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+            return
         _shutdown(self.socket)
         self._tcp_done = True
 
