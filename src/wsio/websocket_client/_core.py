@@ -230,7 +230,12 @@ def _open(
         )._create()
         if sock is None:  # socket options apply once connected
             for option in [*DEFAULT_SOCKET_OPTION, *(sockopt or ())]:
-                connection.socket.setsockopt(*option)
+                try:
+                    connection.socket.setsockopt(*option)
+                except OSError:
+                    if connection.socket.fileno() != -1:
+                        raise  # a bad option
+                    break  # the peer hung up already and the reader closed the socket
         return connection
     except Exception as exc:
         if sock is not None and socket is None:
