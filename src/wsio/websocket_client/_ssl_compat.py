@@ -110,33 +110,3 @@ def ssl_context_from_sslopt(sslopt: Mapping[str, Any] | None) -> tuple[ssl.SSLCo
         with _failure("SSL ECDH curve configuration failed", ValueError):
             context.set_ecdh_curve(opts["ecdh_curve"])
     return context, server_hostname
-    cert_reqs = opts.get("cert_reqs", ssl.CERT_REQUIRED)
-    check_hostname = opts.get("check_hostname", cert_reqs != ssl.CERT_NONE)
-    context = ssl.SSLContext(opts.get("ssl_version", ssl.PROTOCOL_TLS_CLIENT))
-    # check_hostname first: verify_mode can't be CERT_NONE while it is on.
-    context.check_hostname = False
-    context.verify_mode = cert_reqs
-    context.check_hostname = bool(check_hostname) and cert_reqs != ssl.CERT_NONE
-    if cert_reqs != ssl.CERT_NONE:
-        cafile = opts.get("ca_certs")
-        capath = opts.get("ca_cert_path")
-        bundle = os.environ.get("WEBSOCKET_CLIENT_CA_BUNDLE")
-        if bundle and cafile is None and capath is None:
-            if os.path.isfile(bundle):
-                cafile = bundle
-            elif os.path.isdir(bundle):
-                capath = bundle
-        if cafile or capath:
-            context.load_verify_locations(cafile=cafile, capath=capath)
-        else:
-            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    if opts.get("certfile"):
-        context.load_cert_chain(opts["certfile"], opts.get("keyfile"), opts.get("password"))
-    if opts.get("cert_chain"):
-        certfile, keyfile, password = opts["cert_chain"]
-        context.load_cert_chain(certfile, keyfile, password)
-    if opts.get("ciphers"):
-        context.set_ciphers(opts["ciphers"])
-    if opts.get("ecdh_curve"):
-        context.set_ecdh_curve(opts["ecdh_curve"])
-    return context, server_hostname
