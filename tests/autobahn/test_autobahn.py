@@ -42,11 +42,9 @@ def assert_all_pass(results: dict[str, tuple[str, str]]) -> None:
     assert len(results) == ALL_CASES
 
 
-@pytest.mark.timeout(1800)
-def test_server(tmp_path: pathlib.Path) -> None:
-    outdir = REPORTS / "server"
-    port = free_port()
-    server = start_process([sys.executable, str(HERE / "echo_server.py"), str(port)])
+def fuzz_server(command: list[str], port: int, outdir: pathlib.Path) -> None:
+    """Start the echo server ``command`` (it prints "listening" on ``port``), run all cases against it, check them."""
+    server = start_process(command)
     try:
         wait_for_line(server, "listening")
         subprocess.run(
@@ -59,6 +57,12 @@ def test_server(tmp_path: pathlib.Path) -> None:
         server.terminate()
         server.wait(10)
     assert_all_pass(read_results(outdir))
+
+
+@pytest.mark.timeout(1800)
+def test_server(tmp_path: pathlib.Path) -> None:
+    port = free_port()
+    fuzz_server([sys.executable, str(HERE / "echo_server.py"), str(port)], port, REPORTS / "server")
 
 
 @pytest.mark.timeout(1800)
