@@ -96,14 +96,14 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
         top = sdist.name[: -len(".tar.gz")]
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert top == f"wsio-{wsio.__version__}", f"sdist {sdist.name} is not version {wsio.__version__}"
-    wanted = ["src/wsio/_speedups.c", "setup.py", "pyproject.toml", "README.md", "src/wsio/py.typed", "src/wsio/__init__.py"]
+    wanted = ["src/wsio/_speedups.c", "src/wsio/_speedups.pyi", "setup.py", "pyproject.toml", "README.md", "src/wsio/py.typed", "src/wsio/__init__.py"]
     wanted += ["MANIFEST.in", "tests/protocol/test_frames.py", "tests/interop/node/package.json", "examples/chat/server.py"]
     wanted += [name for name in ("LICENSE", "CHANGELOG.md") if (ROOT / name).exists()]
     missing = [name for name in wanted if name not in names]
     assert not missing, f"the sdist lacks {missing}"
     assert not [name for name in names if name.endswith((".so", ".pyc")) or "node_modules" in name], "build products in the sdist"
 
-    # The wheel: platform-specific, with the compiled accelerator and py.typed.
+    # The wheel: platform-specific, with the compiled accelerator, its stub and py.typed.
     tags = wheel.name[: -len(".whl")].split("-")[-3:]
     assert tags[2] != "any" and tags[1] != "none", f"{wheel.name} is not a platform wheel"
     with zipfile.ZipFile(wheel) as archive:
@@ -112,6 +112,7 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
         info = Parser().parsestr(archive.read(metadata).decode())
     assert [name for name in names if name.startswith("wsio/_speedups") and name.endswith(".so")], f"no _speedups*.so in {sorted(names)}"
     assert "wsio/py.typed" in names
+    assert "wsio/_speedups.pyi" in names, "the C accelerator's stub is not in the wheel"
     assert info["Name"] == "wsio"
     assert info["Version"] == wsio.__version__, f"the wheel says {info['Version']}, wsio.__version__ is {wsio.__version__}"
 
