@@ -5,7 +5,7 @@ APIs all sit on :class:`ServerProtocol` and :class:`ClientProtocol`.
 """
 
 from .connection import ClientProtocol, Connection, ServerProtocol, Side, State
-from .events import Fragment, Ping, Pong
+from .events import Event, Fragment, Ping, Pong
 from .frames import Close, CloseCode, Opcode
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ClientProtocol",
     "Side",
     "State",
+    "Event",
     "Fragment",
     "Ping",
     "Pong",

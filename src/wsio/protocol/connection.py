@@ -23,18 +23,26 @@ from __future__ import annotations
 import codecs
 import enum
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, overload
 
 from .errors import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
 from .handshake import InvalidStatus
 from . import frames as _frames
-from .events import Fragment, Ping, Pong
+from .events import Event, Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
 
 if TYPE_CHECKING:  # pragma: no cover
     from .deflate import PerMessageDeflate
-    from .handshake import WebSocketURI
-    from .http11 import HandshakeLimits, Request, Response
+    from .handshake import (
+        ClientExtensionFactory,
+        Extension,
+        ExtraHeaders,
+        Origin,
+        ServerExtensionFactory,
+        ServerHandshakeResult,
+        WebSocketURI,
+    )
+    from .http11 import HandshakeLimits, HeadersLike, Request, RequestParser, Response, ResponseParser
 
 __all__ = ["State", "Side", "Connection", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
 
@@ -137,7 +145,7 @@ class Connection:
         self.debug = self.logger.isEnabledFor(logging.DEBUG)
 
         self.subprotocol: str | None = None
-        self.extensions: list[Any] = []
+        self.extensions: list[Extension] = []
         self.deflate: PerMessageDeflate | None = None
 
         self.close_rcvd: Close | None = None
@@ -183,7 +191,7 @@ class Connection:
 
     # -- negotiated state ---------------------------------------------------
 
-    def _set_extensions(self, extensions: Sequence[Any]) -> None:
+    def _set_extensions(self, extensions: Sequence[Extension]) -> None:
         from .deflate import PerMessageDeflate
 
         self.extensions = list(extensions)
@@ -202,11 +210,11 @@ class Connection:
         self._out = []
         return b"".join(out)
 
-    def receive_data(self, data: bytes | bytearray) -> list[Any]:
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
         """Feed bytes read from the network; return the events they complete."""
         if self.state is State.CONNECTING:
             return self._receive_handshake(data)
-        events: list[Any] = []
+        events: list[Event] = []
         if self.discarding or self._deferred_failure is not None:
             # Nothing after a protocol error counts: it is read and thrown away.
             # With a failure held back, the I/O layer says when to fail, with b"",
@@ -309,7 +317,7 @@ class Connection:
     def _stopped(self) -> bool:
         return self.close_rcvd is not None or self.failure is not None or self._deferred_failure is not None
 
-    def _process_frames(self, frames: list[tuple[int, bytes]], events: list[Any]) -> None:
+    def _process_frames(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
         """Turn frames into events; raise ProtocolError at the first bad one."""
         max_size = self.max_size
         for head, payload in frames:
@@ -368,7 +376,7 @@ class Connection:
                 raise PayloadTooBig(f"message of at least {self._msg_size} bytes exceeds max_size={self.max_size}")
         self._msg_fin = bool(head & FIN)
 
-    def _continue_partial(self, src: bytes | bytearray, pos: int, end: int, events: list[Any]) -> int:
+    def _continue_partial(self, src: bytes | bytearray, pos: int, end: int, events: list[Event]) -> int:
         """Consume what has arrived of a data frame's payload."""
         n = min(self._pf_left, end - pos)
         if n == 0:
@@ -396,7 +404,7 @@ class Connection:
         self._data(chunk, self._pf_left == 0, events)
         return pos + n
 
-    def _data(self, data: bytes, frame_done: bool, events: list[Any]) -> None:
+    def _data(self, data: bytes, frame_done: bool, events: list[Event]) -> None:
         """Pass on a piece of the current message's payload."""
         last = frame_done and self._msg_fin
         if self._msg_compressed:
@@ -424,7 +432,7 @@ class Connection:
         # the application gets, and max_size is what to raise to accept more.
         return PayloadTooBig(f"compressed message of more than {self.max_size} bytes once decompressed exceeds max_size={self.max_size}")
 
-    def _control(self, opcode: int, payload: bytes, events: list[Any]) -> None:
+    def _control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == OP_PING:
             if self.state is _OPEN:
                 self._out.append(self._frame(FIN | OP_PONG, payload))
@@ -526,7 +534,7 @@ class Connection:
         """
         return self.discarding and self.side is Side.SERVER and self.state is _CLOSED
 
-    def receive_eof(self) -> list[Any]:
+    def receive_eof(self) -> list[Event]:
         """The peer closed its side of the TCP connection."""
         if self.eof_received:
             return []
@@ -597,15 +605,15 @@ class Connection:
         # isinstance after the exact check: str subclasses (StrEnum members) are text too.
         if type(data) is str or isinstance(data, str):
             return self._message(data.encode(), FIN | OP_TEXT, compress)
-        return self._message(data, FIN | OP_BINARY, compress)  # type: ignore[arg-type]
+        return self._message(data, FIN | OP_BINARY, compress)
 
     def send_text(self, data: str | bytes, compress: bool | None = None) -> bytes:
         """Frame a text message; ``bytes`` must already be UTF-8."""
-        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_TEXT, compress)  # type: ignore[union-attr]
+        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_TEXT, compress)
 
     def send_binary(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
         """Frame a binary message; ``str`` is encoded to UTF-8."""
-        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
+        return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)
 
     def send_message_parts(
         self, data: str | bytes | bytearray | memoryview, compress: bool | None = None
@@ -618,9 +626,18 @@ class Connection:
         a transport that writes the pieces without joining them.
         """
         if type(data) is str or isinstance(data, str):
-            return self._message(data.encode(), FIN | OP_TEXT, compress, True)  # type: ignore[return-value]
-        return self._message(data, FIN | OP_BINARY, compress, True)  # type: ignore[return-value]
+            return self._message(data.encode(), FIN | OP_TEXT, compress, True)
+        return self._message(data, FIN | OP_BINARY, compress, True)
 
+    # Typing only: parts=True returns the pieces, parts=False one bytes object.
+    @overload
+    def _message(
+        self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: Literal[False] = ...
+    ) -> bytes: ...
+    @overload
+    def _message(
+        self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: Literal[True]
+    ) -> tuple[bytes | bytearray | memoryview, ...]: ...
     def _message(
         self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: bool = False
     ) -> bytes | tuple[bytes | bytearray | memoryview, ...]:
@@ -655,7 +672,7 @@ class Connection:
             payload: bytes | bytearray | memoryview = data.encode()
             opcode = OP_TEXT
         else:
-            payload = data  # type: ignore[assignment]
+            payload = data
             opcode = OP_BINARY
         head = (opcode if first else OP_CONT) | (FIN if last else 0)
         return self._frame(head, payload)
@@ -692,10 +709,10 @@ class Connection:
 
     # -- handshake (the roles override these) --------------------------------
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:  # pragma: no cover
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:  # pragma: no cover
         raise NotImplementedError
 
-    def _receive_handshake_eof(self) -> list[Any]:
+    def _receive_handshake_eof(self) -> list[Event]:
         self.why = "EOF during the opening handshake"
         self.handshake_exc = self.handshake_exc or InvalidHandshake(self.why)
         self.state = _CLOSED
@@ -723,12 +740,12 @@ class ServerProtocol(Connection):
     def __init__(
         self,
         *,
-        origins: Sequence[Any] | None = None,
-        extensions: Sequence[Any] | None = None,
+        origins: Sequence[Origin] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: Callable[[list[str], list[str]], str | None] | None = None,
         server_header: str | None = None,
-        extra_headers: Any = None,
+        extra_headers: ExtraHeaders | None = None,
         limits: HandshakeLimits | None = None,
         **kwargs: Any,
     ) -> None:
@@ -741,25 +758,27 @@ class ServerProtocol(Connection):
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
         self.extra_headers = extra_headers
-        self._parser: Any = RequestParser(limits or HandshakeLimits())
+        self._parser: RequestParser | None = RequestParser(limits or HandshakeLimits())
         self.request: Request | None = None
         self.response: Response | None = None
-        self._accepted: Any = None
+        self._accepted: ServerHandshakeResult | None = None
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:
         if self.request is not None:
             # Request complete, response not sent yet: keep what follows for later.
             self._buf += data
             return []
+        parser = self._parser
+        assert parser is not None  # dropped only once the request is complete
         try:
-            request = self._parser.feed(bytes(data))
+            request = parser.feed(bytes(data))
         except InvalidHandshake as exc:
             self._reject(exc)
             return []
         if request is None:
             return []
         self.request = request
-        self._buf += self._parser.leftover
+        self._buf += parser.leftover
         self._parser = None  # its buffers are not needed anymore
         return [request]
 
@@ -825,9 +844,9 @@ class ClientProtocol(Connection):
         wsuri: WebSocketURI,
         *,
         origin: str | None = None,
-        extensions: Sequence[Any] | None = None,
+        extensions: Sequence[ClientExtensionFactory] | None = None,
         subprotocols: Sequence[str] | None = None,
-        extra_headers: Any = None,
+        extra_headers: HeadersLike | None = None,
         user_agent_header: str | None = None,
         limits: HandshakeLimits | None = None,
         **kwargs: Any,
@@ -841,7 +860,7 @@ class ClientProtocol(Connection):
         self.available_subprotocols = subprotocols
         self.extra_headers = extra_headers
         self.user_agent_header = user_agent_header
-        self._parser: Any = ResponseParser(limits or HandshakeLimits())
+        self._parser: ResponseParser | None = ResponseParser(limits or HandshakeLimits())
         self.key = ""
         self.request: Request | None = None
         self.response: Response | None = None
@@ -866,7 +885,8 @@ class ClientProtocol(Connection):
         self.request = request
         self._out.append(request.serialize())
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Any]:
+    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:
+        assert self._parser is not None  # dropped only once the response is complete
         try:
             response = self._parser.feed(bytes(data))
         except InvalidHandshake as exc:
@@ -876,7 +896,8 @@ class ClientProtocol(Connection):
             return []
         return self._handshake_response(response)
 
-    def _receive_handshake_eof(self) -> list[Any]:
+    def _receive_handshake_eof(self) -> list[Event]:
+        assert self._parser is not None  # dropped only once the response is complete
         try:
             response = self._parser.feed_eof()
         except InvalidHandshake as exc:
@@ -890,10 +911,11 @@ class ClientProtocol(Connection):
             self.why = "EOF without a close frame"
         return events
 
-    def _handshake_response(self, response: Response) -> list[Any]:
+    def _handshake_response(self, response: Response) -> list[Event]:
         from .handshake import client_handshake
 
         self.response = response
+        assert self._parser is not None
         leftover = self._parser.leftover
         self._parser = None
         assert self.request is not None
@@ -916,7 +938,7 @@ class ClientProtocol(Connection):
         self.state = State.OPEN
         response.headers.forget_index()
         self.request.headers.forget_index()
-        events: list[Any] = [response]
+        events: list[Event] = [response]
         if leftover:
             events.extend(self.receive_data(leftover))
         return events

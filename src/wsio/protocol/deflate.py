@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     DuplicateParameter,
@@ -21,6 +21,9 @@ from .errors import (
     PayloadTooBig,
     ProtocolError,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .handshake import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 __all__ = [
     "DEFAULT_COMPRESSION_THRESHOLD",
@@ -68,12 +71,12 @@ def _zlib_window_bits(bits: int) -> int:
     return -max(bits, 9)
 
 
-def _check_window_bits(name: str, bits: Any) -> None:
+def _check_window_bits(name: str, bits: object) -> None:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 8 <= bits <= 15:
         raise ValueError(f"{name} must be an integer between 8 and 15, got {bits!r}")
 
 
-def _check_compress_settings(settings: Mapping[str, Any], allowed: frozenset[str]) -> None:
+def _check_compress_settings(settings: Mapping[str, object], allowed: frozenset[str]) -> None:
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise ValueError(
@@ -121,7 +124,7 @@ class PerMessageDeflate:
         local_no_context_takeover: bool,
         remote_max_window_bits: int,
         local_max_window_bits: int,
-        compress_settings: dict[str, Any] | None = None,
+        compress_settings: Mapping[str, int] | None = None,
     ) -> None:
         _check_window_bits("remote_max_window_bits", remote_max_window_bits)
         _check_window_bits("local_max_window_bits", local_max_window_bits)
@@ -132,8 +135,8 @@ class PerMessageDeflate:
         self.remote_max_window_bits = remote_max_window_bits
         self.local_max_window_bits = local_max_window_bits
         self.compress_settings = settings
-        self._compressor: Any = None  # zlib._Compress, created lazily
-        self._decompressor: Any = None  # zlib._Decompress, created lazily
+        self._compressor: zlib._Compress | None = None  # created lazily
+        self._decompressor: zlib._Decompress | None = None  # created lazily
 
     def __repr__(self) -> str:
         return (
@@ -175,16 +178,18 @@ class PerMessageDeflate:
         """
         compressor = self._compressor
         if compressor is None:
+            # The settings' keys are checked (level, memLevel, strategy: ints), so
+            # none lands on zdict, which mypy can't tell from dict[str, int].
             compressor = zlib.compressobj(
-                wbits=_zlib_window_bits(self.local_max_window_bits), **self.compress_settings
+                wbits=_zlib_window_bits(self.local_max_window_bits), **self.compress_settings  # type: ignore[arg-type]
             )
-        data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        compressed = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         if self.local_no_context_takeover:
             self._compressor = None  # a fresh one per message; nothing held while idle
         else:
             self._compressor = compressor
         # Z_SYNC_FLUSH always ends with the empty stored block; strip it.
-        return data[:-4] if data.endswith(_EMPTY_UNCOMPRESSED_BLOCK) else data
+        return compressed[:-4] if compressed.endswith(_EMPTY_UNCOMPRESSED_BLOCK) else compressed
 
     def decompress(
         self, data: bytes | bytearray | memoryview, fin: bool, max_length: int | None
@@ -238,7 +243,7 @@ class PerMessageDeflate:
         return output
 
     @staticmethod
-    def _inflate(decompressor: Any, data: Any, max_length: int | None) -> bytes:
+    def _inflate(decompressor: zlib._Decompress, data: bytes | bytearray | memoryview, max_length: int | None) -> bytes:
         if max_length is None:
             output: bytes = decompressor.decompress(data)
         else:
@@ -309,7 +314,7 @@ def _parse_params(
     )
 
 
-def _split_settings(compress_settings: Mapping[str, Any] | None) -> tuple[dict[str, Any], int]:
+def _split_settings(compress_settings: Mapping[str, int] | None) -> tuple[dict[str, int], int]:
     """Validate a factory's ``compress_settings``; return (zlib options, preferred window).
 
     Factories also accept ``wbits``: the largest window this endpoint wants to
@@ -326,7 +331,7 @@ def _split_settings(compress_settings: Mapping[str, Any] | None) -> tuple[dict[s
     return settings, wbits
 
 
-def _check_not_accepted(accepted_extensions: Sequence[Any]) -> None:
+def _check_not_accepted(accepted_extensions: Sequence[Extension]) -> None:
     # Two permessage-deflate would both use RSV1: the second can't be told apart.
     if any(getattr(extension, "name", None) == PerMessageDeflate.name for extension in accepted_extensions):
         raise NegotiationError("permessage-deflate is already negotiated")
@@ -359,7 +364,7 @@ class ClientPerMessageDeflateFactory:
         client_no_context_takeover: bool = False,
         server_max_window_bits: int | None = None,
         client_max_window_bits: int | bool | None = True,
-        compress_settings: dict[str, Any] | None = None,
+        compress_settings: Mapping[str, int] | None = None,
     ) -> None:
         if server_max_window_bits is not None:
             _check_window_bits("server_max_window_bits", server_max_window_bits)
@@ -398,7 +403,7 @@ class ClientPerMessageDeflateFactory:
         return params
 
     def process_response_params(
-        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Any]
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
     ) -> PerMessageDeflate:
         """Check the server's answer to our offer and build the extension.
 
@@ -496,7 +501,7 @@ class ServerPerMessageDeflateFactory:
         server_max_window_bits: int | None = None,
         client_max_window_bits: int | None = None,
         require_client_max_window_bits: bool = False,
-        compress_settings: dict[str, Any] | None = None,
+        compress_settings: Mapping[str, int] | None = None,
     ) -> None:
         if server_max_window_bits is not None:
             _check_window_bits("server_max_window_bits", server_max_window_bits)
@@ -522,7 +527,7 @@ class ServerPerMessageDeflateFactory:
         )
 
     def process_request_params(
-        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Any]
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
     ) -> tuple[list[ExtensionParameter], PerMessageDeflate]:
         """Negotiate one offer (RFC 7692 section 7.1); return the answer and the extension.
 
@@ -591,7 +596,7 @@ _DEFAULT_WINDOW_BITS = 12
 _DEFAULT_MEM_LEVEL = 5
 
 
-def enable_client_permessage_deflate(extensions: Sequence[Any] | None) -> list[Any]:
+def enable_client_permessage_deflate(extensions: Sequence[ClientExtensionFactory] | None) -> list[ClientExtensionFactory]:
     """Return ``extensions`` with a default client ``permessage-deflate`` factory added.
 
     Nothing is added when one is already there, so an explicit configuration wins.
@@ -610,7 +615,7 @@ def enable_client_permessage_deflate(extensions: Sequence[Any] | None) -> list[A
     return extensions
 
 
-def enable_server_permessage_deflate(extensions: Sequence[Any] | None) -> list[Any]:
+def enable_server_permessage_deflate(extensions: Sequence[ServerExtensionFactory] | None) -> list[ServerExtensionFactory]:
     """Return ``extensions`` with a default server ``permessage-deflate`` factory added.
 
     Nothing is added when one is already there, so an explicit configuration wins.

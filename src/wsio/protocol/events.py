@@ -10,11 +10,18 @@
 - :class:`~wsio.protocol.frames.Close`: the peer's close frame.
 - :class:`~wsio.protocol.http11.Request` (server) or
   :class:`~wsio.protocol.http11.Response` (client): the opening handshake.
+
+:data:`Event` is their union: ``receive_data`` returns a ``list[Event]``.
 """
 
 from __future__ import annotations
 
-__all__ = ["Fragment", "Ping", "Pong"]
+from typing import TypeAlias, Union
+
+from .frames import Close
+from .http11 import Request, Response
+
+__all__ = ["Event", "Fragment", "Ping", "Pong"]
 
 
 class Fragment:
@@ -43,7 +50,7 @@ class _ControlFrame:
         return f"{type(self).__name__}({self.data!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.data == other.data  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.data == other.data
 
 
 class Ping(_ControlFrame):
@@ -56,3 +63,13 @@ class Pong(_ControlFrame):
     """A pong frame received."""
 
     __slots__ = ()
+
+
+#: What :meth:`~wsio.protocol.connection.Connection.receive_data` and
+#: :meth:`~wsio.protocol.connection.Connection.receive_eof` return a list of:
+#: a whole text (``str``) or binary (``bytes``) message, a :class:`Fragment`
+#: of one, a :class:`Ping` or :class:`Pong`, the peer's
+#: :class:`~wsio.protocol.frames.Close`, or the opening handshake's
+#: :class:`~wsio.protocol.http11.Request` (server side) or
+#: :class:`~wsio.protocol.http11.Response` (client side).
+Event: TypeAlias = Union[str, bytes, Fragment, Ping, Pong, Close, Request, Response]

@@ -207,7 +207,7 @@ class Assembly:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
-def parse_header(buf: bytes | bytearray, pos: int) -> tuple[int, int, bytes | None, int] | None:
+def parse_header(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int, bytes | None, int] | None:
     """Decode the frame header at ``buf[pos:]`` without any validation.
 
     Return ``(head, length, mask, payload_start)``, or ``None`` if the header is
@@ -304,7 +304,7 @@ LARGE_PAYLOAD = 65536
 def _head_byte(head: object) -> int:
     """``head`` as an int from 0 to 255, or raise wsio's error (the C version raises the same)."""
     try:
-        value = operator.index(head)  # type: ignore[arg-type]
+        value = operator.index(head)  # type: ignore[arg-type]  # any object: index() is the check
     except TypeError:
         raise TypeError(f"frame head must be an integer, not {type(head).__name__}") from None
     if not 0 <= value <= 255:
@@ -360,6 +360,8 @@ class MaskSource:
 py_apply_mask, py_parse_frames, py_build_frame, PyAssembly = apply_mask, parse_frames, build_frame, Assembly
 if not os.environ.get("WSIO_NO_SPEEDUPS"):
     try:
+        # The C Assembly is another class with the same methods (see _speedups.pyi): mypy
+        # keeps this module's, and the functions' signatures are the same.
         from .._speedups import Assembly, apply_mask, build_frame, parse_frames  # type: ignore[assignment]  # noqa: F811
     except ImportError:  # not built: the pure-Python versions stay
         pass

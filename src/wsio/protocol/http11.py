@@ -18,7 +18,7 @@ import http
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Generic, TypeVar, Union, overload
 
 from .errors import InvalidHandshake, InvalidMessage, SecurityError
 
@@ -33,6 +33,8 @@ __all__ = [
     "ResponseParser",
 ]
 
+
+_T = TypeVar("_T")
 
 # RFC 7230 3.2.6: token = 1*tchar.
 _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -175,7 +177,13 @@ class Headers(MutableMapping[str, str]):
 
     # -- multi-dict API ------------------------------------------------------
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: _T) -> str | _T: ...
+    def get(self, key: str, default: object = None) -> object:
         """Return the single value of ``key``, or ``default`` if absent.
 
         Raises :class:`MultipleValuesError` if ``key`` has several values.
@@ -216,9 +224,15 @@ class Headers(MutableMapping[str, str]):
         self[key] = default
         return default
 
-    _MISSING: Any = object()
+    _MISSING = object()
 
-    def pop(self, key: str, default: Any = _MISSING) -> Any:
+    @overload
+    def pop(self, key: str) -> str: ...
+    @overload
+    def pop(self, key: str, default: str) -> str: ...
+    @overload
+    def pop(self, key: str, default: _T) -> str | _T: ...
+    def pop(self, key: str, default: object = _MISSING) -> object:
         """Remove ``key`` and return its single value (``default`` if absent)."""
         if key not in self:
             if default is Headers._MISSING:
@@ -268,7 +282,7 @@ class Headers(MutableMapping[str, str]):
 HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
 
 
-def _check_start_line_field(name: str, value: Any) -> None:
+def _check_start_line_field(name: str, value: object) -> None:
     """Refuse what would break the start line out of its line (CR, LF, ...).
 
     Headers are checked by :class:`Headers`; this covers what
@@ -331,7 +345,7 @@ class Request:
         fields["method"] = method
         fields["version"] = version
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         _check_start_line_field(name, value)
         object.__setattr__(self, name, value)
 
@@ -372,7 +386,7 @@ class Response:
         fields["headers"] = headers
         fields["body"] = body
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         _check_start_line_field(name, value)
         object.__setattr__(self, name, value)
 
@@ -464,8 +478,11 @@ _DONE = 8
 
 _LINE_STATES = frozenset({_START, _HEADERS, _CHUNK_SIZE, _CHUNK_END, _TRAILERS})
 
+#: What a parser returns: :class:`Request` or :class:`Response`.
+_MessageT = TypeVar("_MessageT", Request, Response)
 
-class _Parser:
+
+class _Parser(Generic[_MessageT]):
     """Line splitting with limits, shared by both parsers.
 
     ``_buf[_start:]`` holds the bytes not parsed yet; ``_scan`` is how far
@@ -489,14 +506,14 @@ class _Parser:
         self._header_count = 0
         self._headers = Headers()
         self._error: InvalidHandshake | None = None
-        self._result: Any = None
+        self._result: _MessageT | None = None
 
     @property
     def buffered(self) -> int:
         """How many bytes are buffered and not yet parsed (for tests and stats)."""
         return len(self._buf) - self._start
 
-    def _feed(self, data: bytes | bytearray | memoryview) -> Any:
+    def _feed(self, data: bytes | bytearray | memoryview) -> _MessageT | None:
         if self._error is not None:
             raise self._error
         if self._state == _DONE:
@@ -672,7 +689,7 @@ def _content_length(headers: Headers, what: str) -> int | None:
     return int(item)
 
 
-class RequestParser(_Parser):
+class RequestParser(_Parser[Request]):
     """Incremental parser for the client's opening handshake request.
 
     Call :meth:`feed` with bytes as they arrive.  It returns ``None`` until the
@@ -697,8 +714,7 @@ class RequestParser(_Parser):
 
     def feed(self, data: bytes | bytearray | memoryview) -> Request | None:
         """Parse ``data``; return the :class:`Request` once its head is complete."""
-        result: Request | None = self._feed(data)
-        return result
+        return self._feed(data)
 
     def feed_eof(self) -> None:
         """Signal the end of the connection; raise if the request is incomplete."""
@@ -765,7 +781,7 @@ class RequestParser(_Parser):
         self._state = _DONE
 
 
-class ResponseParser(_Parser):
+class ResponseParser(_Parser[Response]):
     """Incremental parser for the server's answer to the opening handshake.
 
     Call :meth:`feed` with bytes as they arrive, and :meth:`feed_eof` when the
@@ -793,8 +809,7 @@ class ResponseParser(_Parser):
         """Parse ``data``; return the :class:`Response` once it is complete."""
         if data:
             self._received_anything = True
-        result: Response | None = self._feed(data)
-        return result
+        return self._feed(data)
 
     def feed_eof(self) -> Response | None:
         """Signal the end of the connection.
@@ -808,8 +823,7 @@ class ResponseParser(_Parser):
             return None
         if self._state == _BODY_EOF:
             self._complete()
-            result: Response = self._result
-            return result
+            return self._result
         if self._state == _START and not self._received_anything:
             msg = "connection closed before the HTTP response"
         elif self._state in (_START, _HEADERS):

@@ -17,6 +17,7 @@ import base64
 import ipaddress
 import os
 import urllib.parse
+import types
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -375,7 +376,7 @@ class ConnectTunnel:
 # -- SOCKS ---------------------------------------------------------------------------------------
 
 
-def import_python_socks(module: str) -> Any:
+def import_python_socks(module: str) -> types.ModuleType:
     """Import ``python_socks`` or its submodule ``module`` (``"sync"``, ``"async_.asyncio"``).
 
     Raises :class:`ImportError` that says to install ``wsio[socks]`` if it's missing.

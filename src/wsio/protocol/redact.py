@@ -39,8 +39,8 @@ def _redact_password(uri: str) -> str:
         parts = None
     if parts is not None and parts.netloc and uri.find(parts.netloc, start) == start:
         netloc = parts.netloc
-        userinfo, at, hostport = netloc.rpartition("@")
-        if not at or ":" not in userinfo:
+        userinfo, at_sign, hostport = netloc.rpartition("@")
+        if not at_sign or ":" not in userinfo:
             return uri
         user = userinfo.partition(":")[0]
         return f"{uri[:start]}{user}:***@{hostport}{uri[start + len(netloc):]}"
