@@ -21,24 +21,25 @@ from __future__ import annotations
 
 from ._abnf import *  # noqa: F403
 from ._abnf import __all__ as _abnf_all
-from ._app import WebSocketApp, set_reconnect
-from ._core import WebSocket, create_connection
+# "X as X": exported for type checkers too, which can't read the __all__ built below.
+from ._app import WebSocketApp as WebSocketApp, set_reconnect as set_reconnect
+from ._core import WebSocket as WebSocket, create_connection as create_connection
 from ._exceptions import (
-    WebSocketAddressException,
-    WebSocketBadStatusException,
-    WebSocketConnectionClosedException,
-    WebSocketException,
-    WebSocketHandshakeException,
-    WebSocketPayloadException,
-    WebSocketProtocolException,
-    WebSocketProxyException,
-    WebSocketTimeoutException,
+    WebSocketAddressException as WebSocketAddressException,
+    WebSocketBadStatusException as WebSocketBadStatusException,
+    WebSocketConnectionClosedException as WebSocketConnectionClosedException,
+    WebSocketException as WebSocketException,
+    WebSocketHandshakeException as WebSocketHandshakeException,
+    WebSocketPayloadException as WebSocketPayloadException,
+    WebSocketProtocolException as WebSocketProtocolException,
+    WebSocketProxyException as WebSocketProxyException,
+    WebSocketTimeoutException as WebSocketTimeoutException,
 )
 from ._logging import *  # noqa: F403
 from ._logging import __all__ as _logging_all
 from ._socket import *  # noqa: F403
 from ._socket import __all__ as _socket_all
-from ._ssl_compat import ssl_context_from_sslopt
+from ._ssl_compat import ssl_context_from_sslopt as ssl_context_from_sslopt
 
 #: The websocket-client version whose API this package follows.
 __version__ = "1.9.2"

@@ -106,7 +106,7 @@ class ABNF:
         self.rsv3 = rsv3
         self.opcode = opcode
         self.mask_value = mask_value
-        self.data: Any = "" if data is None else data
+        self.data: str | bytes = "" if data is None else data
         self.get_mask_key: Callable[[int], bytes] = os.urandom
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from ..exceptions import InvalidMessage
 from ..protocol.frames import Close
 from ._abnf import ABNF
 from ._core import WebSocket
-from ._dispatcher import Dispatcher, DispatcherBase, SSLDispatcher, WrappedDispatcher
+from ._dispatcher import Dispatcher, DispatcherBase, SSLDispatcher, WrappedDispatcher  # noqa: F401 - websocket._app has DispatcherBase too
 from ._exceptions import (
     WebSocketConnectionClosedException,
     WebSocketException,
@@ -183,7 +183,7 @@ class WebSocketApp:
         dispatcher: Any = None,
         is_ssl: bool = False,
         handleDisconnect: Callable[..., Any] | None = None,
-    ) -> DispatcherBase | WrappedDispatcher:
+    ) -> Dispatcher | SSLDispatcher | WrappedDispatcher:
         """The loop :meth:`run_forever` reads with: ``dispatcher`` (``rel`` or alike) wrapped in a
         :class:`WrappedDispatcher`, else a :class:`SSLDispatcher` or :class:`Dispatcher` waking up
         every ``ping_timeout`` seconds (10 by default)."""
@@ -498,7 +498,7 @@ class _Run:
                 message = f"{message}: {text}"
             rcvd = Close(code, text or "") if code is not None else None
             reason = WebSocketConnectionClosedException(message, rcvd=rcvd, why="the server closed the connection")
-            reason.status_code = code  # type: ignore[attr-defined]
+            reason.status_code = code
         return self.disconnected(reason, close_frame)
 
     def disconnected(self, exc: BaseException, close_frame: ABNF | None = None) -> bool:

@@ -48,7 +48,7 @@ class SimpleCookieJar:
         if not host:
             return ""
         host = host.lower()
-        pairs = []
+        pairs: list[str] = []
         for domain, cookie in self.jar.items():
             if cookie and (host.endswith(domain) or host == domain[1:]):
                 pairs.extend(f"{name}={morsel.value}" for name, morsel in cookie.items())

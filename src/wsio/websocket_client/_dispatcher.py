@@ -68,7 +68,7 @@ class Dispatcher(DispatcherBase):
     """Wait for the app's socket in this thread; call ``read_callback`` when readable (stop when it
     returns false) and ``check_callback`` after each wait (at least every ``ping_timeout`` seconds)."""
 
-    def read(self, sock: socket.socket, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
+    def read(self, sock: socket.socket | None, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
         if _read_wsio(self.app, read_callback):
             return
         target = _app_socket(self.app)
@@ -88,7 +88,7 @@ class Dispatcher(DispatcherBase):
 class SSLDispatcher(DispatcherBase):
     """:class:`Dispatcher` for a TLS socket: data TLS already decrypted counts as readable."""
 
-    def read(self, sock: socket.socket, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
+    def read(self, sock: socket.socket | None, read_callback: Callable[[], Any], check_callback: Callable[[], Any]) -> None:
         if _read_wsio(self.app, read_callback):
             return
         target = _app_socket(self.app)
