@@ -8,7 +8,7 @@ from __future__ import annotations
 import email.utils
 import hmac
 import http
-from typing import Any, Callable, Iterable, Tuple, Union
+from typing import Any, Callable, Iterable, Tuple, TypeGuard, Union
 
 from .exceptions import InvalidHeader
 from .protocol.headers import parse_basic_auth
@@ -41,7 +41,7 @@ def text_response(status: http.HTTPStatus | int, text: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
-def _is_pair(value: Any) -> bool:
+def _is_pair(value: object) -> TypeGuard[tuple[str, str]]:
     return isinstance(value, tuple) and len(value) == 2 and all(isinstance(item, str) for item in value)
 
 
@@ -59,15 +59,16 @@ def credentials_checker(
         raise ValueError("basic_auth() takes credentials or check_credentials, one of them")
     if check_credentials is not None:
         return check_credentials
+    pairs: list[tuple[str, str]]
     if _is_pair(credentials):
         pairs = [credentials]
     elif isinstance(credentials, Iterable) and not isinstance(credentials, (str, bytes)):
-        pairs = list(credentials)
+        pairs = list(credentials)  # type: ignore[arg-type]  # not a pair: pairs, checked next
         if not all(_is_pair(pair) for pair in pairs):
             raise TypeError(f"credentials must be (username, password) pairs of str, not {credentials!r}")
     else:
         raise TypeError(f"credentials must be a (username, password) pair or pairs, not {credentials!r}")
-    passwords = dict(pairs)  # type: ignore[arg-type]
+    passwords = dict(pairs)
 
     def check(username: str, password: str) -> bool:
         expected = passwords.get(username)

@@ -10,11 +10,14 @@ whether its transport is closed (:attr:`closed`).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .protocol.connection import Connection as CoreConnection
 from .protocol.connection import State
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .protocol.http11 import Headers, Request, Response
 
 __all__ = ["ConnectionAPI"]
 
@@ -26,7 +29,8 @@ class ConnectionAPI:
     """Attributes shared by every connection; needs ``protocol``, ``remote_address``,
     ``_id``, ``_why`` and ``_lost_exc`` on the instance, and :attr:`closed`."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # hidden from type checkers: the attributes are the subclasses' slots
+        __slots__ = ()
 
     protocol: CoreConnection
     remote_address: Any
@@ -59,15 +63,17 @@ class ConnectionAPI:
         """Whether the connection is open (``state`` is ``OPEN``), as in the legacy websockets API."""
         return self.protocol.state is State.OPEN
 
+    # [attr-defined]: the core of either role (ServerProtocol, ClientProtocol) has
+    # request and response; the Connection they share doesn't.
     @property
-    def request(self) -> Any:
+    def request(self) -> Request | None:
         """The opening handshake request (a :class:`~wsio.Request`)."""
-        return self.protocol.request  # type: ignore[attr-defined]
+        return self.protocol.request  # type: ignore[attr-defined, no-any-return]
 
     @property
-    def response(self) -> Any:
+    def response(self) -> Response | None:
         """The opening handshake response (a :class:`~wsio.Response`)."""
-        return self.protocol.response  # type: ignore[attr-defined]
+        return self.protocol.response  # type: ignore[attr-defined, no-any-return]
 
     @property
     def path(self) -> str:
@@ -76,13 +82,13 @@ class ConnectionAPI:
         return request.path if request is not None else ""
 
     @property
-    def request_headers(self) -> Any:
+    def request_headers(self) -> Headers | None:
         """The headers of the opening handshake request (a :class:`~wsio.Headers`)."""
         request = self.request
         return request.headers if request is not None else None
 
     @property
-    def response_headers(self) -> Any:
+    def response_headers(self) -> Headers | None:
         """The headers of the opening handshake response (a :class:`~wsio.Headers`)."""
         response = self.response
         return response.headers if response is not None else None

@@ -67,7 +67,7 @@ from .protocol.errors import (
 )
 from .protocol.frames import Close, close_code_explanation
 from .protocol.handshake import InvalidStatus
-from .protocol.http11 import Headers
+from .protocol.http11 import Headers, HeadersLike
 from .protocol.redact import redact_uri
 
 __all__ = [
@@ -210,9 +210,9 @@ class AbortHandshake(InvalidHandshake):
     is converted), ``headers`` anything :class:`~wsio.Headers` takes.
     """
 
-    def __init__(self, status: int, headers: object, body: bytes = b"") -> None:
+    def __init__(self, status: int, headers: HeadersLike, body: bytes = b"") -> None:
         self.status = http.HTTPStatus(status)
-        self.headers = Headers(headers)  # type: ignore[arg-type]
+        self.headers = Headers(headers)
         self.body = body
         super().__init__(f"HTTP {int(self.status)}, {len(self.headers)} headers, {len(body)} bytes")
 

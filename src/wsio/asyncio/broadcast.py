@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Hashable, Iterable
+from typing import Hashable, Iterable
 
 from ..protocol.connection import Side, State
 from ..protocol.frames import FIN, OP_BINARY, OP_TEXT, RSV1, build_frame
@@ -74,18 +74,19 @@ class Framed:
         deflate = protocol.deflate
         compress = self.compress
         use_deflate = deflate is not None and compress is not False and (compress or self.size >= protocol.compression_threshold)
-        key: Any = deflate.key if use_deflate else _PLAIN  # type: ignore[union-attr]
+        # [union-attr]: use_deflate implies a deflate, which mypy can't follow through a bool.
+        key: Hashable | None = deflate.key if use_deflate else _PLAIN  # type: ignore[union-attr]
         if protocol.side is Side.CLIENT or key is None:
             # Masked frames, or a compression context of its own: frame for this one.
             if self.head & 0x0F == OP_TEXT:
-                return protocol.send_text(self.payload, compress)  # type: ignore[arg-type]
+                return protocol.send_text(self.payload, compress)
             return protocol.send_binary(self.payload, compress)
         data = self._frames.get(key)
         if data is None:
             if key is _PLAIN:
                 data = build_frame(self.head, self.payload)
             else:
-                data = build_frame(self.head | RSV1, deflate.compress(self.payload))  # type: ignore[union-attr]
+                data = build_frame(self.head | RSV1, deflate.compress(self.payload))  # type: ignore[union-attr]  # key from a deflate
             self._frames[key] = data
         return data
 

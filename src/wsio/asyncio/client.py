@@ -251,7 +251,7 @@ class connect:
                 redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
                 if redirect is None:
                     raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)  # type: ignore[arg-type]
+                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
                 uri, wsuri = redirect.uri, redirect.wsuri
                 continue
             self.connection = connection
@@ -269,7 +269,7 @@ class connect:
             kwargs.pop("sock", None)  # it served the first request; same origin: connect to the URI
             if not redirect.same_origin:
                 options = {**options, "extra_headers": None}
-        protocol = ClientProtocol(wsuri, **options)  # type: ignore[arg-type]
+        protocol = ClientProtocol(wsuri, **options)
 
         def factory() -> ClientConnection:
             return self._connection_class(protocol, **self._connection_options)
@@ -286,7 +286,7 @@ class connect:
             if proxy is None:
                 _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
             else:
-                connection = await self._open_through(proxy, host, port, factory, ssl, kwargs)  # type: ignore[arg-type]
+                connection = await self._open_through(proxy, host, port, factory, ssl, kwargs)
         try:
             await connection.handshake_done
         except BaseException:
@@ -321,7 +321,7 @@ class connect:
             if ssl is not None:
                 # Over an https:// proxy this is TLS inside TLS, which start_tls supports.
                 new_transport = await loop.start_tls(
-                    transport, transport.get_protocol(), ssl, server_hostname=kwargs.get("server_hostname")  # type: ignore[arg-type]
+                    transport, transport.get_protocol(), ssl, server_hostname=kwargs.get("server_hostname")
                 )
                 assert new_transport is not None
                 transport = new_transport
@@ -329,7 +329,7 @@ class connect:
             transport.set_protocol(connection)
             connection.connection_made(transport)
         except BaseException:
-            transport.abort()  # type: ignore[attr-defined]
+            transport.abort()
             raise
         return connection
 

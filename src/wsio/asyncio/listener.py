@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..exceptions import ConnectionClosed, InvalidState
 from ..protocol.connection import State
-from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import ClientConnection, connect
 from .connection import Connection, Data
@@ -83,10 +83,13 @@ class ListenerConnection(Connection):
 
     # Its state lives in the slots of the two concrete classes below (only one
     # base of a class may add slots): listener, _batch, _pieces, _open_called.
-    __slots__ = ()
+    # Hidden from type checkers, which would refuse to set attributes that are
+    # not in this class's (empty) slots.
+    if not TYPE_CHECKING:
+        __slots__ = ()
     listener: Listener
     _batch: list[bytes] | None  # held writes, while corked
-    _pieces: list[Any] | None
+    _pieces: list[str | bytes] | None  # a fragmented message's pieces so far
     _open_called: bool
 
     def _init_listener(self, listener: Listener) -> None:
@@ -137,33 +140,37 @@ class ListenerConnection(Connection):
         self._flush_held()  # what was sent before goes first
         super()._write_parts(parts)
 
-    def _handle_events(self, events: list[Any]) -> None:
+    def _handle_events(self, events: list[Event]) -> None:
         listener = self.listener
         try:
+            # type(event) is read once, for speed; mypy doesn't narrow `event` on
+            # `kind is ...`, hence the [arg-type] and [union-attr] ignores below.
             for event in events:
                 kind = type(event)
                 if kind is str or kind is bytes:
-                    listener.on_message(self, event)
+                    listener.on_message(self, event)  # type: ignore[arg-type]
                 elif kind is Fragment:
                     pieces = self._pieces
                     if pieces is None:
                         pieces = self._pieces = []
-                    pieces.append(event.data)
-                    if event.last:
+                    pieces.append(event.data)  # type: ignore[union-attr]
+                    if event.last:  # type: ignore[union-attr]
                         self._pieces = None
-                        joined = "".join(pieces) if type(pieces[0]) is str else b"".join(pieces)
+                        # The pieces of one message are all str or all bytes.
+                        joined = "".join(pieces) if type(pieces[0]) is str else b"".join(pieces)  # type: ignore[arg-type]
                         listener.on_message(self, joined)
                 elif kind is Ping:
-                    listener.on_ping(self, event.data)
+                    listener.on_ping(self, event.data)  # type: ignore[union-attr, arg-type]
                 elif kind is Pong:
-                    self._pong_received(event.data)
-                    listener.on_pong(self, event.data)
+                    self._pong_received(event.data)  # type: ignore[union-attr, arg-type]
+                    listener.on_pong(self, event.data)  # type: ignore[union-attr, arg-type]
                 elif kind is not Close:
                     self._handshake_event(event)
         except Exception:
             self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
             self.fail(1011, "internal error")
 
+    # [override]: the callback API's send() and close() return at once; Connection's are coroutines.
     def send(self, message: Data | bytearray | memoryview, compress: bool | None = None) -> None:  # type: ignore[override]
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
 
@@ -271,7 +278,10 @@ class ListenerClientConnection(ListenerConnection, ClientConnection):
             self._call_on_open()
 
 
-def _connection_class(options: dict[str, Any], default: type[ListenerConnection]) -> type[ListenerConnection]:
+_Concrete = TypeVar("_Concrete", ListenerServerConnection, ListenerClientConnection)
+
+
+def _connection_class(options: dict[str, Any], default: type[_Concrete]) -> type[_Concrete]:
     cls = options.pop("create_connection", None) or default
     if not (isinstance(cls, type) and issubclass(cls, default)):
         raise TypeError(f"create_connection must be a subclass of {default.__name__}, not {cls!r}")
@@ -288,6 +298,7 @@ def serve_listener(factory: Callable[[], Listener], host: str | None = None, por
     """
     cls = _connection_class(options, ListenerServerConnection)
     create = functools.partial(cls, listener_factory=factory)
+    # [arg-type]: serve() takes a class; a partial that makes instances of one works the same.
     return serve(_no_handler, host, port, create_connection=create, **options)  # type: ignore[arg-type]
 
 
@@ -305,5 +316,6 @@ def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) 
     """
     cls = _connection_class(options, ListenerClientConnection)
     create = functools.partial(cls, listener_factory=factory)
+    # [arg-type]: connect() takes a class; a partial that makes instances of one works the same.
     return connect(uri, create_connection=create, **options)  # type: ignore[arg-type]
 

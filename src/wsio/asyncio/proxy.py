@@ -21,7 +21,7 @@ class _TunnelProtocol(asyncio.Protocol):
         self.answer = answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.write(self.tunnel.request())  # type: ignore[attr-defined]
+        transport.write(self.tunnel.request())  # type: ignore[attr-defined]  # a TCP connection's: a Transport
 
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
@@ -57,7 +57,7 @@ async def open_http_tunnel(
     proxy_ssl: ssl_module.SSLContext | None = None,
     user_agent: str | None = None,
     local_addr: tuple[str, int] | None = None,
-) -> asyncio.BaseTransport:
+) -> asyncio.Transport:
     """Return a transport whose bytes reach ``host:port`` through an HTTP(S) CONNECT proxy.
 
     For an https:// proxy the transport is TLS to the proxy (``proxy_ssl``,

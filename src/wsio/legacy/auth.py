@@ -68,7 +68,7 @@ class BasicAuthWebSocketServerProtocol(ServerConnection):
         headers = Headers([("WWW-Authenticate", f'Basic realm="{escaped}", charset="UTF-8"')])
         return 401, headers, text
 
-    async def process_request(self, path: str, request_headers: Headers) -> Any:  # type: ignore[override]
+    async def process_request(self, path: str, request_headers: Headers) -> tuple[int, Headers, bytes] | None:
         """Check the ``Authorization`` header: ``None`` to go on, or the 401 answer as ``(status, headers, body)``."""
         try:
             authorization = request_headers["Authorization"]

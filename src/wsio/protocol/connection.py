@@ -607,8 +607,8 @@ class Connection:
             return self._message(data.encode(), FIN | OP_TEXT, compress)
         return self._message(data, FIN | OP_BINARY, compress)
 
-    def send_text(self, data: str | bytes, compress: bool | None = None) -> bytes:
-        """Frame a text message; ``bytes`` must already be UTF-8."""
+    def send_text(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
+        """Frame a text message; bytes-like data must already be UTF-8."""
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_TEXT, compress)
 
     def send_binary(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:

@@ -24,8 +24,9 @@ __all__ = ["Backend", "MemoryBackend", "Sink"]
 class Sink(Protocol):
     """What a hub offers its backend: where messages from elsewhere go, and what this process wants."""
 
-    #: The hub's logger.
-    logger: logging.Logger
+    @property
+    def logger(self) -> logging.Logger:
+        """The hub's logger."""
 
     def deliver(self, topic: str, text: bool, payload: bytes) -> int:
         """Send a message that came from another process to this process's subscribers of ``topic``.

@@ -192,7 +192,7 @@ class RedisBackend(Backend):
             try:
                 await self._connect(pubsub)
                 delays = None
-                self._attempted.set()  # type: ignore[union-attr]
+                self._attempted.set()  # type: ignore[union-attr]  # made by start(), before this task
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 self._up = False
@@ -209,7 +209,7 @@ class RedisBackend(Backend):
                 if self._pubsub is pubsub:
                     self._pubsub = None
                 self._release_waiters()
-                self._attempted.set()  # type: ignore[union-attr]
+                self._attempted.set()  # type: ignore[union-attr]  # made by start(), before this task
                 await self._drop(pubsub)
                 if delays is None:
                     delays = backoff(self.reconnect_initial, None, self.reconnect_max)

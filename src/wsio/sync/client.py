@@ -261,7 +261,7 @@ class reconnect:
                 redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
                 if redirect is None:
                     raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)  # type: ignore[arg-type]
+                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
                 uri, wsuri = redirect.uri, redirect.wsuri
                 continue
             self.connection = connection
@@ -299,7 +299,7 @@ class reconnect:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.settimeout(remaining())
                 try:
-                    sock.connect(self._path)  # type: ignore[arg-type]
+                    sock.connect(self._path)  # type: ignore[arg-type]  # unix without sock has a path (__init__ checks)
                 except BaseException:
                     sock.close()
                     raise
@@ -323,18 +323,18 @@ class reconnect:
                     if isinstance(sock, ssl_module.SSLSocket):
                         # TLS to an https:// proxy already: an SSLSocket can't carry a second
                         # TLS session, so this one runs in memory over it (TLS inside TLS).
-                        tls = TLSInTLSSocket(sock, ssl, server_hostname)  # type: ignore[arg-type]
+                        tls = TLSInTLSSocket(sock, ssl, server_hostname)
                         tls.do_handshake(remaining)
-                        sock = tls  # type: ignore[assignment]
+                        sock = tls  # type: ignore[assignment]  # has what the connection uses of a socket
                     else:
                         sock.settimeout(remaining())
-                        sock = ssl.wrap_socket(sock, server_hostname=server_hostname)  # type: ignore[union-attr]
+                        sock = ssl.wrap_socket(sock, server_hostname=server_hostname)
                 except socket.timeout:
                     raise TimeoutError("timed out during the TLS handshake") from None
                 except ssl_module.SSLCertVerificationError as exc:
                     # Still an SSLCertVerificationError, with a message that says what to do.
                     raise CertificateVerificationError.from_error(exc, self.uri) from exc
-            protocol = ClientProtocol(wsuri, **options)  # type: ignore[arg-type]
+            protocol = ClientProtocol(wsuri, **options)
             connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
             connection._handshake(deadline)
         except BaseException:
