@@ -49,9 +49,10 @@ run: install
 test: install system-deps node-deps
 	$(PY) tests/runner.py
 
-# The edit loop, in under 3 minutes: lint, then the core and both I/O layers on both paths at once.
+# The edit loop, in under 3 minutes: lint and types, then the core and both I/O layers on both paths at once.
 check: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) tests/runner.py --only c-core,py-core
 
 # atheris on each parser (not in CI): PARSER=request|response|frames|differential|all, SECONDS each.
