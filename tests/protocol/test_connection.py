@@ -313,6 +313,28 @@ def test_send_message_parts_keeps_a_large_payload_out_of_the_frame() -> None:
     assert s.receive_data(frame) == [payload]
 
 
+@pytest.mark.parametrize("deflate", [False, True])
+@pytest.mark.parametrize("sender_side", ["server", "client"])
+@pytest.mark.parametrize("items", [10, 70_000])  # under and over LARGE_PAYLOAD bytes
+def test_views_with_wide_items_are_framed_by_their_bytes(items: int, sender_side: str, deflate: bool) -> None:
+    """memoryview(array("i", ...)) has len() in items: the frame must carry all its bytes."""
+    import array
+
+    s, c = pair(deflate)
+    sender, receiver = (s, c) if sender_side == "server" else (c, s)
+    values = array.array("i", range(items))
+    expected = values.tobytes()
+    assert receiver.receive_data(sender.send_message(memoryview(values))) == [expected]
+    assert receiver.receive_data(b"".join(sender.send_message_parts(memoryview(values)))) == [expected]
+    # 2-D and non-contiguous views too.
+    grid = memoryview(bytes(range(24))).cast("B", (4, 6))
+    assert receiver.receive_data(sender.send_binary(grid)) == [bytes(range(24))]
+    assert receiver.receive_data(sender.send_binary(memoryview(expected)[::2])) == [expected[::2]]
+    first = sender.send_fragment(memoryview(values), first=True, last=False)
+    last = sender.send_fragment(memoryview(array.array("h", [1, 2])), first=False, last=True)
+    assert collapse(receiver.receive_data(first + last)) == [expected + array.array("h", [1, 2]).tobytes()]
+
+
 def test_send_message_parts_with_compression() -> None:
     s, c = pair(deflate=True)
     payload = b"compressible " * 20_000

@@ -644,6 +644,8 @@ class Connection:
         if self.state is not _OPEN or self._fragmenting:
             self._check_open()
             raise InvalidState("a fragmented message is being sent; finish it first")
+        if type(payload) is memoryview:
+            payload = _frames.flat_bytes(payload)
         deflate = self.deflate
         if deflate is not None and compress is not False:
             if compress or len(payload) >= self.compression_threshold:
@@ -672,7 +674,7 @@ class Connection:
             payload: bytes | bytearray | memoryview = data.encode()
             opcode = OP_TEXT
         else:
-            payload = data
+            payload = _frames.flat_bytes(data) if type(data) is memoryview else data
             opcode = OP_BINARY
         head = (opcode if first else OP_CONT) | (FIN if last else 0)
         return self._frame(head, payload)

@@ -301,6 +301,17 @@ _pack_long = struct.Struct("!BBQ").pack
 LARGE_PAYLOAD = 65536
 
 
+def flat_bytes(view: memoryview) -> memoryview | bytes:
+    """``view`` as one byte per item, so that ``len()`` counts bytes.
+
+    A view of an ``array('i')`` or a 2-D buffer has ``len()`` in items or
+    rows, which would frame a wrong payload length.
+    """
+    if view.itemsize == 1 and view.ndim == 1 and view.c_contiguous:
+        return view
+    return view.cast("B") if view.c_contiguous else view.tobytes()
+
+
 def _head_byte(head: object) -> int:
     """``head`` as an int from 0 to 255, or raise wsio's error (the C version raises the same)."""
     try:
