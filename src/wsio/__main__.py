@@ -249,7 +249,7 @@ class Trace:
     def connection_class(self) -> type:
         """A client connection that shows its handshake and the messages it receives."""
         from .asyncio.client import ClientConnection
-        from .protocol.events import Fragment, Ping, Pong
+        from .protocol.events import Event, Fragment, Ping, Pong
         from .protocol.http11 import Response
 
         trace = self
@@ -259,19 +259,18 @@ class Trace:
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)
-                request = self.protocol.request  # type: ignore[attr-defined]
+                request = self.request
                 if request is not None:
                     trace.head(">", request.serialize())
 
-            def _handle_events(self, events: list[Any]) -> None:
-                for event in events:
-                    kind = type(event)
-                    if kind is str or kind is bytes:
+            def _handle_events(self, events: list[Event]) -> None:
+                for event in events:  # isinstance, not type() once: a trace is not a hot path
+                    if isinstance(event, (str, bytes)):
                         trace.message("<", event)
-                    elif kind is Fragment or kind is Ping or kind is Pong:
+                    elif isinstance(event, (Fragment, Ping, Pong)):
                         if event.data:
                             trace.message("<", event.data)
-                    elif kind is Response:
+                    elif isinstance(event, Response):
                         response = Response(event.status_code, event.reason_phrase, event.headers)
                         trace.head("<", response.serialize())
                         if event.body:

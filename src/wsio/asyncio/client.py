@@ -19,6 +19,7 @@ from .._client_common import (
 )
 from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus, RedirectError
 from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
+from ..protocol.events import Event
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits, Response
 from ..protocol.proxy import ProxyURI, select_proxy
@@ -55,7 +56,7 @@ class ClientConnection(Connection):
         protocol.send_request(request)
         self.transport.write(protocol.data_to_send())
 
-    def _handshake_event(self, event: Any) -> None:
+    def _handshake_event(self, event: Event) -> None:
         # Not "state is OPEN": a close frame right behind the 101, in the same
         # read, has already moved the state on, and the handshake still succeeded.
         if isinstance(event, Response) and self.protocol.handshake_exc is None:

@@ -272,7 +272,7 @@ class ListenerClientConnection(ListenerConnection, ClientConnection):
         super().__init__(*args, **kwargs)
         self._init_listener(listener_factory())
 
-    def _handshake_event(self, event: Any) -> None:
+    def _handshake_event(self, event: Event) -> None:
         super()._handshake_event(event)
         if self.protocol.state is State.OPEN and not self._open_called:
             self._call_on_open()

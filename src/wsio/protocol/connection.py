@@ -210,7 +210,7 @@ class Connection:
         self._out = []
         return b"".join(out)
 
-    def receive_data(self, data: bytes | bytearray) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Feed bytes read from the network; return the events they complete."""
         if self.state is State.CONNECTING:
             return self._receive_handshake(data)
@@ -233,7 +233,7 @@ class Connection:
         buf = self._buf
         if buf:
             buf += data
-            src: bytes | bytearray = buf
+            src: bytes | bytearray | memoryview = buf
         else:
             src = data
         end = len(src)
@@ -376,7 +376,7 @@ class Connection:
                 raise PayloadTooBig(f"message of at least {self._msg_size} bytes exceeds max_size={self.max_size}")
         self._msg_fin = bool(head & FIN)
 
-    def _continue_partial(self, src: bytes | bytearray, pos: int, end: int, events: list[Event]) -> int:
+    def _continue_partial(self, src: bytes | bytearray | memoryview, pos: int, end: int, events: list[Event]) -> int:
         """Consume what has arrived of a data frame's payload."""
         n = min(self._pf_left, end - pos)
         if n == 0:
@@ -711,7 +711,7 @@ class Connection:
 
     # -- handshake (the roles override these) --------------------------------
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:  # pragma: no cover
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> list[Event]:  # pragma: no cover
         raise NotImplementedError
 
     def _receive_handshake_eof(self) -> list[Event]:
@@ -765,7 +765,7 @@ class ServerProtocol(Connection):
         self.response: Response | None = None
         self._accepted: ServerHandshakeResult | None = None
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> list[Event]:
         if self.request is not None:
             # Request complete, response not sent yet: keep what follows for later.
             self._buf += data
@@ -887,7 +887,7 @@ class ClientProtocol(Connection):
         self.request = request
         self._out.append(request.serialize())
 
-    def _receive_handshake(self, data: bytes | bytearray) -> list[Event]:
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> list[Event]:
         assert self._parser is not None  # dropped only once the response is complete
         try:
             response = self._parser.feed(bytes(data))

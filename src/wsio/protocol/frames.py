@@ -262,7 +262,7 @@ def check_header(head: int, length: int, masked: bool, expect_masked: bool, rsv1
 
 
 def parse_frames(
-    buf: bytes | bytearray, pos: int, expect_masked: bool, rsv1_ok: bool
+    buf: bytes | bytearray | memoryview, pos: int, expect_masked: bool, rsv1_ok: bool
 ) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]:
     """Parse every complete frame in ``buf`` from ``pos``.
 

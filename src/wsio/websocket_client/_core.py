@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ..exceptions import ConnectionClosed, InvalidProxy, InvalidState
 from ..protocol.connection import State
-from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import Close
 from ..protocol.handshake import WebSocketURI, parse_uri
 from ..protocol.proxy import proxy_bypassed, proxy_from_environment
@@ -137,7 +137,7 @@ class _EventConnection(ClientConnection):
             except OSError:  # full (the reader is behind: it will find the events) or closed
                 pass
 
-    def _handle_events(self, events: list[Any]) -> None:
+    def _handle_events(self, events: list[Event]) -> None:
         super()._handle_events(events)
         if events:
             self._signal_event()
