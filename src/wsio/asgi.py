@@ -210,6 +210,7 @@ class UvicornProtocol(asyncio.Protocol):
             if not self.read_paused:
                 self.read_paused = True
                 self.transport.pause_reading()
+        # type(event) is read once, for speed; mypy doesn't narrow on `kind is ...`.
         for event in events:
             kind = type(event)
             if kind is str:
@@ -217,8 +218,8 @@ class UvicornProtocol(asyncio.Protocol):
             elif kind is bytes:
                 self._message({"type": "websocket.receive", "bytes": event})
             elif kind is Fragment:
-                self._fragments.append(event.data)
-                if event.last:
+                self._fragments.append(event.data)  # type: ignore[union-attr]
+                if event.last:  # type: ignore[union-attr]
                     pieces, self._fragments = self._fragments, []
                     if isinstance(pieces[0], str):
                         self._message({"type": "websocket.receive", "text": "".join(pieces)})
@@ -227,11 +228,11 @@ class UvicornProtocol(asyncio.Protocol):
             elif kind is Ping:
                 pass  # the core queued the pong
             elif kind is Pong:
-                self._pong(event.data)
+                self._pong(event.data)  # type: ignore[union-attr, arg-type]
             elif kind is Close:
-                self._peer_closed(event)
+                self._peer_closed(event)  # type: ignore[arg-type]
             elif kind is Request:
-                self._request(event)
+                self._request(event)  # type: ignore[arg-type]
         if conn.failure is not None or (conn.state is State.CLOSED and not self.handshake_complete):
             if not self._failure_handled:
                 self._failure_handled = True

@@ -28,7 +28,7 @@ from ..exceptions import (
 from ..connection_api import ConnectionAPI
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
-from ..protocol.events import Fragment, Ping, Pong
+from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 
 __all__ = ["Connection", "Data", "State"]
@@ -76,7 +76,7 @@ def _frozen(data: bytes | bytearray | memoryview) -> bytes | memoryview:
     return bytes(data)
 
 
-def _time_out(waiter: asyncio.Future[None], timeout: float) -> None:
+def _time_out(waiter: asyncio.Future[None], timeout: float | None) -> None:
     """``recv(timeout=...)``: no message came in time."""
     if not waiter.done():
         waiter.set_exception(TimeoutError(f"no message within timeout={timeout}s"))
@@ -159,7 +159,9 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self._id: uuid.UUID | None = None
 
         # Created on the first message: an empty deque holds a 64-slot block.
-        self._queue: collections.deque[Any] | None = None
+        # [assignment]: None until then, but taken from only once _messages (or, for
+        # recv_streaming(), its truth) says something is queued.
+        self._queue: collections.deque[Any] = None  # type: ignore[assignment]
         self._messages = 0  # complete messages in _queue
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
@@ -214,7 +216,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         # buffer is read into again for the next connection.
         self.data_received(_read_buffer.view[:nbytes])
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         protocol = self.protocol
         events = protocol.receive_data(data)
         if protocol._out:
@@ -234,11 +236,12 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if protocol.state is State.CLOSED:
             self._after_closed()
 
-    def _handle_events(self, events: list[Any]) -> None:
+    def _handle_events(self, events: list[Event]) -> None:
         queue = self._queue
         if queue is None:
             queue = self._queue = collections.deque()
         added = 0
+        # type(event) is read once, for speed; mypy doesn't narrow on `kind is ...`.
         for event in events:
             kind = type(event)
             if kind is str or kind is bytes:
@@ -246,10 +249,10 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                 added += 1
             elif kind is Fragment:
                 queue.append(event)
-                if event.last:
+                if event.last:  # type: ignore[union-attr]
                     added += 1
             elif kind is Pong:
-                self._pong_received(event.data)
+                self._pong_received(event.data)  # type: ignore[union-attr, arg-type]
             elif kind is Ping or kind is Close:
                 pass  # answered by the core
             else:
@@ -273,7 +276,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    def _handshake_event(self, event: Any) -> None:  # pragma: no cover - roles override
+    def _handshake_event(self, event: Event) -> None:  # pragma: no cover - roles override
         pass
 
     def eof_received(self) -> bool | None:

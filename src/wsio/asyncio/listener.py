@@ -98,7 +98,7 @@ class ListenerConnection(Connection):
         self._pieces = None
         self._open_called = False
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         corked: list[ListenerConnection] | None = getattr(_cork, "connections", None)
         if corked is not None:  # pragma: no cover - reads don't nest; be safe anyway
             super().data_received(data)

@@ -76,7 +76,7 @@ class ServerConnection(Connection, Responder):
         super().connection_made(transport)
         server = self.server
         if server.closing:
-            transport.abort()
+            transport.abort()  # type: ignore[attr-defined]  # a TCP connection's: a Transport
             return
         server.connections.add(self)
         if server.open_timeout is not None:
@@ -89,7 +89,7 @@ class ServerConnection(Connection, Responder):
             self._why = f"no complete handshake request within open_timeout={self.server.open_timeout}s"
             self.transport.abort()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         if self.protocol.state is State.CONNECTING and self.handler_task is None:
             protocol = self.protocol
             events = protocol.receive_data(data)
@@ -99,7 +99,8 @@ class ServerConnection(Connection, Responder):
                 self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
                 self._after_closed()
             elif events:
-                self.handler_task = self.loop.create_task(self._run(events[0]))
+                # [arg-type]: the only event of a server's opening handshake is its Request.
+                self.handler_task = self.loop.create_task(self._run(events[0]))  # type: ignore[arg-type]
             return
         super().data_received(data)
         if self.protocol.state is State.CONNECTING and len(self.protocol._buf) > HANDSHAKE_BUFFER_LIMIT:
@@ -270,7 +271,7 @@ class OverCapacity(asyncio.Protocol):
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set first by connection_made()
         self._linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -232,6 +232,9 @@ class Server:
         connections: the connections currently open or opening.
     """
 
+    # Here, where "socket" is the module: in __init__ it is the listening socket.
+    _lingering: dict[socket.socket, float]
+
     def __init__(
         self,
         socket: socket.socket,
@@ -258,7 +261,7 @@ class Server:
         self.max_connections = max_connections
         self._over_capacity_answer = over_capacity_response(server_header)
         # Refused sockets whose request is read and dropped by the accept loop: deadline by socket.
-        self._lingering: dict[socket.socket, float] = {}
+        self._lingering = {}
         self.connections: set[ServerConnection] = set()
         self._make_connection = make_connection
         self._lock = threading.Lock()
