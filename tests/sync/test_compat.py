@@ -546,6 +546,32 @@ def test_fire_cont_frame() -> None:
         ws.close()
 
 
+def test_fire_cont_frame_recv_returns_the_first_piece_then_continuations() -> None:
+    """As websocket-client: recv() gives the first piece's data, then "" for each continuation frame."""
+
+    def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        ws.send(["ab", "cd", "ef"])
+        ws.send([b"\x01", b"\x02"])
+        ws.send("whole")
+        ws.recv()
+
+    with run_server(handler) as server:
+        ws = websocket.create_connection(uri(server), fire_cont_frame=True)
+        assert [ws.recv() for _ in range(6)] == ["ab", "", "", b"\x01", "", "whole"]
+        ws.close()
+
+
+def test_an_answer_beginning_with_a_blank_line_is_a_websocket_exception() -> None:
+    from wsio.websocket_client import _handshake
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n")
+        with pytest.raises(websocket.WebSocketException, match="empty line") as info:
+            _handshake.handshake(ours, "ws://example.com/", "example.com", 80, "/")
+    assert not isinstance(info.value, websocket.WebSocketBadStatusException)
+
+
 # -- behaviours websocket-client programs rely on -------------------------------------------
 
 

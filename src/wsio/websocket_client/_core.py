@@ -697,13 +697,15 @@ class WebSocket:
                 opcode, data = self.recv_data()
             else:
                 opcode, data = self._recv_event(False)
-        # [return-value]: data may be a Fragment here, the first piece of a message
-        # received with fire_cont_frame=True, and is returned as it is (websocket-client
-        # returns the piece's data): a known bug, left for a fix of its own.
+        if isinstance(data, Fragment):
+            # fire_cont_frame=True: the first piece of a message comes back as a
+            # message of its type (websocket-client returns the piece's data);
+            # the pieces after it are continuation frames, "" as in websocket-client.
+            data = data.data
         if opcode == ABNF.OPCODE_TEXT:
-            return data.decode("utf-8") if isinstance(data, bytes) else data  # type: ignore[return-value]
+            return data.decode("utf-8") if isinstance(data, bytes) else data
         if opcode == ABNF.OPCODE_BINARY:
-            return data  # type: ignore[return-value]
+            return data
         return ""
 
     def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]:

@@ -118,6 +118,8 @@ def _get_resp_headers(sock: socket.socket, success_statuses: tuple[int, ...] = S
     :class:`~wsio.sync.WebSocketBadStatusException` (with the body, read by its
     ``Content-Length``) for a status outside ``success_statuses``."""
     status, headers, status_message = read_headers(sock)
+    if status is None:
+        raise WebSocketException("Invalid status line: the server's answer began with an empty line")
     if status in success_statuses:
         return status, headers
     body: bytes | None = None
@@ -136,9 +138,7 @@ def _get_resp_headers(sock: socket.socket, success_statuses: tuple[int, ...] = S
     shown = body.decode("utf-8", errors="replace") if body else None
     raise WebSocketBadStatusException(
         f"Handshake status {status} {status_message} -+-+- {headers} -+-+- {shown}",
-        # [arg-type]: None when the answer starts with a blank line; Response() then
-        # raises ValueError instead of this exception. A known bug, for a fix of its own.
-        status,  # type: ignore[arg-type]
+        status,
         status_message,
         headers,
         body,
