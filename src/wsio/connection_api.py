@@ -9,17 +9,31 @@ whether its transport is closed (:attr:`closed`).
 
 from __future__ import annotations
 
+import codecs
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .protocol.connection import Connection as CoreConnection
 from .protocol.connection import State
 
-__all__ = ["ConnectionAPI"]
+__all__ = ["ConnectionAPI", "piece_converter"]
 
 #: Closing both ways with one of these counts as a normal closure (1005: no code given).
 OK_CLOSE_CODES = (1000, 1001, 1005)
+
+
+def piece_converter(text: bool, decode: bool) -> Callable[[Any, bool], Any] | None:
+    """What converts each piece of a text (``text``) or binary message for
+    ``recv_streaming(decode)``, called as ``convert(piece, last)``; ``None``:
+    the pieces are already what ``decode`` asks for."""
+    if decode:
+        return None if text else codecs.getincrementaldecoder("utf-8")().decode
+    return _encode_piece if text else None
+
+
+def _encode_piece(piece: str, last: bool) -> bytes:
+    return piece.encode()
 
 
 class ConnectionAPI:

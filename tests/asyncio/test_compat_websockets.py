@@ -13,6 +13,7 @@ import itertools
 import logging
 import socket
 import threading
+import warnings
 from typing import Any, Iterator
 
 import pytest
@@ -362,3 +363,120 @@ async def test_process_exception_that_raises_ends_the_loop() -> None:
     with pytest.raises(RuntimeError, match="give up"):
         async for _ in wsio.connect(f"ws://127.0.0.1:{port}/", process_exception=strict):
             pytest.fail("nothing listens there")
+
+
+# -- recv(decode=...), recv_streaming(decode=...) -------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_decode_overrides_the_frame_type(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def send_both_kinds(websocket: Any) -> None:
+        for _ in range(3):
+            await websocket.send("café")
+            await websocket.send("café".encode())
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_both_kinds, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            assert await websocket.recv(decode=True) == "café"
+            assert await websocket.recv(True) == "café"  # binary, decoded: the first positional argument
+            assert await websocket.recv(decode=False) == "café".encode()  # text, not decoded
+            assert await websocket.recv(False) == "café".encode()
+            assert await websocket.recv(decode=None) == "café"
+            assert await websocket.recv() == "café".encode()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+    seen_by_server: list[Any] = []
+
+    async def send_latin1(websocket: Any) -> None:
+        await websocket.send("été".encode("latin-1"))
+        await websocket.wait_closed()
+        seen_by_server.append((websocket.close_code, websocket.close_reason))
+
+    async with server_module.serve(send_latin1, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                await websocket.recv(decode=True)
+            with pytest.raises(exceptions.ConnectionClosedError):
+                await websocket.recv()
+    assert caught.value.rcvd is None
+    assert (caught.value.sent.code, caught.value.sent.reason) == (1007, "invalid continuation byte at position 0")
+    assert seen_by_server == [(1007, "invalid continuation byte at position 0")]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_streaming_decode(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def send_fragmented(websocket: Any) -> None:
+        await websocket.send(["caf", "é", "!"])
+        await websocket.send([b"caf", b"\xc3", b"\xa9!"])  # é cut in two frames
+        await websocket.send(["caf", "é", "!"])
+        await websocket.send([b"caf", b"\xc3", b"\xa9!"])
+        await websocket.send("whole")
+        await websocket.send(b"whole")
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_fragmented, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            pieces = [piece async for piece in websocket.recv_streaming(decode=False)]
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            pieces = [piece async for piece in websocket.recv_streaming(True)]
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = [piece async for piece in websocket.recv_streaming(decode=True)]
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = [piece async for piece in websocket.recv_streaming(decode=False)]
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            assert [piece async for piece in websocket.recv_streaming(decode=False)] == [b"whole"]
+            assert [piece async for piece in websocket.recv_streaming(decode=True)] == ["whole"]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_streaming_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+
+    async def send_fragmented(websocket: Any) -> None:
+        await websocket.send([b"ok", b"\xff", b"end"])
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_fragmented, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            pieces = []
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                async for piece in websocket.recv_streaming(decode=True):
+                    pieces.append(piece)
+    assert "".join(pieces) in ("", "ok")  # the pieces before the error, as they came
+    assert caught.value.sent.code == 1007 and caught.value.sent.reason.startswith("invalid start byte")
+
+
+async def test_recv_timeout_as_first_argument_is_deprecated() -> None:
+    async def quiet(websocket: Any) -> None:
+        await websocket.send("late")
+        await websocket.wait_closed()
+
+    async with wsio.serve(quiet, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.warns(DeprecationWarning, match=r"recv\(timeout=") as warned:
+                assert await websocket.recv(3) == "late"
+            assert warned[0].filename == __file__  # points at the caller
+            with pytest.warns(DeprecationWarning), pytest.raises(TimeoutError):
+                await websocket.recv(0.05)
+            with pytest.warns(DeprecationWarning), pytest.raises(TypeError):
+                await websocket.recv(1, timeout=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(TimeoutError):
+                    await websocket.recv(timeout=0.05)
+                with pytest.raises(TimeoutError):
+                    await websocket.recv(True, timeout=0.05)

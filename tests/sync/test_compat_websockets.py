@@ -343,3 +343,105 @@ def test_a_connection_closed_during_the_handshake_is_an_eof() -> None:
             connect(f"ws://127.0.0.1:{port}/", open_timeout=3)
         thread.join(3)
     assert isinstance(caught.value.__cause__, EOFError)
+
+
+# -- recv(timeout, decode), recv_streaming(decode) ---------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_decode_overrides_the_frame_type(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    def send_both_kinds(websocket: Any) -> None:
+        for _ in range(3):
+            websocket.send("café")
+            websocket.send("café".encode())
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_both_kinds, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            assert websocket.recv(decode=True) == "café"
+            assert websocket.recv(3, True) == "café"  # binary, decoded: (timeout, decode) as in websockets
+            assert websocket.recv(timeout=3, decode=False) == "café".encode()  # text, not decoded
+            assert websocket.recv(None, False) == "café".encode()
+            assert websocket.recv(3, None) == "café"
+            assert websocket.recv(3) == "café".encode()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+    seen_by_server: list[Any] = []
+
+    def send_latin1(websocket: Any) -> None:
+        websocket.send("été".encode("latin-1"))
+        with pytest.raises(exceptions.ConnectionClosedError):
+            websocket.recv()
+        seen_by_server.append((websocket.close_code, websocket.close_reason))
+
+    with serving(server_module.serve(send_latin1, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                websocket.recv(timeout=3, decode=True)
+            with pytest.raises(exceptions.ConnectionClosedError):
+                websocket.recv(timeout=3)
+        deadline = time.monotonic() + 3
+        while not seen_by_server and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert caught.value.rcvd is None
+    assert (caught.value.sent.code, caught.value.sent.reason) == (1007, "invalid continuation byte at position 0")
+    assert seen_by_server == [(1007, "invalid continuation byte at position 0")]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_streaming_decode(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    def send_fragmented(websocket: Any) -> None:
+        websocket.send(["caf", "é", "!"])
+        websocket.send([b"caf", b"\xc3", b"\xa9!"])  # é cut in two frames
+        websocket.send(["caf", "é", "!"])
+        websocket.send([b"caf", b"\xc3", b"\xa9!"])
+        websocket.send("whole")
+        websocket.send(b"whole")
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_fragmented, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            pieces = list(websocket.recv_streaming(decode=False))
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            pieces = list(websocket.recv_streaming(True))
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = list(websocket.recv_streaming(decode=True))
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = list(websocket.recv_streaming(decode=False))
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            assert list(websocket.recv_streaming(decode=False)) == [b"whole"]
+            assert list(websocket.recv_streaming(decode=True)) == ["whole"]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_streaming_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+
+    def send_fragmented(websocket: Any) -> None:
+        websocket.send([b"ok", b"\xff", b"end"])
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_fragmented, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            pieces = []
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                for piece in websocket.recv_streaming(decode=True):
+                    pieces.append(piece)
+    assert "".join(pieces) in ("", "ok")  # the pieces before the error, as they came
+    assert caught.value.sent.code == 1007 and caught.value.sent.reason.startswith("invalid start byte")

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from typing import Any, AsyncIterable, AsyncIterator, Iterable, Mapping
 
 from ..exceptions import (
@@ -25,7 +26,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     InvalidState,
 )
-from ..connection_api import ConnectionAPI
+from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
@@ -532,13 +533,28 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
 
     # -- receiving ------------------------------------------------------------------
 
-    async def recv(self, timeout: float | None = None) -> Data:
+    async def recv(self, decode: bool | None = None, timeout: float | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        ``decode=True`` returns ``str`` for binary messages too (decoded as
+        UTF-8; invalid UTF-8 fails the connection with 1007 and raises
+        :exc:`ConnectionClosedError`, as in websockets), ``decode=False``
+        returns ``bytes`` for text messages too (UTF-8 encoded).
 
         Raises :exc:`ConnectionClosed` when the connection is closed and no
         message is left, :exc:`TimeoutError` if ``timeout`` seconds pass first.
         Cancelling ``recv()`` loses no message.
+
+        ``decode`` comes first, as in websockets: pass the timeout by name,
+        ``recv(timeout=5)``. A number as first argument (``recv(5)``, the
+        form of earlier wsio versions) is taken as the timeout, with a
+        :exc:`DeprecationWarning`; ``True`` and ``False`` are ``decode``.
+        (``timeout`` isn't keyword-only on purpose: CPython doesn't specialize
+        calls to functions with keyword-only parameters, which would make
+        every ``recv()`` slower.)
         """
+        if decode is not None:
+            return await self._recv_decoded(decode, timeout)
         queue = self._queue
         if self._messages:
             item = queue.popleft()
@@ -551,6 +567,29 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             return self._pop_fragmented()
         await self._wait_for_message(timeout, whole=True)
         return await self.recv()
+
+    async def _recv_decoded(self, decode: Any, timeout: float | None) -> Data:
+        """``recv(decode)`` with ``decode`` given: convert the message, or take a number as the old timeout."""
+        if type(decode) is not bool and isinstance(decode, (int, float)):
+            warnings.warn(
+                "recv(timeout) is deprecated: the first argument of recv() is decode, as in"
+                " websockets; pass the timeout as recv(timeout=...)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if timeout is not None:
+                raise TypeError("recv() got a timeout both as first argument and as timeout=")
+            return await self.recv(timeout=decode)
+        return await self._convert(await self.recv(timeout=timeout), decode)
+
+    async def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
+        """``decode=True`` met a binary message that isn't UTF-8: fail the connection with 1007, as websockets does."""
+        if self.protocol.state is State.OPEN:
+            self.fail(1007, f"{exc.reason} at position {exc.start}")
+            failure = self.protocol.failure
+            if failure is not None and failure.__cause__ is None:
+                failure.__cause__ = exc
+        return await self._closed_exc_once_closed()
 
     def recv_nowait(self) -> Data:
         """Return a message already received, or raise :exc:`asyncio.QueueEmpty`.
@@ -633,10 +672,12 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if self.protocol.failure_pending:
             self.data_received(b"")
 
-    async def recv_streaming(self) -> AsyncIterator[Data]:
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """Receive the next message piece by piece, as its frames arrive.
 
-        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one;
+        ``decode`` as for :meth:`recv` (``True``: ``str`` pieces for binary
+        too, decoded incrementally; ``False``: ``bytes`` pieces for text too).
         A binary message in a single uncompressed frame of up to 16 MiB
         (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
@@ -650,19 +691,53 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             self._messages -= 1
             if self._watch_queue:
                 self._message_taken()
+            if decode is not None:
+                item = await self._convert(item, decode)
             yield item
             return
+        # None: the pieces as they are; else a function converting each (decode given, other type).
+        convert = None if decode is None else piece_converter(type(item.data) is str, decode)
         while True:
             while not queue:
                 await self._wait_for_message(None, whole=False)
             fragment = queue.popleft()
+            data = fragment.data
+            if convert is not None:
+                try:
+                    data = convert(data, fragment.last)
+                except UnicodeDecodeError as exc:
+                    if not fragment.last:
+                        self._drop_rest_of_message()
+                    else:
+                        self._messages -= 1
+                    raise await self._invalid_utf8(exc)  # its __cause__ says why
             if fragment.last:
                 self._messages -= 1
                 if self._watch_queue:
                     self._message_taken()
-                yield fragment.data
+                yield data
                 return
-            yield fragment.data
+            yield data
+
+    async def _convert(self, message: Data, decode: bool) -> Data:
+        """A whole message as ``decode`` asks (not None)."""
+        if decode:
+            if type(message) is not str:
+                try:
+                    return message.decode()  # type: ignore[union-attr]
+                except UnicodeDecodeError as exc:
+                    raise await self._invalid_utf8(exc)  # its __cause__ says why
+            return message
+        return message.encode() if type(message) is str else message
+
+    def _drop_rest_of_message(self) -> None:
+        """Take the pieces of the message being streamed that are queued already (it can't be finished)."""
+        queue = self._queue
+        while queue:
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                break
 
     def __aiter__(self) -> AsyncIterator[Data]:
         return self._iterate()

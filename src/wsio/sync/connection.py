@@ -43,7 +43,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     InvalidState,
 )
-from ..connection_api import ConnectionAPI
+from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Fragment, Ping, Pong
@@ -236,18 +236,48 @@ class Connection(ConnectionAPI):
 
     # -- receiving ------------------------------------------------------------------
 
-    def recv(self, timeout: float | None = None) -> Data:
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
 
         Blocks until a message arrives. Raises :exc:`ConnectionClosed` when the
         connection is closed and no message is left, :exc:`TimeoutError` if
         ``timeout`` seconds pass first (no message is lost then), and
         :exc:`ConcurrencyError` if another thread is already receiving.
+
+        ``decode=True`` returns ``str`` for binary messages too (decoded as
+        UTF-8; invalid UTF-8 fails the connection with 1007 and raises
+        :exc:`ConnectionClosedError`, as in websockets), ``decode=False``
+        returns ``bytes`` for text messages too (UTF-8 encoded).
         """
         with self._lock:
             if not self._messages:
                 self._wait_for_message(timeout, whole=True)
-            return self._pop_message()  # type: ignore[no-any-return]
+            if decode is None:
+                return self._pop_message()  # type: ignore[no-any-return]
+            message = self._pop_message()
+        return self._convert(message, decode)
+
+    def _convert(self, message: Data, decode: bool) -> Data:
+        """A whole message as ``decode`` asks (not None)."""
+        if decode:
+            if type(message) is not str:
+                try:
+                    return message.decode()  # type: ignore[union-attr]
+                except UnicodeDecodeError as exc:
+                    raise self._invalid_utf8(exc)  # its __cause__ says why
+            return message
+        return message.encode() if type(message) is str else message
+
+    def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
+        """``decode=True`` met a binary message that isn't UTF-8: fail the connection with 1007, as websockets does."""
+        if self.protocol.state is State.OPEN:
+            self._fail_from_sender(1007, f"{exc.reason} at position {exc.start}")
+            failure = self.protocol.failure
+            if failure is not None and failure.__cause__ is None:
+                failure.__cause__ = exc
+        if self._reader is not None and threading.current_thread() is not self._reader:
+            self._closed.wait(self.close_timeout)
+        return self._closed_exc()
 
     def _pop_message(self) -> Any:
         """Take the first complete item off the queue (under _lock)."""
@@ -296,10 +326,12 @@ class Connection(ConnectionAPI):
             self._reading_paused = False
             self._reader_cond.notify()
 
-    def recv_streaming(self) -> Iterator[Data]:
+    def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
         """Receive the next message piece by piece, as its frames arrive.
 
-        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one;
+        ``decode`` as for :meth:`recv` (``True``: ``str`` pieces for binary
+        too, decoded incrementally; ``False``: ``bytes`` pieces for text too).
         A binary message in a single uncompressed frame of up to 16 MiB
         (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
@@ -310,20 +342,42 @@ class Connection(ConnectionAPI):
             if type(item) is not Fragment:
                 self._pop_message()
         if type(item) is not Fragment:
-            yield item
+            yield item if decode is None else self._convert(item, decode)
             return
+        # None: the pieces as they are; else a function converting each (decode given, other type).
+        convert = None if decode is None else piece_converter(type(item.data) is str, decode)
         while True:
             with self._lock:
                 if not self._queue:
                     self._wait_for_message(None, whole=False)
                 fragment = self._queue.popleft()
+                data = fragment.data
+                error = None
+                if convert is not None:
+                    try:
+                        data = convert(data, fragment.last)
+                    except UnicodeDecodeError as exc:
+                        error = exc
+                        if not fragment.last:
+                            self._drop_rest_of_message()
                 if fragment.last:
                     self._messages -= 1
                     if self._reader_waiting:
                         self._message_taken()
-            yield fragment.data
+            if error is not None:
+                raise self._invalid_utf8(error)
+            yield data
             if fragment.last:
                 return
+
+    def _drop_rest_of_message(self) -> None:
+        """Take the pieces of the message being streamed that are queued already (under _lock)."""
+        queue = self._queue
+        while queue:
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                break
 
     def __iter__(self) -> Iterator[Data]:
         """Yield messages until the connection closes; a normal closure ends the loop."""
