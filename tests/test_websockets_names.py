@@ -58,7 +58,6 @@ MODULES = [
 
 # Reasons shared by several entries of KNOWN.
 INTERNAL = "a step of websockets' I/O implementation, public by name only; wsio's implementation has no such step"
-NO_TEXT = "no text=: send str for a text message, bytes for a binary one (compress= instead)"
 CONSTRUCTED_BY_SERVE = "constructed by serve()/connect(), not by applications; wsio's takes its own arguments"
 ALIAS = "an alias of the wsio exception that covers the case (see the migration guide); constructed by wsio, not by applications"
 CLOSE_CODE = "no code/reason: connections are closed with 1001 (going away)"
@@ -69,8 +68,6 @@ CORE = "wsio's sans-I/O core has its own API (see the protocol docs): send_*() t
 #: A member is named after the class that defines it in websockets.
 KNOWN: dict[tuple[str, str], str] = {
     # -- connections -------------------------------------------------------------------
-    ("websockets.asyncio.connection.Connection.send", "keyword text missing"): NO_TEXT,
-    ("websockets.sync.connection.Connection.send", "keyword text missing"): NO_TEXT,
     ("websockets.sync.client.ClientConnection.maybe_raise_legacy_warning", "missing"): (
         "wsio doesn't deprecate connect() without with: it returns the connection, as websockets 14-16 did"
     ),

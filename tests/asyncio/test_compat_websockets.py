@@ -480,3 +480,73 @@ async def test_recv_timeout_as_first_argument_is_deprecated() -> None:
                     await websocket.recv(timeout=0.05)
                 with pytest.raises(TimeoutError):
                     await websocket.recv(True, timeout=0.05)
+
+
+# -- send(text=...) ---------------------------------------------------------------------------
+
+
+async def report_types(websocket: Any) -> None:
+    """Answer each message with its type and content, as the server received it."""
+    async for message in websocket:
+        await websocket.send(f"{type(message).__name__} {message!r}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_send_text_overrides_the_message_type(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def chunks(*items: Any) -> Any:
+        for item in items:
+            yield item
+
+    async with server_module.serve(report_types, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            sent_and_seen = [
+                (("café".encode(), True), "str 'café'"),
+                ((bytearray(b"ba"), True), "str 'ba'"),
+                ((memoryview(b"mv"), True), "str 'mv'"),
+                (("café", False), f"bytes {'café'.encode()!r}"),
+                (("plain", None), "str 'plain'"),
+                ((b"plain", None), "bytes b'plain'"),
+                (([b"fr", "ag".encode()], True), "str 'frag'"),
+                ((["fr", "ag"], False), "bytes b'frag'"),
+                ((chunks(b"as", b"ync"), True), "str 'async'"),
+                ((chunks("as", "ync"), False), "bytes b'async'"),
+            ]
+            for (message, text), seen in sent_and_seen:
+                await websocket.send(message, text=text)
+                assert await websocket.recv() == seen
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_send_text_true_does_not_check_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async with server_module.serve(report_types, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            await websocket.send(b"\xff", text=True)  # not UTF-8: the server fails the connection
+            await websocket.wait_closed()
+    assert websocket.close_code == 1007
+
+
+async def test_send_text_on_large_messages() -> None:
+    """Large payloads take another path on the server side (written in slices)."""
+    from wsio.protocol.frames import LARGE_PAYLOAD
+
+    size = LARGE_PAYLOAD * 2
+
+    async def send_large(websocket: Any) -> None:
+        await websocket.send(b"a" * size, text=True)
+        await websocket.send("b" * size, text=False)
+        await websocket.send(b"c" * size, text=False)
+        await websocket.send("d" * size, text=True)
+        await websocket.wait_closed()
+
+    async with wsio.serve(send_large, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as websocket:
+            assert await websocket.recv() == "a" * size
+            assert await websocket.recv() == b"b" * size
+            assert await websocket.recv() == b"c" * size
+            assert await websocket.recv() == "d" * size

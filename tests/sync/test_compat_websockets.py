@@ -445,3 +445,47 @@ def test_recv_streaming_decode_true_fails_with_1007_on_invalid_utf8(library: str
                     pieces.append(piece)
     assert "".join(pieces) in ("", "ok")  # the pieces before the error, as they came
     assert caught.value.sent.code == 1007 and caught.value.sent.reason.startswith("invalid start byte")
+
+
+# -- send(text=...) ---------------------------------------------------------------------------
+
+
+def report_types(websocket: Any) -> None:
+    """Answer each message with its type and content, as the server received it."""
+    for message in websocket:
+        websocket.send(f"{type(message).__name__} {message!r}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_send_text_overrides_the_message_type(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    with serving(server_module.serve(report_types, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            sent_and_seen = [
+                (("café".encode(), True), "str 'café'"),
+                ((bytearray(b"ba"), True), "str 'ba'"),
+                ((memoryview(b"mv"), True), "str 'mv'"),
+                (("café", False), f"bytes {'café'.encode()!r}"),
+                (("plain", None), "str 'plain'"),
+                ((b"plain", None), "bytes b'plain'"),
+                (([b"fr", "ag".encode()], True), "str 'frag'"),
+                ((iter(["fr", "ag"]), False), "bytes b'frag'"),
+            ]
+            for (message, text), seen in sent_and_seen:
+                websocket.send(message, text=text)
+                assert websocket.recv(timeout=3) == seen
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_send_text_true_does_not_check_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    with serving(server_module.serve(report_types, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            websocket.send(b"\xff", text=True)  # not UTF-8: the server fails the connection
+            with pytest.raises(library_module(library, "exceptions").ConnectionClosedError):
+                websocket.recv(timeout=3)
+    assert websocket.close_code == 1007

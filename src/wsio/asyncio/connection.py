@@ -365,15 +365,23 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         else:
             self.transport.write(data)
 
-    def _send_message(self, message: Data | bytearray | memoryview, compress: bool | None) -> None:
+    def _send_message(
+        self, message: Data | bytearray | memoryview, compress: bool | None, text: bool | None = None
+    ) -> None:
         """Frame a whole message and write it: held if small, header and payload apart if large.
 
+        ``text`` sets the frame type instead of the message's type (see :meth:`send`).
         Raises :exc:`InvalidState` when the connection isn't open.
         """
         if len(message) < LARGE_PAYLOAD:
-            self._hold(self.protocol.send_message(message, compress))
+            if text is None:
+                self._hold(self.protocol.send_message(message, compress))
+            elif text:
+                self._hold(self.protocol.send_text(message, compress))  # type: ignore[arg-type]
+            else:
+                self._hold(self.protocol.send_binary(message, compress))
         else:
-            self._write_parts(self.protocol.send_message_parts(message, compress))
+            self._write_parts(self.protocol.send_message_parts(message, compress, text=text))
 
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
         """Write a frame given in pieces: small ones as they are, a large payload
@@ -756,6 +764,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self,
         message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
         compress: bool | None = None,
+        text: bool | None = None,
     ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
@@ -765,6 +774,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         bytes are buffered. Raises :exc:`ConnectionClosed` once closed.
         A ``bytearray`` (or a view of one) is the caller's again when
         ``send()`` returns: changing or resizing it then changes nothing sent.
+
+        ``text=True`` sends bytes (or an iterable of bytes) as a text message:
+        they must be UTF-8 already, and aren't checked (as in websockets: the
+        peer fails the connection with 1007 if they aren't). ``text=False``
+        sends ``str`` as a binary message, UTF-8 encoded. Pass it by name, as
+        websockets' keyword-only ``text`` (it isn't keyword-only here only
+        because CPython calls such functions more slowly).
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
@@ -772,7 +788,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                 async with self._fragment_lock:
                     pass
             try:
-                self._send_message(message, compress)  # type: ignore[arg-type]
+                self._send_message(message, compress, text)  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
             if self._write_paused:
@@ -781,13 +797,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if isinstance(message, Mapping):
             raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
         if isinstance(message, Iterable):
-            await self._send_fragments(iter(message), None)
+            await self._send_fragments(iter(message), None, text)
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(None, message.__aiter__())
+            await self._send_fragments(None, message.__aiter__(), text)
         else:
             raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
 
-    async def _send_fragments(self, chunks: Any, achunks: AsyncIterator[Data] | None) -> None:
+    async def _send_fragments(self, chunks: Any, achunks: AsyncIterator[Data] | None, text: bool | None = None) -> None:
         if self._fragment_lock is None:
             self._fragment_lock = asyncio.Lock()
         async with self._fragment_lock:
@@ -813,13 +829,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                         raise TypeError("all fragments of a message must be of the same type")
                     if previous is not None:
                         partial = True
-                        await self._send_frame(previous, first, False)
+                        await self._send_frame(previous, first, False, text)
                         first = False
                     previous = chunk
                 if previous is None:
                     return  # an empty iterable sends nothing
                 partial = False  # the last frame is written before any await
-                await self._send_frame(previous, first, True)
+                await self._send_frame(previous, first, True, text)
             except BaseException:
                 if partial and self.protocol.state is State.OPEN:
                     # Half a message is on the wire and can't be finished: any later
@@ -827,9 +843,9 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                     self.fail(1011, "error in fragmented message")
                 raise
 
-    async def _send_frame(self, chunk: Data, first: bool, last: bool) -> None:
+    async def _send_frame(self, chunk: Data, first: bool, last: bool, text: bool | None = None) -> None:
         try:
-            data = self.protocol.send_fragment(chunk, first=first, last=last)
+            data = self.protocol.send_fragment(chunk, first=first, last=last, text=text)
         except InvalidState:
             raise await self._closed_exc_once_closed() from None
         self._write(data)

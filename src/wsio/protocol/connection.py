@@ -608,7 +608,7 @@ class Connection:
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)  # type: ignore[union-attr]
 
     def send_message_parts(
-        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None
+        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None, *, text: bool | None = None
     ) -> tuple[bytes | bytearray | memoryview, ...]:
         """Frame a whole message as :meth:`send_message` does, as pieces to write in order.
 
@@ -616,10 +616,15 @@ class Connection:
         that needs no masking (the server side) comes back as it is, after its
         header, instead of being copied into one frame: for large messages and
         a transport that writes the pieces without joining them.
+
+        ``text`` sets the frame type instead of ``data``'s type: ``True`` sends
+        bytes as text (they must be UTF-8 already; they aren't checked),
+        ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
-        if type(data) is str or isinstance(data, str):
-            return self._message(data.encode(), FIN | OP_TEXT, compress, True)  # type: ignore[return-value]
-        return self._message(data, FIN | OP_BINARY, compress, True)  # type: ignore[return-value]
+        is_str = type(data) is str or isinstance(data, str)
+        payload = data.encode() if is_str else data  # type: ignore[union-attr]
+        opcode = OP_TEXT if (is_str if text is None else text) else OP_BINARY
+        return self._message(payload, FIN | opcode, compress, True)  # type: ignore[arg-type, return-value]
 
     def _message(
         self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: bool = False
@@ -641,10 +646,14 @@ class Connection:
             return (_frames.build_frame(head, payload, mask() if mask is not None else None),)
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
-    def send_fragment(self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool) -> bytes:
+    def send_fragment(
+        self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool, text: bool | None = None
+    ) -> bytes:
         """Frame one piece of a fragmented message (sent uncompressed).
 
-        The first piece's type (``str`` or bytes) sets the message type.
+        The first piece's type (``str`` or bytes) sets the message type, unless
+        ``text`` says it (``True``: text, ``False``: binary; as for
+        :meth:`send_message_parts`). ``str`` pieces are UTF-8 encoded either way.
         """
         self._check_open()
         if first == self._fragmenting:
@@ -657,6 +666,8 @@ class Connection:
         else:
             payload = data  # type: ignore[assignment]
             opcode = OP_BINARY
+        if text is not None:
+            opcode = OP_TEXT if text else OP_BINARY
         head = (opcode if first else OP_CONT) | (FIN if last else 0)
         return self._frame(head, payload)
 

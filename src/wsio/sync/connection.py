@@ -769,7 +769,12 @@ class Connection(ConnectionAPI):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def send(self, message: Data | bytearray | memoryview | Iterable[Data], compress: bool | None = None) -> None:
+    def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data],
+        compress: bool | None = None,
+        text: bool | None = None,
+    ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
         An iterable of ``str`` or of bytes is sent as one fragmented message;
@@ -777,19 +782,30 @@ class Connection(ConnectionAPI):
         sends this message uncompressed even when compression is on. Any
         number of threads may send at once: messages never interleave. Returns
         when the kernel has the frame. Raises :exc:`ConnectionClosed` once closed.
+
+        ``text=True`` sends bytes (or an iterable of bytes) as a text message:
+        they must be UTF-8 already, and aren't checked (as in websockets: the
+        peer fails the connection with 1007 if they aren't). ``text=False``
+        sends ``str`` as a binary message, UTF-8 encoded. Pass it by name,
+        as websockets' keyword-only ``text`` (it isn't keyword-only here only
+        because CPython calls such functions more slowly).
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             protocol = self.protocol
-            self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
+            if text is None:
+                self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
+            else:
+                send = protocol.send_text if text else protocol.send_binary
+                self._send_frame(lambda: send(message, compress))  # type: ignore[arg-type]
             return
         if isinstance(message, Mapping):
             raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
         if not isinstance(message, Iterable):
             raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
-        self._send_fragments(iter(message))
+        self._send_fragments(iter(message), text)
 
-    def _send_fragments(self, chunks: Iterator[Any]) -> None:
+    def _send_fragments(self, chunks: Iterator[Any], text: bool | None = None) -> None:
         me = threading.get_ident()
         with self._lock:
             while self._fragment_owner is not None and self._fragment_owner != me:
@@ -811,11 +827,11 @@ class Connection(ConnectionAPI):
                 elif (kind is str) != isinstance(chunk, str):
                     raise TypeError("all fragments of a message must be of the same type")
                 if previous is not None:
-                    self._send_piece(previous, first, False)
+                    self._send_piece(previous, first, False, text)
                     first = False
                 previous = chunk
             if previous is not None:  # an empty iterable sends nothing
-                self._send_piece(previous, first, True)
+                self._send_piece(previous, first, True, text)
         except Exception:
             if not first:
                 # A message can't be taken back once begun: end the connection (RFC 6455 7.1.7).
@@ -826,9 +842,9 @@ class Connection(ConnectionAPI):
                 self._fragment_owner = None
                 self._fragment_cond.notify_all()
 
-    def _send_piece(self, data: Any, first: bool, last: bool) -> None:
+    def _send_piece(self, data: Any, first: bool, last: bool, text: bool | None = None) -> None:
         protocol = self.protocol
-        self._send_frame(lambda: protocol.send_fragment(data, first=first, last=last), data=False)
+        self._send_frame(lambda: protocol.send_fragment(data, first=first, last=last, text=text), data=False)
 
     def _fail_from_sender(self, code: int, reason: str) -> None:
         if not self._why:
