@@ -71,8 +71,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.client.ClientConnection.maybe_raise_legacy_warning", "missing"): (
         "wsio doesn't deprecate connect() without with: it returns the connection, as websockets 14-16 did"
     ),
-    ("websockets.asyncio.connection.Connection.close_exc", "missing"): "not kept: the exception that recv() or send() raises says how it closed",
-    ("websockets.sync.connection.Connection.close_exc", "missing"): "not kept: the exception that recv() or send() raises says how it closed",
     ("websockets.sync.connection.Connection.recv_bufsize", "missing"): "wsio's threads read with a buffer size of their own",
     **{
         (f"websockets.{api}.connection.Connection.{name}", "missing"): INTERNAL

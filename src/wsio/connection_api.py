@@ -122,6 +122,20 @@ class ConnectionAPI:
         rcvd = self.protocol.close_rcvd
         return rcvd.reason if rcvd is not None else ""
 
+    @property
+    def close_exc(self) -> ConnectionClosed:
+        """The :exc:`~wsio.ConnectionClosed` that says how the connection closed, once it is closed.
+
+        The exception that ``recv()`` and ``send()`` raise then, with the
+        close frames sent and received (``ConnectionClosedOK`` for a normal
+        closure, ``ConnectionClosedError`` otherwise). Before the connection
+        is closed it raises :exc:`AssertionError`, as websockets' does: the
+        close frames aren't known yet.
+        """
+        if self.protocol.state is not State.CLOSED and not self.closed:
+            raise AssertionError("connection isn't closed yet")
+        return self._closed_exc()
+
     def _peer(self) -> str:
         address = self.remote_address
         if isinstance(address, tuple) and len(address) >= 2:

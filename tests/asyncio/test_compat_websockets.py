@@ -550,3 +550,37 @@ async def test_send_text_on_large_messages() -> None:
             assert await websocket.recv() == b"b" * size
             assert await websocket.recv() == b"c" * size
             assert await websocket.recv() == "d" * size
+
+
+# -- close_exc ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_close_exc(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+    server_side: list[Any] = []
+
+    async def close_with_4000(websocket: Any) -> None:
+        await websocket.recv()
+        await websocket.close(4000, "bye")
+        server_side.append(websocket.close_exc)
+
+    async with server_module.serve(close_with_4000, "127.0.0.1", 0) as server:
+        uri = f"ws://127.0.0.1:{port_of(server)}/"
+        async with client_module.connect(uri) as websocket:
+            with pytest.raises(AssertionError):
+                websocket.close_exc  # not closed yet
+            await websocket.send("close please")
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                await websocket.recv()
+            exc = websocket.close_exc
+            assert type(exc) is type(caught.value) and str(exc) == str(caught.value)
+            assert (exc.rcvd.code, exc.rcvd.reason, exc.sent.code, exc.rcvd_then_sent) == (4000, "bye", 4000, True)
+        async with client_module.connect(uri) as websocket:
+            await websocket.close()
+            exc = websocket.close_exc
+            assert isinstance(exc, exceptions.ConnectionClosedOK)
+            assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
+    assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000

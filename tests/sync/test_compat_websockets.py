@@ -489,3 +489,37 @@ def test_send_text_true_does_not_check_utf8(library: str) -> None:
             with pytest.raises(library_module(library, "exceptions").ConnectionClosedError):
                 websocket.recv(timeout=3)
     assert websocket.close_code == 1007
+
+
+# -- close_exc ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_close_exc(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+    server_side: list[Any] = []
+
+    def close_with_4000(websocket: Any) -> None:
+        websocket.recv()
+        websocket.close(4000, "bye")
+        server_side.append(websocket.close_exc)
+
+    with serving(server_module.serve(close_with_4000, "127.0.0.1", 0)) as port:
+        uri = f"ws://127.0.0.1:{port}/"
+        with client_module.connect(uri) as websocket:
+            with pytest.raises(AssertionError):
+                websocket.close_exc  # not closed yet
+            websocket.send("close please")
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                websocket.recv(timeout=3)
+            exc = websocket.close_exc
+            assert type(exc) is type(caught.value) and str(exc) == str(caught.value)
+            assert (exc.rcvd.code, exc.rcvd.reason, exc.sent.code, exc.rcvd_then_sent) == (4000, "bye", 4000, True)
+        with client_module.connect(uri) as websocket:
+            websocket.close()
+            exc = websocket.close_exc
+            assert isinstance(exc, exceptions.ConnectionClosedOK)
+            assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
+    assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000
