@@ -60,7 +60,6 @@ MODULES = [
 INTERNAL = "a step of websockets' I/O implementation, public by name only; wsio's implementation has no such step"
 CONSTRUCTED_BY_SERVE = "constructed by serve()/connect(), not by applications; wsio's takes its own arguments"
 ALIAS = "an alias of the wsio exception that covers the case (see the migration guide); constructed by wsio, not by applications"
-CLOSE_CODE = "no code/reason: connections are closed with 1001 (going away)"
 LEGACY_POSITIONAL = "the legacy name of the first argument; the current API's name is used (pass it positionally)"
 CORE = "wsio's sans-I/O core has its own API (see the protocol docs): send_*() take compress= and return nothing to write"
 
@@ -130,8 +129,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.asyncio.server.Server", "wsio requires process_request"): CONSTRUCTED_BY_SERVE,
     ("websockets.asyncio.server.Server", "wsio requires process_response"): CONSTRUCTED_BY_SERVE,
     ("websockets.asyncio.server.Server", "wsio requires open_timeout"): CONSTRUCTED_BY_SERVE,
-    ("websockets.asyncio.server.Server.close", "positional code (#2) missing"): CLOSE_CODE,
-    ("websockets.asyncio.server.Server.close", "positional reason (#3) missing"): CLOSE_CODE,
     ("websockets.sync.server.Server", "positional #0: sock, wsio has socket"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "positional logger (#2) missing"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires socket"): CONSTRUCTED_BY_SERVE,
@@ -140,8 +137,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.server.Server", "wsio requires open_timeout"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires ssl_context"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires make_connection"): CONSTRUCTED_BY_SERVE,
-    ("websockets.sync.server.Server.shutdown", "positional #2: code, wsio has timeout"): CLOSE_CODE,
-    ("websockets.sync.server.Server.shutdown", "positional reason (#3) missing"): CLOSE_CODE,
     ("websockets.sync.server.Server.SHUTDOWN_POLLING_INTERVAL", "missing"): "wsio's accept loop is woken by a pipe, it doesn't poll",
     # -- clients -----------------------------------------------------------------------
     ("websockets.sync.client.reconnect", "keyword proxy_server_hostname missing"): (

@@ -584,3 +584,43 @@ async def test_close_exc(library: str) -> None:
             assert isinstance(exc, exceptions.ConnectionClosedOK)
             assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
     assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000
+
+
+# -- Server.close(close_connections, code, reason) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [((), {}, (1001, "")), ((True, 1012, "restarting"), {}, (1012, "restarting")), ((), {"code": 4001}, (4001, ""))],
+)
+async def test_server_close_with_code_and_reason(
+    library: str, args: tuple[Any, ...], kwargs: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    server = await server_module.serve(echo, "127.0.0.1", 0)
+    async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+        await websocket.send("open")
+        assert await websocket.recv() == "open"
+        server.close(*args, **kwargs)
+        await server.wait_closed()
+        await websocket.wait_closed()
+        assert (websocket.close_code, websocket.close_reason) == expected
+
+
+async def test_server_close_refuses_a_code_that_cant_be_sent() -> None:
+    async with wsio.serve(echo, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.raises(ValueError, match="1006"):
+                server.close(code=1006)
+            with pytest.raises(ValueError, match="123 bytes"):
+                server.close(code=1001, reason="x" * 124)
+            with pytest.raises(TypeError):
+                server.close(True, 1.5)  # type: ignore[arg-type]
+            assert server.is_serving()  # nothing was closed
+            await websocket.send("still open")
+            assert await websocket.recv() == "still open"
+            task = server.close(True, 1012)
+            await task  # wsio's close() returns a task
+            assert websocket.close_code == 1012

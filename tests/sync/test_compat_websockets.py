@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from typing import Any, Iterator
 
 import pytest
@@ -523,3 +524,57 @@ def test_close_exc(library: str) -> None:
             assert isinstance(exc, exceptions.ConnectionClosedOK)
             assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
     assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000
+
+
+# -- Server.shutdown(close_connections, code, reason) ---------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [((), {}, (1001, "")), ((True, 1012, "restarting"), {}, (1012, "restarting")), ((), {"code": 4001}, (4001, ""))],
+)
+def test_server_shutdown_with_code_and_reason(
+    library: str, args: tuple[Any, ...], kwargs: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    server = library_module(library, "sync.server").serve(echo, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with library_module(library, "sync.client").connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/") as websocket:
+            websocket.send("open")
+            assert websocket.recv(timeout=3) == "open"
+            server.shutdown(*args, **kwargs)
+            with pytest.raises(library_module(library, "exceptions").ConnectionClosed):
+                websocket.recv(timeout=3)
+            assert (websocket.close_code, websocket.close_reason) == expected
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.socket.close()
+
+
+def test_server_shutdown_takes_an_old_positional_timeout_with_a_warning() -> None:
+    for old in (0.5, 2, None):
+        with serve(echo, "127.0.0.1", 0) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            with connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/") as websocket:
+                with pytest.warns(DeprecationWarning, match=r"shutdown\(timeout=") as warned:
+                    server.shutdown(True, old)  # type: ignore[arg-type]
+                assert warned[0].filename == __file__  # points at the caller
+                with pytest.raises(wsio.ConnectionClosedOK):
+                    websocket.recv(timeout=3)
+                assert websocket.close_code == 1001  # the default code
+            thread.join(5)
+    with serve(echo, "127.0.0.1", 0) as server:
+        with pytest.warns(DeprecationWarning), pytest.raises(TypeError):
+            server.shutdown(True, 1.0, timeout=1.0)
+        with pytest.raises(ValueError, match="1006"):
+            server.shutdown(True, 1006)
+        with pytest.raises(ValueError, match="123 bytes"):
+            server.shutdown(True, 1001, "x" * 124)
+        assert not server._shutdown.is_set()  # refused before anything stopped
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            server.shutdown(timeout=1.0)
