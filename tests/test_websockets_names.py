@@ -139,12 +139,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.server.Server", "wsio requires make_connection"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server.SHUTDOWN_POLLING_INTERVAL", "missing"): "wsio's accept loop is woken by a pipe, it doesn't poll",
     # -- clients -----------------------------------------------------------------------
-    ("websockets.sync.client.reconnect", "keyword proxy_server_hostname missing"): (
-        "an https:// proxy's certificate is checked against the proxy URI's host"
-    ),
-    ("websockets.sync.client.connect", "keyword proxy_server_hostname missing"): (
-        "an https:// proxy's certificate is checked against the proxy URI's host"
-    ),
     ("websockets.sync.client.reconnect.open_socket", "missing"): INTERNAL,
     ("websockets.sync.client.reconnect.enable_tls", "missing"): INTERNAL,
     ("websockets.sync.client.reconnect.open_connection", "missing"): INTERNAL,
