@@ -70,7 +70,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.client.ClientConnection.maybe_raise_legacy_warning", "missing"): (
         "wsio doesn't deprecate connect() without with: it returns the connection, as websockets 14-16 did"
     ),
-    ("websockets.sync.connection.Connection.recv_bufsize", "missing"): "wsio's threads read with a buffer size of their own",
     **{
         (f"websockets.{api}.connection.Connection.{name}", "missing"): INTERNAL
         for api in ("asyncio", "sync")
@@ -148,9 +147,8 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.asyncio.client.connect.connect", "missing"): "await connect(...) or async with connect(...) opens the connection",
     # -- HTTP, frames, headers -----------------------------------------------------------
     ("websockets.http11.Request", "positional #3: protocol, wsio has version"): (
-        "the HTTP version is Request.version in wsio"
+        "the HTTP version is named version in wsio's constructor (Request.protocol reads it)"
     ),
-    ("websockets.http11.Request.protocol", "missing"): "the HTTP version is Request.version in wsio",
     ("websockets.http11.Request.exception", "missing"): "parse errors are raised, not stored",
     ("websockets.http11.Response.exception", "missing"): "parse errors are raised, not stored",
     ("websockets.http11.Request.parse", "missing"): "wsio parses with RequestParser (wsio.protocol.http11)",
@@ -158,7 +156,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.frames.Frame.parse", "missing"): "wsio's core parses frames itself and never hands out Frame objects",
     ("websockets.frames.Frame.MAX_LOG_SIZE", "missing"): INTERNAL,
     ("websockets.frames.Frame.DEFAULT_IS_TEXT", "missing"): INTERNAL,
-    ("websockets.frames.Close.check", "missing"): "Close.parse() checks the code; wsio never builds an invalid Close",
     ("websockets.datastructures.Headers.set_insecure", "missing"): (
         "wsio's Headers has no insecure flag: a redirect drops credentials itself"
     ),
@@ -448,6 +445,24 @@ def test_exception_aliases_catch_what_wsio_raises() -> None:
     # And they stay under websockets' common base, as in websockets.
     for name in websockets.exceptions.__all__:
         assert issubclass(getattr(wsio.exceptions, name), wsio.WebSocketException), name
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1014, 3000, 4999, 999, 1004, 1005, 1006, 1015, 2999, 5000])
+def test_close_check_accepts_the_codes_websockets_accepts(code: int) -> None:
+    try:
+        websockets.frames.Close(code, "").check()
+    except websockets.exceptions.ProtocolError:
+        with pytest.raises(wsio.ProtocolError, match="invalid status code"):
+            wsio.frames.Close(code, "").check()
+    else:
+        wsio.frames.Close(code, "").check()
+
+
+def test_request_protocol_is_the_http_version() -> None:
+    import wsio.http11
+
+    request = wsio.http11.Request("/", wsio.Headers())
+    assert request.protocol == request.version == websockets.http11.Request("/", websockets.Headers()).protocol
 
 
 def test_frame_serializes_as_websockets_does() -> None:

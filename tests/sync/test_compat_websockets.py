@@ -578,3 +578,33 @@ def test_server_shutdown_takes_an_old_positional_timeout_with_a_warning() -> Non
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             server.shutdown(timeout=1.0)
+
+
+# -- recv_bufsize -------------------------------------------------------------------------------
+
+
+class RecordingSocket(socket.socket):
+    """A socket that records the sizes it is asked to read."""
+
+    sizes: list[int]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self.sizes.append(bufsize)
+        return super().recv(bufsize, flags)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_bufsize_of_a_connection_subclass(library: str) -> None:
+    client_module = library_module(library, "sync.client")
+
+    class SmallReads(client_module.ClientConnection):  # type: ignore[name-defined, misc]
+        recv_bufsize = 1000
+
+    with serving(serve(echo, "127.0.0.1", 0)) as port:
+        sock = RecordingSocket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.sizes = []
+        sock.connect(("127.0.0.1", port))
+        with client_module.connect(f"ws://127.0.0.1:{port}/", sock=sock, create_connection=SmallReads) as websocket:
+            websocket.send("x" * 5000)
+            assert websocket.recv(timeout=3) == "x" * 5000
+    assert 1000 in sock.sizes and max(sock.sizes) == 1000

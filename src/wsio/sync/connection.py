@@ -53,7 +53,8 @@ __all__ = ["Connection", "Data", "State"]
 
 Data = str | bytes
 
-#: Bytes asked of the kernel per read: large enough that big messages take few reads.
+#: Bytes asked of the kernel per read, unless a subclass sets ``recv_bufsize``:
+#: large enough that big messages take few reads.
 _READ_SIZE = 65536
 # Plain TCP sockets try a non-blocking read before poll(): under load data is
 # usually there, which saves a system call per read. TLS sockets can't take flags.
@@ -124,6 +125,9 @@ class Connection(ConnectionAPI):
     """
 
     logger: logging.Logger = logging.getLogger("wsio")
+    #: How many bytes each read of the socket asks for, as in websockets. A
+    #: subclass, passed as ``create_connection``, may set another size.
+    recv_bufsize: int = _READ_SIZE
     #: Set by the websocket-client layer's subclass: queue pings, pongs and close frames as events too.
     _control_events = False
 
@@ -212,7 +216,7 @@ class Connection(ConnectionAPI):
                 raise TimeoutError
         self.socket.settimeout(timeout)
         try:
-            data = self.socket.recv(_READ_SIZE)
+            data = self.socket.recv(self.recv_bufsize)
         except socket.timeout:
             raise TimeoutError from None
         with self._lock:
@@ -417,6 +421,7 @@ class Connection(ConnectionAPI):
 
     def _read_loop(self) -> None:
         sock = self.socket
+        bufsize = self.recv_bufsize
         nonblocking_read = _MSG_DONTWAIT and not hasattr(sock, "pending")
         tls_pending = getattr(sock, "pending", None)
         while not self._tcp_done:
@@ -452,18 +457,18 @@ class Connection(ConnectionAPI):
                 if not paused:
                     if nonblocking_read:
                         try:
-                            data = sock.recv(_READ_SIZE, _MSG_DONTWAIT)
+                            data = sock.recv(bufsize, _MSG_DONTWAIT)
                         except BlockingIOError:
                             pass
                     elif tls_pending is not None and tls_pending():
-                        data = sock.recv(_READ_SIZE)
+                        data = sock.recv(bufsize)
                 if data is None:
                     readable, writable = _wait_socket(sock, not paused, want_write, timeout)
                     if writable:
                         self._flush_pending(nowait=True)
                     if not readable:
                         continue
-                    data = sock.recv(_READ_SIZE)
+                    data = sock.recv(bufsize)
             except OSError as exc:  # ssl.SSLError included
                 self._connection_failed(exc)
                 return
