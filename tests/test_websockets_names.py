@@ -58,11 +58,8 @@ MODULES = [
 
 # Reasons shared by several entries of KNOWN.
 INTERNAL = "a step of websockets' I/O implementation, public by name only; wsio's implementation has no such step"
-NO_DECODE = "no decode=: wsio gives str for text and bytes for binary, always"
-NO_TEXT = "no text=: send str for a text message, bytes for a binary one (compress= instead)"
 CONSTRUCTED_BY_SERVE = "constructed by serve()/connect(), not by applications; wsio's takes its own arguments"
 ALIAS = "an alias of the wsio exception that covers the case (see the migration guide); constructed by wsio, not by applications"
-CLOSE_CODE = "no code/reason: connections are closed with 1001 (going away)"
 LEGACY_POSITIONAL = "the legacy name of the first argument; the current API's name is used (pass it positionally)"
 CORE = "wsio's sans-I/O core has its own API (see the protocol docs): send_*() take compress= and return nothing to write"
 
@@ -70,18 +67,9 @@ CORE = "wsio's sans-I/O core has its own API (see the protocol docs): send_*() t
 #: A member is named after the class that defines it in websockets.
 KNOWN: dict[tuple[str, str], str] = {
     # -- connections -------------------------------------------------------------------
-    ("websockets.asyncio.connection.Connection.recv", "positional #1: decode, wsio has timeout"): NO_DECODE,
-    ("websockets.asyncio.connection.Connection.recv_streaming", "positional decode (#1) missing"): NO_DECODE,
-    ("websockets.asyncio.connection.Connection.send", "keyword text missing"): NO_TEXT,
-    ("websockets.sync.connection.Connection.recv", "positional decode (#2) missing"): NO_DECODE,
-    ("websockets.sync.connection.Connection.recv_streaming", "positional decode (#1) missing"): NO_DECODE,
-    ("websockets.sync.connection.Connection.send", "keyword text missing"): NO_TEXT,
     ("websockets.sync.client.ClientConnection.maybe_raise_legacy_warning", "missing"): (
         "wsio doesn't deprecate connect() without with: it returns the connection, as websockets 14-16 did"
     ),
-    ("websockets.asyncio.connection.Connection.close_exc", "missing"): "not kept: the exception that recv() or send() raises says how it closed",
-    ("websockets.sync.connection.Connection.close_exc", "missing"): "not kept: the exception that recv() or send() raises says how it closed",
-    ("websockets.sync.connection.Connection.recv_bufsize", "missing"): "wsio's threads read with a buffer size of their own",
     **{
         (f"websockets.{api}.connection.Connection.{name}", "missing"): INTERNAL
         for api in ("asyncio", "sync")
@@ -140,8 +128,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.asyncio.server.Server", "wsio requires process_request"): CONSTRUCTED_BY_SERVE,
     ("websockets.asyncio.server.Server", "wsio requires process_response"): CONSTRUCTED_BY_SERVE,
     ("websockets.asyncio.server.Server", "wsio requires open_timeout"): CONSTRUCTED_BY_SERVE,
-    ("websockets.asyncio.server.Server.close", "positional code (#2) missing"): CLOSE_CODE,
-    ("websockets.asyncio.server.Server.close", "positional reason (#3) missing"): CLOSE_CODE,
     ("websockets.sync.server.Server", "positional #0: sock, wsio has socket"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "positional logger (#2) missing"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires socket"): CONSTRUCTED_BY_SERVE,
@@ -150,16 +136,8 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.server.Server", "wsio requires open_timeout"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires ssl_context"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires make_connection"): CONSTRUCTED_BY_SERVE,
-    ("websockets.sync.server.Server.shutdown", "positional #2: code, wsio has timeout"): CLOSE_CODE,
-    ("websockets.sync.server.Server.shutdown", "positional reason (#3) missing"): CLOSE_CODE,
     ("websockets.sync.server.Server.SHUTDOWN_POLLING_INTERVAL", "missing"): "wsio's accept loop is woken by a pipe, it doesn't poll",
     # -- clients -----------------------------------------------------------------------
-    ("websockets.sync.client.reconnect", "keyword proxy_server_hostname missing"): (
-        "an https:// proxy's certificate is checked against the proxy URI's host"
-    ),
-    ("websockets.sync.client.connect", "keyword proxy_server_hostname missing"): (
-        "an https:// proxy's certificate is checked against the proxy URI's host"
-    ),
     ("websockets.sync.client.reconnect.open_socket", "missing"): INTERNAL,
     ("websockets.sync.client.reconnect.enable_tls", "missing"): INTERNAL,
     ("websockets.sync.client.reconnect.open_connection", "missing"): INTERNAL,
@@ -169,9 +147,8 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.asyncio.client.connect.connect", "missing"): "await connect(...) or async with connect(...) opens the connection",
     # -- HTTP, frames, headers -----------------------------------------------------------
     ("websockets.http11.Request", "positional #3: protocol, wsio has version"): (
-        "the HTTP version is Request.version in wsio"
+        "the HTTP version is named version in wsio's constructor (Request.protocol reads it)"
     ),
-    ("websockets.http11.Request.protocol", "missing"): "the HTTP version is Request.version in wsio",
     ("websockets.http11.Request.exception", "missing"): "parse errors are raised, not stored",
     ("websockets.http11.Response.exception", "missing"): "parse errors are raised, not stored",
     ("websockets.http11.Request.parse", "missing"): "wsio parses with RequestParser (wsio.protocol.http11)",
@@ -179,7 +156,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.frames.Frame.parse", "missing"): "wsio's core parses frames itself and never hands out Frame objects",
     ("websockets.frames.Frame.MAX_LOG_SIZE", "missing"): INTERNAL,
     ("websockets.frames.Frame.DEFAULT_IS_TEXT", "missing"): INTERNAL,
-    ("websockets.frames.Close.check", "missing"): "Close.parse() checks the code; wsio never builds an invalid Close",
     ("websockets.datastructures.Headers.set_insecure", "missing"): (
         "wsio's Headers has no insecure flag: a redirect drops credentials itself"
     ),
@@ -469,6 +445,24 @@ def test_exception_aliases_catch_what_wsio_raises() -> None:
     # And they stay under websockets' common base, as in websockets.
     for name in websockets.exceptions.__all__:
         assert issubclass(getattr(wsio.exceptions, name), wsio.WebSocketException), name
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1014, 3000, 4999, 999, 1004, 1005, 1006, 1015, 2999, 5000])
+def test_close_check_accepts_the_codes_websockets_accepts(code: int) -> None:
+    try:
+        websockets.frames.Close(code, "").check()
+    except websockets.exceptions.ProtocolError:
+        with pytest.raises(wsio.ProtocolError, match="invalid status code"):
+            wsio.frames.Close(code, "").check()
+    else:
+        wsio.frames.Close(code, "").check()
+
+
+def test_request_protocol_is_the_http_version() -> None:
+    import wsio.http11
+
+    request = wsio.http11.Request("/", wsio.Headers())
+    assert request.protocol == request.version == websockets.http11.Request("/", websockets.Headers()).protocol
 
 
 def test_frame_serializes_as_websockets_does() -> None:

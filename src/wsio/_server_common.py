@@ -13,6 +13,7 @@ import sys
 from typing import Any, Callable
 
 from .exceptions import InvalidOrigin
+from .protocol.frames import Close, is_valid_close_code
 from .protocol.http11 import Headers, Response
 from .version import version
 
@@ -30,6 +31,19 @@ OVER_CAPACITY_RETRY_AFTER = 5
 DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
 
 HeadersLike = Any  # Headers, a mapping, or a list of (name, value) pairs
+
+
+def check_close_code(code: int, reason: str) -> None:
+    """Raise :class:`ValueError` unless ``code`` and ``reason`` can go in the close frames of a server's shutdown.
+
+    Checked before the server stops: the connections are closed in tasks or
+    threads, where the error would be lost and the connections left open.
+    """
+    if type(code) is bool or not isinstance(code, int):
+        raise TypeError(f"close code must be an int, not {type(code).__name__}")
+    if code != 1005 and not is_valid_close_code(code):
+        raise ValueError(f"close code {code} can't be sent")
+    Close(code, reason).serialize()  # a reason of more than 123 bytes: ValueError
 
 
 def basic_response(status: int | http.HTTPStatus, headers: HeadersLike = None, body: str | bytes = b"") -> Response:

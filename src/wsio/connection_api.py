@@ -9,8 +9,9 @@ whether its transport is closed (:attr:`closed`).
 
 from __future__ import annotations
 
+import codecs
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from .protocol.connection import Connection as CoreConnection
@@ -19,10 +20,23 @@ from .protocol.connection import State
 if TYPE_CHECKING:  # pragma: no cover
     from .protocol.http11 import Headers, Request, Response
 
-__all__ = ["ConnectionAPI"]
+__all__ = ["ConnectionAPI", "piece_converter"]
 
 #: Closing both ways with one of these counts as a normal closure (1005: no code given).
 OK_CLOSE_CODES = (1000, 1001, 1005)
+
+
+def piece_converter(text: bool, decode: bool) -> Callable[[Any, bool], Any] | None:
+    """What converts each piece of a text (``text``) or binary message for
+    ``recv_streaming(decode)``, called as ``convert(piece, last)``; ``None``:
+    the pieces are already what ``decode`` asks for."""
+    if decode:
+        return None if text else codecs.getincrementaldecoder("utf-8")().decode
+    return _encode_piece if text else None
+
+
+def _encode_piece(piece: str, last: bool) -> bytes:
+    return piece.encode()
 
 
 class ConnectionAPI:
@@ -113,6 +127,20 @@ class ConnectionAPI:
             return None
         rcvd = self.protocol.close_rcvd
         return rcvd.reason if rcvd is not None else ""
+
+    @property
+    def close_exc(self) -> ConnectionClosed:
+        """The :exc:`~wsio.ConnectionClosed` that says how the connection closed, once it is closed.
+
+        The exception that ``recv()`` and ``send()`` raise then, with the
+        close frames sent and received (``ConnectionClosedOK`` for a normal
+        closure, ``ConnectionClosedError`` otherwise). Before the connection
+        is closed it raises :exc:`AssertionError`, as websockets' does: the
+        close frames aren't known yet.
+        """
+        if self.protocol.state is not State.CLOSED and not self.closed:
+            raise AssertionError("connection isn't closed yet")
+        return self._closed_exc()
 
     def _peer(self) -> str:
         address = self.remote_address

@@ -13,6 +13,7 @@ import itertools
 import logging
 import socket
 import threading
+import warnings
 from typing import Any, Iterator
 
 import pytest
@@ -362,3 +363,264 @@ async def test_process_exception_that_raises_ends_the_loop() -> None:
     with pytest.raises(RuntimeError, match="give up"):
         async for _ in wsio.connect(f"ws://127.0.0.1:{port}/", process_exception=strict):
             pytest.fail("nothing listens there")
+
+
+# -- recv(decode=...), recv_streaming(decode=...) -------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_decode_overrides_the_frame_type(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def send_both_kinds(websocket: Any) -> None:
+        for _ in range(3):
+            await websocket.send("café")
+            await websocket.send("café".encode())
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_both_kinds, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            assert await websocket.recv(decode=True) == "café"
+            assert await websocket.recv(True) == "café"  # binary, decoded: the first positional argument
+            assert await websocket.recv(decode=False) == "café".encode()  # text, not decoded
+            assert await websocket.recv(False) == "café".encode()
+            assert await websocket.recv(decode=None) == "café"
+            assert await websocket.recv() == "café".encode()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+    seen_by_server: list[Any] = []
+
+    async def send_latin1(websocket: Any) -> None:
+        await websocket.send("été".encode("latin-1"))
+        await websocket.wait_closed()
+        seen_by_server.append((websocket.close_code, websocket.close_reason))
+
+    async with server_module.serve(send_latin1, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                await websocket.recv(decode=True)
+            with pytest.raises(exceptions.ConnectionClosedError):
+                await websocket.recv()
+    assert caught.value.rcvd is None
+    assert (caught.value.sent.code, caught.value.sent.reason) == (1007, "invalid continuation byte at position 0")
+    assert seen_by_server == [(1007, "invalid continuation byte at position 0")]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_streaming_decode(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def send_fragmented(websocket: Any) -> None:
+        await websocket.send(["caf", "é", "!"])
+        await websocket.send([b"caf", b"\xc3", b"\xa9!"])  # é cut in two frames
+        await websocket.send(["caf", "é", "!"])
+        await websocket.send([b"caf", b"\xc3", b"\xa9!"])
+        await websocket.send("whole")
+        await websocket.send(b"whole")
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_fragmented, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            pieces = [piece async for piece in websocket.recv_streaming(decode=False)]
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            pieces = [piece async for piece in websocket.recv_streaming(True)]
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = [piece async for piece in websocket.recv_streaming(decode=True)]
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = [piece async for piece in websocket.recv_streaming(decode=False)]
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            assert [piece async for piece in websocket.recv_streaming(decode=False)] == [b"whole"]
+            assert [piece async for piece in websocket.recv_streaming(decode=True)] == ["whole"]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_recv_streaming_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+
+    async def send_fragmented(websocket: Any) -> None:
+        await websocket.send([b"ok", b"\xff", b"end"])
+        await websocket.wait_closed()
+
+    async with server_module.serve(send_fragmented, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            pieces = []
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                async for piece in websocket.recv_streaming(decode=True):
+                    pieces.append(piece)
+    assert "".join(pieces) in ("", "ok")  # the pieces before the error, as they came
+    assert caught.value.sent.code == 1007 and caught.value.sent.reason.startswith("invalid start byte")
+
+
+async def test_recv_timeout_as_first_argument_is_deprecated() -> None:
+    async def quiet(websocket: Any) -> None:
+        await websocket.send("late")
+        await websocket.wait_closed()
+
+    async with wsio.serve(quiet, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.warns(DeprecationWarning, match=r"recv\(timeout=") as warned:
+                assert await websocket.recv(3) == "late"
+            assert warned[0].filename == __file__  # points at the caller
+            with pytest.warns(DeprecationWarning), pytest.raises(TimeoutError):
+                await websocket.recv(0.05)
+            with pytest.warns(DeprecationWarning), pytest.raises(TypeError):
+                await websocket.recv(1, timeout=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(TimeoutError):
+                    await websocket.recv(timeout=0.05)
+                with pytest.raises(TimeoutError):
+                    await websocket.recv(True, timeout=0.05)
+
+
+# -- send(text=...) ---------------------------------------------------------------------------
+
+
+async def report_types(websocket: Any) -> None:
+    """Answer each message with its type and content, as the server received it."""
+    async for message in websocket:
+        await websocket.send(f"{type(message).__name__} {message!r}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_send_text_overrides_the_message_type(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async def chunks(*items: Any) -> Any:
+        for item in items:
+            yield item
+
+    async with server_module.serve(report_types, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            sent_and_seen = [
+                (("café".encode(), True), "str 'café'"),
+                ((bytearray(b"ba"), True), "str 'ba'"),
+                ((memoryview(b"mv"), True), "str 'mv'"),
+                (("café", False), f"bytes {'café'.encode()!r}"),
+                (("plain", None), "str 'plain'"),
+                ((b"plain", None), "bytes b'plain'"),
+                (([b"fr", "ag".encode()], True), "str 'frag'"),
+                ((["fr", "ag"], False), "bytes b'frag'"),
+                ((chunks(b"as", b"ync"), True), "str 'async'"),
+                ((chunks("as", "ync"), False), "bytes b'async'"),
+            ]
+            for (message, text), seen in sent_and_seen:
+                await websocket.send(message, text=text)
+                assert await websocket.recv() == seen
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_send_text_true_does_not_check_utf8(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+
+    async with server_module.serve(report_types, "127.0.0.1", 0) as server:
+        async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            await websocket.send(b"\xff", text=True)  # not UTF-8: the server fails the connection
+            await websocket.wait_closed()
+    assert websocket.close_code == 1007
+
+
+async def test_send_text_on_large_messages() -> None:
+    """Large payloads take another path on the server side (written in slices)."""
+    from wsio.protocol.frames import LARGE_PAYLOAD
+
+    size = LARGE_PAYLOAD * 2
+
+    async def send_large(websocket: Any) -> None:
+        await websocket.send(b"a" * size, text=True)
+        await websocket.send("b" * size, text=False)
+        await websocket.send(b"c" * size, text=False)
+        await websocket.send("d" * size, text=True)
+        await websocket.wait_closed()
+
+    async with wsio.serve(send_large, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/", max_size=None) as websocket:
+            assert await websocket.recv() == "a" * size
+            assert await websocket.recv() == b"b" * size
+            assert await websocket.recv() == b"c" * size
+            assert await websocket.recv() == "d" * size
+
+
+# -- close_exc ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+async def test_close_exc(library: str) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    exceptions = library_module(library, "exceptions")
+    server_side: list[Any] = []
+
+    async def close_with_4000(websocket: Any) -> None:
+        await websocket.recv()
+        await websocket.close(4000, "bye")
+        server_side.append(websocket.close_exc)
+
+    async with server_module.serve(close_with_4000, "127.0.0.1", 0) as server:
+        uri = f"ws://127.0.0.1:{port_of(server)}/"
+        async with client_module.connect(uri) as websocket:
+            with pytest.raises(AssertionError):
+                websocket.close_exc  # not closed yet
+            await websocket.send("close please")
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                await websocket.recv()
+            exc = websocket.close_exc
+            assert type(exc) is type(caught.value) and str(exc) == str(caught.value)
+            assert (exc.rcvd.code, exc.rcvd.reason, exc.sent.code, exc.rcvd_then_sent) == (4000, "bye", 4000, True)
+        async with client_module.connect(uri) as websocket:
+            await websocket.close()
+            exc = websocket.close_exc
+            assert isinstance(exc, exceptions.ConnectionClosedOK)
+            assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
+    assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000
+
+
+# -- Server.close(close_connections, code, reason) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [((), {}, (1001, "")), ((True, 1012, "restarting"), {}, (1012, "restarting")), ((), {"code": 4001}, (4001, ""))],
+)
+async def test_server_close_with_code_and_reason(
+    library: str, args: tuple[Any, ...], kwargs: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    server_module = library_module(library, "asyncio.server")
+    client_module = library_module(library, "asyncio.client")
+    server = await server_module.serve(echo, "127.0.0.1", 0)
+    async with client_module.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+        await websocket.send("open")
+        assert await websocket.recv() == "open"
+        server.close(*args, **kwargs)
+        await server.wait_closed()
+        await websocket.wait_closed()
+        assert (websocket.close_code, websocket.close_reason) == expected
+
+
+async def test_server_close_refuses_a_code_that_cant_be_sent() -> None:
+    async with wsio.serve(echo, "127.0.0.1", 0) as server:
+        async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            with pytest.raises(ValueError, match="1006"):
+                server.close(code=1006)
+            with pytest.raises(ValueError, match="123 bytes"):
+                server.close(code=1001, reason="x" * 124)
+            with pytest.raises(TypeError):
+                server.close(True, 1.5)  # type: ignore[arg-type]
+            assert server.is_serving()  # nothing was closed
+            await websocket.send("still open")
+            assert await websocket.recv() == "still open"
+            task = server.close(True, 1012)
+            await task  # wsio's close() returns a task
+            assert websocket.close_code == 1012

@@ -40,6 +40,24 @@ def test_echo_keeps_order_and_types() -> None:
     assert run(main()) == ["text", b"\x00\x01", "é" * 1000, b"x" * 200_000, "fragmented"]
 
 
+def test_send_text_overrides_the_message_type() -> None:
+    class Swap(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            if isinstance(message, str):
+                connection.send(message, text=False)
+            else:
+                connection.send(message, text=True)
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Swap, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}") as ws:
+                for message in ("café", "café".encode(), "é" * 70_000, b"e" * 70_000):
+                    await ws.send(message)
+                return [await ws.recv() for _ in range(4)]
+
+    assert run(main()) == ["café".encode(), "café", ("é" * 70_000).encode(), "e" * 70_000]
+
+
 def test_sends_during_one_read_go_out_in_one_write() -> None:
     writes: list[int] = []
 

@@ -343,6 +343,20 @@ def test_send_message_parts_with_compression() -> None:
     assert c.receive_data(b"".join(parts)) == [payload]
 
 
+def test_text_sets_the_frame_type_of_parts_and_fragments() -> None:
+    """``text=`` (for send(text=...)): True sends bytes as text, False sends str as binary."""
+    s, c = pair()
+    payload = "é".encode() * 40_000  # large: header and payload apart
+    assert c.receive_data(b"".join(s.send_message_parts(payload, text=True))) == ["é" * 40_000]
+    assert c.receive_data(b"".join(s.send_message_parts("é" * 40_000, text=False))) == [payload]
+    assert c.receive_data(b"".join(s.send_message_parts(b"small", text=True))) == ["small"]
+    assert c.receive_data(b"".join(s.send_message_parts(b"small", text=None))) == [b"small"]
+    frames = c.send_fragment(b"fr", first=True, last=False, text=True) + c.send_fragment(b"ag", first=False, last=True)
+    assert collapse(s.receive_data(frames)) == ["frag"]
+    frames = c.send_fragment("fr", first=True, last=False, text=False) + c.send_fragment("ag", first=False, last=True, text=False)
+    assert collapse(s.receive_data(frames)) == [b"frag"]
+
+
 def test_str_subclasses_are_text() -> None:
     """A StrEnum member or another str subclass is sent as text, not refused as a buffer."""
     import enum

@@ -226,6 +226,71 @@ async def test_async_https_proxy_with_untrusted_certificate(tinyproxy: Any, cert
     assert isinstance(info.value.__cause__, ssl.SSLError)
 
 
+@pytest.fixture
+def proxy_named_otherwise(tinyproxy: Any, tmp_path: Any) -> Any:
+    """``start(target_port)``: tinyproxy behind a TLS front whose certificate names ``proxy.test``, not
+    ``localhost`` (the address the proxy URI gives); returns the proxy, the URI, a context trusting the
+    certificate, and the names clients sent in SNI."""
+    import contextlib
+
+    from tests.helpers import self_signed_cert
+
+    directory = tmp_path / "proxy-cert"
+    directory.mkdir()
+    cert_path, key_path = self_signed_cert(str(directory), "proxy.test")
+    names: list[str | None] = []
+    with contextlib.ExitStack() as stack:
+
+        def start(target_port: int) -> tuple[RunningProxy, str, ssl.SSLContext, list[str | None]]:
+            proxy = tinyproxy(connect_ports=[target_port])
+            front_context = server_ssl_context(cert_path, key_path)
+            front_context.sni_callback = lambda _sslobj, name, _context: names.append(name)  # type: ignore[assignment]
+            front_port = stack.enter_context(tls_front(proxy.port, front_context))
+            return proxy, f"https://localhost:{front_port}", ssl.create_default_context(cafile=cert_path), names
+
+        yield start
+
+
+def test_sync_proxy_server_hostname(proxy_named_otherwise: Any, wss_server: int, certificates: Certificates) -> None:
+    """The name checked in the https:// proxy's certificate, and sent in SNI, is proxy_server_hostname."""
+    proxy, proxy_uri, proxy_context, names = proxy_named_otherwise(wss_server)
+    uri = f"wss://localhost:{wss_server}/"
+    with pytest.raises(wsio.InvalidProxy) as caught:
+        sync_connect(uri, proxy=proxy_uri, proxy_ssl=proxy_context, ssl=certificates.client_context())
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
+    assert "proxy.test" not in names
+    with sync_connect(
+        uri,
+        proxy=proxy_uri,
+        proxy_ssl=proxy_context,
+        proxy_server_hostname="proxy.test",
+        ssl=certificates.client_context(),
+    ) as ws:
+        assert_proxied_sync(ws, int(proxy_uri.rsplit(":", 1)[1]))
+        # The server's own certificate is still checked against the URI's host.
+        assert ws.socket.server_hostname == "localhost"
+    assert names[-1] == "proxy.test"
+    assert f"localhost:{wss_server}" in proxy.log()
+    # reconnect() takes it too (connect() passes its options to reconnect()).
+    for ws in wsio.sync.client.reconnect(
+        uri, proxy=proxy_uri, proxy_ssl=proxy_context, proxy_server_hostname="proxy.test", ssl=certificates.client_context()
+    ):
+        assert_proxied_sync(ws, int(proxy_uri.rsplit(":", 1)[1]))
+        break
+
+
+async def test_async_proxy_server_hostname(proxy_named_otherwise: Any, ws_server: int) -> None:
+    proxy, proxy_uri, proxy_context, names = proxy_named_otherwise(ws_server)
+    uri = f"ws://127.0.0.1:{ws_server}/"
+    with pytest.raises(wsio.InvalidProxy) as caught:
+        await async_connect(uri, proxy=proxy_uri, proxy_ssl=proxy_context)
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
+    async with async_connect(uri, proxy=proxy_uri, proxy_ssl=proxy_context, proxy_server_hostname="proxy.test") as ws:
+        await assert_proxied_async(ws, int(proxy_uri.rsplit(":", 1)[1]))
+    assert names[-1] == "proxy.test"
+    assert f"127.0.0.1:{ws_server}" in proxy.log()
+
+
 # -- the environment ------------------------------------------------------------------------------------------
 
 

@@ -852,6 +852,32 @@ def test_app_keepalive_timeout_is_reported_as_timeout() -> None:
     assert str(errors[0]) == "ping/pong timed out"
 
 
+@pytest.mark.parametrize("keepalive", [{"ping_interval": 2, "ping_timeout": 1}, {}], ids=["keepalive", "no-keepalive"])
+def test_app_socket_shut_down_under_run_forever_reconnects_at_once(server, keepalive: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """app.sock.shutdown() in a callback: on_error gets WebSocketConnectionClosedException at once, then reconnect.
+
+    Where websocket-client 1.9.2 reports 'ping/pong timed out' a ping_timeout
+    after its next ping, or hangs without keepalive (see EXCEPTED in
+    tests/websocket_client_suite/): on purpose, the application closed it.
+    """
+    events: list[object] = []
+    start = time.monotonic()
+
+    def on_open(app: Any) -> None:
+        events.append("open")
+        app.sock.shutdown()
+
+    app = websocket.WebSocketApp(
+        uri(server),
+        on_open=on_open,
+        on_reconnect=lambda app: (events.append("reconnect"), app.close()),
+        on_error=lambda app, e: events.append(("error", type(e).__name__, str(e))),
+    )
+    app.run_forever(reconnect=0.2, **keepalive)
+    assert events == ["open", ("error", "WebSocketConnectionClosedException", "Connection is already closed."), "reconnect"]
+    assert time.monotonic() - start < 1.5  # not a keepalive timeout later
+
+
 def test_external_dispatcher_reconnects(server) -> None:  # type: ignore[no-untyped-def]
     loop = LoopDispatcher()
     events: list[object] = []

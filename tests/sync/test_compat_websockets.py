@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+import warnings
 from typing import Any, Iterator
 
 import pytest
@@ -343,3 +344,267 @@ def test_a_connection_closed_during_the_handshake_is_an_eof() -> None:
             connect(f"ws://127.0.0.1:{port}/", open_timeout=3)
         thread.join(3)
     assert isinstance(caught.value.__cause__, EOFError)
+
+
+# -- recv(timeout, decode), recv_streaming(decode) ---------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_decode_overrides_the_frame_type(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    def send_both_kinds(websocket: Any) -> None:
+        for _ in range(3):
+            websocket.send("café")
+            websocket.send("café".encode())
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_both_kinds, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            assert websocket.recv(decode=True) == "café"
+            assert websocket.recv(3, True) == "café"  # binary, decoded: (timeout, decode) as in websockets
+            assert websocket.recv(timeout=3, decode=False) == "café".encode()  # text, not decoded
+            assert websocket.recv(None, False) == "café".encode()
+            assert websocket.recv(3, None) == "café"
+            assert websocket.recv(3) == "café".encode()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+    seen_by_server: list[Any] = []
+
+    def send_latin1(websocket: Any) -> None:
+        websocket.send("été".encode("latin-1"))
+        with pytest.raises(exceptions.ConnectionClosedError):
+            websocket.recv()
+        seen_by_server.append((websocket.close_code, websocket.close_reason))
+
+    with serving(server_module.serve(send_latin1, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                websocket.recv(timeout=3, decode=True)
+            with pytest.raises(exceptions.ConnectionClosedError):
+                websocket.recv(timeout=3)
+        deadline = time.monotonic() + 3
+        while not seen_by_server and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert caught.value.rcvd is None
+    assert (caught.value.sent.code, caught.value.sent.reason) == (1007, "invalid continuation byte at position 0")
+    assert seen_by_server == [(1007, "invalid continuation byte at position 0")]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_streaming_decode(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    def send_fragmented(websocket: Any) -> None:
+        websocket.send(["caf", "é", "!"])
+        websocket.send([b"caf", b"\xc3", b"\xa9!"])  # é cut in two frames
+        websocket.send(["caf", "é", "!"])
+        websocket.send([b"caf", b"\xc3", b"\xa9!"])
+        websocket.send("whole")
+        websocket.send(b"whole")
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_fragmented, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            pieces = list(websocket.recv_streaming(decode=False))
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            pieces = list(websocket.recv_streaming(True))
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = list(websocket.recv_streaming(decode=True))
+            assert all(type(piece) is str for piece in pieces) and "".join(pieces) == "café!"
+            pieces = list(websocket.recv_streaming(decode=False))
+            assert all(type(piece) is bytes for piece in pieces) and b"".join(pieces) == "café!".encode()
+            assert list(websocket.recv_streaming(decode=False)) == [b"whole"]
+            assert list(websocket.recv_streaming(decode=True)) == ["whole"]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_streaming_decode_true_fails_with_1007_on_invalid_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+
+    def send_fragmented(websocket: Any) -> None:
+        websocket.send([b"ok", b"\xff", b"end"])
+        for _ in websocket:
+            pass
+
+    with serving(server_module.serve(send_fragmented, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            pieces = []
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                for piece in websocket.recv_streaming(decode=True):
+                    pieces.append(piece)
+    assert "".join(pieces) in ("", "ok")  # the pieces before the error, as they came
+    assert caught.value.sent.code == 1007 and caught.value.sent.reason.startswith("invalid start byte")
+
+
+# -- send(text=...) ---------------------------------------------------------------------------
+
+
+def report_types(websocket: Any) -> None:
+    """Answer each message with its type and content, as the server received it."""
+    for message in websocket:
+        websocket.send(f"{type(message).__name__} {message!r}")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_send_text_overrides_the_message_type(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    with serving(server_module.serve(report_types, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            sent_and_seen = [
+                (("café".encode(), True), "str 'café'"),
+                ((bytearray(b"ba"), True), "str 'ba'"),
+                ((memoryview(b"mv"), True), "str 'mv'"),
+                (("café", False), f"bytes {'café'.encode()!r}"),
+                (("plain", None), "str 'plain'"),
+                ((b"plain", None), "bytes b'plain'"),
+                (([b"fr", "ag".encode()], True), "str 'frag'"),
+                ((iter(["fr", "ag"]), False), "bytes b'frag'"),
+            ]
+            for (message, text), seen in sent_and_seen:
+                websocket.send(message, text=text)
+                assert websocket.recv(timeout=3) == seen
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_send_text_true_does_not_check_utf8(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+
+    with serving(server_module.serve(report_types, "127.0.0.1", 0)) as port:
+        with client_module.connect(f"ws://127.0.0.1:{port}/") as websocket:
+            websocket.send(b"\xff", text=True)  # not UTF-8: the server fails the connection
+            with pytest.raises(library_module(library, "exceptions").ConnectionClosedError):
+                websocket.recv(timeout=3)
+    assert websocket.close_code == 1007
+
+
+# -- close_exc ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_close_exc(library: str) -> None:
+    server_module = library_module(library, "sync.server")
+    client_module = library_module(library, "sync.client")
+    exceptions = library_module(library, "exceptions")
+    server_side: list[Any] = []
+
+    def close_with_4000(websocket: Any) -> None:
+        websocket.recv()
+        websocket.close(4000, "bye")
+        server_side.append(websocket.close_exc)
+
+    with serving(server_module.serve(close_with_4000, "127.0.0.1", 0)) as port:
+        uri = f"ws://127.0.0.1:{port}/"
+        with client_module.connect(uri) as websocket:
+            with pytest.raises(AssertionError):
+                websocket.close_exc  # not closed yet
+            websocket.send("close please")
+            with pytest.raises(exceptions.ConnectionClosedError) as caught:
+                websocket.recv(timeout=3)
+            exc = websocket.close_exc
+            assert type(exc) is type(caught.value) and str(exc) == str(caught.value)
+            assert (exc.rcvd.code, exc.rcvd.reason, exc.sent.code, exc.rcvd_then_sent) == (4000, "bye", 4000, True)
+        with client_module.connect(uri) as websocket:
+            websocket.close()
+            exc = websocket.close_exc
+            assert isinstance(exc, exceptions.ConnectionClosedOK)
+            assert (exc.sent.code, exc.rcvd.code, exc.rcvd_then_sent) == (1000, 1000, False)
+    assert isinstance(server_side[0], exceptions.ConnectionClosedError) and server_side[0].sent.code == 4000
+
+
+# -- Server.shutdown(close_connections, code, reason) ---------------------------------------------
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize(
+    "args, kwargs, expected",
+    [((), {}, (1001, "")), ((True, 1012, "restarting"), {}, (1012, "restarting")), ((), {"code": 4001}, (4001, ""))],
+)
+def test_server_shutdown_with_code_and_reason(
+    library: str, args: tuple[Any, ...], kwargs: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    server = library_module(library, "sync.server").serve(echo, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with library_module(library, "sync.client").connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/") as websocket:
+            websocket.send("open")
+            assert websocket.recv(timeout=3) == "open"
+            server.shutdown(*args, **kwargs)
+            with pytest.raises(library_module(library, "exceptions").ConnectionClosed):
+                websocket.recv(timeout=3)
+            assert (websocket.close_code, websocket.close_reason) == expected
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.socket.close()
+
+
+def test_server_shutdown_takes_an_old_positional_timeout_with_a_warning() -> None:
+    for old in (0.5, 2, None):
+        with serve(echo, "127.0.0.1", 0) as server:
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            with connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/") as websocket:
+                with pytest.warns(DeprecationWarning, match=r"shutdown\(timeout=") as warned:
+                    server.shutdown(True, old)  # type: ignore[arg-type]
+                assert warned[0].filename == __file__  # points at the caller
+                with pytest.raises(wsio.ConnectionClosedOK):
+                    websocket.recv(timeout=3)
+                assert websocket.close_code == 1001  # the default code
+            thread.join(5)
+    with serve(echo, "127.0.0.1", 0) as server:
+        with pytest.warns(DeprecationWarning), pytest.raises(TypeError):
+            server.shutdown(True, 1.0, timeout=1.0)
+        with pytest.raises(ValueError, match="1006"):
+            server.shutdown(True, 1006)
+        with pytest.raises(ValueError, match="123 bytes"):
+            server.shutdown(True, 1001, "x" * 124)
+        assert not server._shutdown.is_set()  # refused before anything stopped
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            server.shutdown(timeout=1.0)
+
+
+# -- recv_bufsize -------------------------------------------------------------------------------
+
+
+class RecordingSocket(socket.socket):
+    """A socket that records the sizes it is asked to read."""
+
+    sizes: list[int]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self.sizes.append(bufsize)
+        return super().recv(bufsize, flags)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recv_bufsize_of_a_connection_subclass(library: str) -> None:
+    client_module = library_module(library, "sync.client")
+
+    class SmallReads(client_module.ClientConnection):  # type: ignore[name-defined, misc]
+        recv_bufsize = 1000
+
+    with serving(serve(echo, "127.0.0.1", 0)) as port:
+        sock = RecordingSocket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.sizes = []
+        sock.connect(("127.0.0.1", port))
+        with client_module.connect(f"ws://127.0.0.1:{port}/", sock=sock, create_connection=SmallReads) as websocket:
+            websocket.send("x" * 5000)
+            assert websocket.recv(timeout=3) == "x" * 5000
+    assert 1000 in sock.sizes and max(sock.sizes) == 1000

@@ -134,6 +134,9 @@ class connect:
             See :doc:`/topics/proxies`.
         proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
             the default, verifying context).
+        proxy_server_hostname: the name checked in an https:// proxy's
+            certificate and sent in SNI (default: the proxy URI's host), for a
+            proxy reached by an address its certificate doesn't name.
         host, port, sock, family, local_addr, ...: passed to
             :meth:`asyncio.loop.create_connection`.
     """
@@ -167,6 +170,7 @@ class connect:
         path: str | None = None,
         proxy: str | bool | None = True,
         proxy_ssl: ssl_module.SSLContext | None = None,
+        proxy_server_hostname: str | None = None,
         **kwargs: Any,
     ) -> None:
         if additional_headers is None:
@@ -208,6 +212,7 @@ class connect:
         self._path = path
         self._proxy = proxy
         self._proxy_ssl = proxy_ssl
+        self._proxy_server_hostname = proxy_server_hostname
         self._user_agent = user_agent_header
         self._kwargs = kwargs
         self.connection: ClientConnection | None = None
@@ -316,7 +321,13 @@ class connect:
             _, connection = await loop.create_connection(factory, sock=sock, ssl=ssl, **options)
             return connection
         transport = await open_http_tunnel(
-            proxy, host, port, proxy_ssl=self._proxy_ssl, user_agent=self._user_agent, local_addr=local_addr
+            proxy,
+            host,
+            port,
+            proxy_ssl=self._proxy_ssl,
+            proxy_server_hostname=self._proxy_server_hostname,
+            user_agent=self._user_agent,
+            local_addr=local_addr,
         )
         try:
             if ssl is not None:

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from typing import Any, AsyncIterable, AsyncIterator, Iterable, Mapping
 
 from ..exceptions import (
@@ -25,7 +26,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     InvalidState,
 )
-from ..connection_api import ConnectionAPI
+from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Event, Fragment, Ping, Pong
@@ -367,15 +368,23 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         else:
             self.transport.write(data)
 
-    def _send_message(self, message: Data | bytearray | memoryview, compress: bool | None) -> None:
+    def _send_message(
+        self, message: Data | bytearray | memoryview, compress: bool | None, text: bool | None = None
+    ) -> None:
         """Frame a whole message and write it: held if small, header and payload apart if large.
 
+        ``text`` sets the frame type instead of the message's type (see :meth:`send`).
         Raises :exc:`InvalidState` when the connection isn't open.
         """
         if len(message) < LARGE_PAYLOAD:
-            self._hold(self.protocol.send_message(message, compress))
+            if text is None:
+                self._hold(self.protocol.send_message(message, compress))
+            elif text:
+                self._hold(self.protocol.send_text(message, compress))
+            else:
+                self._hold(self.protocol.send_binary(message, compress))
         else:
-            self._write_parts(self.protocol.send_message_parts(message, compress))
+            self._write_parts(self.protocol.send_message_parts(message, compress, text=text))
 
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
         """Write a frame given in pieces: small ones as they are, a large payload
@@ -535,13 +544,28 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
 
     # -- receiving ------------------------------------------------------------------
 
-    async def recv(self, timeout: float | None = None) -> Data:
+    async def recv(self, decode: bool | None = None, timeout: float | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        ``decode=True`` returns ``str`` for binary messages too (decoded as
+        UTF-8; invalid UTF-8 fails the connection with 1007 and raises
+        :exc:`ConnectionClosedError`, as in websockets), ``decode=False``
+        returns ``bytes`` for text messages too (UTF-8 encoded).
 
         Raises :exc:`ConnectionClosed` when the connection is closed and no
         message is left, :exc:`TimeoutError` if ``timeout`` seconds pass first.
         Cancelling ``recv()`` loses no message.
+
+        ``decode`` comes first, as in websockets: pass the timeout by name,
+        ``recv(timeout=5)``. A number as first argument (``recv(5)``, the
+        form of earlier wsio versions) is taken as the timeout, with a
+        :exc:`DeprecationWarning`; ``True`` and ``False`` are ``decode``.
+        (``timeout`` isn't keyword-only on purpose: CPython doesn't specialize
+        calls to functions with keyword-only parameters, which would make
+        every ``recv()`` slower.)
         """
+        if decode is not None:
+            return await self._recv_decoded(decode, timeout)
         queue = self._queue
         if self._messages:
             item = queue.popleft()
@@ -554,6 +578,29 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             return self._pop_fragmented()
         await self._wait_for_message(timeout, whole=True)
         return await self.recv()
+
+    async def _recv_decoded(self, decode: Any, timeout: float | None) -> Data:
+        """``recv(decode)`` with ``decode`` given: convert the message, or take a number as the old timeout."""
+        if type(decode) is not bool and isinstance(decode, (int, float)):
+            warnings.warn(
+                "recv(timeout) is deprecated: the first argument of recv() is decode, as in"
+                " websockets; pass the timeout as recv(timeout=...)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            if timeout is not None:
+                raise TypeError("recv() got a timeout both as first argument and as timeout=")
+            return await self.recv(timeout=decode)
+        return await self._convert(await self.recv(timeout=timeout), decode)
+
+    async def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
+        """``decode=True`` met a binary message that isn't UTF-8: fail the connection with 1007, as websockets does."""
+        if self.protocol.state is State.OPEN:
+            self.fail(1007, f"{exc.reason} at position {exc.start}")
+            failure = self.protocol.failure
+            if failure is not None and failure.__cause__ is None:
+                failure.__cause__ = exc
+        return await self._closed_exc_once_closed()
 
     def recv_nowait(self) -> Data:
         """Return a message already received, or raise :exc:`asyncio.QueueEmpty`.
@@ -636,10 +683,12 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if self.protocol.failure_pending:
             self.data_received(b"")
 
-    async def recv_streaming(self) -> AsyncIterator[Data]:
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """Receive the next message piece by piece, as its frames arrive.
 
-        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one;
+        ``decode`` as for :meth:`recv` (``True``: ``str`` pieces for binary
+        too, decoded incrementally; ``False``: ``bytes`` pieces for text too).
         A binary message in a single uncompressed frame of up to 16 MiB
         (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
@@ -653,19 +702,53 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             self._messages -= 1
             if self._watch_queue:
                 self._message_taken()
+            if decode is not None:
+                item = await self._convert(item, decode)
             yield item
             return
+        # None: the pieces as they are; else a function converting each (decode given, other type).
+        convert = None if decode is None else piece_converter(type(item.data) is str, decode)
         while True:
             while not queue:
                 await self._wait_for_message(None, whole=False)
             fragment = queue.popleft()
+            data = fragment.data
+            if convert is not None:
+                try:
+                    data = convert(data, fragment.last)
+                except UnicodeDecodeError as exc:
+                    if not fragment.last:
+                        self._drop_rest_of_message()
+                    else:
+                        self._messages -= 1
+                    raise await self._invalid_utf8(exc)  # its __cause__ says why
             if fragment.last:
                 self._messages -= 1
                 if self._watch_queue:
                     self._message_taken()
-                yield fragment.data
+                yield data
                 return
-            yield fragment.data
+            yield data
+
+    async def _convert(self, message: Data, decode: bool) -> Data:
+        """A whole message as ``decode`` asks (not None)."""
+        if decode:
+            if type(message) is not str:
+                try:
+                    return message.decode()  # type: ignore[union-attr]
+                except UnicodeDecodeError as exc:
+                    raise await self._invalid_utf8(exc)  # its __cause__ says why
+            return message
+        return message.encode() if type(message) is str else message
+
+    def _drop_rest_of_message(self) -> None:
+        """Take the pieces of the message being streamed that are queued already (it can't be finished)."""
+        queue = self._queue
+        while queue:
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                break
 
     def __aiter__(self) -> AsyncIterator[Data]:
         return self._iterate()
@@ -684,6 +767,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self,
         message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
         compress: bool | None = None,
+        text: bool | None = None,
     ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
@@ -693,6 +777,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         bytes are buffered. Raises :exc:`ConnectionClosed` once closed.
         A ``bytearray`` (or a view of one) is the caller's again when
         ``send()`` returns: changing or resizing it then changes nothing sent.
+
+        ``text=True`` sends bytes (or an iterable of bytes) as a text message:
+        they must be UTF-8 already, and aren't checked (as in websockets: the
+        peer fails the connection with 1007 if they aren't). ``text=False``
+        sends ``str`` as a binary message, UTF-8 encoded. Pass it by name, as
+        websockets' keyword-only ``text`` (it isn't keyword-only here only
+        because CPython calls such functions more slowly).
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
@@ -700,7 +791,7 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                 async with self._fragment_lock:
                     pass
             try:
-                self._send_message(message, compress)  # type: ignore[arg-type]
+                self._send_message(message, compress, text)  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
             if self._write_paused:
@@ -709,13 +800,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if isinstance(message, Mapping):
             raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
         if isinstance(message, Iterable):
-            await self._send_fragments(iter(message), None)
+            await self._send_fragments(iter(message), None, text)
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(None, message.__aiter__())
+            await self._send_fragments(None, message.__aiter__(), text)
         else:
             raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
 
-    async def _send_fragments(self, chunks: Any, achunks: AsyncIterator[Data] | None) -> None:
+    async def _send_fragments(self, chunks: Any, achunks: AsyncIterator[Data] | None, text: bool | None = None) -> None:
         if self._fragment_lock is None:
             self._fragment_lock = asyncio.Lock()
         async with self._fragment_lock:
@@ -741,13 +832,13 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                         raise TypeError("all fragments of a message must be of the same type")
                     if previous is not None:
                         partial = True
-                        await self._send_frame(previous, first, False)
+                        await self._send_frame(previous, first, False, text)
                         first = False
                     previous = chunk
                 if previous is None:
                     return  # an empty iterable sends nothing
                 partial = False  # the last frame is written before any await
-                await self._send_frame(previous, first, True)
+                await self._send_frame(previous, first, True, text)
             except BaseException:
                 if partial and self.protocol.state is State.OPEN:
                     # Half a message is on the wire and can't be finished: any later
@@ -755,9 +846,9 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
                     self.fail(1011, "error in fragmented message")
                 raise
 
-    async def _send_frame(self, chunk: Data, first: bool, last: bool) -> None:
+    async def _send_frame(self, chunk: Data, first: bool, last: bool, text: bool | None = None) -> None:
         try:
-            data = self.protocol.send_fragment(chunk, first=first, last=last)
+            data = self.protocol.send_fragment(chunk, first=first, last=last, text=text)
         except InvalidState:
             raise await self._closed_exc_once_closed() from None
         self._write(data)

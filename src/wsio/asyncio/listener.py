@@ -171,16 +171,20 @@ class ListenerConnection(Connection):
             self.fail(1011, "internal error")
 
     # [override]: the callback API's send() and close() return at once; Connection's are coroutines.
-    def send(self, message: Data | bytearray | memoryview, compress: bool | None = None) -> None:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None
+    ) -> None:
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
 
         Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the
         peer: watch :attr:`buffered_amount` to avoid buffering without bound.
         A ``bytearray`` (or a view of one) is the caller's again when
         ``send()`` returns: changing or resizing it then changes nothing sent.
+        ``text=True`` sends bytes as text (unchecked), ``text=False`` sends
+        ``str`` as binary, as :meth:`Connection.send` does.
         """
         try:
-            self._send_message(message, compress)
+            self._send_message(message, compress, text)
         except InvalidState:
             raise self._closed_exc() from None
 

@@ -55,13 +55,16 @@ async def open_http_tunnel(
     port: int,
     *,
     proxy_ssl: ssl_module.SSLContext | None = None,
+    proxy_server_hostname: str | None = None,
     user_agent: str | None = None,
     local_addr: tuple[str, int] | None = None,
 ) -> asyncio.Transport:
     """Return a transport whose bytes reach ``host:port`` through an HTTP(S) CONNECT proxy.
 
     For an https:// proxy the transport is TLS to the proxy (``proxy_ssl``,
-    default: a verifying default context); TLS to the server, if any, goes
+    default: a verifying default context; the name checked in its
+    certificate and sent in SNI is ``proxy_server_hostname``, default the
+    proxy URI's host); TLS to the server, if any, goes
     on top with :meth:`asyncio.loop.start_tls`. The caller bounds the time.
 
     Raises :class:`InvalidProxy`: unreachable (``OSError`` as ``__cause__``),
@@ -78,7 +81,7 @@ async def open_http_tunnel(
             proxy.host,
             proxy.port,
             ssl=context,
-            server_hostname=proxy.host if context is not None else None,
+            server_hostname=(proxy_server_hostname or proxy.host) if context is not None else None,
             local_addr=local_addr,
         )
     except OSError as exc:  # ssl.SSLError included

@@ -15,6 +15,7 @@ from .._server_common import (
     _legacy_signature,
     _refusal,
     basic_response,
+    check_close_code,
     over_capacity_response,
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
@@ -341,24 +342,33 @@ class Server:
     def is_serving(self) -> bool:
         return self.server is not None and self.server.is_serving() and not self.closing
 
-    def close(self, close_connections: bool = True) -> asyncio.Task[None]:
-        """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
+    def close(self, close_connections: bool = True, code: int = 1001, reason: str = "") -> asyncio.Task[None]:
+        """Stop accepting connections; close open ones with ``code`` and ``reason`` unless ``close_connections=False``.
+
+        The default code is 1001 (going away); 1012 (service restart) tells
+        clients to come back, for example. Connections still in the opening
+        handshake are dropped.
 
         Returns a task: ``await server.close()`` waits until the connections
-        have closed and their handlers returned. With ``close_connections=False``
+        have closed and their handlers returned (websockets returns
+        ``None``; :meth:`wait_closed` waits in both). With ``close_connections=False``
         existing connections keep working, and ``await server.close(close_connections=False)``
         returns once they have ended by themselves: a program that exits after
-        it doesn't cut them.
+        it doesn't cut them. Only the first call does something; later ones
+        return the same task. Raises :exc:`ValueError` for a code that can't
+        be sent in a close frame.
         """
         if self._close_task is None:
+            if close_connections:
+                check_close_code(code, reason)
             self.closing = True
             # The server's loop, not the running one: close() is a plain method,
             # called from signal handlers and from code that drives the loop itself.
-            self._close_task = self.get_loop().create_task(self._close(close_connections))
+            self._close_task = self.get_loop().create_task(self._close(close_connections, code, reason))
             self._close_started.set()
         return self._close_task
 
-    async def _close(self, close_connections: bool) -> None:
+    async def _close(self, close_connections: bool, code: int = 1001, reason: str = "") -> None:
         assert self.server is not None
         self.server.close()
         if close_connections:
@@ -366,7 +376,7 @@ class Server:
             for connection in list(self.connections):
                 if connection.protocol.state is State.OPEN:
                     # A coroutine, or None from a listener connection (it returns at once).
-                    waiter = connection.close(1001, "server shutting down")
+                    waiter = connection.close(code, reason)
                     if waiter is not None:
                         closing.append(waiter)
                 elif connection.protocol.state is State.CONNECTING:

@@ -616,7 +616,7 @@ class Connection:
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)
 
     def send_message_parts(
-        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None
+        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None, *, text: bool | None = None
     ) -> tuple[bytes | bytearray | memoryview, ...]:
         """Frame a whole message as :meth:`send_message` does, as pieces to write in order.
 
@@ -624,10 +624,14 @@ class Connection:
         that needs no masking (the server side) comes back as it is, after its
         header, instead of being copied into one frame: for large messages and
         a transport that writes the pieces without joining them.
+
+        ``text`` sets the frame type instead of ``data``'s type: ``True`` sends
+        bytes as text (they must be UTF-8 already; they aren't checked),
+        ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
         if type(data) is str or isinstance(data, str):
-            return self._message(data.encode(), FIN | OP_TEXT, compress, True)
-        return self._message(data, FIN | OP_BINARY, compress, True)
+            return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress, True)
+        return self._message(data, FIN | (OP_TEXT if text else OP_BINARY), compress, True)
 
     # Typing only: parts=True returns the pieces, parts=False one bytes object.
     @overload
@@ -660,10 +664,14 @@ class Connection:
             return (_frames.build_frame(head, payload, mask() if mask is not None else None),)
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
-    def send_fragment(self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool) -> bytes:
+    def send_fragment(
+        self, data: str | bytes | bytearray | memoryview, *, first: bool, last: bool, text: bool | None = None
+    ) -> bytes:
         """Frame one piece of a fragmented message (sent uncompressed).
 
-        The first piece's type (``str`` or bytes) sets the message type.
+        The first piece's type (``str`` or bytes) sets the message type, unless
+        ``text`` says it (``True``: text, ``False``: binary; as for
+        :meth:`send_message_parts`). ``str`` pieces are UTF-8 encoded either way.
         """
         self._check_open()
         if first == self._fragmenting:
@@ -676,6 +684,8 @@ class Connection:
         else:
             payload = _frames.flat_bytes(data) if type(data) is memoryview else data
             opcode = OP_BINARY
+        if text is not None:
+            opcode = OP_TEXT if text else OP_BINARY
         head = (opcode if first else OP_CONT) | (FIN if last else 0)
         return self._frame(head, payload)
 

@@ -147,6 +147,11 @@ class Close:
             raise ProtocolError("close frame with a reason that is not valid UTF-8", 1007) from None
         return cls(code, reason)
 
+    def check(self) -> None:
+        """Raise :class:`ProtocolError` unless ``code`` may be sent in a close frame (websockets' ``Close.check()``)."""
+        if not is_valid_close_code(self.code):
+            raise ProtocolError(f"invalid status code {self.code}")
+
     def serialize(self) -> bytes:
         """The close frame's payload; empty for 1005."""
         if self.code == 1005:

@@ -349,6 +349,11 @@ class Request:
         _check_start_line_field(name, value)
         object.__setattr__(self, name, value)
 
+    @property
+    def protocol(self) -> str:
+        """The HTTP version, ``"HTTP/1.1"``: websockets' name for :attr:`version`."""
+        return self.version
+
     def serialize(self) -> bytes:
         """Return the request line and headers as bytes, ready to write."""
         # The target is ASCII by construction (parse_uri percent-encodes it);

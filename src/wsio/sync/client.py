@@ -133,6 +133,9 @@ class reconnect:
             TLS inside TLS. See :doc:`/topics/proxies`.
         proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
             the default, verifying context).
+        proxy_server_hostname: the name checked in an https:// proxy's
+            certificate and sent in SNI (default: the proxy URI's host), for a
+            proxy reached by an address its certificate doesn't name.
         process_exception: ``(exc) -> exc | None``; decides, when iterating,
             which failures are retried (``None``) and which are raised
             (default: :func:`~wsio.asyncio.client.process_exception`).
@@ -176,6 +179,7 @@ class reconnect:
         source_address: tuple[str, int] | None = None,
         proxy: str | bool | None = True,
         proxy_ssl: ssl_module.SSLContext | None = None,
+        proxy_server_hostname: str | None = None,
         process_exception: Callable[[Exception], Exception | None] = process_exception,
         reconnect_delays: Callable[[], Iterator[float]] | None = None,
         max_redirects: int | None = None,
@@ -235,6 +239,7 @@ class reconnect:
         self._source_address = source_address
         self._proxy = proxy
         self._proxy_ssl = proxy_ssl
+        self._proxy_server_hostname = proxy_server_hostname
         self._user_agent = user_agent_header
         self._unix = unix
         self._path = path
@@ -356,6 +361,7 @@ class reconnect:
             remaining,
             source_address=self._source_address,
             proxy_ssl=self._proxy_ssl,
+            proxy_server_hostname=self._proxy_server_hostname,
             user_agent=self._user_agent,
         )
 

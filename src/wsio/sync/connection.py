@@ -43,7 +43,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     InvalidState,
 )
-from ..connection_api import ConnectionAPI
+from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.connection import State
 from ..protocol.events import Event, Fragment, Ping, Pong
@@ -53,7 +53,8 @@ __all__ = ["Connection", "Data", "State"]
 
 Data = str | bytes
 
-#: Bytes asked of the kernel per read: large enough that big messages take few reads.
+#: Bytes asked of the kernel per read, unless a subclass sets ``recv_bufsize``:
+#: large enough that big messages take few reads.
 _READ_SIZE = 65536
 # Plain TCP sockets try a non-blocking read before poll(): under load data is
 # usually there, which saves a system call per read. TLS sockets can't take flags.
@@ -124,6 +125,9 @@ class Connection(ConnectionAPI):
     """
 
     logger: logging.Logger = logging.getLogger("wsio")
+    #: How many bytes each read of the socket asks for, as in websockets. A
+    #: subclass, passed as ``create_connection``, may set another size.
+    recv_bufsize: int = _READ_SIZE
     #: Set by the websocket-client layer's subclass: queue pings, pongs and close frames as events too.
     _control_events = False
 
@@ -212,7 +216,7 @@ class Connection(ConnectionAPI):
                 raise TimeoutError
         self.socket.settimeout(timeout)
         try:
-            data = self.socket.recv(_READ_SIZE)
+            data = self.socket.recv(self.recv_bufsize)
         except socket.timeout:
             raise TimeoutError from None
         with self._lock:
@@ -236,18 +240,48 @@ class Connection(ConnectionAPI):
 
     # -- receiving ------------------------------------------------------------------
 
-    def recv(self, timeout: float | None = None) -> Data:
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
 
         Blocks until a message arrives. Raises :exc:`ConnectionClosed` when the
         connection is closed and no message is left, :exc:`TimeoutError` if
         ``timeout`` seconds pass first (no message is lost then), and
         :exc:`ConcurrencyError` if another thread is already receiving.
+
+        ``decode=True`` returns ``str`` for binary messages too (decoded as
+        UTF-8; invalid UTF-8 fails the connection with 1007 and raises
+        :exc:`ConnectionClosedError`, as in websockets), ``decode=False``
+        returns ``bytes`` for text messages too (UTF-8 encoded).
         """
         with self._lock:
             if not self._messages:
                 self._wait_for_message(timeout, whole=True)
-            return self._pop_message()  # type: ignore[no-any-return]
+            if decode is None:
+                return self._pop_message()  # type: ignore[no-any-return]
+            message = self._pop_message()
+        return self._convert(message, decode)
+
+    def _convert(self, message: Data, decode: bool) -> Data:
+        """A whole message as ``decode`` asks (not None)."""
+        if decode:
+            if type(message) is not str:
+                try:
+                    return message.decode()  # type: ignore[union-attr]
+                except UnicodeDecodeError as exc:
+                    raise self._invalid_utf8(exc)  # its __cause__ says why
+            return message
+        return message.encode() if type(message) is str else message
+
+    def _invalid_utf8(self, exc: UnicodeDecodeError) -> ConnectionClosed:
+        """``decode=True`` met a binary message that isn't UTF-8: fail the connection with 1007, as websockets does."""
+        if self.protocol.state is State.OPEN:
+            self._fail_from_sender(1007, f"{exc.reason} at position {exc.start}")
+            failure = self.protocol.failure
+            if failure is not None and failure.__cause__ is None:
+                failure.__cause__ = exc
+        if self._reader is not None and threading.current_thread() is not self._reader:
+            self._closed.wait(self.close_timeout)
+        return self._closed_exc()
 
     def _pop_message(self) -> Any:
         """Take the first complete item off the queue (under _lock)."""
@@ -296,10 +330,12 @@ class Connection(ConnectionAPI):
             self._reading_paused = False
             self._reader_cond.notify()
 
-    def recv_streaming(self) -> Iterator[Data]:
+    def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
         """Receive the next message piece by piece, as its frames arrive.
 
-        Yields ``str`` pieces for a text message, ``bytes`` for a binary one.
+        Yields ``str`` pieces for a text message, ``bytes`` for a binary one;
+        ``decode`` as for :meth:`recv` (``True``: ``str`` pieces for binary
+        too, decoded incrementally; ``False``: ``bytes`` pieces for text too).
         A binary message in a single uncompressed frame of up to 16 MiB
         (``ASSEMBLE_LIMIT``) comes as one piece: it is put together in place.
         """
@@ -310,20 +346,42 @@ class Connection(ConnectionAPI):
             if type(item) is not Fragment:
                 self._pop_message()
         if type(item) is not Fragment:
-            yield item
+            yield item if decode is None else self._convert(item, decode)
             return
+        # None: the pieces as they are; else a function converting each (decode given, other type).
+        convert = None if decode is None else piece_converter(type(item.data) is str, decode)
         while True:
             with self._lock:
                 if not self._queue:
                     self._wait_for_message(None, whole=False)
                 fragment = self._queue.popleft()
+                data = fragment.data
+                error = None
+                if convert is not None:
+                    try:
+                        data = convert(data, fragment.last)
+                    except UnicodeDecodeError as exc:
+                        error = exc
+                        if not fragment.last:
+                            self._drop_rest_of_message()
                 if fragment.last:
                     self._messages -= 1
                     if self._reader_waiting:
                         self._message_taken()
-            yield fragment.data
+            if error is not None:
+                raise self._invalid_utf8(error)
+            yield data
             if fragment.last:
                 return
+
+    def _drop_rest_of_message(self) -> None:
+        """Take the pieces of the message being streamed that are queued already (under _lock)."""
+        queue = self._queue
+        while queue:
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                break
 
     def __iter__(self) -> Iterator[Data]:
         """Yield messages until the connection closes; a normal closure ends the loop."""
@@ -363,6 +421,7 @@ class Connection(ConnectionAPI):
 
     def _read_loop(self) -> None:
         sock = self.socket
+        bufsize = self.recv_bufsize
         nonblocking_read = _MSG_DONTWAIT and not hasattr(sock, "pending")
         tls_pending = getattr(sock, "pending", None)
         while not self._tcp_done:
@@ -398,18 +457,18 @@ class Connection(ConnectionAPI):
                 if not paused:
                     if nonblocking_read:
                         try:
-                            data = sock.recv(_READ_SIZE, _MSG_DONTWAIT)
+                            data = sock.recv(bufsize, _MSG_DONTWAIT)
                         except BlockingIOError:
                             pass
                     elif tls_pending is not None and tls_pending():
-                        data = sock.recv(_READ_SIZE)
+                        data = sock.recv(bufsize)
                 if data is None:
                     readable, writable = _wait_socket(sock, not paused, want_write, timeout)
                     if writable:
                         self._flush_pending(nowait=True)
                     if not readable:
                         continue
-                    data = sock.recv(_READ_SIZE)
+                    data = sock.recv(bufsize)
             except OSError as exc:  # ssl.SSLError included
                 self._connection_failed(exc)
                 return
@@ -716,7 +775,12 @@ class Connection(ConnectionAPI):
 
     # -- sending ----------------------------------------------------------------------------
 
-    def send(self, message: Data | bytearray | memoryview | Iterable[Data], compress: bool | None = None) -> None:
+    def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data],
+        compress: bool | None = None,
+        text: bool | None = None,
+    ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
         An iterable of ``str`` or of bytes is sent as one fragmented message;
@@ -724,19 +788,30 @@ class Connection(ConnectionAPI):
         sends this message uncompressed even when compression is on. Any
         number of threads may send at once: messages never interleave. Returns
         when the kernel has the frame. Raises :exc:`ConnectionClosed` once closed.
+
+        ``text=True`` sends bytes (or an iterable of bytes) as a text message:
+        they must be UTF-8 already, and aren't checked (as in websockets: the
+        peer fails the connection with 1007 if they aren't). ``text=False``
+        sends ``str`` as a binary message, UTF-8 encoded. Pass it by name,
+        as websockets' keyword-only ``text`` (it isn't keyword-only here only
+        because CPython calls such functions more slowly).
         """
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             protocol = self.protocol
-            self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
+            if text is None:
+                self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
+            else:
+                send = protocol.send_text if text else protocol.send_binary
+                self._send_frame(lambda: send(message, compress))  # type: ignore[arg-type]
             return
         if isinstance(message, Mapping):
             raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
         if not isinstance(message, Iterable):
             raise TypeError(f"send() takes str, bytes or an iterable of them, not {kind.__name__}")
-        self._send_fragments(iter(message))
+        self._send_fragments(iter(message), text)
 
-    def _send_fragments(self, chunks: Iterator[Any]) -> None:
+    def _send_fragments(self, chunks: Iterator[Any], text: bool | None = None) -> None:
         me = threading.get_ident()
         with self._lock:
             while self._fragment_owner is not None and self._fragment_owner != me:
@@ -758,11 +833,11 @@ class Connection(ConnectionAPI):
                 elif (kind is str) != isinstance(chunk, str):
                     raise TypeError("all fragments of a message must be of the same type")
                 if previous is not None:
-                    self._send_piece(previous, first, False)
+                    self._send_piece(previous, first, False, text)
                     first = False
                 previous = chunk
             if previous is not None:  # an empty iterable sends nothing
-                self._send_piece(previous, first, True)
+                self._send_piece(previous, first, True, text)
         except Exception:
             if not first:
                 # A message can't be taken back once begun: end the connection (RFC 6455 7.1.7).
@@ -773,9 +848,9 @@ class Connection(ConnectionAPI):
                 self._fragment_owner = None
                 self._fragment_cond.notify_all()
 
-    def _send_piece(self, data: Any, first: bool, last: bool) -> None:
+    def _send_piece(self, data: Any, first: bool, last: bool, text: bool | None = None) -> None:
         protocol = self.protocol
-        self._send_frame(lambda: protocol.send_fragment(data, first=first, last=last), data=False)
+        self._send_frame(lambda: protocol.send_fragment(data, first=first, last=last, text=text), data=False)
 
     def _fail_from_sender(self, code: int, reason: str) -> None:
         if not self._why:

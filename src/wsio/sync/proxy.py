@@ -22,13 +22,15 @@ def connect_through_proxy(
     *,
     source_address: tuple[str, int] | None = None,
     proxy_ssl: ssl_module.SSLContext | None = None,
+    proxy_server_hostname: str | None = None,
     user_agent: str | None = None,
 ) -> socket.socket:
     """Return a socket connected to ``host:port`` through ``proxy``.
 
     For an https:// proxy the socket is an :class:`ssl.SSLSocket` to the
-    proxy (``proxy_ssl``, default: a verifying default context), with the
-    tunnel inside. ``remaining()`` gives the seconds left before the open
+    proxy (``proxy_ssl``, default: a verifying default context; the name
+    checked in its certificate and sent in SNI is ``proxy_server_hostname``,
+    default the proxy URI's host), with the tunnel inside. ``remaining()`` gives the seconds left before the open
     timeout (``None``: no limit) and raises :class:`TimeoutError` when none are.
 
     Raises :class:`InvalidProxy` when the proxy can't be reached (the
@@ -48,7 +50,7 @@ def connect_through_proxy(
             context = proxy_ssl or ssl_module.create_default_context()
             sock.settimeout(remaining())
             try:
-                sock = context.wrap_socket(sock, server_hostname=proxy.host)
+                sock = context.wrap_socket(sock, server_hostname=proxy_server_hostname or proxy.host)
             except socket.timeout:
                 raise TimeoutError("timed out during the TLS handshake with the proxy") from None
             except OSError as exc:  # ssl.SSLError included

@@ -14,6 +14,7 @@ import socket
 import ssl as ssl_module
 import threading
 import time
+import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .._server_common import (
@@ -24,6 +25,7 @@ from .._server_common import (
     _legacy_signature,
     _refusal,
     basic_response,
+    check_close_code,
     over_capacity_response,
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
@@ -392,14 +394,43 @@ class Server:
             if not self.connections:
                 self._all_done.notify_all()
 
-    def shutdown(self, close_connections: bool = True, timeout: float | None = None) -> None:
-        """Stop accepting connections; close open ones with 1001 unless ``close_connections=False``.
+    def shutdown(
+        self,
+        close_connections: bool = True,
+        code: int = 1001,
+        reason: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Stop accepting connections; close open ones with ``code`` and ``reason`` unless ``close_connections=False``.
+
+        The default code is 1001 (going away); 1012 (service restart) tells
+        clients to come back, for example. Connections still in the opening
+        handshake are dropped.
 
         Waits until every handler has returned (at most ``timeout`` seconds, if
         given), with ``close_connections=False`` too: the kept connections end by
         themselves, and a program that exits after ``shutdown()`` doesn't cut them.
         Safe to call from any thread, a handler included, and more than once.
+        Raises :exc:`ValueError` for a code that can't be sent in a close frame.
+
+        ``timeout`` is keyword-only: ``code`` comes second, as in websockets.
+        The old positional form, ``shutdown(True, 5.0)``, still works with a
+        :exc:`DeprecationWarning`: a float, ``None`` or an int below 1000 (no
+        close code is) in the place of ``code`` is taken as the timeout.
         """
+        if code is None or isinstance(code, float) or (type(code) is int and code < 1000):
+            warnings.warn(
+                "shutdown(close_connections, timeout) is deprecated: the second argument of"
+                " shutdown() is the close code, as in websockets; pass shutdown(timeout=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if timeout is not None:
+                raise TypeError("shutdown() got a timeout both as second argument and as timeout=")
+            code, timeout = 1001, code
+        if close_connections:
+            check_close_code(code, reason)
         first = not self._shutdown.is_set()
         self._shutdown.set()
         if first:
@@ -417,9 +448,9 @@ class Server:
         me = threading.current_thread()
         for connection in connections:
             if connection.protocol.state is State.CONNECTING:
-                connection._start_close(1001, "")
+                connection._start_close(code, reason)
                 continue
-            thread = threading.Thread(target=connection.close, args=(1001, "server shutting down"), daemon=True)
+            thread = threading.Thread(target=connection.close, args=(code, reason), daemon=True)
             thread.start()
             closers.append(thread)
         for thread in closers:
@@ -433,9 +464,9 @@ class Server:
                     break
                 self._all_done.wait(remaining)
 
-    def close(self, close_connections: bool = True) -> None:
-        """Alias of :meth:`shutdown`, as on the asyncio server."""
-        self.shutdown(close_connections)
+    def close(self, close_connections: bool = True, code: int = 1001, reason: str = "") -> None:
+        """Alias of :meth:`shutdown`, as on the asyncio server (which returns a task)."""
+        self.shutdown(close_connections, code, reason)
 
     def __enter__(self) -> Server:
         return self
