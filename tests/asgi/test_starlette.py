@@ -176,7 +176,7 @@ async def test_keepalive_pings_and_keeps_an_answering_client() -> None:
             protocol = next(iter(server.server_state.connections))
             assert isinstance(protocol, UvicornProtocol)
             for _ in range(100):
-                if protocol.ping_sent_at and protocol._ping_payload is None:
+                if protocol.ping_sent_at and protocol.latency > 0.0:
                     break  # a ping went out and its pong came back
                 await asyncio.sleep(0.01)
             assert protocol.ping_sent_at > 0.0
@@ -205,8 +205,18 @@ async def test_shutdown_closes_with_1012() -> None:
         await ws.close()
 
 
-async def test_slow_app_pauses_reading() -> None:
-    """A client that sends faster than the app receives fills TCP buffers, not the server's memory."""
+async def wait_until(predicate: Any, what: str, timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_ws_max_queue_pauses_reading_until_the_app_catches_up(http: str) -> None:
+    """uvicorn's ws_max_queue: reading stops once that many messages wait for an app that doesn't
+    receive, and starts again when it does; nothing is lost or reordered."""
     release = asyncio.Event()
     received: list[str] = []
 
@@ -217,43 +227,152 @@ async def test_slow_app_pauses_reading() -> None:
         while (message := await receive())["type"] == "websocket.receive":
             received.append(message["text"])
 
-    async with serve(app=slow_app) as (base, server):
+    max_queue = 8
+    async with serve(http, app=slow_app, ws_max_queue=max_queue) as (base, server):
         async with connect(base + "/", compression=None) as ws:
             protocol = next(iter(server.server_state.connections))
             assert isinstance(protocol, UvicornProtocol)
-            count, size = 400, 16 * 1024  # 6.4 MB, more than the socket buffers hold
+            # One message short of the queue: reading goes on.
+            for i in range(max_queue - 1):
+                await ws.send(f"{i:08d}")
+            await wait_until(lambda: protocol._messages == max_queue - 1, "the server reading the first messages")
+            assert not protocol._reading_paused
+            await ws.send(f"{max_queue - 1:08d}")
+            await wait_until(lambda: protocol._reading_paused, "reading pausing at ws_max_queue")
+            assert protocol._messages == max_queue
+
+            # Then far more than the queue: 6.4 MB, more than the socket buffers hold.
+            count, size = 400, 16 * 1024
 
             async def flood() -> None:
-                for i in range(count):
+                for i in range(max_queue, count):
                     await ws.send(f"{i:08d}" + "x" * (size - 8))
 
             sender = asyncio.create_task(flood())
             await asyncio.sleep(0.5)
-            assert protocol.read_paused
+            assert protocol._reading_paused
             assert not sender.done()  # the client is held back by TCP flow control
-            assert len(protocol._queue) < count // 4  # what waits in the server is bounded
+            assert protocol._messages == max_queue  # nothing more was read
             release.set()
             await asyncio.wait_for(sender, 10)
             await ws.close()
     assert [int(m[:8]) for m in received] == list(range(count))
 
 
-async def test_denial_response_from_starlette() -> None:
-    """The websocket.http.response extension: the app answers the handshake with its own HTTP response."""
-    from starlette.responses import JSONResponse
+async def test_app_close_resumes_paused_reading() -> None:
+    """The app closes with a message it never received waiting (reading paused at ws_max_queue=1):
+    reading resumes, so the client's close frame is read and TCP ends at once, not at close_timeout."""
+    queued = asyncio.Event()
 
-    async def deny(websocket: Any) -> None:
-        await websocket.send_denial_response(JSONResponse({"error": "no token"}, status_code=401))
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await queued.wait()
+        await send({"type": "websocket.close", "code": 4000, "reason": "done"})
 
-    app = example.Starlette(routes=[example.WebSocketRoute("/", deny)])
-    async with serve(app=app) as (base, _):
+    async with serve(app=app, ws_max_queue=1) as (base, server):
+        async with connect(base + "/") as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            await ws.send("never received")
+            await wait_until(lambda: protocol._reading_paused, "reading pausing at ws_max_queue=1")
+            queued.set()
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(ws.wait_closed(), 2)  # close_timeout is 10 s
+            assert asyncio.get_running_loop().time() - started < 1
+    assert caught.value.rcvd is not None and (caught.value.rcvd.code, caught.value.rcvd.reason) == (4000, "done")
+
+
+def handshake_request(port: int, path: str = "/") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def dechunk(data: bytes) -> bytes:
+    """A chunked body (RFC 9112 7.1), which must end with the last chunk."""
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            assert data == b"\r\n", data
+            return body
+        body, data = body + data[:size], data[size:]
+        assert data[:2] == b"\r\n"
+        data = data[2:]
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+@pytest.mark.parametrize("length", [None, 27], ids=["chunked", "content-length"])
+async def test_denial_response_body_streams(http: str, length: int | None) -> None:
+    """websocket.http.response.body with more_body=True: each part reaches the client as the app sends it."""
+    go_on = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"content-type", b"text/plain")]
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": b"first part\n", "more_body": True})
+        await go_on.wait()
+        await send({"type": "websocket.http.response.body", "body": b"second part\n", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"end\n"})
+
+    async with serve(http, app=app) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake_request(port))
+        data = b""
+        while b"first part\n" not in data:  # before the app sends the rest
+            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            assert chunk, data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().lower().split("\r\n")
+        assert lines[0] == "http/1.1 401 unauthorized"
+        assert "connection: close" in lines
+        go_on.set()
+        body += await asyncio.wait_for(reader.read(), 5)  # to EOF: the server closes after the last part
+        writer.close()
+        if length is None:
+            assert "transfer-encoding: chunked" in lines and not any(line.startswith("content-length") for line in lines)
+            assert dechunk(body) == b"first part\nsecond part\nend\n"
+        else:
+            assert "content-length: 27" in lines and not any(line.startswith("transfer-encoding") for line in lines)
+            assert body == b"first part\nsecond part\nend\n"
+
+        # wsio's client reads the streamed refusal too.
+        go_on.clear()
+        asyncio.get_running_loop().call_later(0.1, go_on.set)
         with pytest.raises(InvalidStatus) as caught:
-            async with connect(base + "/"):
-                pass
-    response = caught.value.response
-    assert response.status_code == 401
-    assert response.headers["Content-Type"] == "application/json"
-    assert json.loads(response.body) == {"error": "no token"}
+            await connect(base + "/")
+        assert caught.value.response.status_code == 401
+        assert caught.value.response.body == b"first part\nsecond part\nend\n"
+
+
+async def test_denial_response_cut_short_by_an_app_error() -> None:
+    """An app that raises in the middle of a streamed refusal: no last chunk, so the client sees the body is incomplete."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("the app broke")
+
+    async with serve(app=app, log_level="critical") as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake_request(port))
+        data = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403 ")
+    assert body == b"7\r\npartial\r\n"  # and no "0\r\n\r\n"
 
 
 api = fastapi.FastAPI()
