@@ -21,6 +21,7 @@ uvicorn's settings are honoured: ``ws_max_size`` (a larger message fails the
 connection with 1009), ``ws_max_queue`` (messages held for an app that doesn't
 receive before reading pauses), ``ws_ping_interval`` and ``ws_ping_timeout``
 (keepalive; an unanswered ping closes with 1011), ``ws_per_message_deflate``,
+``limit_concurrency`` (503 past it, for WebSocket handshakes too),
 ``root_path``, the server's default headers (``server``, ``date``) and the
 lifespan ``state``. On shutdown each open connection is closed with 1012.
 
@@ -37,6 +38,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote
 
+from ._server_common import OVER_CAPACITY_RETRY_AFTER
 from .asyncio.connection import Connection
 from .exceptions import ConnectionClosed, InvalidState
 from .protocol import ServerProtocol, State
@@ -89,8 +91,8 @@ class UvicornProtocol(Connection):
     uvicorn builds it; applications never do. The arguments are uvicorn's.
 
     Args:
-        config: the server's ``uvicorn.Config``: the app, ``root_path`` and
-            the ``ws_*`` settings.
+        config: the server's ``uvicorn.Config``: the app, ``root_path``,
+            ``limit_concurrency`` and the ``ws_*`` settings.
         server_state: the server's ``ServerState``: the set of open connections
             (for shutdown), the set of running app tasks (the server waits for
             them) and the default response headers.
@@ -273,6 +275,19 @@ class UvicornProtocol(Connection):
             # Not a valid WebSocket handshake: the core's error response, and done.
             self.logger.info('%s - "WebSocket %s" %d: %s', self._peer(), request.path, response.status_code, protocol.handshake_exc)
             protocol.send_response(response)
+            self._refused()
+            return
+        limit = self.config.limit_concurrency
+        # uvicorn's HTTP protocols check limit_concurrency for plain requests only;
+        # a WebSocket is a connection too. This one is in self.connections already.
+        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
+            self.logger.info(
+                '%s - "WebSocket %s" 503: %d connections open, limit_concurrency=%d',
+                self._peer(), request.path, len(self.connections) - 1, limit,
+            )  # fmt: skip
+            headers = _decoded(self.default_headers)
+            headers["Retry-After"] = str(OVER_CAPACITY_RETRY_AFTER)
+            protocol.send_response(Response.from_status(503, "Too many connections; try again later.\n", headers))
             self._refused()
             return
         path, _, query = request.path.partition("?")

@@ -285,6 +285,41 @@ async def test_app_close_resumes_paused_reading() -> None:
     assert caught.value.rcvd is not None and (caught.value.rcvd.code, caught.value.rcvd.reason) == (4000, "done")
 
 
+async def test_limit_concurrency_applies_to_websocket_handshakes() -> None:
+    """uvicorn's --limit-concurrency: past it, a WebSocket handshake gets 503 and Retry-After, as a request does."""
+    async with serve(limit_concurrency=2) as (base, _):
+        first = await connect(base + "/echo")
+        second = await connect(base + "/echo")
+        with pytest.raises(InvalidStatus) as caught:
+            await connect(base + "/echo")
+        assert caught.value.response.status_code == 503
+        assert caught.value.response.headers["Retry-After"] == "5"
+        await first.close()
+        await asyncio.sleep(0.1)  # the server sees it gone
+        async with connect(base + "/echo") as third:
+            await third.send("room again")
+            assert await third.recv() == "room again"
+        await second.close()
+
+
+async def test_denial_response_from_starlette() -> None:
+    """The websocket.http.response extension: the app answers the handshake with its own HTTP response."""
+    from starlette.responses import JSONResponse
+
+    async def deny(websocket: Any) -> None:
+        await websocket.send_denial_response(JSONResponse({"error": "no token"}, status_code=401))
+
+    app = example.Starlette(routes=[example.WebSocketRoute("/", deny)])
+    async with serve(app=app) as (base, _):
+        with pytest.raises(InvalidStatus) as caught:
+            async with connect(base + "/"):
+                pass
+    response = caught.value.response
+    assert response.status_code == 401
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(response.body) == {"error": "no token"}
+
+
 def handshake_request(port: int, path: str = "/") -> bytes:
     return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
