@@ -15,7 +15,9 @@ size limits, control frames and the closing handshake.
 :class:`UvicornProtocol` *is* a :class:`wsio.asyncio.Connection`, the class
 wsio's own asyncio server runs each connection with: the same write batching
 and flow control, read pausing, keepalive, and the core's decisions on when
-to end the TCP connection.
+to end the TCP connection. So a :class:`wsio.Hub` or :func:`wsio.broadcast`
+can write to it: :func:`wsio_connection` gives an app the connection under its
+ASGI WebSocket.
 
 uvicorn's settings are honoured: ``ws_max_size`` (a larger message fails the
 connection with 1009), ``ws_max_queue`` (messages held for an app that doesn't
@@ -55,15 +57,44 @@ except ImportError:  # pragma: no cover - only used under uvicorn
         """The client went away; the ASGI message could not be sent."""
 
 
-__all__ = ["UvicornProtocol", "ClientDisconnected"]
+__all__ = ["UvicornProtocol", "ClientDisconnected", "wsio_connection"]
 
 #: Bytes of frames a client may send behind its request while the app decides
 #: whether to accept; past this, reading pauses until it does.
 HANDSHAKE_BUFFER_LIMIT = 1 << 20
 
+#: The key of ``scope["extensions"]`` under which the engine gives the app its connection.
+EXTENSION = "wsio"
+
 _DISCONNECT = "websocket.disconnect"
 _OPEN = State.OPEN
 _CONNECTING = State.CONNECTING
+
+
+def wsio_connection(websocket: Any) -> Connection:
+    """The wsio connection under an ASGI WebSocket, for :class:`wsio.Hub` and :func:`wsio.broadcast`.
+
+    ``websocket`` is a Starlette or FastAPI ``WebSocket`` (anything with a
+    ``scope``) or an ASGI scope. The connection is the :class:`UvicornProtocol`
+    serving it, a :class:`wsio.asyncio.Connection`::
+
+        await websocket.accept()
+        await hub.subscribe(wsio_connection(websocket), "room:lobby")
+
+    What the hub writes to it goes straight to the client, with the app's own
+    ``send()`` messages, in order. Raises :exc:`LookupError` when the
+    connection isn't served by wsio's engine (uvicorn started without
+    ``--ws wsio.asgi:UvicornProtocol``, or another server).
+    """
+    scope = getattr(websocket, "scope", websocket)
+    try:
+        connection = scope["extensions"][EXTENSION]["connection"]
+    except (KeyError, TypeError):
+        raise LookupError(
+            "this WebSocket isn't served by wsio's engine: run uvicorn with --ws wsio.asgi:UvicornProtocol "
+            '(or uvicorn.run(app, ws="wsio.asgi:UvicornProtocol"))'
+        ) from None
+    return connection  # type: ignore[no-any-return]
 
 
 def _status_phrase(status: int) -> str:
@@ -88,7 +119,8 @@ class _Denial:
 class UvicornProtocol(Connection):
     """The :class:`asyncio.Protocol` that uvicorn runs one WebSocket connection with.
 
-    uvicorn builds it; applications never do. The arguments are uvicorn's.
+    uvicorn builds it; applications never do (they may reach it with
+    :func:`wsio_connection`). The arguments are uvicorn's.
 
     Args:
         config: the server's ``uvicorn.Config``: the app, ``root_path``,
@@ -309,7 +341,7 @@ class UvicornProtocol(Connection):
             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers.raw_items()],
             "subprotocols": subprotocols,
             "state": self.app_state.copy(),
-            "extensions": {"websocket.http.response": {}},
+            "extensions": {"websocket.http.response": {}, EXTENSION: {"connection": self}},
         }
         self._connect_pending = True
         task = self.loop.create_task(self._run_asgi())

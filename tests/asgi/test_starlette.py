@@ -44,7 +44,7 @@ async def serve(http: str = "h11", app: Any = None, **settings: Any) -> AsyncIte
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", **{"log_level": "warning", **settings}
+        app or example.app, http=http, lifespan="off", **{"ws": UvicornProtocol, "log_level": "warning", **settings}
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -318,6 +318,62 @@ async def test_denial_response_from_starlette() -> None:
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/json"
     assert json.loads(response.body) == {"error": "no token"}
+
+
+async def test_wsio_connection_gives_the_hub_an_asgi_websocket() -> None:
+    """wsio_connection(websocket): a Starlette endpoint subscribes its WebSocket to a wsio.Hub; a
+    message published reaches every subscriber, and a client that left is no longer one."""
+    from starlette.websockets import WebSocket
+
+    from wsio import Hub
+    from wsio.asgi import wsio_connection
+
+    hub = Hub()
+
+    async def room(websocket: WebSocket) -> None:
+        await websocket.accept()
+        connection = wsio_connection(websocket)
+        assert connection is next(c for c in server.server_state.connections if c.scope is websocket.scope)
+        await hub.subscribe(connection, "room")
+        await websocket.send_text("subscribed")
+        async for text in websocket.iter_text():
+            await hub.publish("room", text)
+
+    app = example.Starlette(routes=[example.WebSocketRoute("/room", room)])
+    async with serve(app=app) as (base, server):
+        clients = [await connect(base + "/room") for _ in range(3)]
+        for client in clients:
+            assert await client.recv() == "subscribed"
+        await clients[0].send("to all")
+        for client in clients:
+            assert await client.recv(timeout=5) == "to all"
+        await clients[2].close()
+        await wait_until(lambda: len(hub.subscribers("room")) == 2, "the hub forgetting a closed connection")
+        await clients[1].send("to those left")
+        for client in clients[:2]:
+            assert await client.recv(timeout=5) == "to those left"
+        for client in clients[:2]:
+            await client.close()
+    await hub.close()
+
+
+async def test_wsio_connection_under_another_engine_says_how_to_get_one() -> None:
+    from wsio.asgi import wsio_connection
+
+    failures: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        try:
+            wsio_connection(scope)
+        except LookupError as exc:
+            failures.append(str(exc))
+        await send({"type": "websocket.close"})
+
+    async with serve(app=app, ws="websockets-sansio") as (base, _):
+        with pytest.raises(InvalidStatus):
+            await connect(base + "/")
+    assert len(failures) == 1 and "--ws wsio.asgi:UvicornProtocol" in failures[0], failures
 
 
 def handshake_request(port: int, path: str = "/") -> bytes:
