@@ -568,6 +568,42 @@ async def test_messages_before_a_protocol_error_are_answered_first() -> None:
     assert close.code == 1002
 
 
+async def test_a_failed_connection_reads_on_until_the_client_s_close_frame() -> None:
+    """After a protocol error the server sends 1002 and half-closes, then reads and discards what the
+    client still sends, without a reset, until its close frame: the core's should_send_eof() and
+    should_close_transport(), as in wsio's own server."""
+    from wsio.protocol import ClientProtocol, Close
+    from wsio.protocol.frames import FIN, OP_BINARY, OP_CLOSE, OP_TEXT, build_frame
+    from wsio.protocol.handshake import parse_uri
+
+    async with serve() as (base, server):
+        client = ClientProtocol(parse_uri(base + "/echo"))
+        client.send_request(client.connect())
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        writer.write(client.data_to_send())
+        events: list[Any] = []
+        while not events:
+            events += client.receive_data(await reader.read(65536))
+        mask = b"\x01\x02\x03\x04"
+        writer.write(build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))  # RSV2: no extension defines it
+        received: list[Any] = []
+        while True:  # the close frame, then EOF: the server ended its side
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            if not data:
+                break
+            received += client.receive_data(data)
+        assert isinstance(received[-1], Close) and received[-1].code == 1002, received
+        assert server.server_state.connections  # still reading
+        for _ in range(32):  # 2 MiB more, which the server must read, or the client gets a reset
+            writer.write(build_frame(FIN | OP_BINARY, b"x" * 65536, mask))
+            await writer.drain()
+        writer.write(build_frame(FIN | OP_CLOSE, b"\x03\xe8", mask))
+        await writer.drain()
+        await wait_until(lambda: not server.server_state.connections, "the server closing once the close frame came")
+        writer.close()
+        assert await last_close(base) == {"by": "client", "code": 1002, "reason": received[-1].reason}
+
+
 EXAMPLE_COMMANDS = {
     # The command line the docs give, on uvloop and httptools.
     "uvicorn-cli-uvloop": ["-m", "uvicorn", "app:app", "--ws", "wsio.asgi:UvicornProtocol", "--loop", "uvloop",
