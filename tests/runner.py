@@ -98,11 +98,11 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         # connections (and the same allocator high-water mark in warm-up and soak).
         Job("soak", ["tests/soak"], C_ENV, cores=2, minutes=2.5, exclusive=True),
         Job("c-core", CORE, C_ENV, minutes=2),
-        Job("c-hostile", ["tests/hostile"], C_ENV, minutes=2, alone="measured"),
+        Job("c-hostile", ["tests/hostile"], C_ENV, minutes=2.5, alone="measured"),
         Job("c-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], C_ENV, minutes=2),
         Job("c-rest", ["tests", *(f"--ignore={path}" for path in taken)], C_ENV, minutes=6),
         Job("py-core", CORE, PY_ENV, minutes=1.5),
-        Job("py-hostile", ["tests/hostile"], PY_ENV, minutes=2, alone="measured"),
+        Job("py-hostile", ["tests/hostile"], PY_ENV, minutes=2.5, alone="measured"),
         Job("py-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], PY_ENV, minutes=1.5),
     ]
     # Lint (ruff's rule set is in pyproject.toml): seconds, and a red run names the line.

@@ -12,33 +12,41 @@ connection over; from then on every byte goes through
 :class:`wsio.protocol.ServerProtocol`: the handshake, permessage-deflate,
 size limits, control frames and the closing handshake.
 
+:class:`UvicornProtocol` *is* a :class:`wsio.asyncio.Connection`, the class
+wsio's own asyncio server runs each connection with: the same write batching
+and flow control, read pausing, keepalive, and the core's decisions on when
+to end the TCP connection. So a :class:`wsio.Hub` or :func:`wsio.broadcast`
+can write to it: :func:`wsio_connection` gives an app the connection under its
+ASGI WebSocket.
+
 uvicorn's settings are honoured: ``ws_max_size`` (a larger message fails the
-connection with 1009), ``ws_ping_interval`` and ``ws_ping_timeout``
+connection with 1009), ``ws_max_queue`` (messages held for an app that doesn't
+receive before reading pauses), ``ws_ping_interval`` and ``ws_ping_timeout``
 (keepalive; an unanswered ping closes with 1011), ``ws_per_message_deflate``,
+``limit_concurrency`` (503 past it, for WebSocket handshakes too),
 ``root_path``, the server's default headers (``server``, ``date``) and the
 lifespan ``state``. On shutdown each open connection is closed with 1012.
 
 The ASGI WebSocket spec 2.4 is implemented, including the
-``websocket.http.response`` extension (denial responses).
+``websocket.http.response`` extension (denial responses, streamed).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import email.utils
+import http
 import logging
-import random
-import struct
 from typing import Any
 from urllib.parse import unquote
 
-from .exceptions import InvalidState
+from ._server_common import OVER_CAPACITY_RETRY_AFTER
+from .asyncio.connection import Connection
+from .exceptions import ConnectionClosed, InvalidState
 from .protocol import ServerProtocol, State
 from .protocol.connection import DEFAULT_MAX_FRAGMENTS
 from .protocol.deflate import ServerPerMessageDeflateFactory
-from .protocol.events import Fragment, Ping, Pong
-from .protocol.frames import Close
+from .protocol.events import Pong
 from .protocol.http11 import Headers, Request, Response
 
 try:  # uvicorn's own error type, so that its code (and the app's) recognise it.
@@ -49,32 +57,74 @@ except ImportError:  # pragma: no cover - only used under uvicorn
         """The client went away; the ASGI message could not be sent."""
 
 
-__all__ = ["UvicornProtocol", "ClientDisconnected"]
+__all__ = ["UvicornProtocol", "ClientDisconnected", "wsio_connection"]
 
 #: Bytes of frames a client may send behind its request while the app decides
 #: whether to accept; past this, reading pauses until it does.
 HANDSHAKE_BUFFER_LIMIT = 1 << 20
 
+#: The key of ``scope["extensions"]`` under which the engine gives the app its connection.
+EXTENSION = "wsio"
+
 _DISCONNECT = "websocket.disconnect"
+_OPEN = State.OPEN
+_CONNECTING = State.CONNECTING
+
+
+def wsio_connection(websocket: Any) -> Connection:
+    """The wsio connection under an ASGI WebSocket, for :class:`wsio.Hub` and :func:`wsio.broadcast`.
+
+    ``websocket`` is a Starlette or FastAPI ``WebSocket`` (anything with a
+    ``scope``) or an ASGI scope. The connection is the :class:`UvicornProtocol`
+    serving it, a :class:`wsio.asyncio.Connection`::
+
+        await websocket.accept()
+        await hub.subscribe(wsio_connection(websocket), "room:lobby")
+
+    What the hub writes to it goes straight to the client, with the app's own
+    ``send()`` messages, in order. Raises :exc:`LookupError` when the
+    connection isn't served by wsio's engine (uvicorn started without
+    ``--ws wsio.asgi:UvicornProtocol``, or another server).
+    """
+    scope = getattr(websocket, "scope", websocket)
+    try:
+        connection = scope["extensions"][EXTENSION]["connection"]
+    except (KeyError, TypeError):
+        raise LookupError(
+            "this WebSocket isn't served by wsio's engine: run uvicorn with --ws wsio.asgi:UvicornProtocol "
+            '(or uvicorn.run(app, ws="wsio.asgi:UvicornProtocol"))'
+        ) from None
+    return connection  # type: ignore[no-any-return]
 
 
 def _status_phrase(status: int) -> str:
-    import http
-
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return ""
 
 
-class UvicornProtocol(asyncio.Protocol):
-    """An :class:`asyncio.Protocol` that uvicorn runs one WebSocket connection with.
+class _Denial:
+    """A ``websocket.http.response`` in progress: the status and headers, and whether they are written."""
 
-    uvicorn builds it; applications never do. The arguments are uvicorn's.
+    __slots__ = ("status", "headers", "head_sent", "chunked")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.headers = headers
+        self.head_sent = False
+        self.chunked = False
+
+
+class UvicornProtocol(Connection):
+    """The :class:`asyncio.Protocol` that uvicorn runs one WebSocket connection with.
+
+    uvicorn builds it; applications never do (they may reach it with
+    :func:`wsio_connection`). The arguments are uvicorn's.
 
     Args:
-        config: the server's ``uvicorn.Config``: the app, ``root_path`` and the
-            ``ws_*`` settings.
+        config: the server's ``uvicorn.Config``: the app, ``root_path``,
+            ``limit_concurrency`` and the ``ws_*`` settings.
         server_state: the server's ``ServerState``: the set of open connections
             (for shutdown), the set of running app tasks (the server waits for
             them) and the default response headers.
@@ -92,7 +142,7 @@ class UvicornProtocol(asyncio.Protocol):
         close_timeout: seconds to wait for the client's close frame after the
             app closed, before dropping the TCP connection (default 10).
         ping_sent_at: loop time of the last keepalive ping (0.0 before any).
-        last_ping_rtt: round-trip time of the last answered keepalive ping.
+        latency: round-trip time of the last answered ping, in seconds.
     """
 
     compression_threshold: int = 128
@@ -108,16 +158,6 @@ class UvicornProtocol(asyncio.Protocol):
     ) -> None:
         if not config.loaded:
             config.load()
-        self.config = config
-        self.app = config.loaded_app
-        self.loop = _loop or asyncio.get_event_loop()
-        self.logger = logging.getLogger("uvicorn.error")
-        self.root_path: str = config.root_path
-        self.app_state = app_state
-        self.connections = server_state.connections
-        self.tasks = server_state.tasks
-        self.default_headers: list[tuple[bytes, bytes]] = server_state.default_headers
-
         extensions = []
         if config.ws_per_message_deflate:
             extensions.append(
@@ -125,7 +165,7 @@ class UvicornProtocol(asyncio.Protocol):
                     server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
                 )
             )
-        self.conn = ServerProtocol(
+        protocol = ServerProtocol(
             extensions=extensions,
             server_header=None,  # uvicorn's default headers carry it
             max_size=config.ws_max_size,
@@ -133,148 +173,156 @@ class UvicornProtocol(asyncio.Protocol):
             compression_threshold=self.compression_threshold,
             logger=logging.getLogger("wsio.asgi"),
         )
+        super().__init__(
+            protocol,
+            ping_interval=config.ws_ping_interval or None,  # 0 turns pings off, as None does
+            ping_timeout=config.ws_ping_timeout,
+            close_timeout=self.close_timeout,
+            max_queue=config.ws_max_queue,
+            logger=logging.getLogger("uvicorn.error"),
+        )
+        if _loop is not None:
+            self.loop = _loop
+        self.config = config
+        self.app = config.loaded_app
+        self.root_path: str = config.root_path
+        self.app_state = app_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.default_headers: list[tuple[bytes, bytes]] = server_state.default_headers
 
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = "ws"
         self.scope: dict[str, Any] = {}
-        self.request: Request | None = None
         self._response: Response | None = None  # the 101 waiting for websocket.accept
 
-        # What the app receives: a queue with at most one waiting receive().
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self.read_paused = False
-        self._writable = asyncio.Event()
-        self._writable.set()
-
         self.handshake_complete = False  # accepted, refused, or given up on
-        self.close_sent = False  # the app (or the server) closed; no more sends
-        self._app_closed = False  # the app sent websocket.close (or a refusal)
-        self.disconnected = False  # the app was told the connection is gone
-        self.close_timer: asyncio.TimerHandle | None = None
-        self._denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
-        self._fragments: list[Any] = []
-        self._failure_handled = False
-        self._fail_when_drained = False
-
-        self.ping_interval: float | None = config.ws_ping_interval
-        self.ping_timeout: float | None = config.ws_ping_timeout
-        self.ping_timer: asyncio.TimerHandle | None = None
-        self._pong_timer: asyncio.TimerHandle | None = None
-        self._ping_payload: bytes | None = None
+        self._connect_pending = False  # websocket.connect not received by the app yet
+        self._app_closed = False  # the app sent websocket.close (or a refusal); no more sends
+        #: What receive() answers once the engine decided the end (app close,
+        #: shutdown, refusal); otherwise it is read from the core when the time comes.
+        self._disconnect: dict[str, Any] | None = None
+        self._closed_by = ""  # who ended it, for the log line, when not the client or the core
+        self._denial: _Denial | None = None
+        self._handshake_paused = False
         self.ping_sent_at = 0.0
-        self.last_ping_rtt = 0.0
+
+    # -- uvicorn's view ------------------------------------------------------
+
+    @property
+    def close_timer(self) -> asyncio.TimerHandle | None:
+        """The timer that drops TCP if the client doesn't answer our close frame; ``None`` when not waiting for it."""
+        handle = self._close_handle
+        if handle is None or self.transport is None or self.transport.is_closing():
+            return None
+        return handle
+
+    @property
+    def ping_timer(self) -> asyncio.TimerHandle | None:
+        """The timer of the next keepalive ping; ``None`` when keepalive is off or over."""
+        return self._keepalive_handle
+
+    @property
+    def last_ping_rtt(self) -> float:
+        """Round-trip time of the last answered keepalive ping (the name uvicorn's engines use)."""
+        return self.latency
 
     # -- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.connections.add(self)
-        self.server = _address(transport.get_extra_info("sockname"))
-        self.client = _address(transport.get_extra_info("peername"))
+        # asyncio's and uvloop's default high-water mark is 64 KiB already;
+        # a transport without the method (uvicorn's test double) keeps its own.
+        set_limits = getattr(transport, "set_write_buffer_limits", None)
+        if set_limits is not None:
+            set_limits(self.write_limit)
+        self.remote_address = transport.get_extra_info("peername")
+        self.local_address = transport.get_extra_info("sockname")
+        self.server = _address(self.local_address)
+        self.client = _address(self.remote_address)
         self.scheme = "wss" if transport.get_extra_info("sslcontext") else "ws"
+        self.connections.add(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_keepalive()
-        self._cancel_close_timer()
-        self.connections.discard(self)
-        if not self.disconnected:
-            self.conn.receive_eof()
-            self._log_close(self.conn.why or "connection lost")
-            self._disconnect(1006)  # no close frame: abnormal closure
-        self.handshake_complete = True
-        self.close_sent = True
-        self._writable.set()  # a send() blocked on a full buffer must not wait forever
-        if exc is None and not self.transport.is_closing():
-            self.transport.close()
+    def data_received(self, data: bytes | memoryview) -> None:
+        protocol = self.protocol
+        state = protocol.state
+        if state is _CONNECTING:
+            if protocol.request is None:  # type: ignore[attr-defined]
+                # The request, as uvicorn's HTTP protocol rebuilt it.
+                events = protocol.receive_data(data)
+                if protocol.state is State.CLOSED:
+                    response = protocol.response  # type: ignore[attr-defined]
+                    status = response.status_code if response is not None else 400
+                    self.logger.info('%s - "WebSocket %s" %d: %s', self._peer(), self._path(), status, protocol.handshake_exc)
+                    self._refused()
+                elif events:
+                    request = events[0]
+                    assert isinstance(request, Request)  # the handshake's one event
+                    self._request(request)
+                return
+            # Frames the client sent behind its request, while the app decides.
+            protocol.receive_data(data)
+            if len(protocol._buf) > HANDSHAKE_BUFFER_LIMIT and not self._handshake_paused:
+                self._handshake_paused = True
+                self.transport.pause_reading()
+            return
+        denial = self._denial
+        if denial is not None and denial.head_sent:
+            return  # a client sending while its refusal streams: nothing to do with it
+        super().data_received(data)
 
     def eof_received(self) -> bool | None:
-        return None  # let the transport close; connection_lost follows
+        denial = self._denial
+        if denial is not None and denial.head_sent:
+            return True  # the client's half-close: finish the response, then close
+        return super().eof_received()
 
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    def data_received(self, data: bytes) -> None:
-        conn = self.conn
-        events = conn.receive_data(data)
-        if conn.failure_pending and not self._fail_when_drained:
-            # A protocol error behind complete messages: the app gets those
-            # first (and may answer them); the connection fails when it asks
-            # for more (see receive()). The core ignores what arrives meanwhile.
-            self._fail_when_drained = True
-            if not self.read_paused:
-                self.read_paused = True
-                self.transport.pause_reading()
-        # type(event) is read once, for speed; mypy doesn't narrow on `kind is ...`.
-        for event in events:
-            kind = type(event)
-            if kind is str:
-                self._message({"type": "websocket.receive", "text": event})
-            elif kind is bytes:
-                self._message({"type": "websocket.receive", "bytes": event})
-            elif kind is Fragment:
-                self._fragments.append(event.data)  # type: ignore[union-attr]
-                if event.last:  # type: ignore[union-attr]
-                    pieces, self._fragments = self._fragments, []
-                    if isinstance(pieces[0], str):
-                        self._message({"type": "websocket.receive", "text": "".join(pieces)})
-                    else:
-                        self._message({"type": "websocket.receive", "bytes": b"".join(pieces)})
-            elif kind is Ping:
-                pass  # the core queued the pong
-            elif kind is Pong:
-                self._pong(event.data)  # type: ignore[union-attr, arg-type]
-            elif kind is Close:
-                self._peer_closed(event)  # type: ignore[arg-type]
-            elif kind is Request:
-                self._request(event)  # type: ignore[arg-type]
-        if conn.failure is not None or (conn.state is State.CLOSED and not self.handshake_complete):
-            if not self._failure_handled:
-                self._failure_handled = True
-                self._failed()
-            return
-        out = conn.data_to_send()
-        if out and not self.transport.is_closing():
-            self.transport.write(out)
-        if conn.state is State.CONNECTING and len(conn._buf) > HANDSHAKE_BUFFER_LIMIT and not self.read_paused:
-            self.read_paused = True
-            self.transport.pause_reading()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        super().connection_lost(exc)
+        response = self.protocol.response  # type: ignore[attr-defined]
+        if response is not None and response.status_code == 101:
+            self._log_close(self._close_cause())
 
     def shutdown(self) -> None:
         """Called by uvicorn on server shutdown: close with 1012 (or 500 before accepting)."""
-        self._stop_keepalive()
-        if self.close_sent:
-            self._cancel_close_timer()
-            self.transport.close()
+        denial = self._denial
+        if denial is not None and denial.head_sent:
+            self._end_denial(complete=False)  # cut short: the client sees it is incomplete
             return
-        if self.handshake_complete:
-            self._log_close("server shutting down")
-            self._disconnect(1012)
-            self._write(self.conn.send_close(1012))
-            self.close_sent = True
-        else:
+        if not self.handshake_complete:
+            self._denial = None
             self._send_500()
-        self.transport.close()
+            return
+        if self.protocol.state is _OPEN:
+            self._end_by("server shutting down", 1012)
+            self._write(self.protocol.send_close(1012))
+        self._close_transport()
 
-    # -- receiving -----------------------------------------------------------
+    # -- connection events -----------------------------------------------------
 
     def _request(self, request: Request) -> None:
-        self.request = request
-        self._response = response = self.conn.accept(request)
+        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
+        self._response = response = protocol.accept(request)
         if response.status_code != 101:
             # Not a valid WebSocket handshake: the core's error response, and done.
-            self.conn.send_response(response)
-            self.logger.info('%s - "WebSocket %s" %d', self._peer(), request.path, response.status_code)
-            self.handshake_complete = True
-            self.close_sent = True
-            self.disconnected = True
-            self._write(self.conn.data_to_send())
-            self.transport.close()
+            self.logger.info('%s - "WebSocket %s" %d: %s', self._peer(), request.path, response.status_code, protocol.handshake_exc)
+            protocol.send_response(response)
+            self._refused()
+            return
+        limit = self.config.limit_concurrency
+        # uvicorn's HTTP protocols check limit_concurrency for plain requests only;
+        # a WebSocket is a connection too. This one is in self.connections already.
+        if limit is not None and (len(self.connections) > limit or len(self.tasks) >= limit):
+            self.logger.info(
+                '%s - "WebSocket %s" 503: %d connections open, limit_concurrency=%d',
+                self._peer(), request.path, len(self.connections) - 1, limit,
+            )  # fmt: skip
+            headers = _decoded(self.default_headers)
+            headers["Retry-After"] = str(OVER_CAPACITY_RETRY_AFTER)
+            protocol.send_response(Response.from_status(503, "Too many connections; try again later.\n", headers))
+            self._refused()
             return
         path, _, query = request.path.partition("?")
         subprotocols: list[str] = []
@@ -295,174 +343,113 @@ class UvicornProtocol(asyncio.Protocol):
             "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers.raw_items()],
             "subprotocols": subprotocols,
             "state": self.app_state.copy(),
-            "extensions": {"websocket.http.response": {}},
+            "extensions": {"websocket.http.response": {}, EXTENSION: {"connection": self}},
         }
-        self._queue.append({"type": "websocket.connect"})
+        self._connect_pending = True
         task = self.loop.create_task(self._run_asgi())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _message(self, message: dict[str, Any]) -> None:
-        if self.close_sent:
-            return  # the app closed: discard, and keep reading until the client's close frame
-        self._put(message)
-        waiter = self._waiter
-        # A receive() already woken takes the first message; any other waits.
-        if len(self._queue) > (1 if waiter is not None and waiter.done() else 0) and not self.read_paused:
-            # A message waits that the app hasn't asked for: stop reading from
-            # the socket until it has, so a slow app doesn't buffer without bound.
-            self.read_paused = True
-            self.transport.pause_reading()
+    def _handle_events(self, events: list[Any]) -> None:
+        if self._app_closed:
+            # The app closed: it won't read what the client still sends. Keep
+            # reading (the client's close frame is on its way) and drop it.
+            events = [event for event in events if type(event) is Pong]
+        super()._handle_events(events)
 
-    def _put(self, message: dict[str, Any]) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done() and not self._queue:
-            waiter.set_result(None)
-        self._queue.append(message)
+    def _keepalive(self) -> None:
+        pings = len(self._pings)
+        super()._keepalive()
+        if len(self._pings) > pings:
+            self.ping_sent_at = self.loop.time()
 
-    def _disconnect(self, code: int, reason: str | None = None) -> None:
-        """Tell the app the connection is gone; ``reason`` only when a close frame carried one."""
-        if not self.disconnected:
-            self.disconnected = True
-            message: dict[str, Any] = {"type": _DISCONNECT, "code": code}
-            if reason is not None:
-                message["reason"] = reason
-            self._put(message)
+    def _no_pong(self) -> None:
+        # The close reason uvicorn's engines send, which its tests check; the
+        # log line (see _close_cause) says what the timeout was.
+        self._why = f"no pong within ping_timeout={self.ping_timeout}s"
+        self.fail(1011, "keepalive ping timeout")
 
-    def _peer_closed(self, close: Close) -> None:
-        if self.close_sent:
-            # The client answered our close frame: the closing handshake is done.
-            self._cancel_close_timer()
-            self.transport.close()
-            return
-        self._log_close(f"client closed with {close.code} {close.reason!r}" if close.reason else f"client closed with {close.code}")
-        self._disconnect(close.code, close.reason)
-        self.close_sent = True
-        self._stop_keepalive()
-        self._write(self.conn.data_to_send())  # the echo
-        self.transport.close()
-
-    def _failed(self) -> None:
-        """The core failed the connection (protocol error, too big) or the handshake."""
-        conn = self.conn
-        self._stop_keepalive()
-        self._write(conn.data_to_send())
-        if conn.failure is not None:
-            self._log_close(f"failed with {conn.failure.code}: {conn.why}")
-            self._disconnect(conn.failure.code, str(conn.failure))
-        else:
-            self.logger.info("%s - WebSocket handshake failed: %s", self._peer(), conn.why)
-            self.disconnected = True
-        self.handshake_complete = True
-        self.close_sent = True
-        self.transport.close()
-
-    def _pong(self, data: bytes) -> None:
-        if self._ping_payload is None or data != self._ping_payload:
-            return  # unsolicited, or answering an older ping
-        self.last_ping_rtt = self.loop.time() - self.ping_sent_at
-        self._ping_payload = None
-        if self._pong_timer is not None:
-            self._pong_timer.cancel()
-            self._pong_timer = None
-            self._schedule_ping()
-
-    # -- keepalive -----------------------------------------------------------
-
-    def _schedule_ping(self) -> None:
-        assert self.ping_interval is not None
-        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
-        self.ping_timer = self.loop.call_later(delay, self._send_ping)
-
-    def _send_ping(self) -> None:
-        self.ping_timer = None
-        if self.close_sent or self.transport.is_closing():
-            return
-        self._ping_payload = struct.pack("!I", random.getrandbits(32))
-        self.ping_sent_at = self.loop.time()
-        self._write(self.conn.send_ping(self._ping_payload))
-        if self.ping_timeout is not None:
-            self._pong_timer = self.loop.call_later(self.ping_timeout, self._ping_timed_out)
-        else:
-            self._schedule_ping()
-
-    def _ping_timed_out(self) -> None:
-        self._pong_timer = None
-        self._ping_payload = None
-        if self.close_sent or self.transport.is_closing():
-            return
-        self.conn.fail(1011, "keepalive ping timeout")
-        self._failure_handled = True
-        self._failed()
-
-    def _stop_keepalive(self) -> None:
-        for timer in (self.ping_timer, self._pong_timer):
-            if timer is not None:
-                timer.cancel()
-        self.ping_timer = self._pong_timer = None
-        self._ping_payload = None
+    def _close_timed_out(self) -> None:
+        if not self._why and self.protocol.close_rcvd is None:
+            self._why = f"no close frame within close_timeout={self.close_timeout}s"
+        # abort(): close() waits for the write buffer to drain, forever if the
+        # client doesn't read. (uvicorn's tests drive this class over a test
+        # double that only has close().)
+        abort = getattr(self.transport, "abort", None)
+        (abort or self.transport.close)()
 
     # -- the application -------------------------------------------------------
 
     async def _run_asgi(self) -> None:
         try:
-            result = await self.app(self.scope, self.receive, self.send)
+            result = await self.app(self.scope, self.asgi_receive, self.asgi_send)
         except ClientDisconnected:
             pass
         except BaseException:
             self.logger.exception("Exception in ASGI application\n")
             if self._denial is not None:
-                self._finish_denial()
+                self._end_denial(complete=False)
             elif not self.handshake_complete:
                 self._send_500()
-            elif not self.close_sent:
+            elif self.protocol.state is _OPEN:
                 # As uvicorn's own engines do: drop the TCP connection, and the
                 # client sees 1006 (no close frame), a sign the server failed.
-                self._log_close("the ASGI application raised an exception")
-                self._disconnect(1006)
-                self.close_sent = True
+                self._end_by("the ASGI application raised an exception", 1006)
+                self._close_transport()
         else:
             if self._denial is not None:
-                self._finish_denial()
+                self._end_denial(complete=True)
             elif not self.handshake_complete:
                 self.logger.error("ASGI callable returned without completing handshake.")
                 self._send_500()
-            elif result is not None:
-                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
-        if self.close_timer is None and not self.transport.is_closing():
-            self.transport.close()
+            else:
+                if result is not None:
+                    self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+                if self.protocol.state is _OPEN:
+                    # Returned without closing: the TCP connection ends, as with uvicorn's engines.
+                    self._end_by("the ASGI application returned without closing", 1006)
+                    self._close_transport()
 
-    async def receive(self) -> dict[str, Any]:
+    async def asgi_receive(self) -> dict[str, Any]:
         """The ASGI ``receive`` callable: the next event for the application."""
-        queue = self._queue
-        while not queue:
-            if self._fail_when_drained:
-                self._fail_when_drained = False
-                if not self._failure_handled and not self.transport.is_closing():
-                    self.conn.receive_data(b"")  # the deferred protocol error fails the connection now
-                    self._failure_handled = True
-                    self._failed()
-                    continue
-            self._waiter = self.loop.create_future()
+        if self._connect_pending:
+            self._connect_pending = False
+            return {"type": "websocket.connect"}
+        while True:
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        message = queue.popleft()
-        if self.read_paused and not queue and not self.transport.is_closing():
-            self.read_paused = False
-            self.transport.resume_reading()
-        return message
+                data = self.recv_nowait()
+            except asyncio.QueueEmpty:
+                if self._disconnect is not None:
+                    return self._disconnect
+                waiter = self._recv_waiter = self.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+                continue
+            except ConnectionClosed:  # closed, and nothing left
+                return self._disconnect_message()
+            if type(data) is str:
+                return {"type": "websocket.receive", "text": data}
+            return {"type": "websocket.receive", "bytes": data}
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def asgi_send(self, message: dict[str, Any]) -> None:
         """The ASGI ``send`` callable: accept, send, close, or a denial response."""
-        await self._writable.wait()
+        if self._write_paused:
+            await self._writable()
         kind = message["type"]
         if self._app_closed:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
-        if self.disconnected and self._denial is None and (self.handshake_complete or self.transport.is_closing()):
-            raise ClientDisconnected(f"can't send '{kind}': the WebSocket connection is closed ({self.conn.why or 'closed'})")
-        if not self.handshake_complete and self._denial is None:
+        denial = self._denial
+        if denial is not None:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
+            if self.transport.is_closing():
+                raise ClientDisconnected(f"can't send '{kind}': the client closed the connection")
+            self._denial_body(denial, message.get("body", b""), message.get("more_body", False))
+        elif not self.handshake_complete:
+            if self._closed_waiter.done() or self.transport.is_closing():
+                raise ClientDisconnected(f"can't send '{kind}': the client closed the connection ({self._close_cause()})")
             if kind == "websocket.accept":
                 self._accept(message)
             elif kind == "websocket.close":
@@ -473,109 +460,122 @@ class UvicornProtocol(asyncio.Protocol):
                 if not 100 <= status < 600:
                     raise RuntimeError("Invalid HTTP status code '%d' in response." % status)
                 self.logger.info('%s - "WebSocket %s" %d', self._peer(), self._path(), status)
-                self._denial = (status, list(message.get("headers", [])), [])
+                self._denial = _Denial(status, list(message.get("headers", [])))
             else:
                 raise RuntimeError(
                     "Expected ASGI message 'websocket.accept', 'websocket.close' "
                     f"or 'websocket.http.response.start' but got '{kind}'."
                 )
-        elif self._denial is not None:
-            if kind != "websocket.http.response.body":
-                raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
-            self._denial[2].append(message.get("body", b""))
-            if not message.get("more_body", False):
-                self._finish_denial()
-        elif not self.close_sent:
-            if kind == "websocket.send":
-                data = message.get("bytes")
+        elif self.protocol.state is not _OPEN:
+            raise ClientDisconnected(f"can't send '{kind}': the WebSocket connection is closed ({self._close_cause()})")
+        elif kind == "websocket.send":
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
                 if data is None:
-                    data = message.get("text")
-                    if data is None:
-                        raise RuntimeError("ASGI message 'websocket.send' needs 'bytes' or 'text'.")
-                try:
-                    parts = self.conn.send_message_parts(data)
-                except InvalidState:
-                    raise ClientDisconnected() from None
-                if len(parts) == 1:
-                    self.transport.write(parts[0])
-                else:
-                    self.transport.writelines(parts)
-            elif kind == "websocket.close":
-                code = message.get("code") or 1000
-                reason = message.get("reason") or ""
-                self._app_close(code, reason)
-            else:
-                raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
+                    raise RuntimeError("ASGI message 'websocket.send' needs 'bytes' or 'text'.")
+            try:
+                self._send_message(data, None)
+            except InvalidState:
+                raise ClientDisconnected(f"can't send: the WebSocket connection is closed ({self._close_cause()})") from None
+        elif kind == "websocket.close":
+            self._app_close(message.get("code") or 1000, message.get("reason") or "")
         else:
-            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+            raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
+
+    async def _writable(self) -> None:
+        """Wait while the transport's buffer is over the high-water mark (or until the connection is lost)."""
+        while self._write_paused and not self._closed_waiter.done():
+            waiter = self._drain_waiter
+            if waiter is None or waiter.done():
+                waiter = self._drain_waiter = self.loop.create_future()
+            await asyncio.shield(waiter)
 
     def _accept(self, message: dict[str, Any]) -> None:
         response = self._response
         assert response is not None
         self.logger.info('%s - "WebSocket %s" [accepted]', self._peer(), self._path())
         headers = response.headers
-        for name, value in self._default_headers() + list(message.get("headers", [])):
+        for name, value in list(self.default_headers) + list(message.get("headers", [])):
             headers[name.decode("latin-1")] = value.decode("latin-1")
         subprotocol = message.get("subprotocol")
         if subprotocol:
             headers["Sec-WebSocket-Protocol"] = subprotocol
-        if self.transport.is_closing():
-            return
+        protocol = self.protocol
         self.handshake_complete = True
-        self.conn.send_response(response)
-        self.conn.subprotocol = subprotocol or None
-        self._write(self.conn.data_to_send())
-        if self.ping_interval is not None and self.ping_interval > 0:
-            self._schedule_ping()
-        if self.read_paused and len(self._queue) == 0:
-            self.read_paused = False
-            self.transport.resume_reading()
+        protocol.send_response(response)  # type: ignore[attr-defined]
+        protocol.subprotocol = subprotocol or None
+        self._write(protocol.data_to_send())
+        self.start_keepalive()
+        if self._handshake_paused:
+            self._handshake_paused = False
+            if not self._reading_paused and not self._reading_paused_for_writes:
+                self.transport.resume_reading()
         self.data_received(b"")  # frames the client sent right behind its request
 
     def _app_close(self, code: int, reason: str) -> None:
-        if self.transport.is_closing():
-            return
-        self._log_close(f"app closed with {code} {reason!r}" if reason else f"app closed with {code}")
-        self._disconnect(code, reason)
-        self.close_sent = True
+        """websocket.close after accepting: send the close frame; the client's answer ends TCP."""
+        self._write(self.protocol.send_close(code, reason))  # ValueError for a code that can't be sent
+        self._end_by(f"app closed with {code} {reason!r}" if reason else f"app closed with {code}", code, reason)
         self._app_closed = True
-        self._stop_keepalive()
-        try:
-            self._write(self.conn.send_close(code, reason))
-        except InvalidState:
-            raise ClientDisconnected() from None
-        if self.read_paused:
+        if self.close_timeout is not None:
+            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+        if self._reading_paused:
             # The client's close frame may be behind messages the app won't read.
-            self.read_paused = False
-            self.transport.resume_reading()
-        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._reading_paused = False
+            if not self._reading_paused_for_writes:
+                self.transport.resume_reading()
 
-    def _close_timed_out(self) -> None:
-        self.close_timer = None
-        self.logger.info("%s - WebSocket client didn't answer the close frame in %gs", self._peer(), self.close_timeout)
-        self.transport.close()
+    def _end_by(self, why: str, code: int, reason: str | None = None) -> None:
+        """The engine ends the connection: say why in the log, and what the app receives."""
+        if not self._closed_by:
+            self._closed_by = why
+        if self._disconnect is None:
+            self._disconnect = {"type": _DISCONNECT, "code": code}
+            if reason is not None:
+                self._disconnect["reason"] = reason
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    def _cancel_close_timer(self) -> None:
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-            self.close_timer = None
+    def _disconnect_message(self) -> dict[str, Any]:
+        """``websocket.disconnect`` once the connection is closed: the code of the close frame
+        received, of the failure, or 1006 for a connection lost without one."""
+        message = self._disconnect
+        if message is None:
+            protocol = self.protocol
+            if protocol.failure is not None:
+                message = {"type": _DISCONNECT, "code": protocol.failure.code, "reason": str(protocol.failure)}
+            elif protocol.close_rcvd is not None:
+                message = {"type": _DISCONNECT, "code": protocol.close_rcvd.code, "reason": protocol.close_rcvd.reason}
+            else:
+                message = {"type": _DISCONNECT, "code": 1006}
+            self._disconnect = message
+        return message
+
+    # -- refusals ----------------------------------------------------------------
+
+    def _refused(self) -> None:
+        """The core holds a refusal (its own, or one made here): write it and end TCP."""
+        self.handshake_complete = True
+        self._app_closed = True
+        self._end_by("", 1006)
+        self._after_closed()
 
     def _refuse(self, response: Response) -> None:
-        self._disconnect(1006)
-        self._app_closed = True
-        self.handshake_complete = True
-        self.close_sent = True
-        self.conn.send_response(response)
-        self._write(self.conn.data_to_send())
-        self.transport.close()
+        if not self.transport.is_closing():
+            self.protocol.send_response(response)  # type: ignore[attr-defined]
+        self._refused()
 
-    def _finish_denial(self) -> None:
-        assert self._denial is not None
-        status, raw_headers, chunks = self._denial
-        self._denial = None
-        body = b"".join(chunks)
-        headers = Headers([(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers])
-        for name, value in self._default_headers():
+    def _send_500(self) -> None:
+        if self.handshake_complete or self.transport.is_closing():
+            return
+        self._refuse(Response.from_status(500, "Internal Server Error", _decoded(self.default_headers)))
+
+    def _denial_headers(self, denial: _Denial, body: bytes | None) -> Headers:
+        """The denial's headers with the server's defaults; ``body`` is the whole body, ``None`` if it streams."""
+        headers = _decoded(denial.headers)
+        for name, value in self.default_headers:
             key = name.decode("latin-1")
             if key not in headers:
                 headers[key] = value.decode("latin-1")
@@ -583,35 +583,94 @@ class UvicornProtocol(asyncio.Protocol):
             headers["Date"] = email.utils.formatdate(usegmt=True)
         if "Connection" not in headers:
             headers["Connection"] = "close"
-        if "Content-Length" not in headers:
-            headers["Content-Length"] = str(len(body))
-        if body and "Content-Type" not in headers:
+        if body is not None:
+            if "Content-Length" not in headers:
+                headers["Content-Length"] = str(len(body))
+        elif "Content-Length" not in headers and _may_have_body(denial.status):
+            # The length isn't known: chunks (unless the app framed it as chunked already).
+            if "Transfer-Encoding" not in headers:
+                headers["Transfer-Encoding"] = "chunked"
+            denial.chunked = headers["Transfer-Encoding"].lower().endswith("chunked")
+        if body != b"" and "Content-Type" not in headers:
             headers["Content-Type"] = "text/plain; charset=utf-8"
-        self._refuse(Response(status, _status_phrase(status), headers, body))
+        return headers
 
-    def _send_500(self) -> None:
-        if self.handshake_complete or self.transport.is_closing():
+    def _denial_body(self, denial: _Denial, body: bytes, more: bool) -> None:
+        if not denial.head_sent:
+            if not more:
+                # The whole body in one message: one write, with its Content-Length.
+                self._denial = None
+                headers = self._denial_headers(denial, body)
+                self._refuse(Response(denial.status, _status_phrase(denial.status), headers, body))
+                return
+            # More to come: the head now, then each part as the app sends it.
+            headers = self._denial_headers(denial, None)
+            denial.head_sent = True
+            self.protocol.send_response(Response(denial.status, _status_phrase(denial.status), headers))  # type: ignore[attr-defined]
+            self._write(self.protocol.data_to_send())
+        if body and _may_have_body(denial.status):
+            self._write(b"%x\r\n%b\r\n" % (len(body), body) if denial.chunked else body)
+        if not more:
+            self._end_denial(complete=True)
+
+    def _end_denial(self, complete: bool) -> None:
+        """The app finished its denial response (``complete``), or failed in the middle of it."""
+        denial = self._denial
+        assert denial is not None
+        if not denial.head_sent:
+            # Only the start was sent: the response it announced, without a body.
+            self._denial_body(denial, b"", False)
             return
-        self._refuse(Response.from_status(500, "Internal Server Error", _decoded(self.default_headers)))
+        self._denial = None
+        if complete and denial.chunked:
+            self._write(b"0\r\n\r\n")
+        # Without the last chunk (or short of Content-Length), the client sees the body is cut.
+        self._refused()
 
     # -- helpers ---------------------------------------------------------------
 
-    def _default_headers(self) -> list[tuple[bytes, bytes]]:
-        return list(self.default_headers)
-
-    def _write(self, data: bytes) -> None:
-        if data and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _peer(self) -> str:
-        return "%s:%d" % self.client if self.client else "-"
+    def _close_transport(self) -> None:
+        """End TCP now (after what is buffered), and drop it after ``close_timeout`` if the client doesn't read."""
+        transport = self.transport
+        if not transport.is_closing():
+            self._flush_backlog()
+            self._flush_held()
+            transport.close()
+        if self._close_handle is None and self.close_timeout is not None:
+            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
 
     def _path(self) -> str:
-        request = self.request
+        request = self.protocol.request  # type: ignore[attr-defined]
         return request.path if request is not None else "-"
+
+    def _peer(self) -> str:
+        client = self.client
+        return "%s:%d" % client if client else "-"
+
+    def _close_cause(self) -> str:
+        """Why the connection closed, in words, for the log and errors."""
+        protocol = self.protocol
+        why = self._why
+        if self._closed_by:
+            cause = self._closed_by
+        elif protocol.failure is not None:
+            cause = f"failed with {protocol.failure.code}: {protocol.failure}"
+            if why == str(protocol.failure):
+                why = ""
+        elif protocol.close_rcvd is not None:
+            close = protocol.close_rcvd
+            cause = f"client closed with {close.code} {close.reason!r}" if close.reason else f"client closed with {close.code}"
+        else:
+            return why or protocol.why or "connection lost"
+        return f"{cause} ({why})" if why else cause
 
     def _log_close(self, why: str) -> None:
         self.logger.info('%s - "WebSocket %s" closed: %s', self._peer(), self._path(), why)
+
+
+def _may_have_body(status: int) -> bool:
+    # RFC 9110 6.4.1: 1xx, 204 and 304 responses have no body.
+    return status >= 200 and status != 204 and status != 304
 
 
 def _decoded(pairs: list[tuple[bytes, bytes]]) -> Headers:

@@ -44,7 +44,7 @@ async def serve(http: str = "h11", app: Any = None, **settings: Any) -> AsyncIte
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app or example.app, ws=UvicornProtocol, http=http, lifespan="off", **{"log_level": "warning", **settings}
+        app or example.app, http=http, lifespan="off", **{"ws": UvicornProtocol, "log_level": "warning", **settings}
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -176,7 +176,7 @@ async def test_keepalive_pings_and_keeps_an_answering_client() -> None:
             protocol = next(iter(server.server_state.connections))
             assert isinstance(protocol, UvicornProtocol)
             for _ in range(100):
-                if protocol.ping_sent_at and protocol._ping_payload is None:
+                if protocol.ping_sent_at and protocol.latency > 0.0:
                     break  # a ping went out and its pong came back
                 await asyncio.sleep(0.01)
             assert protocol.ping_sent_at > 0.0
@@ -205,8 +205,18 @@ async def test_shutdown_closes_with_1012() -> None:
         await ws.close()
 
 
-async def test_slow_app_pauses_reading() -> None:
-    """A client that sends faster than the app receives fills TCP buffers, not the server's memory."""
+async def wait_until(predicate: Any, what: str, timeout: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_ws_max_queue_pauses_reading_until_the_app_catches_up(http: str) -> None:
+    """uvicorn's ws_max_queue: reading stops once that many messages wait for an app that doesn't
+    receive, and starts again when it does; nothing is lost or reordered."""
     release = asyncio.Event()
     received: list[str] = []
 
@@ -217,25 +227,79 @@ async def test_slow_app_pauses_reading() -> None:
         while (message := await receive())["type"] == "websocket.receive":
             received.append(message["text"])
 
-    async with serve(app=slow_app) as (base, server):
+    max_queue = 8
+    async with serve(http, app=slow_app, ws_max_queue=max_queue) as (base, server):
         async with connect(base + "/", compression=None) as ws:
             protocol = next(iter(server.server_state.connections))
             assert isinstance(protocol, UvicornProtocol)
-            count, size = 400, 16 * 1024  # 6.4 MB, more than the socket buffers hold
+            # One message short of the queue: reading goes on.
+            for i in range(max_queue - 1):
+                await ws.send(f"{i:08d}")
+            await wait_until(lambda: protocol._messages == max_queue - 1, "the server reading the first messages")
+            assert not protocol._reading_paused
+            await ws.send(f"{max_queue - 1:08d}")
+            await wait_until(lambda: protocol._reading_paused, "reading pausing at ws_max_queue")
+            assert protocol._messages == max_queue
+
+            # Then far more than the queue: 6.4 MB, more than the socket buffers hold.
+            count, size = 400, 16 * 1024
 
             async def flood() -> None:
-                for i in range(count):
+                for i in range(max_queue, count):
                     await ws.send(f"{i:08d}" + "x" * (size - 8))
 
             sender = asyncio.create_task(flood())
             await asyncio.sleep(0.5)
-            assert protocol.read_paused
+            assert protocol._reading_paused
             assert not sender.done()  # the client is held back by TCP flow control
-            assert len(protocol._queue) < count // 4  # what waits in the server is bounded
+            assert protocol._messages == max_queue  # nothing more was read
             release.set()
             await asyncio.wait_for(sender, 10)
             await ws.close()
     assert [int(m[:8]) for m in received] == list(range(count))
+
+
+async def test_app_close_resumes_paused_reading() -> None:
+    """The app closes with a message it never received waiting (reading paused at ws_max_queue=1):
+    reading resumes, so the client's close frame is read and TCP ends at once, not at close_timeout."""
+    queued = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await queued.wait()
+        await send({"type": "websocket.close", "code": 4000, "reason": "done"})
+
+    async with serve(app=app, ws_max_queue=1) as (base, server):
+        async with connect(base + "/") as ws:
+            protocol = next(iter(server.server_state.connections))
+            assert isinstance(protocol, UvicornProtocol)
+            await ws.send("never received")
+            await wait_until(lambda: protocol._reading_paused, "reading pausing at ws_max_queue=1")
+            queued.set()
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(ws.wait_closed(), 2)  # close_timeout is 10 s
+            assert asyncio.get_running_loop().time() - started < 1
+    assert caught.value.rcvd is not None and (caught.value.rcvd.code, caught.value.rcvd.reason) == (4000, "done")
+
+
+async def test_limit_concurrency_applies_to_websocket_handshakes() -> None:
+    """uvicorn's --limit-concurrency: past it, a WebSocket handshake gets 503 and Retry-After, as a request does."""
+    async with serve(limit_concurrency=2) as (base, _):
+        first = await connect(base + "/echo")
+        second = await connect(base + "/echo")
+        with pytest.raises(InvalidStatus) as caught:
+            await connect(base + "/echo")
+        assert caught.value.response.status_code == 503
+        assert caught.value.response.headers["Retry-After"] == "5"
+        await first.close()
+        await asyncio.sleep(0.1)  # the server sees it gone
+        async with connect(base + "/echo") as third:
+            await third.send("room again")
+            assert await third.recv() == "room again"
+        await second.close()
 
 
 async def test_denial_response_from_starlette() -> None:
@@ -254,6 +318,154 @@ async def test_denial_response_from_starlette() -> None:
     assert response.status_code == 401
     assert response.headers["Content-Type"] == "application/json"
     assert json.loads(response.body) == {"error": "no token"}
+
+
+async def test_wsio_connection_gives_the_hub_an_asgi_websocket() -> None:
+    """wsio_connection(websocket): a Starlette endpoint subscribes its WebSocket to a wsio.Hub; a
+    message published reaches every subscriber, and a client that left is no longer one."""
+    from starlette.websockets import WebSocket
+
+    from wsio import Hub
+    from wsio.asgi import wsio_connection
+
+    hub = Hub()
+
+    async def room(websocket: WebSocket) -> None:
+        await websocket.accept()
+        connection = wsio_connection(websocket)
+        assert connection is next(c for c in server.server_state.connections if c.scope is websocket.scope)
+        await hub.subscribe(connection, "room")
+        # It is a wsio connection in full: its own send() and ping() work beside the app's.
+        await connection.send("subscribed")
+        await connection.ping()
+        async for text in websocket.iter_text():
+            await hub.publish("room", text)
+
+    app = example.Starlette(routes=[example.WebSocketRoute("/room", room)])
+    async with serve(app=app) as (base, server):
+        clients = [await connect(base + "/room") for _ in range(3)]
+        for client in clients:
+            assert await client.recv() == "subscribed"
+        await clients[0].send("to all")
+        for client in clients:
+            assert await client.recv(timeout=5) == "to all"
+        await clients[2].close()
+        await wait_until(lambda: len(hub.subscribers("room")) == 2, "the hub forgetting a closed connection")
+        await clients[1].send("to those left")
+        for client in clients[:2]:
+            assert await client.recv(timeout=5) == "to those left"
+        for client in clients[:2]:
+            await client.close()
+    await hub.close()
+
+
+async def test_wsio_connection_under_another_engine_says_how_to_get_one() -> None:
+    from wsio.asgi import wsio_connection
+
+    failures: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        try:
+            wsio_connection(scope)
+        except LookupError as exc:
+            failures.append(str(exc))
+        await send({"type": "websocket.close"})
+
+    async with serve(app=app, ws="websockets-sansio") as (base, _):
+        with pytest.raises(InvalidStatus):
+            await connect(base + "/")
+    assert len(failures) == 1 and "--ws wsio.asgi:UvicornProtocol" in failures[0], failures
+
+
+def handshake_request(port: int, path: str = "/") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+def dechunk(data: bytes) -> bytes:
+    """A chunked body (RFC 9112 7.1), which must end with the last chunk."""
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            assert data == b"\r\n", data
+            return body
+        body, data = body + data[:size], data[size:]
+        assert data[:2] == b"\r\n"
+        data = data[2:]
+
+
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+@pytest.mark.parametrize("length", [None, 27], ids=["chunked", "content-length"])
+async def test_denial_response_body_streams(http: str, length: int | None) -> None:
+    """websocket.http.response.body with more_body=True: each part reaches the client as the app sends it."""
+    go_on = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"content-type", b"text/plain")]
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": b"first part\n", "more_body": True})
+        await go_on.wait()
+        await send({"type": "websocket.http.response.body", "body": b"second part\n", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"end\n"})
+
+    async with serve(http, app=app) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake_request(port))
+        data = b""
+        while b"first part\n" not in data:  # before the app sends the rest
+            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            assert chunk, data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().lower().split("\r\n")
+        assert lines[0] == "http/1.1 401 unauthorized"
+        assert "connection: close" in lines
+        go_on.set()
+        body += await asyncio.wait_for(reader.read(), 5)  # to EOF: the server closes after the last part
+        writer.close()
+        if length is None:
+            assert "transfer-encoding: chunked" in lines and not any(line.startswith("content-length") for line in lines)
+            assert dechunk(body) == b"first part\nsecond part\nend\n"
+        else:
+            assert "content-length: 27" in lines and not any(line.startswith("transfer-encoding") for line in lines)
+            assert body == b"first part\nsecond part\nend\n"
+
+        # wsio's client reads the streamed refusal too.
+        go_on.clear()
+        asyncio.get_running_loop().call_later(0.1, go_on.set)
+        with pytest.raises(InvalidStatus) as caught:
+            await connect(base + "/")
+        assert caught.value.response.status_code == 401
+        assert caught.value.response.body == b"first part\nsecond part\nend\n"
+
+
+async def test_denial_response_cut_short_by_an_app_error() -> None:
+    """An app that raises in the middle of a streamed refusal: no last chunk, so the client sees the body is incomplete."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"partial", "more_body": True})
+        raise RuntimeError("the app broke")
+
+    async with serve(app=app, log_level="critical") as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake_request(port))
+        data = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403 ")
+    assert body == b"7\r\npartial\r\n"  # and no "0\r\n\r\n"
 
 
 api = fastapi.FastAPI()
@@ -356,6 +568,42 @@ async def test_messages_before_a_protocol_error_are_answered_first() -> None:
     assert received[0] == "first"
     close = received[-1]
     assert close.code == 1002
+
+
+async def test_a_failed_connection_reads_on_until_the_client_s_close_frame() -> None:
+    """After a protocol error the server sends 1002 and half-closes, then reads and discards what the
+    client still sends, without a reset, until its close frame: the core's should_send_eof() and
+    should_close_transport(), as in wsio's own server."""
+    from wsio.protocol import ClientProtocol, Close
+    from wsio.protocol.frames import FIN, OP_BINARY, OP_CLOSE, OP_TEXT, build_frame
+    from wsio.protocol.handshake import parse_uri
+
+    async with serve() as (base, server):
+        client = ClientProtocol(parse_uri(base + "/echo"))
+        client.send_request(client.connect())
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        writer.write(client.data_to_send())
+        events: list[Any] = []
+        while not events:
+            events += client.receive_data(await reader.read(65536))
+        mask = b"\x01\x02\x03\x04"
+        writer.write(build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))  # RSV2: no extension defines it
+        received: list[Any] = []
+        while True:  # the close frame, then EOF: the server ended its side
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            if not data:
+                break
+            received += client.receive_data(data)
+        assert isinstance(received[-1], Close) and received[-1].code == 1002, received
+        assert server.server_state.connections  # still reading
+        for _ in range(32):  # 2 MiB more, which the server must read, or the client gets a reset
+            writer.write(build_frame(FIN | OP_BINARY, b"x" * 65536, mask))
+            await writer.drain()
+        writer.write(build_frame(FIN | OP_CLOSE, b"\x03\xe8", mask))
+        await writer.drain()
+        await wait_until(lambda: not server.server_state.connections, "the server closing once the close frame came")
+        writer.close()
+        assert await last_close(base) == {"by": "client", "code": 1002, "reason": received[-1].reason}
 
 
 EXAMPLE_COMMANDS = {

@@ -33,6 +33,14 @@ EXCEPTED = {
     # when ws_ping_interval is None) is covered by tests/asgi/test_starlette.py.
     "test_server_keepalive_ping_pong",
     "test_server_keepalive_disabled",
+    # Asserts that reading pauses as soon as one message waits unreceived, with
+    # the default ws_max_queue=32: the policy of uvicorn's sansio engine, which
+    # ignores ws_max_queue. wsio's engine honours it (reading pauses at 32
+    # messages, as with uvicorn's websockets engine, max_queue=ws_max_queue).
+    # What the test is about, closing resumes paused reads so that the client's
+    # close frame gets through, is tested with ws_max_queue=1 in
+    # tests/asgi/test_starlette.py::test_app_close_resumes_paused_reading.
+    "test_close_resumes_reads_paused_on_an_unconsumed_message",
 }
 #: The only reason a test may be skipped: an HTTP protocol class that isn't installed.
 ALLOWED_SKIP = "zttp not installed."
@@ -90,4 +98,4 @@ def test_uvicorn_websocket_suite(tmp_path: Path) -> None:
     # Every HTTP protocol class installed ran the whole file.
     assert set(passed) >= {"h11", "httptools"}, passed
     for http, names in passed.items():
-        assert len(names) >= 69, (http, len(names))  # 69 of 71 with wsio in 0.54.0, 2 excepted
+        assert len(names) >= 68, (http, len(names))  # 68 of 71 with wsio in 0.54.0, 3 excepted

@@ -1,18 +1,15 @@
 """The chat demo in a real browser: headless Chromium, two pages, two worker processes joined by Redis.
 
-Debian's ``chromium`` driven by Python ``playwright`` (never ``playwright
-install``: the browser comes from the system). Screenshots go to
+Chromium as tests/browser/chromium.py launches it. Screenshots go to
 ``reports/browser/``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Iterator
 
@@ -20,19 +17,7 @@ import pytest
 
 from tests.pubsub.redis_server import REDIS_SERVER, RedisServer, free_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPORTS = os.path.join(ROOT, "reports", "browser")
-CHROMIUM = os.environ.get("WSIO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .chromium import REPORTS, ROOT, launch_chromium
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -73,22 +58,8 @@ def chat_server() -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    import playwright.sync_api as sync_api
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
-    profile = tempfile.mkdtemp(prefix="wsio-chromium-")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            env={**os.environ, "HOME": profile},  # keeps Chromium's own files out of the real home
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    shutil.rmtree(profile, ignore_errors=True)
+    with launch_chromium() as browser:
+        yield browser
 
 
 def open_chat(browser: Any, url: str) -> tuple[Any, str]:

@@ -1,9 +1,14 @@
 """A wsio server for the hostile-peer tests, run in its own process.
 
-``python tests/hostile/server.py asyncio|sync PORT [JSON_OPTIONS]``: serves on
+``python tests/hostile/server.py MODE PORT [JSON_OPTIONS]``: serves on
 127.0.0.1:PORT with the default settings except the ``serve()`` options in
 JSON_OPTIONS; prints ``pid PID`` and then ``listening`` on stdout; logs at INFO
 to stderr (the tests read the rejection lines there, and look for tracebacks).
+
+MODE is ``asyncio`` or ``sync`` (wsio's own servers), or ``uvicorn-httptools``
+or ``uvicorn-h11``: a Starlette app on uvicorn with wsio's engine
+(``wsio.asgi.UvicornProtocol``) and that HTTP protocol, with uvicorn's
+settings set to wsio's defaults (see :data:`UVICORN_SETTINGS`).
 
 The handler depends on the path:
 
@@ -20,6 +25,7 @@ bytes buffered for writing across them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -138,6 +144,133 @@ def serve_sync(port: int, options: dict[str, Any]) -> None:
         server.serve_forever()
 
 
+# -- uvicorn + wsio's engine ---------------------------------------------------------
+
+#: uvicorn's settings, at wsio's defaults where uvicorn's differ (16 MiB, 32 messages).
+UVICORN_SETTINGS: dict[str, Any] = {
+    "ws_max_size": 1 << 20,
+    "ws_max_queue": 16,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+}
+#: serve() options and the uvicorn setting each one is. (open_timeout has none:
+#: uvicorn's HTTP protocols give a request head no deadline; close_timeout is a
+#: class attribute of the engine.)
+UVICORN_OPTIONS = {
+    "ping_interval": "ws_ping_interval",
+    "ping_timeout": "ws_ping_timeout",
+    "max_connections": "limit_concurrency",
+    "backlog": "backlog",
+}
+
+
+def serve_uvicorn(http: str, port: int, options: dict[str, Any]) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from wsio.asgi import UvicornProtocol, wsio_connection
+
+    class Engine(UvicornProtocol):
+        close_timeout = options.pop("close_timeout", UvicornProtocol.close_timeout)
+
+    settings = dict(UVICORN_SETTINGS)
+    for name, value in options.items():
+        settings[UVICORN_OPTIONS[name]] = value  # a KeyError names an option with no uvicorn equivalent
+    server_holder: list[Any] = []
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") is not None:
+                    await websocket.send_text(message["text"])
+                else:
+                    await websocket.send_bytes(message["bytes"])
+        except WebSocketDisconnect:
+            pass
+
+    async def firehose(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_bytes(FIREHOSE_MESSAGE)
+        except WebSocketDisconnect:
+            pass
+
+    async def idle(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await wsio_connection(websocket).wait_closed()  # never receive()
+
+    async def close(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    async def stats(request: Request) -> Response:
+        server = server_holder[0]
+        me = (request.client.host, request.client.port) if request.client else None
+        connections = [c for c in list(server.server_state.connections) if getattr(c, "client", None) != me]
+        buffered = [c.transport.get_write_buffer_size() for c in connections if isinstance(c, UvicornProtocol)]
+        result = base_stats()
+        result.update(
+            tasks=len(asyncio.all_tasks()),
+            connections=len(connections),
+            write_buffered=sum(buffered),
+            write_buffered_max=max(buffered, default=0),
+        )
+        status, headers, body = stats_response(result)
+        return Response(body, status, dict(headers))
+
+    app = Starlette(
+        routes=[
+            Route("/stats", stats),
+            WebSocketRoute("/firehose", firehose),
+            WebSocketRoute("/idle", idle),
+            WebSocketRoute("/close", close),
+            WebSocketRoute("/{path:path}", echo),
+        ]
+    )
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=http,
+        ws=Engine,
+        lifespan="off",
+        log_config=None,  # the root logger's format, as for wsio's servers
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        **settings,
+    )
+
+    class Server(uvicorn.Server):
+        def capture_signals(self) -> Any:
+            # SIGTERM ends the process at once, as it does wsio's servers here:
+            # the tests stop a server after each test, and look at nothing after.
+            return contextlib.nullcontext()
+
+    server = Server(config)
+    server_holder.append(server)
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        print("listening", flush=True)
+        await task
+
+    asyncio.run(main())
+
+
 def raise_fd_limit() -> None:
     """Each connection is a file descriptor: take the hard limit as the soft one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -154,8 +287,10 @@ def main() -> None:
     print(f"pid {os.getpid()}", flush=True)
     if mode == "asyncio":
         asyncio.run(serve_asyncio(port, options))
-    else:
+    elif mode == "sync":
         serve_sync(port, options)
+    else:
+        serve_uvicorn(mode.removeprefix("uvicorn-"), port, options)
 
 
 if __name__ == "__main__":

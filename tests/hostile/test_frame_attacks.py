@@ -1,6 +1,6 @@
 """Attacks with frames and messages on an open connection: each fails fast with its close code and a reason.
 
-Against a server in a subprocess (asyncio and threads), default settings.
+Against a server in a subprocess (asyncio, threads, uvicorn + wsio's engine), default settings.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ def test_64_bit_length_is_refused_before_any_allocation(start_server) -> None:
             code, reason = attack(server, header + b"x" * 1000)
             assert code == 1009, (code, reason)
             assert "max_size" in reason
-    server.wait_log(r"INFO wsio\.server 127\.0\.0\.1:\d+ connection closed: .*1009")
+    server.wait_log(
+        r"INFO wsio\.server 127\.0\.0\.1:\d+ connection closed: .*1009",
+        uvicorn=r'INFO uvicorn\.error 127\.0\.0\.1:\d+ - "WebSocket /" closed: failed with 1009: ',
+    )
     watcher.check()
 
 

@@ -940,6 +940,10 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             # socket. A slow application says nothing about the peer; look again later.
             self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
             return
+        self._no_pong()
+
+    def _no_pong(self) -> None:
+        """No pong came within ``ping_timeout``: fail the connection with 1011."""
         self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
         self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
 
