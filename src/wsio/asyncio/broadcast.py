@@ -8,7 +8,7 @@ from typing import Hashable, Iterable
 
 from ..protocol.connection import Side, State
 from ..protocol.frames import FIN, OP_BINARY, OP_TEXT, RSV1, build_frame
-from .connection import Connection
+from .connection import BaseConnection
 
 __all__ = ["broadcast", "Framed"]
 
@@ -64,7 +64,7 @@ class Framed:
         self.wire_size = size + 14 + (size >> 10) + 16
         self._frames: dict[Hashable, bytes] = {}
 
-    def frame_for(self, connection: Connection) -> bytes:
+    def frame_for(self, connection: BaseConnection) -> bytes:
         """The bytes to write to ``connection``, which must be open.
 
         Raises what the connection's protocol raises when it frames the
@@ -92,7 +92,7 @@ class Framed:
 
 
 def broadcast(
-    connections: Iterable[Connection],
+    connections: Iterable[BaseConnection],
     message: str | bytes | bytearray | memoryview,
     raise_exceptions: bool = False,
     compress: bool | None = None,

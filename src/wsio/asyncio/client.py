@@ -23,7 +23,7 @@ from ..protocol.events import Event
 from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from ..protocol.http11 import HandshakeLimits, Response
 from ..protocol.proxy import ProxyURI, select_proxy
-from .connection import Connection
+from .connection import BaseConnection, Connection
 from .proxy import open_http_tunnel, open_socks_socket
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
@@ -32,8 +32,13 @@ logger = logging.getLogger("wsio.client")
 _module_logger = logger  # serve()/connect() take a ``logger`` argument that hides the name
 
 
-class ClientConnection(Connection):
-    """A connection opened by :func:`connect`."""
+class BaseClientConnection(BaseConnection):
+    """The client role: a connection opened by a client, up to and through its opening handshake.
+
+    A mixin on :class:`~wsio.asyncio.connection.BaseConnection`, combined with
+    an API: :class:`ClientConnection` (coroutines) and
+    :class:`~wsio.ListenerClientConnection` (callbacks).
+    """
 
     __slots__ = ("handshake_done",)
     default_logger = logger
@@ -83,6 +88,12 @@ class ClientConnection(Connection):
         self._fail_handshake(self._lost_exc)
         if self.protocol.state is not State.CONNECTING and self.protocol.handshake_exc is None:
             self.logger.info("%s connection closed: %s", self._peer(), exc)
+
+
+class ClientConnection(BaseClientConnection, Connection):
+    """A connection opened by :func:`connect`."""
+
+    __slots__ = ()
 
 
 # The name older code subclasses.

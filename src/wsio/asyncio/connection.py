@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 import warnings
-from typing import Any, AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 
 from ..exceptions import (
     ConcurrencyError,
@@ -32,7 +32,7 @@ from ..protocol.connection import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 
-__all__ = ["Connection", "Data", "State"]
+__all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
@@ -45,14 +45,14 @@ class _TurnEnds(threading.local):
     active in one turn, that is one call_soon() per turn, not one per connection.
     """
 
-    connections: list[Connection] | None = None
+    connections: list[BaseConnection] | None = None
     loop: asyncio.AbstractEventLoop | None = None  # a loop closed with the callback pending leaves a stale list
 
 
 _turn_ends = _TurnEnds()
 
 
-def _end_turns(connections: list[Connection]) -> None:
+def _end_turns(connections: list[BaseConnection]) -> None:
     if _turn_ends.connections is connections:
         _turn_ends.connections = None
     for connection in connections:
@@ -102,18 +102,40 @@ READ_SIZE = 262144
 _read_buffer = _ReadBuffer()
 
 
-class Connection(ConnectionAPI, asyncio.BufferedProtocol):
-    """A WebSocket connection, as a handler or ``connect()`` sees it.
+class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
+    """What every asyncio connection is built on: the core, the read path, write batching, closing.
 
-    Receive with ``await recv()``, ``async for message in connection`` or
-    ``recv_streaming()``; send with ``await send()``; close with
-    ``await close()`` (the server closes by itself when the handler returns).
+    It is the :class:`asyncio.Protocol` of the connection and owns the sans-I/O
+    core (:attr:`protocol`); it has no API for sending or receiving messages.
+    Two APIs sit on it, siblings that don't override each other:
+    :class:`Connection` (``await recv()``, ``await send()``) and
+    :class:`~wsio.ListenerConnection` (callbacks; ``send()`` returns at once).
+    The roles (:class:`~wsio.asyncio.server.BaseServerConnection`,
+    :class:`~wsio.asyncio.client.BaseClientConnection`: the opening
+    handshake) are mixins on it, combined with either API.
 
-    Options (documented on :func:`wsio.serve` and :func:`wsio.connect`):
-    ``ping_interval`` and ``ping_timeout`` (20 s each; ``None`` disables
-    keepalive), ``close_timeout`` (10 s), ``max_queue`` (16 messages
-    received and not read yet; reading pauses beyond it), ``write_limit``
-    (64 KiB buffered for sending; ``send()`` waits beyond it).
+    What an API or a role plugs in, the protected hooks (each called where the
+    work is, so that no read and no message costs a call more than it needs):
+
+    - ``_handle_events(events)``: the core returned events for a read (messages,
+      fragments, pings, pongs, handshake events). Each API defines it: queue
+      them for ``recv()``, call the listener, or hand them to ASGI. Pass a
+      ``Pong`` to :meth:`_pong_received` and a handshake event to
+      :meth:`_handshake_event`; the core answers pings and close frames.
+    - ``_handshake_event(event)``: the role's opening handshake event.
+    - ``_connection_lost_hook(exc)``: the TCP connection is gone; ``exc`` is
+      the :exc:`ConnectionClosed` that says how.
+    - ``_no_pong()``: no pong within ``ping_timeout`` (fails with 1011).
+    - Write batching: :meth:`_hold` (a small frame is ready: write it now or
+      with the others of this batch), :meth:`_write` (write now, after the
+      held frames) and :meth:`_flush_held` (the batch ends: write what is
+      held). By default a batch is a turn of the event loop; an API that
+      batches otherwise (the callback API: per read) overrides these three.
+      Whatever writes frames to many connections at once (``broadcast()``,
+      the pub/sub hub) goes through :meth:`_hold` and :meth:`_flush_held`,
+      so it batches as each connection's API does.
+    - :meth:`close`: each API's closing, returning something to await until
+      the connection is closed.
     """
 
     # Slots: a server holds thousands of these idle; a dict each would cost ~1.5 KiB.
@@ -237,48 +259,12 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if protocol.state is State.CLOSED:
             self._after_closed()
 
-    def _handle_events(self, events: list[Event]) -> None:
-        queue = self._queue
-        if queue is None:
-            queue = self._queue = collections.deque()
-        added = 0
-        # type(event) is read once, for speed; mypy doesn't narrow on `kind is ...`.
-        for event in events:
-            kind = type(event)
-            if kind is str or kind is bytes:
-                queue.append(event)
-                added += 1
-            elif kind is Fragment:
-                queue.append(event)
-                if event.last:  # type: ignore[union-attr]
-                    added += 1
-            elif kind is Pong:
-                self._pong_received(event.data)  # type: ignore[union-attr, arg-type]
-            elif kind is Ping or kind is Close:
-                pass  # answered by the core
-            else:
-                self._handshake_event(event)
-        if added:
-            self._messages += added
-            waiter = self._recv_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            if (
-                self.max_queue is not None
-                and self._messages >= self.max_queue
-                and not self._reading_paused
-                and self.protocol.state is State.OPEN  # closing: the close frame must get through
-            ):
-                # Backpressure instead of buffering: the peer's TCP window fills up.
-                self._reading_paused = self._watch_queue = True
-                self.transport.pause_reading()
-        elif queue and type(queue[-1]) is Fragment:
-            waiter = self._recv_waiter  # recv_streaming() waits for pieces
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+    def _handle_events(self, events: list[Event]) -> None:  # pragma: no cover - each API defines it
+        """Hook: the core returned ``events`` for one read (see the class docstring)."""
+        raise NotImplementedError
 
     def _handshake_event(self, event: Event) -> None:  # pragma: no cover - roles override
-        pass
+        """Hook: an event of the opening handshake (the role's request or response)."""
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
@@ -314,7 +300,10 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         self._connection_lost_hook(closed)
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
-        pass
+        """Hook: the TCP connection is gone; ``exc`` says how the WebSocket connection ended.
+
+        Called once, after the waiters are woken; roles and APIs extend it with ``super()``.
+        """
 
     # -- writing ------------------------------------------------------------------
     # The first message sent in a turn of the event loop is written at once; the
@@ -504,6 +493,178 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             await asyncio.shield(self._closed_waiter)
         return self._closed_exc()
 
+    def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:  # pragma: no cover - each API defines it
+        """Start the closing handshake with ``code`` and ``reason``; await the result until the connection is closed."""
+        raise NotImplementedError
+
+    def _close_timed_out(self) -> None:
+        if not self._why and self.protocol.close_rcvd is None:
+            self._why = f"no close frame within close_timeout={self.close_timeout}s"
+        self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (the TCP connection included)."""
+        await asyncio.shield(self._closed_waiter)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection: send a close frame with ``code`` and drop TCP at once."""
+        if not self._why:
+            self._why = reason
+        self.protocol.fail(code, reason)
+        self._after_closed()
+
+    def _apply_failure(self) -> None:
+        if self._failure_handle is not None:
+            self._failure_handle.cancel()
+            self._failure_handle = None
+        if self.protocol.failure_pending:
+            self.data_received(b"")
+
+    # -- pings ------------------------------------------------------------------------
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; return a future that resolves to the round-trip time when the pong arrives.
+
+        ``await (await websocket.ping())`` waits for the pong.
+        """
+        if data is None:
+            data = os.urandom(4)
+            while data in self._pings:
+                data = os.urandom(4)
+        elif isinstance(data, str):
+            data = data.encode()
+        if data in self._pings:
+            raise ConcurrencyError("a ping with the same data is already waiting for its pong")
+        try:
+            frame = self.protocol.send_ping(data)
+        except InvalidState:
+            raise await self._closed_exc_once_closed() from None
+        future: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (future, time.monotonic())
+        self._write(frame)
+        return future
+
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong (pongs to pings are automatic)."""
+        if isinstance(data, str):
+            data = data.encode()
+        try:
+            self._write(self.protocol.send_pong(data))
+        except InvalidState:
+            raise await self._closed_exc_once_closed() from None
+
+    def _pong_received(self, data: bytes) -> None:
+        pings = self._pings
+        if data not in pings:
+            return  # unsolicited pong
+        now = time.monotonic()
+        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
+        for key in list(pings):
+            future, sent = pings.pop(key)
+            if not future.done():
+                future.set_result(now - sent)
+            if key == data:
+                self.latency = now - sent
+                break
+
+    # -- keepalive ------------------------------------------------------------------
+
+    def start_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        protocol = self.protocol
+        if protocol.state is not State.OPEN:
+            return
+        if self._reading_paused:  # no pong could be read: don't pile up pings
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+            return
+        data = os.urandom(4)
+        future: asyncio.Future[float] = self.loop.create_future()
+        self._pings[data] = (future, time.monotonic())
+        self._write(protocol.send_ping(data))
+        if self.ping_timeout is not None:
+            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
+        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+
+    def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
+        if future.done() or self._closed_waiter.done():
+            return
+        if self._reading_paused:
+            # max_queue paused reading: the pong may be waiting unread in the
+            # socket. A slow application says nothing about the peer; look again later.
+            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
+            return
+        self._no_pong()
+
+    def _no_pong(self) -> None:
+        """No pong came within ``ping_timeout``: fail the connection with 1011."""
+        self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
+        self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
+
+
+class Connection(BaseConnection):
+    """A WebSocket connection, as a handler or ``connect()`` sees it.
+
+    Receive with ``await recv()``, ``async for message in connection`` or
+    ``recv_streaming()``; send with ``await send()``; close with
+    ``await close()`` (the server closes by itself when the handler returns).
+
+    Options (documented on :func:`wsio.serve` and :func:`wsio.connect`):
+    ``ping_interval`` and ``ping_timeout`` (20 s each; ``None`` disables
+    keepalive), ``close_timeout`` (10 s), ``max_queue`` (16 messages
+    received and not read yet; reading pauses beyond it), ``write_limit``
+    (64 KiB buffered for sending; ``send()`` waits beyond it).
+
+    The coroutine API on :class:`BaseConnection`: messages are queued as
+    they arrive and taken by ``recv()``.
+    """
+
+    __slots__ = ()  # its state is in BaseConnection's slots
+
+    # -- receiving ------------------------------------------------------------------
+
+    def _handle_events(self, events: list[Event]) -> None:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
+        added = 0
+        # type(event) is read once, for speed; mypy doesn't narrow on `kind is ...`.
+        for event in events:
+            kind = type(event)
+            if kind is str or kind is bytes:
+                queue.append(event)
+                added += 1
+            elif kind is Fragment:
+                queue.append(event)
+                if event.last:  # type: ignore[union-attr]
+                    added += 1
+            elif kind is Pong:
+                self._pong_received(event.data)  # type: ignore[union-attr, arg-type]
+            elif kind is Ping or kind is Close:
+                pass  # answered by the core
+            else:
+                self._handshake_event(event)
+        if added:
+            self._messages += added
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if (
+                self.max_queue is not None
+                and self._messages >= self.max_queue
+                and not self._reading_paused
+                and self.protocol.state is State.OPEN  # closing: the close frame must get through
+            ):
+                # Backpressure instead of buffering: the peer's TCP window fills up.
+                self._reading_paused = self._watch_queue = True
+                self.transport.pause_reading()
+        elif queue and type(queue[-1]) is Fragment:
+            waiter = self._recv_waiter  # recv_streaming() waits for pieces
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's, then for TCP to close.
 
@@ -525,24 +686,6 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         elif protocol.state is State.CONNECTING:
             self.transport.close()
         await asyncio.shield(self._closed_waiter)
-
-    def _close_timed_out(self) -> None:
-        if not self._why and self.protocol.close_rcvd is None:
-            self._why = f"no close frame within close_timeout={self.close_timeout}s"
-        self.transport.abort()
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed (the TCP connection included)."""
-        await asyncio.shield(self._closed_waiter)
-
-    def fail(self, code: int, reason: str) -> None:
-        """Fail the connection: send a close frame with ``code`` and drop TCP at once."""
-        if not self._why:
-            self._why = reason
-        self.protocol.fail(code, reason)
-        self._after_closed()
-
-    # -- receiving ------------------------------------------------------------------
 
     async def recv(self, decode: bool | None = None, timeout: float | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
@@ -675,13 +818,6 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
         if self._failure_handle is not None and self._messages == 0:
             self.loop.call_soon(self._apply_failure)
         self._watch_queue = self._reading_paused or self._failure_handle is not None
-
-    def _apply_failure(self) -> None:
-        if self._failure_handle is not None:
-            self._failure_handle.cancel()
-            self._failure_handle = None
-        if self.protocol.failure_pending:
-            self.data_received(b"")
 
     async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """Receive the next message piece by piece, as its frames arrive.
@@ -865,87 +1001,6 @@ class Connection(ConnectionAPI, asyncio.BufferedProtocol):
             await asyncio.shield(waiter)
         if self._closed_waiter.done():
             raise self._closed_exc()
-
-    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
-        """Send a ping; return a future that resolves to the round-trip time when the pong arrives.
-
-        ``await (await websocket.ping())`` waits for the pong.
-        """
-        if data is None:
-            data = os.urandom(4)
-            while data in self._pings:
-                data = os.urandom(4)
-        elif isinstance(data, str):
-            data = data.encode()
-        if data in self._pings:
-            raise ConcurrencyError("a ping with the same data is already waiting for its pong")
-        try:
-            frame = self.protocol.send_ping(data)
-        except InvalidState:
-            raise await self._closed_exc_once_closed() from None
-        future: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (future, time.monotonic())
-        self._write(frame)
-        return future
-
-    async def pong(self, data: str | bytes = b"") -> None:
-        """Send an unsolicited pong (pongs to pings are automatic)."""
-        if isinstance(data, str):
-            data = data.encode()
-        try:
-            self._write(self.protocol.send_pong(data))
-        except InvalidState:
-            raise await self._closed_exc_once_closed() from None
-
-    def _pong_received(self, data: bytes) -> None:
-        pings = self._pings
-        if data not in pings:
-            return  # unsolicited pong
-        now = time.monotonic()
-        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
-        for key in list(pings):
-            future, sent = pings.pop(key)
-            if not future.done():
-                future.set_result(now - sent)
-            if key == data:
-                self.latency = now - sent
-                break
-
-    # -- keepalive ------------------------------------------------------------------
-
-    def start_keepalive(self) -> None:
-        if self.ping_interval is not None:
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)
-
-    def _keepalive(self) -> None:
-        protocol = self.protocol
-        if protocol.state is not State.OPEN:
-            return
-        if self._reading_paused:  # no pong could be read: don't pile up pings
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
-            return
-        data = os.urandom(4)
-        future: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (future, time.monotonic())
-        self._write(protocol.send_ping(data))
-        if self.ping_timeout is not None:
-            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
-        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
-
-    def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
-        if future.done() or self._closed_waiter.done():
-            return
-        if self._reading_paused:
-            # max_queue paused reading: the pong may be waiting unread in the
-            # socket. A slow application says nothing about the peer; look again later.
-            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
-            return
-        self._no_pong()
-
-    def _no_pong(self) -> None:
-        """No pong came within ``ping_timeout``: fail the connection with 1011."""
-        self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
-        self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
 
     # -- thread-safety ------------------------------------------------------------------
 

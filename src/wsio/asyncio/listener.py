@@ -27,9 +27,9 @@ from ..exceptions import ConnectionClosed, InvalidState
 from ..protocol.connection import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
-from .client import ClientConnection, connect
-from .connection import Connection, Data
-from .server import ServerConnection, serve
+from .client import BaseClientConnection, connect
+from .connection import BaseConnection, Data
+from .server import BaseServerConnection, serve
 
 __all__ = [
     "Listener",
@@ -72,13 +72,21 @@ class Listener:
 _cork = threading.local()
 
 
-class ListenerConnection(Connection):
+class ListenerConnection(BaseConnection):
     """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once.
 
     The base of :class:`ListenerServerConnection` (the connections of
     :func:`serve_listener`) and :class:`ListenerClientConnection` (those of
     :func:`connect_listener`); ``isinstance(connection, wsio.ListenerConnection)``
     holds for both. ``listener`` is the connection's :class:`Listener`.
+
+    The callback API on :class:`~wsio.asyncio.connection.BaseConnection`, a
+    sibling of :class:`~wsio.asyncio.Connection` (the coroutine API), not a
+    kind of it: its ``send()`` isn't a coroutine. What it plugs into the base:
+    ``_handle_events`` calls the listener; write batching is per read rather
+    than per turn of the event loop (``data_received`` corks, ``_hold``,
+    ``_write`` and ``_flush_held`` hold and write); ``_connection_lost_hook``
+    calls :meth:`Listener.on_close`.
     """
 
     # Its state lives in the slots of the two concrete classes below (only one
@@ -170,8 +178,7 @@ class ListenerConnection(Connection):
             self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
             self.fail(1011, "internal error")
 
-    # [override]: the callback API's send() and close() return at once; Connection's are coroutines.
-    def send(  # type: ignore[override]
+    def send(
         self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None
     ) -> None:
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
@@ -203,7 +210,7 @@ class ListenerConnection(Connection):
             + (sum(map(len, backlog)) if backlog else 0)
         )
 
-    def close(self, code: int = 1000, reason: str = "") -> asyncio.Future[None]:  # type: ignore[override]
+    def close(self, code: int = 1000, reason: str = "") -> asyncio.Future[None]:
         """Start the closing handshake with ``code`` and ``reason``, and return at once.
 
         Call it from a callback as ``connection.close()`` or
@@ -240,7 +247,7 @@ class ListenerConnection(Connection):
             self.fail(1011, "internal error")
 
 
-class ListenerServerConnection(ListenerConnection, ServerConnection):
+class ListenerServerConnection(ListenerConnection, BaseServerConnection):
     """A connection of :func:`serve_listener`: a server connection driven by a
     :class:`Listener` instead of a handler coroutine.
 
@@ -258,11 +265,8 @@ class ListenerServerConnection(ListenerConnection, ServerConnection):
     def _opened(self) -> None:
         self._call_on_open()
 
-    async def _serve(self) -> None:
-        pass  # the connection lives on through its callbacks, with no task
 
-
-class ListenerClientConnection(ListenerConnection, ClientConnection):
+class ListenerClientConnection(ListenerConnection, BaseClientConnection):
     """A connection of :func:`connect_listener`: a client connection driven by a :class:`Listener`.
 
     ``listener_factory`` is called once, when the connection is made, for its

@@ -24,7 +24,7 @@ from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Serve
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import HandshakeLimits, Request, Response
 from .broadcast import broadcast
-from .connection import Connection
+from .connection import BaseConnection, Connection
 
 __all__ = [
     "serve",
@@ -49,11 +49,12 @@ HANDSHAKE_BUFFER_LIMIT = 65536
 #: above it (each connection is a file descriptor).
 DEFAULT_MAX_CONNECTIONS = 10_000
 
-class ServerConnection(Connection, Responder):
-    """A connection accepted by :func:`serve`.
+class BaseServerConnection(BaseConnection, Responder):
+    """The server role: a connection accepted by a server, up to and through its opening handshake.
 
-    Subclass it and pass ``create_connection=`` to :func:`serve` to override
-    :meth:`process_request` as a method, as older code does.
+    A mixin on :class:`~wsio.asyncio.connection.BaseConnection`, combined with
+    an API: :class:`ServerConnection` (coroutines; runs the handler) and
+    :class:`~wsio.ListenerServerConnection` (callbacks).
     """
 
     __slots__ = ("server", "handler_task", "_open_handle", "username", "handler", "handler_kwargs")
@@ -149,24 +150,7 @@ class ServerConnection(Connection, Responder):
         """Called once the connection is open, before any message is handled."""
 
     async def _serve(self) -> None:
-        """Run the handler; close with 1000 when it returns, 1011 if it raises."""
-        server = self.server
-        try:
-            if server.handler_takes_path:
-                await server.handler(self, self.path)
-            else:
-                await server.handler(self)
-        except ConnectionClosed:
-            pass  # the peer closed; the close line in the log says how
-        except asyncio.CancelledError:
-            self.transport.abort()
-            raise
-        except Exception:
-            self.logger.error("%s connection handler failed", self._peer(), exc_info=True)
-            await self.close(1011, "internal error")
-        else:
-            await self.close()
-        await self.wait_closed()
+        """Hook: the connection is open; return when the application is done with it."""
 
     async def _handshake(self, request: Request) -> Response:
         server = self.server
@@ -207,6 +191,36 @@ class ServerConnection(Connection, Responder):
             self.server._connection_done(self)
         else:
             self.handler_task.add_done_callback(lambda _: self.server._connection_done(self))
+
+
+class ServerConnection(BaseServerConnection, Connection):
+    """A connection accepted by :func:`serve`.
+
+    Subclass it and pass ``create_connection=`` to :func:`serve` to override
+    :meth:`process_request` as a method, as older code does.
+    """
+
+    __slots__ = ()
+
+    async def _serve(self) -> None:
+        """Run the handler; close with 1000 when it returns, 1011 if it raises."""
+        server = self.server
+        try:
+            if server.handler_takes_path:
+                await server.handler(self, self.path)
+            else:
+                await server.handler(self)
+        except ConnectionClosed:
+            pass  # the peer closed; the close line in the log says how
+        except asyncio.CancelledError:
+            self.transport.abort()
+            raise
+        except Exception:
+            self.logger.error("%s connection handler failed", self._peer(), exc_info=True)
+            await self.close(1011, "internal error")
+        else:
+            await self.close()
+        await self.wait_closed()
 
 
 # The name older code subclasses.
@@ -328,7 +342,7 @@ class Server:
         #: Connections held at once; above it, new ones get an immediate 503.
         self.max_connections = max_connections
         self.over_capacity_answer = over_capacity_response(server_header)
-        self.connections: set[ServerConnection] = set()
+        self.connections: set[BaseServerConnection] = set()
         self.server: asyncio.base_events.Server | None = None
         self.closing = False
         self._close_task: asyncio.Task[None] | None = None
@@ -375,17 +389,15 @@ class Server:
             closing = []
             for connection in list(self.connections):
                 if connection.protocol.state is State.OPEN:
-                    # A coroutine, or None from a listener connection (it returns at once).
-                    waiter = connection.close(code, reason)
-                    if waiter is not None:
-                        closing.append(waiter)
+                    # A coroutine, or a future from a listener connection (its close() returns at once).
+                    closing.append(connection.close(code, reason))
                 elif connection.protocol.state is State.CONNECTING:
                     connection.transport.abort()
             if closing:
                 await asyncio.gather(*closing, return_exceptions=True)
         await self._wait_connections()
 
-    def _connection_done(self, connection: ServerConnection) -> None:
+    def _connection_done(self, connection: BaseServerConnection) -> None:
         self.connections.discard(connection)
         if not self.connections and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)

@@ -7,7 +7,7 @@ import logging
 from typing import Any, Collection, Iterable, Literal, Mapping
 
 from ..asyncio.broadcast import Framed
-from ..asyncio.connection import Connection
+from ..asyncio.connection import BaseConnection
 from ..protocol.connection import Side, State
 from ..protocol.frames import OP_TEXT
 from .backend import Backend, MemoryBackend
@@ -174,10 +174,10 @@ class Hub:
         self.logger = logger or globals()["logger"]
         #: Messages not written to a subscriber because its buffer was full (all connections, ever).
         self.dropped = 0
-        self._exact: dict[str, set[Connection]] = {}
-        self._prefixes: dict[str, set[Connection]] = {}
+        self._exact: dict[str, set[BaseConnection]] = {}
+        self._prefixes: dict[str, set[BaseConnection]] = {}
         self._prefix_lengths: dict[int, int] = {}  # length of a prefix -> how many prefixes have it
-        self._subscribers: dict[Connection, _Subscriber] = {}
+        self._subscribers: dict[BaseConnection, _Subscriber] = {}
         self._closed = False
         self._warned_star = False
         if backend is not None:
@@ -254,7 +254,7 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    async def subscribe(self, connection: Connection, topic: str) -> None:
+    async def subscribe(self, connection: BaseConnection, topic: str) -> None:
         """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
         No character is special: ``"inbox:*"`` is a topic of that name, not a
@@ -283,7 +283,7 @@ class Hub:
             group.add(connection)
         await self._backend.subscribe(False, topic)
 
-    async def subscribe_prefix(self, connection: Connection, prefix: str) -> None:
+    async def subscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
         """Subscribe ``connection`` to every topic that starts with ``prefix`` (``""``: every topic).
 
         The prefix is matched literally: ``subscribe_prefix(ws, "room:")``
@@ -310,7 +310,7 @@ class Hub:
             group.add(connection)
         await self._backend.subscribe(True, prefix)
 
-    def _subscriber(self, connection: Connection) -> _Subscriber:
+    def _subscriber(self, connection: BaseConnection) -> _Subscriber:
         if connection._closed_waiter.done():
             raise connection._closed_exc()
         subscriber = self._subscribers.get(connection)
@@ -320,7 +320,7 @@ class Hub:
             connection._closed_waiter.add_done_callback(callback)
         return subscriber
 
-    async def unsubscribe(self, connection: Connection, topic: str) -> None:
+    async def unsubscribe(self, connection: BaseConnection, topic: str) -> None:
         """Unsubscribe ``connection`` from the topic named ``topic``; no error if it wasn't subscribed."""
         self._check_open()
         subscriber = self._subscribers.get(connection)
@@ -330,7 +330,7 @@ class Hub:
         self._leave(connection, False, topic)
         self._forget_if_idle(connection, subscriber)
 
-    async def unsubscribe_prefix(self, connection: Connection, prefix: str) -> None:
+    async def unsubscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
         """Undo :meth:`subscribe_prefix` with the same ``prefix``; no error if it wasn't subscribed."""
         self._check_open()
         subscriber = self._subscribers.get(connection)
@@ -340,12 +340,12 @@ class Hub:
         self._leave(connection, True, prefix)
         self._forget_if_idle(connection, subscriber)
 
-    def _forget_if_idle(self, connection: Connection, subscriber: _Subscriber) -> None:
+    def _forget_if_idle(self, connection: BaseConnection, subscriber: _Subscriber) -> None:
         if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
             connection._closed_waiter.remove_done_callback(subscriber.callback)
 
-    def _leave(self, connection: Connection, is_prefix: bool, name: str) -> None:
+    def _leave(self, connection: BaseConnection, is_prefix: bool, name: str) -> None:
         if is_prefix:
             group = self._prefixes.get(name)
             if group is None:
@@ -368,7 +368,7 @@ class Hub:
                 del self._exact[name]
                 self._backend.unsubscribe(False, name)
 
-    def _connection_closed(self, connection: Connection, _future: Any) -> None:
+    def _connection_closed(self, connection: BaseConnection, _future: Any) -> None:
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is None:
             return
@@ -385,33 +385,33 @@ class Hub:
                 subscriber.dropped,
             )
 
-    def subscribers(self, topic: str) -> set[Connection]:
+    def subscribers(self, topic: str) -> set[BaseConnection]:
         """The connections of this process that a message published to ``topic`` reaches.
 
         Those subscribed to ``topic`` and those subscribed to a prefix of it.
         """
         return set(self._targets(topic))
 
-    def prefix_subscribers(self, prefix: str) -> set[Connection]:
+    def prefix_subscribers(self, prefix: str) -> set[BaseConnection]:
         """The connections of this process subscribed to ``prefix`` with :meth:`subscribe_prefix`."""
         return set(self._prefixes.get(prefix, ()))
 
-    def topics(self, connection: Connection) -> set[str]:
+    def topics(self, connection: BaseConnection) -> set[str]:
         """The topics ``connection`` is subscribed to by name (see :meth:`prefixes` for the others)."""
         subscriber = self._subscribers.get(connection)
         return set(subscriber.topics) if subscriber is not None else set()
 
-    def prefixes(self, connection: Connection) -> set[str]:
+    def prefixes(self, connection: BaseConnection) -> set[str]:
         """The prefixes ``connection`` is subscribed to with :meth:`subscribe_prefix`."""
         subscriber = self._subscribers.get(connection)
         return set(subscriber.prefixes) if subscriber is not None else set()
 
-    def dropped_for(self, connection: Connection) -> int:
+    def dropped_for(self, connection: BaseConnection) -> int:
         """Messages not written to ``connection`` because it was too slow, while it was subscribed."""
         subscriber = self._subscribers.get(connection)
         return subscriber.dropped if subscriber is not None else 0
 
-    def _targets(self, topic: str) -> Collection[Connection]:
+    def _targets(self, topic: str) -> Collection[BaseConnection]:
         """Who gets a message published to ``topic``: its subscribers and those of its prefixes."""
         exact = self._exact.get(topic)
         if not self._prefixes:
@@ -452,7 +452,7 @@ class Hub:
             raise
         return reached
 
-    def _fan_out(self, connections: Iterable[Connection], framed: Framed) -> int:
+    def _fan_out(self, connections: Iterable[BaseConnection], framed: Framed) -> int:
         # The hot loop: per connection, a state check, a buffer size, a dict
         # lookup for the shared frame, a write. Nothing awaits.
         reached = 0
@@ -497,7 +497,7 @@ class Hub:
             reached += 1
         return reached
 
-    def _missed(self, connection: Connection) -> int:
+    def _missed(self, connection: BaseConnection) -> int:
         self.dropped += 1
         subscriber = self._subscribers.get(connection)
         if subscriber is None:
@@ -505,7 +505,7 @@ class Hub:
         subscriber.dropped += 1
         return subscriber.dropped
 
-    def _too_slow(self, connection: Connection, buffered: int, need: int, bound: int) -> None:
+    def _too_slow(self, connection: BaseConnection, buffered: int, need: int, bound: int) -> None:
         limit = f"max_buffer={bound}" if self.max_buffer is not None else f"write_limit={bound}"
         if self.slow == "close":
             reason = f"subscriber too slow: {buffered} bytes buffered + {need} > {limit}"
