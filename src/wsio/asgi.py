@@ -13,7 +13,9 @@ connection over; from then on every byte goes through
 size limits, control frames and the closing handshake.
 
 :class:`UvicornProtocol` *is* a :class:`wsio.asyncio.Connection`, the class
-wsio's own asyncio server runs each connection with: the same write batching
+wsio's own asyncio server runs each connection with (it extends the hooks of
+:class:`wsio.asyncio.connection.BaseConnection`: ``_handle_events``,
+``_no_pong``, ``_close_timed_out``): the same write batching
 and flow control, read pausing, keepalive, and the core's decisions on when
 to end the TCP connection. So a :class:`wsio.Hub` or :func:`wsio.broadcast`
 can write to it: :func:`wsio_connection` gives an app the connection under its

@@ -107,7 +107,9 @@ def broadcast(
     Connections whose write buffer is above their ``write_limit`` are skipped
     (a slow reader never makes the others wait nor grows memory), as are
     closed ones and ones in the middle of sending a fragmented message.
-    ``broadcast`` never awaits; it is a plain function.
+    ``broadcast`` never awaits; it is a plain function. ``connections`` may mix
+    both asyncio APIs (any :class:`~wsio.asyncio.connection.BaseConnection`):
+    each is written to through its own batching (``_hold()``).
 
     ``text=True`` sends UTF-8 bytes as a text message and ``text=False`` a
     ``str`` as a binary one (websockets' option); by default ``str`` is text
@@ -136,7 +138,7 @@ def broadcast(
             if raise_exceptions:
                 errors.append(exc)
             continue
-        connection._hold(data)  # written with what else it is sent in this turn
+        connection._hold(data)  # written with what else it is sent in this turn (or read, for a listener)
         reached += 1
     if skipped:
         logger.debug("broadcast skipped %d slow connections", skipped)

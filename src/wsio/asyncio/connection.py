@@ -1,8 +1,9 @@
 """One WebSocket connection on asyncio: an :class:`asyncio.Protocol` over the sans-I/O core.
 
 The object the handler receives *is* the asyncio protocol: bytes from the
-transport go straight into :meth:`Connection.data_received`, which feeds the
-core and queues the messages it returns. ``recv()`` takes an already queued
+transport go straight into :meth:`BaseConnection.data_received`, which feeds
+the core and hands the events it returns to the API on top
+(:meth:`Connection._handle_events` queues the messages). ``recv()`` takes an already queued
 message without creating a future; ``send()`` writes to the transport and only
 suspends when the transport's buffer is above ``write_limit``. Timers are
 ``loop.call_later`` handles, not tasks, so an idle connection costs little.
@@ -605,7 +606,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
 
 class Connection(BaseConnection):
-    """A WebSocket connection, as a handler or ``connect()`` sees it.
+    """A WebSocket connection, as a handler or ``connect()`` sees it: the coroutine API.
 
     Receive with ``await recv()``, ``async for message in connection`` or
     ``recv_streaming()``; send with ``await send()``; close with
