@@ -90,19 +90,18 @@ class ListenerConnection(BaseConnection):
     """
 
     # Its state lives in the slots of the two concrete classes below (only one
-    # base of a class may add slots): listener, _batch, _pieces, _open_called.
+    # base of a class may add slots): listener, _pieces, _open_called. The
+    # frames held while corked are in the base's _held (None: not corked).
     # Hidden from type checkers, which would refuse to set attributes that are
     # not in this class's (empty) slots.
     if not TYPE_CHECKING:
         __slots__ = ()
     listener: Listener
-    _batch: list[bytes] | None  # held writes, while corked
     _pieces: list[str | bytes] | None  # a fragmented message's pieces so far
     _open_called: bool
 
     def _init_listener(self, listener: Listener) -> None:
         self.listener = listener
-        self._batch = None
         self._pieces = None
         self._open_called = False
 
@@ -119,9 +118,14 @@ class ListenerConnection(BaseConnection):
             for connection in corked:
                 connection._flush_held()
 
+    # Write batching (the base's hooks): per read, not per turn of the event
+    # loop. _held is None when nothing is held, else the frames held since the
+    # first one sent while corked; the base's _write_parts() and _after_closed()
+    # call _flush_held() to keep the order.
+
     def _write(self, data: bytes) -> None:
         """Write ``data``, or hold it until the read being handled is done."""
-        batch = self._batch
+        batch = self._held
         if batch is not None:
             if len(data) < LARGE_PAYLOAD:
                 batch.append(data)
@@ -130,7 +134,7 @@ class ListenerConnection(BaseConnection):
         elif len(data) < LARGE_PAYLOAD:
             corked = getattr(_cork, "connections", None)
             if corked is not None:
-                self._batch = [data]
+                self._held = [data]
                 corked.append(self)
                 return
         self._transport_write(data)
@@ -139,14 +143,10 @@ class ListenerConnection(BaseConnection):
     _hold = _write
 
     def _flush_held(self) -> None:
-        batch = self._batch
-        self._batch = None
+        batch = self._held
+        self._held = None
         if batch and not self.transport.is_closing():
             self._transport_write(b"".join(batch) if len(batch) > 1 else batch[0])
-
-    def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
-        self._flush_held()  # what was sent before goes first
-        super()._write_parts(parts)
 
     def _handle_events(self, events: list[Event]) -> None:
         listener = self.listener
@@ -203,7 +203,7 @@ class ListenerConnection(BaseConnection):
         echo can't buffer without bound; a producer that sends on its own
         (a timer, a broadcast) should check it and slow down or skip.
         """
-        batch, backlog = self._batch, self._backlog
+        batch, backlog = self._held, self._backlog
         return (
             self.transport.get_write_buffer_size()
             + (sum(map(len, batch)) if batch else 0)
@@ -256,7 +256,7 @@ class ListenerServerConnection(ListenerConnection, BaseServerConnection):
     :func:`serve_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_batch", "_pieces", "_open_called")
+    __slots__ = ("listener", "_pieces", "_open_called")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -274,7 +274,7 @@ class ListenerClientConnection(ListenerConnection, BaseClientConnection):
     :func:`connect_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_batch", "_pieces", "_open_called")
+    __slots__ = ("listener", "_pieces", "_open_called")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
