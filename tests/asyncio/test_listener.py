@@ -369,6 +369,56 @@ def test_callbacks_get_connections_of_public_exported_classes() -> None:
         assert cls.__name__ in wsio.__all__ and cls.__doc__
 
 
+def test_the_two_apis_are_siblings_on_one_base() -> None:
+    """Issue 15: a listener connection is no Connection (its send() isn't a coroutine);
+    both are BaseConnections with their role's handshake, which broadcast() and the hub take."""
+    import inspect
+
+    from wsio.asyncio.client import BaseClientConnection
+    from wsio.asyncio.connection import BaseConnection
+    from wsio.asyncio.server import BaseServerConnection
+
+    for listener_cls, coroutine_cls, role in (
+        (wsio.ListenerServerConnection, wsio.ServerConnection, BaseServerConnection),
+        (wsio.ListenerClientConnection, wsio.ClientConnection, BaseClientConnection),
+    ):
+        assert issubclass(listener_cls, role) and issubclass(coroutine_cls, role)
+        assert issubclass(listener_cls, BaseConnection) and issubclass(coroutine_cls, wsio.Connection)
+        assert not issubclass(listener_cls, wsio.Connection)
+        assert not inspect.iscoroutinefunction(listener_cls.send) and not inspect.iscoroutinefunction(listener_cls.close)
+        assert inspect.iscoroutinefunction(coroutine_cls.send) and inspect.iscoroutinefunction(coroutine_cls.close)
+        assert not hasattr(listener_cls, "recv")
+        # The per-read batching replaces the per-turn one through the base's hooks.
+        assert listener_cls._hold is wsio.ListenerConnection._write
+        assert listener_cls._flush_held is wsio.ListenerConnection._flush_held
+    assert not issubclass(BaseServerConnection, wsio.Connection)
+
+    received: list[Any] = []
+
+    class Fan(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            # Both APIs in one broadcast: the listener's own connection and the hub's.
+            wsio.broadcast([connection, *others], message)
+
+    others: list[wsio.ServerConnection] = []
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        others.append(ws)
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with wsio.serve(handler, "127.0.0.1", 0) as plain, wsio.serve_listener(Fan, "127.0.0.1", 0) as fan:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(plain)}") as a, wsio.connect(f"ws://127.0.0.1:{port_of(fan)}") as b:
+                while not others:
+                    await asyncio.sleep(0.01)
+                await b.send("both")
+                received.append(await b.recv())
+                received.append(await a.recv())
+
+    run(main())
+    assert received == ["both", "both"]
+
+
 def test_create_connection_subclass_is_used_and_checked() -> None:
     class Counted(wsio.ListenerServerConnection):
         __slots__ = ()
