@@ -302,8 +302,8 @@ def serve_listener(factory: Callable[[], Listener], host: str | None = None, por
     """
     cls = _connection_class(options, ListenerServerConnection)
     create = functools.partial(cls, listener_factory=factory)
-    # [arg-type]: serve() takes a class; a partial that makes instances of one works the same.
-    return serve(_no_handler, host, port, create_connection=create, **options)  # type: ignore[arg-type]
+    # serve() takes a class; a partial that makes instances of one works the same.
+    return serve(_no_handler, host, port, create_connection=create, **options)
 
 
 async def _no_handler(connection: Any) -> None:  # pragma: no cover - never called

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
 from .._server_common import (
     DEFAULT_SERVER_HEADER,
@@ -20,11 +20,18 @@ from .._server_common import (
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
+from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
-from ..protocol.http11 import HandshakeLimits, Request, Response
+from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
 from .connection import Connection
+
+if TYPE_CHECKING:
+    import socket
+    import ssl as ssl_module
+
+    from typing_extensions import Unpack
 
 __all__ = [
     "serve",
@@ -43,11 +50,25 @@ _module_logger = logger  # serve()/connect() take a ``logger`` argument that hid
 #: Bytes a client may send behind its handshake request before the server answers.
 HANDSHAKE_BUFFER_LIMIT = 65536
 
-#: Connections a server holds at once unless ``max_connections`` says otherwise.
-#: An idle connection costs about 8 KiB, so 10,000 is ~80 MiB: safe on any
-#: machine, and far below what one event loop can serve. Raise ``ulimit -n``
-#: above it (each connection is a file descriptor).
-DEFAULT_MAX_CONNECTIONS = 10_000
+
+
+class AsyncioServeKwargs(ServerOptionsDict, total=False):
+    """The keyword arguments of :func:`serve`: the options, and those of :meth:`asyncio.loop.create_server`."""
+
+    ssl: ssl_module.SSLContext | None
+    sock: socket.socket | None
+    family: int
+    flags: int
+    backlog: int
+    reuse_address: bool | None
+    reuse_port: bool | None
+    ssl_handshake_timeout: float | None
+    ssl_shutdown_timeout: float | None
+    start_serving: bool
+    # Older names of create_connection and open_timeout.
+    create_protocol: Any
+    klass: Any
+    handshake_timeout: float | None
 
 class ServerConnection(Connection, Responder):
     """A connection accepted by :func:`serve`.
@@ -425,8 +446,12 @@ class Server:
         await self.wait_closed()
 
 
+@with_options(ServerOptions)
 class serve:
     """Start a WebSocket server; use as ``async with serve(...) as server`` or ``await serve(...)``.
+
+    The options (``process_request``, ``compression``, ``max_size``, ...) are
+    those of :class:`~wsio.options.ServerOptions`, listed below.
 
     Args:
         handler: a coroutine function ``handler(websocket)`` (or the older
@@ -434,44 +459,13 @@ class serve:
             connection closes with 1000 when it returns, with 1011 if it raises.
         host, port: where to listen; every other keyword argument of
             :meth:`asyncio.loop.create_server` (``ssl``, ``sock``, ``family``,
-            ``reuse_port``, ``backlog``, ...) is passed through.
-        process_request: ``(connection, request)`` or ``(path, request_headers)``,
-            sync or async; return ``None`` to go on with the handshake, or a
-            :class:`Response` or ``(status, headers, body)`` to answer with
-            plain HTTP (health checks, authentication).
-        process_response: ``(connection, request, response)``; may return a
-            replacement response.
-        origins: allowed ``Origin`` values (``None`` in the list allows no
-            Origin); default: any.
-        subprotocols: subprotocols the server supports, by preference.
-        select_subprotocol: ``(connection, client_subprotocols)`` returning one
-            or ``None``, to choose yourself.
-        compression: ``"deflate"`` (default) negotiates permessage-deflate;
-            ``None`` turns it off. ``extensions`` replaces the factories.
-        server_header: the ``Server`` header; ``None`` removes it.
-        extra_headers: headers added to the 101 response (or a callable
-            ``(path, request_headers)`` returning them).
-        open_timeout: seconds for the whole opening handshake (10); with
-            ``ssl``, also the default ``ssl_handshake_timeout`` of the TLS
-            handshake that comes before it.
-        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
-        close_timeout: seconds to wait for the closing handshake (10).
-        max_size: largest message in bytes (1 MiB; ``None``: no limit).
-        max_fragments: largest number of frames in a message (4096).
-        max_queue: messages buffered before reading pauses (16).
-        write_limit: bytes buffered for sending before ``send()`` waits (64 KiB).
-        compression_threshold: messages shorter than this go uncompressed (128).
-        handshake_limits: a :class:`HandshakeLimits` for the request parser.
-        max_connections: connections held at once, opening ones included
-            (10,000); above it a new connection is answered ``503 Service
-            Unavailable`` with ``Retry-After`` at once, without reading its
-            request, and one INFO line is logged. ``None``: no limit (then the
-            file descriptor limit is the limit, and accept() fails beyond it).
-        backlog: passed to :meth:`~asyncio.loop.create_server` (asyncio's
-            default is 100): connections the kernel queues before they are
-            accepted; Linux caps it at ``net.core.somaxconn``.
-        create_connection: a :class:`ServerConnection` subclass.
-        logger: defaults to the ``wsio.server`` logger.
+            ``reuse_port``, ``backlog``, ...) is passed through. With ``ssl``,
+            ``open_timeout`` is also the default ``ssl_handshake_timeout`` of
+            the TLS handshake that comes before the opening handshake.
+            ``backlog`` (asyncio's default is 100) is how many connections the
+            kernel queues before they are accepted; Linux caps it at
+            ``net.core.somaxconn``.
+        unix, path: listen on the Unix socket at ``path`` (see :func:`unix_serve`).
     """
 
     def __init__(
@@ -480,95 +474,43 @@ class serve:
         host: str | Sequence[str] | None = None,
         port: int | None = None,
         *,
-        process_request: Callable[..., Any] | None = None,
-        process_response: Callable[..., Any] | None = None,
-        origins: Sequence[Any] | None = None,
-        subprotocols: Sequence[str] | None = None,
-        select_subprotocol: Callable[..., str | None] | None = None,
-        compression: str | None = "deflate",
-        extensions: Sequence[Any] | None = None,
-        server_header: str | None = DEFAULT_SERVER_HEADER,
-        extra_headers: Any = None,
-        open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-        max_queue: int | None = 16,
-        write_limit: int = 65536,
-        compression_threshold: int = 128,
-        handshake_limits: HandshakeLimits | None = None,
-        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
-        create_connection: type[ServerConnection] | None = None,
-        logger: logging.Logger | None = None,
         unix: bool = False,
         path: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[AsyncioServeKwargs],
     ) -> None:
-        if compression == "deflate":
-            from ..protocol.deflate import enable_server_permessage_deflate
-
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
-        # Older code names these differently.
-        create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
-        open_timeout = kwargs.pop("handshake_timeout", open_timeout)
-        if kwargs.get("ssl") is not None and open_timeout is not None:
+        passed: dict[str, Any] = dict(kwargs)
+        options = ServerOptions.from_kwargs(passed)
+        open_timeout = options.open_timeout
+        if passed.get("ssl") is not None and open_timeout is not None:
             # open_timeout starts in connection_made(), after the TLS handshake: without
             # this, a client that never finishes that handshake holds a connection for
             # asyncio's default of 60 s (a TLS slow-loris).
-            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+            passed.setdefault("ssl_handshake_timeout", open_timeout)
+        connection_logger = options.logger or _module_logger
         self._server = Server(
             handler,
-            process_request=process_request,
-            process_response=process_response,
+            process_request=options.process_request,
+            process_response=options.process_response,
             open_timeout=open_timeout,
-            logger=logger or _module_logger,
-            max_connections=max_connections,
-            server_header=server_header,
+            logger=connection_logger,
+            max_connections=options.max_connections,
+            server_header=options.server_header,
         )
-        connection_class = create_connection or ServerConnection
-        limits = handshake_limits or HandshakeLimits()
+        connection_class = options.create_connection or ServerConnection
         server = self._server
-        connection_logger = logger or _module_logger
-
-        def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
-            if select_subprotocol is None:
-                return None
-            if _legacy_signature(select_subprotocol, "client_subprotocols"):
-                return select_subprotocol
-            return lambda client, _server: select_subprotocol(connection, client)
+        max_connections = options.max_connections
+        protocol_kwargs = options.protocol_kwargs(connection_logger)
+        connection_kwargs = options.connection_kwargs(connection_logger)
+        selector = options.subprotocol_selector
 
         def factory() -> ServerConnection | OverCapacity:
             # Counted when connection_made() runs (after TLS, if any): one batch of
             # accepts may pass the limit by a few, which costs nothing that matters.
             if max_connections is not None and len(server.connections) >= max_connections:
                 return OverCapacity(server)
-            protocol = ServerProtocol(
-                origins=origins,
-                extensions=extensions,
-                subprotocols=subprotocols,
-                server_header=server_header,
-                extra_headers=extra_headers,
-                limits=limits,
-                max_size=max_size,
-                max_fragments=max_fragments,
-                compression_threshold=compression_threshold,
-                logger=connection_logger,
-            )
-            connection = connection_class(
-                server,
-                protocol,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                close_timeout=close_timeout,
-                max_queue=max_queue,
-                write_limit=write_limit,
-                logger=connection_logger,
-            )
-            protocol.select_subprotocol = make_select(connection)
+            protocol = ServerProtocol(**protocol_kwargs)
+            connection = connection_class(server, protocol, **connection_kwargs)
+            protocol.select_subprotocol = selector(connection)
             return connection
 
         self._factory = factory
@@ -576,7 +518,7 @@ class serve:
         self._port = port
         self._unix = unix
         self._path = path
-        self._kwargs = kwargs
+        self._kwargs = passed
 
     async def _create(self) -> Server:
         loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import ssl as ssl_module
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .._server_common import (
     DEFAULT_SERVER_HEADER,
@@ -30,11 +30,15 @@ from .._server_common import (
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
 from ..exceptions import AbortHandshake, ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from ..options import ServerOptions, ServerOptionsDict, with_options
+from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
-from ..protocol.http11 import HandshakeLimits, Request, Response
+from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
 from .connection import Connection, _shutdown
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response", "basic_auth", "broadcast"]
 
@@ -48,6 +52,13 @@ DEFAULT_MAX_CONNECTIONS = 1_000
 #: Refused connections whose request is still being read and dropped, at most;
 #: beyond it a refused connection is closed at once.
 MAX_LINGERING = 1_024
+
+# Where the threaded server's options say more than the options' own docs.
+_SYNC_DOCS = {
+    "open_timeout": "seconds for the TLS handshake and the request together (10).",
+    "write_limit": "bytes of automatic answers (pongs, close frames) queued for a peer that "
+    "doesn't read, before reading from it pauses (64 KiB); ``send()`` itself is synchronous.",
+}
 
 
 class ServerConnection(Connection, Responder):
@@ -491,6 +502,16 @@ def _listening_socket(host: Any, port: int | None, family: int, backlog: int, re
     return socket.create_server((host, port or 0), family=family, backlog=backlog, reuse_port=reuse_port)
 
 
+class SyncServeKwargs(ServerOptionsDict, total=False):
+    """The keyword arguments of :func:`serve`: the options, and older names of some."""
+
+    ssl_context: ssl_module.SSLContext | None
+    create_protocol: Any
+    klass: Any
+    handshake_timeout: float | None
+
+
+@with_options(ServerOptions, defaults={"max_connections": DEFAULT_MAX_CONNECTIONS}, docs=_SYNC_DOCS)
 def serve(
     handler: Callable[..., Any],
     host: str | None = None,
@@ -498,34 +519,12 @@ def serve(
     *,
     sock: socket.socket | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    process_request: Callable[..., Any] | None = None,
-    process_response: Callable[..., Any] | None = None,
-    origins: Sequence[Any] | None = None,
-    subprotocols: Sequence[str] | None = None,
-    select_subprotocol: Callable[..., str | None] | None = None,
-    compression: str | None = "deflate",
-    extensions: Sequence[Any] | None = None,
-    server_header: str | None = DEFAULT_SERVER_HEADER,
-    extra_headers: Any = None,
-    open_timeout: float | None = 10,
-    ping_interval: float | None = 20,
-    ping_timeout: float | None = 20,
-    close_timeout: float | None = 10,
-    max_size: int | None = DEFAULT_MAX_SIZE,
-    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-    max_queue: int | None = 16,
-    write_limit: int = 65536,
-    compression_threshold: int = 128,
-    handshake_limits: HandshakeLimits | None = None,
-    max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
-    create_connection: type[ServerConnection] | None = None,
-    logger: logging.Logger | None = None,
     family: int = socket.AF_UNSPEC,
     backlog: int = 100,
     reuse_port: bool = False,
     unix: bool = False,
     path: str | None = None,
-    **kwargs: Any,
+    **kwargs: Unpack[SyncServeKwargs],
 ) -> Server:
     """Start a threaded WebSocket server; return it listening, ready for :meth:`Server.serve_forever`.
 
@@ -538,6 +537,9 @@ def serve(
         with serve(echo, "localhost", 8765) as server:
             server.serve_forever()
 
+    The options (``process_request``, ``compression``, ``max_size``, ...) are
+    those of :class:`~wsio.options.ServerOptions`, listed below.
+
     Args:
         handler: ``handler(websocket)`` (or the older ``handler(websocket, path)``),
             run in a thread for each connection; the connection closes with
@@ -545,55 +547,17 @@ def serve(
         host, port: where to listen; ``host=None`` listens on all interfaces.
         sock: an already bound socket, instead of ``host`` and ``port``.
         ssl: an :class:`ssl.SSLContext` for TLS (``ssl_context`` is an alias).
-        process_request: ``(connection, request)`` or ``(path, request_headers)``;
-            return ``None`` to go on with the handshake, or a :class:`Response`
-            or ``(status, headers, body)`` to answer with plain HTTP (health
-            checks, authentication).
-        process_response: ``(connection, request, response)``; may return a
-            replacement response.
-        origins: allowed ``Origin`` values (``None`` in the list allows no
-            Origin); default: any.
-        subprotocols: subprotocols the server supports, by preference.
-        select_subprotocol: ``(connection, client_subprotocols)`` returning one
-            or ``None``, to choose yourself.
-        compression: ``"deflate"`` (default) negotiates permessage-deflate;
-            ``None`` turns it off. ``extensions`` replaces the factories.
-        server_header: the ``Server`` header; ``None`` removes it.
-        extra_headers: headers added to the 101 response (or a callable
-            ``(path, request_headers)`` returning them).
-        open_timeout: seconds for the TLS handshake and the request together (10).
-        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
-        close_timeout: seconds to wait for the closing handshake (10).
-        max_size: largest message in bytes (1 MiB; ``None``: no limit).
-        max_fragments: largest number of frames in a message (4096).
-        max_queue: messages buffered before reading pauses (16).
-        write_limit: bytes of automatic answers (pongs, close frames) queued for a
-            peer that doesn't read, before reading from it pauses (64 KiB);
-            ``send()`` itself is synchronous.
-        compression_threshold: messages shorter than this go uncompressed (128).
-        handshake_limits: a :class:`HandshakeLimits` for the request parser.
-        max_connections: connections held at once, opening ones included
-            (1,000: each costs two threads); above it a new connection is
-            answered ``503 Service Unavailable`` with ``Retry-After`` by the
-            accepting thread, without a thread of its own, and one INFO line
-            is logged. ``None``: no limit.
-        create_connection: a :class:`ServerConnection` subclass.
-        logger: defaults to the ``wsio.server`` logger.
         family, backlog, reuse_port: for the listening socket (``AF_UNSPEC``, 100, False);
             ``backlog`` is how many connections the kernel queues before they
             are accepted (Linux caps it at ``net.core.somaxconn``).
+        unix, path: listen on the Unix socket at ``path`` (see :func:`unix_serve`).
     """
-    ssl = kwargs.pop("ssl_context", ssl)
-    create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
-    open_timeout = kwargs.pop("handshake_timeout", open_timeout)
-    if kwargs:
-        raise TypeError(f"serve() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-    if compression == "deflate":
-        from ..protocol.deflate import enable_server_permessage_deflate
-
-        extensions = enable_server_permessage_deflate(extensions)
-    elif compression is not None:
-        raise ValueError(f"unsupported compression: {compression}")
+    passed: dict[str, Any] = dict(kwargs)
+    ssl = passed.pop("ssl_context", ssl)
+    passed.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+    options = ServerOptions.from_kwargs(passed)
+    if passed:
+        raise TypeError(f"serve() got unexpected keyword arguments: {', '.join(sorted(passed))}")
     if sock is None:
         if unix:
             if path is None:
@@ -603,54 +567,28 @@ def serve(
             sock.listen(backlog)
         else:
             sock = _listening_socket(host, port, family, backlog, reuse_port)
-    connection_class = create_connection or ServerConnection
-    limits = handshake_limits or HandshakeLimits()
-
-    def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
-        if select_subprotocol is None:
-            return None
-        if _legacy_signature(select_subprotocol, "client_subprotocols"):
-            return select_subprotocol
-        return lambda client, _server: select_subprotocol(connection, client)
+    connection_class = options.create_connection or ServerConnection
+    protocol_kwargs = options.protocol_kwargs(options.logger)
+    connection_kwargs = options.connection_kwargs(options.logger)
+    selector = options.subprotocol_selector
 
     def make_connection(client_socket: socket.socket, server: Server) -> ServerConnection:
-        protocol = ServerProtocol(
-            origins=origins,
-            extensions=extensions,
-            subprotocols=subprotocols,
-            server_header=server_header,
-            extra_headers=extra_headers,
-            limits=limits,
-            max_size=max_size,
-            max_fragments=max_fragments,
-            compression_threshold=compression_threshold,
-            logger=logger,
-        )
-        connection = connection_class(
-            client_socket,
-            protocol,
-            server,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            logger=logger,
-        )
-        protocol.select_subprotocol = make_select(connection)
+        protocol = ServerProtocol(**protocol_kwargs)
+        connection: ServerConnection = connection_class(client_socket, protocol, server, **connection_kwargs)
+        protocol.select_subprotocol = selector(connection)
         return connection
 
     return Server(
         sock,
         handler,
-        process_request=process_request,
-        process_response=process_response,
-        open_timeout=open_timeout,
+        process_request=options.process_request,
+        process_response=options.process_response,
+        open_timeout=options.open_timeout,
         ssl_context=ssl,
         make_connection=make_connection,
-        logger=logger or globals()["logger"],
-        max_connections=max_connections,
-        server_header=server_header,
+        logger=options.logger or globals()["logger"],
+        max_connections=options.max_connections,
+        server_header=options.server_header,
     )
 
 
