@@ -320,6 +320,6 @@ def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) 
     """
     cls = _connection_class(options, ListenerClientConnection)
     create = functools.partial(cls, listener_factory=factory)
-    # [arg-type]: connect() takes a class; a partial that makes instances of one works the same.
-    return connect(uri, create_connection=create, **options)  # type: ignore[arg-type]
+    # connect() takes a class; a partial that makes instances of one works the same.
+    return connect(uri, create_connection=create, **options)
 
