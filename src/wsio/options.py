@@ -2,7 +2,7 @@
 
 Each option is a field of one dataclass: its name, its type and its default
 are declared there, its documentation is the field's ``doc`` metadata, and
-:meth:`ConnectionOptions.__post_init__` validates it. :class:`ConnectionOptions`
+``__post_init__`` validates it. :class:`ConnectionOptions`
 holds what servers and clients share; :class:`ServerOptions` and
 :class:`ClientOptions` add what only one role takes. The asyncio and threaded
 ``serve()`` / ``connect()`` (and :func:`~wsio.asyncio.listener.serve_listener`,
@@ -16,7 +16,7 @@ How the public signatures stay explicit (the choice, and why):
 
 - ``serve()`` and ``connect()`` take the options as ``**kwargs:
   Unpack[ServerOptionsDict]`` (PEP 692). mypy and IDEs check every keyword
-  and its type against :class:`ServerOptionsDict` / :class:`ClientOptionsDict`,
+  and its type against ``ServerOptionsDict`` / ``ClientOptionsDict``,
   the typing view of the dataclasses (``Unpack`` comes from
   ``typing_extensions`` under ``TYPE_CHECKING`` only: wsio has no runtime
   dependency and runs on Python 3.10). Those TypedDicts repeat the names and
