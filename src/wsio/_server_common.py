@@ -10,11 +10,11 @@ from __future__ import annotations
 import http
 import inspect
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
-from .exceptions import InvalidOrigin
+from .exceptions import AbortHandshake, InvalidOrigin
 from .protocol.frames import Close, is_valid_close_code
-from .protocol.http11 import Headers, Response
+from .protocol.http11 import Headers, Request, Response
 from .version import version
 
 __all__ = ["basic_response"]
@@ -109,3 +109,83 @@ def _handler_takes_path(handler: Callable[..., Any]) -> bool:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return len(positional) >= 2
+
+
+# -- the opening handshake of a server connection ---------------------------------------------
+#
+# One body for both servers: process_request, accept and process_response are
+# written once, as a generator that yields what each hook returned. The asyncio
+# server awaits what is awaitable and sends the result back (and throws what
+# the awaiting raised); the threaded server sends it back as it is
+# (run_steps()). A hook's exceptions reach the generator either way.
+
+HandshakeSteps = Generator[Any, Any, Response]
+
+
+def handshake_steps(connection: Any, request: Request) -> HandshakeSteps:
+    """Run ``process_request``, accept the request, run ``process_response``: the response to send."""
+    server = connection.server
+    hook = server.process_request
+    if hook is None and connection.process_request is not None:
+        hook = connection.process_request  # a method overridden in a subclass
+    if hook is not None:
+        try:
+            if _legacy_signature(hook, "path"):
+                result = yield hook(request.path, request.headers)
+            else:
+                result = yield hook(connection, request)
+        except AbortHandshake as exc:  # the legacy way to answer without upgrading
+            result = (exc.status, exc.headers, exc.body)
+        if result is not None:
+            return _as_response(result)
+    response: Response = connection.protocol.accept(request)
+    if server.process_response is not None:
+        result = yield server.process_response(connection, request, response)
+        if result is not None:
+            response = result
+    return response
+
+
+def run_steps(steps: HandshakeSteps) -> Response:
+    """Drive :func:`handshake_steps` without awaiting: each hook's value is its result."""
+    value = None
+    while True:
+        try:
+            value = steps.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+def failed_hook_response(connection: Any) -> Response:
+    """Log that ``process_request`` or ``process_response`` raised; the 500 to answer with."""
+    connection.logger.error("%s process_request or process_response failed", connection._peer(), exc_info=True)
+    return basic_response(500, None, "Failed to open a WebSocket connection.\n")
+
+
+def log_unparsed(connection: Any, protocol: Any) -> None:
+    """Log a request the core refused before any hook ran (it answered 400 or another error)."""
+    status = protocol.response.status_code if protocol.response is not None else 400
+    connection.logger.info("%s rejected: HTTP %d: %s", connection._peer(), status, protocol.handshake_exc)
+
+
+def log_not_upgraded(connection: Any, response: Response, exc: BaseException | None) -> None:
+    """Log a handshake answered without switching protocols: a plain answer, or a refusal."""
+    if response.status_code < 400:
+        connection.logger.info("%s answered HTTP %d without upgrading", connection._peer(), response.status_code)
+    else:
+        connection.logger.info("%s rejected: HTTP %d: %s", connection._peer(), response.status_code, _refusal(exc))
+
+
+def log_over_capacity(server: Any, address: Any) -> None:
+    """Log a connection refused with 503 above ``max_connections``."""
+    peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address or "?")
+    server.logger.info(
+        "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(server.connections), server.max_connections
+    )
+
+
+def call_handler(server: Any, connection: Any, path: str) -> Any:
+    """Call the server's handler in the style it was written for: ``(connection)`` or ``(connection, path)``."""
+    if server.handler_takes_path:
+        return server.handler(connection, path)
+    return server.handler(connection)

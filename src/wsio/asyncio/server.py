@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable,
 from .._server_common import (
     DEFAULT_SERVER_HEADER,
     OVER_CAPACITY_LINGER,
-    _as_response,
     _handler_takes_path,
-    _legacy_signature,
-    _refusal,
     basic_response,
+    call_handler,
     check_close_code,
+    failed_hook_response,
+    handshake_steps,
+    log_not_upgraded,
+    log_over_capacity,
+    log_unparsed,
     over_capacity_response,
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
-from ..exceptions import AbortHandshake, ConnectionClosed
+from ..exceptions import ConnectionClosed
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
 from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -116,9 +119,7 @@ class ServerConnection(Connection, Responder):
             protocol = self.protocol
             events = protocol.receive_data(data)
             if protocol.state is State.CLOSED:
-                exc = protocol.handshake_exc
-                status = protocol.response.status_code if protocol.response is not None else 400  # type: ignore[attr-defined]
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                log_unparsed(self, protocol)
                 self._after_closed()
             elif events:
                 # [arg-type]: the only event of a server's opening handshake is its Request.
@@ -144,8 +145,7 @@ class ServerConnection(Connection, Responder):
         try:
             response = await self._handshake(request)
         except Exception:
-            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
-            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+            response = failed_hook_response(self)
         protocol.send_response(response)  # type: ignore[attr-defined]
         if self._open_handle is not None:
             self._open_handle.cancel()
@@ -154,10 +154,7 @@ class ServerConnection(Connection, Responder):
             return False  # the client went away during process_request
         self.transport.write(protocol.data_to_send())
         if protocol.state is not State.OPEN:
-            if response.status_code < 400:
-                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
-            else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
+            log_not_upgraded(self, response, protocol.handshake_exc)
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
@@ -171,12 +168,8 @@ class ServerConnection(Connection, Responder):
 
     async def _serve(self) -> None:
         """Run the handler; close with 1000 when it returns, 1011 if it raises."""
-        server = self.server
         try:
-            if server.handler_takes_path:
-                await server.handler(self, self.path)
-            else:
-                await server.handler(self)
+            await call_handler(self.server, self, self.path)
         except ConnectionClosed:
             pass  # the peer closed; the close line in the log says how
         except asyncio.CancelledError:
@@ -190,31 +183,21 @@ class ServerConnection(Connection, Responder):
         await self.wait_closed()
 
     async def _handshake(self, request: Request) -> Response:
-        server = self.server
-        hook = server.process_request
-        if hook is None and self.process_request is not None:
-            hook = self.process_request  # a method overridden in a subclass
-        if hook is not None:
+        """Run the hooks (awaiting those that return awaitables) and accept: the response to send."""
+        steps = handshake_steps(self, request)
+        send: Callable[[Any], Any] = steps.send
+        value: Any = None
+        while True:
             try:
-                if _legacy_signature(hook, "path"):
-                    result = hook(request.path, request.headers)
-                else:
-                    result = hook(self, request)
-                if inspect.isawaitable(result):
-                    result = await result
-            except AbortHandshake as exc:  # the legacy way to answer without upgrading
-                result = (exc.status, exc.headers, exc.body)
-            if result is not None:
-                return _as_response(result)
-        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
-        response = protocol.accept(request)
-        if server.process_response is not None:
-            result = server.process_response(self, request, response)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is not None:
-                response = result
-        return response
+                step = send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            send, value = steps.send, step
+            if inspect.isawaitable(step):
+                try:
+                    value = await step
+                except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
+                    send, value = steps.throw, exc
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         if self._open_handle is not None:
@@ -299,11 +282,7 @@ class OverCapacity(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         server = self.server
-        peer = transport.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "?")
-        server.logger.info(
-            "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer_text, len(server.connections), server.max_connections
-        )
+        log_over_capacity(server, transport.get_extra_info("peername"))
         self.transport.write(server.over_capacity_answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -20,16 +20,20 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from .._server_common import (
     DEFAULT_SERVER_HEADER,
     OVER_CAPACITY_LINGER,
-    _as_response,
     _handler_takes_path,
-    _legacy_signature,
-    _refusal,
     basic_response,
+    call_handler,
     check_close_code,
+    failed_hook_response,
+    handshake_steps,
+    log_not_upgraded,
+    log_over_capacity,
+    log_unparsed,
     over_capacity_response,
+    run_steps,
 )
 from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
-from ..exceptions import AbortHandshake, ConnectionClosed
+from ..exceptions import ConnectionClosed
 from ..options import ServerOptions, ServerOptionsDict, with_options
 from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -95,10 +99,7 @@ class ServerConnection(Connection, Responder):
             self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
-                if server.handler_takes_path:
-                    server.handler(self, request.path)
-                else:
-                    server.handler(self)
+                call_handler(server, self, request.path)
             except ConnectionClosed:
                 pass  # the peer closed; the close line says how
             except Exception:
@@ -126,11 +127,9 @@ class ServerConnection(Connection, Responder):
             while True:
                 events = self._handshake_read(deadline)
                 if protocol.state is State.CLOSED:
-                    exc = protocol.handshake_exc
-                    status = protocol.response.status_code if protocol.response is not None else 400
                     if protocol.response is not None:
                         self._handshake_write()
-                        self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                        log_unparsed(self, protocol)
                     return None
                 if events:
                     return events[0]  # type: ignore[no-any-return]
@@ -146,8 +145,7 @@ class ServerConnection(Connection, Responder):
         try:
             response = self._handshake_response(request)
         except Exception:
-            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
-            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+            response = failed_hook_response(self)
         with self._lock:
             protocol.send_response(response)
         try:
@@ -155,35 +153,13 @@ class ServerConnection(Connection, Responder):
         except OSError:
             return False  # the client went away during process_request
         if protocol.state is not State.OPEN:
-            if response.status_code < 400:
-                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
-            else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
+            log_not_upgraded(self, response, protocol.handshake_exc)
             return False
         return True
 
     def _handshake_response(self, request: Request) -> Response:
-        server = self.server
-        hook = server.process_request
-        if hook is None and self.process_request is not None:
-            hook = self.process_request  # a method overridden in a subclass
-        if hook is not None:
-            try:
-                if _legacy_signature(hook, "path"):
-                    result = hook(request.path, request.headers)
-                else:
-                    result = hook(self, request)
-            except AbortHandshake as exc:  # the legacy way to answer without upgrading
-                result = (exc.status, exc.headers, exc.body)
-            if result is not None:
-                return _as_response(result)
-        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
-        response = protocol.accept(request)
-        if server.process_response is not None:
-            result = server.process_response(self, request, response)
-            if result is not None:
-                response = result
-        return response
+        """Run the hooks and accept: the response to send."""
+        return run_steps(handshake_steps(self, request))
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         self.logger.info("%s connection closed: %s", self._peer(), exc)
@@ -348,8 +324,7 @@ class Server:
         lose the 503; so the accept loop reads what comes until the client
         closes, at most OVER_CAPACITY_LINGER seconds.
         """
-        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address or "?")
-        self.logger.info("%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(self.connections), self.max_connections)
+        log_over_capacity(self, address)
         sock.setblocking(False)
         try:
             sock.send(self._over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
