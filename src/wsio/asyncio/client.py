@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator
 
-from .._client_common import (
-    _exception_to_raise,
-    _log_redirect,
-    _tls_context,
-    backoff,
-    process_exception,
-)
-from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus, RedirectError
+from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
+from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.connection import ClientProtocol, State
 from ..protocol.events import Event
-from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
+from ..protocol.handshake import Redirect, WebSocketURI
 from ..protocol.http11 import Response
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection
@@ -188,24 +182,15 @@ class connect:
         return None
 
     async def _open_following_redirects(self) -> ClientConnection:
-        # Credentials (additional_headers, the URI's user info) go to the
-        # origin of self.uri only; see follow_redirect().
-        uri = self.uri
-        origin = wsuri = parse_uri(uri)
-        redirect: Redirect | None = None
-        for _ in range(self.max_redirects + 1):
+        redirects = Redirects(self.uri, self.max_redirects, self.options.additional_headers, self._pinned())
+        for wsuri, redirect in redirects:
             try:
-                connection = await self._open(wsuri, redirect)
+                self.connection = await self._open(wsuri, redirect)
             except InvalidStatus as exc:
-                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
-                if redirect is None:
-                    raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
-                uri, wsuri = redirect.uri, redirect.wsuri
+                redirects.follow(exc)
                 continue
-            self.connection = connection
-            return connection
-        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+            return self.connection
+        raise AssertionError("unreachable: Redirects raises when they run out")  # pragma: no cover
 
     async def _open(self, wsuri: WebSocketURI, redirect: Redirect | None = None) -> ClientConnection:
         loop = asyncio.get_running_loop()
@@ -300,23 +285,14 @@ class connect:
 
     async def __aiter__(self) -> AsyncIterator[ClientConnection]:
         """Connect, yield the connection, and connect again when the body moves on."""
-        delays: Iterator[float] | None = None
+        retries = Retries(self.uri, self.process_exception, self.reconnect_delays or backoff)
         while True:
             try:
                 connection = await self._create()
             except Exception as exc:
-                error = _exception_to_raise(self.process_exception, exc)
-                if error is exc:
-                    raise
-                if error is not None:
-                    raise error from exc
-                if delays is None:
-                    delays = iter((self.reconnect_delays or backoff)())
-                delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(retries.delay_after(exc))
                 continue
-            delays = None
+            retries.succeeded()
             try:
                 yield connection
             finally:

@@ -9,17 +9,11 @@ import ssl as ssl_module
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, overload
 
-from .._client_common import (
-    _exception_to_raise,
-    _log_redirect,
-    _tls_context,
-    backoff,
-    process_exception,
-)
-from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
+from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
+from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.connection import ClientProtocol, State
-from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
+from ..protocol.handshake import Redirect, WebSocketURI
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
 from .proxy import connect_through_proxy
@@ -179,24 +173,15 @@ class reconnect:
     def _create(self) -> ClientConnection:
         """Connect, following redirects, within open_timeout."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
-        # The same redirect rules as the asyncio client (whose loop is written with await):
-        # credentials go to the origin of self.uri only; see follow_redirect().
-        uri = self.uri
-        origin = wsuri = parse_uri(uri)
-        redirect: Redirect | None = None
-        for _ in range(self.max_redirects + 1):
+        redirects = Redirects(self.uri, self.max_redirects, self.options.additional_headers, self._pinned())
+        for wsuri, redirect in redirects:
             try:
-                connection = self._open(wsuri, deadline, redirect)
+                self.connection = self._open(wsuri, deadline, redirect)
             except InvalidStatus as exc:
-                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
-                if redirect is None:
-                    raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
-                uri, wsuri = redirect.uri, redirect.wsuri
+                redirects.follow(exc)
                 continue
-            self.connection = connection
-            return connection
-        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+            return self.connection
+        raise AssertionError("unreachable: Redirects raises when they run out")  # pragma: no cover
 
     def _pinned(self) -> str | None:
         """What the caller fixed about where to connect: redirects to another origin are refused then."""
@@ -299,23 +284,14 @@ class reconnect:
 
     def __iter__(self) -> Iterator[ClientConnection]:
         """Connect, yield the connection, and connect again when the body moves on."""
-        delays: Iterator[float] | None = None
+        retries = Retries(self.uri, self.process_exception, self.reconnect_delays or backoff)
         while True:
             try:
                 connection = self._create()
             except Exception as exc:
-                error = _exception_to_raise(self.process_exception, exc)
-                if error is exc:
-                    raise
-                if error is not None:
-                    raise error from exc
-                if delays is None:
-                    delays = iter((self.reconnect_delays or backoff)())
-                delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
-                time.sleep(delay)
+                time.sleep(retries.delay_after(exc))
                 continue
-            delays = None
+            retries.succeeded()
             try:
                 yield connection
             finally:
