@@ -21,7 +21,7 @@ from .._server_common import (
     log_unparsed,
     over_capacity_response,
 )
-from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
+from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
 from ..protocol.connection import ServerProtocol, State
@@ -252,14 +252,10 @@ def basic_auth(
         found = check_basic_auth(request, realm)
         if isinstance(found, Response):
             return found
-        username, password = found
-        valid = check(username, password)
+        valid = check(*found)
         if inspect.isawaitable(valid):
             valid = await valid
-        if not valid:
-            return unauthorized(realm, "Invalid credentials\n")
-        connection.username = username
-        return None
+        return authenticated(connection, found[0], valid, realm)
 
     return process_request
 

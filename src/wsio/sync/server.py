@@ -32,7 +32,7 @@ from .._server_common import (
     over_capacity_response,
     run_steps,
 )
-from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
+from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions, ServerOptionsDict, with_options
 from ..protocol.connection import ServerProtocol, State
@@ -170,7 +170,7 @@ def basic_auth(
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
     check_credentials: Callable[[str, str], bool] | None = None,
 ) -> Callable[[ServerConnection, Request], Response | None]:
-    """Build a ``process_request`` that requires HTTP Basic authentication.
+    """Build a ``process_request`` that requires HTTP Basic authentication, for the threaded server.
 
     ::
 
@@ -179,20 +179,8 @@ def basic_auth(
         )) as server:
             server.serve_forever()
 
-    A request with valid credentials goes on with the handshake and the
-    connection's ``username`` is set; any other is answered ``401
-    Unauthorized`` with a ``WWW-Authenticate`` header for ``realm``.
-
-    Args:
-        realm: the protection space named in ``WWW-Authenticate`` (ASCII; ``""``).
-        credentials: a ``(username, password)`` pair or an iterable of pairs;
-            passwords are compared in constant time.
-        check_credentials: instead of ``credentials``, a function
-            ``(username, password)`` returning whether they are valid.
-
-    Raises:
-        ValueError: if both or neither of ``credentials`` and ``check_credentials`` are given.
-        TypeError: if ``credentials`` isn't a pair or an iterable of pairs.
+    The same as :func:`wsio.asyncio.server.basic_auth` (which documents the
+    arguments), but ``check_credentials`` is a plain function.
     """
     check = credentials_checker(credentials, check_credentials)
 
@@ -200,11 +188,7 @@ def basic_auth(
         found = check_basic_auth(request, realm)
         if isinstance(found, Response):
             return found
-        username, password = found
-        if not check(username, password):
-            return unauthorized(realm, "Invalid credentials\n")
-        connection.username = username
-        return None
+        return authenticated(connection, found[0], check(*found), realm)
 
     return process_request
 
