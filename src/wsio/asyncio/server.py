@@ -7,20 +7,8 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
-from .._server_common import (
-    DEFAULT_SERVER_HEADER,
-    OVER_CAPACITY_LINGER,
-    _handler_takes_path,
-    basic_response,
-    call_handler,
-    check_close_code,
-    failed_hook_response,
-    handshake_steps,
-    log_not_upgraded,
-    log_over_capacity,
-    log_unparsed,
-    over_capacity_response,
-)
+from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import basic_response, check_close_code
 from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
@@ -73,7 +61,7 @@ class AsyncioServeKwargs(ServerOptionsDict, total=False):
     klass: Any
     handshake_timeout: float | None
 
-class ServerConnection(Connection, Responder):
+class ServerConnection(Connection, Responder, ServerConnectionBase):
     """A connection accepted by :func:`serve`.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -119,7 +107,7 @@ class ServerConnection(Connection, Responder):
             protocol = self.protocol
             events = protocol.receive_data(data)
             if protocol.state is State.CLOSED:
-                log_unparsed(self, protocol)
+                self._log_unparsed()
                 self._after_closed()
             elif events:
                 # [arg-type]: the only event of a server's opening handshake is its Request.
@@ -145,7 +133,7 @@ class ServerConnection(Connection, Responder):
         try:
             response = await self._handshake(request)
         except Exception:
-            response = failed_hook_response(self)
+            response = self._failed_hook_response()
         protocol.send_response(response)  # type: ignore[attr-defined]
         if self._open_handle is not None:
             self._open_handle.cancel()
@@ -154,7 +142,7 @@ class ServerConnection(Connection, Responder):
             return False  # the client went away during process_request
         self.transport.write(protocol.data_to_send())
         if protocol.state is not State.OPEN:
-            log_not_upgraded(self, response, protocol.handshake_exc)
+            self._log_not_upgraded(response)
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
@@ -169,7 +157,7 @@ class ServerConnection(Connection, Responder):
     async def _serve(self) -> None:
         """Run the handler; close with 1000 when it returns, 1011 if it raises."""
         try:
-            await call_handler(self.server, self, self.path)
+            await self._call_handler(self.path)
         except ConnectionClosed:
             pass  # the peer closed; the close line in the log says how
         except asyncio.CancelledError:
@@ -184,7 +172,7 @@ class ServerConnection(Connection, Responder):
 
     async def _handshake(self, request: Request) -> Response:
         """Run the hooks (awaiting those that return awaitables) and accept: the response to send."""
-        steps = handshake_steps(self, request)
+        steps = self._handshake_steps(request)
         send: Callable[[Any], Any] = steps.send
         value: Any = None
         while True:
@@ -278,7 +266,7 @@ class OverCapacity(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         server = self.server
-        log_over_capacity(server, transport.get_extra_info("peername"))
+        server._log_over_capacity(transport.get_extra_info("peername"))
         self.transport.write(server.over_capacity_answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -296,13 +284,15 @@ class OverCapacity(asyncio.Protocol):
             self._linger = None
 
 
-class Server:
+class Server(ServerBase):
     """A running WebSocket server: what ``serve()`` returns.
 
     Attributes:
         connections: the connections currently open or opening.
         sockets: the listening sockets.
     """
+
+    connections: set[ServerConnection]
 
     def __init__(
         self,
@@ -315,16 +305,7 @@ class Server:
         max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
-        self.handler = handler
-        self.handler_takes_path = _handler_takes_path(handler)
-        self.process_request = process_request
-        self.process_response = process_response
-        self.open_timeout = open_timeout
-        self.logger = logger
-        #: Connections held at once; above it, new ones get an immediate 503.
-        self.max_connections = max_connections
-        self.over_capacity_answer = over_capacity_response(server_header)
-        self.connections: set[ServerConnection] = set()
+        self._keep(handler, process_request, process_response, open_timeout, logger, max_connections, server_header)
         self.server: asyncio.base_events.Server | None = None
         self.closing = False
         self._close_task: asyncio.Task[None] | None = None

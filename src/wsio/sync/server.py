@@ -17,21 +17,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .._server_common import (
-    DEFAULT_SERVER_HEADER,
-    OVER_CAPACITY_LINGER,
-    _handler_takes_path,
-    basic_response,
-    call_handler,
-    check_close_code,
-    failed_hook_response,
-    handshake_steps,
-    log_not_upgraded,
-    log_over_capacity,
-    log_unparsed,
-    over_capacity_response,
-    run_steps,
-)
+from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import basic_response, check_close_code, run_steps
 from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions, ServerOptionsDict, with_options
@@ -65,7 +52,7 @@ _SYNC_DOCS = {
 }
 
 
-class ServerConnection(Connection, Responder):
+class ServerConnection(Connection, Responder, ServerConnectionBase):
     """A connection accepted by :func:`serve`: what the handler receives.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -99,7 +86,7 @@ class ServerConnection(Connection, Responder):
             self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
-                call_handler(server, self, request.path)
+                self._call_handler(request.path)
             except ConnectionClosed:
                 pass  # the peer closed; the close line says how
             except Exception:
@@ -129,7 +116,7 @@ class ServerConnection(Connection, Responder):
                 if protocol.state is State.CLOSED:
                     if protocol.response is not None:
                         self._handshake_write()
-                        log_unparsed(self, protocol)
+                        self._log_unparsed()
                     return None
                 if events:
                     return events[0]  # type: ignore[no-any-return]
@@ -145,7 +132,7 @@ class ServerConnection(Connection, Responder):
         try:
             response = self._handshake_response(request)
         except Exception:
-            response = failed_hook_response(self)
+            response = self._failed_hook_response()
         with self._lock:
             protocol.send_response(response)
         try:
@@ -153,13 +140,13 @@ class ServerConnection(Connection, Responder):
         except OSError:
             return False  # the client went away during process_request
         if protocol.state is not State.OPEN:
-            log_not_upgraded(self, response, protocol.handshake_exc)
+            self._log_not_upgraded(response)
             return False
         return True
 
     def _handshake_response(self, request: Request) -> Response:
         """Run the hooks and accept: the response to send."""
-        return run_steps(handshake_steps(self, request))
+        return run_steps(self._handshake_steps(request))
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         self.logger.info("%s connection closed: %s", self._peer(), exc)
@@ -193,7 +180,7 @@ def basic_auth(
     return process_request
 
 
-class Server:
+class Server(ServerBase):
     """A running threaded WebSocket server: what :func:`serve` returns.
 
     Call :meth:`serve_forever` to accept connections, and :meth:`shutdown`
@@ -207,6 +194,7 @@ class Server:
 
     # Here, where "socket" is the module: in __init__ it is the listening socket.
     _lingering: dict[socket.socket, float]
+    connections: set[ServerConnection]
 
     def __init__(
         self,
@@ -223,19 +211,10 @@ class Server:
         server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
         self.socket = socket
-        self.handler = handler
-        self.handler_takes_path = _handler_takes_path(handler)
-        self.process_request = process_request
-        self.process_response = process_response
-        self.open_timeout = open_timeout
+        self._keep(handler, process_request, process_response, open_timeout, logger, max_connections, server_header)
         self.ssl_context = ssl_context
-        self.logger = logger
-        #: Connections held at once; above it, new ones get an immediate 503.
-        self.max_connections = max_connections
-        self._over_capacity_answer = over_capacity_response(server_header)
         # Refused sockets whose request is read and dropped by the accept loop: deadline by socket.
         self._lingering = {}
-        self.connections: set[ServerConnection] = set()
         self._make_connection = make_connection
         self._lock = threading.Lock()
         self._all_done = threading.Condition(self._lock)
@@ -308,10 +287,10 @@ class Server:
         lose the 503; so the accept loop reads what comes until the client
         closes, at most OVER_CAPACITY_LINGER seconds.
         """
-        log_over_capacity(self, address)
+        self._log_over_capacity(address)
         sock.setblocking(False)
         try:
-            sock.send(self._over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
+            sock.send(self.over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
