@@ -10,6 +10,7 @@ import typing
 import pytest
 
 import wsio.asyncio.client
+import wsio.asyncio.listener
 import wsio.asyncio.server
 import wsio.sync.client
 import wsio.sync.server
@@ -42,6 +43,8 @@ def test_typed_dicts_mirror_the_dataclasses(options: type, typed: type) -> None:
         (wsio.asyncio.client.connect, ClientOptions, {}),
         (wsio.sync.client.reconnect, ClientOptions, {}),
         (wsio.sync.client.connect, ClientOptions, {}),
+        (wsio.asyncio.listener.serve_listener, ServerOptions, {}),
+        (wsio.asyncio.listener.connect_listener, ClientOptions, {}),
     ],
     ids=lambda x: getattr(x, "__module__", "") + "." + getattr(x, "__qualname__", "") if callable(x) else "",
 )
