@@ -182,11 +182,11 @@ class ServerConnectionBase:
             refusal = _refusal(self.protocol.handshake_exc)
             self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, refusal)
 
-    def _call_handler(self, path: str) -> Any:
+    def _call_handler(self) -> Any:
         """Call the server's handler in the style it was written for: ``(connection)`` or ``(connection, path)``."""
         server = self.server
         if server.handler_takes_path:
-            return server.handler(self, path)
+            return server.handler(self, self.protocol.request.path)  # what connection.path says, once open
         return server.handler(self)
 
 

@@ -43,11 +43,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypedDict, TypeVar
 
 from ._client_common import DEFAULT_USER_AGENT, MAX_REDIRECTS, _checked_headers
 from ._client_common import process_exception as _default_process_exception
-from ._server_common import DEFAULT_SERVER_HEADER
+from ._server_common import DEFAULT_SERVER_HEADER, _legacy_signature
 from .protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from .protocol.http11 import HandshakeLimits
 
@@ -79,17 +79,19 @@ def _check_number(name: str, value: Any, *, integer: bool, minimum: int, optiona
 #: lower: see :data:`wsio.sync.server.DEFAULT_MAX_CONNECTIONS`.
 DEFAULT_MAX_CONNECTIONS = 10_000
 
-_TIMEOUTS = ("open_timeout", "ping_interval", "ping_timeout", "close_timeout")
-# name: (minimum, optional); all ints.
-_COUNTS = {
-    "max_size": (1, True),
-    "max_fragments": (1, True),
-    "max_queue": (1, True),
-    "write_limit": (0, False),
-    "compression_threshold": (0, False),
-    "max_connections": (0, True),
-    "max_redirects": (0, True),
-}
+# What __post_init__ checks: (name, integer, minimum, None allowed). A tuple, not a
+# walk over dataclasses.fields(): connect() builds options at every call.
+_CHECKS = (
+    ("open_timeout", False, 0, True),
+    ("ping_interval", False, 0, True),
+    ("ping_timeout", False, 0, True),
+    ("close_timeout", False, 0, True),
+    ("max_size", True, 1, True),
+    ("max_fragments", True, 1, True),
+    ("max_queue", True, 1, True),
+    ("write_limit", True, 0, False),
+    ("compression_threshold", True, 0, False),
+)
 
 
 @dataclasses.dataclass
@@ -114,15 +116,20 @@ class ConnectionOptions:
     create_connection: Any = _option(None, "a subclass of the connection class, to create connections with.")
     logger: logging.Logger | None = _option(None, "defaults to the ``wsio.server`` or ``wsio.client`` logger.")
 
+    #: The checks of the numeric options, for __post_init__; each role adds its own.
+    _checks: ClassVar[tuple[tuple[str, bool, int, bool], ...]] = _CHECKS
+
     def __post_init__(self) -> None:
         if self.compression is not None and self.compression != "deflate":
             raise ValueError(f"unsupported compression: {self.compression}")
-        for name in _TIMEOUTS:
-            _check_number(name, getattr(self, name), integer=False, minimum=0, optional=True)
-        for field in dataclasses.fields(self):
-            if field.name in _COUNTS:
-                minimum, optional = _COUNTS[field.name]
-                _check_number(field.name, getattr(self, field.name), integer=True, minimum=minimum, optional=optional)
+        for name, integer, minimum, optional in self._checks:
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            kind = type(value)
+            if (kind is int or (kind is float and not integer)) and value >= minimum:
+                continue  # the usual case, without a call
+            _check_number(name, value, integer=integer, minimum=minimum, optional=optional)
 
     def protocol_kwargs(self, logger: logging.Logger | None) -> dict[str, Any]:
         """The keyword arguments of the sans-I/O protocol: built once, used for every connection."""
@@ -154,6 +161,8 @@ class ConnectionOptions:
 @dataclasses.dataclass
 class ServerOptions(ConnectionOptions):
     """The options of ``serve()``, asyncio or threaded."""
+
+    _checks: ClassVar[tuple[tuple[str, bool, int, bool], ...]] = (*_CHECKS, ("max_connections", True, 0, True))
 
     process_request: Callable[..., Any] | None = _option(
         None,
@@ -198,8 +207,6 @@ class ServerOptions(ConnectionOptions):
 
     def subprotocol_selector(self, connection: Any) -> Callable[[list[str], list[str]], str | None] | None:
         """``select_subprotocol`` in the form the protocol calls, for ``connection``."""
-        from ._server_common import _legacy_signature
-
         select = self.select_subprotocol
         if select is None:
             return None
@@ -221,6 +228,8 @@ class ServerOptions(ConnectionOptions):
 @dataclasses.dataclass
 class ClientOptions(ConnectionOptions):
     """The options of ``connect()``, asyncio or threaded."""
+
+    _checks: ClassVar[tuple[tuple[str, bool, int, bool], ...]] = (*_CHECKS, ("max_redirects", True, 0, True))
 
     origin: str | None = _option(None, "the ``Origin`` header.")
     additional_headers: Any = _option(

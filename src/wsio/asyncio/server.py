@@ -158,7 +158,7 @@ class ServerConnection(Connection, Responder, ServerConnectionBase):
     async def _serve(self) -> None:
         """Run the handler; close with 1000 when it returns, 1011 if it raises."""
         try:
-            await self._call_handler(self.path)
+            await self._call_handler()
         except ConnectionClosed:
             pass  # the peer closed; the close line in the log says how
         except asyncio.CancelledError:

@@ -86,7 +86,7 @@ class ServerConnection(Connection, Responder, ServerConnectionBase):
             self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
-                self._call_handler(request.path)
+                self._call_handler()
             except ConnectionClosed:
                 pass  # the peer closed; the close line says how
             except Exception:
