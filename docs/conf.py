@@ -61,6 +61,9 @@ nitpick_ignore: list[tuple[str, str]] = [
     ("py:data", "wsio.protocol.frames.LARGE_PAYLOAD"),
     # A private mixin named in ServerConnection's bases; its respond() and reject() are documented there.
     ("py:class", "wsio._server_compat.Responder"),
+    # The private mixin of what both server connections do alike (the handshake hooks, log lines).
+    ("py:class", "wsio._server_common.ServerConnectionBase"),
+    ("py:class", "wsio._server_common.ServerBase"),
 ]
 
 

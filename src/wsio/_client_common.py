@@ -13,10 +13,10 @@ import os
 import random
 import ssl as ssl_module
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
-from .exceptions import InvalidMessage, InvalidProxy, InvalidStatus
-from .protocol.handshake import Redirect, WebSocketURI, redact_uri
+from .exceptions import InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
+from .protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
 from .protocol.http11 import Headers
 from .protocol.proxy import proxy_error_is_retryable
 from .version import version
@@ -130,3 +130,83 @@ def _log_redirect(uri: str, redirect: Redirect, additional_headers: Headers | No
         )  # fmt: skip
     else:
         logger.info("redirected from %s to %s, another origin", redact_uri(uri), redact_uri(redirect.uri))
+
+
+class Redirects:
+    """Where one ``connect()`` goes: the URI, then where each followed 3xx points.
+
+    What both clients loop over (the asyncio one awaiting each attempt)::
+
+        redirects = Redirects(uri, max_redirects, additional_headers, pinned)
+        for wsuri, redirect in redirects:
+            try:
+                return open(wsuri, redirect)
+            except InvalidStatus as exc:
+                redirects.follow(exc)  # raises it unless it is a redirect to follow
+
+    Credentials (``additional_headers``, the URI's user info) go to the origin
+    of ``uri`` only; see :func:`~wsio.protocol.handshake.follow_redirect`.
+    More than ``max_redirects`` raises :exc:`~wsio.RedirectError`.
+    """
+
+    def __init__(self, uri: str, max_redirects: int, additional_headers: Headers | None, pinned: str | None) -> None:
+        self.uri = uri
+        self.origin = self.wsuri = parse_uri(uri)
+        self.redirect: Redirect | None = None
+        self.max_redirects = max_redirects
+        self.additional_headers = additional_headers
+        self.pinned = pinned
+
+    def __iter__(self) -> Iterator[tuple[WebSocketURI, Redirect | None]]:
+        for _ in range(self.max_redirects + 1):
+            yield self.wsuri, self.redirect
+        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+
+    def follow(self, exc: InvalidStatus) -> None:
+        """Take the redirect that ``exc`` answered with; raise ``exc`` if it isn't one to follow."""
+        redirect = follow_redirect(self.uri, self.wsuri, exc.response, origin=self.origin, pinned=self.pinned)
+        if redirect is None:
+            raise exc
+        _log_redirect(self.uri, redirect, self.additional_headers, self.origin)
+        self.uri, self.wsuri, self.redirect = redirect.uri, redirect.wsuri, redirect
+
+
+class Retries:
+    """The delays of ``for websocket in connect(...)``: what both clients' reconnection loops share.
+
+    After a failed attempt, :meth:`delay_after` raises what ``process_exception``
+    says to raise, or logs and returns how long to wait before the next
+    attempt (growing while attempts fail); :meth:`succeeded` starts over.
+    ``reconnect_delays`` is the caller's (its module's ``backoff``, which tests
+    replace, unless ``reconnect_delays=`` was given).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        process: Callable[[Exception], Exception | None],
+        reconnect_delays: Callable[[], Iterator[float]],
+    ) -> None:
+        self.uri = uri
+        self.process = process
+        self.reconnect_delays = reconnect_delays
+        self.delays: Iterator[float] | None = None
+
+    def delay_after(self, exc: Exception) -> float:
+        error = _exception_to_raise(self.process, exc)
+        if error is exc:
+            raise exc
+        if error is not None:
+            _raise_from(error, exc)
+        if self.delays is None:
+            self.delays = iter(self.reconnect_delays())
+        delay = next(self.delays)
+        logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
+        return delay
+
+    def succeeded(self) -> None:
+        self.delays = None
+
+
+def _raise_from(error: Exception, cause: Exception) -> NoReturn:
+    raise error from cause

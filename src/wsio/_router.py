@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import http
+import inspect
 import urllib.parse
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 from .protocol.http11 import Request, Response
 
-__all__ = ["RouterBase", "import_werkzeug"]
+__all__ = ["RouterBase", "import_werkzeug", "routed"]
 
 
 def import_werkzeug(caller: str) -> Any:
@@ -73,3 +74,43 @@ class RouterBase:
         connection.handler = handler
         connection.handler_kwargs = kwargs
         return None
+
+
+_Router = TypeVar("_Router", bound=RouterBase)
+
+
+def routed(router_class: type[_Router], url_map: Any, server_name: str | None, ssl: Any, options: dict[str, Any]) -> _Router:
+    """The router of ``route()``, asyncio or threaded; set in ``options`` what ``serve()`` needs for it.
+
+    ``ssl=True`` says that TLS is terminated in front of the server: redirects
+    say ``wss://`` and nothing is passed to ``serve()``; an
+    :class:`ssl.SSLContext` is passed on. A ``process_request`` in ``options``
+    runs first; when it returns ``None`` (or an awaitable that gives
+    ``None``), the router matches the path.
+    """
+    url_scheme = "ws" if ssl is None or ssl is False else "wss"
+    if ssl is not None and ssl is not True and ssl is not False:
+        options["ssl"] = ssl
+    router = router_class(url_map, server_name, url_scheme)
+    first: Callable[..., Any] | None = options.pop("process_request", None)
+    if first is None:
+        options["process_request"] = router.route_request
+        return router
+
+    def process_request(connection: Any, request: Request) -> Response | None | Awaitable[Response | None]:
+        response = first(connection, request)
+        if inspect.isawaitable(response):
+            return _route_after(response, router, connection, request)  # the asyncio server awaits it
+        if response is not None:
+            return response  # type: ignore[no-any-return]
+        return router.route_request(connection, request)
+
+    options["process_request"] = process_request
+    return router
+
+
+async def _route_after(pending: Awaitable[Any], router: RouterBase, connection: Any, request: Request) -> Response | None:
+    response = await pending
+    if response is not None:
+        return response  # type: ignore[no-any-return]
+    return router.route_request(connection, request)

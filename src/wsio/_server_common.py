@@ -10,11 +10,11 @@ from __future__ import annotations
 import http
 import inspect
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
-from .exceptions import InvalidOrigin
+from .exceptions import AbortHandshake, InvalidOrigin
 from .protocol.frames import Close, is_valid_close_code
-from .protocol.http11 import Headers, Response
+from .protocol.http11 import Headers, Request, Response
 from .version import version
 
 __all__ = ["basic_response"]
@@ -109,3 +109,124 @@ def _handler_takes_path(handler: Callable[..., Any]) -> bool:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return len(positional) >= 2
+
+
+# -- the opening handshake of a server connection ---------------------------------------------
+#
+# One body for both servers: process_request, accept and process_response are
+# written once, as a generator that yields what each hook returned. The asyncio
+# server awaits what is awaitable and sends the result back (and throws what
+# the awaiting raised); the threaded server sends it back as it is
+# (run_steps()). A hook's exceptions reach the generator either way.
+# The connection and server classes of both layers take these as mixins.
+
+HandshakeSteps = Generator[Any, Any, Response]
+
+
+class ServerConnectionBase:
+    """What the server connections of both I/O layers do alike, without I/O: a mixin.
+
+    ``self`` has ``server``, ``protocol``, ``logger``, ``_peer()`` and
+    ``process_request`` (the connection classes of each layer).
+    """
+
+    __slots__ = ()
+
+    server: Any
+    protocol: Any
+    logger: Any
+    process_request: Callable[..., Any] | None
+
+    def _peer(self) -> str:  # pragma: no cover - the connection classes' own
+        raise NotImplementedError
+
+    def _handshake_steps(self, request: Request) -> HandshakeSteps:
+        """Run ``process_request``, accept the request, run ``process_response``: the response to send."""
+        server = self.server
+        hook = server.process_request
+        if hook is None and self.process_request is not None:
+            hook = self.process_request  # a method overridden in a subclass
+        if hook is not None:
+            try:
+                if _legacy_signature(hook, "path"):
+                    result = yield hook(request.path, request.headers)
+                else:
+                    result = yield hook(self, request)
+            except AbortHandshake as exc:  # the legacy way to answer without upgrading
+                result = (exc.status, exc.headers, exc.body)
+            if result is not None:
+                return _as_response(result)
+        response: Response = self.protocol.accept(request)
+        if server.process_response is not None:
+            result = yield server.process_response(self, request, response)
+            if result is not None:
+                response = result
+        return response
+
+    def _failed_hook_response(self) -> Response:
+        """Log that ``process_request`` or ``process_response`` raised; the 500 to answer with."""
+        self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
+        return basic_response(500, None, "Failed to open a WebSocket connection.\n")
+
+    def _log_unparsed(self) -> None:
+        """Log a request the core refused before any hook ran (it answered 400 or another error)."""
+        protocol = self.protocol
+        status = protocol.response.status_code if protocol.response is not None else 400
+        self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, protocol.handshake_exc)
+
+    def _log_not_upgraded(self, response: Response) -> None:
+        """Log a handshake answered without switching protocols: a plain answer, or a refusal."""
+        if response.status_code < 400:
+            self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
+        else:
+            refusal = _refusal(self.protocol.handshake_exc)
+            self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, refusal)
+
+    def _call_handler(self) -> Any:
+        """Call the server's handler in the style it was written for: ``(connection)`` or ``(connection, path)``."""
+        server = self.server
+        if server.handler_takes_path:
+            return server.handler(self, self.protocol.request.path)  # what connection.path says, once open
+        return server.handler(self)
+
+
+def run_steps(steps: HandshakeSteps) -> Response:
+    """Drive :meth:`ServerConnectionBase._handshake_steps` without awaiting: each hook's value is its result."""
+    value = None
+    while True:
+        try:
+            value = steps.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+class ServerBase:
+    """What the ``Server`` classes of both I/O layers keep of ``serve()``'s arguments: a mixin."""
+
+    def _keep(
+        self,
+        handler: Callable[..., Any],
+        process_request: Callable[..., Any] | None,
+        process_response: Callable[..., Any] | None,
+        open_timeout: float | None,
+        logger: Any,
+        max_connections: int | None,
+        server_header: str | None,
+    ) -> None:
+        self.handler = handler
+        self.handler_takes_path = _handler_takes_path(handler)
+        self.process_request = process_request
+        self.process_response = process_response
+        self.open_timeout = open_timeout
+        self.logger = logger
+        #: Connections held at once; above it, new ones get an immediate 503.
+        self.max_connections = max_connections
+        self.over_capacity_answer = over_capacity_response(server_header)
+        self.connections: set[Any] = set()
+
+    def _log_over_capacity(self, address: Any) -> None:
+        """Log a connection refused with 503 above ``max_connections``."""
+        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address or "?")
+        self.logger.info(
+            "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(self.connections), self.max_connections
+        )

@@ -89,6 +89,14 @@ def unauthorized(realm: str, text: str) -> Response:
     return response
 
 
+def authenticated(connection: Any, username: str, valid: bool, realm: str) -> Response | None:
+    """The end of ``basic_auth``'s check: set the connection's ``username``, or answer 401."""
+    if not valid:
+        return unauthorized(realm, "Invalid credentials\n")
+    connection.username = username
+    return None
+
+
 def check_basic_auth(request: Request, realm: str) -> tuple[str, str] | Response:
     """The ``(username, password)`` of the request's ``Authorization`` header, or the 401 to answer."""
     try:

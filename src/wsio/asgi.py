@@ -45,8 +45,8 @@ from urllib.parse import unquote
 from ._server_common import OVER_CAPACITY_RETRY_AFTER
 from .asyncio.connection import Connection
 from .exceptions import ConnectionClosed, InvalidState
+from .options import ConnectionOptions
 from .protocol import ServerProtocol, State
-from .protocol.connection import DEFAULT_MAX_FRAGMENTS
 from .protocol.deflate import ServerPerMessageDeflateFactory
 from .protocol.events import Pong
 from .protocol.http11 import Headers, Request, Response
@@ -147,8 +147,9 @@ class UvicornProtocol(Connection):
         latency: round-trip time of the last answered ping, in seconds.
     """
 
-    compression_threshold: int = 128
-    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS
+    # The defaults of serve() and connect(), from where they are declared.
+    compression_threshold: int = ConnectionOptions.compression_threshold
+    max_fragments: int | None = ConnectionOptions.max_fragments
     close_timeout: float = 10.0
 
     def __init__(

@@ -374,13 +374,13 @@ def test_the_two_apis_are_siblings_on_one_base() -> None:
     both are BaseConnections with their role's handshake, which broadcast() and the hub take."""
     import inspect
 
-    from wsio.asyncio.client import BaseClientConnection
+    from wsio.asyncio.client import ClientRole
     from wsio.asyncio.connection import BaseConnection
-    from wsio.asyncio.server import BaseServerConnection
+    from wsio.asyncio.server import ServerRole
 
     for listener_cls, coroutine_cls, role in (
-        (wsio.ListenerServerConnection, wsio.ServerConnection, BaseServerConnection),
-        (wsio.ListenerClientConnection, wsio.ClientConnection, BaseClientConnection),
+        (wsio.ListenerServerConnection, wsio.ServerConnection, ServerRole),
+        (wsio.ListenerClientConnection, wsio.ClientConnection, ClientRole),
     ):
         assert issubclass(listener_cls, role) and issubclass(coroutine_cls, role)
         assert issubclass(listener_cls, BaseConnection) and issubclass(coroutine_cls, wsio.Connection)
@@ -391,7 +391,7 @@ def test_the_two_apis_are_siblings_on_one_base() -> None:
         # The per-read batching replaces the per-turn one through the base's hooks.
         assert listener_cls._hold is wsio.ListenerConnection._write
         assert listener_cls._flush_held is wsio.ListenerConnection._flush_held
-    assert not issubclass(BaseServerConnection, wsio.Connection)
+    assert not issubclass(ServerRole, wsio.Connection)
 
     received: list[Any] = []
 

@@ -5,26 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator
 
-from .._client_common import (
-    DEFAULT_USER_AGENT,
-    MAX_REDIRECTS,
-    _checked_headers,
-    _exception_to_raise,
-    _log_redirect,
-    _tls_context,
-    backoff,
-    process_exception,
-)
-from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus, RedirectError
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
+from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
+from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus
+from ..options import ClientOptions, ClientOptionsDict, with_options
+from ..protocol.connection import ClientProtocol, State
 from ..protocol.events import Event
-from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
-from ..protocol.http11 import HandshakeLimits, Response
+from ..protocol.handshake import Redirect, WebSocketURI
+from ..protocol.http11 import Response
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import BaseConnection, Connection
 from .proxy import open_http_tunnel, open_socks_socket
+
+if TYPE_CHECKING:
+    import socket
+
+    from typing_extensions import Unpack
 
 __all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
 
@@ -32,7 +29,29 @@ logger = logging.getLogger("wsio.client")
 _module_logger = logger  # serve()/connect() take a ``logger`` argument that hides the name
 
 
-class BaseClientConnection(BaseConnection):
+class AsyncioConnectKwargs(ClientOptionsDict, total=False):
+    """The keyword arguments of :func:`connect`: the options, and those of :meth:`asyncio.loop.create_connection`."""
+
+    ssl: ssl_module.SSLContext | bool | None
+    server_hostname: str | None
+    host: str | None
+    port: int | None
+    sock: socket.socket | None
+    family: int
+    proto: int
+    flags: int
+    local_addr: tuple[str, int] | None
+    ssl_handshake_timeout: float | None
+    ssl_shutdown_timeout: float | None
+    happy_eyeballs_delay: float | None
+    interleave: int | None
+    # Older names of additional_headers, open_timeout and create_connection.
+    extra_headers: Any
+    timeout: float | None
+    create_protocol: Any
+
+
+class ClientRole(BaseConnection):
     """The client role: a connection opened by a client, up to and through its opening handshake.
 
     A mixin on :class:`~wsio.asyncio.connection.BaseConnection`, combined with
@@ -90,7 +109,7 @@ class BaseClientConnection(BaseConnection):
             self.logger.info("%s connection closed: %s", self._peer(), exc)
 
 
-class ClientConnection(BaseClientConnection, Connection):
+class ClientConnection(ClientRole, Connection):
     """A connection opened by :func:`connect`."""
 
     __slots__ = ()
@@ -100,6 +119,7 @@ class ClientConnection(BaseClientConnection, Connection):
 WebSocketClientProtocol = ClientConnection
 
 
+@with_options(ClientOptions)
 class connect:
     """Open a WebSocket connection.
 
@@ -107,125 +127,42 @@ class connect:
     or ``async for websocket in connect(uri)`` to reconnect automatically
     with jittered exponential backoff after a connection fails or drops.
 
+    The options (``additional_headers``, ``compression``, ``open_timeout``,
+    ``proxy``, ...) are those of :class:`~wsio.options.ClientOptions`, listed
+    below; every other keyword argument goes to
+    :meth:`asyncio.loop.create_connection`.
+
     Args:
         uri: ``ws://`` or ``wss://`` URI.
-        origin: the ``Origin`` header.
-        subprotocols: subprotocols to offer, by preference.
-        additional_headers: headers added to the request (``extra_headers`` is an alias).
-            They go to the origin (scheme, host, port) of ``uri`` only: a
-            redirect to another origin sends none of them. A value with CR,
-            LF or another control character raises :class:`ValueError` at once.
-        user_agent_header: the ``User-Agent`` header; ``None`` removes it.
-        compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
-        extensions: client extension factories, replacing the default.
-        open_timeout: seconds for TCP, TLS and the opening handshake together (10).
-        ping_interval, ping_timeout, close_timeout, max_size, max_fragments,
-        max_queue, write_limit, compression_threshold: as for :func:`wsio.serve`.
         ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
             (implied by ``wss://``). ``server_hostname`` overrides the name checked.
-        process_exception: ``(exc) -> exc | None``; decides, when iterating,
-            which failures are retried (``None``) and which are raised
-            (default: :func:`~wsio.asyncio.client.process_exception`).
-        reconnect_delays: a function returning an iterator of the delays in
-            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
-            about 1 s growing to 60 s, jittered).
-        max_redirects: 3xx answers followed at most (10). A redirect from
-            wss:// to ws:// is refused, and so is one to another origin when
-            ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
-            where to connect (:class:`~wsio.RedirectError`). See
-            :doc:`/topics/security`.
-        create_connection: a :class:`ClientConnection` subclass.
-        proxy: ``True`` (default): the proxy the environment gives
-            (``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for ws://, ``ALL_PROXY``,
-            skipping hosts in ``NO_PROXY``); ``None``: no proxy; or a proxy URI:
-            ``http://[user:password@]host:port``, ``https://...``, ``socks4://``,
-            ``socks4a://``, ``socks5://``, ``socks5h://`` (SOCKS needs
-            ``pip install wsio[socks]``). Ignored with ``sock`` or ``unix``.
-            A refusing or unreachable proxy raises :class:`~wsio.InvalidProxy`.
-            See :doc:`/topics/proxies`.
-        proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
-            the default, verifying context).
-        proxy_server_hostname: the name checked in an https:// proxy's
-            certificate and sent in SNI (default: the proxy URI's host), for a
-            proxy reached by an address its certificate doesn't name.
         host, port, sock, family, local_addr, ...: passed to
             :meth:`asyncio.loop.create_connection`.
+        unix, path: connect to the Unix socket at ``path`` (see :func:`unix_connect`).
     """
 
     def __init__(
         self,
         uri: str,
         *,
-        origin: str | None = None,
-        subprotocols: Sequence[str] | None = None,
-        additional_headers: Any = None,
-        user_agent_header: str | None = DEFAULT_USER_AGENT,
-        compression: str | None = "deflate",
-        extensions: Sequence[Any] | None = None,
-        open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-        max_queue: int | None = 16,
-        write_limit: int = 65536,
-        compression_threshold: int = 128,
-        handshake_limits: HandshakeLimits | None = None,
-        process_exception: Callable[[Exception], Exception | None] = process_exception,
-        reconnect_delays: Callable[[], Iterator[float]] | None = None,
-        max_redirects: int | None = None,
-        create_connection: type[ClientConnection] | None = None,
-        logger: logging.Logger | None = None,
         unix: bool = False,
         path: str | None = None,
-        proxy: str | bool | None = True,
-        proxy_ssl: ssl_module.SSLContext | None = None,
-        proxy_server_hostname: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[AsyncioConnectKwargs],
     ) -> None:
-        if additional_headers is None:
-            additional_headers = kwargs.pop("extra_headers", None)
-        additional_headers = _checked_headers(additional_headers, origin, user_agent_header)
-        if compression == "deflate":
-            from ..protocol.deflate import enable_client_permessage_deflate
-
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        passed: dict[str, Any] = dict(kwargs)
+        options = ClientOptions.from_kwargs(passed)
         self.uri = uri
-        self.process_exception = process_exception
-        self.reconnect_delays = reconnect_delays
-        self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
-        self.open_timeout = kwargs.pop("timeout", open_timeout)
-        self._connection_class = create_connection or kwargs.pop("create_protocol", None) or ClientConnection
-        self._protocol_options = dict(
-            origin=origin,
-            extensions=extensions,
-            subprotocols=subprotocols,
-            extra_headers=additional_headers,
-            user_agent_header=user_agent_header,
-            limits=handshake_limits,
-            max_size=max_size,
-            max_fragments=max_fragments,
-            compression_threshold=compression_threshold,
-            logger=logger or _module_logger,
-        )
-        self._connection_options = dict(
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            logger=logger or _module_logger,
-        )
+        self.options = options
+        self.process_exception = options.process_exception
+        self.reconnect_delays = options.reconnect_delays
+        self.max_redirects: int = options.max_redirects  # type: ignore[assignment]  # set by ClientOptions
+        self.open_timeout = options.open_timeout
+        self._connection_class = options.create_connection or ClientConnection
+        self._protocol_options = options.protocol_kwargs(options.logger or _module_logger)
+        self._connection_options = options.connection_kwargs(options.logger or _module_logger)
         self._unix = unix
         self._path = path
-        self._proxy = proxy
-        self._proxy_ssl = proxy_ssl
-        self._proxy_server_hostname = proxy_server_hostname
-        self._user_agent = user_agent_header
-        self._kwargs = kwargs
+        self._kwargs = passed
         self.connection: ClientConnection | None = None
 
     # -- opening -------------------------------------------------------------------
@@ -256,24 +193,15 @@ class connect:
         return None
 
     async def _open_following_redirects(self) -> ClientConnection:
-        # Credentials (additional_headers, the URI's user info) go to the
-        # origin of self.uri only; see follow_redirect().
-        uri = self.uri
-        origin = wsuri = parse_uri(uri)
-        redirect: Redirect | None = None
-        for _ in range(self.max_redirects + 1):
+        redirects = Redirects(self.uri, self.max_redirects, self.options.additional_headers, self._pinned())
+        for wsuri, redirect in redirects:
             try:
-                connection = await self._open(wsuri, redirect)
+                self.connection = await self._open(wsuri, redirect)
             except InvalidStatus as exc:
-                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
-                if redirect is None:
-                    raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
-                uri, wsuri = redirect.uri, redirect.wsuri
+                redirects.follow(exc)
                 continue
-            self.connection = connection
-            return connection
-        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+            return self.connection
+        raise AssertionError("unreachable: Redirects raises when they run out")  # pragma: no cover
 
     async def _open(self, wsuri: WebSocketURI, redirect: Redirect | None = None) -> ClientConnection:
         loop = asyncio.get_running_loop()
@@ -297,7 +225,7 @@ class connect:
             if kwargs.get("sock") is None:
                 host = kwargs.pop("host", wsuri.host)
                 port = kwargs.pop("port", wsuri.port)
-                proxy = select_proxy(self._proxy, wsuri.secure, host, port)
+                proxy = select_proxy(self.options.proxy, wsuri.secure, host, port)
             else:
                 host = port = proxy = None
             if proxy is None:
@@ -335,9 +263,9 @@ class connect:
             proxy,
             host,
             port,
-            proxy_ssl=self._proxy_ssl,
-            proxy_server_hostname=self._proxy_server_hostname,
-            user_agent=self._user_agent,
+            proxy_ssl=self.options.proxy_ssl,
+            proxy_server_hostname=self.options.proxy_server_hostname,
+            user_agent=self.options.user_agent_header,
             local_addr=local_addr,
         )
         try:
@@ -368,23 +296,14 @@ class connect:
 
     async def __aiter__(self) -> AsyncIterator[ClientConnection]:
         """Connect, yield the connection, and connect again when the body moves on."""
-        delays: Iterator[float] | None = None
+        retries = Retries(self.uri, self.process_exception, self.reconnect_delays or backoff)
         while True:
             try:
                 connection = await self._create()
             except Exception as exc:
-                error = _exception_to_raise(self.process_exception, exc)
-                if error is exc:
-                    raise
-                if error is not None:
-                    raise error from exc
-                if delays is None:
-                    delays = iter((self.reconnect_delays or backoff)())
-                delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(retries.delay_after(exc))
                 continue
-            delays = None
+            retries.succeeded()
             try:
                 yield connection
             finally:

@@ -111,8 +111,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     Two APIs sit on it, siblings that don't override each other:
     :class:`Connection` (``await recv()``, ``await send()``) and
     :class:`~wsio.ListenerConnection` (callbacks; ``send()`` returns at once).
-    The roles (:class:`~wsio.asyncio.server.BaseServerConnection`,
-    :class:`~wsio.asyncio.client.BaseClientConnection`: the opening
+    The roles (:class:`~wsio.asyncio.server.ServerRole`,
+    :class:`~wsio.asyncio.client.ClientRole`: the opening
     handshake) are mixins on it, combined with either API.
 
     What an API or a role plugs in, the protected hooks (each called where the

@@ -24,12 +24,16 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..exceptions import ConnectionClosed, InvalidState
+from ..options import ClientOptions, ServerOptions, with_options
 from ..protocol.connection import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
-from .client import BaseClientConnection, connect
+from .client import AsyncioConnectKwargs, ClientRole, connect
 from .connection import BaseConnection, Data
-from .server import BaseServerConnection, serve
+from .server import AsyncioServeKwargs, ServerRole, serve
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "Listener",
@@ -247,7 +251,7 @@ class ListenerConnection(BaseConnection):
             self.fail(1011, "internal error")
 
 
-class ListenerServerConnection(ListenerConnection, BaseServerConnection):
+class ListenerServerConnection(ListenerConnection, ServerRole):
     """A connection of :func:`serve_listener`: a server connection driven by a
     :class:`Listener` instead of a handler coroutine.
 
@@ -266,7 +270,7 @@ class ListenerServerConnection(ListenerConnection, BaseServerConnection):
         self._call_on_open()
 
 
-class ListenerClientConnection(ListenerConnection, BaseClientConnection):
+class ListenerClientConnection(ListenerConnection, ClientRole):
     """A connection of :func:`connect_listener`: a client connection driven by a :class:`Listener`.
 
     ``listener_factory`` is called once, when the connection is made, for its
@@ -289,6 +293,20 @@ class ListenerClientConnection(ListenerConnection, BaseClientConnection):
 _Concrete = TypeVar("_Concrete", ListenerServerConnection, ListenerClientConnection)
 
 
+class ListenerServeKwargs(AsyncioServeKwargs, total=False):
+    """The keyword arguments of :func:`serve_listener`: those of :func:`wsio.serve`."""
+
+    unix: bool
+    path: str | None
+
+
+class ListenerConnectKwargs(AsyncioConnectKwargs, total=False):
+    """The keyword arguments of :func:`connect_listener`: those of :func:`wsio.connect`."""
+
+    unix: bool
+    path: str | None
+
+
 def _connection_class(options: dict[str, Any], default: type[_Concrete]) -> type[_Concrete]:
     cls = options.pop("create_connection", None) or default
     if not (isinstance(cls, type) and issubclass(cls, default)):
@@ -296,34 +314,53 @@ def _connection_class(options: dict[str, Any], default: type[_Concrete]) -> type
     return cls
 
 
-def serve_listener(factory: Callable[[], Listener], host: str | None = None, port: int | None = None, **options: Any) -> serve:
+@with_options(ServerOptions)
+def serve_listener(
+    factory: Callable[[], Listener],
+    host: str | None = None,
+    port: int | None = None,
+    **options: Unpack[ListenerServeKwargs],
+) -> serve:
     """Start a server whose connections are each driven by ``factory()``, a :class:`Listener`.
 
-    ``factory`` is called once per connection (a :class:`Listener` subclass
-    itself will do). The callbacks get a :class:`ListenerServerConnection`.
-    Takes every option of :func:`wsio.serve`; use it like ``serve()``
-    (``async with serve_listener(...) as server``, or ``await``).
+    Use it like ``serve()`` (``async with serve_listener(...) as server``, or
+    ``await``), with the same options, listed below.
+
+    Args:
+        factory: called once per connection for its :class:`Listener` (a
+            :class:`Listener` subclass itself will do). The callbacks get a
+            :class:`ListenerServerConnection`.
+        host, port: where to listen; ``unix``, ``path`` and the keyword
+            arguments of :meth:`asyncio.loop.create_server` go to :func:`wsio.serve`.
     """
-    cls = _connection_class(options, ListenerServerConnection)
+    passed: dict[str, Any] = dict(options)
+    cls = _connection_class(passed, ListenerServerConnection)
     create = functools.partial(cls, listener_factory=factory)
-    # [arg-type]: serve() takes a class; a partial that makes instances of one works the same.
-    return serve(_no_handler, host, port, create_connection=create, **options)  # type: ignore[arg-type]
+    # serve() takes a class; a partial that makes instances of one works the same.
+    return serve(_no_handler, host, port, create_connection=create, **passed)
 
 
 async def _no_handler(connection: Any) -> None:  # pragma: no cover - never called
     raise AssertionError("a listener connection runs no handler")
 
 
-def connect_listener(factory: Callable[[], Listener], uri: str, **options: Any) -> connect:
+@with_options(ClientOptions)
+def connect_listener(factory: Callable[[], Listener], uri: str, **options: Unpack[ListenerConnectKwargs]) -> connect:
     """Open a client connection driven by ``factory()``, a :class:`Listener`.
 
-    ``factory`` is called once per connection (a :class:`Listener` subclass
-    itself will do, or ``lambda: listener`` for one made beforehand). Takes
-    every option of :func:`wsio.connect`; ``await`` it for the
-    :class:`ListenerClientConnection`, which the callbacks get too.
+    ``await`` it for the :class:`ListenerClientConnection`, which the
+    callbacks get too. It takes the options of :func:`wsio.connect`, listed below.
+
+    Args:
+        factory: called once per connection for its :class:`Listener` (a
+            :class:`Listener` subclass itself will do, or ``lambda: listener``
+            for one made beforehand).
+        uri: ``ws://`` or ``wss://`` URI; ``unix``, ``path`` and the keyword
+            arguments of :meth:`asyncio.loop.create_connection` go to :func:`wsio.connect`.
     """
-    cls = _connection_class(options, ListenerClientConnection)
+    passed: dict[str, Any] = dict(options)
+    cls = _connection_class(passed, ListenerClientConnection)
     create = functools.partial(cls, listener_factory=factory)
-    # [arg-type]: connect() takes a class; a partial that makes instances of one works the same.
-    return connect(uri, create_connection=create, **options)  # type: ignore[arg-type]
+    # connect() takes a class; a partial that makes instances of one works the same.
+    return connect(uri, create_connection=create, **passed)
 

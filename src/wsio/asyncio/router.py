@@ -6,12 +6,10 @@ it and :func:`route` says so when called.
 
 from __future__ import annotations
 
-import inspect
 import ssl as ssl_module
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from .._router import RouterBase
-from ..protocol.http11 import Request, Response
+from .._router import RouterBase, routed
 from .server import ServerConnection, serve
 
 __all__ = ["route", "unix_route", "Router"]
@@ -61,25 +59,8 @@ def route(
         create_router: a :class:`Router` subclass.
         args, kwargs: passed to :func:`~wsio.asyncio.server.serve`.
     """
-    url_scheme = "ws" if ssl is None or ssl is False else "wss"
-    if ssl is not None and ssl is not True and ssl is not False:
-        kwargs["ssl"] = ssl
-    router = (create_router or Router)(url_map, server_name, url_scheme)
-    user_process_request: Callable[..., Any] | None = kwargs.pop("process_request", None)
-    process_request: Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]
-    if user_process_request is None:
-        process_request = router.route_request
-    else:
-
-        async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-            response = user_process_request(connection, request)
-            if inspect.isawaitable(response):
-                response = await response
-            if response is not None:
-                return response  # type: ignore[no-any-return]
-            return router.route_request(connection, request)
-
-    return serve(router.handler, *args, process_request=process_request, **kwargs)
+    router = routed(create_router or Router, url_map, server_name, ssl, kwargs)
+    return serve(router.handler, *args, **kwargs)
 
 
 def unix_route(url_map: Any, path: str | None = None, **kwargs: Any) -> serve:

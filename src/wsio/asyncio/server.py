@@ -5,26 +5,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
-from .._server_common import (
-    DEFAULT_SERVER_HEADER,
-    OVER_CAPACITY_LINGER,
-    _as_response,
-    _handler_takes_path,
-    _legacy_signature,
-    _refusal,
-    basic_response,
-    check_close_code,
-    over_capacity_response,
-)
-from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
-from ..exceptions import AbortHandshake, ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import basic_response, check_close_code
+from .._server_common import over_capacity_response as over_capacity_response  # the docs import it from here
+from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
+from ..exceptions import ConnectionClosed
+from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
+from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
-from ..protocol.http11 import HandshakeLimits, Request, Response
+from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
 from .connection import BaseConnection, Connection
+
+if TYPE_CHECKING:
+    import socket
+    import ssl as ssl_module
+
+    from typing_extensions import Unpack
 
 __all__ = [
     "serve",
@@ -43,13 +42,28 @@ _module_logger = logger  # serve()/connect() take a ``logger`` argument that hid
 #: Bytes a client may send behind its handshake request before the server answers.
 HANDSHAKE_BUFFER_LIMIT = 65536
 
-#: Connections a server holds at once unless ``max_connections`` says otherwise.
-#: An idle connection costs about 8 KiB, so 10,000 is ~80 MiB: safe on any
-#: machine, and far below what one event loop can serve. Raise ``ulimit -n``
-#: above it (each connection is a file descriptor).
-DEFAULT_MAX_CONNECTIONS = 10_000
 
-class BaseServerConnection(BaseConnection, Responder):
+
+class AsyncioServeKwargs(ServerOptionsDict, total=False):
+    """The keyword arguments of :func:`serve`: the options, and those of :meth:`asyncio.loop.create_server`."""
+
+    ssl: ssl_module.SSLContext | None
+    sock: socket.socket | None
+    family: int
+    flags: int
+    backlog: int
+    reuse_address: bool | None
+    reuse_port: bool | None
+    ssl_handshake_timeout: float | None
+    ssl_shutdown_timeout: float | None
+    start_serving: bool
+    # Older names of create_connection and open_timeout.
+    create_protocol: Any
+    klass: Any
+    handshake_timeout: float | None
+
+
+class ServerRole(BaseConnection, Responder, ServerConnectionBase):
     """The server role: a connection accepted by a server, up to and through its opening handshake.
 
     A mixin on :class:`~wsio.asyncio.connection.BaseConnection`, combined with
@@ -96,9 +110,7 @@ class BaseServerConnection(BaseConnection, Responder):
             protocol = self.protocol
             events = protocol.receive_data(data)
             if protocol.state is State.CLOSED:
-                exc = protocol.handshake_exc
-                status = protocol.response.status_code if protocol.response is not None else 400  # type: ignore[attr-defined]
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                self._log_unparsed()
                 self._after_closed()
             elif events:
                 # [arg-type]: the only event of a server's opening handshake is its Request.
@@ -124,8 +136,7 @@ class BaseServerConnection(BaseConnection, Responder):
         try:
             response = await self._handshake(request)
         except Exception:
-            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
-            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+            response = self._failed_hook_response()
         protocol.send_response(response)  # type: ignore[attr-defined]
         if self._open_handle is not None:
             self._open_handle.cancel()
@@ -134,10 +145,7 @@ class BaseServerConnection(BaseConnection, Responder):
             return False  # the client went away during process_request
         self.transport.write(protocol.data_to_send())
         if protocol.state is not State.OPEN:
-            if response.status_code < 400:
-                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
-            else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
+            self._log_not_upgraded(response)
             self._after_closed()
             return False
         self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
@@ -153,31 +161,21 @@ class BaseServerConnection(BaseConnection, Responder):
         """Hook: the connection is open; return when the application is done with it."""
 
     async def _handshake(self, request: Request) -> Response:
-        server = self.server
-        hook = server.process_request
-        if hook is None and self.process_request is not None:
-            hook = self.process_request  # a method overridden in a subclass
-        if hook is not None:
+        """Run the hooks (awaiting those that return awaitables) and accept: the response to send."""
+        steps = self._handshake_steps(request)
+        send: Callable[[Any], Any] = steps.send
+        value: Any = None
+        while True:
             try:
-                if _legacy_signature(hook, "path"):
-                    result = hook(request.path, request.headers)
-                else:
-                    result = hook(self, request)
-                if inspect.isawaitable(result):
-                    result = await result
-            except AbortHandshake as exc:  # the legacy way to answer without upgrading
-                result = (exc.status, exc.headers, exc.body)
-            if result is not None:
-                return _as_response(result)
-        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
-        response = protocol.accept(request)
-        if server.process_response is not None:
-            result = server.process_response(self, request, response)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is not None:
-                response = result
-        return response
+                step = send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            send, value = steps.send, step
+            if inspect.isawaitable(step):
+                try:
+                    value = await step
+                except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
+                    send, value = steps.throw, exc
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         if self._open_handle is not None:
@@ -193,7 +191,7 @@ class BaseServerConnection(BaseConnection, Responder):
             self.handler_task.add_done_callback(lambda _: self.server._connection_done(self))
 
 
-class ServerConnection(BaseServerConnection, Connection):
+class ServerConnection(ServerRole, Connection):
     """A connection accepted by :func:`serve`.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -204,12 +202,8 @@ class ServerConnection(BaseServerConnection, Connection):
 
     async def _serve(self) -> None:
         """Run the handler; close with 1000 when it returns, 1011 if it raises."""
-        server = self.server
         try:
-            if server.handler_takes_path:
-                await server.handler(self, self.path)
-            else:
-                await server.handler(self)
+            await self._call_handler()
         except ConnectionClosed:
             pass  # the peer closed; the close line in the log says how
         except asyncio.CancelledError:
@@ -262,14 +256,10 @@ def basic_auth(
         found = check_basic_auth(request, realm)
         if isinstance(found, Response):
             return found
-        username, password = found
-        valid = check(username, password)
+        valid = check(*found)
         if inspect.isawaitable(valid):
             valid = await valid
-        if not valid:
-            return unauthorized(realm, "Invalid credentials\n")
-        connection.username = username
-        return None
+        return authenticated(connection, found[0], valid, realm)
 
     return process_request
 
@@ -292,11 +282,7 @@ class OverCapacity(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         server = self.server
-        peer = transport.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer or "?")
-        server.logger.info(
-            "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer_text, len(server.connections), server.max_connections
-        )
+        server._log_over_capacity(transport.get_extra_info("peername"))
         self.transport.write(server.over_capacity_answer)
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -314,13 +300,15 @@ class OverCapacity(asyncio.Protocol):
             self._linger = None
 
 
-class Server:
+class Server(ServerBase):
     """A running WebSocket server: what ``serve()`` returns.
 
     Attributes:
         connections: the connections currently open or opening.
         sockets: the listening sockets.
     """
+
+    connections: set[ServerRole]
 
     def __init__(
         self,
@@ -333,16 +321,7 @@ class Server:
         max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
         server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
-        self.handler = handler
-        self.handler_takes_path = _handler_takes_path(handler)
-        self.process_request = process_request
-        self.process_response = process_response
-        self.open_timeout = open_timeout
-        self.logger = logger
-        #: Connections held at once; above it, new ones get an immediate 503.
-        self.max_connections = max_connections
-        self.over_capacity_answer = over_capacity_response(server_header)
-        self.connections: set[BaseServerConnection] = set()
+        self._keep(handler, process_request, process_response, open_timeout, logger, max_connections, server_header)
         self.server: asyncio.base_events.Server | None = None
         self.closing = False
         self._close_task: asyncio.Task[None] | None = None
@@ -397,7 +376,7 @@ class Server:
                 await asyncio.gather(*closing, return_exceptions=True)
         await self._wait_connections()
 
-    def _connection_done(self, connection: BaseServerConnection) -> None:
+    def _connection_done(self, connection: ServerRole) -> None:
         self.connections.discard(connection)
         if not self.connections and self._all_done is not None and not self._all_done.done():
             self._all_done.set_result(None)
@@ -437,8 +416,12 @@ class Server:
         await self.wait_closed()
 
 
+@with_options(ServerOptions)
 class serve:
     """Start a WebSocket server; use as ``async with serve(...) as server`` or ``await serve(...)``.
+
+    The options (``process_request``, ``compression``, ``max_size``, ...) are
+    those of :class:`~wsio.options.ServerOptions`, listed below.
 
     Args:
         handler: a coroutine function ``handler(websocket)`` (or the older
@@ -446,44 +429,13 @@ class serve:
             connection closes with 1000 when it returns, with 1011 if it raises.
         host, port: where to listen; every other keyword argument of
             :meth:`asyncio.loop.create_server` (``ssl``, ``sock``, ``family``,
-            ``reuse_port``, ``backlog``, ...) is passed through.
-        process_request: ``(connection, request)`` or ``(path, request_headers)``,
-            sync or async; return ``None`` to go on with the handshake, or a
-            :class:`Response` or ``(status, headers, body)`` to answer with
-            plain HTTP (health checks, authentication).
-        process_response: ``(connection, request, response)``; may return a
-            replacement response.
-        origins: allowed ``Origin`` values (``None`` in the list allows no
-            Origin); default: any.
-        subprotocols: subprotocols the server supports, by preference.
-        select_subprotocol: ``(connection, client_subprotocols)`` returning one
-            or ``None``, to choose yourself.
-        compression: ``"deflate"`` (default) negotiates permessage-deflate;
-            ``None`` turns it off. ``extensions`` replaces the factories.
-        server_header: the ``Server`` header; ``None`` removes it.
-        extra_headers: headers added to the 101 response (or a callable
-            ``(path, request_headers)`` returning them).
-        open_timeout: seconds for the whole opening handshake (10); with
-            ``ssl``, also the default ``ssl_handshake_timeout`` of the TLS
-            handshake that comes before it.
-        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
-        close_timeout: seconds to wait for the closing handshake (10).
-        max_size: largest message in bytes (1 MiB; ``None``: no limit).
-        max_fragments: largest number of frames in a message (4096).
-        max_queue: messages buffered before reading pauses (16).
-        write_limit: bytes buffered for sending before ``send()`` waits (64 KiB).
-        compression_threshold: messages shorter than this go uncompressed (128).
-        handshake_limits: a :class:`HandshakeLimits` for the request parser.
-        max_connections: connections held at once, opening ones included
-            (10,000); above it a new connection is answered ``503 Service
-            Unavailable`` with ``Retry-After`` at once, without reading its
-            request, and one INFO line is logged. ``None``: no limit (then the
-            file descriptor limit is the limit, and accept() fails beyond it).
-        backlog: passed to :meth:`~asyncio.loop.create_server` (asyncio's
-            default is 100): connections the kernel queues before they are
-            accepted; Linux caps it at ``net.core.somaxconn``.
-        create_connection: a :class:`ServerConnection` subclass.
-        logger: defaults to the ``wsio.server`` logger.
+            ``reuse_port``, ``backlog``, ...) is passed through. With ``ssl``,
+            ``open_timeout`` is also the default ``ssl_handshake_timeout`` of
+            the TLS handshake that comes before the opening handshake.
+            ``backlog`` (asyncio's default is 100) is how many connections the
+            kernel queues before they are accepted; Linux caps it at
+            ``net.core.somaxconn``.
+        unix, path: listen on the Unix socket at ``path`` (see :func:`unix_serve`).
     """
 
     def __init__(
@@ -492,95 +444,43 @@ class serve:
         host: str | Sequence[str] | None = None,
         port: int | None = None,
         *,
-        process_request: Callable[..., Any] | None = None,
-        process_response: Callable[..., Any] | None = None,
-        origins: Sequence[Any] | None = None,
-        subprotocols: Sequence[str] | None = None,
-        select_subprotocol: Callable[..., str | None] | None = None,
-        compression: str | None = "deflate",
-        extensions: Sequence[Any] | None = None,
-        server_header: str | None = DEFAULT_SERVER_HEADER,
-        extra_headers: Any = None,
-        open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-        max_queue: int | None = 16,
-        write_limit: int = 65536,
-        compression_threshold: int = 128,
-        handshake_limits: HandshakeLimits | None = None,
-        max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
-        create_connection: type[ServerConnection] | None = None,
-        logger: logging.Logger | None = None,
         unix: bool = False,
         path: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[AsyncioServeKwargs],
     ) -> None:
-        if compression == "deflate":
-            from ..protocol.deflate import enable_server_permessage_deflate
-
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
-        # Older code names these differently.
-        create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
-        open_timeout = kwargs.pop("handshake_timeout", open_timeout)
-        if kwargs.get("ssl") is not None and open_timeout is not None:
+        passed: dict[str, Any] = dict(kwargs)
+        options = ServerOptions.from_kwargs(passed)
+        open_timeout = options.open_timeout
+        if passed.get("ssl") is not None and open_timeout is not None:
             # open_timeout starts in connection_made(), after the TLS handshake: without
             # this, a client that never finishes that handshake holds a connection for
             # asyncio's default of 60 s (a TLS slow-loris).
-            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+            passed.setdefault("ssl_handshake_timeout", open_timeout)
+        connection_logger = options.logger or _module_logger
         self._server = Server(
             handler,
-            process_request=process_request,
-            process_response=process_response,
+            process_request=options.process_request,
+            process_response=options.process_response,
             open_timeout=open_timeout,
-            logger=logger or _module_logger,
-            max_connections=max_connections,
-            server_header=server_header,
+            logger=connection_logger,
+            max_connections=options.max_connections,
+            server_header=options.server_header,
         )
-        connection_class = create_connection or ServerConnection
-        limits = handshake_limits or HandshakeLimits()
+        connection_class = options.create_connection or ServerConnection
         server = self._server
-        connection_logger = logger or _module_logger
-
-        def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
-            if select_subprotocol is None:
-                return None
-            if _legacy_signature(select_subprotocol, "client_subprotocols"):
-                return select_subprotocol
-            return lambda client, _server: select_subprotocol(connection, client)
+        max_connections = options.max_connections
+        protocol_kwargs = options.protocol_kwargs(connection_logger)
+        connection_kwargs = options.connection_kwargs(connection_logger)
+        selector = options.subprotocol_selector
 
         def factory() -> ServerConnection | OverCapacity:
             # Counted when connection_made() runs (after TLS, if any): one batch of
             # accepts may pass the limit by a few, which costs nothing that matters.
             if max_connections is not None and len(server.connections) >= max_connections:
                 return OverCapacity(server)
-            protocol = ServerProtocol(
-                origins=origins,
-                extensions=extensions,
-                subprotocols=subprotocols,
-                server_header=server_header,
-                extra_headers=extra_headers,
-                limits=limits,
-                max_size=max_size,
-                max_fragments=max_fragments,
-                compression_threshold=compression_threshold,
-                logger=connection_logger,
-            )
-            connection = connection_class(
-                server,
-                protocol,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                close_timeout=close_timeout,
-                max_queue=max_queue,
-                write_limit=write_limit,
-                logger=connection_logger,
-            )
-            protocol.select_subprotocol = make_select(connection)
+            protocol = ServerProtocol(**protocol_kwargs)
+            connection = connection_class(server, protocol, **connection_kwargs)
+            protocol.select_subprotocol = selector(connection)
             return connection
 
         self._factory = factory
@@ -588,7 +488,7 @@ class serve:
         self._port = port
         self._unix = unix
         self._path = path
-        self._kwargs = kwargs
+        self._kwargs = passed
 
     async def _create(self) -> Server:
         loop = asyncio.get_running_loop()

@@ -7,30 +7,41 @@ import logging
 import socket
 import ssl as ssl_module
 import time
-from typing import Any, Callable, Iterator, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, overload
 
-from .._client_common import (
-    DEFAULT_USER_AGENT,
-    MAX_REDIRECTS,
-    _checked_headers,
-    _exception_to_raise,
-    _log_redirect,
-    _tls_context,
-    backoff,
-    process_exception,
-)
-from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus, RedirectError
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ClientProtocol, State
-from ..protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
-from ..protocol.http11 import HandshakeLimits
+from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
+from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus
+from ..options import ClientOptions, ClientOptionsDict, with_options
+from ..protocol.connection import ClientProtocol, State
+from ..protocol.handshake import Redirect, WebSocketURI
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
 from .proxy import connect_through_proxy
 from .tls_in_tls import TLSInTLSSocket
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["connect", "unix_connect", "reconnect", "unix_reconnect", "ClientConnection", "process_exception", "backoff"]
 
 logger = logging.getLogger("wsio.client")
+
+# Where the threaded client's options say more than the options' own docs.
+_SYNC_DOCS = {
+    "write_limit": "accepted for parity with the asyncio API (64 KiB); sending is synchronous.",
+    "proxy": ClientOptions.__dataclass_fields__["proxy"].metadata["doc"].replace(
+        "Ignored with ``sock`` or ``unix``.", "Ignored with ``sock`` or ``unix``; wss:// through an https:// proxy runs TLS inside TLS."
+    ),
+}
+
+
+class SyncConnectKwargs(ClientOptionsDict, total=False):
+    """The keyword arguments of :class:`reconnect`: the options, and older names of some."""
+
+    ssl_context: ssl_module.SSLContext | bool | None
+    extra_headers: Any
+    timeout: float | None
+    create_protocol: Any
 
 
 class ClientConnection(Connection):
@@ -74,6 +85,7 @@ class ClientConnection(Connection):
         self.logger.info("%s connection closed: %s", self._peer(), exc)
 
 
+@with_options(ClientOptions, docs=_SYNC_DOCS)
 class reconnect:
     """Open WebSocket connections to ``uri``, reconnecting with ``for websocket in reconnect(uri)``.
 
@@ -93,26 +105,12 @@ class reconnect:
     ``with reconnect(uri) as websocket`` opens one connection, as
     :func:`connect` does. ``connect(uri, legacy=False)`` returns this object.
 
+    The options (``additional_headers``, ``compression``, ``open_timeout``,
+    ``proxy``, ...) are those of :class:`~wsio.options.ClientOptions`, listed
+    below.
+
     Args:
         uri: ``ws://`` or ``wss://`` URI.
-        origin: the ``Origin`` header.
-        subprotocols: subprotocols to offer, by preference.
-        additional_headers: headers added to the request (``extra_headers`` is an alias).
-            They go to the origin (scheme, host, port) of ``uri`` only: a
-            redirect to another origin sends none of them. A value with CR,
-            LF or another control character raises :class:`ValueError` at once.
-        user_agent_header: the ``User-Agent`` header; ``None`` removes it.
-        compression: ``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't.
-        extensions: client extension factories, replacing the default.
-        open_timeout: seconds for TCP, TLS and the opening handshake together (10).
-        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
-        close_timeout: seconds to wait for the closing handshake (10).
-        max_size: largest message in bytes (1 MiB; ``None``: no limit).
-        max_fragments: largest number of frames in a message (4096).
-        max_queue: messages buffered before reading pauses (16).
-        write_limit: accepted for parity with the asyncio API (64 KiB); sending is synchronous.
-        compression_threshold: messages shorter than this go uncompressed (128).
-        handshake_limits: a :class:`HandshakeLimits` for the response parser.
         ssl: an :class:`ssl.SSLContext`, or ``True`` for the default one
             (implied by ``wss://``; ``ssl_context`` is an alias). ``False``
             goes with ws:// only: with wss:// it raises :class:`ValueError`.
@@ -123,124 +121,45 @@ class reconnect:
             redirect on the same origin connects to the URI's host and port.
         host, port: where to connect instead of the URI's host and port.
         source_address: ``(host, port)`` to connect from.
-        proxy: ``True`` (default): the proxy the environment gives
-            (``HTTPS_PROXY`` for wss://, ``HTTP_PROXY`` for ws://, ``ALL_PROXY``,
-            skipping hosts in ``NO_PROXY``); ``None``: no proxy; or a proxy URI:
-            ``http://[user:password@]host:port``, ``https://...``, ``socks4://``,
-            ``socks4a://``, ``socks5://``, ``socks5h://`` (SOCKS needs
-            ``pip install wsio[socks]``). A refusing or unreachable proxy raises
-            :class:`~wsio.InvalidProxy`. wss:// through an https:// proxy runs
-            TLS inside TLS. See :doc:`/topics/proxies`.
-        proxy_ssl: the :class:`ssl.SSLContext` for an https:// proxy (default:
-            the default, verifying context).
-        proxy_server_hostname: the name checked in an https:// proxy's
-            certificate and sent in SNI (default: the proxy URI's host), for a
-            proxy reached by an address its certificate doesn't name.
-        process_exception: ``(exc) -> exc | None``; decides, when iterating,
-            which failures are retried (``None``) and which are raised
-            (default: :func:`~wsio.asyncio.client.process_exception`).
-        reconnect_delays: a function returning an iterator of the delays in
-            seconds between attempts, when iterating (default: :func:`~wsio.asyncio.client.backoff`,
-            about 1 s growing to 60 s, jittered).
-        max_redirects: 3xx answers followed at most (10). A redirect from
-            wss:// to ws:// is refused, and so is one to another origin when
-            ``host``, ``port``, ``sock``, ``server_hostname`` or ``unix`` fix
-            where to connect (:class:`~wsio.RedirectError`). See
-            :doc:`/topics/security`.
-        create_connection: a :class:`ClientConnection` subclass.
-        logger: defaults to the ``wsio.client`` logger.
+        unix, path: connect to the Unix socket at ``path`` (see :func:`unix_reconnect`).
     """
 
     def __init__(
         self,
         uri: str,
         *,
-        origin: str | None = None,
-        subprotocols: Sequence[str] | None = None,
-        additional_headers: Any = None,
-        user_agent_header: str | None = DEFAULT_USER_AGENT,
-        compression: str | None = "deflate",
-        extensions: Sequence[Any] | None = None,
-        open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = DEFAULT_MAX_SIZE,
-        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-        max_queue: int | None = 16,
-        write_limit: int = 65536,
-        compression_threshold: int = 128,
-        handshake_limits: HandshakeLimits | None = None,
         ssl: ssl_module.SSLContext | bool | None = None,
         server_hostname: str | None = None,
         sock: socket.socket | None = None,
         host: str | None = None,
         port: int | None = None,
         source_address: tuple[str, int] | None = None,
-        proxy: str | bool | None = True,
-        proxy_ssl: ssl_module.SSLContext | None = None,
-        proxy_server_hostname: str | None = None,
-        process_exception: Callable[[Exception], Exception | None] = process_exception,
-        reconnect_delays: Callable[[], Iterator[float]] | None = None,
-        max_redirects: int | None = None,
-        create_connection: type[ClientConnection] | None = None,
-        logger: logging.Logger | None = None,
         unix: bool = False,
         path: str | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[SyncConnectKwargs],
     ) -> None:
-        if additional_headers is None:
-            additional_headers = kwargs.pop("extra_headers", None)
-        open_timeout = kwargs.pop("timeout", open_timeout)
-        ssl = kwargs.pop("ssl_context", ssl)
-        create_connection = create_connection or kwargs.pop("create_protocol", None)
-        if kwargs:
-            raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        passed: dict[str, Any] = dict(kwargs)
+        ssl = passed.pop("ssl_context", ssl)
+        options = ClientOptions.from_kwargs(passed)
+        if passed:
+            raise TypeError(f"connect() got unexpected keyword arguments: {', '.join(sorted(passed))}")
         if unix and path is None and sock is None:
             raise ValueError("unix_connect() needs a path or a sock")
-        additional_headers = _checked_headers(additional_headers, origin, user_agent_header)
-        if compression == "deflate":
-            from ..protocol.deflate import enable_client_permessage_deflate
-
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
         self.uri = uri
-        self.open_timeout = open_timeout
-        self.process_exception = process_exception
-        self.reconnect_delays = reconnect_delays
-        self.max_redirects = MAX_REDIRECTS if max_redirects is None else max_redirects
-        self._connection_class = create_connection or ClientConnection
-        self._protocol_options = dict(
-            origin=origin,
-            extensions=extensions,
-            subprotocols=subprotocols,
-            extra_headers=additional_headers,
-            user_agent_header=user_agent_header,
-            limits=handshake_limits,
-            max_size=max_size,
-            max_fragments=max_fragments,
-            compression_threshold=compression_threshold,
-            logger=logger,
-        )
-        self._connection_options = dict(
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            logger=logger,
-        )
+        self.options = options
+        self.open_timeout = options.open_timeout
+        self.process_exception = options.process_exception
+        self.reconnect_delays = options.reconnect_delays
+        self.max_redirects: int = options.max_redirects  # type: ignore[assignment]  # set by ClientOptions
+        self._connection_class = options.create_connection or ClientConnection
+        self._protocol_options = options.protocol_kwargs(options.logger)
+        self._connection_options = options.connection_kwargs(options.logger)
         self._ssl = ssl
         self._server_hostname = server_hostname
         self._sock = sock
         self._host = host
         self._port = port
         self._source_address = source_address
-        self._proxy = proxy
-        self._proxy_ssl = proxy_ssl
-        self._proxy_server_hostname = proxy_server_hostname
-        self._user_agent = user_agent_header
         self._unix = unix
         self._path = path
         self.connection: ClientConnection | None = None
@@ -254,24 +173,15 @@ class reconnect:
     def _create(self) -> ClientConnection:
         """Connect, following redirects, within open_timeout."""
         deadline = None if self.open_timeout is None else time.monotonic() + self.open_timeout
-        # The same redirect rules as the asyncio client (whose loop is written with await):
-        # credentials go to the origin of self.uri only; see follow_redirect().
-        uri = self.uri
-        origin = wsuri = parse_uri(uri)
-        redirect: Redirect | None = None
-        for _ in range(self.max_redirects + 1):
+        redirects = Redirects(self.uri, self.max_redirects, self.options.additional_headers, self._pinned())
+        for wsuri, redirect in redirects:
             try:
-                connection = self._open(wsuri, deadline, redirect)
+                self.connection = self._open(wsuri, deadline, redirect)
             except InvalidStatus as exc:
-                redirect = follow_redirect(uri, wsuri, exc.response, origin=origin, pinned=self._pinned())
-                if redirect is None:
-                    raise
-                _log_redirect(uri, redirect, self._protocol_options["extra_headers"], origin)
-                uri, wsuri = redirect.uri, redirect.wsuri
+                redirects.follow(exc)
                 continue
-            self.connection = connection
-            return connection
-        raise RedirectError(f"more than max_redirects={self.max_redirects} redirects")
+            return self.connection
+        raise AssertionError("unreachable: Redirects raises when they run out")  # pragma: no cover
 
     def _pinned(self) -> str | None:
         """What the caller fixed about where to connect: redirects to another origin are refused then."""
@@ -311,7 +221,7 @@ class reconnect:
             else:
                 host = self._host or wsuri.host
                 port = self._port or wsuri.port
-                proxy = select_proxy(self._proxy, wsuri.secure, host, port)
+                proxy = select_proxy(self.options.proxy, wsuri.secure, host, port)
                 if proxy is not None:
                     sock = self._connect_through(proxy, host, port, remaining)
                 else:
@@ -340,7 +250,7 @@ class reconnect:
                     # Still an SSLCertVerificationError, with a message that says what to do.
                     raise CertificateVerificationError.from_error(exc, self.uri) from exc
             protocol = ClientProtocol(wsuri, **options)
-            connection = self._connection_class(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
+            connection: ClientConnection = self._connection_class(sock, protocol, **self._connection_options)
             connection._handshake(deadline)
         except BaseException:
             _shutdown(sock)
@@ -360,9 +270,9 @@ class reconnect:
             port,
             remaining,
             source_address=self._source_address,
-            proxy_ssl=self._proxy_ssl,
-            proxy_server_hostname=self._proxy_server_hostname,
-            user_agent=self._user_agent,
+            proxy_ssl=self.options.proxy_ssl,
+            proxy_server_hostname=self.options.proxy_server_hostname,
+            user_agent=self.options.user_agent_header,
         )
 
     def __enter__(self) -> ClientConnection:
@@ -374,23 +284,14 @@ class reconnect:
 
     def __iter__(self) -> Iterator[ClientConnection]:
         """Connect, yield the connection, and connect again when the body moves on."""
-        delays: Iterator[float] | None = None
+        retries = Retries(self.uri, self.process_exception, self.reconnect_delays or backoff)
         while True:
             try:
                 connection = self._create()
             except Exception as exc:
-                error = _exception_to_raise(self.process_exception, exc)
-                if error is exc:
-                    raise
-                if error is not None:
-                    raise error from exc
-                if delays is None:
-                    delays = iter((self.reconnect_delays or backoff)())
-                delay = next(delays)
-                logger.info("connecting to %s failed (%s); retrying in %.1f s", redact_uri(self.uri), exc or type(exc).__name__, delay)
-                time.sleep(delay)
+                time.sleep(retries.delay_after(exc))
                 continue
-            delays = None
+            retries.succeeded()
             try:
                 yield connection
             finally:

@@ -1,16 +1,15 @@
-"""Serve several handlers by URL path with werkzeug's URL maps, on threads: :func:`route`, :class:`Router`.
+"""Serve several handlers by URL path on threads: :func:`route`, :class:`Router`.
 
-Needs werkzeug (``pip install 'wsio[router]'``); the module imports without
-it and :func:`route` says so when called.
+The threaded twin of :mod:`wsio.asyncio.router` (whose docs say more): the
+same werkzeug URL maps, with plain functions as endpoints.
 """
 
 from __future__ import annotations
 
 import ssl as ssl_module
-from typing import Any, Callable
+from typing import Any
 
-from .._router import RouterBase
-from ..protocol.http11 import Request, Response
+from .._router import RouterBase, routed
 from .server import Server, ServerConnection, serve
 
 __all__ = ["route", "unix_route", "Router"]
@@ -46,37 +45,13 @@ def route(
         with route(url_map, "localhost", 8765) as server:
             server.serve_forever()
 
-    A path no rule matches is answered 404; a rule that werkzeug redirects
-    (a missing trailing slash) is answered 302. A ``process_request`` given
-    runs first; when it returns ``None``, routing happens.
-
-    Args:
-        url_map: a ``werkzeug.routing.Map``; each rule's endpoint is a
-            function ``handler(websocket, **arguments)``.
-        server_name: the host name that rules with a host part match against
-            (default: the request's ``Host`` header).
-        ssl: an :class:`ssl.SSLContext` to serve TLS; ``True`` when TLS is
-            terminated in front of the server (redirects then say ``wss://``).
-        create_router: a :class:`Router` subclass.
-        args, kwargs: passed to :func:`~wsio.sync.server.serve`.
+    The arguments, the 404 and 302 answers and the order with
+    ``process_request`` are those of :func:`wsio.asyncio.router.route`; each
+    rule's endpoint is a function ``handler(websocket, **arguments)``, and
+    ``args`` and ``kwargs`` go to :func:`~wsio.sync.server.serve`.
     """
-    url_scheme = "ws" if ssl is None or ssl is False else "wss"
-    if ssl is not None and ssl is not True and ssl is not False:
-        kwargs["ssl"] = ssl
-    router = (create_router or Router)(url_map, server_name, url_scheme)
-    user_process_request: Callable[..., Any] | None = kwargs.pop("process_request", None)
-    process_request: Callable[[ServerConnection, Request], Response | None]
-    if user_process_request is None:
-        process_request = router.route_request
-    else:
-
-        def process_request(connection: ServerConnection, request: Request) -> Response | None:
-            response = user_process_request(connection, request)
-            if response is not None:
-                return response  # type: ignore[no-any-return]
-            return router.route_request(connection, request)
-
-    return serve(router.handler, *args, process_request=process_request, **kwargs)
+    router = routed(create_router or Router, url_map, server_name, ssl, kwargs)
+    return serve(router.handler, *args, **kwargs)
 
 
 def unix_route(url_map: Any, path: str | None = None, **kwargs: Any) -> Server:

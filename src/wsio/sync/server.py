@@ -15,26 +15,21 @@ import ssl as ssl_module
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .._server_common import (
-    DEFAULT_SERVER_HEADER,
-    OVER_CAPACITY_LINGER,
-    _as_response,
-    _handler_takes_path,
-    _legacy_signature,
-    _refusal,
-    basic_response,
-    check_close_code,
-    over_capacity_response,
-)
-from .._server_compat import Responder, check_basic_auth, credentials_checker, unauthorized
-from ..exceptions import AbortHandshake, ConnectionClosed
-from ..protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, ServerProtocol, State
+from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import basic_response, check_close_code, run_steps
+from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
+from ..exceptions import ConnectionClosed
+from ..options import ServerOptions, ServerOptionsDict, with_options
+from ..protocol.connection import ServerProtocol, State
 from ..protocol.handshake import redact_path
-from ..protocol.http11 import HandshakeLimits, Request, Response
+from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
 from .connection import Connection, _shutdown
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["serve", "unix_serve", "Server", "ServerConnection", "basic_response", "basic_auth", "broadcast"]
 
@@ -49,8 +44,15 @@ DEFAULT_MAX_CONNECTIONS = 1_000
 #: beyond it a refused connection is closed at once.
 MAX_LINGERING = 1_024
 
+# Where the threaded server's options say more than the options' own docs.
+_SYNC_DOCS = {
+    "open_timeout": "seconds for the TLS handshake and the request together (10).",
+    "write_limit": "bytes of automatic answers (pongs, close frames) queued for a peer that "
+    "doesn't read, before reading from it pauses (64 KiB); ``send()`` itself is synchronous.",
+}
 
-class ServerConnection(Connection, Responder):
+
+class ServerConnection(Connection, Responder, ServerConnectionBase):
     """A connection accepted by :func:`serve`: what the handler receives.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
@@ -84,10 +86,7 @@ class ServerConnection(Connection, Responder):
             self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
             self._start()
             try:
-                if server.handler_takes_path:
-                    server.handler(self, request.path)
-                else:
-                    server.handler(self)
+                self._call_handler()
             except ConnectionClosed:
                 pass  # the peer closed; the close line says how
             except Exception:
@@ -115,11 +114,9 @@ class ServerConnection(Connection, Responder):
             while True:
                 events = self._handshake_read(deadline)
                 if protocol.state is State.CLOSED:
-                    exc = protocol.handshake_exc
-                    status = protocol.response.status_code if protocol.response is not None else 400
                     if protocol.response is not None:
                         self._handshake_write()
-                        self.logger.info("%s rejected: HTTP %d: %s", self._peer(), status, exc)
+                        self._log_unparsed()
                     return None
                 if events:
                     return events[0]  # type: ignore[no-any-return]
@@ -135,8 +132,7 @@ class ServerConnection(Connection, Responder):
         try:
             response = self._handshake_response(request)
         except Exception:
-            self.logger.error("%s process_request or process_response failed", self._peer(), exc_info=True)
-            response = basic_response(500, None, "Failed to open a WebSocket connection.\n")
+            response = self._failed_hook_response()
         with self._lock:
             protocol.send_response(response)
         try:
@@ -144,35 +140,13 @@ class ServerConnection(Connection, Responder):
         except OSError:
             return False  # the client went away during process_request
         if protocol.state is not State.OPEN:
-            if response.status_code < 400:
-                self.logger.info("%s answered HTTP %d without upgrading", self._peer(), response.status_code)
-            else:
-                self.logger.info("%s rejected: HTTP %d: %s", self._peer(), response.status_code, _refusal(protocol.handshake_exc))
+            self._log_not_upgraded(response)
             return False
         return True
 
     def _handshake_response(self, request: Request) -> Response:
-        server = self.server
-        hook = server.process_request
-        if hook is None and self.process_request is not None:
-            hook = self.process_request  # a method overridden in a subclass
-        if hook is not None:
-            try:
-                if _legacy_signature(hook, "path"):
-                    result = hook(request.path, request.headers)
-                else:
-                    result = hook(self, request)
-            except AbortHandshake as exc:  # the legacy way to answer without upgrading
-                result = (exc.status, exc.headers, exc.body)
-            if result is not None:
-                return _as_response(result)
-        protocol: ServerProtocol = self.protocol  # type: ignore[assignment]
-        response = protocol.accept(request)
-        if server.process_response is not None:
-            result = server.process_response(self, request, response)
-            if result is not None:
-                response = result
-        return response
+        """Run the hooks and accept: the response to send."""
+        return run_steps(self._handshake_steps(request))
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         self.logger.info("%s connection closed: %s", self._peer(), exc)
@@ -183,7 +157,7 @@ def basic_auth(
     credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
     check_credentials: Callable[[str, str], bool] | None = None,
 ) -> Callable[[ServerConnection, Request], Response | None]:
-    """Build a ``process_request`` that requires HTTP Basic authentication.
+    """Build a ``process_request`` that requires HTTP Basic authentication, for the threaded server.
 
     ::
 
@@ -192,20 +166,8 @@ def basic_auth(
         )) as server:
             server.serve_forever()
 
-    A request with valid credentials goes on with the handshake and the
-    connection's ``username`` is set; any other is answered ``401
-    Unauthorized`` with a ``WWW-Authenticate`` header for ``realm``.
-
-    Args:
-        realm: the protection space named in ``WWW-Authenticate`` (ASCII; ``""``).
-        credentials: a ``(username, password)`` pair or an iterable of pairs;
-            passwords are compared in constant time.
-        check_credentials: instead of ``credentials``, a function
-            ``(username, password)`` returning whether they are valid.
-
-    Raises:
-        ValueError: if both or neither of ``credentials`` and ``check_credentials`` are given.
-        TypeError: if ``credentials`` isn't a pair or an iterable of pairs.
+    The same as :func:`wsio.asyncio.server.basic_auth` (which documents the
+    arguments), but ``check_credentials`` is a plain function.
     """
     check = credentials_checker(credentials, check_credentials)
 
@@ -213,16 +175,12 @@ def basic_auth(
         found = check_basic_auth(request, realm)
         if isinstance(found, Response):
             return found
-        username, password = found
-        if not check(username, password):
-            return unauthorized(realm, "Invalid credentials\n")
-        connection.username = username
-        return None
+        return authenticated(connection, found[0], check(*found), realm)
 
     return process_request
 
 
-class Server:
+class Server(ServerBase):
     """A running threaded WebSocket server: what :func:`serve` returns.
 
     Call :meth:`serve_forever` to accept connections, and :meth:`shutdown`
@@ -236,6 +194,7 @@ class Server:
 
     # Here, where "socket" is the module: in __init__ it is the listening socket.
     _lingering: dict[socket.socket, float]
+    connections: set[ServerConnection]
 
     def __init__(
         self,
@@ -252,19 +211,10 @@ class Server:
         server_header: str | None = DEFAULT_SERVER_HEADER,
     ) -> None:
         self.socket = socket
-        self.handler = handler
-        self.handler_takes_path = _handler_takes_path(handler)
-        self.process_request = process_request
-        self.process_response = process_response
-        self.open_timeout = open_timeout
+        self._keep(handler, process_request, process_response, open_timeout, logger, max_connections, server_header)
         self.ssl_context = ssl_context
-        self.logger = logger
-        #: Connections held at once; above it, new ones get an immediate 503.
-        self.max_connections = max_connections
-        self._over_capacity_answer = over_capacity_response(server_header)
         # Refused sockets whose request is read and dropped by the accept loop: deadline by socket.
         self._lingering = {}
-        self.connections: set[ServerConnection] = set()
         self._make_connection = make_connection
         self._lock = threading.Lock()
         self._all_done = threading.Condition(self._lock)
@@ -337,11 +287,10 @@ class Server:
         lose the 503; so the accept loop reads what comes until the client
         closes, at most OVER_CAPACITY_LINGER seconds.
         """
-        peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else str(address or "?")
-        self.logger.info("%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(self.connections), self.max_connections)
+        self._log_over_capacity(address)
         sock.setblocking(False)
         try:
-            sock.send(self._over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
+            sock.send(self.over_capacity_answer)  # a few hundred bytes: the socket buffer takes them
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             sock.close()
@@ -491,6 +440,16 @@ def _listening_socket(host: Any, port: int | None, family: int, backlog: int, re
     return socket.create_server((host, port or 0), family=family, backlog=backlog, reuse_port=reuse_port)
 
 
+class SyncServeKwargs(ServerOptionsDict, total=False):
+    """The keyword arguments of :func:`serve`: the options, and older names of some."""
+
+    ssl_context: ssl_module.SSLContext | None
+    create_protocol: Any
+    klass: Any
+    handshake_timeout: float | None
+
+
+@with_options(ServerOptions, defaults={"max_connections": DEFAULT_MAX_CONNECTIONS}, docs=_SYNC_DOCS)
 def serve(
     handler: Callable[..., Any],
     host: str | None = None,
@@ -498,34 +457,12 @@ def serve(
     *,
     sock: socket.socket | None = None,
     ssl: ssl_module.SSLContext | None = None,
-    process_request: Callable[..., Any] | None = None,
-    process_response: Callable[..., Any] | None = None,
-    origins: Sequence[Any] | None = None,
-    subprotocols: Sequence[str] | None = None,
-    select_subprotocol: Callable[..., str | None] | None = None,
-    compression: str | None = "deflate",
-    extensions: Sequence[Any] | None = None,
-    server_header: str | None = DEFAULT_SERVER_HEADER,
-    extra_headers: Any = None,
-    open_timeout: float | None = 10,
-    ping_interval: float | None = 20,
-    ping_timeout: float | None = 20,
-    close_timeout: float | None = 10,
-    max_size: int | None = DEFAULT_MAX_SIZE,
-    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
-    max_queue: int | None = 16,
-    write_limit: int = 65536,
-    compression_threshold: int = 128,
-    handshake_limits: HandshakeLimits | None = None,
-    max_connections: int | None = DEFAULT_MAX_CONNECTIONS,
-    create_connection: type[ServerConnection] | None = None,
-    logger: logging.Logger | None = None,
     family: int = socket.AF_UNSPEC,
     backlog: int = 100,
     reuse_port: bool = False,
     unix: bool = False,
     path: str | None = None,
-    **kwargs: Any,
+    **kwargs: Unpack[SyncServeKwargs],
 ) -> Server:
     """Start a threaded WebSocket server; return it listening, ready for :meth:`Server.serve_forever`.
 
@@ -538,6 +475,9 @@ def serve(
         with serve(echo, "localhost", 8765) as server:
             server.serve_forever()
 
+    The options (``process_request``, ``compression``, ``max_size``, ...) are
+    those of :class:`~wsio.options.ServerOptions`, listed below.
+
     Args:
         handler: ``handler(websocket)`` (or the older ``handler(websocket, path)``),
             run in a thread for each connection; the connection closes with
@@ -545,55 +485,17 @@ def serve(
         host, port: where to listen; ``host=None`` listens on all interfaces.
         sock: an already bound socket, instead of ``host`` and ``port``.
         ssl: an :class:`ssl.SSLContext` for TLS (``ssl_context`` is an alias).
-        process_request: ``(connection, request)`` or ``(path, request_headers)``;
-            return ``None`` to go on with the handshake, or a :class:`Response`
-            or ``(status, headers, body)`` to answer with plain HTTP (health
-            checks, authentication).
-        process_response: ``(connection, request, response)``; may return a
-            replacement response.
-        origins: allowed ``Origin`` values (``None`` in the list allows no
-            Origin); default: any.
-        subprotocols: subprotocols the server supports, by preference.
-        select_subprotocol: ``(connection, client_subprotocols)`` returning one
-            or ``None``, to choose yourself.
-        compression: ``"deflate"`` (default) negotiates permessage-deflate;
-            ``None`` turns it off. ``extensions`` replaces the factories.
-        server_header: the ``Server`` header; ``None`` removes it.
-        extra_headers: headers added to the 101 response (or a callable
-            ``(path, request_headers)`` returning them).
-        open_timeout: seconds for the TLS handshake and the request together (10).
-        ping_interval, ping_timeout: keepalive (20 s, 20 s; ``None`` disables).
-        close_timeout: seconds to wait for the closing handshake (10).
-        max_size: largest message in bytes (1 MiB; ``None``: no limit).
-        max_fragments: largest number of frames in a message (4096).
-        max_queue: messages buffered before reading pauses (16).
-        write_limit: bytes of automatic answers (pongs, close frames) queued for a
-            peer that doesn't read, before reading from it pauses (64 KiB);
-            ``send()`` itself is synchronous.
-        compression_threshold: messages shorter than this go uncompressed (128).
-        handshake_limits: a :class:`HandshakeLimits` for the request parser.
-        max_connections: connections held at once, opening ones included
-            (1,000: each costs two threads); above it a new connection is
-            answered ``503 Service Unavailable`` with ``Retry-After`` by the
-            accepting thread, without a thread of its own, and one INFO line
-            is logged. ``None``: no limit.
-        create_connection: a :class:`ServerConnection` subclass.
-        logger: defaults to the ``wsio.server`` logger.
         family, backlog, reuse_port: for the listening socket (``AF_UNSPEC``, 100, False);
             ``backlog`` is how many connections the kernel queues before they
             are accepted (Linux caps it at ``net.core.somaxconn``).
+        unix, path: listen on the Unix socket at ``path`` (see :func:`unix_serve`).
     """
-    ssl = kwargs.pop("ssl_context", ssl)
-    create_connection = create_connection or kwargs.pop("create_protocol", None) or kwargs.pop("klass", None)
-    open_timeout = kwargs.pop("handshake_timeout", open_timeout)
-    if kwargs:
-        raise TypeError(f"serve() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-    if compression == "deflate":
-        from ..protocol.deflate import enable_server_permessage_deflate
-
-        extensions = enable_server_permessage_deflate(extensions)
-    elif compression is not None:
-        raise ValueError(f"unsupported compression: {compression}")
+    passed: dict[str, Any] = dict(kwargs)
+    ssl = passed.pop("ssl_context", ssl)
+    passed.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+    options = ServerOptions.from_kwargs(passed)
+    if passed:
+        raise TypeError(f"serve() got unexpected keyword arguments: {', '.join(sorted(passed))}")
     if sock is None:
         if unix:
             if path is None:
@@ -603,54 +505,28 @@ def serve(
             sock.listen(backlog)
         else:
             sock = _listening_socket(host, port, family, backlog, reuse_port)
-    connection_class = create_connection or ServerConnection
-    limits = handshake_limits or HandshakeLimits()
-
-    def make_select(connection: ServerConnection) -> Callable[[list[str], list[str]], str | None] | None:
-        if select_subprotocol is None:
-            return None
-        if _legacy_signature(select_subprotocol, "client_subprotocols"):
-            return select_subprotocol
-        return lambda client, _server: select_subprotocol(connection, client)
+    connection_class = options.create_connection or ServerConnection
+    protocol_kwargs = options.protocol_kwargs(options.logger)
+    connection_kwargs = options.connection_kwargs(options.logger)
+    selector = options.subprotocol_selector
 
     def make_connection(client_socket: socket.socket, server: Server) -> ServerConnection:
-        protocol = ServerProtocol(
-            origins=origins,
-            extensions=extensions,
-            subprotocols=subprotocols,
-            server_header=server_header,
-            extra_headers=extra_headers,
-            limits=limits,
-            max_size=max_size,
-            max_fragments=max_fragments,
-            compression_threshold=compression_threshold,
-            logger=logger,
-        )
-        connection = connection_class(
-            client_socket,
-            protocol,
-            server,
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            close_timeout=close_timeout,
-            max_queue=max_queue,
-            write_limit=write_limit,
-            logger=logger,
-        )
-        protocol.select_subprotocol = make_select(connection)
+        protocol = ServerProtocol(**protocol_kwargs)
+        connection: ServerConnection = connection_class(client_socket, protocol, server, **connection_kwargs)
+        protocol.select_subprotocol = selector(connection)
         return connection
 
     return Server(
         sock,
         handler,
-        process_request=process_request,
-        process_response=process_response,
-        open_timeout=open_timeout,
+        process_request=options.process_request,
+        process_response=options.process_response,
+        open_timeout=options.open_timeout,
         ssl_context=ssl,
         make_connection=make_connection,
-        logger=logger or globals()["logger"],
-        max_connections=max_connections,
-        server_header=server_header,
+        logger=options.logger or globals()["logger"],
+        max_connections=options.max_connections,
+        server_header=options.server_header,
     )
 
 
