@@ -121,19 +121,19 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     - ``_handle_events(events)``: the core returned events for a read (messages,
       fragments, pings, pongs, handshake events). Each API defines it: queue
       them for ``recv()``, call the listener, or hand them to ASGI. Pass a
-      ``Pong`` to :meth:`_pong_received` and a handshake event to
-      :meth:`_handshake_event`; the core answers pings and close frames.
+      ``Pong`` to ``_pong_received()`` and a handshake event to
+      ``_handshake_event()``; the core answers pings and close frames.
     - ``_handshake_event(event)``: the role's opening handshake event.
     - ``_connection_lost_hook(exc)``: the TCP connection is gone; ``exc`` is
       the :exc:`ConnectionClosed` that says how.
     - ``_no_pong()``: no pong within ``ping_timeout`` (fails with 1011).
-    - Write batching: :meth:`_hold` (a small frame is ready: write it now or
-      with the others of this batch), :meth:`_write` (write now, after the
-      held frames) and :meth:`_flush_held` (the batch ends: write what is
+    - Write batching: ``_hold()`` (a small frame is ready: write it now or
+      with the others of this batch), ``_write()`` (write now, after the
+      held frames) and ``_flush_held()`` (the batch ends: write what is
       held). By default a batch is a turn of the event loop; an API that
       batches otherwise (the callback API: per read) overrides these three.
       Whatever writes frames to many connections at once (``broadcast()``,
-      the pub/sub hub) goes through :meth:`_hold` and :meth:`_flush_held`,
+      the pub/sub hub) goes through ``_hold()`` and ``_flush_held()``,
       so it batches as each connection's API does.
     - :meth:`close`: each API's closing, returning something to await until
       the connection is closed.

@@ -195,7 +195,7 @@ class ServerConnection(ServerRole, Connection):
     """A connection accepted by :func:`serve`.
 
     Subclass it and pass ``create_connection=`` to :func:`serve` to override
-    :meth:`process_request` as a method, as older code does.
+    ``process_request`` as a method, as older code does.
     """
 
     __slots__ = ()
