@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from .clients import CLIENTS
-from .servers import SERVERS
+from .servers import LABELS
 
 #: The references every figure is compared with: side -> (column title, implementation).
 REFERENCES = {
@@ -15,11 +15,30 @@ REFERENCES = {
     "client": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_raw")],
 }
 WSIO = {"server": ["wsio_asyncio", "wsio_listener"], "client": ["wsio_asyncio", "wsio_listener", "wsio_sync"]}
+#: The ASGI suite: every engine under the same uvicorn and Starlette, against uvicorn's default engine.
+ASGI_REFERENCES = [("websockets-sansio", "uvicorn_websockets_sansio"), ("wsproto", "uvicorn_wsproto")]
+ASGI_WSIO = ["uvicorn_wsio"]
+#: Issue 12's targets for wsio's engine, as ratios to websockets-sansio: case prefix, comparison, ratio.
+ASGI_TARGETS = [("pipelined-16B", ">=", 1.5), ("conns", ">=", 1.2), ("idle", "<=", 0.5)]
 BOUND = 0.9  # a load generator (or peer) busier than this may be what limits the figure
 
 
 def labels(side: str) -> dict[str, str]:
-    return SERVERS if side == "server" else CLIENTS
+    return LABELS if side == "server" else CLIENTS
+
+
+def references(data: dict[str, Any], side: str) -> list[tuple[str, str]]:
+    return ASGI_REFERENCES if data["meta"].get("suite") == "asgi" else REFERENCES[side]
+
+
+def wsio_impls(data: dict[str, Any], side: str) -> list[str]:
+    return ASGI_WSIO if data["meta"].get("suite") == "asgi" else WSIO[side]
+
+
+def basename(data: dict[str, Any]) -> str:
+    """What the files are called: latest.* for the main suite, asgi.* (and asgi-*.png) for the ASGI suite."""
+    suite = data["meta"].get("suite", "main")
+    return "latest" if suite == "main" else suite
 
 
 def number(value: float, unit: str) -> str:
@@ -61,18 +80,22 @@ def cell(side: str, entry: dict[str, Any], impl: str) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     meta = data["meta"]
+    asgi = meta.get("suite") == "asgi"
+    memory_runs = meta.get("idle_repeats", 1)
     lines = [
-        "# wsio benchmarks",
+        "# wsio benchmarks" + (": the ASGI suite" if asgi else ""),
         "",
+        *([f"{meta['asgi_stack']}", ""] if asgi else []),
         f"Mode **{meta['mode']}**: median of {meta['repeats']} repeats "
-        f"({meta['warmup_s']} s warm-up, {meta['window_s']} s window each; memory: 1 run), "
+        f"({meta['warmup_s']} s warm-up, {meta['window_s']} s window each; "
+        f"memory: {memory_runs} run{'s' if memory_runs != 1 else ''}), "
         f"measured {meta['started']}, {meta['seconds']} s in all.",
         f"Python {meta['python']} on {meta['platform']}, {meta['cpus']} CPUs; "
         + ("server on CPU 0, load on CPU 1 (taskset)." if meta["pinned"] else "not pinned (no taskset)."),
         f"Load average {fmt_load(meta['loadavg_before'])} before, {fmt_load(meta['loadavg_after'])} after "
         "(above 0 means other work shared the machine: figures are noisier and lower).",
         f"Server benchmarks: load generator = {meta['load_generator']}.",
-        f"Client benchmarks: peer = {meta['client_peer']}.",
+        *([] if asgi else [f"Client benchmarks: peer = {meta['client_peer']}."]),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())) + ".",
         "",
         "Ratios are medians divided by the reference's median; for memory (KiB/conn) lower is better.",
@@ -83,13 +106,15 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     for name, why in meta.get("skipped", {}).items():
         lines.append(f"- skipped {name}: {why}")
+    if asgi:
+        lines += ["", *targets(data)]
     lines += ["", "## wsio against the references", ""]
     for side in ("server", "client"):
         cases = data.get(side) or {}
         if not cases:
             continue
-        impls = [i for i in WSIO[side] if any(i in e["results"] for e in cases.values())]
-        refs = REFERENCES[side]
+        impls = [i for i in wsio_impls(data, side) if any(i in e["results"] for e in cases.values())]
+        refs = references(data, side)
         head = ["scenario", "unit"]
         for impl in impls:
             head += [labels(side)[impl]] + [f"vs {title}" for title, _ in refs]
@@ -107,7 +132,7 @@ def markdown(data: dict[str, Any]) -> str:
             unit = entry["unit"]
             better = "higher is better" if entry["higher_is_better"] else "lower is better"
             lines += [f"### {side} · {case} ({unit}, {better})", ""]
-            refs = REFERENCES[side]
+            refs = references(data, side)
             mbps = entry.get("size") is not None
             head = ["implementation", "median", "spread"] + (["MB/s"] if mbps else []) + [f"vs {t}" for t, _ in refs]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -130,6 +155,33 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def targets(data: dict[str, Any]) -> list[str]:
+    """The ASGI suite's targets (issue 12): wsio's engine against websockets-sansio, met or not."""
+    ref = ASGI_REFERENCES[0][1]
+    lines = [
+        "## Targets",
+        "",
+        "wsio's engine against websockets-sansio (uvicorn's default engine), median against median"
+        + (" (smoke mode: tiny counts that check the plumbing, not figures to judge a target by):" if data["meta"]["mode"] == "smoke" else ":"),
+        "",
+        "| scenario | target | wsio | websockets-sansio | ratio | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for prefix, op, goal in ASGI_TARGETS:
+        for case, entry in (data.get("server") or {}).items():
+            if not case.startswith(prefix):
+                continue
+            mine, theirs = entry["results"].get(ASGI_WSIO[0], {}), entry["results"].get(ref, {})
+            if "median" in mine and "median" in theirs and theirs["median"]:
+                r = mine["median"] / theirs["median"]
+                met = "yes" if (r >= goal if op == ">=" else r <= goal) else "no"
+                figures = [number(mine["median"], entry["unit"]), number(theirs["median"], entry["unit"]), f"{r:.2f}x", met]
+            else:
+                figures = ["—", "—", "—", "no figure"]
+            lines.append(f"| {case} | {op} {goal}x | " + " | ".join(figures) + " |")
+    return lines
+
+
 def fmt_load(load: Any) -> str:
     return "/".join(f"{x:.1f}" for x in load)
 
@@ -137,11 +189,12 @@ def fmt_load(load: Any) -> str:
 def write(data: dict[str, Any], out_dir: str, charts: bool = True, log: Any = print) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    path = os.path.join(out_dir, "latest.json")
+    name = basename(data)
+    path = os.path.join(out_dir, f"{name}.json")
     with open(path, "w") as f:
         json.dump(data, f, indent=1)
     written.append(path)
-    path = os.path.join(out_dir, "latest.md")
+    path = os.path.join(out_dir, f"{name}.md")
     with open(path, "w") as f:
         f.write(markdown(data))
     written.append(path)
@@ -179,7 +232,7 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
                 high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
                 colors = [
-                    "#d1495b" if i.startswith("wsio") else "#999999" if i.startswith("tcp") else "#30638e" for i in impls
+                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") else "#30638e" for i in impls
                 ]
                 y = range(len(impls))
                 ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})
@@ -195,7 +248,8 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 ax.margins(x=0.18)
             fig.suptitle(f"{side}s · {cases[0][1]['title']} ({data['meta']['mode']} mode)", fontsize=10)
             fig.tight_layout()
-            path = os.path.join(out_dir, f"{side}-{group}.png")
+            prefix = "" if basename(data) == "latest" else basename(data) + "-"
+            path = os.path.join(out_dir, f"{prefix}{side}-{group}.png")
             fig.savefig(path, dpi=100)
             plt.close(fig)
             written.append(path)
