@@ -57,6 +57,15 @@ def ratio(entry: dict[str, Any], impl: str, ref: str) -> str:
     return f"{mine['median'] / theirs['median']:.2f}x"
 
 
+def cpu_ratio(entry: dict[str, Any], impl: str, ref: str) -> float | None:
+    """The ratio of figures per server CPU-second (see run.summarize), or None."""
+    mine = entry["results"].get(impl, {}).get("per_server_cpu")
+    theirs = entry["results"].get(ref, {}).get("per_server_cpu")
+    if not mine or not theirs or not theirs["median"]:
+        return None
+    return float(mine["median"] / theirs["median"])
+
+
 def bound_mark(side: str, result: dict[str, Any]) -> str:
     """† when the other end was saturated: the figure is a floor, not the implementation's limit.
     A count in brackets: measured with fewer connections than the scenario says."""
@@ -134,7 +143,11 @@ def markdown(data: dict[str, Any]) -> str:
             lines += [f"### {side} · {case} ({unit}, {better})", ""]
             refs = references(data, side)
             mbps = entry.get("size") is not None
+            # The ASGI suite also gives each figure per CPU-second of the server (less noisy on a shared machine).
+            per_cpu = asgi and side == "server" and unit != "KiB/conn"
             head = ["implementation", "median", "spread"] + (["MB/s"] if mbps else []) + [f"vs {t}" for t, _ in refs]
+            if per_cpu:
+                head += ["per server CPU-s", "spread"] + [f"vs {t}" for t, _ in refs]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for impl, r in entry["results"].items():
                 label = labels(side)[impl]
@@ -143,9 +156,19 @@ def markdown(data: dict[str, Any]) -> str:
                     if mbps:
                         row.append(f"{r['median'] * entry['size'] / 1e6:,.1f}")
                     row += [ratio(entry, impl, ref) for _, ref in refs]
+                    if per_cpu:
+                        pc = r.get("per_server_cpu")
+                        if pc:
+                            spread = (pc["max"] - pc["min"]) / 2 / pc["median"] * 100 if pc["median"] else 0.0
+                            row += [number(pc["median"], unit), f"±{spread:.0f}%"]
+                            row += [f"{x:.2f}x" if (x := cpu_ratio(entry, impl, ref)) is not None else "—" for _, ref in refs]
+                        else:
+                            row += ["—", ""] + ["—" for _ in refs]
                 else:
                     text = "n/a" if "na" in r else "error"
                     row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs]
+                    if per_cpu:
+                        row += ["", ""] + ["" for _ in refs]
                     if "error" in r:
                         errors.append(f"- {side} · {case} · {label}: {r['error']}")
                 lines.append("| " + " | ".join(row) + " |")
@@ -161,11 +184,13 @@ def targets(data: dict[str, Any]) -> list[str]:
     lines = [
         "## Targets",
         "",
-        "wsio's engine against websockets-sansio (uvicorn's default engine), median against median"
+        "wsio's engine against websockets-sansio (uvicorn's default engine), median against median; the last "
+        "column compares what each server does per CPU-second it got, a cross-check that varies less when other "
+        "work shares the machine"
         + (" (smoke mode: tiny counts that check the plumbing, not figures to judge a target by):" if data["meta"]["mode"] == "smoke" else ":"),
         "",
-        "| scenario | target | wsio | websockets-sansio | ratio | met |",
-        "|---|---|---|---|---|---|",
+        "| scenario | target | wsio | websockets-sansio | ratio | met | ratio per server CPU-s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for prefix, op, goal in ASGI_TARGETS:
         for case, entry in (data.get("server") or {}).items():
@@ -175,9 +200,16 @@ def targets(data: dict[str, Any]) -> list[str]:
             if "median" in mine and "median" in theirs and theirs["median"]:
                 r = mine["median"] / theirs["median"]
                 met = "yes" if (r >= goal if op == ">=" else r <= goal) else "no"
-                figures = [number(mine["median"], entry["unit"]), number(theirs["median"], entry["unit"]), f"{r:.2f}x", met]
+                per_cpu = cpu_ratio(entry, ASGI_WSIO[0], ref)
+                figures = [
+                    number(mine["median"], entry["unit"]),
+                    number(theirs["median"], entry["unit"]),
+                    f"{r:.2f}x",
+                    met,
+                    f"{per_cpu:.2f}x" if per_cpu is not None else "—",
+                ]
             else:
-                figures = ["—", "—", "—", "no figure"]
+                figures = ["—", "—", "—", "no figure", "—"]
             lines.append(f"| {case} | {op} {goal}x | " + " | ".join(figures) + " |")
     return lines
 

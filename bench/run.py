@@ -60,6 +60,11 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("conns",):
         if any(key in s for s in samples):
             out[key] = max(s.get(key, 0) for s in samples)
+    # Server side: messages (or connections) per CPU-second of the server. On a machine shared with
+    # other work a server that doesn't get its whole core does less; what it costs per message doesn't change.
+    per_cpu = [s["value"] / s["server_cpu"] for s in samples if "value" in s and "loadgen_cpu" in s and s.get("server_cpu")]
+    if per_cpu:
+        out["per_server_cpu"] = {"median": statistics.median(per_cpu), "min": min(per_cpu), "max": max(per_cpu)}
     for key in ("loadgen_cpu", "client_cpu", "server_cpu"):
         figures = [s[key] for s in samples if key in s]
         if figures:
