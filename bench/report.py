@@ -17,6 +17,7 @@ REFERENCES = {
 WSIO = {"server": ["wsio_asyncio", "wsio_listener"], "client": ["wsio_asyncio", "wsio_listener", "wsio_sync"]}
 #: The ASGI suite: every engine under the same uvicorn and Starlette, against uvicorn's default engine.
 ASGI_REFERENCES = [("websockets-sansio", "uvicorn_websockets_sansio"), ("wsproto", "uvicorn_wsproto")]
+ASGI_FLOOR = "uvicorn_floor"  # no engine: the least memory per connection any engine could reach
 ASGI_WSIO = ["uvicorn_wsio"]
 #: Issue 12's targets for wsio's engine, as ratios to websockets-sansio: case prefix, comparison, ratio.
 ASGI_TARGETS = [("pipelined-16B", ">=", 1.5), ("conns", ">=", 1.2), ("idle", "<=", 0.5)]
@@ -211,6 +212,26 @@ def targets(data: dict[str, Any]) -> list[str]:
             else:
                 figures = ["—", "—", "—", "no figure", "—"]
             lines.append(f"| {case} | {op} {goal}x | " + " | ".join(figures) + " |")
+    for case, entry in (data.get("server") or {}).items():
+        floor, theirs = entry["results"].get(ASGI_FLOOR, {}), entry["results"].get(ref, {})
+        if case.startswith("idle") and "median" in floor and "median" in theirs and theirs["median"]:
+            lines += [
+                "",
+                f"{case}: uvicorn, Starlette and the app with no WebSocket engine (a stub that answers the "
+                f"upgrade and runs the app, no framing) hold {number(floor['median'], entry['unit'])} KiB per "
+                f"connection, {floor['median'] / theirs['median']:.2f}x websockets-sansio's figure: no engine can "
+                "go below that. What the engines add to it: "
+                + ", ".join(
+                    f"{labels('server')[impl]} {number(r['median'] - floor['median'], entry['unit'])} KiB"
+                    for impl, r in entry["results"].items()
+                    if impl != ASGI_FLOOR and "median" in r
+                )
+                + ".",
+            ]
+            mine = entry["results"].get(ASGI_WSIO[0], {})
+            if "median" in mine and theirs["median"] > floor["median"]:
+                added = (mine["median"] - floor["median"]) / (theirs["median"] - floor["median"])
+                lines[-1] += f" wsio's engine adds {added:.2f}x what websockets-sansio's adds."
     return lines
 
 

@@ -129,6 +129,8 @@ class Runner:
         mode = self.mode
         if case.deflate and impl in server_registry.NO_DEFLATE:
             return {"na": "no permessage-deflate"}
+        if case.op != "idle" and impl in server_registry.IDLE_ONLY:
+            return {"na": "holds idle connections only"}
         proto = "tcp" if impl == "tcp_echo" else "ws"
         if case.op == "idle":
             return self.measure_idle(server, port, proto, case, mode.idle_caps.get(impl))

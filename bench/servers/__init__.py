@@ -46,6 +46,7 @@ ASGI_SERVERS = {
     "uvicorn_wsio": "uvicorn + wsio",
     "uvicorn_websockets_sansio": "uvicorn + websockets-sansio",
     "uvicorn_wsproto": "uvicorn + wsproto",
+    "uvicorn_floor": "uvicorn + Starlette, no engine (floor)",
 }
 
 _UVICORN = ["uvicorn", "starlette", "httptools", "uvloop"]
@@ -53,7 +54,12 @@ ASGI_REQUIRES = {
     "uvicorn_wsio": [*_UVICORN, "wsio.asgi"],
     "uvicorn_websockets_sansio": [*_UVICORN, "websockets"],
     "uvicorn_wsproto": [*_UVICORN, "wsproto"],
+    "uvicorn_floor": _UVICORN,
 }
+
+#: Servers that only hold idle connections (the floor of the ASGI suite's memory figure):
+#: n/a in every other scenario.
+IDLE_ONLY = {"uvicorn_floor"}
 
 #: Every server's label, in either suite.
 LABELS = {**SERVERS, **ASGI_SERVERS}
