@@ -179,6 +179,11 @@ class Runner:
         scenario = groups[0].server_scenario
         for rep in range(repeats):
             for impl in impls:
+                if impl in server_registry.IDLE_ONLY and not any(is_memory(g) for g in groups):
+                    for g in groups:  # nothing it can serve here: don't start it
+                        for case in g.cases:
+                            samples[case.name][impl].append({"na": "holds idle connections only"})
+                    continue
                 try:
                     server, port = self.start_server(impl, scenario)
                 except Exception as exc:  # noqa: BLE001
