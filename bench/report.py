@@ -285,7 +285,7 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
                 high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
                 colors = [
-                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") else "#30638e" for i in impls
+                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i == ASGI_FLOOR else "#30638e" for i in impls
                 ]
                 y = range(len(impls))
                 ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})
