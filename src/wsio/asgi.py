@@ -417,22 +417,24 @@ class UvicornProtocol(Connection):
             self._connect_pending = False
             return {"type": "websocket.connect"}
         while True:
-            try:
-                data = self.recv_nowait()
-            except asyncio.QueueEmpty:
-                if self._disconnect is not None:
-                    return self._disconnect
-                waiter = self._recv_waiter = self.loop.create_future()
+            if self._messages or self._closed_waiter.done() or self.protocol.state is State.CLOSED:
                 try:
-                    await waiter
-                finally:
-                    self._recv_waiter = None
-                continue
-            except ConnectionClosed:  # closed, and nothing left
-                return self._disconnect_message()
-            if type(data) is str:
-                return {"type": "websocket.receive", "text": data}
-            return {"type": "websocket.receive", "bytes": data}
+                    data = self.recv_nowait()
+                except ConnectionClosed:  # closed, and nothing left
+                    return self._disconnect_message()
+                if type(data) is str:
+                    return {"type": "websocket.receive", "text": data}
+                return {"type": "websocket.receive", "bytes": data}
+            # Nothing queued and still open (where recv_nowait() raises QueueEmpty): wait
+            # here, without raising an exception for each message of an app that answers
+            # each one, or keeping one and its traceback alive while the connection is idle.
+            if self._disconnect is not None:
+                return self._disconnect
+            waiter = self._recv_waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
 
     async def asgi_send(self, message: dict[str, Any]) -> None:
         """The ASGI ``send`` callable: accept, send, close, or a denial response."""
