@@ -66,6 +66,11 @@ HANDSHAKE_BUFFER_LIMIT = 1 << 20
 #: The key of ``scope["extensions"]`` under which the engine gives the app its connection.
 EXTENSION = "wsio"
 
+#: The permessage-deflate offer, one for every connection (as wsio's own servers
+#: share theirs): a factory holds only its settings, each connection's
+#: compressor and decompressor are made when it negotiates.
+_DEFLATE = ServerPerMessageDeflateFactory(server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5})
+
 _DISCONNECT = "websocket.disconnect"
 _OPEN = State.OPEN
 _CONNECTING = State.CONNECTING
@@ -159,15 +164,8 @@ class UvicornProtocol(Connection):
     ) -> None:
         if not config.loaded:
             config.load()
-        extensions = []
-        if config.ws_per_message_deflate:
-            extensions.append(
-                ServerPerMessageDeflateFactory(
-                    server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
-                )
-            )
         protocol = ServerProtocol(
-            extensions=extensions,
+            extensions=[_DEFLATE] if config.ws_per_message_deflate else [],
             server_header=None,  # uvicorn's default headers carry it
             max_size=config.ws_max_size,
             max_fragments=self.max_fragments,
