@@ -84,5 +84,12 @@ bench: install
 	$(PIP) install -q -e ".[bench]"
 	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench
 
+# The ASGI suite: a Starlette echo on uvicorn (httptools, uvloop) with wsio's,
+# websockets-sansio's and wsproto's engines. Writes bench/results/asgi.{md,json}.
+.PHONY: bench-asgi
+bench-asgi: install
+	$(PIP) install -q -e ".[bench]"
+	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench --suite asgi
+
 clean:
 	rm -rf $(VENV) .venvs build reports src/*.egg-info src/wsio/*.so

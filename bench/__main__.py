@@ -4,6 +4,7 @@
     python -m bench --mode full        # more repeats, longer windows: the figures for the docs
     python -m bench --smoke --out DIR  # each scenario once with tiny counts: checks it works
     python -m bench --servers wsio_asyncio,picows_core --side server --groups pingpong
+    python -m bench --suite asgi       # a Starlette echo on uvicorn, per WebSocket engine: results/asgi.{md,json}
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE") or "quick")
     parser.add_argument("--smoke", action="store_true", help="same as --mode smoke")
+    parser.add_argument(
+        "--suite",
+        choices=["main", "asgi"],
+        default="main",
+        help="main: each library's own server and client (latest.*); "
+        "asgi: a Starlette echo on uvicorn with wsio's, websockets-sansio's and wsproto's engines (asgi.*, servers only)",
+    )
     parser.add_argument("--side", choices=["server", "client", "both"], default="both")
-    parser.add_argument("--servers", help="comma-separated modules of bench/servers (default: all installed)")
+    parser.add_argument("--servers", help="comma-separated modules of bench/servers (default: all installed in the suite)")
     parser.add_argument("--clients", help="comma-separated modules of bench/clients (default: all installed)")
     parser.add_argument("--groups", help="comma-separated scenario groups (pingpong, pipelined, conns, broadcast, idle, ...)")
     parser.add_argument("--repeats", type=int, help="override the mode's repeats")
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             clients=args.clients.split(",") if args.clients else None,
             sides=sides,
             log=lambda line: print(line, flush=True),
+            suite=args.suite,
         )
     except KeyboardInterrupt:
         Child.stop_all()

@@ -21,7 +21,7 @@ from . import clients as client_registry
 from . import servers as server_registry
 from .common import cpu_seconds, rss_kib
 from .procs import LOAD_CPU, SERVER_CPU, Child, free_port, pinning
-from .scenarios import Case, Group, Mode, client_groups, server_groups
+from .scenarios import Case, Group, Mode, asgi_groups, client_groups, server_groups
 
 
 def available(requires: dict[str, list[str]], names: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -60,6 +60,11 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for key in ("conns",):
         if any(key in s for s in samples):
             out[key] = max(s.get(key, 0) for s in samples)
+    # Server side: messages (or connections) per CPU-second of the server. On a machine shared with
+    # other work a server that doesn't get its whole core does less; what it costs per message doesn't change.
+    per_cpu = [s["value"] / s["server_cpu"] for s in samples if "value" in s and "loadgen_cpu" in s and s.get("server_cpu")]
+    if per_cpu:
+        out["per_server_cpu"] = {"median": statistics.median(per_cpu), "min": min(per_cpu), "max": max(per_cpu)}
     for key in ("loadgen_cpu", "client_cpu", "server_cpu"):
         figures = [s[key] for s in samples if key in s]
         if figures:
@@ -124,6 +129,8 @@ class Runner:
         mode = self.mode
         if case.deflate and impl in server_registry.NO_DEFLATE:
             return {"na": "no permessage-deflate"}
+        if case.op != "idle" and impl in server_registry.IDLE_ONLY:
+            return {"na": "holds idle connections only"}
         proto = "tcp" if impl == "tcp_echo" else "ws"
         if case.op == "idle":
             return self.measure_idle(server, port, proto, case, mode.idle_caps.get(impl))
@@ -172,6 +179,11 @@ class Runner:
         scenario = groups[0].server_scenario
         for rep in range(repeats):
             for impl in impls:
+                if impl in server_registry.IDLE_ONLY and not any(is_memory(g) for g in groups):
+                    for g in groups:  # nothing it can serve here: don't start it
+                        for case in g.cases:
+                            samples[case.name][impl].append({"na": "holds idle connections only"})
+                    continue
                 try:
                     server, port = self.start_server(impl, scenario)
                 except Exception as exc:  # noqa: BLE001
@@ -287,7 +299,7 @@ class Runner:
             "results": results,
         }
         self.out[side][case.name] = entry
-        labels = server_registry.SERVERS if side == "server" else client_registry.CLIENTS
+        labels = server_registry.LABELS if side == "server" else client_registry.CLIENTS
         parts = []
         for impl, r in results.items():
             label = labels[impl]
@@ -300,6 +312,16 @@ class Runner:
         self.log(f"[{side}] {case.name} ({case.unit}): " + " | ".join(parts))
 
 
+#: What the ASGI suite's servers run (bench/servers/_uvicorn.py).
+ASGI_STACK = (
+    "A Starlette echo endpoint (`WebSocketRoute`: `receive()`, then `send_text()` or `send_bytes()`) on uvicorn "
+    "with httptools and uvloop (what `uvicorn[standard]` and uvicorn's `auto` settings run), uvicorn's defaults "
+    "otherwise (keepalive pings every 20 s, `ws_max_queue` 32), log level warning and no access log; "
+    "the WebSocket engine is the one thing that changes: `--ws wsio.asgi:UvicornProtocol`, "
+    "`--ws websockets-sansio` (uvicorn's default) or `--ws wsproto`."
+)
+
+
 def loadgen_name() -> str:
     if os.environ.get("BENCH_LOADGEN") == "wsio":
         return "wsio's callback client (BENCH_LOADGEN=wsio)"
@@ -308,11 +330,14 @@ def loadgen_name() -> str:
     return "wsio's callback client (picows isn't installed: figures are a floor)"
 
 
-def versions() -> dict[str, str]:
+def versions(suite: str = "main") -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for dist in ("wsio", "websockets", "picows", "aiohttp", "websocket-client", "aiofastnet"):
+    dists = ["wsio", "websockets", "picows", "aiohttp", "websocket-client", "aiofastnet"]
+    if suite == "asgi":
+        dists = ["wsio", "websockets", "wsproto", "uvicorn", "starlette", "httptools", "uvloop", "picows"]
+    for dist in dists:
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -388,14 +413,26 @@ def run(
     clients: list[str] | None = None,
     sides: tuple[str, ...] = ("server", "client"),
     log: Any = print,
+    suite: str = "main",
 ) -> dict[str, Any]:
+    """Run a suite: ``main`` (every library's own server and client) or ``asgi``
+    (a Starlette echo on uvicorn with each WebSocket engine: servers only)."""
     started = time.time()
-    server_impls, server_missing = available(server_registry.REQUIRES, servers or list(server_registry.SERVERS))
-    client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
+    if suite == "asgi":
+        sides = tuple(s for s in sides if s == "server")
+        server_impls, server_missing = available(server_registry.ASGI_REQUIRES, servers or list(server_registry.ASGI_SERVERS))
+        client_impls, client_missing = [], {}
+        groups_of = asgi_groups
+    else:
+        server_impls, server_missing = available(server_registry.REQUIRES, servers or list(server_registry.SERVERS))
+        client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
+        groups_of = server_groups
     out: dict[str, Any] = {
         "meta": {
+            "suite": suite,
             "mode": mode.name,
             "repeats": mode.repeats,
+            "idle_repeats": mode.idle_repeats,
             "warmup_s": mode.warmup,
             "window_s": mode.duration,
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
@@ -406,7 +443,8 @@ def run(
             "loadavg_before": os.getloadavg(),
             "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo",
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
-            "servers": {i: server_registry.SERVERS[i] for i in server_impls},
+            **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
+            "servers": {i: server_registry.LABELS[i] for i in server_impls},
             "clients": {i: client_registry.CLIENTS[i] for i in client_impls},
             "skipped": {**{f"server {k}": v for k, v in server_missing.items()}, **{f"client {k}": v for k, v in client_missing.items()}},
         },
@@ -415,12 +453,13 @@ def run(
     }
     runner = Runner(mode, out, log)
     pin = "server on CPU 0, load on CPU 1" if pinning() else "not pinned (no taskset or one core)"
-    log(f"wsio bench, {mode.name} mode: {pin}; server load generator: {loadgen_name()}")
+    title = "wsio bench" if suite == "main" else f"wsio bench, {suite} suite"
+    log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")
     try:
         if "server" in sides and server_impls:
-            for groups, repeats in bundles(server_groups(mode), mode):
+            for groups, repeats in bundles(groups_of(mode), mode):
                 names = ", ".join(g.name for g in groups)
                 log(f"[server] {names}: {len(server_impls)} servers x {repeats} repeats ...")
                 runner.run_server_bundle(groups, server_impls, repeats)
@@ -433,7 +472,7 @@ def run(
                 runner.run_client_bundle(chunk, client_impls, mode.repeats)
     finally:
         runner.close()
-    out["meta"]["versions"] = versions()
+    out["meta"]["versions"] = versions(suite)
     out["meta"]["timings"] = runner.timings
     out["meta"]["seconds"] = round(time.time() - started, 1)
     out["meta"]["loadavg_after"] = os.getloadavg()

@@ -136,6 +136,37 @@ def server_groups(mode: Mode) -> list[Group]:
     return groups
 
 
+def asgi_groups(mode: Mode) -> list[Group]:
+    """The ASGI suite (``--suite asgi``): a Starlette echo on uvicorn, one server per WebSocket engine.
+
+    Small messages, where the engine's own cost per message shows: uvicorn,
+    Starlette and the app's ``receive()``/``send()`` are the same for every engine.
+    """
+    echo = lambda window, conns=1: {"size": 16, "window": window, "conns": conns}  # noqa: E731
+    groups = [
+        Group("connrate", "Connect, handshake, close", [Case("connrate", "connrate", "conn/s", params={"concurrency": 8})]),
+        Group("pingpong", "Ping-pong on one connection", [Case("pingpong-16B", "echo", "msg/s", params=echo(1))]),
+        Group(
+            "pipelined",
+            f"Pipelined, {mode.pipeline} messages in flight",
+            [Case("pipelined-16B", "echo", "msg/s", params=echo(mode.pipeline))],
+        ),
+        Group(
+            "conns",
+            f"{mode.conns} connections, each ping-pong with 16 B",
+            [Case(f"conns{mode.conns}-16B", "echo", "msg/s", params=echo(1, mode.conns))],
+        ),
+        Group(
+            "idle",
+            f"{mode.idle_conns} idle connections: server memory",
+            [Case(f"idle{mode.idle_conns}", "idle", "KiB/conn", False, {"conns": mode.idle_conns})],
+        ),
+    ]
+    if mode.groups is not None:
+        groups = [g for g in groups if g.name in mode.groups]
+    return groups
+
+
 def client_groups(mode: Mode) -> list[Group]:
     echo = lambda size, window, **extra: {"size": size, "window": window, "deflate": False, **extra}  # noqa: E731
     groups = [

@@ -91,3 +91,50 @@ def test_a_number_for_every_scenario_and_implementation(results: dict, side: str
             elif entry["unit"] != "KiB/conn" and r["median"] <= 0:  # memory may not grow for a few connections
                 problems.append(f"{case} {impl}: {r.get('error', r)}")
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- the ASGI suite (--suite asgi)
+
+
+@pytest.fixture(scope="module")
+def asgi_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    expected, _ = available(servers.ASGI_REQUIRES, list(servers.ASGI_REQUIRES))
+    if "uvicorn_wsio" not in expected:
+        pytest.skip("the ASGI suite needs uvicorn, starlette, httptools and uvloop")
+    out = tmp_path_factory.mktemp("bench-asgi")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--suite", "asgi", "--smoke", "--no-charts", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "## Targets" in (out / "asgi.md").read_text()
+    assert not (out / "latest.json").exists()  # the main suite's results are left alone
+    return json.loads((out / "asgi.json").read_text())
+
+
+def test_asgi_suite_runs_every_engine_once(asgi_results: dict) -> None:
+    meta = asgi_results["meta"]
+    assert meta["suite"] == "asgi"
+    expected, missing = available(servers.ASGI_REQUIRES, list(servers.ASGI_REQUIRES))
+    assert set(meta["servers"]) == set(expected)
+    for name in missing:
+        assert meta["skipped"][f"server {name}"].endswith("is not installed")
+    assert asgi_results["client"] == {}  # servers only
+    cases = asgi_results["server"]
+    assert {"connrate", "pingpong-16B", "pipelined-16B"} <= set(cases)
+    assert any(c.startswith("conns") for c in cases) and any(c.startswith("idle") for c in cases)
+    problems = []
+    for case, entry in cases.items():
+        for impl in meta["servers"]:
+            r = entry["results"][impl]
+            if impl in servers.IDLE_ONLY and not case.startswith("idle"):
+                if "na" not in r:  # the floor only holds idle connections
+                    problems.append(f"{case} {impl}: {r}")
+            elif not isinstance(r.get("median"), (int, float)) or (entry["unit"] != "KiB/conn" and r["median"] <= 0):
+                problems.append(f"{case} {impl}: {r.get('error', r)}")
+    assert not problems, "\n".join(problems)

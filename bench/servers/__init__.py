@@ -38,3 +38,28 @@ REQUIRES = {
 
 #: Servers that can't negotiate permessage-deflate.
 NO_DEFLATE = {"picows_core", "tcp_echo"}
+
+#: The ASGI suite (``python -m bench --suite asgi``): a Starlette echo endpoint on
+#: uvicorn (httptools, uvloop), one server per WebSocket engine; websockets-sansio
+#: (uvicorn's default engine) is the reference. Not part of the main suite.
+ASGI_SERVERS = {
+    "uvicorn_wsio": "uvicorn + wsio",
+    "uvicorn_websockets_sansio": "uvicorn + websockets-sansio",
+    "uvicorn_wsproto": "uvicorn + wsproto",
+    "uvicorn_floor": "uvicorn + Starlette, no engine (floor)",
+}
+
+_UVICORN = ["uvicorn", "starlette", "httptools", "uvloop"]
+ASGI_REQUIRES = {
+    "uvicorn_wsio": [*_UVICORN, "wsio.asgi"],
+    "uvicorn_websockets_sansio": [*_UVICORN, "websockets"],
+    "uvicorn_wsproto": [*_UVICORN, "wsproto"],
+    "uvicorn_floor": _UVICORN,
+}
+
+#: Servers that only hold idle connections (the floor of the ASGI suite's memory figure):
+#: n/a in every other scenario.
+IDLE_ONLY = {"uvicorn_floor"}
+
+#: Every server's label, in either suite.
+LABELS = {**SERVERS, **ASGI_SERVERS}

@@ -68,6 +68,11 @@ HANDSHAKE_BUFFER_LIMIT = 1 << 20
 #: The key of ``scope["extensions"]`` under which the engine gives the app its connection.
 EXTENSION = "wsio"
 
+#: The permessage-deflate offer, one for every connection (as wsio's own servers
+#: share theirs): a factory holds only its settings, each connection's
+#: compressor and decompressor are made when it negotiates.
+_DEFLATE = ServerPerMessageDeflateFactory(server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5})
+
 _DISCONNECT = "websocket.disconnect"
 _OPEN = State.OPEN
 _CONNECTING = State.CONNECTING
@@ -161,15 +166,8 @@ class UvicornProtocol(Connection):
     ) -> None:
         if not config.loaded:
             config.load()
-        extensions = []
-        if config.ws_per_message_deflate:
-            extensions.append(
-                ServerPerMessageDeflateFactory(
-                    server_max_window_bits=12, client_max_window_bits=12, compress_settings={"memLevel": 5}
-                )
-            )
         protocol = ServerProtocol(
-            extensions=extensions,
+            extensions=[_DEFLATE] if config.ws_per_message_deflate else [],
             server_header=None,  # uvicorn's default headers carry it
             max_size=config.ws_max_size,
             max_fragments=self.max_fragments,
@@ -419,22 +417,24 @@ class UvicornProtocol(Connection):
             self._connect_pending = False
             return {"type": "websocket.connect"}
         while True:
-            try:
-                data = self.recv_nowait()
-            except asyncio.QueueEmpty:
-                if self._disconnect is not None:
-                    return self._disconnect
-                waiter = self._recv_waiter = self.loop.create_future()
+            if self._messages or self._closed_waiter.done() or self.protocol.state is State.CLOSED:
                 try:
-                    await waiter
-                finally:
-                    self._recv_waiter = None
-                continue
-            except ConnectionClosed:  # closed, and nothing left
-                return self._disconnect_message()
-            if type(data) is str:
-                return {"type": "websocket.receive", "text": data}
-            return {"type": "websocket.receive", "bytes": data}
+                    data = self.recv_nowait()
+                except ConnectionClosed:  # closed, and nothing left
+                    return self._disconnect_message()
+                if type(data) is str:
+                    return {"type": "websocket.receive", "text": data}
+                return {"type": "websocket.receive", "bytes": data}
+            # Nothing queued and still open (where recv_nowait() raises QueueEmpty): wait
+            # here, without raising an exception for each message of an app that answers
+            # each one, or keeping one and its traceback alive while the connection is idle.
+            if self._disconnect is not None:
+                return self._disconnect
+            waiter = self._recv_waiter = self.loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
 
     async def asgi_send(self, message: dict[str, Any]) -> None:
         """The ASGI ``send`` callable: accept, send, close, or a denial response."""
