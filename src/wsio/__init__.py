@@ -60,6 +60,7 @@ def install_uvloop() -> None:
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
+
 __all__ = [
     "serve",
     "unix_serve",

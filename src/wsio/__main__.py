@@ -102,9 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--header", "-H", action="append", type=_parse_header, default=[], metavar="'NAME: VALUE'",
         help="add a header to the opening handshake; repeatable",
     )  # fmt: skip
-    parser.add_argument(
-        "--origin", type=_parse_origin, help="send this Origin header, as a browser would (default: none)"
-    )
+    parser.add_argument("--origin", type=_parse_origin, help="send this Origin header, as a browser would (default: none)")
     parser.add_argument("--subprotocol", action="append", default=[], help="subprotocol to offer; repeatable")
     parser.add_argument(
         "--eof-wait", type=_parse_seconds, default=DEFAULT_EOF_WAIT, metavar="SECONDS",
@@ -430,8 +428,7 @@ def _load_target(target: str, app_dir: str) -> Any:
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise SystemExit(
-            f"wsio serve: expected module:attribute, e.g. app:handler for the function "
-            f"handler in app.py, got {target!r}"
+            f"wsio serve: expected module:attribute, e.g. app:handler for the function handler in app.py, got {target!r}"
         )
     try:
         obj: Any = importlib.import_module(module_name)

@@ -38,9 +38,7 @@ BACKOFF_MAX_DELAY = float(os.environ.get("WSIO_BACKOFF_MAX_DELAY", "60.0"))
 MAX_REDIRECTS = int(os.environ.get("WSIO_MAX_REDIRECTS", "10"))
 
 
-def backoff(
-    initial: float | None = None, factor: float | None = None, maximum: float | None = None
-) -> Iterator[float]:
+def backoff(initial: float | None = None, factor: float | None = None, maximum: float | None = None) -> Iterator[float]:
     """Yield reconnection delays: jittered, growing exponentially, capped."""
     delay = BACKOFF_INITIAL_DELAY if initial is None else initial
     factor = BACKOFF_FACTOR if factor is None else factor

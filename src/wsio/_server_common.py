@@ -103,11 +103,7 @@ def _handler_takes_path(handler: Callable[..., Any]) -> bool:
         params = inspect.signature(handler).parameters.values()
     except (TypeError, ValueError):
         return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
     return len(positional) >= 2
 
 

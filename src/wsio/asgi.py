@@ -308,7 +308,9 @@ class UvicornProtocol(Connection):
         self._response = response = protocol.accept(request)
         if response.status_code != 101:
             # Not a valid WebSocket handshake: the core's error response, and done.
-            self.logger.info('%s - "WebSocket %s" %d: %s', self._peer(), request.path, response.status_code, protocol.handshake_exc)
+            self.logger.info(
+                '%s - "WebSocket %s" %d: %s', self._peer(), request.path, response.status_code, protocol.handshake_exc
+            )
             protocol.send_response(response)
             self._refused()
             return

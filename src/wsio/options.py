@@ -69,7 +69,9 @@ def _check_number(name: str, value: Any, *, integer: bool, minimum: int, optiona
         what = "an int" if integer else "a number"
         raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, not {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be {'>= 0' if minimum == 0 else f'>= {minimum}'}{' or None' if optional else ''}, not {value}")
+        raise ValueError(
+            f"{name} must be {'>= 0' if minimum == 0 else f'>= {minimum}'}{' or None' if optional else ''}, not {value}"
+        )
 
 
 #: Connections an asyncio server holds at once unless ``max_connections`` says otherwise.
@@ -99,9 +101,7 @@ class ConnectionOptions:
     """What :class:`ServerOptions` and :class:`ClientOptions` share: negotiation, timeouts, limits."""
 
     subprotocols: Sequence[str] | None = _option(None, "subprotocols supported (server) or offered (client), by preference.")
-    compression: str | None = _option(
-        "deflate", '``"deflate"`` (default) negotiates permessage-deflate; ``None`` turns it off.'
-    )
+    compression: str | None = _option("deflate", '``"deflate"`` (default) negotiates permessage-deflate; ``None`` turns it off.')
     extensions: Sequence[Any] | None = _option(None, "extension factories, replacing those ``compression`` makes.")
     open_timeout: float | None = _option(10, "seconds for TCP, TLS and the opening handshake together (10).")
     ping_interval: float | None = _option(20, "seconds between keepalive pings (20; ``None`` disables).")
@@ -264,9 +264,7 @@ class ClientOptions(ConnectionOptions):
         "wsio[socks]``). Ignored with ``sock`` or ``unix``. A refusing or unreachable proxy "
         "raises :class:`~wsio.InvalidProxy`. See :doc:`/topics/proxies`.",
     )
-    proxy_ssl: Any = _option(
-        None, "the :class:`ssl.SSLContext` for an https:// proxy (default: the default, verifying context)."
-    )
+    proxy_ssl: Any = _option(None, "the :class:`ssl.SSLContext` for an https:// proxy (default: the default, verifying context).")
     proxy_server_hostname: str | None = _option(
         None,
         "the name checked in an https:// proxy's certificate and sent in SNI (default: the "

@@ -215,8 +215,7 @@ def run(
             pickle.dumps(handler_or_app)
         except Exception as exc:
             raise TypeError(
-                f"workers can't import {handler_or_app!r} ({exc}): define it at module level "
-                "or pass it as 'module:attr'"
+                f"workers can't import {handler_or_app!r} ({exc}): define it at module level or pass it as 'module:attr'"
             ) from exc
     holder = _check_port(host, port)
     port = holder.getsockname()[1]
@@ -275,7 +274,9 @@ def run(
             process.join(max(0.0, deadline - time.monotonic()))
         for process in processes:
             if process.exitcode is None:
-                logger.warning("worker %s (pid %s) didn't stop within %ss; killing it", process.name, process.pid, shutdown_timeout)
+                logger.warning(
+                    "worker %s (pid %s) didn't stop within %ss; killing it", process.name, process.pid, shutdown_timeout
+                )
                 process.kill()
                 process.join()
     finally:
@@ -285,4 +286,3 @@ def run(
         ready.close()
     if failed is not None:
         raise RuntimeError(failed)
-

@@ -129,7 +129,11 @@ def broadcast(
             continue
         transport = connection.transport
         lock = connection._fragment_lock
-        if (lock is not None and lock.locked()) or connection._backlog or transport.get_write_buffer_size() > connection.write_limit:
+        if (
+            (lock is not None and lock.locked())
+            or connection._backlog
+            or transport.get_write_buffer_size() > connection.write_limit
+        ):
             skipped += 1
             continue
         try:

@@ -59,6 +59,7 @@ def _end_turns(connections: list[BaseConnection]) -> None:
     for connection in connections:
         connection._end_turn()
 
+
 Data = str | bytes
 
 
@@ -358,9 +359,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         else:
             self.transport.write(data)
 
-    def _send_message(
-        self, message: Data | bytearray | memoryview, compress: bool | None, text: bool | None = None
-    ) -> None:
+    def _send_message(self, message: Data | bytearray | memoryview, compress: bool | None, text: bool | None = None) -> None:
         """Frame a whole message and write it: held if small, header and payload apart if large.
 
         ``text`` sets the frame type instead of the message's type (see :meth:`send`).

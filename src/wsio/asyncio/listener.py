@@ -182,9 +182,7 @@ class ListenerConnection(BaseConnection):
             self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
             self.fail(1011, "internal error")
 
-    def send(
-        self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None
-    ) -> None:
+    def send(self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None) -> None:
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
 
         Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the
@@ -363,4 +361,3 @@ def connect_listener(factory: Callable[[], Listener], uri: str, **options: Unpac
     create = functools.partial(cls, listener_factory=factory)
     # connect() takes a class; a partial that makes instances of one works the same.
     return connect(uri, create_connection=create, **passed)
-

@@ -94,9 +94,7 @@ async def open_http_tunnel(
     return transport
 
 
-async def open_socks_socket(
-    proxy: ProxyURI, host: str, port: int, *, local_addr: tuple[str, int] | None = None
-) -> socket.socket:
+async def open_socks_socket(proxy: ProxyURI, host: str, port: int, *, local_addr: tuple[str, int] | None = None) -> socket.socket:
     """Return a non-blocking socket connected to ``host:port`` through a SOCKS proxy (python-socks).
 
     Raises :class:`ImportError` without python-socks, :class:`InvalidProxy` if the proxy fails.

@@ -43,7 +43,6 @@ _module_logger = logger  # serve()/connect() take a ``logger`` argument that hid
 HANDSHAKE_BUFFER_LIMIT = 65536
 
 
-
 class AsyncioServeKwargs(ServerOptionsDict, total=False):
     """The keyword arguments of :func:`serve`: the options, and those of :meth:`asyncio.loop.create_server`."""
 

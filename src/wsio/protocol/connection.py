@@ -430,7 +430,9 @@ class Connection:
     def _too_big_decompressed(self) -> PayloadTooBig:
         # The same words as for an uncompressed message: the limit is on what
         # the application gets, and max_size is what to raise to accept more.
-        return PayloadTooBig(f"compressed message of more than {self.max_size} bytes once decompressed exceeds max_size={self.max_size}")
+        return PayloadTooBig(
+            f"compressed message of more than {self.max_size} bytes once decompressed exceeds max_size={self.max_size}"
+        )
 
     def _control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == OP_PING:

@@ -79,9 +79,7 @@ def _check_window_bits(name: str, bits: object) -> None:
 def _check_compress_settings(settings: Mapping[str, object], allowed: frozenset[str]) -> None:
     unknown = sorted(set(settings) - allowed)
     if unknown:
-        raise ValueError(
-            f"compress_settings may only contain {', '.join(sorted(allowed))}; got {', '.join(unknown)}"
-        )
+        raise ValueError(f"compress_settings may only contain {', '.join(sorted(allowed))}; got {', '.join(unknown)}")
 
 
 class PerMessageDeflate:
@@ -181,7 +179,8 @@ class PerMessageDeflate:
             # The settings' keys are checked (level, memLevel, strategy: ints), so
             # none lands on zdict, which mypy can't tell from dict[str, int].
             compressor = zlib.compressobj(
-                wbits=_zlib_window_bits(self.local_max_window_bits), **self.compress_settings  # type: ignore[arg-type]
+                wbits=_zlib_window_bits(self.local_max_window_bits),
+                **self.compress_settings,  # type: ignore[arg-type]
             )
         compressed = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         if self.local_no_context_takeover:
@@ -191,9 +190,7 @@ class PerMessageDeflate:
         # Z_SYNC_FLUSH always ends with the empty stored block; strip it.
         return compressed[:-4] if compressed.endswith(_EMPTY_UNCOMPRESSED_BLOCK) else compressed
 
-    def decompress(
-        self, data: bytes | bytearray | memoryview, fin: bool, max_length: int | None
-    ) -> bytes:
+    def decompress(self, data: bytes | bytearray | memoryview, fin: bool, max_length: int | None) -> bytes:
         """Decompress one frame's payload of a compressed message (RFC 7692 7.2.2).
 
         Call once per frame of the message, in order, with ``fin=True`` on the
@@ -254,17 +251,13 @@ class PerMessageDeflate:
                 # The traceback keeps this frame alive (until the connection is
                 # collected, with threads a cycle away): not the bomb's output.
                 del output
-                raise PayloadTooBig(
-                    f"decompressed message exceeds the remaining limit of {max_length:_} bytes"
-                )
+                raise PayloadTooBig(f"decompressed message exceeds the remaining limit of {max_length:_} bytes")
         if decompressor.eof and decompressor.unused_data not in (b"", _EMPTY_UNCOMPRESSED_BLOCK):
             raise ProtocolError("data after the end of the compressed stream", 1002)
         return output
 
 
-def _parse_params(
-    params: Sequence[ExtensionParameter], *, is_request: bool
-) -> tuple[bool, bool, int | None, int | bool | None]:
+def _parse_params(params: Sequence[ExtensionParameter], *, is_request: bool) -> tuple[bool, bool, int | None, int | bool | None]:
     """Check ``permessage-deflate`` parameters (RFC 7692 section 7.1).
 
     Returns server_no_context_takeover, client_no_context_takeover,
@@ -431,13 +424,10 @@ class ClientPerMessageDeflateFactory:
         # 7.1.2.1: if asked, the server must answer with a window no larger.
         if self.server_max_window_bits is not None:
             if server_max_window_bits is None:
-                raise NegotiationError(
-                    f"server did not answer server_max_window_bits={self.server_max_window_bits}"
-                )
+                raise NegotiationError(f"server did not answer server_max_window_bits={self.server_max_window_bits}")
             if server_max_window_bits > self.server_max_window_bits:
                 raise NegotiationError(
-                    f"server_max_window_bits={server_max_window_bits} exceeds the "
-                    f"offered {self.server_max_window_bits}"
+                    f"server_max_window_bits={server_max_window_bits} exceeds the offered {self.server_max_window_bits}"
                 )
 
         # 7.1.2.2: the server may only limit our window if we offered the
@@ -454,8 +444,7 @@ class ClientPerMessageDeflateFactory:
                 client_window_bits = self.client_max_window_bits
             elif client_max_window_bits > self.client_max_window_bits:
                 raise NegotiationError(
-                    f"client_max_window_bits={client_max_window_bits} exceeds the "
-                    f"offered {self.client_max_window_bits}"
+                    f"client_max_window_bits={client_max_window_bits} exceeds the offered {self.client_max_window_bits}"
                 )
             else:
                 client_window_bits = int(client_max_window_bits)

@@ -218,13 +218,9 @@ def validate_request(request: Request) -> str:
     ``status`` is the HTTP status to answer with.
     """
     if request.method != "GET":
-        raise InvalidMessage(
-            f"unsupported HTTP method {request.method}; only GET is allowed", 405
-        )
+        raise InvalidMessage(f"unsupported HTTP method {request.method}; only GET is allowed", 405)
     if request.version != "HTTP/1.1":
-        raise InvalidMessage(
-            f"unsupported HTTP version {request.version}; only HTTP/1.1 is supported"
-        )
+        raise InvalidMessage(f"unsupported HTTP version {request.version}; only HTTP/1.1 is supported")
     headers = request.headers
     _single(headers, "Host")
 
@@ -253,9 +249,7 @@ def validate_request(request: Request) -> str:
     versions = headers.get_all("Sec-WebSocket-Version")
     if versions != ["13"]:
         # RFC 6455 4.2.2: answer 426 with the versions we support.
-        raise InvalidHeaderValue(
-            "Sec-WebSocket-Version", ", ".join(versions) if versions else None, status=426
-        )
+        raise InvalidHeaderValue("Sec-WebSocket-Version", ", ".join(versions) if versions else None, status=426)
     return key
 
 
@@ -279,9 +273,7 @@ def _check_origin(headers: Headers, origins: Sequence[Origin] | None) -> None:
     raise InvalidOrigin(origin)
 
 
-def _server_extensions(
-    headers: Headers, factories: Sequence[ServerExtensionFactory]
-) -> tuple[str | None, list[Extension]]:
+def _server_extensions(headers: Headers, factories: Sequence[ServerExtensionFactory]) -> tuple[str | None, list[Extension]]:
     """Accept the client's offers in its order, one extension per factory."""
     accepted: list[Extension] = []
     response_items: list[tuple[str, list[ExtensionParameter]]] = []
@@ -322,9 +314,7 @@ def _server_subprotocol(
         if chosen is not None and chosen not in client:
             # RFC 6455 4.2.2: the server may only pick an offered value.
             # That is our bug, not the client's: 500.
-            error = NegotiationError(
-                f"select_subprotocol returned {chosen!r}, which the client didn't offer"
-            )
+            error = NegotiationError(f"select_subprotocol returned {chosen!r}, which the client didn't offer")
             error.status = 500
             raise error
         return chosen
@@ -353,9 +343,7 @@ class ServerHandshakeResult:
     error: Exception | None = None
 
 
-def handshake_error_response(
-    exc: BaseException, *, server_header: str | None = SERVER
-) -> Response:
+def handshake_error_response(exc: BaseException, *, server_header: str | None = SERVER) -> Response:
     """Build the HTTP response for a failed handshake.
 
     The status comes from ``exc.status`` for :class:`InvalidHandshake` (500
@@ -429,11 +417,7 @@ def server_handshake(
         if server_header is not None:
             headers["Server"] = server_header
         if extra_headers is not None:
-            extra = (
-                extra_headers(request.path, request.headers)
-                if callable(extra_headers)
-                else extra_headers
-            )
+            extra = extra_headers(request.path, request.headers) if callable(extra_headers) else extra_headers
             if extra is not None:
                 headers.update(extra)
         response = Response(101, "Switching Protocols", headers)
@@ -525,9 +509,7 @@ def client_request(
     return Request(wsuri.resource_name, headers)
 
 
-def _client_extensions(
-    headers: Headers, factories: Sequence[ClientExtensionFactory]
-) -> list[Extension]:
+def _client_extensions(headers: Headers, factories: Sequence[ClientExtensionFactory]) -> list[Extension]:
     accepted: list[Extension] = []
     header = _combined(headers, "Sec-WebSocket-Extensions")
     if header is None:
@@ -554,9 +536,7 @@ def _client_extensions(
     return accepted
 
 
-def _client_subprotocol(
-    request: Request, headers: Headers, subprotocols: Sequence[str] | None
-) -> str | None:
+def _client_subprotocol(request: Request, headers: Headers, subprotocols: Sequence[str] | None) -> str | None:
     header = _combined(headers, "Sec-WebSocket-Protocol")
     if header is None:
         return None
@@ -610,9 +590,7 @@ def client_handshake(
     # a cache replaying another one).
     accept_values = headers.get_all("Sec-WebSocket-Accept")
     if len(accept_values) != 1 or accept_values[0] != accept_key(key):
-        raise InvalidHeaderValue(
-            "Sec-WebSocket-Accept", ", ".join(accept_values) if accept_values else None
-        )
+        raise InvalidHeaderValue("Sec-WebSocket-Accept", ", ".join(accept_values) if accept_values else None)
 
     accepted = _client_extensions(headers, extensions)
     subprotocol = _client_subprotocol(request, headers, subprotocols)
@@ -721,7 +699,6 @@ def parse_uri(uri: str) -> WebSocketURI:
         username=urllib.parse.unquote(username) if username is not None else None,
         password=urllib.parse.unquote(password) if password is not None else None,
     )
-
 
 
 # -- redirects --------------------------------------------------------------------

@@ -43,9 +43,7 @@ T = TypeVar("T")
 # RFC 7230 3.2.6 token, quoted-string; RFC 7230 3.2.3 OWS.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # qdtext and quoted-pair start with different characters: no backtracking.
-_QUOTED_STRING_RE = re.compile(
-    r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-)
+_QUOTED_STRING_RE = re.compile(r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"')
 _UNQUOTE_RE = re.compile(r"\\([\t \x21-\x7e\x80-\xff])")
 _OWS_RE = re.compile(r"[ \t]*")
 # RFC 7230 6.7: protocol-name ["/" protocol-version], both tokens.
@@ -140,9 +138,7 @@ def parse_upgrade(value: str) -> list[str]:
     return _parse_list("Upgrade", value, _parse_protocol)
 
 
-def _parse_extension_param(
-    name: str, header: str, pos: int
-) -> tuple[tuple[str, str | None], int]:
+def _parse_extension_param(name: str, header: str, pos: int) -> tuple[tuple[str, str | None], int]:
     param, pos = _parse_token(name, header, pos, "parameter name")
     pos = _skip_ows(header, pos)
     if _peek(header, pos) != "=":

@@ -309,9 +309,7 @@ def _check_start_line_field(name: str, value: object) -> None:
         try:
             value.encode("iso-8859-1")
         except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"reason phrase isn't encodable in ISO-8859-1: character at position {exc.start}"
-            ) from None
+            raise ValueError(f"reason phrase isn't encodable in ISO-8859-1: character at position {exc.start}") from None
     elif _REQUEST_LINE_FIELD_RE.fullmatch(value) is None:
         # path, method, version: printable ASCII without spaces (RFC 7230 3.1.1).
         hint = " (percent-encode the path)" if name == "path" else ""
@@ -615,8 +613,7 @@ class _Parser(Generic[_MessageT]):
         if size > self.limits.max_size:
             prefix = "at least " if at_least else ""
             raise SecurityError(
-                f"{self._what} head of {prefix}{size} bytes exceeds "
-                f"max_size={self.limits.max_size}",
+                f"{self._what} head of {prefix}{size} bytes exceeds max_size={self.limits.max_size}",
                 431,
             )
 
@@ -640,9 +637,7 @@ class _Parser(Generic[_MessageT]):
         name, colon, value = line.partition(b":")
         if not colon:
             # Not echoed: without a colon there is no telling name from value.
-            raise InvalidMessage(
-                f"invalid header line without colon ({len(line)} bytes) in {self._what}"
-            )
+            raise InvalidMessage(f"invalid header line without colon ({len(line)} bytes) in {self._what}")
         # RFC 7230 3.2.4: no whitespace between name and colon (must be 400).
         if _TOKEN_RE.fullmatch(name) is None:
             raise InvalidMessage(f"invalid header name: {_show(name)}")
@@ -652,8 +647,7 @@ class _Parser(Generic[_MessageT]):
             # The value is never echoed (in the log line or the 400 body): it
             # may be a credential (Authorization, Cookie, an API key).
             raise InvalidMessage(
-                f"invalid character in {name.decode('ascii')} header value: "
-                f"{_show(bad.group())} at position {bad.start()}"
+                f"invalid character in {name.decode('ascii')} header value: {_show(bad.group())} at position {bad.start()}"
             )
         return name.decode("ascii"), value.decode("iso-8859-1")
 
@@ -753,14 +747,10 @@ class RequestParser(_Parser[Request]):
             raise InvalidMessage(f"invalid HTTP version: {_show(version)}")
         if version != b"HTTP/1.1":
             # RFC 6455 4.1: the handshake is an HTTP/1.1 request.
-            raise InvalidMessage(
-                f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported"
-            )
+            raise InvalidMessage(f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported")
         if method != b"GET":
             # RFC 6455 4.1: the handshake is a GET; 405 with Allow: GET.
-            raise InvalidMessage(
-                f"unsupported HTTP method {method.decode('ascii')}; only GET is allowed", 405
-            )
+            raise InvalidMessage(f"unsupported HTTP method {method.decode('ascii')}; only GET is allowed", 405)
         # origin-form or absolute-form (RFC 7230 5.3.1-2); nothing else makes
         # sense for a GET to a WebSocket endpoint.
         if not (target.startswith(b"/") or b"://" in target):
@@ -774,14 +764,10 @@ class RequestParser(_Parser[Request]):
         # RFC 6455 4.1: the handshake has no body.  Refusing any framing
         # header also closes the door on request smuggling.
         if "Transfer-Encoding" in headers:
-            raise InvalidMessage(
-                "unsupported Transfer-Encoding in request; a handshake has no body"
-            )
+            raise InvalidMessage("unsupported Transfer-Encoding in request; a handshake has no body")
         length = _content_length(headers, "request")
         if length:
-            raise InvalidMessage(
-                f"request body of {length} bytes not allowed; a handshake has no body"
-            )
+            raise InvalidMessage(f"request body of {length} bytes not allowed; a handshake has no body")
         self._result = Request(self._path, headers, self._method, self._version)
         self._state = _DONE
 
@@ -834,10 +820,7 @@ class ResponseParser(_Parser[Response]):
         elif self._state in (_START, _HEADERS):
             msg = "connection closed while reading the HTTP response head"
         elif self._state == _BODY_LENGTH:
-            msg = (
-                f"connection closed after {len(self._body)} bytes of a "
-                f"{len(self._body) + self._remaining}-byte response body"
-            )
+            msg = f"connection closed after {len(self._body)} bytes of a {len(self._body) + self._remaining}-byte response body"
         else:
             msg = "connection closed in the middle of a chunked response body"
         self._error = InvalidMessage(msg)
@@ -885,9 +868,7 @@ class ResponseParser(_Parser[Response]):
 
     def _body_too_big(self, size: int, *, at_least: bool) -> None:
         prefix = "at least " if at_least else ""
-        raise SecurityError(
-            f"response body of {prefix}{size} bytes exceeds max_body={self.limits.max_body}"
-        )
+        raise SecurityError(f"response body of {prefix}{size} bytes exceeds max_body={self.limits.max_body}")
 
     def _handle_line(self, line: bytes) -> None:
         state = self._state
@@ -921,9 +902,7 @@ class ResponseParser(_Parser[Response]):
         # HTTP/1.0 is accepted so that an old proxy's error page is reported
         # as such; a 101 over HTTP/1.0 is refused below.
         if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-            raise InvalidMessage(
-                f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported"
-            )
+            raise InvalidMessage(f"unsupported HTTP version {version.decode('ascii')}; only HTTP/1.1 is supported")
         if _STATUS_CODE_RE.fullmatch(code) is None or not 100 <= int(code) <= 599:
             raise InvalidMessage(f"invalid HTTP status code: {_show(code)}")
         if _REASON_RE.fullmatch(reason) is None:
@@ -979,8 +958,6 @@ class ResponseParser(_Parser[Response]):
             self._remaining = size
 
     def _complete(self) -> None:
-        self._result = Response(
-            self._status_code, self._reason, self._headers, bytes(self._body)
-        )
+        self._result = Response(self._status_code, self._reason, self._headers, bytes(self._body))
         self._body = bytearray()
         self._state = _DONE

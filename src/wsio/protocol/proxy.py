@@ -130,9 +130,7 @@ def parse_proxy_uri(uri: str) -> ProxyURI:
         raise InvalidProxy(_redact_text(uri), f"invalid proxy URI: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in PROXY_SCHEMES:
-        raise InvalidProxy(
-            _redact_text(uri), f"unsupported proxy scheme {scheme!r}; expected one of {', '.join(PROXY_SCHEMES)}"
-        )
+        raise InvalidProxy(_redact_text(uri), f"unsupported proxy scheme {scheme!r}; expected one of {', '.join(PROXY_SCHEMES)}")
     if not parts.hostname:
         raise InvalidProxy(_redact_text(uri), "proxy URI has no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
@@ -218,9 +216,7 @@ def proxy_bypassed(host: str, port: int, no_proxy: str | None) -> bool:
     return False
 
 
-def proxy_from_environment(
-    secure: bool, host: str, port: int, environ: Mapping[str, str] | None = None
-) -> str | None:
+def proxy_from_environment(secure: bool, host: str, port: int, environ: Mapping[str, str] | None = None) -> str | None:
     """The proxy URI the environment gives for a ``ws://`` or ``wss://`` (``secure``) connection.
 
     ``wss://`` uses ``https_proxy`` / ``HTTPS_PROXY``, ``ws://`` uses
@@ -364,10 +360,14 @@ class ConnectTunnel:
             # 407 is the standard answer; some proxies (tinyproxy) say 401 to wrong credentials.
             if response.status_code in (401, 407):
                 challenge = response.headers.get("Proxy-Authenticate") or response.headers.get("WWW-Authenticate")
-                detail += "; " + ("wrong user name or password" if self.proxy.username else "the proxy wants a user name and password")
+                detail += "; " + (
+                    "wrong user name or password" if self.proxy.username else "the proxy wants a user name and password"
+                )
                 if challenge:
                     detail += f" (challenge: {challenge})"
-            raise InvalidProxy(self.proxy.redacted, f"CONNECT to {_authority(self.host, self.port)} refused: {detail}", response.status_code)
+            raise InvalidProxy(
+                self.proxy.redacted, f"CONNECT to {_authority(self.host, self.port)} refused: {detail}", response.status_code
+            )
         if self._parser.leftover:
             raise InvalidProxy(self.proxy.redacted, "sent data before the WebSocket handshake started")
         return response

@@ -43,7 +43,7 @@ def _redact_password(uri: str) -> str:
         if not at_sign or ":" not in userinfo:
             return uri
         user = userinfo.partition(":")[0]
-        return f"{uri[:start]}{user}:***@{hostport}{uri[start + len(netloc):]}"
+        return f"{uri[:start]}{user}:***@{hostport}{uri[start + len(netloc) :]}"
     at = uri.rfind("@", start)
     colon = uri.find(":", start, at)
     if colon < 0:

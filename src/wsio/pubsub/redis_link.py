@@ -425,9 +425,7 @@ class RedisBackend(Backend):
             raise HubUnavailable("hub is closed")
         await self.start()
         if not self._up:
-            raise HubUnavailable(
-                f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only"
-            )
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only")
         data = wire.encode(text, self.origin, next(self._seq), payload)
         try:
             await self._client.publish(self.prefix + topic.encode(), data)

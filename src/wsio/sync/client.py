@@ -29,8 +29,11 @@ logger = logging.getLogger("wsio.client")
 # Where the threaded client's options say more than the options' own docs.
 _SYNC_DOCS = {
     "write_limit": "accepted for parity with the asyncio API (64 KiB); sending is synchronous.",
-    "proxy": ClientOptions.__dataclass_fields__["proxy"].metadata["doc"].replace(
-        "Ignored with ``sock`` or ``unix``.", "Ignored with ``sock`` or ``unix``; wss:// through an https:// proxy runs TLS inside TLS."
+    "proxy": ClientOptions.__dataclass_fields__["proxy"]
+    .metadata["doc"]
+    .replace(
+        "Ignored with ``sock`` or ``unix``.",
+        "Ignored with ``sock`` or ``unix``; wss:// through an https:// proxy runs TLS inside TLS.",
     ),
 }
 
@@ -260,9 +263,7 @@ class reconnect:
         connection._start()
         return connection
 
-    def _connect_through(
-        self, proxy: ProxyURI, host: str, port: int, remaining: Callable[[], float | None]
-    ) -> socket.socket:
+    def _connect_through(self, proxy: ProxyURI, host: str, port: int, remaining: Callable[[], float | None]) -> socket.socket:
         logger.info("connecting to %s:%s through proxy %s", host, port, proxy.redacted)
         return connect_through_proxy(
             proxy,
@@ -378,4 +379,3 @@ def unix_connect(
     if legacy is False:
         return connecter
     return connecter.connect()
-

@@ -433,8 +433,15 @@ def _listening_socket(host: Any, port: int | None, family: int, backlog: int, re
     if host is None or host == "":
         # All interfaces, IPv4 and IPv6, as asyncio's create_server(host=None) does.
         if family == socket.AF_UNSPEC and socket.has_dualstack_ipv6():
-            return socket.create_server(("", port or 0), family=socket.AF_INET6, dualstack_ipv6=True, backlog=backlog, reuse_port=reuse_port)
-        return socket.create_server(("", port or 0), family=family if family != socket.AF_UNSPEC else socket.AF_INET, backlog=backlog, reuse_port=reuse_port)
+            return socket.create_server(
+                ("", port or 0), family=socket.AF_INET6, dualstack_ipv6=True, backlog=backlog, reuse_port=reuse_port
+            )
+        return socket.create_server(
+            ("", port or 0),
+            family=family if family != socket.AF_UNSPEC else socket.AF_INET,
+            backlog=backlog,
+            reuse_port=reuse_port,
+        )
     if family == socket.AF_UNSPEC:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     return socket.create_server((host, port or 0), family=family, backlog=backlog, reuse_port=reuse_port)
@@ -533,4 +540,3 @@ def serve(
 def unix_serve(handler: Callable[..., Any], path: str | None = None, **kwargs: Any) -> Server:
     """Like :func:`serve`, on a Unix socket at ``path``."""
     return serve(handler, unix=True, path=path, **kwargs)
-

@@ -63,9 +63,7 @@ class TLSInTLSSocket:
         self.outer_socket = outer
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        self._sslobj = context.wrap_bio(
-            self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname
-        )
+        self._sslobj = context.wrap_bio(self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname)
         self._state_lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._eof = False  # close_notify or the end of the tunnel was read

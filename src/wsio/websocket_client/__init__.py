@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ._abnf import *  # noqa: F403
 from ._abnf import __all__ as _abnf_all
+
 # "X as X": exported for type checkers too, which can't read the __all__ built below.
 from ._app import WebSocketApp as WebSocketApp, set_reconnect as set_reconnect
 from ._core import WebSocket as WebSocket, create_connection as create_connection

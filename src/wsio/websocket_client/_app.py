@@ -34,6 +34,7 @@ def set_reconnect(reconnectInterval: float) -> None:
     global RECONNECT
     RECONNECT = reconnectInterval
 
+
 logger = logging.getLogger("wsio.client")
 
 #: Close codes after which ``run_forever(reconnect=...)`` returns rather than reconnects.

@@ -746,7 +746,11 @@ class WebSocket:
             if kind is bytes:
                 return ABNF.OPCODE_BINARY, item
             if kind is Fragment:
-                opcode = ABNF.OPCODE_CONT if self._in_recv_fragment else (ABNF.OPCODE_TEXT if isinstance(item.data, str) else ABNF.OPCODE_BINARY)
+                opcode = (
+                    ABNF.OPCODE_CONT
+                    if self._in_recv_fragment
+                    else (ABNF.OPCODE_TEXT if isinstance(item.data, str) else ABNF.OPCODE_BINARY)
+                )
                 self._in_recv_fragment = not item.last
                 return opcode, item
             if kind is Close:
@@ -908,4 +912,3 @@ def create_connection(
         **options,
     )
     return websock
-

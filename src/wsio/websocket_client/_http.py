@@ -44,6 +44,7 @@ except ImportError:  # SOCKS needs: pip install wsio[socks]
     class ProxyType:  # type: ignore[no-redef]
         """Placeholder for python-socks' proxy types."""
 
+
 _PROXY_PROTOCOLS = ("http", "socks4", "socks4a", "socks5", "socks5h")
 
 
@@ -181,8 +182,7 @@ def _wrap_sni_socket(sock: socket.socket, sslopt: dict[str, Any], hostname: str,
     options = {"cert_reqs": ssl.CERT_NONE, **sslopt}
     if options["cert_reqs"] == ssl.CERT_NONE and options.get("check_hostname"):
         raise WebSocketException(
-            "SSL certificate verification configuration failed: "
-            "check_hostname cannot be enabled when cert_reqs is CERT_NONE"
+            "SSL certificate verification configuration failed: check_hostname cannot be enabled when cert_reqs is CERT_NONE"
         )
     context, _ = ssl_context_from_sslopt(options)
     keylog_file = os.environ.get("SSLKEYLOGFILE")

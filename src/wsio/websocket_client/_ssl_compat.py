@@ -28,6 +28,7 @@ except ImportError:  # a Python built without OpenSSL: ws:// still works
     class SSLWantWriteError(SSLError):  # type: ignore[no-redef]
         """Stands for :class:`ssl.SSLWantWriteError` on a Python without ``ssl``."""
 
+
 __all__ = [
     "HAVE_SSL",
     "ssl",
