@@ -174,6 +174,10 @@ def serve_uvicorn(http: str, port: int, options: dict[str, Any]) -> None:
 
     from wsio.asgi import UvicornProtocol, wsio_connection
 
+    # The Starlette echo endpoint the Autobahn run of the engine uses too.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "asgi"))
+    from autobahn_echo import echo
+
     class Engine(UvicornProtocol):
         close_timeout = options.pop("close_timeout", UvicornProtocol.close_timeout)
 
@@ -181,20 +185,6 @@ def serve_uvicorn(http: str, port: int, options: dict[str, Any]) -> None:
     for name, value in options.items():
         settings[UVICORN_OPTIONS[name]] = value  # a KeyError names an option with no uvicorn equivalent
     server_holder: list[Any] = []
-
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                if message.get("text") is not None:
-                    await websocket.send_text(message["text"])
-                else:
-                    await websocket.send_bytes(message["bytes"])
-        except WebSocketDisconnect:
-            pass
 
     async def firehose(websocket: WebSocket) -> None:
         await websocket.accept()
