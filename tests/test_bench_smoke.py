@@ -99,8 +99,8 @@ def test_a_number_for_every_scenario_and_implementation(results: dict, side: str
 @pytest.fixture(scope="module")
 def asgi_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     expected, _ = available(servers.ASGI_REQUIRES, list(servers.ASGI_REQUIRES))
-    if "uvicorn_wsio" not in expected:
-        pytest.skip("the ASGI suite needs uvicorn, starlette, httptools and uvloop")
+    # The test extra installs uvicorn, starlette, httptools and uvloop: a missing one is a failure, not a skip.
+    assert "uvicorn_wsio" in expected, "the ASGI suite needs uvicorn, starlette, httptools and uvloop"
     out = tmp_path_factory.mktemp("bench-asgi")
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--suite", "asgi", "--smoke", "--no-charts", "--out", str(out)],
