@@ -18,17 +18,17 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.browser.chromium import launch_chromium
+
 from .plan import DEFLATE_PARAMS, MAX_SIZE, STEP_TIMEOUT, SUBPROTOCOL, SUBPROTOCOLS, Session, client_logic, echo_logic, run_async, run_sync
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
-CHROMIUM = os.environ.get("WSIO_CHROMIUM", "/usr/bin/chromium")
 Events = list[dict[str, Any]]
 
 
@@ -495,28 +495,8 @@ def node_client(url: str, sessions: list[Session]) -> list[Events]:
     return _group([json.loads(line) for line in done.stdout.splitlines()], len(sessions))
 
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, driven by Python playwright (never ``playwright install``)."""
-    import playwright.sync_api as sync_api
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
-    profile = tempfile.mkdtemp(prefix="wsio-interop-chromium-")
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, env={**os.environ, "HOME": profile}
-            )
-            try:
-                yield browser
-            finally:
-                browser.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+# The browser: one launcher for every Chromium test (throwaway profile, Debian's chromium).
+chromium = launch_chromium
 
 
 RUN_IN_PAGE = """async (sessions) => {
