@@ -366,12 +366,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         Raises :exc:`InvalidState` when the connection isn't open.
         """
         if len(message) < LARGE_PAYLOAD:
-            if text is None:
-                self._hold(self.protocol.send_message(message, compress))
-            elif text:
-                self._hold(self.protocol.send_text(message, compress))
-            else:
-                self._hold(self.protocol.send_binary(message, compress))
+            self._hold(self.protocol.send_message(message, compress, text))
         else:
             self._write_parts(self.protocol.send_message_parts(message, compress, text=text))
 

@@ -598,16 +598,21 @@ class Connection:
         if self.state is not _OPEN:
             raise InvalidState(f"connection is {self.state.name}; can't send")
 
-    def send_message(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
+    def send_message(
+        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None, text: bool | None = None
+    ) -> bytes:
         """Frame a whole message (``str`` -> text, bytes-like -> binary); return the bytes to write.
 
         ``compress=None`` compresses when permessage-deflate is on and the
         message is at least ``compression_threshold`` bytes; ``False`` never.
+        ``text`` sets the frame type instead of ``data``'s type: ``True`` sends
+        bytes as text (they must be UTF-8 already; they aren't checked),
+        ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
         # isinstance after the exact check: str subclasses (StrEnum members) are text too.
         if type(data) is str or isinstance(data, str):
-            return self._message(data.encode(), FIN | OP_TEXT, compress)
-        return self._message(data, FIN | OP_BINARY, compress)
+            return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress)
+        return self._message(data, FIN | (OP_TEXT if text else OP_BINARY), compress)
 
     def send_text(self, data: str | bytes | bytearray | memoryview, compress: bool | None = None) -> bytes:
         """Frame a text message; bytes-like data must already be UTF-8."""

@@ -799,11 +799,7 @@ class Connection(ConnectionAPI):
         kind = type(message)
         if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
             protocol = self.protocol
-            if text is None:
-                self._send_frame(lambda: protocol.send_message(message, compress))  # type: ignore[arg-type]
-            else:
-                send = protocol.send_text if text else protocol.send_binary
-                self._send_frame(lambda: send(message, compress))  # type: ignore[arg-type]
+            self._send_frame(lambda: protocol.send_message(message, compress, text))  # type: ignore[arg-type]
             return
         if isinstance(message, Mapping):
             raise TypeError("send() takes str, bytes or an iterable of them, not a mapping")
