@@ -541,20 +541,28 @@ async def test_tls(tmp_path: Path) -> None:
             assert protocol.scope["scheme"] == "wss"
 
 
-async def test_messages_before_a_protocol_error_are_answered_first() -> None:
-    """A message and a bad frame in one read: the app echoes the message, then the connection fails with 1002."""
-    from wsio.protocol import ClientProtocol, Close
-    from wsio.protocol.frames import FIN, OP_TEXT, build_frame
+async def raw_client(uri: str) -> tuple[Any, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client on the core over a plain stream, past its handshake: for writing frames wsio's clients wouldn't."""
+    from wsio.protocol import ClientProtocol
     from wsio.protocol.handshake import parse_uri
 
+    client = ClientProtocol(parse_uri(uri))
+    client.send_request(client.connect())
+    reader, writer = await asyncio.open_connection("127.0.0.1", int(uri.rsplit(":", 1)[1].split("/")[0]))
+    writer.write(client.data_to_send())
+    events: list[Any] = []
+    while not events:
+        events += client.receive_data(await reader.read(65536))
+    return client, reader, writer
+
+
+async def test_messages_before_a_protocol_error_are_answered_first() -> None:
+    """A message and a bad frame in one read: the app echoes the message, then the connection fails with 1002."""
+    from wsio.protocol import Close
+    from wsio.protocol.frames import FIN, OP_TEXT, build_frame
+
     async with serve() as (base, _):
-        client = ClientProtocol(parse_uri(base + "/echo"))
-        client.send_request(client.connect())
-        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
-        writer.write(client.data_to_send())
-        events: list[Any] = []
-        while not events:
-            events += client.receive_data(await reader.read(65536))
+        client, reader, writer = await raw_client(base + "/echo")
         # A text message, then a text frame with RSV2 set (no extension defines it).
         mask = b"\x01\x02\x03\x04"
         writer.write(build_frame(FIN | OP_TEXT, b"first", mask) + build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))
@@ -574,18 +582,11 @@ async def test_a_failed_connection_reads_on_until_the_client_s_close_frame() -> 
     """After a protocol error the server sends 1002 and half-closes, then reads and discards what the
     client still sends, without a reset, until its close frame: the core's should_send_eof() and
     should_close_transport(), as in wsio's own server."""
-    from wsio.protocol import ClientProtocol, Close
+    from wsio.protocol import Close
     from wsio.protocol.frames import FIN, OP_BINARY, OP_CLOSE, OP_TEXT, build_frame
-    from wsio.protocol.handshake import parse_uri
 
     async with serve() as (base, server):
-        client = ClientProtocol(parse_uri(base + "/echo"))
-        client.send_request(client.connect())
-        reader, writer = await asyncio.open_connection("127.0.0.1", int(base.rsplit(":", 1)[1]))
-        writer.write(client.data_to_send())
-        events: list[Any] = []
-        while not events:
-            events += client.receive_data(await reader.read(65536))
+        client, reader, writer = await raw_client(base + "/echo")
         mask = b"\x01\x02\x03\x04"
         writer.write(build_frame(FIN | 0x20 | OP_TEXT, b"bad", mask))  # RSV2: no extension defines it
         received: list[Any] = []
