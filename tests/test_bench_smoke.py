@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -33,19 +34,25 @@ def installed(module: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("bench")
+def run_bench(out: Any, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m bench --smoke --no-charts --out OUT ARGS``; fails the test unless it exits 0."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--no-charts", "--out", str(out)],
+        [sys.executable, "-m", "bench", *args, "--smoke", "--no-charts", "--out", str(out)],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=400,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stdout[-4000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    proc = run_bench(out, timeout=400)
     assert "load generator" in proc.stdout  # says which client drives the servers
     assert (out / "latest.md").exists()
     return json.loads((out / "latest.json").read_text())
@@ -102,16 +109,7 @@ def asgi_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # The test extra installs uvicorn, starlette, httptools and uvloop: a missing one is a failure, not a skip.
     assert "uvicorn_wsio" in expected, "the ASGI suite needs uvicorn, starlette, httptools and uvloop"
     out = tmp_path_factory.mktemp("bench-asgi")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--suite", "asgi", "--smoke", "--no-charts", "--out", str(out)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    run_bench(out, "--suite", "asgi", timeout=120)
     assert "## Targets" in (out / "asgi.md").read_text()
     assert not (out / "latest.json").exists()  # the main suite's results are left alone
     return json.loads((out / "asgi.json").read_text())
