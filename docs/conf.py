@@ -57,7 +57,7 @@ nitpick_ignore_regex = [
 ]
 # Targets in docstrings of files other engineers are editing; to be fixed there.
 nitpick_ignore: list[tuple[str, str]] = [
-    # src/wsio/protocol/connection.py, Connection.send_message_parts: an undocumented constant.
+    # src/wsio/protocol/machine.py, Protocol.send_message_parts: an undocumented constant.
     ("py:data", "wsio.protocol.frames.LARGE_PAYLOAD"),
     # A private mixin named in ServerConnection's bases; its respond() and reject() are documented there.
     ("py:class", "wsio._server_compat.Responder"),

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.timeout(300)
 SMOKE = """
 import sys, wsio
 from wsio.protocol import frames
-from wsio.protocol.connection import ClientProtocol, ServerProtocol
+from wsio.protocol.machine import ClientProtocol, ServerProtocol
 from wsio.protocol.deflate import enable_client_permessage_deflate, enable_server_permessage_deflate
 from wsio.protocol.handshake import parse_uri
 from wsio.protocol.http11 import Request

@@ -126,7 +126,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_graph_is_read() -> None:
-    assert "wsio.protocol.frames" in GRAPH["wsio.protocol.connection"]
+    assert "wsio.protocol.frames" in GRAPH["wsio.protocol.machine"]
     assert "wsio.protocol.errors" in GRAPH["wsio.protocol.frames"]
     assert "wsio.asyncio.connection" in GRAPH["wsio.asyncio.server"]
     assert "wsio.pubsub.backend" in GRAPH["wsio.pubsub.hub"]

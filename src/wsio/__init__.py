@@ -41,8 +41,7 @@ from .frames import Frame
 from .legacy.auth import BasicAuthWebSocketServerProtocol, basic_auth_protocol_factory
 from .legacy.protocol import WebSocketCommonProtocol
 from .legacy.server import WebSocketServer
-from .protocol import ClientProtocol, Close, CloseCode, Opcode, ServerProtocol, Side, State
-from .protocol import Connection as Protocol
+from .protocol import ClientProtocol, Close, CloseCode, Opcode, Protocol, ServerProtocol, Side, State
 from .protocol.http11 import HandshakeLimits, Headers, HeadersLike, MultipleValuesError, Request, Response
 from .typing import Data, ExtensionName, ExtensionParameter, LoggerLike, Origin, StatusLike, Subprotocol
 from .pubsub import Hub, HubUnavailable

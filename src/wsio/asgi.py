@@ -264,7 +264,7 @@ class UvicornProtocol(Connection):
                 return
             # Frames the client sent behind its request, while the app decides.
             protocol.receive_data(data)
-            if len(protocol._buf) > HANDSHAKE_BUFFER_LIMIT and not self._handshake_paused:
+            if protocol.buffered > HANDSHAKE_BUFFER_LIMIT and not self._handshake_paused:
                 self._handshake_paused = True
                 self.transport.pause_reading()
             return
@@ -360,11 +360,8 @@ class UvicornProtocol(Connection):
             events = [event for event in events if type(event) is Pong]
         super()._handle_events(events)
 
-    def _keepalive(self) -> None:
-        pings = len(self._pings)
-        super()._keepalive()
-        if len(self._pings) > pings:
-            self.ping_sent_at = self.loop.time()
+    def _keepalive_ping_sent(self) -> None:
+        self.ping_sent_at = self.loop.time()
 
     def _no_pong(self) -> None:
         # The close reason uvicorn's engines send, which its tests check; the

@@ -14,8 +14,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
-from .protocol.connection import Connection as CoreConnection
-from .protocol.connection import State
+from .protocol.machine import Protocol
+from .protocol.machine import State
 
 if TYPE_CHECKING:  # pragma: no cover
     from .protocol.http11 import Headers, Request, Response
@@ -46,7 +46,7 @@ class ConnectionAPI:
     if not TYPE_CHECKING:  # hidden from type checkers: the attributes are the subclasses' slots
         __slots__ = ()
 
-    protocol: CoreConnection
+    protocol: Protocol
     remote_address: Any
     _id: uuid.UUID | None
     _why: str

@@ -45,6 +45,7 @@ import http
 import ssl
 
 from .protocol.errors import (
+    ConcurrencyError,
     DuplicateParameter,
     InvalidHandshake,
     InvalidHeader,
@@ -177,10 +178,6 @@ class ConnectionClosedOK(ConnectionClosed):
 
 class ConnectionClosedError(ConnectionClosed):
     """The connection closed abnormally: a protocol error, a lost TCP connection, ..."""
-
-
-class ConcurrencyError(WebSocketError, RuntimeError):
-    """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
 
 
 # The name older code catches.

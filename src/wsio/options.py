@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Se
 from ._client_common import DEFAULT_USER_AGENT, MAX_REDIRECTS, _checked_headers
 from ._client_common import process_exception as _default_process_exception
 from ._server_common import DEFAULT_SERVER_HEADER, _legacy_signature
-from .protocol.connection import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
+from .protocol.machine import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from .protocol.http11 import HandshakeLimits
 
 if TYPE_CHECKING:

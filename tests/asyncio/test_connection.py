@@ -927,7 +927,7 @@ async def test_held_messages_count_against_write_limit() -> None:
 async def test_data_after_a_protocol_error_does_not_fail_before_the_answer() -> None:
     """A message, a protocol error, then more data in a later read: the application
     still answers the message, then the connection fails with 1002."""
-    from wsio.protocol.connection import ServerProtocol
+    from wsio.protocol.machine import ServerProtocol
 
     received: list[object] = []
     sent_all = asyncio.Event()

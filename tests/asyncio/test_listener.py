@@ -10,7 +10,7 @@ import pytest
 
 import wsio
 from wsio.asyncio.connection import _WRITE_SLICE
-from wsio.protocol.connection import ClientProtocol
+from wsio.protocol.machine import ClientProtocol
 from wsio.protocol.handshake import parse_uri
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from wsio.exceptions import InvalidHandshake
 from wsio.protocol import frames
-from wsio.protocol.connection import ClientProtocol, ServerProtocol, State
+from wsio.protocol.machine import ClientProtocol, ServerProtocol, State
 from wsio.protocol.deflate import enable_client_permessage_deflate, enable_server_permessage_deflate
 from wsio.protocol.events import Fragment
 from wsio.protocol.frames import Close
@@ -224,7 +224,7 @@ def outcome(data: bytes) -> tuple[Any, ...]:
     for chunk in _chunks(body, config):
         new = connection.receive_data(chunk)
         if connection.failure_pending:
-            new += connection.receive_data(b"")
+            connection.apply_deferred_failure()
         for event in new:
             if isinstance(event, (str, bytes, Fragment)):
                 size = len(event.data) if isinstance(event, Fragment) else len(event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocol.test_connection import (  # noqa: F401  (impl: both parsers, C and Python)
+from tests.protocol.test_machine import (  # noqa: F401  (impl: both parsers, C and Python)
     client,
     close_payload,
     impl,
@@ -19,7 +19,7 @@ from tests.protocol.test_connection import (  # noqa: F401  (impl: both parsers,
     to_client,
     to_server,
 )
-from wsio.protocol.connection import State
+from wsio.protocol.machine import State
 from wsio.protocol.deflate import PerMessageDeflate
 from wsio.protocol.frames import Close
 
@@ -171,7 +171,7 @@ def test_deferred_failure_discards_meanwhile() -> None:
     events = s.receive_data(to_server(0x81, b"hello") + to_server(0x81, BAD_UTF8))
     assert events == ["hello"] and s.failure_pending and s.state is State.OPEN
     assert s.receive_data(to_server(0x88, close_payload(1007))) == []
-    s.receive_data(b"")  # the I/O layer applies the failure
+    s.apply_deferred_failure()  # the I/O layer says when
     assert s.failure is not None and s.failure.code == 1007
     assert parse_out(s.data_to_send(), False)[0][0] == 0x88
     assert s.should_close_transport()

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Hashable, Iterable
 
-from ..protocol.connection import Side, State
+from ..protocol.machine import Side, State
 from ..protocol.frames import FIN, OP_BINARY, OP_TEXT, RSV1, build_frame
 from .connection import BaseConnection
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator
 from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
 from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
-from ..protocol.connection import ClientProtocol, State
+from ..protocol.machine import ClientProtocol, State
 from ..protocol.events import Event
 from ..protocol.handshake import Redirect, WebSocketURI
 from ..protocol.http11 import Response

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import threading
 import time
 import uuid
 import warnings
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
 
 from ..exceptions import (
     ConcurrencyError,
@@ -28,8 +27,8 @@ from ..exceptions import (
     InvalidState,
 )
 from ..connection_api import ConnectionAPI, piece_converter
-from ..protocol.connection import Connection as CoreConnection
-from ..protocol.connection import State
+from ..protocol.machine import Protocol
+from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 
@@ -37,6 +36,10 @@ __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
+
+
+#: What the core keeps for a ping that waits for its pong: the future to resolve, and when it was sent.
+_PingWaiter = tuple["asyncio.Future[float]", float]
 
 
 class _TurnEnds(threading.local):
@@ -127,6 +130,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     - ``_handshake_event(event)``: the role's opening handshake event.
     - ``_connection_lost_hook(exc)``: the TCP connection is gone; ``exc`` is
       the :exc:`ConnectionClosed` that says how.
+    - ``_keepalive_ping_sent()``: a keepalive ping went out.
     - ``_no_pong()``: no pong within ``ping_timeout`` (fails with 1011).
     - Write batching: ``_hold()`` (a small frame is ready: write it now or
       with the others of this batch), ``_write()`` (write now, after the
@@ -145,7 +149,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "protocol", "ping_interval", "ping_timeout", "close_timeout", "max_queue", "write_limit",
         "logger", "loop", "transport", "remote_address", "local_address", "latency", "_id",
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
-        "_write_paused", "_drain_waiter", "_fragment_lock", "_pings", "_keepalive_handle",
+        "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
         "_held", "_held_size", "_backlog",
     )  # fmt: skip
@@ -155,7 +159,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def __init__(
         self,
-        protocol: CoreConnection,
+        protocol: Protocol,
         *,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -203,7 +207,6 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._reading_paused_for_writes = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._fragment_lock: asyncio.Lock | None = None
-        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
@@ -244,7 +247,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def data_received(self, data: bytes | memoryview) -> None:
         protocol = self.protocol
         events = protocol.receive_data(data)
-        if protocol._out:
+        if protocol.outgoing:
             self._write(protocol.data_to_send())
         if events:
             self._handle_events(events)
@@ -294,11 +297,11 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         for waiter in (self._recv_waiter, self._drain_waiter):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)  # the waiting coroutine raises what it finds
-        for future, _ in self._pings.values():
+        for pending in protocol.drop_pings():
+            future = cast("_PingWaiter", pending)[0]
             if not future.done():
                 future.set_exception(closed)
                 future.exception()  # nobody may be waiting for it: don't log it
-        self._pings.clear()
         self._connection_lost_hook(closed)
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
@@ -455,7 +458,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._flush_backlog()
         self._flush_held()
         protocol = self.protocol
-        if protocol._out:
+        if protocol.outgoing:
             transport.write(protocol.data_to_send())
         # The core says when (RFC 6455 7.1.1: the server closes TCP first, a client
         # waits for it; a failed connection reads on until the peer's close frame
@@ -513,7 +516,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             self._failure_handle.cancel()
             self._failure_handle = None
         if self.protocol.failure_pending:
-            self.data_received(b"")
+            self.protocol.apply_deferred_failure()
+            self.data_received(b"")  # write the close frame; end TCP when the core says
 
     # -- pings ------------------------------------------------------------------------
 
@@ -522,20 +526,16 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
         ``await (await websocket.ping())`` waits for the pong.
         """
+        protocol = self.protocol
         if data is None:
-            data = os.urandom(4)
-            while data in self._pings:
-                data = os.urandom(4)
+            data = protocol.new_ping_payload()
         elif isinstance(data, str):
             data = data.encode()
-        if data in self._pings:
-            raise ConcurrencyError("a ping with the same data is already waiting for its pong")
+        future: asyncio.Future[float] = self.loop.create_future()
         try:
-            frame = self.protocol.send_ping(data)
+            frame = protocol.send_ping(data, (future, time.monotonic()))
         except InvalidState:
             raise await self._closed_exc_once_closed() from None
-        future: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (future, time.monotonic())
         self._write(frame)
         return future
 
@@ -549,18 +549,15 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             raise await self._closed_exc_once_closed() from None
 
     def _pong_received(self, data: bytes) -> None:
-        pings = self._pings
-        if data not in pings:
+        answered = self.protocol.acknowledge(data)
+        if not answered:
             return  # unsolicited pong
         now = time.monotonic()
-        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
-        for key in list(pings):
-            future, sent = pings.pop(key)
+        for waiter in answered:
+            future, sent = cast("_PingWaiter", waiter)
             if not future.done():
                 future.set_result(now - sent)
-            if key == data:
-                self.latency = now - sent
-                break
+        self.latency = now - sent  # its own ping is the last one answered
 
     # -- keepalive ------------------------------------------------------------------
 
@@ -575,10 +572,9 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if self._reading_paused:  # no pong could be read: don't pile up pings
             self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
             return
-        data = os.urandom(4)
         future: asyncio.Future[float] = self.loop.create_future()
-        self._pings[data] = (future, time.monotonic())
-        self._write(protocol.send_ping(data))
+        self._write(protocol.send_ping(protocol.new_ping_payload(), (future, time.monotonic())))
+        self._keepalive_ping_sent()
         if self.ping_timeout is not None:
             self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
         self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
@@ -592,6 +588,9 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
             return
         self._no_pong()
+
+    def _keepalive_ping_sent(self) -> None:
+        """Hook: a keepalive ping just went out."""
 
     def _no_pong(self) -> None:
         """No pong came within ``ping_timeout``: fail the connection with 1011."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..exceptions import ConnectionClosed, InvalidState
 from ..options import ClientOptions, ServerOptions, with_options
-from ..protocol.connection import State
+from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect

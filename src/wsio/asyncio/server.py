@@ -13,7 +13,7 @@ from .._server_common import over_capacity_response as over_capacity_response  #
 from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
-from ..protocol.connection import ServerProtocol, State
+from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
@@ -116,7 +116,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
                 self.handler_task = self.loop.create_task(self._run(events[0]))  # type: ignore[arg-type]
             return
         super().data_received(data)
-        if self.protocol.state is State.CONNECTING and len(self.protocol._buf) > HANDSHAKE_BUFFER_LIMIT:
+        if self.protocol.state is State.CONNECTING and self.protocol.buffered > HANDSHAKE_BUFFER_LIMIT:
             # Frames sent before the response wait in the core while process_request
             # runs: past the limit, stop reading rather than buffer without bound.
             self.transport.pause_reading()

@@ -4,11 +4,15 @@ No sockets, no asyncio, no threads, no clock. The asyncio, thread and callback
 APIs all sit on :class:`ServerProtocol` and :class:`ClientProtocol`.
 """
 
-from .connection import ClientProtocol, Connection, ServerProtocol, Side, State
+from .machine import ClientProtocol, Protocol, ServerProtocol, Side, State
 from .events import Event, Fragment, Ping, Pong
 from .frames import Close, CloseCode, Opcode
 
+#: The name of :class:`Protocol` in wsio 0.1, kept so that existing imports work.
+Connection = Protocol
+
 __all__ = [
+    "Protocol",
     "Connection",
     "ServerProtocol",
     "ClientProtocol",

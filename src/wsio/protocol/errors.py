@@ -14,6 +14,7 @@ from __future__ import annotations
 from .redact import redact_uri
 
 __all__ = [
+    "ConcurrencyError",
     "WebSocketError",
     "InvalidURI",
     "InvalidHandshake",
@@ -218,6 +219,10 @@ class PayloadTooBig(ProtocolError):
 
 class InvalidState(WebSocketError):
     """The operation is not allowed in the connection's current state."""
+
+
+class ConcurrencyError(WebSocketError, RuntimeError):
+    """Two coroutines or threads called ``recv()`` at once, or a similar misuse."""
 
 
 # Documented, pickled and shown in tracebacks as wsio.exceptions.<name>, where they are imported from.

@@ -65,8 +65,8 @@ class Pong(_ControlFrame):
     __slots__ = ()
 
 
-#: What :meth:`~wsio.protocol.connection.Connection.receive_data` and
-#: :meth:`~wsio.protocol.connection.Connection.receive_eof` return a list of:
+#: What :meth:`~wsio.protocol.machine.Connection.receive_data` and
+#: :meth:`~wsio.protocol.machine.Connection.receive_eof` return a list of:
 #: a whole text (``str``) or binary (``bytes``) message, a :class:`Fragment`
 #: of one, a :class:`Ping` or :class:`Pong`, the peer's
 #: :class:`~wsio.protocol.frames.Close`, or the opening handshake's

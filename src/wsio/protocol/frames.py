@@ -4,7 +4,7 @@ The parse loop works over one buffer with offsets and returns every complete
 frame it finds in one call, as ``(head, payload)`` pairs where ``head`` is the
 frame's first byte (FIN, RSV1-3, opcode) and ``payload`` is already unmasked.
 It stops at the first incomplete frame; the connection streams the payload of
-an incomplete data frame itself (see :mod:`wsio.protocol.connection`).
+an incomplete data frame itself (see :mod:`wsio.protocol.machine`).
 
 ``wsio._speedups`` provides C versions of :func:`apply_mask` and
 :func:`parse_frames` with exactly the same contract; the pure-Python versions

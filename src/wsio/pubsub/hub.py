@@ -8,7 +8,7 @@ from typing import Any, Collection, Iterable, Literal, Mapping
 
 from ..asyncio.broadcast import Framed
 from ..asyncio.connection import BaseConnection
-from ..protocol.connection import Side, State
+from ..protocol.machine import Side, State
 from ..protocol.frames import OP_TEXT
 from .backend import Backend, MemoryBackend
 from .errors import HubUnavailable

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import Any, Iterable
 
-from ..protocol.connection import State
+from ..protocol.machine import State
 from .connection import Connection
 
 __all__ = ["broadcast"]

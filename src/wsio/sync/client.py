@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, overload
 from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
 from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
-from ..protocol.connection import ClientProtocol, State
+from ..protocol.machine import ClientProtocol, State
 from ..protocol.handshake import Redirect, WebSocketURI
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import select
 import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, cast
 
 from ..exceptions import (
     ConcurrencyError,
@@ -44,8 +43,8 @@ from ..exceptions import (
     InvalidState,
 )
 from ..connection_api import ConnectionAPI, piece_converter
-from ..protocol.connection import Connection as CoreConnection
-from ..protocol.connection import State
+from ..protocol.machine import Protocol
+from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import Close
 
@@ -99,6 +98,10 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
+#: What the core keeps for a ping that waits for its pong: the event to set, when it was sent, ack_on_close.
+_PingWaiter = tuple[threading.Event, float, bool]
+
+
 class Connection(ConnectionAPI):
     """A WebSocket connection over a blocking socket, for any number of threads.
 
@@ -134,7 +137,7 @@ class Connection(ConnectionAPI):
     def __init__(
         self,
         socket: socket.socket,
-        protocol: CoreConnection,
+        protocol: Protocol,
         *,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -178,7 +181,6 @@ class Connection(ConnectionAPI):
         self._reading_paused = False
         self._pending: list[bytes] = []  # frames queued by the reader, written with the next write
         self._fragment_owner: int | None = None  # thread sending a fragmented message
-        self._pings: dict[bytes, tuple[threading.Event, float, bool]] = {}
         self._ping_due: float | None = None
         self._ping_checks: list[tuple[float, bytes]] = []
         self._failure_deadline: float | None = None
@@ -559,11 +561,8 @@ class Connection(ConnectionAPI):
         with self._lock:
             if self._ping_due is not None and protocol.state is State.OPEN:
                 if now >= self._ping_due:
-                    data = os.urandom(4)
-                    while data in self._pings:
-                        data = os.urandom(4)
-                    self._pings[data] = (threading.Event(), now, False)
-                    self._pending.append(protocol.send_ping(data))
+                    data = protocol.new_ping_payload()
+                    self._pending.append(protocol.send_ping(data, (threading.Event(), now, False)))
                     if self.ping_timeout is not None:
                         self._ping_checks.append((now + self.ping_timeout, data))
                     self._ping_due = now + self.ping_interval  # type: ignore[operator]
@@ -571,7 +570,7 @@ class Connection(ConnectionAPI):
             if self._ping_checks:
                 checks = []
                 for deadline, data in self._ping_checks:
-                    if data not in self._pings:
+                    if not protocol.ping_waiting(data):
                         continue  # answered
                     if now >= deadline and protocol.state is State.OPEN:
                         fail = f"no pong within ping_timeout={self.ping_timeout}s"
@@ -592,8 +591,9 @@ class Connection(ConnectionAPI):
             self._fail(1011, fail)
             return 0
         if apply_failure:
-            if protocol.failure_pending:
-                self._feed(b"")
+            with self._lock:
+                protocol.apply_deferred_failure()
+            self._feed(b"")  # write the close frame; end TCP when the core says
             return 0
         if self._close_deadline is not None and now >= self._close_deadline:
             self._close_timed_out()
@@ -607,17 +607,13 @@ class Connection(ConnectionAPI):
 
         As in the asyncio connection, with events instead of futures.
         """
-        pings = self._pings
-        if data not in pings:
+        answered = self.protocol.acknowledge(data)
+        if not answered:
             return  # unsolicited pong
-        now = time.monotonic()
-        # A pong acknowledges its ping and every ping sent before it (RFC 6455 5.5.3).
-        for key in list(pings):
-            event, sent, _ = pings.pop(key)
+        for waiter in answered:
+            event, sent, _ = cast("_PingWaiter", waiter)
             event.set()
-            if key == data:
-                self.latency = now - sent
-                break
+        self.latency = time.monotonic() - sent  # its own ping is the last one answered
 
     # -- closing -------------------------------------------------------------------------
 
@@ -715,10 +711,10 @@ class Connection(ConnectionAPI):
                 self._closed.set()
                 self._recv_cond.notify_all()
                 self._fragment_cond.notify_all()
-                for event, _, ack_on_close in self._pings.values():
+                for waiter in self.protocol.drop_pings():
+                    event, _, ack_on_close = cast("_PingWaiter", waiter)
                     if ack_on_close:
                         event.set()
-                self._pings.clear()
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's, then for TCP to close.
@@ -950,9 +946,7 @@ class Connection(ConnectionAPI):
         set when the connection closes, so that ``wait()`` can't hang.
         """
         if data is None:
-            payload = os.urandom(4)
-            while payload in self._pings:
-                payload = os.urandom(4)
+            payload = self.protocol.new_ping_payload()
         elif isinstance(data, str):
             payload = data.encode()
         else:
@@ -960,11 +954,7 @@ class Connection(ConnectionAPI):
         event = threading.Event()
 
         def build() -> bytes:
-            if payload in self._pings:
-                raise ConcurrencyError("a ping with the same data is already waiting for its pong")
-            frame = self.protocol.send_ping(payload)
-            self._pings[payload] = (event, time.monotonic(), ack_on_close)
-            return frame
+            return self.protocol.send_ping(payload, (event, time.monotonic(), ack_on_close))
 
         self._send_frame(build, data=False)
         return event

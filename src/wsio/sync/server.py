@@ -22,7 +22,7 @@ from .._server_common import basic_response, check_close_code, run_steps
 from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions, ServerOptionsDict, with_options
-from ..protocol.connection import ServerProtocol, State
+from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .broadcast import broadcast

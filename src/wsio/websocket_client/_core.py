@@ -25,7 +25,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ..exceptions import ConnectionClosed, InvalidProxy, InvalidState
-from ..protocol.connection import State
+from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import Close
 from ..protocol.handshake import WebSocketURI, parse_uri

@@ -1,4 +1,4 @@
-"""The sans-I/O state machine (wsio.protocol.connection): messages, RFC 6455 rules, closing.
+"""The sans-I/O state machine (wsio.protocol.machine): messages, RFC 6455 rules, closing.
 
 Every test runs on each frame parser available: the C accelerator
 (``wsio._speedups``) and the pure-Python reference in frames.py. The
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from wsio.exceptions import InvalidState
+from wsio.exceptions import ConcurrencyError, InvalidState
 from wsio.protocol import deflate as deflate_module
 from wsio.protocol import frames
-from wsio.protocol.connection import DEFAULT_MAX_SIZE, Connection, Side, State
+from wsio.protocol.machine import DEFAULT_MAX_SIZE, Protocol, Side, State
 from wsio.protocol.deflate import PerMessageDeflate
 from wsio.protocol.events import Fragment, Ping, Pong
 from wsio.protocol.frames import Close
@@ -74,12 +74,12 @@ def test_impl_is_in_use(impl: str) -> None:
 MASK = b"\x37\xfa\x21\x3d"
 
 
-def server(**kwargs: Any) -> Connection:
-    return Connection(Side.SERVER, **kwargs)
+def server(**kwargs: Any) -> Protocol:
+    return Protocol(Side.SERVER, **kwargs)
 
 
-def client(**kwargs: Any) -> Connection:
-    return Connection(Side.CLIENT, **kwargs)
+def client(**kwargs: Any) -> Protocol:
+    return Protocol(Side.CLIENT, **kwargs)
 
 
 def header(head: int, length: int, mask: bytes | None = None, form: int | None = None) -> bytes:
@@ -122,7 +122,7 @@ def parse_out(data: bytes, masked: bool) -> list[tuple[int, bytes]]:
     return parsed
 
 
-def sent_close_code(conn: Connection) -> int | None:
+def sent_close_code(conn: Protocol) -> int | None:
     """The code of the close frame in ``data_to_send()``, or None if there is no close frame."""
     out = conn.data_to_send()
     codes = [Close.parse(payload).code for head, payload in parse_out(out, conn.side is Side.CLIENT) if head & 0x0F == 8]
@@ -152,7 +152,7 @@ def collapse(events: list[Any]) -> list[Any]:
     return out
 
 
-def feed(conn: Connection, data: bytes, cuts: list[int] | None = None) -> list[Any]:
+def feed(conn: Protocol, data: bytes, cuts: list[int] | None = None) -> list[Any]:
     """Feed ``data`` cut at ``cuts``; return all events."""
     events: list[Any] = []
     prev = 0
@@ -162,21 +162,21 @@ def feed(conn: Connection, data: bytes, cuts: list[int] | None = None) -> list[A
     return events
 
 
-def feed_bytewise(conn: Connection, data: bytes) -> list[Any]:
+def feed_bytewise(conn: Protocol, data: bytes) -> list[Any]:
     events: list[Any] = []
     for i in range(len(data)):
         events += conn.receive_data(data[i : i + 1])
     return events
 
 
-def settle(conn: Connection, events: list[Any]) -> list[Any]:
+def settle(conn: Protocol, events: list[Any]) -> list[Any]:
     """Handle a deferred failure the way the I/O layer does."""
     if conn.failure_pending:
-        assert conn.receive_data(b"") == []
+        conn.apply_deferred_failure()
     return events
 
 
-def assert_failed(conn: Connection, code: int) -> None:
+def assert_failed(conn: Protocol, code: int) -> None:
     """The connection failed with ``code`` and queued exactly one close frame with it."""
     assert conn.failure is not None, "connection didn't fail"
     assert conn.failure.code == code, (conn.failure.code, str(conn.failure))
@@ -186,7 +186,7 @@ def assert_failed(conn: Connection, code: int) -> None:
     assert not conn.failure_pending
 
 
-def fails_with(conn: Connection, data: bytes, code: int) -> list[Any]:
+def fails_with(conn: Protocol, data: bytes, code: int) -> list[Any]:
     """Feeding ``data`` fails the connection with ``code`` at once; return the events."""
     events = conn.receive_data(data)
     assert not conn.failure_pending
@@ -206,7 +206,7 @@ def deflate_pair(
     return srv, cli
 
 
-def pair(deflate: bool = False, **kwargs: Any) -> tuple[Connection, Connection]:
+def pair(deflate: bool = False, **kwargs: Any) -> tuple[Protocol, Protocol]:
     s, c = server(**kwargs), client(**kwargs)
     if deflate:
         srv, cli = deflate_pair()
@@ -215,7 +215,7 @@ def pair(deflate: bool = False, **kwargs: Any) -> tuple[Connection, Connection]:
     return s, c
 
 
-def peer_of(conn: Connection) -> Connection:
+def peer_of(conn: Protocol) -> Protocol:
     return client() if conn.side is Side.SERVER else server()
 
 
@@ -267,7 +267,7 @@ def test_messages_both_ways(size: int, direction: str, kind: str, deflate: bool)
 
 
 def test_binary_frame_above_assemble_limit_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wsio.protocol.connection.ASSEMBLE_LIMIT", 1000)
+    monkeypatch.setattr("wsio.protocol.machine.ASSEMBLE_LIMIT", 1000)
     s, c = pair()
     for size in (1000, 1001):
         message = payload_of(size)
@@ -511,7 +511,7 @@ message_specs = st.tuples(
 )
 
 
-def build_stream(sender: Connection, specs: list[Any], deflate: bool) -> tuple[bytes, list[Any]]:
+def build_stream(sender: Protocol, specs: list[Any], deflate: bool) -> tuple[bytes, list[Any]]:
     """Frames for the messages, as ``sender`` makes them, and the events they must give."""
     out: list[bytes] = []
     expected: list[Any] = []
@@ -581,7 +581,7 @@ def test_one_byte_at_a_time(specs: list[Any], direction: str, deflate: bool) -> 
 )
 def test_chunking_with_negotiated_compression(specs: list[Any], cuts: list[int], server_nct: bool, client_nct: bool, bits: int) -> None:
     """The same over a real opening handshake with the deflate factories."""
-    from wsio.protocol.connection import ClientProtocol, ServerProtocol
+    from wsio.protocol.machine import ClientProtocol, ServerProtocol
     from wsio.protocol.deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
     from wsio.protocol.handshake import parse_uri
 
@@ -654,7 +654,7 @@ def hostile_streams(draw: Any) -> bytes:
     return b"".join(parts)
 
 
-def run_hostile(conn: Connection, data: bytes, cuts: list[int]) -> tuple[list[Any], int | None, bytes]:
+def run_hostile(conn: Protocol, data: bytes, cuts: list[int]) -> tuple[list[Any], int | None, bytes]:
     """Feed ``data``; check the invariants; return (events, close code sent, all bytes to send)."""
     events: list[Any] = []
     sent = b""
@@ -664,7 +664,7 @@ def run_hostile(conn: Connection, data: bytes, cuts: list[int]) -> tuple[list[An
         prev = cut
         if conn.failure_pending:
             assert conn.state is State.OPEN
-            assert conn.receive_data(b"") == []
+            conn.apply_deferred_failure()
             assert not conn.failure_pending
         sent += conn.data_to_send()
     code = None
@@ -1103,7 +1103,7 @@ def test_deferred_failure(bad: bytes, code: int) -> None:
     assert parse_out(s.data_to_send(), False) == [(0x8A, b"p")]
     # The application may still answer what it got.
     assert s.send_message("reply")
-    assert s.receive_data(b"") == []
+    s.apply_deferred_failure()
     assert_failed(s, code)
     assert s.receive_data(to_server(0x81, b"more")) == []
 
@@ -1116,7 +1116,7 @@ def test_deferred_failure_with_more_data() -> None:
     # the I/O layer says so (the application may still be answering "hello").
     assert s.receive_data(to_server(0x81, b"more") + to_server(0x89, b"ping")) == []
     assert s.failure_pending and s.data_to_send() == b""
-    assert s.receive_data(b"") == []
+    s.apply_deferred_failure()
     assert_failed(s, 1002)
 
 
@@ -1134,7 +1134,7 @@ def test_deferred_failure_behind_last_fragment() -> None:
     events = s.receive_data(to_server(0x01, b"a") + to_server(0x80, b"b") + to_server(0x83, b""))
     assert events == [Fragment("a", False), Fragment("b", True)]
     assert s.failure_pending
-    s.receive_data(b"")
+    s.apply_deferred_failure()
     assert_failed(s, 1002)
 
 
@@ -1154,7 +1154,7 @@ def test_defer_failures_holds_every_error_for_the_io_layer() -> None:
     s.defer_failures = True
     assert s.receive_data(to_server(0x83, b"")) == []
     assert s.failure_pending and s.data_to_send() == b""
-    s.receive_data(b"")
+    s.apply_deferred_failure()
     assert_failed(s, 1002)
 
 
@@ -1351,3 +1351,45 @@ def test_failure_after_own_close_sends_no_second_close() -> None:
     assert c.state is State.CLOSED
     assert c.data_to_send() == b""
     assert c.close_sent == Close(1000)
+
+
+def test_io_layer_contract_outgoing_buffered_and_deferred_failure() -> None:
+    """What an I/O layer reads: outgoing (anything to write?), buffered, and when a held-back error fails."""
+    s = server()
+    assert s.outgoing == [] and s.buffered == 0
+    s.apply_deferred_failure()  # nothing pending: nothing happens
+    assert s.state is State.OPEN and s.failure is None
+    assert s.receive_data(to_server(0x89, b"p") + to_server(0x81, b"hi")[:3]) == [Ping(b"p")]
+    assert s.outgoing and s.buffered == 3  # the pong waits; so does the partial frame
+    assert parse_out(s.data_to_send(), False) == [(0x8A, b"p")]
+    assert s.outgoing == []
+    assert s.receive_data(to_server(0x81, b"hi")[3:] + to_server(0x83, b"")) == ["hi"]
+    assert s.failure_pending and s.buffered == 0
+    assert s.receive_data(b"") == [] and s.failure_pending  # feeding nothing doesn't decide for the I/O layer
+    s.apply_deferred_failure()
+    assert_failed(s, 1002)
+
+
+def test_old_name_of_the_core_still_imports() -> None:
+    import wsio
+    from wsio.protocol import Connection
+
+    assert Connection is Protocol and wsio.Protocol is Protocol
+
+
+def test_ping_bookkeeping_a_pong_answers_its_ping_and_the_earlier_ones() -> None:
+    c = client()
+    assert c.acknowledge(b"none") == [] and c.drop_pings() == []
+    first, second, third = c.new_ping_payload(), b"two", b"three"
+    for data, waiter in ((first, "w1"), (second, "w2"), (third, "w3")):
+        c.send_ping(data, waiter)
+    c.send_ping(b"unwatched")  # no waiter: nothing to acknowledge later
+    assert c.ping_waiting(second) and not c.ping_waiting(b"unwatched")
+    assert c.new_ping_payload() not in (first, second, third) and len(c.new_ping_payload()) == 4
+    with pytest.raises(ConcurrencyError, match="already waiting for its pong"):
+        c.send_ping(second, "again")
+    assert c.acknowledge(b"unsolicited") == []
+    assert c.acknowledge(second) == ["w1", "w2"]  # its own waiter last
+    assert not c.ping_waiting(first) and c.ping_waiting(third)
+    c.send_ping(second, "w2 again")  # its payload is free again
+    assert c.drop_pings() == ["w3", "w2 again"] and c.drop_pings() == []

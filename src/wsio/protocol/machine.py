@@ -1,6 +1,6 @@
 """The WebSocket connection state machine, for both roles, with no I/O.
 
-Bytes in, events out: :meth:`Connection.receive_data` takes what the socket
+Bytes in, events out: :meth:`Protocol.receive_data` takes what the socket
 read and returns the events it completed, in one list (see
 :mod:`wsio.protocol.events`). Calls in, bytes out: ``send_*`` methods return
 the bytes to write. Replies the protocol makes by itself (pongs, the echo of a
@@ -23,9 +23,10 @@ from __future__ import annotations
 import codecs
 import enum
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, overload
 
-from .errors import InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
+from .errors import ConcurrencyError, InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
 from .handshake import InvalidStatus
 from . import frames as _frames
 from .events import Event, Fragment, Ping, Pong
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .http11 import HandshakeLimits, HeadersLike, Request, RequestParser, Response, ResponseParser
 
-__all__ = ["State", "Side", "Connection", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
+__all__ = ["State", "Side", "Protocol", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
 
 #: 1 MiB: large enough for most applications, small enough that a peer can't
 #: make a server hold much memory per connection.
@@ -99,7 +100,7 @@ def _truncate_reason(reason: str) -> str:
     return data[:123].decode(errors="ignore")
 
 
-class Connection:
+class Protocol:
     """State shared by both roles: framing, messages, closing.
 
     Args:
@@ -117,7 +118,7 @@ class Connection:
         "side", "state", "max_size", "max_fragments", "compression_threshold", "logger", "debug",
         "subprotocol", "extensions", "deflate", "close_rcvd", "close_sent", "close_rcvd_then_sent",
         "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
-        "_rsv1_ok", "_mask", "_buf", "_out", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
+        "_rsv1_ok", "_mask", "_buf", "outgoing", "_pings", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
         "_pf_assembly",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
         "_fragmenting", "defer_failures", "discarding", "_discard_skip",
@@ -173,7 +174,12 @@ class Connection:
         self._rsv1_ok = False
         self._mask: Callable[[], bytes] | None = _new_mask if side is Side.CLIENT else None
         self._buf = bytearray()
-        self._out: list[bytes] = []
+        #: What the protocol queued by itself (answers to pings and close frames,
+        #: the handshake) until :meth:`data_to_send` takes it. Read it, don't change
+        #: it: I/O layers test it (``if protocol.outgoing:``) to skip the call when
+        #: there is nothing to write, on the hot path where a call costs.
+        self.outgoing: list[bytes] = []
+        self._pings: dict[bytes, object] | None = None  # payload -> waiter, in the order sent
         # A data frame whose payload is still arriving.
         self._pf_head = 0
         self._pf_left = 0
@@ -204,10 +210,10 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Return and forget the bytes the protocol queued by itself."""
-        out = self._out
+        out = self.outgoing
         if not out:
             return b""
-        self._out = []
+        self.outgoing = []
         return b"".join(out)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
@@ -217,13 +223,9 @@ class Connection:
         events: list[Event] = []
         if self.discarding or self._deferred_failure is not None:
             # Nothing after a protocol error counts: it is read and thrown away.
-            # With a failure held back, the I/O layer says when to fail, with b"",
-            # once the application has the messages before it.
-            if data:
-                if self.discarding:
-                    self._discard(data)
-            elif self._deferred_failure is not None:
-                self._fail_with(self._deferred_failure)
+            # A failure held back waits for apply_deferred_failure().
+            if data and self.discarding:
+                self._discard(data)
             return events
         if self.state is _CLOSED or self.eof_received:
             # RFC 6455 5.5.1: nothing after a close frame counts; nor after a
@@ -309,10 +311,35 @@ class Connection:
 
     @property
     def failure_pending(self) -> bool:
-        """A protocol error was found behind the events just returned; call ``receive_data(b"")``
-        once the application has handled them, and the connection fails. Data fed
-        meanwhile is ignored."""
+        """Whether a protocol error waits behind the events just returned.
+
+        Call :meth:`apply_deferred_failure` once the application has handled
+        them, and the connection fails. Data fed meanwhile is ignored.
+        """
         return self._deferred_failure is not None
+
+    def apply_deferred_failure(self) -> None:
+        """Fail the connection with the protocol error :attr:`failure_pending` held back.
+
+        The I/O layer decides when: once the application has the messages that came
+        before the error (an echo answers them first), or after ``close_timeout``.
+        Does nothing if no failure is pending. The close frame waits in
+        :meth:`data_to_send`.
+        """
+        failure = self._deferred_failure
+        if failure is not None:
+            self._fail_with(failure)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet parsed into events.
+
+        During the opening handshake these are frames the peer sent behind its
+        request or response: an I/O layer that waits on the application (a
+        server in ``process_request``) stops reading past its own limit, rather
+        than let them pile up.
+        """
+        return len(self._buf)
 
     def _stopped(self) -> bool:
         return self.close_rcvd is not None or self.failure is not None or self._deferred_failure is not None
@@ -437,7 +464,7 @@ class Connection:
     def _control(self, opcode: int, payload: bytes, events: list[Event]) -> None:
         if opcode == OP_PING:
             if self.state is _OPEN:
-                self._out.append(self._frame(FIN | OP_PONG, payload))
+                self.outgoing.append(self._frame(FIN | OP_PONG, payload))
             events.append(Ping(payload))
         elif opcode == OP_PONG:
             events.append(Pong(payload))
@@ -451,7 +478,7 @@ class Connection:
                 # and browsers do, so the initiator reads its own reason back. A
                 # close frame without a payload (1005) gets one without a payload.
                 reply = close
-                self._out.append(self._frame(FIN | OP_CLOSE, reply.serialize()))
+                self.outgoing.append(self._frame(FIN | OP_CLOSE, reply.serialize()))
                 self.close_sent = reply
                 self.close_rcvd_then_sent = True
             elif self.close_sent is not None:
@@ -574,7 +601,7 @@ class Connection:
         reason = str(exc)
         if self.state is _OPEN:
             close = Close(exc.code, _truncate_reason(reason))
-            self._out.append(self._frame(FIN | OP_CLOSE, close.serialize()))
+            self.outgoing.append(self._frame(FIN | OP_CLOSE, close.serialize()))
             self.close_sent = close
         self.failure = exc
         self._deferred_failure = None
@@ -696,12 +723,66 @@ class Connection:
         head = (opcode if first else OP_CONT) | (FIN if last else 0)
         return self._frame(head, payload)
 
-    def send_ping(self, data: bytes = b"") -> bytes:
-        """Frame a ping; ``data`` is at most 125 bytes."""
+    # -- pings ------------------------------------------------------------
+
+    def send_ping(self, data: bytes = b"", waiter: object = None) -> bytes:
+        """Frame a ping; ``data`` is at most 125 bytes.
+
+        With a ``waiter`` (whatever the I/O layer wakes when the pong comes: a
+        future, an event, with the time it was sent), the ping waits for its
+        pong, and :meth:`acknowledge` hands the waiter back. Two pings with the
+        same payload can't wait at once (:class:`ConcurrencyError`: the pong
+        couldn't tell them apart); :meth:`new_ping_payload` picks a free one.
+        """
         self._check_open()
         if len(data) > 125:
             raise ValueError(f"ping payload of {len(data)} bytes exceeds 125 bytes")
+        if waiter is not None:
+            pings = self._pings
+            if pings is None:
+                pings = self._pings = {}  # created on the first ping: most connections have none waiting
+            elif data in pings:
+                raise ConcurrencyError("a ping with the same data is already waiting for its pong")
+            frame = self._frame(FIN | OP_PING, data)
+            pings[data] = waiter
+            return frame
         return self._frame(FIN | OP_PING, data)
+
+    def new_ping_payload(self) -> bytes:
+        """Four random bytes that no ping waiting for its pong uses."""
+        data = os.urandom(4)
+        while self._pings and data in self._pings:
+            data = os.urandom(4)
+        return data
+
+    def ping_waiting(self, data: bytes) -> bool:
+        """Whether the ping with this payload still waits for its pong."""
+        return self._pings is not None and data in self._pings
+
+    def acknowledge(self, data: bytes) -> list[object]:
+        """Forget the pings a pong with ``data`` answers; return their waiters, oldest first.
+
+        A pong answers its own ping (whose waiter comes last) and every ping
+        sent before it: a peer may answer only the latest of several pings
+        (RFC 6455 5.5.3). An unsolicited pong answers none.
+        """
+        pings = self._pings
+        if not pings or data not in pings:
+            return []
+        answered = []
+        for key in list(pings):
+            answered.append(pings.pop(key))
+            if key == data:
+                break
+        return answered
+
+    def drop_pings(self) -> list[object]:
+        """Forget every ping still waiting; return their waiters (no pong will come: the connection closed)."""
+        pings = self._pings
+        if not pings:
+            return []
+        self._pings = None
+        return list(pings.values())
 
     def send_pong(self, data: bytes = b"") -> bytes:
         """Frame an unsolicited pong; ``data`` is at most 125 bytes."""
@@ -743,7 +824,7 @@ class Connection:
         self.state = _CLOSED
 
 
-class ServerProtocol(Connection):
+class ServerProtocol(Protocol):
     """The server side: parses the request, answers it, then runs the connection.
 
     After ``receive_data`` returns a :class:`Request`, the I/O layer calls
@@ -805,7 +886,7 @@ class ServerProtocol(Connection):
         from .handshake import handshake_error_response
 
         response = handshake_error_response(exc, server_header=self.server_header)
-        self._out.append(response.serialize())
+        self.outgoing.append(response.serialize())
         self.response = response
         self._handshake_failed(exc)
 
@@ -833,7 +914,7 @@ class ServerProtocol(Connection):
         A 101 opens the connection; anything else closes it.
         """
         self.response = response
-        self._out.append(response.serialize())
+        self.outgoing.append(response.serialize())
         # The headers stay for the application; their lookup index needn't.
         response.headers.forget_index()
         if self.request is not None:
@@ -850,7 +931,7 @@ class ServerProtocol(Connection):
             self._handshake_failed(exc)
 
 
-class ClientProtocol(Connection):
+class ClientProtocol(Protocol):
     """The client side: builds the request, checks the response, then runs the connection."""
 
     __slots__ = (
@@ -902,7 +983,7 @@ class ClientProtocol(Connection):
     def send_request(self, request: Request) -> None:
         """Queue the handshake request (see :meth:`data_to_send`)."""
         self.request = request
-        self._out.append(request.serialize())
+        self.outgoing.append(request.serialize())
 
     def _receive_handshake(self, data: bytes | bytearray | memoryview) -> list[Event]:
         assert self._parser is not None  # dropped only once the response is complete
