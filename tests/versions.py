@@ -114,10 +114,10 @@ def wheel_of(version: str) -> Path | None:
 
 #: Run in a version's venv, away from the source tree: wsio comes from the wheel, with its accelerator.
 CHECK_INSTALLED = (
-    "import sys, wsio, wsio._speedups; from wsio.protocol import frames; "
-    "assert frames.SPEEDUPS, 'wsio._speedups is not used'; "
+    "import sys, wsio, wsio.protocol._speedups; from wsio.protocol import frames; "
+    "assert frames.SPEEDUPS, 'wsio.protocol._speedups is not used'; "
     "assert wsio.__file__.startswith(sys.prefix), wsio.__file__; "
-    "print(sys.version.split()[0], wsio.__version__, wsio._speedups.__file__)"
+    "print(sys.version.split()[0], wsio.__version__, wsio.protocol._speedups.__file__)"
 )
 
 

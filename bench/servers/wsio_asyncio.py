@@ -30,7 +30,7 @@ async def serve(port: int, scenario: str) -> None:
 
 
 def _speedups() -> bool:
-    return importlib.util.find_spec("wsio._speedups") is not None
+    return importlib.util.find_spec("wsio.protocol._speedups") is not None
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from wsio.protocol.frames import (
 )
 
 try:
-    from wsio import _speedups as C
+    from wsio.protocol import _speedups as C
 except ImportError:  # pragma: no cover - not built
     C = None
 

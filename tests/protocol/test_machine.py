@@ -1,7 +1,7 @@
 """The sans-I/O state machine (wsio.protocol.machine): messages, RFC 6455 rules, closing.
 
 Every test runs on each frame parser available: the C accelerator
-(``wsio._speedups``) and the pure-Python reference in frames.py. The
+(``wsio.protocol._speedups``) and the pure-Python reference in frames.py. The
 module-scoped ``impl`` fixture swaps the functions the connection looks up in
 ``wsio.protocol.frames`` at call time. With ``WSIO_NO_SPEEDUPS=1`` only the
 Python one runs (and the C one still serves as the other side in the
@@ -28,7 +28,7 @@ from wsio.protocol.events import Fragment, Ping, Pong
 from wsio.protocol.frames import Close
 
 try:
-    from wsio import _speedups as C
+    from wsio.protocol import _speedups as C
 except ImportError:  # pragma: no cover - not built
     C = None
 

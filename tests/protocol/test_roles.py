@@ -25,7 +25,7 @@ from wsio.protocol.handshake import accept_key, parse_uri
 from wsio.protocol.http11 import Request, Response
 
 try:
-    from wsio import _speedups as C
+    from wsio.protocol import _speedups as C
 except ImportError:  # pragma: no cover - not built
     C = None
 

@@ -23,9 +23,9 @@ from wsio.protocol import frames
 
 if os.environ.get("WSIO_REQUIRE_SPEEDUPS", "") not in ("", "0"):
     # CI builds the extension: a broken build must fail, not skip.
-    from wsio import _speedups as C
+    from wsio.protocol import _speedups as C
 else:
-    C = pytest.importorskip("wsio._speedups", reason="the C extension is not built")
+    C = pytest.importorskip("wsio.protocol._speedups", reason="the C extension is not built")
 
 
 # ---------------------------------------------------------------------------

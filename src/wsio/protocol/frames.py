@@ -6,7 +6,7 @@ frame's first byte (FIN, RSV1-3, opcode) and ``payload`` is already unmasked.
 It stops at the first incomplete frame; the connection streams the payload of
 an incomplete data frame itself (see :mod:`wsio.protocol.machine`).
 
-``wsio._speedups`` provides C versions of :func:`apply_mask` and
+``wsio.protocol._speedups`` provides C versions of :func:`apply_mask` and
 :func:`parse_frames` with exactly the same contract; the pure-Python versions
 here are the reference and the fallback (``WSIO_NO_SPEEDUPS=1`` forces them).
 """
@@ -378,7 +378,7 @@ if not os.environ.get("WSIO_NO_SPEEDUPS"):
     try:
         # The C Assembly is another class with the same methods (see _speedups.pyi): mypy
         # keeps this module's, and the functions' signatures are the same.
-        from .._speedups import Assembly, apply_mask, build_frame, parse_frames  # type: ignore[assignment]  # noqa: F811
+        from ._speedups import Assembly, apply_mask, build_frame, parse_frames  # type: ignore[assignment]  # noqa: F811
     except ImportError:  # not built: the pure-Python versions stay
         pass
 SPEEDUPS = apply_mask is not py_apply_mask

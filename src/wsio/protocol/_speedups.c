@@ -1,5 +1,5 @@
 /*
- * wsio._speedups: C versions of the three hot functions of
+ * wsio.protocol._speedups: C versions of the three hot functions of
  * wsio.protocol.frames (apply_mask, parse_frames, build_frame).
  *
  * The pure-Python functions in frames.py are the reference: these take the
@@ -834,7 +834,7 @@ static PyType_Slot assembly_slots[] = {
 };
 
 static PyType_Spec assembly_spec = {
-    "wsio._speedups.Assembly",
+    "wsio.protocol._speedups.Assembly",
     sizeof(Assembly),
     0,
     Py_TPFLAGS_DEFAULT,
@@ -891,7 +891,7 @@ PyDoc_STRVAR(speedups_doc,
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
-    "wsio._speedups",
+    "wsio.protocol._speedups",
     speedups_doc,
     0,
     speedups_methods,
