@@ -14,8 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
 from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
-from .protocol.machine import Protocol
-from .protocol.machine import State
+from .protocol.machine import Protocol, State
 
 if TYPE_CHECKING:  # pragma: no cover
     from .protocol.http11 import Headers, Request, Response
@@ -47,10 +46,39 @@ class ConnectionAPI:
         __slots__ = ()
 
     protocol: Protocol
+    ping_interval: float | None
+    ping_timeout: float | None
+    close_timeout: float | None
+    max_queue: int | None
+    write_limit: int
+    latency: float
     remote_address: Any
     _id: uuid.UUID | None
     _why: str
     _lost_exc: BaseException | None
+
+    def _init_settings(
+        self,
+        protocol: Protocol,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        close_timeout: float | None,
+        max_queue: int | None,
+        write_limit: int,
+    ) -> None:
+        """Keep what every connection is built with (each layer's ``__init__`` documents it)."""
+        self.protocol = protocol
+        # The application takes messages on its own schedule (a task, a thread):
+        # a protocol error behind them waits until it has (see failure_pending).
+        protocol.defer_failures = True
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        #: Round-trip time of the last ping that got its pong, in seconds.
+        self.latency = 0.0
+        self._id = None
 
     @property
     def closed(self) -> bool:  # pragma: no cover - each layer defines it

@@ -16,7 +16,6 @@ import collections
 import logging
 import threading
 import time
-import uuid
 import warnings
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
 
@@ -168,13 +167,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         write_limit: int = 65536,
         logger: logging.Logger | None = None,
     ) -> None:
-        self.protocol = protocol
-        protocol.defer_failures = True  # see data_received()
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.max_queue = max_queue
-        self.write_limit = write_limit
+        self._init_settings(protocol, ping_interval, ping_timeout, close_timeout, max_queue, write_limit)
         self.logger = logger if logger is not None else self.default_logger
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -183,9 +176,6 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self.remote_address: Any = None
         #: This end's address, in the same form.
         self.local_address: Any = None
-        #: Round-trip time of the last ping that got its pong, in seconds.
-        self.latency = 0.0
-        self._id: uuid.UUID | None = None
 
         # Created on the first message: an empty deque holds a 64-slot block.
         # [assignment]: None until then, but taken from only once _messages (or, for

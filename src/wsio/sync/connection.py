@@ -33,7 +33,6 @@ import select
 import socket
 import threading
 import time
-import uuid
 from typing import Any, Callable, Iterable, Iterator, Mapping, cast
 
 from ..exceptions import (
@@ -147,13 +146,7 @@ class Connection(ConnectionAPI):
         logger: logging.Logger | None = None,
     ) -> None:
         self.socket = socket
-        self.protocol = protocol
-        protocol.defer_failures = True  # the application runs on its own thread
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.max_queue = max_queue
-        self.write_limit = write_limit
+        self._init_settings(protocol, ping_interval, ping_timeout, close_timeout, max_queue, write_limit)
         if logger is not None:
             self.logger = logger
         try:
@@ -164,9 +157,6 @@ class Connection(ConnectionAPI):
             self.local_address: Any = socket.getsockname()
         except OSError:  # pragma: no cover
             self.local_address = None
-        #: Round-trip time of the last ping that got its pong, in seconds.
-        self.latency = 0.0
-        self._id: uuid.UUID | None = None
 
         # Everything below is guarded by _lock, except what is written under _write_lock.
         self._lock = threading.Lock()
