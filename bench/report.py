@@ -105,6 +105,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"Load average {fmt_load(meta['loadavg_before'])} before, {fmt_load(meta['loadavg_after'])} after "
         "(above 0 means other work shared the machine: figures are noisier and lower).",
         f"Server benchmarks: load generator = {meta['load_generator']}.",
+        *([f"Event loop: {meta['event_loop']}" + loops_note(meta) + "."] if meta.get("event_loop") else []),
         *([] if asgi else [f"Client benchmarks: peer = {meta['client_peer']}."]),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())) + ".",
         "",
@@ -233,6 +234,15 @@ def targets(data: dict[str, Any]) -> list[str]:
                 added = (mine["median"] - floor["median"]) / (theirs["median"] - floor["median"])
                 lines[-1] += f" wsio's engine adds {added:.2f}x what websockets-sansio's adds."
     return lines
+
+
+def loops_note(meta: dict[str, Any]) -> str:
+    """The servers whose READY line named a loop other than the one asked for (their own, or threads)."""
+    asked = "uvloop" if meta.get("event_loop", "").startswith("uvloop") else "asyncio"
+    others = {impl: loop for impl, loop in meta.get("server_loops", {}).items() if loop != asked}
+    if not others:
+        return ""
+    return "; servers on another loop: " + ", ".join(f"{LABELS.get(impl, impl)} ({loop})" for impl, loop in others.items())
 
 
 def fmt_load(load: Any) -> str:

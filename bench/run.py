@@ -19,7 +19,7 @@ from typing import Any
 
 from . import clients as client_registry
 from . import servers as server_registry
-from .common import cpu_seconds, rss_kib
+from .common import LOOP_ENV, cpu_seconds, rss_kib
 from .procs import LOAD_CPU, SERVER_CPU, Child, free_port, pinning
 from .scenarios import Case, Group, Mode, asgi_groups, client_groups, server_groups
 
@@ -82,6 +82,8 @@ class Runner:
         self.loadgen: Child | None = None
         self.versions: dict[str, str] = {}
         self.loadgen_name = ""
+        self.loadgen_loop = ""
+        self.server_loops: dict[str, str] = {}  # implementation -> the loop its READY line named
         self.timings: list[list[Any]] = []  # where the time goes: side, first group, implementation, seconds
 
     # -------------------------------------------------------------- plumbing
@@ -92,6 +94,7 @@ class Runner:
             self.loadgen = Child("bench.loadgen", [], LOAD_CPU, stdin=True)
             info = self.loadgen.expect("READY", 30)
             self.loadgen_name = info["client"]
+            self.loadgen_loop = info.get("loop") or ""
         self.loadgen.send({**cmd, "timeout": timeout})
         try:
             return self.loadgen.expect("RESULT", timeout + 15)
@@ -109,6 +112,7 @@ class Runner:
             server.stop()
             raise
         self.versions[info["library"]] = info["version"]
+        self.server_loops[impl] = info.get("loop") or "threads"
         return server, port
 
     def close(self) -> None:
@@ -330,6 +334,15 @@ def loadgen_name() -> str:
     return "wsio's callback client (picows isn't installed: figures are a floor)"
 
 
+def event_loop_name(loop: str) -> str:
+    """What the header says about the loop the asyncio processes run on."""
+    if loop == "uvloop":
+        from importlib import metadata
+
+        return f"uvloop {metadata.version('uvloop')} (--uvloop) for every asyncio server, client and the load generator"
+    return "asyncio's default loop for every asyncio server, client and the load generator (--uvloop: uvloop)"
+
+
 def versions(suite: str = "main") -> dict[str, str]:
     from importlib import metadata
 
@@ -414,10 +427,16 @@ def run(
     sides: tuple[str, ...] = ("server", "client"),
     log: Any = print,
     suite: str = "main",
+    loop: str = "asyncio",
 ) -> dict[str, Any]:
     """Run a suite: ``main`` (every library's own server and client) or ``asgi``
-    (a Starlette echo on uvicorn with each WebSocket engine: servers only)."""
+    (a Starlette echo on uvicorn with each WebSocket engine: servers only).
+
+    ``loop="uvloop"`` runs every asyncio server, client and the load generator on uvloop
+    (the children read it from the environment: common.run_loop)."""
     started = time.time()
+    previous_loop = os.environ.get(LOOP_ENV)
+    os.environ[LOOP_ENV] = loop
     if suite == "asgi":
         sides = tuple(s for s in sides if s == "server")
         server_impls, server_missing = available(server_registry.ASGI_REQUIRES, servers or list(server_registry.ASGI_SERVERS))
@@ -442,6 +461,7 @@ def run(
             "pinned": pinning(),
             "loadavg_before": os.getloadavg(),
             "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo",
+            "event_loop": event_loop_name(loop),
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
             "servers": {i: server_registry.LABELS[i] for i in server_impls},
@@ -455,6 +475,7 @@ def run(
     pin = "server on CPU 0, load on CPU 1" if pinning() else "not pinned (no taskset or one core)"
     title = "wsio bench" if suite == "main" else f"wsio bench, {suite} suite"
     log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}")
+    log(f"  event loop: {out['meta']['event_loop']}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")
     try:
@@ -472,6 +493,13 @@ def run(
                 runner.run_client_bundle(chunk, client_impls, mode.repeats)
     finally:
         runner.close()
+        if previous_loop is None:
+            os.environ.pop(LOOP_ENV, None)
+        else:
+            os.environ[LOOP_ENV] = previous_loop
+    out["meta"]["server_loops"] = runner.server_loops
+    if runner.loadgen_loop:
+        out["meta"]["load_generator_loop"] = runner.loadgen_loop
     out["meta"]["versions"] = versions(suite)
     out["meta"]["timings"] = runner.timings
     out["meta"]["seconds"] = round(time.time() - started, 1)
