@@ -11,7 +11,7 @@ from .servers import LABELS
 
 #: The references every figure is compared with: side -> (column title, implementation).
 REFERENCES = {
-    "server": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_echo")],
+    "server": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_echo"), ("C", "c_epoll")],
     "client": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_raw")],
 }
 WSIO = {"server": ["wsio_asyncio", "wsio_listener"], "client": ["wsio_asyncio", "wsio_listener", "wsio_sync"]}
@@ -295,7 +295,7 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
                 high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
                 colors = [
-                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i == ASGI_FLOOR else "#30638e" for i in impls
+                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i in (ASGI_FLOOR, "c_epoll") else "#30638e" for i in impls
                 ]
                 y = range(len(impls))
                 ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})

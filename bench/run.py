@@ -12,22 +12,31 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
 from typing import Any
 
 from . import clients as client_registry
+from . import native
 from . import servers as server_registry
 from .common import LOOP_ENV, cpu_seconds, rss_kib
 from .procs import LOAD_CPU, SERVER_CPU, Child, free_port, pinning
 from .scenarios import Case, Group, Mode, asgi_groups, client_groups, server_groups
 
 
-def available(requires: dict[str, list[str]], names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The implementations whose libraries import here, and why the others were left out."""
+def available(
+    requires: dict[str, list[str]], names: list[str], programs: dict[str, list[str]] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The implementations whose libraries import here (and whose programs, such as a C
+    compiler, are on PATH), and why the others were left out."""
     keep, missing = [], {}
     for name in names:
+        absent = [p for p in (programs or {}).get(name, []) if shutil.which(p) is None]
+        if absent:
+            missing[name] = f"{absent[0]} is not installed"
+            continue
         for module in requires[name]:
             try:
                 found = importlib.util.find_spec(module) is not None
@@ -443,7 +452,9 @@ def run(
         client_impls, client_missing = [], {}
         groups_of = asgi_groups
     else:
-        server_impls, server_missing = available(server_registry.REQUIRES, servers or list(server_registry.SERVERS))
+        server_impls, server_missing = available(
+            server_registry.REQUIRES, servers or list(server_registry.SERVERS), server_registry.PROGRAMS
+        )
         client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
         groups_of = server_groups
     out: dict[str, Any] = {
@@ -478,6 +489,11 @@ def run(
     log(f"  event loop: {out['meta']['event_loop']}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")
+    if "c_epoll" in server_impls and "server" in sides:
+        try:  # before any server starts, so that compiling doesn't eat into a start-up time-out
+            log(f"  C reference: {native.build('ws_echo')}")
+        except Exception as exc:  # noqa: BLE001 - its server then fails to start, and the figures say so
+            log(f"  C reference didn't build: {exc}")
     try:
         if "server" in sides and server_impls:
             for groups, repeats in bundles(groups_of(mode), mode):

@@ -22,6 +22,7 @@ SERVERS = {
     "picows_websockets": "picows.websockets",
     "aiohttp_server": "aiohttp",
     "tcp_echo": "TCP echo (limit)",
+    "c_epoll": "C epoll WebSocket echo (machine limit)",
 }
 
 #: Which libraries each one imports (a server is skipped when one is missing).
@@ -34,10 +35,16 @@ REQUIRES = {
     "picows_websockets": ["picows.websockets"],
     "aiohttp_server": ["aiohttp"],
     "tcp_echo": [],
+    "c_epoll": [],
+}
+
+#: Programs a server needs besides Python modules (skipped, with the reason, when one is missing).
+PROGRAMS = {
+    "c_epoll": ["cc"],  # builds bench/native/ws_echo.c at bench time (bench/native/__init__.py)
 }
 
 #: Servers that can't negotiate permessage-deflate.
-NO_DEFLATE = {"picows_core", "tcp_echo"}
+NO_DEFLATE = {"picows_core", "tcp_echo", "c_epoll"}
 
 #: The ASGI suite (``python -m bench --suite asgi``): a Starlette echo endpoint on
 #: uvicorn (httptools, uvloop), one server per WebSocket engine; websockets-sansio
