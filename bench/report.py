@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from .clients import CLIENTS
-from .servers import LABELS
+from .servers import LABELS, NOTES
 
 #: The references every figure is compared with: side -> (column title, implementation).
 REFERENCES = {
@@ -112,9 +112,14 @@ def markdown(data: dict[str, Any]) -> str:
         "Ratios are medians divided by the reference's median; for memory (KiB/conn) lower is better.",
         "Spread is half the min-max range of the repeats, in % of the median. "
         f"† marks a figure where the load generator (server side) or the peer server (client side) was above {BOUND:.0%} "
-        "of a core: it may be what limited the figure.",
+        "of a core: it may be what limited the figure. "
+        "*server CPU* is the server process's CPU time over the measuring windows (from /proc/PID/stat), "
+        "in cores: 1.00 is one whole core; for memory, over the time it held the idle connections.",
         "",
     ]
+    for impl, note in NOTES.items():
+        if impl in meta.get("servers", {}):
+            lines.append(f"- {LABELS[impl]}: {note}")
     for name, why in meta.get("skipped", {}).items():
         lines.append(f"- skipped {name}: {why}")
     if asgi:
@@ -148,6 +153,11 @@ def markdown(data: dict[str, Any]) -> str:
             # The ASGI suite also gives each figure per CPU-second of the server (less noisy on a shared machine).
             per_cpu = asgi and side == "server" and unit != "KiB/conn"
             head = ["implementation", "median", "spread"] + (["MB/s"] if mbps else []) + [f"vs {t}" for t, _ in refs]
+            # The server's CPU use over the same windows, in cores (1.00 = one whole core): a server that
+            # polls without sleeping (socketify) shows about 1.00 whatever its figure.
+            cpu_column = side == "server"
+            if cpu_column:
+                head.append("server CPU")
             if per_cpu:
                 head += ["per server CPU-s", "spread"] + [f"vs {t}" for t, _ in refs]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -158,6 +168,8 @@ def markdown(data: dict[str, Any]) -> str:
                     if mbps:
                         row.append(f"{r['median'] * entry['size'] / 1e6:,.1f}")
                     row += [ratio(entry, impl, ref) for _, ref in refs]
+                    if cpu_column:
+                        row.append(f"{r['server_cpu']:.2f}" if r.get("server_cpu") is not None else "—")
                     if per_cpu:
                         pc = r.get("per_server_cpu")
                         if pc:
@@ -168,7 +180,7 @@ def markdown(data: dict[str, Any]) -> str:
                             row += ["—", ""] + ["—" for _ in refs]
                 else:
                     text = "n/a" if "na" in r else "error"
-                    row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs]
+                    row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs] + ([""] if cpu_column else [])
                     if per_cpu:
                         row += ["", ""] + ["" for _ in refs]
                     if "error" in r:
@@ -242,7 +254,7 @@ def loops_note(meta: dict[str, Any]) -> str:
     others = {impl: loop for impl, loop in meta.get("server_loops", {}).items() if loop != asked}
     if not others:
         return ""
-    return "; servers on another loop: " + ", ".join(f"{LABELS.get(impl, impl)} ({loop})" for impl, loop in others.items())
+    return "; servers on another loop: " + ", ".join(f"{LABELS.get(impl, impl)} on {loop}" for impl, loop in others.items())
 
 
 def fmt_load(load: Any) -> str:

@@ -9,6 +9,7 @@ client); the client under test runs alone on CPU 1.
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
 import os
 import platform
@@ -27,15 +28,23 @@ from .scenarios import Case, Group, Mode, asgi_groups, client_groups, server_gro
 
 
 def available(
-    requires: dict[str, list[str]], names: list[str], programs: dict[str, list[str]] | None = None
+    requires: dict[str, list[str]],
+    names: list[str],
+    programs: dict[str, list[str]] | None = None,
+    libraries: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The implementations whose libraries import here (and whose programs, such as a C
-    compiler, are on PATH), and why the others were left out."""
+    compiler, and shared libraries are there too), and why the others were left out."""
     keep, missing = [], {}
     for name in names:
         absent = [p for p in (programs or {}).get(name, []) if shutil.which(p) is None]
         if absent:
             missing[name] = f"{absent[0]} is not installed"
+            continue
+        lacking = [(lib, pkg) for lib, pkg in (libraries or {}).get(name, {}).items() if ctypes.util.find_library(lib) is None]
+        if lacking:
+            lib, pkg = lacking[0]
+            missing[name] = f"lib{lib} (Debian: apt-get install -y {pkg}) is not installed"
             continue
         for module in requires[name]:
             try:
@@ -177,11 +186,15 @@ class Runner:
         try:
             if "error" in reply:
                 return {"error": reply["error"]}
+            # The server's CPU use while it holds idle connections (a server that polls shows it here too).
+            t0, s0 = time.monotonic(), cpu_seconds(server.pid)
             after = settled_rss(server.pid)
+            time.sleep(max(0.0, IDLE_CPU_WINDOW - (time.monotonic() - t0)))
+            idle_cpu = (cpu_seconds(server.pid) - s0) / (time.monotonic() - t0)
         finally:
             self.load({"op": "idle_close"}, 60)
         opened = reply["opened"]
-        sample = {"value": (after - before) / opened, "rss_before_kib": before, "rss_after_kib": after}
+        sample = {"value": (after - before) / opened, "rss_before_kib": before, "rss_after_kib": after, "server_cpu": round(idle_cpu, 3)}
         if opened != case.params["conns"]:
             sample["conns"] = opened
         return sample
@@ -367,6 +380,10 @@ def versions(suite: str = "main") -> dict[str, str]:
     return out
 
 
+#: At least this long (seconds) to measure a server's CPU use while it holds idle connections.
+IDLE_CPU_WINDOW = 0.3
+
+
 def quiesce(pid: int, limit: float = 3.0) -> None:
     """Wait until the server is idle: the previous case's aftermath (closing connections,
     logging their errors, draining buffers) must not eat into the next one's window."""
@@ -453,7 +470,7 @@ def run(
         groups_of = asgi_groups
     else:
         server_impls, server_missing = available(
-            server_registry.REQUIRES, servers or list(server_registry.SERVERS), server_registry.PROGRAMS
+            server_registry.REQUIRES, servers or list(server_registry.SERVERS), server_registry.PROGRAMS, server_registry.SHARED_LIBRARIES
         )
         client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
         groups_of = server_groups
