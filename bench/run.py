@@ -102,6 +102,7 @@ class Runner:
         self.loadgen_name = ""
         self.loadgen_loop = ""
         self.server_loops: dict[str, str] = {}  # implementation -> the loop its READY line named
+        self.client_loops: dict[str, str] = {}  # implementation -> the loop its results named
         self.timings: list[list[Any]] = []  # where the time goes: side, first group, implementation, seconds
 
     # -------------------------------------------------------------- plumbing
@@ -305,6 +306,7 @@ class Runner:
                     out.append({"error": reply["error"]})
                 else:
                     out.append({"value": reply["rate"], "client_cpu": reply["client_cpu"], "server_cpu": reply["server_cpu"]})
+                    self.client_loops[impl] = reply.get("loop") or "?"
         finally:
             client.stop()
         while len(out) < len(cases):
@@ -531,6 +533,7 @@ def run(
         else:
             os.environ[LOOP_ENV] = previous_loop
     out["meta"]["server_loops"] = runner.server_loops
+    out["meta"]["client_loops"] = runner.client_loops
     if runner.loadgen_loop:
         out["meta"]["load_generator_loop"] = runner.loadgen_loop
     out["meta"]["versions"] = versions(suite)
