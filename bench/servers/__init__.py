@@ -53,7 +53,7 @@ SHARED_LIBRARIES = {
 
 #: What the report says under its header about a server that ran: how to read its figures.
 NOTES = {
-    "socketify_server": "polls its libuv loop from asyncio's without sleeping while connections are active, "
+    "socketify_server": "polls its libuv loop from asyncio's without sleeping while there is traffic, "
     "so it uses about a whole core under any load: read its figures beside its *server CPU* column.",
     "c_epoll": "a WebSocket echo in C on one epoll loop (bench/native/ws_echo.c, "
     "built with cc -O2 at bench time); no permessage-deflate.",
