@@ -13,7 +13,8 @@
  *
  * broadcast: each whole data message (at most MSG_CAP bytes) goes to every open
  * connection, framed once; a connection whose unsent output is past PENDING_CAP
- * skips it, as the Python servers' broadcast does.
+ * skips it, as the Python servers' broadcast does. What a connection is sent
+ * during one round of events is corked: one send() per connection and round.
  *
  * Bounded memory: one read buffer for all connections; per connection, at most
  * 14 bytes of a frame header split across reads, REQ_CAP bytes of handshake,
@@ -64,7 +65,9 @@ struct conn {
     unsigned char *msg;                /* broadcast: the message being gathered */
     size_t msg_len;
     unsigned char msg_op;
-    struct conn *next_dead;
+    unsigned char *cork;               /* broadcast: what this round of events sends it, in one send() */
+    size_t cork_len, cork_cap;
+    struct conn *next_dead, *next_corked;
 };
 
 enum { ECHO, GATHER, DROP };
@@ -72,7 +75,7 @@ enum { ECHO, GATHER, DROP };
 static int ep, broadcast;
 static struct conn **conns;            /* the open connections, for broadcast */
 static int nconns, conns_cap;
-static struct conn *dead_list;
+static struct conn *dead_list, *corked_list;
 static unsigned char in_buf[READ_CAP];
 static unsigned char out_buf[OUT_CAP];
 static size_t out_len;
@@ -161,6 +164,7 @@ static void reap(void)
         free(c->req);
         free(c->pending);
         free(c->msg);
+        free(c->cork);
         free(c);
     }
 }
@@ -235,9 +239,51 @@ static void flush_pending(struct conn *c)
         watch(c);
 }
 
+/* Broadcast: add to what c is sent at the end of this round of events. A droppable
+ * message is skipped when c already has PENDING_CAP bytes waiting, corked or not. */
+static void cork(struct conn *c, const unsigned char *data, size_t len, int droppable)
+{
+    if (c->dead || !len)
+        return;
+    size_t waiting = c->pending_len - c->pending_off + c->cork_len;
+    if (droppable && waiting + len > PENDING_CAP)
+        return;
+    if (c->cork_len + len > c->cork_cap) {
+        size_t cap = (c->cork_len + len) * 2;
+        unsigned char *grown = realloc(c->cork, cap);
+        if (!grown) {
+            kill_conn(c);
+            return;
+        }
+        c->cork = grown;
+        c->cork_cap = cap;
+    }
+    if (!c->cork_len) {
+        c->next_corked = corked_list;
+        corked_list = c;
+    }
+    memcpy(c->cork + c->cork_len, data, len);
+    c->cork_len += len;
+}
+
+static void uncork_all(void)
+{
+    while (corked_list) {
+        struct conn *c = corked_list;
+        corked_list = c->next_corked;
+        send_to(c, c->cork, c->cork_len, 0);
+        c->cork_len = 0;
+        if (c->closing && c->pending_len == c->pending_off)
+            kill_conn(c);
+    }
+}
+
 static void flush_out(struct conn *c)
 {
-    send_to(c, out_buf, out_len, 0);
+    if (c->cork_len)
+        cork(c, out_buf, out_len, 0);  /* after what it was corked: the order of frames holds */
+    else
+        send_to(c, out_buf, out_len, 0);
     out_len = 0;
 }
 
@@ -286,7 +332,7 @@ static void fan_out(struct conn *from)
     flush_out(from);                   /* what the sender was owed comes first */
     for (int i = 0; i < nconns; i++)
         if (conns[i]->upgraded && !conns[i]->closing)
-            send_to(conns[i], frame, h + from->msg_len, 1);
+            cork(conns[i], frame, h + from->msg_len, 1);
     from->msg_len = 0;
 }
 
@@ -390,7 +436,7 @@ static void consume(struct conn *c, const unsigned char *p, size_t n)
             end_of_frame(c);
     }
     flush_out(c);
-    if (c->closing && c->pending_len == c->pending_off)
+    if (c->closing && c->pending_len == c->pending_off && !c->cork_len)
         kill_conn(c);
 }
 
@@ -558,6 +604,7 @@ int main(int argc, char **argv)
             else if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 on_readable(c);
         }
+        uncork_all();
         reap();
         time_t now = time(NULL);       /* once a second: is the runner still there, is it time to go */
         if (now != checked) {
