@@ -24,12 +24,22 @@ $(INSTALLED): $(PY) pyproject.toml setup.py src/wsio/protocol/_speedups.c
 # (the proxy tests). Idempotent: installs only what is missing, in one go.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium tinyproxy:tinyproxy microsocks:microsocks danted:dante-server
-system-deps:
+system-deps: system-libs
 	@missing="$$(for pair in $(SYSTEM_PACKAGES); do command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || echo $${pair##*:}; done)"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 	@command -v npm >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm)
+
+# Debian libraries (no command to look for, so dpkg is asked): libuv1, which socketify,
+# a peer in the benchmarks and their smoke test, links against. Idempotent, like system-deps.
+SYSTEM_LIBRARIES := libuv1
+.PHONY: system-libs
+system-libs:
+	@missing="$$(for pkg in $(SYSTEM_LIBRARIES); do dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || echo $$pkg; done)"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
 
 # Node's ws package, the peer of the interop tests (pinned by tests/interop/node/package-lock.json).
 node-deps: system-deps
@@ -77,18 +87,18 @@ docs: install
 autobahn: install
 	$(PY) -m pytest -q tests/autobahn
 
-# The benchmarks (timings, not tests): wsio beside websockets, picows, aiohttp,
-# websocket-client and a plain TCP echo. Writes bench/results/latest.{md,json} and
-# a chart per scenario. BENCH_MODE=quick (the default, about 3 minutes) or full.
+# The benchmarks (timings, not tests): wsio beside websockets, picows, socketify, aiohttp,
+# websocket-client, a plain TCP echo and a C WebSocket echo (built with cc at bench time).
+# Writes bench/results/latest.{md,json} and a chart per scenario. BENCH_MODE=quick (the default, about 3 minutes) or full.
 .PHONY: bench
-bench: install
+bench: install system-libs
 	$(PIP) install -q -e ".[bench]"
 	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench
 
 # The ASGI suite: a Starlette echo on uvicorn (httptools, uvloop) with wsio's,
 # websockets-sansio's and wsproto's engines. Writes bench/results/asgi.{md,json}.
 .PHONY: bench-asgi
-bench-asgi: install
+bench-asgi: install system-libs
 	$(PIP) install -q -e ".[bench]"
 	BENCH_MODE=$(or $(BENCH_MODE),quick) $(PY) -m bench --suite asgi
 

@@ -5,12 +5,14 @@
     python -m bench --smoke --out DIR  # each scenario once with tiny counts: checks it works
     python -m bench --servers wsio_asyncio,picows_core --side server --groups pingpong
     python -m bench --suite asgi       # a Starlette echo on uvicorn, per WebSocket engine: results/asgi.{md,json}
+    python -m bench --uvloop           # every asyncio server, client and the load generator on uvloop
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import shutil
 import signal
@@ -41,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="override the mode's measuring window, in seconds")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     parser.add_argument("--no-charts", action="store_true")
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run every asyncio server, client and the load generator on uvloop (pip install uvloop, or the bench extra)",
+    )
     args = parser.parse_args(argv)
+    if args.uvloop and importlib.util.find_spec("uvloop") is None:
+        parser.error("--uvloop: uvloop isn't installed (pip install -e '.[bench]' or pip install uvloop)")
 
     mode = MODES["smoke" if args.smoke else args.mode]
     changes: dict[str, object] = {}
@@ -67,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             sides=sides,
             log=lambda line: print(line, flush=True),
             suite=args.suite,
+            loop="uvloop" if args.uvloop else "asyncio",
         )
     except KeyboardInterrupt:
         Child.stop_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import zlib
-from typing import Any
+from typing import Any, Coroutine
 
 HOST = "127.0.0.1"
 #: Big enough for the 1 MiB messages and then some, in every library.
@@ -102,8 +103,37 @@ def rss_kib(pid: int) -> int:
 
 
 def ready(**info: Any) -> None:
-    """Tell the runner that the process listens (a server) or is set up (a client)."""
+    """Tell the runner that the process listens (a server) or is set up (a client).
+
+    Called from a running asyncio loop, it also says which loop that is.
+    """
+    loop = running_loop_name()
+    if loop and "loop" not in info:
+        info["loop"] = loop
     print("READY " + json.dumps({"pid": os.getpid(), **info}), flush=True)
+
+
+#: Which event loop the benchmark's asyncio processes run on: set by ``python -m bench --uvloop``
+#: for every server, client and the load generator it starts (the runner passes it in the environment).
+LOOP_ENV = "BENCH_LOOP"
+
+
+def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
+    """``asyncio.run(main)``, or ``uvloop.run(main)`` when the runner asked for uvloop."""
+    if os.environ.get(LOOP_ENV) == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+def running_loop_name() -> str | None:
+    """``asyncio`` or ``uvloop`` (the package of the running loop's class), or None outside a loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return type(loop).__module__.split(".")[0]
 
 
 def result(**info: Any) -> None:

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from .common import HOST, READ_BUFFER, Stats, abort_socket, binary_payload, cpu_seconds, install_exit_guards, raise_fd_limit
+from .common import HOST, READ_BUFFER, Stats, abort_socket, binary_payload, cpu_seconds, install_exit_guards, raise_fd_limit, run_loop, running_loop_name
 
 if os.environ.get("BENCH_LOADGEN") == "wsio":  # to cross-check the load generator, or test the fallback
     from . import ws_wsio as backend
@@ -315,7 +315,7 @@ OPS = {
 
 async def serve_commands() -> None:
     loop = asyncio.get_running_loop()
-    print("READY " + json.dumps({"client": backend.NAME}), flush=True)
+    print("READY " + json.dumps({"client": backend.NAME, "loop": running_loop_name()}), flush=True)
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
@@ -336,7 +336,7 @@ def main() -> None:
     logging.getLogger("picows").setLevel(logging.ERROR)  # flow control notices
     raise_fd_limit()
     install_exit_guards(max_seconds=3600)
-    asyncio.run(serve_commands())
+    run_loop(serve_commands())
 
 
 if __name__ == "__main__":

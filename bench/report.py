@@ -7,11 +7,11 @@ import os
 from typing import Any
 
 from .clients import CLIENTS
-from .servers import LABELS
+from .servers import LABELS, NOTES
 
 #: The references every figure is compared with: side -> (column title, implementation).
 REFERENCES = {
-    "server": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_echo")],
+    "server": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_echo"), ("C", "c_epoll")],
     "client": [("websockets", "websockets_asyncio"), ("picows", "picows_core"), ("TCP", "tcp_raw")],
 }
 WSIO = {"server": ["wsio_asyncio", "wsio_listener"], "client": ["wsio_asyncio", "wsio_listener", "wsio_sync"]}
@@ -105,15 +105,21 @@ def markdown(data: dict[str, Any]) -> str:
         f"Load average {fmt_load(meta['loadavg_before'])} before, {fmt_load(meta['loadavg_after'])} after "
         "(above 0 means other work shared the machine: figures are noisier and lower).",
         f"Server benchmarks: load generator = {meta['load_generator']}.",
+        *([f"Event loop: {meta['event_loop']}" + loops_note(meta) + "."] if meta.get("event_loop") else []),
         *([] if asgi else [f"Client benchmarks: peer = {meta['client_peer']}."]),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())) + ".",
         "",
         "Ratios are medians divided by the reference's median; for memory (KiB/conn) lower is better.",
         "Spread is half the min-max range of the repeats, in % of the median. "
         f"† marks a figure where the load generator (server side) or the peer server (client side) was above {BOUND:.0%} "
-        "of a core: it may be what limited the figure.",
+        "of a core: it may be what limited the figure. "
+        "*server CPU* is the server process's CPU time over the measuring windows (from /proc/PID/stat), "
+        "in cores: 1.00 is one whole core; for memory, over the time it held the idle connections.",
         "",
     ]
+    for impl, note in NOTES.items():
+        if impl in meta.get("servers", {}):
+            lines.append(f"- {LABELS[impl]}: {note}")
     for name, why in meta.get("skipped", {}).items():
         lines.append(f"- skipped {name}: {why}")
     if asgi:
@@ -147,6 +153,11 @@ def markdown(data: dict[str, Any]) -> str:
             # The ASGI suite also gives each figure per CPU-second of the server (less noisy on a shared machine).
             per_cpu = asgi and side == "server" and unit != "KiB/conn"
             head = ["implementation", "median", "spread"] + (["MB/s"] if mbps else []) + [f"vs {t}" for t, _ in refs]
+            # The server's CPU use over the same windows, in cores (1.00 = one whole core): a server that
+            # polls without sleeping (socketify) shows about 1.00 whatever its figure.
+            cpu_column = side == "server"
+            if cpu_column:
+                head.append("server CPU")
             if per_cpu:
                 head += ["per server CPU-s", "spread"] + [f"vs {t}" for t, _ in refs]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -157,6 +168,8 @@ def markdown(data: dict[str, Any]) -> str:
                     if mbps:
                         row.append(f"{r['median'] * entry['size'] / 1e6:,.1f}")
                     row += [ratio(entry, impl, ref) for _, ref in refs]
+                    if cpu_column:
+                        row.append(f"{r['server_cpu']:.2f}" if r.get("server_cpu") is not None else "—")
                     if per_cpu:
                         pc = r.get("per_server_cpu")
                         if pc:
@@ -167,7 +180,7 @@ def markdown(data: dict[str, Any]) -> str:
                             row += ["—", ""] + ["—" for _ in refs]
                 else:
                     text = "n/a" if "na" in r else "error"
-                    row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs]
+                    row = [label, text, ""] + ([""] if mbps else []) + ["" for _ in refs] + ([""] if cpu_column else [])
                     if per_cpu:
                         row += ["", ""] + ["" for _ in refs]
                     if "error" in r:
@@ -235,6 +248,15 @@ def targets(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def loops_note(meta: dict[str, Any]) -> str:
+    """The servers whose READY line named a loop other than the one asked for (their own, or threads)."""
+    asked = "uvloop" if meta.get("event_loop", "").startswith("uvloop") else "asyncio"
+    others = {impl: loop for impl, loop in meta.get("server_loops", {}).items() if loop != asked}
+    if not others:
+        return ""
+    return "; servers on another loop: " + ", ".join(f"{LABELS.get(impl, impl)} on {loop}" for impl, loop in others.items())
+
+
 def fmt_load(load: Any) -> str:
     return "/".join(f"{x:.1f}" for x in load)
 
@@ -285,7 +307,7 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
                 high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
                 colors = [
-                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i == ASGI_FLOOR else "#30638e" for i in impls
+                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i in (ASGI_FLOOR, "c_epoll") else "#30638e" for i in impls
                 ]
                 y = range(len(impls))
                 ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})

@@ -9,25 +9,43 @@ client); the client under test runs alone on CPU 1.
 
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
 from typing import Any
 
 from . import clients as client_registry
+from . import native
 from . import servers as server_registry
-from .common import cpu_seconds, rss_kib
+from .common import LOOP_ENV, cpu_seconds, rss_kib
 from .procs import LOAD_CPU, SERVER_CPU, Child, free_port, pinning
 from .scenarios import Case, Group, Mode, asgi_groups, client_groups, server_groups
 
 
-def available(requires: dict[str, list[str]], names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The implementations whose libraries import here, and why the others were left out."""
+def available(
+    requires: dict[str, list[str]],
+    names: list[str],
+    programs: dict[str, list[str]] | None = None,
+    libraries: dict[str, dict[str, str]] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The implementations whose libraries import here (and whose programs, such as a C
+    compiler, and shared libraries are there too), and why the others were left out."""
     keep, missing = [], {}
     for name in names:
+        absent = [p for p in (programs or {}).get(name, []) if shutil.which(p) is None]
+        if absent:
+            missing[name] = f"{absent[0]} is not installed"
+            continue
+        lacking = [(lib, pkg) for lib, pkg in (libraries or {}).get(name, {}).items() if ctypes.util.find_library(lib) is None]
+        if lacking:
+            lib, pkg = lacking[0]
+            missing[name] = f"lib{lib} (Debian: apt-get install -y {pkg}) is not installed"
+            continue
         for module in requires[name]:
             try:
                 found = importlib.util.find_spec(module) is not None
@@ -82,6 +100,9 @@ class Runner:
         self.loadgen: Child | None = None
         self.versions: dict[str, str] = {}
         self.loadgen_name = ""
+        self.loadgen_loop = ""
+        self.server_loops: dict[str, str] = {}  # implementation -> the loop its READY line named
+        self.client_loops: dict[str, str] = {}  # implementation -> the loop its results named
         self.timings: list[list[Any]] = []  # where the time goes: side, first group, implementation, seconds
 
     # -------------------------------------------------------------- plumbing
@@ -92,6 +113,7 @@ class Runner:
             self.loadgen = Child("bench.loadgen", [], LOAD_CPU, stdin=True)
             info = self.loadgen.expect("READY", 30)
             self.loadgen_name = info["client"]
+            self.loadgen_loop = info.get("loop") or ""
         self.loadgen.send({**cmd, "timeout": timeout})
         try:
             return self.loadgen.expect("RESULT", timeout + 15)
@@ -109,6 +131,7 @@ class Runner:
             server.stop()
             raise
         self.versions[info["library"]] = info["version"]
+        self.server_loops[impl] = info.get("loop") or "threads"
         return server, port
 
     def close(self) -> None:
@@ -164,11 +187,15 @@ class Runner:
         try:
             if "error" in reply:
                 return {"error": reply["error"]}
+            # The server's CPU use while it holds idle connections (a server that polls shows it here too).
+            t0, s0 = time.monotonic(), cpu_seconds(server.pid)
             after = settled_rss(server.pid)
+            time.sleep(max(0.0, IDLE_CPU_WINDOW - (time.monotonic() - t0)))
+            idle_cpu = (cpu_seconds(server.pid) - s0) / (time.monotonic() - t0)
         finally:
             self.load({"op": "idle_close"}, 60)
         opened = reply["opened"]
-        sample = {"value": (after - before) / opened, "rss_before_kib": before, "rss_after_kib": after}
+        sample = {"value": (after - before) / opened, "rss_before_kib": before, "rss_after_kib": after, "server_cpu": round(idle_cpu, 3)}
         if opened != case.params["conns"]:
             sample["conns"] = opened
         return sample
@@ -279,6 +306,7 @@ class Runner:
                     out.append({"error": reply["error"]})
                 else:
                     out.append({"value": reply["rate"], "client_cpu": reply["client_cpu"], "server_cpu": reply["server_cpu"]})
+                    self.client_loops[impl] = reply.get("loop") or "?"
         finally:
             client.stop()
         while len(out) < len(cases):
@@ -330,6 +358,15 @@ def loadgen_name() -> str:
     return "wsio's callback client (picows isn't installed: figures are a floor)"
 
 
+def event_loop_name(loop: str) -> str:
+    """What the header says about the loop the asyncio processes run on."""
+    if loop == "uvloop":
+        from importlib import metadata
+
+        return f"uvloop {metadata.version('uvloop')} (--uvloop) for every asyncio server, client and the load generator"
+    return "asyncio's default loop for every asyncio server, client and the load generator (--uvloop: uvloop)"
+
+
 def versions(suite: str = "main") -> dict[str, str]:
     from importlib import metadata
 
@@ -343,6 +380,10 @@ def versions(suite: str = "main") -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
+
+
+#: At least this long (seconds) to measure a server's CPU use while it holds idle connections.
+IDLE_CPU_WINDOW = 0.3
 
 
 def quiesce(pid: int, limit: float = 3.0) -> None:
@@ -414,17 +455,25 @@ def run(
     sides: tuple[str, ...] = ("server", "client"),
     log: Any = print,
     suite: str = "main",
+    loop: str = "asyncio",
 ) -> dict[str, Any]:
     """Run a suite: ``main`` (every library's own server and client) or ``asgi``
-    (a Starlette echo on uvicorn with each WebSocket engine: servers only)."""
+    (a Starlette echo on uvicorn with each WebSocket engine: servers only).
+
+    ``loop="uvloop"`` runs every asyncio server, client and the load generator on uvloop
+    (the children read it from the environment: common.run_loop)."""
     started = time.time()
+    previous_loop = os.environ.get(LOOP_ENV)
+    os.environ[LOOP_ENV] = loop
     if suite == "asgi":
         sides = tuple(s for s in sides if s == "server")
         server_impls, server_missing = available(server_registry.ASGI_REQUIRES, servers or list(server_registry.ASGI_SERVERS))
         client_impls, client_missing = [], {}
         groups_of = asgi_groups
     else:
-        server_impls, server_missing = available(server_registry.REQUIRES, servers or list(server_registry.SERVERS))
+        server_impls, server_missing = available(
+            server_registry.REQUIRES, servers or list(server_registry.SERVERS), server_registry.PROGRAMS, server_registry.SHARED_LIBRARIES
+        )
         client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
         groups_of = server_groups
     out: dict[str, Any] = {
@@ -442,6 +491,7 @@ def run(
             "pinned": pinning(),
             "loadavg_before": os.getloadavg(),
             "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo",
+            "event_loop": event_loop_name(loop),
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
             "servers": {i: server_registry.LABELS[i] for i in server_impls},
@@ -455,8 +505,14 @@ def run(
     pin = "server on CPU 0, load on CPU 1" if pinning() else "not pinned (no taskset or one core)"
     title = "wsio bench" if suite == "main" else f"wsio bench, {suite} suite"
     log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}")
+    log(f"  event loop: {out['meta']['event_loop']}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")
+    if "c_epoll" in server_impls and "server" in sides:
+        try:  # before any server starts, so that compiling doesn't eat into a start-up time-out
+            log(f"  C reference: {native.build('ws_echo')}")
+        except Exception as exc:  # noqa: BLE001 - its server then fails to start, and the figures say so
+            log(f"  C reference didn't build: {exc}")
     try:
         if "server" in sides and server_impls:
             for groups, repeats in bundles(groups_of(mode), mode):
@@ -472,6 +528,14 @@ def run(
                 runner.run_client_bundle(chunk, client_impls, mode.repeats)
     finally:
         runner.close()
+        if previous_loop is None:
+            os.environ.pop(LOOP_ENV, None)
+        else:
+            os.environ[LOOP_ENV] = previous_loop
+    out["meta"]["server_loops"] = runner.server_loops
+    out["meta"]["client_loops"] = runner.client_loops
+    if runner.loadgen_loop:
+        out["meta"]["load_generator_loop"] = runner.loadgen_loop
     out["meta"]["versions"] = versions(suite)
     out["meta"]["timings"] = runner.timings
     out["meta"]["seconds"] = round(time.time() - started, 1)

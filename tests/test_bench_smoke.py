@@ -62,13 +62,99 @@ def test_every_installed_implementation_ran(results: dict) -> None:
     meta = results["meta"]
     for side, registry in (("server", servers), ("client", clients)):
         ran = set(meta[f"{side}s"])
-        expected, missing = available(registry.REQUIRES, list(registry.REQUIRES))
+        expected, missing = available(
+            registry.REQUIRES, list(registry.REQUIRES), getattr(registry, "PROGRAMS", None), getattr(registry, "SHARED_LIBRARIES", None)
+        )
         assert ran == set(expected)
         assert {"wsio_asyncio", "wsio_listener"} <= ran
+        if side == "server":
+            # The test extra installs socketify and make's system-deps Debian's libuv1 it loads; the C
+            # reference needs only cc (wsio's own accelerator does too): a missing one is a failure, not a skip.
+            assert {"socketify_server", "c_epoll"} <= ran, meta["skipped"]
         for name in missing:
             assert meta["skipped"][f"{side} {name}"].endswith("is not installed")
     if installed("picows"):
         assert "picows" in meta["load_generator"]
+    assert meta["event_loop"].startswith("asyncio")  # without --uvloop
+    assert meta["server_loops"]["wsio_asyncio"] == "asyncio"
+    assert meta["server_loops"]["c_epoll"] == "epoll"
+
+
+def test_a_missing_program_or_shared_library_is_a_skip_with_its_reason() -> None:
+    keep, missing = available(
+        servers.REQUIRES,
+        ["socketify_server", "c_epoll", "tcp_echo"],
+        {"c_epoll": ["no-such-compiler"]},
+        {"socketify_server": {"no-such-library": "libno-such-library1"}},
+    )
+    assert keep == ["tcp_echo"]
+    assert missing["c_epoll"] == "no-such-compiler is not installed"
+    assert "apt-get install -y libno-such-library1" in missing["socketify_server"]
+
+
+def test_the_c_reference_builds_and_answers_a_websocket_client(tmp_path: Any) -> None:
+    """bench/native/ws_echo.c, built with cc -O2 into a cache dir, against a client that isn't the load generator."""
+    from websockets.sync.client import connect
+
+    from bench.native import build
+    from bench.procs import free_port
+
+    binary = build("ws_echo")
+    assert build("ws_echo") == binary  # cached: the same source isn't compiled twice
+    port = free_port()
+    server = subprocess.Popen([binary, str(port), "echo"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        ready = json.loads(server.stdout.readline().removeprefix("READY "))
+        assert ready["pid"] == server.pid and ready["loop"] == "epoll"
+        with connect(f"ws://127.0.0.1:{port}/", max_size=None, compression=None) as ws:
+            ws.send("héllo")
+            assert ws.recv() == "héllo"
+            big = os.urandom(3 * 1024 * 1024 + 5)  # streamed through a 256 KiB read buffer
+            ws.send(big)
+            assert ws.recv() == big
+            ws.send([b"frag", b"mented"])  # continuation frames, echoed as they come
+            assert ws.recv() == b"fragmented"
+            assert ws.ping(b"are you there").wait(5)
+            ws.close(4000, "done")
+        assert (ws.close_code, ws.close_reason) == (4000, "done")  # the close frame echoed
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def uvloop_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    # uvloop is in the test extra: a missing one is a failure, not a skip.
+    assert installed("uvloop"), "python -m bench --uvloop needs uvloop (the test extra installs it)"
+    out = tmp_path_factory.mktemp("bench-uvloop")
+    run_bench(
+        out,
+        "--uvloop",
+        "--groups",
+        "pingpong",
+        "--servers",
+        "wsio_asyncio,picows_core,socketify_server,c_epoll",
+        "--clients",
+        "wsio_asyncio,wsio_sync",
+        timeout=120,
+    )
+    assert "Event loop: uvloop" in (out / "latest.md").read_text()
+    return json.loads((out / "latest.json").read_text())
+
+
+def test_uvloop_runs_the_asyncio_servers_clients_and_load_generator_on_uvloop(uvloop_results: dict) -> None:
+    meta = uvloop_results["meta"]
+    assert meta["event_loop"].startswith("uvloop")
+    assert meta["load_generator_loop"] == "uvloop"
+    loops = meta["server_loops"]
+    assert loops["wsio_asyncio"] == loops["picows_core"] == "uvloop"
+    assert loops["c_epoll"] == "epoll" and loops["socketify_server"].startswith("libuv")  # their own loops
+    assert meta["client_loops"] == {"wsio_asyncio": "uvloop", "wsio_sync": "threads"}
+    for side in ("server", "client"):
+        for case, entry in uvloop_results[side].items():
+            for impl, r in entry["results"].items():
+                assert r.get("median", 0) > 0, f"{side} {case} {impl}: {r}"
 
 
 @pytest.mark.parametrize("side", ["server", "client"])

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Callable
 
-from ..common import binary_payload, cpu_seconds, install_exit_guards, json_messages, raise_fd_limit, result
+from ..common import binary_payload, cpu_seconds, install_exit_guards, json_messages, raise_fd_limit, result, running_loop_name
 
 
 MIN_COUNT = 3  # completions a window must hold: an empty one says more about a stall than a rate
@@ -46,6 +46,7 @@ class Window:
                 self.phase = 1
                 self.t0, self.p0, self.s0 = time.perf_counter(), time.process_time(), cpu_seconds(self.peer_pid)
                 self.end = self.t0 + self.duration
+                self.loop = running_loop_name() or "threads"  # which loop the client ran on (--uvloop)
             return True
         return False
 
@@ -58,6 +59,7 @@ class Window:
             "rate": self.count / elapsed,
             "client_cpu": round((time.process_time() - self.p0) / elapsed, 3),
             "server_cpu": round((cpu_seconds(self.peer_pid) - self.s0) / elapsed, 3),
+            "loop": self.loop,
         }
 
     @property

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 
-from ..common import MAX_SIZE
+from ..common import MAX_SIZE, run_loop
 from ._cli import Window, echo_async, main
 
 
@@ -30,4 +29,4 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda url, case, window: asyncio.run(run_async(url, case, window)), __doc__)
+    main(lambda url, case, window: run_loop(run_async(url, case, window)), __doc__)

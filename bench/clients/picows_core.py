@@ -8,7 +8,7 @@ from typing import Any
 import picows
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
-from ..common import MAX_SIZE
+from ..common import MAX_SIZE, run_loop
 from ._cli import Messages, Window, check, main
 
 
@@ -86,4 +86,4 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda url, case, window: asyncio.run(run_async(url, case, window)), __doc__)
+    main(lambda url, case, window: run_loop(run_async(url, case, window)), __doc__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..common import READ_BUFFER, binary_payload
+from ..common import READ_BUFFER, binary_payload, run_loop
 from ._cli import Window, main
 
 
@@ -87,4 +87,4 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda url, case, window: asyncio.run(run_async(url, case, window)), __doc__)
+    main(lambda url, case, window: run_loop(run_async(url, case, window)), __doc__)

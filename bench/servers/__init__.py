@@ -20,8 +20,10 @@ SERVERS = {
     "websockets_sync": "websockets (sync)",
     "picows_core": "picows",
     "picows_websockets": "picows.websockets",
+    "socketify_server": "socketify (uWebSockets)",
     "aiohttp_server": "aiohttp",
     "tcp_echo": "TCP echo (limit)",
+    "c_epoll": "C epoll WebSocket echo (machine limit)",
 }
 
 #: Which libraries each one imports (a server is skipped when one is missing).
@@ -32,12 +34,33 @@ REQUIRES = {
     "websockets_sync": ["websockets.sync.server"],
     "picows_core": ["picows"],
     "picows_websockets": ["picows.websockets"],
+    "socketify_server": ["socketify"],
     "aiohttp_server": ["aiohttp"],
     "tcp_echo": [],
+    "c_epoll": [],
+}
+
+#: Programs a server needs besides Python modules (skipped, with the reason, when one is missing).
+PROGRAMS = {
+    "c_epoll": ["cc"],  # builds bench/native/ws_echo.c at bench time (bench/native/__init__.py)
+}
+
+#: Shared libraries a server's Python package loads at import (name for ctypes.util.find_library,
+#: and the Debian package that has it): socketify's uWebSockets build links against libuv.
+SHARED_LIBRARIES = {
+    "socketify_server": {"uv": "libuv1"},
+}
+
+#: What the report says under its header about a server that ran: how to read its figures.
+NOTES = {
+    "socketify_server": "polls its libuv loop from asyncio's without sleeping while there is traffic, "
+    "so it uses about a whole core under any load: read its figures beside its *server CPU* column.",
+    "c_epoll": "a WebSocket echo in C on one epoll loop (bench/native/ws_echo.c, "
+    "built with cc -O2 at bench time); no permessage-deflate.",
 }
 
 #: Servers that can't negotiate permessage-deflate.
-NO_DEFLATE = {"picows_core", "tcp_echo"}
+NO_DEFLATE = {"picows_core", "tcp_echo", "c_epoll"}
 
 #: The ASGI suite (``python -m bench --suite asgi``): a Starlette echo endpoint on
 #: uvicorn (httptools, uvloop), one server per WebSocket engine; websockets-sansio

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from ..common import BACKLOG, HOST, MAX_SIZE, ready
+from ..common import BACKLOG, HOST, MAX_SIZE, ready, run_loop
 from ._cli import main
 
 OPEN: set[web.WebSocketResponse] = set()
@@ -46,4 +46,4 @@ async def serve(port: int, scenario: str) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda port, scenario: asyncio.run(serve(port, scenario)), __doc__)
+    main(lambda port, scenario: run_loop(serve(port, scenario)), __doc__)

@@ -7,7 +7,7 @@ import asyncio
 import picows
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
-from ..common import BACKLOG, HOST, MAX_SIZE, ready
+from ..common import BACKLOG, HOST, MAX_SIZE, ready, run_loop
 from ._cli import main
 
 OPEN: set[WSTransport] = set()
@@ -60,4 +60,4 @@ async def serve(port: int, scenario: str) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda port, scenario: asyncio.run(serve(port, scenario)), __doc__)
+    main(lambda port, scenario: run_loop(serve(port, scenario)), __doc__)

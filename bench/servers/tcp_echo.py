@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from ..common import BACKLOG, HOST, READ_BUFFER, ready
+from ..common import BACKLOG, HOST, READ_BUFFER, ready, run_loop
 from ._cli import main
 
 #: In the broadcast scenario a "message" is this many bytes (the load generator agrees).
@@ -63,4 +63,4 @@ async def serve(port: int, scenario: str) -> None:
 
 
 if __name__ == "__main__":
-    main(lambda port, scenario: asyncio.run(serve(port, scenario)), __doc__)
+    main(lambda port, scenario: run_loop(serve(port, scenario)), __doc__)

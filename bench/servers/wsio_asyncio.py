@@ -7,7 +7,7 @@ import importlib.util
 
 import wsio
 
-from ..common import BACKLOG, HOST, MAX_SIZE, ready
+from ..common import BACKLOG, HOST, MAX_SIZE, ready, run_loop
 from ._cli import main
 
 
@@ -34,4 +34,4 @@ def _speedups() -> bool:
 
 
 if __name__ == "__main__":
-    main(lambda port, scenario: asyncio.run(serve(port, scenario)), __doc__)
+    main(lambda port, scenario: run_loop(serve(port, scenario)), __doc__)
