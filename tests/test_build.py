@@ -38,7 +38,7 @@ import sys, wsio
 from wsio.protocol import frames
 from wsio.protocol.machine import ClientProtocol, ServerProtocol
 from wsio.protocol.deflate import enable_client_permessage_deflate, enable_server_permessage_deflate
-from wsio.protocol.handshake import parse_uri
+from wsio.protocol.uri import parse_uri
 from wsio.protocol.http11 import Request
 
 assert frames.SPEEDUPS, "wsio.protocol._speedups is not used"

@@ -42,7 +42,8 @@ from .legacy.auth import BasicAuthWebSocketServerProtocol, basic_auth_protocol_f
 from .legacy.protocol import WebSocketCommonProtocol
 from .legacy.server import WebSocketServer
 from .protocol import ClientProtocol, Close, CloseCode, Opcode, Protocol, ServerProtocol, Side, State
-from .protocol.http11 import HandshakeLimits, Headers, HeadersLike, MultipleValuesError, Request, Response
+from .protocol.http11 import HandshakeLimits, Request, Response
+from .protocol.datastructures import Headers, HeadersLike, MultipleValuesError
 from .typing import Data, ExtensionName, ExtensionParameter, LoggerLike, Origin, StatusLike, Subprotocol
 from .pubsub import Hub, HubUnavailable
 from .runner import run

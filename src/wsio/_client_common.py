@@ -16,8 +16,9 @@ import sys
 from typing import Any, Callable, Iterator, NoReturn
 
 from .exceptions import InvalidMessage, InvalidProxy, InvalidStatus, RedirectError
-from .protocol.handshake import Redirect, WebSocketURI, follow_redirect, parse_uri, redact_uri
-from .protocol.http11 import Headers
+from .protocol.redact import redact_uri
+from .protocol.uri import Redirect, WebSocketURI, follow_redirect, parse_uri
+from .protocol.datastructures import Headers
 from .protocol.proxy import proxy_error_is_retryable
 from .version import version
 

@@ -14,7 +14,8 @@ from typing import Any, Callable, Generator
 
 from .exceptions import AbortHandshake, InvalidOrigin
 from .protocol.frames import Close, is_valid_close_code
-from .protocol.http11 import Headers, Request, Response
+from .protocol.http11 import Request, Response
+from .protocol.datastructures import Headers
 from .version import version
 
 __all__ = ["basic_response"]

@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterable, Tuple, TypeGuard, Union
 
 from .exceptions import InvalidHeader
 from .protocol.headers import parse_basic_auth
-from .protocol.http11 import Headers, Request, Response
+from .protocol.http11 import Request, Response
+from .protocol.datastructures import Headers
 
 __all__ = ["text_response", "credentials_checker", "check_basic_auth", "unauthorized"]
 

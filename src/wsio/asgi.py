@@ -49,7 +49,8 @@ from .options import ConnectionOptions
 from .protocol import ServerProtocol, State
 from .protocol.deflate import ServerPerMessageDeflateFactory
 from .protocol.events import Pong
-from .protocol.http11 import Headers, Request, Response
+from .protocol.http11 import Request, Response
+from .protocol.datastructures import Headers
 
 try:  # uvicorn's own error type, so that its code (and the app's) recognise it.
     from uvicorn.protocols.utils import ClientDisconnected

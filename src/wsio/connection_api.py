@@ -17,7 +17,8 @@ from .exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClose
 from .protocol.machine import Protocol, State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .protocol.http11 import Headers, Request, Response
+    from .protocol.http11 import Request, Response
+    from .protocol.datastructures import Headers
 
 __all__ = ["ConnectionAPI", "piece_converter"]
 

@@ -68,7 +68,7 @@ from .protocol.errors import (
 )
 from .protocol.frames import Close, close_code_explanation
 from .protocol.handshake import InvalidStatus
-from .protocol.http11 import Headers, HeadersLike
+from .protocol.datastructures import Headers, HeadersLike
 from .protocol.redact import redact_uri
 
 __all__ = [

@@ -52,7 +52,7 @@ from .protocol.machine import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from .protocol.http11 import HandshakeLimits
 
 if TYPE_CHECKING:
-    from .protocol.http11 import Headers
+    from .protocol.datastructures import Headers
 
 __all__ = ["ConnectionOptions", "ServerOptions", "ClientOptions", "ServerOptionsDict", "ClientOptionsDict"]
 

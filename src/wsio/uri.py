@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .protocol.handshake import WebSocketURI, parse_uri
+from .protocol.uri import WebSocketURI, parse_uri
 
 __all__ = ["parse_uri", "WebSocketURI"]

@@ -544,7 +544,7 @@ async def test_tls(tmp_path: Path) -> None:
 async def raw_client(uri: str) -> tuple[Any, asyncio.StreamReader, asyncio.StreamWriter]:
     """A client on the core over a plain stream, past its handshake: for writing frames wsio's clients wouldn't."""
     from wsio.protocol import ClientProtocol
-    from wsio.protocol.handshake import parse_uri
+    from wsio.protocol.uri import parse_uri
 
     client = ClientProtocol(parse_uri(uri))
     client.send_request(client.connect())

@@ -11,7 +11,7 @@ import pytest
 import wsio
 from wsio.asyncio.connection import _WRITE_SLICE
 from wsio.protocol.machine import ClientProtocol
-from wsio.protocol.handshake import parse_uri
+from wsio.protocol.uri import parse_uri
 
 
 def run(coro: Any) -> Any:

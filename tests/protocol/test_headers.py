@@ -19,7 +19,7 @@ from wsio.protocol.headers import (
     parse_token_list,
     parse_upgrade,
 )
-from wsio.protocol.http11 import Headers
+from wsio.protocol.datastructures import Headers
 
 # -- token lists -------------------------------------------------------------------
 

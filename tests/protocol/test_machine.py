@@ -583,7 +583,7 @@ def test_chunking_with_negotiated_compression(specs: list[Any], cuts: list[int],
     """The same over a real opening handshake with the deflate factories."""
     from wsio.protocol.machine import ClientProtocol, ServerProtocol
     from wsio.protocol.deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
-    from wsio.protocol.handshake import parse_uri
+    from wsio.protocol.uri import parse_uri
 
     c = ClientProtocol(
         parse_uri("ws://example.com/"),

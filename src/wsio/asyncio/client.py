@@ -12,7 +12,7 @@ from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidSt
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.machine import ClientProtocol, State
 from ..protocol.events import Event
-from ..protocol.handshake import Redirect, WebSocketURI
+from ..protocol.uri import Redirect, WebSocketURI
 from ..protocol.http11 import Response
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import BaseConnection, Connection

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Iterable
 from .._server_compat import credentials_checker
 from ..exceptions import InvalidHeader
 from ..protocol.headers import parse_basic_auth
-from ..protocol.http11 import Headers
+from ..protocol.datastructures import Headers
 from ..asyncio.server import ServerConnection
 
 __all__ = ["BasicAuthWebSocketServerProtocol", "basic_auth_protocol_factory"]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import http
 import re
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar, Union, overload
+from typing import Generic, TypeVar
 
+# Headers live in datastructures.py; they are also importable from here, where they were first.
+from .datastructures import BAD_VALUE_STR_RE, Headers, HeadersLike, MultipleValuesError
 from .errors import InvalidHandshake, InvalidMessage, SecurityError
 
 __all__ = [
@@ -34,15 +35,11 @@ __all__ = [
 ]
 
 
-_T = TypeVar("_T")
-
 # RFC 7230 3.2.6: token = 1*tchar.
 _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_TOKEN_STR_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 7230 3.2: field-value may hold HTAB, SP, VCHAR and obs-text, never other
 # CTLs.  NUL, CR and LF are what header injection and smuggling attacks use.
 _BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_VALUE_STR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Request line pieces (RFC 7230 3.1.1), checked one line at a time.
 _REQUEST_TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 _HTTP_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
@@ -54,232 +51,6 @@ _CHUNK_SIZE_RE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 # Request line pieces set from Python: printable ASCII, no space.
 _REQUEST_LINE_FIELD_RE = re.compile(r"[\x21-\x7e]+")
-
-
-class MultipleValuesError(KeyError):
-    """``headers[name]`` was used for a header that has several values.
-
-    Use :meth:`Headers.get_all` to read every value.
-    """
-
-    def __str__(self) -> str:
-        # KeyError.__str__ adds quotes around the single argument; keep the text plain.
-        if len(self.args) == 1:
-            return str(self.args[0])
-        return super().__str__()
-
-
-class Headers(MutableMapping[str, str]):
-    """HTTP headers: a case-insensitive multi-dict that keeps order and case.
-
-    Reading ``headers[name]`` returns the single value of ``name``; it raises
-    :class:`KeyError` if there is none and :class:`MultipleValuesError` if
-    there are several.  **Writing ``headers[name] = value`` appends a value**;
-    it never replaces (delete first to replace).  ``del headers[name]`` removes
-    every value of ``name``.
-
-    Iterating yields each distinct name once, lower-cased, in order of first
-    appearance, and ``len()`` counts distinct names.  :meth:`items` and
-    :meth:`raw_items` yield every ``(name, value)`` pair with the name as it was
-    written, which is what serialization needs.  ``str(headers)`` is the header
-    block as sent on the wire, ending with an empty line.
-
-    Names must be tokens and values must not contain CR, LF, NUL or other
-    control characters (except HTAB): this stops header injection through
-    values that come from users.  Values must be encodable in ISO-8859-1, the
-    charset of HTTP/1.1 header values.
-    """
-
-    # The pairs are the headers; the case-insensitive index is derived from
-    # them on the first lookup and can be dropped (forget_index) to save about
-    # 1 KiB per idle connection: a server keeps every request's headers.
-    __slots__ = ("_list", "_index")
-
-    def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        self._list: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] | None = None
-        self.update(*args, **kwargs)
-
-    @property
-    def _dict(self) -> dict[str, list[str]]:
-        index = self._index
-        if index is None:
-            index = {}
-            for key, value in self._list:
-                index.setdefault(key.lower(), []).append(value)
-            self._index = index
-        return index
-
-    def forget_index(self) -> None:
-        """Drop the lookup index; the next lookup rebuilds it."""
-        self._index = None
-
-    # -- Mapping -------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> str:
-        values = self._dict[key.lower()]
-        if len(values) == 1:
-            return values[0]
-        raise MultipleValuesError(f"{key} has {len(values)} values; use get_all()")
-
-    def __setitem__(self, key: str, value: str) -> None:
-        if not isinstance(key, str) or _TOKEN_STR_RE.fullmatch(key) is None:
-            raise ValueError(f"invalid header name: {key!r}")
-        if not isinstance(value, str):
-            raise TypeError(f"header value must be str, got {type(value).__name__}")
-        # The messages name the header and the position, never the value:
-        # values are often credentials (Authorization, Cookie, API keys).
-        bad = _BAD_VALUE_STR_RE.search(value)
-        if bad is not None:
-            raise ValueError(
-                f"invalid character in {key} header value: {bad.group()!r} at position "
-                f"{bad.start()}; header values can't contain CR, LF, NUL or other control "
-                f"characters (except tab)"
-            )
-        try:
-            value.encode("iso-8859-1")
-        except UnicodeEncodeError as exc:
-            raise ValueError(
-                f"{key} header value isn't encodable in ISO-8859-1: character at position "
-                f"{exc.start}; percent-encode or base64-encode it"
-            ) from None
-        self._append(key, value)
-
-    def _append(self, key: str, value: str) -> None:
-        if self._index is not None:
-            self._index.setdefault(key.lower(), []).append(value)
-        self._list.append((key, value))
-
-    def __delitem__(self, key: str) -> None:
-        lower = key.lower()
-        del self._dict[lower]  # KeyError if absent, as MutableMapping expects
-        self._list = [(k, v) for k, v in self._list if k.lower() != lower]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._dict
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._dict)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Headers):
-            return NotImplemented
-        return self._dict == other._dict
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self._list!r})"
-
-    def __str__(self) -> str:
-        return "".join(f"{name}: {value}\r\n" for name, value in self._list) + "\r\n"
-
-    # -- multi-dict API ------------------------------------------------------
-
-    @overload
-    def get(self, key: str) -> str | None: ...
-    @overload
-    def get(self, key: str, default: str) -> str: ...
-    @overload
-    def get(self, key: str, default: _T) -> str | _T: ...
-    def get(self, key: str, default: object = None) -> object:
-        """Return the single value of ``key``, or ``default`` if absent.
-
-        Raises :class:`MultipleValuesError` if ``key`` has several values.
-        """
-        try:
-            return self[key]
-        except MultipleValuesError:
-            raise
-        except KeyError:
-            return default
-
-    def get_all(self, key: str) -> list[str]:
-        """Return every value of ``key`` in order; ``[]`` if absent."""
-        return list(self._dict.get(key.lower(), ()))
-
-    def raw_items(self) -> Iterator[tuple[str, str]]:
-        """Yield every ``(name, value)`` pair in order, names as written."""
-        return iter(list(self._list))
-
-    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
-        """Return every ``(name, value)`` pair in order, like :meth:`raw_items`.
-
-        Unlike a plain mapping, a name with several values appears several
-        times, so that ``for name, value in headers.items()`` serializes all.
-        """
-        return list(self._list)
-
-    def values(self) -> list[str]:  # type: ignore[override]
-        """Return every value in order, one per header line."""
-        return [value for _, value in self._list]
-
-    def setdefault(self, key: str, default: str = "") -> str:
-        """Return the single value of ``key``; append ``default`` if absent."""
-        # Overridden: the inherited version would treat MultipleValuesError
-        # (a KeyError) as "absent" and append.
-        if key in self:
-            return self[key]
-        self[key] = default
-        return default
-
-    _MISSING = object()
-
-    @overload
-    def pop(self, key: str) -> str: ...
-    @overload
-    def pop(self, key: str, default: str) -> str: ...
-    @overload
-    def pop(self, key: str, default: _T) -> str | _T: ...
-    def pop(self, key: str, default: object = _MISSING) -> object:
-        """Remove ``key`` and return its single value (``default`` if absent)."""
-        if key not in self:
-            if default is Headers._MISSING:
-                raise KeyError(key)
-            return default
-        value = self[key]  # MultipleValuesError if several: use get_all + del
-        del self[key]
-        return value
-
-    def copy(self) -> Headers:
-        """Return a shallow copy."""
-        new = self.__class__()
-        new._list = list(self._list)
-        return new
-
-    def update(self, *args: HeadersLike, **kwargs: str) -> None:  # type: ignore[override]
-        """Append headers from Headers, mappings, pairs and keyword arguments.
-
-        Existing values are kept: ``update`` never replaces.
-        """
-        if len(args) > 1:
-            raise TypeError(f"update expected at most 1 positional argument, got {len(args)}")
-        for arg in args:
-            pairs: Iterable[tuple[str, str]]
-            if isinstance(arg, Headers):
-                pairs = arg.raw_items()
-            elif isinstance(arg, Mapping):
-                pairs = arg.items()
-            else:
-                pairs = arg
-            for key, value in pairs:
-                self[key] = value
-        for key, value in kwargs.items():
-            self[key] = value
-
-    def clear(self) -> None:
-        """Remove every header."""
-        self._index = None
-        self._list = []
-
-    def serialize(self) -> bytes:
-        """Return the header block as bytes, ending with an empty line."""
-        return str(self).encode("iso-8859-1")
-
-
-#: What functions accept wherever headers are expected.
-HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
 
 
 def _check_start_line_field(name: str, value: object) -> None:
@@ -299,7 +70,7 @@ def _check_start_line_field(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be str, got {type(value).__name__}")
     if name == "reason_phrase":
-        bad = _BAD_VALUE_STR_RE.search(value)
+        bad = BAD_VALUE_STR_RE.search(value)
         if bad is not None:
             raise ValueError(
                 f"invalid character {bad.group()!r} at position {bad.start()} in the reason "
@@ -381,7 +152,7 @@ class Response:
         # Written by hand rather than generated: one call per response, not one per field.
         if type(status_code) is not int or not 100 <= status_code <= 999:
             _check_start_line_field("status_code", status_code)  # raises, or accepts an int subclass
-        if type(reason_phrase) is not str or not reason_phrase.isascii() or _BAD_VALUE_STR_RE.search(reason_phrase):
+        if type(reason_phrase) is not str or not reason_phrase.isascii() or BAD_VALUE_STR_RE.search(reason_phrase):
             _check_start_line_field("reason_phrase", reason_phrase)  # raises, or accepts ISO-8859-1
         fields = self.__dict__
         fields["status_code"] = status_code

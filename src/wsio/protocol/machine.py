@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
         ServerHandshakeResult,
         WebSocketURI,
     )
-    from .http11 import HandshakeLimits, HeadersLike, Request, RequestParser, Response, ResponseParser
+    from .http11 import HandshakeLimits, Request, RequestParser, Response, ResponseParser
+    from .datastructures import HeadersLike
 
 __all__ = ["State", "Side", "Protocol", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import InvalidHandshake, InvalidProxy
-from .http11 import HandshakeLimits, Headers, Request, Response, ResponseParser
+from .http11 import HandshakeLimits, Request, Response, ResponseParser
+from .datastructures import Headers
 
 __all__ = [
     "ProxyURI",

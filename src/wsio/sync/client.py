@@ -13,7 +13,7 @@ from .._client_common import Redirects, Retries, _tls_context, backoff, process_
 from ..exceptions import CertificateVerificationError, ConnectionClosed, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.machine import ClientProtocol, State
-from ..protocol.handshake import Redirect, WebSocketURI
+from ..protocol.uri import Redirect, WebSocketURI
 from ..protocol.proxy import ProxyURI, select_proxy
 from .connection import Connection, _shutdown
 from .proxy import connect_through_proxy

@@ -28,7 +28,7 @@ from ..exceptions import ConnectionClosed, InvalidProxy, InvalidState
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import Close
-from ..protocol.handshake import WebSocketURI, parse_uri
+from ..protocol.uri import WebSocketURI, parse_uri
 from ..protocol.proxy import proxy_bypassed, proxy_from_environment
 from ..sync.client import ClientConnection, connect
 from ..sync.tls_in_tls import TLSInTLSSocket

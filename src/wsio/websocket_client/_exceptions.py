@@ -20,7 +20,8 @@ from ..exceptions import (
     ProtocolError,
     WebSocketError,
 )
-from ..protocol.http11 import Headers, Response
+from ..protocol.http11 import Response
+from ..protocol.datastructures import Headers
 
 __all__ = [
     "WebSocketException",

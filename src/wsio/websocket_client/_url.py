@@ -7,7 +7,7 @@ import os
 import urllib.parse
 from typing import Any, Sequence
 
-from ..protocol.handshake import parse_uri
+from ..protocol.uri import parse_uri
 from ..protocol.proxy import _getenv, proxy_bypassed
 from ._exceptions import WebSocketProxyException
 
