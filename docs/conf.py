@@ -60,7 +60,7 @@ nitpick_ignore: list[tuple[str, str]] = [
     # src/wsio/protocol/machine.py, Protocol.send_message_parts: an undocumented constant.
     ("py:data", "wsio.protocol.frames.LARGE_PAYLOAD"),
     # A private mixin named in ServerConnection's bases; its respond() and reject() are documented there.
-    ("py:class", "wsio._server_compat.Responder"),
+    ("py:class", "wsio._server_common.Responder"),
     # The private mixin of what both server connections do alike (the handshake hooks, log lines).
     ("py:class", "wsio._server_common.ServerConnectionBase"),
     ("py:class", "wsio._server_common.ServerBase"),

@@ -1,4 +1,5 @@
-"""What the asyncio and threaded servers share, without I/O: default headers, responses, and the call styles of hooks.
+"""What the asyncio and threaded servers share, without I/O: default headers, responses, the opening
+handshake's steps, and websockets' ``respond()``/``reject()`` and HTTP Basic Auth.
 
 Both ``wsio/asyncio/server.py`` and ``wsio/sync/server.py`` import these, and
 re-export the public one (:func:`basic_response`); neither server imports the
@@ -7,13 +8,16 @@ other.
 
 from __future__ import annotations
 
+import email.utils
+import hmac
 import http
-import inspect
 import sys
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Iterable, Tuple, TypeGuard, Union
 
-from .exceptions import AbortHandshake, InvalidOrigin
+from .exceptions import AbortHandshake, InvalidHeader, InvalidOrigin
+from .legacy.calls import handler_takes_path, legacy_signature
 from .protocol.frames import Close, is_valid_close_code
+from .protocol.headers import parse_basic_auth
 from .protocol.http11 import Request, Response
 from .protocol.datastructures import Headers
 from .version import version
@@ -67,20 +71,6 @@ def _as_response(result: Any) -> Response:
     raise TypeError(f"process_request must return None, a Response or (status, headers, body), not {result!r}")
 
 
-def _legacy_signature(function: Callable[..., Any], first: str) -> bool:
-    """Whether ``function``'s first parameter has the name of the older call style.
-
-    ``process_request(path, request_headers)`` and
-    ``select_subprotocol(client_subprotocols, server_subprotocols)`` are the
-    older forms; the newer ones start with the connection.
-    """
-    try:
-        params = list(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return False
-    return bool(params) and params[0] == first
-
-
 def _refusal(exc: BaseException | None) -> object:
     """Why a handshake was refused, for the log: a foreign Origin is named, with what to do."""
     if not isinstance(exc, InvalidOrigin):
@@ -96,16 +86,6 @@ def over_capacity_response(server_header: str | None) -> bytes:
         headers.append(("Server", server_header))
     # Response.from_status says "Connection: close" already.
     return basic_response(503, headers, "Too many connections; try again later.\n").serialize()
-
-
-def _handler_takes_path(handler: Callable[..., Any]) -> bool:
-    """Whether the handler is the older ``(websocket, path)`` kind."""
-    try:
-        params = inspect.signature(handler).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
-    return len(positional) >= 2
 
 
 # -- the opening handshake of a server connection ---------------------------------------------
@@ -145,7 +125,7 @@ class ServerConnectionBase:
             hook = self.process_request  # a method overridden in a subclass
         if hook is not None:
             try:
-                if _legacy_signature(hook, "path"):
+                if legacy_signature(hook, "path"):
                     result = yield hook(request.path, request.headers)
                 else:
                     result = yield hook(self, request)
@@ -211,7 +191,7 @@ class ServerBase:
         server_header: str | None,
     ) -> None:
         self.handler = handler
-        self.handler_takes_path = _handler_takes_path(handler)
+        self.handler_takes_path = handler_takes_path(handler)
         self.process_request = process_request
         self.process_response = process_response
         self.open_timeout = open_timeout
@@ -227,3 +207,122 @@ class ServerBase:
         self.logger.info(
             "%s rejected: HTTP 503: %d connections open, max_connections=%d", peer, len(self.connections), self.max_connections
         )
+
+
+# -- websockets' respond(), reject() and basic_auth() ---------------------------------------------
+
+Credentials = Union[Tuple[str, str], Iterable[Tuple[str, str]]]
+
+
+def text_response(status: http.HTTPStatus | int, text: str) -> Response:
+    """A plain-text HTTP response that closes the connection, as websockets' ``respond()`` builds it.
+
+    ``status`` may be an :class:`http.HTTPStatus` or an ``int`` (turned into
+    one, so an unknown status raises :exc:`ValueError`); ``text`` is encoded
+    to UTF-8. The headers are ``Date``, ``Connection: close``,
+    ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``; change
+    them on the returned response as needed.
+    """
+    status = http.HTTPStatus(status)
+    body = text.encode()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _is_pair(value: object) -> TypeGuard[tuple[str, str]]:
+    return isinstance(value, tuple) and len(value) == 2 and all(isinstance(item, str) for item in value)
+
+
+def credentials_checker(
+    credentials: Credentials | None,
+    check_credentials: Callable[[str, str], Any] | None,
+) -> Callable[[str, str], Any]:
+    """Turn ``basic_auth()``'s two ways of giving credentials into one check function.
+
+    Exactly one of them must be given (:exc:`ValueError` otherwise);
+    ``credentials`` is a ``(username, password)`` pair or an iterable of
+    pairs (:exc:`TypeError` otherwise). Passwords are compared in constant time.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("basic_auth() takes credentials or check_credentials, one of them")
+    if check_credentials is not None:
+        return check_credentials
+    pairs: list[tuple[str, str]]
+    if _is_pair(credentials):
+        pairs = [credentials]
+    elif isinstance(credentials, Iterable) and not isinstance(credentials, (str, bytes)):
+        pairs = list(credentials)  # type: ignore[arg-type]  # not a pair: pairs, checked next
+        if not all(_is_pair(pair) for pair in pairs):
+            raise TypeError(f"credentials must be (username, password) pairs of str, not {credentials!r}")
+    else:
+        raise TypeError(f"credentials must be a (username, password) pair or pairs, not {credentials!r}")
+    passwords = dict(pairs)
+
+    def check(username: str, password: str) -> bool:
+        expected = passwords.get(username)
+        if expected is None:
+            # Compare anyway, so that an unknown user takes as long as a wrong password.
+            hmac.compare_digest(password.encode(errors="surrogateescape"), password.encode(errors="surrogateescape"))
+            return False
+        return hmac.compare_digest(expected.encode(errors="surrogateescape"), password.encode(errors="surrogateescape"))
+
+    return check
+
+
+def unauthorized(realm: str, text: str) -> Response:
+    """A 401 answer that asks for Basic credentials in ``realm``."""
+    response = text_response(http.HTTPStatus.UNAUTHORIZED, text)
+    escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
+    response.headers["WWW-Authenticate"] = f'Basic realm="{escaped}", charset="UTF-8"'
+    return response
+
+
+def authenticated(connection: Any, username: str, valid: bool, realm: str) -> Response | None:
+    """The end of ``basic_auth``'s check: set the connection's ``username``, or answer 401."""
+    if not valid:
+        return unauthorized(realm, "Invalid credentials\n")
+    connection.username = username
+    return None
+
+
+def check_basic_auth(request: Request, realm: str) -> tuple[str, str] | Response:
+    """The ``(username, password)`` of the request's ``Authorization`` header, or the 401 to answer."""
+    try:
+        authorization = request.headers["Authorization"]
+    except KeyError:
+        return unauthorized(realm, "Missing credentials\n")
+    try:
+        return parse_basic_auth(authorization)
+    except InvalidHeader:
+        return unauthorized(realm, "Unsupported credentials\n")
+
+
+class Responder:
+    """``respond()`` and ``reject()``: the server connections of both I/O layers have them."""
+
+    __slots__ = ()
+
+    def respond(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for ``process_request`` to return.
+
+        ``connection.respond(HTTPStatus.OK, "OK\\n")`` answers a health check
+        without upgrading. The response has ``Date``, ``Connection: close``,
+        ``Content-Length`` and ``Content-Type: text/plain; charset=utf-8``
+        headers; add or change headers on it before returning it.
+
+        Args:
+            status: the HTTP status, an :class:`http.HTTPStatus` or an ``int``.
+            text: the body, encoded to UTF-8.
+        """
+        return text_response(status, text)
+
+    def reject(self, status: http.HTTPStatus | int, text: str) -> Response:
+        """The same as :meth:`respond`, under the name the sans-I/O protocol of websockets uses."""
+        return text_response(status, text)

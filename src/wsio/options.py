@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Se
 
 from ._client_common import DEFAULT_USER_AGENT, MAX_REDIRECTS, _checked_headers
 from ._client_common import process_exception as _default_process_exception
-from ._server_common import DEFAULT_SERVER_HEADER, _legacy_signature
+from ._server_common import DEFAULT_SERVER_HEADER
+from .legacy.calls import legacy_signature
 from .protocol.machine import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from .protocol.http11 import HandshakeLimits
 
@@ -210,7 +211,7 @@ class ServerOptions(ConnectionOptions):
         select = self.select_subprotocol
         if select is None:
             return None
-        if _legacy_signature(select, "client_subprotocols"):
+        if legacy_signature(select, "client_subprotocols"):
             return select
         return lambda client, _server: select(connection, client)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable,
 from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
 from .._server_common import basic_response, check_close_code
 from .._server_common import over_capacity_response as over_capacity_response  # the docs import it from here
-from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
+from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
 from ..protocol.machine import ServerProtocol, State

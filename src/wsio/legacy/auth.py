@@ -15,7 +15,7 @@ import functools
 import inspect
 from typing import Any, Awaitable, Callable, Iterable
 
-from .._server_compat import credentials_checker
+from .._server_common import credentials_checker
 from ..exceptions import InvalidHeader
 from ..protocol.headers import parse_basic_auth
 from ..protocol.datastructures import Headers

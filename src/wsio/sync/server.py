@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
 from .._server_common import basic_response, check_close_code, run_steps
-from .._server_compat import Responder, authenticated, check_basic_auth, credentials_checker
+from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
 from ..options import ServerOptions, ServerOptionsDict, with_options
 from ..protocol.machine import ServerProtocol, State
