@@ -149,6 +149,10 @@ class UvicornProtocol(Connection):
             fail the connection with 1009 (default 4096; ``None``: no limit).
         close_timeout: seconds to wait for the client's close frame after the
             app closed, before dropping the TCP connection (default 10).
+        per_message_deflate: the permessage-deflate settings offered when
+            uvicorn's ``ws_per_message_deflate`` is on (the default of
+            :func:`wsio.serve`: 12-bit windows, memLevel 5, zlib level 6); a
+            :class:`~wsio.protocol.deflate.ServerPerMessageDeflateFactory`.
         ping_sent_at: loop time of the last keepalive ping (0.0 before any).
         latency: round-trip time of the last answered ping, in seconds.
     """
@@ -157,6 +161,7 @@ class UvicornProtocol(Connection):
     compression_threshold: int = ConnectionOptions.compression_threshold
     max_fragments: int | None = ConnectionOptions.max_fragments
     close_timeout: float = 10.0
+    per_message_deflate: ServerPerMessageDeflateFactory = _DEFLATE
 
     def __init__(
         self,
@@ -168,7 +173,7 @@ class UvicornProtocol(Connection):
         if not config.loaded:
             config.load()
         protocol = ServerProtocol(
-            extensions=[_DEFLATE] if config.ws_per_message_deflate else [],
+            extensions=[self.per_message_deflate] if config.ws_per_message_deflate else [],
             server_header=None,  # uvicorn's default headers carry it
             max_size=config.ws_max_size,
             max_fragments=self.max_fragments,

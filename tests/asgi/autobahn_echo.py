@@ -14,6 +14,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from wsio.asgi import UvicornProtocol
+from wsio.protocol.deflate import ServerPerMessageDeflateFactory
 
 
 class AutobahnProtocol(UvicornProtocol):
@@ -22,6 +23,13 @@ class AutobahnProtocol(UvicornProtocol):
     # back compressed (see tests/autobahn/echo_server.py).
     max_fragments = None
     compression_threshold = 0
+    # The default settings at level 1 (fastest; the default is 6): the cases check
+    # what is negotiated and that every message comes back intact, not how small
+    # it got, and at level 6 compressing 12.x/13.x's 128 MB per case was most of
+    # this run's CPU time (see tests/autobahn/echo_server.py).
+    per_message_deflate = ServerPerMessageDeflateFactory(
+        server_max_window_bits=12, client_max_window_bits=12, compress_settings={"level": 1, "memLevel": 5}
+    )
 
 
 async def echo(websocket: WebSocket) -> None:

@@ -87,6 +87,20 @@ async def test_text_bytes_and_compression(http: str) -> None:
             assert await ws.recv() == b"\x00\xff" * 100
 
 
+async def test_compression_settings_are_a_class_attribute() -> None:
+    from wsio.protocol.deflate import ServerPerMessageDeflateFactory
+
+    class SmallWindows(UvicornProtocol):
+        per_message_deflate = ServerPerMessageDeflateFactory(server_max_window_bits=9, compress_settings={"level": 1})
+
+    async with serve(ws=SmallWindows) as (base, _):
+        async with connect(base + "/echo") as ws:
+            offered = ws.response_headers["Sec-WebSocket-Extensions"] if ws.response_headers is not None else ""
+            assert "server_max_window_bits=9" in offered
+            await ws.send("x" * 1000)
+            assert await ws.recv() == "x" * 1000
+
+
 @pytest.mark.parametrize("http", HTTP_CLASSES)
 async def test_compression_can_be_disabled(http: str) -> None:
     async with serve(http, ws_per_message_deflate=False) as (base, _):
