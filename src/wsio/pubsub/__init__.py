@@ -12,7 +12,7 @@ See :class:`Hub` for slow subscribers, Redis outages and the delivery guarantee
 """
 
 from .errors import HubUnavailable
-from .hub import SLOW_CLOSE_CODE, Hub
+from .hub import SLOW_CLOSE_CODE, Hub, Position, Recovery
 from .redact import redact_url
 
-__all__ = ["Hub", "HubUnavailable", "SLOW_CLOSE_CODE", "redact_url"]
+__all__ = ["Hub", "HubUnavailable", "Position", "Recovery", "SLOW_CLOSE_CODE", "redact_url"]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import functools
+import json
 import logging
-from typing import Any, Collection, Iterable, Literal, Mapping
+from typing import Any, Collection, Iterable, Literal, Mapping, NamedTuple
 
 from ..asyncio.broadcast import Framed
 from ..asyncio.connection import BaseConnection
 from ..protocol.connection import Side, State
 from ..protocol.frames import OP_TEXT
-from .backend import Backend, MemoryBackend
+from .backend import Backend, History, MemoryBackend, Position
 from .errors import HubUnavailable
 from .redact import redact_url
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "Position", "Recovery"]
 
 logger = logging.getLogger("wsio.pubsub")
 
@@ -29,6 +32,48 @@ _SERVER = Side.SERVER
 #: client to come back soon, which a slow reader would do in a loop; 1008 says
 #: the fault is on its side (a stalled tab, a saturated link).
 SLOW_CLOSE_CODE = 1008
+
+
+class Recovery(NamedTuple):
+    """What :meth:`Hub.subscribe` returns on a hub with history.
+
+    ``epoch`` and ``offset``: the topic's position when the subscription took
+    effect; the connection gets every message after it. ``recovered``: the
+    messages between the position asked for (``recover=``) and this one were
+    all sent (``missed`` of them, before any newer one), so that nothing was
+    lost; ``False`` when there was nothing to recover from, or when history no
+    longer reaches back that far or was lost (another epoch): the application
+    must then reload its state. ``epoch`` is ``""`` when the history couldn't be
+    read (the broker is unreachable).
+    """
+
+    recovered: bool
+    epoch: str
+    offset: int
+    missed: int = 0
+
+
+class _Seam:
+    """A subscription being joined to its topic's history: live messages wait, or are skipped if already sent."""
+
+    __slots__ = ("buffer", "epoch", "after")
+
+    def __init__(self) -> None:
+        # While the history is read: live messages (text, payload, position).
+        self.buffer: list[tuple[bool, bytes, Position | None]] | None = []
+        # Then: live messages of this epoch at or below this offset were sent from history.
+        self.epoch = ""
+        self.after = 0
+
+
+class _Read:
+    """A history read that subscribers may still join (until it is issued)."""
+
+    __slots__ = ("future", "issued")
+
+    def __init__(self, future: asyncio.Future[History]) -> None:
+        self.future = future
+        self.issued = False
 
 
 class _Subscriber:
@@ -112,7 +157,24 @@ class Hub:
     once or not at all: not if the subscriber is too slow, nor (in other
     processes) if Redis is unreachable or the process's subscription is still on
     its way. Messages from one publishing process on one topic arrive in order.
-    Use a log or a stream (Redis Streams, a database) when every message counts.
+    With ``history_size``, a subscriber that comes back gets what it missed (below).
+
+    **History and recovery** (``history_size > 0``; off by default): the hub
+    keeps the last ``history_size`` messages of each topic for ``history_ttl``
+    seconds (in this process's memory, or in a Redis stream per topic). Every
+    message gets an offset in its topic (1, 2, 3...) within an epoch, a random
+    id that changes when the topic's history is lost (the process restarted,
+    Redis was flushed or forgot the topic). :meth:`subscribe` returns a
+    :class:`Recovery` with the topic's position; a connection that comes back
+    with the last position it saw, ``subscribe(ws, topic,
+    recover=Position(offset, epoch))``, gets every message it missed, in order,
+    then the live ones, with no gap and no duplicate between them, if history
+    still reaches back; else ``recovered`` is false and the application reloads
+    its state. Identical history reads (many clients coming back at once) are
+    merged. With Redis, every process (this one included) delivers a topic's
+    messages as Redis publishes them, in the order of their offsets. Subscribers
+    see the offsets only through the JSON envelope (``envelope=True``, as
+    :mod:`wsio.pubsub.json_protocol` uses). See the docs' delivery guarantees.
 
     **Passwords** in the URL (``user:password@`` or ``?password=``) never
     appear in log lines, exceptions or ``repr(hub)``: those show the URL
@@ -145,6 +207,13 @@ class Hub:
         backend: instead of ``url``, what relays messages between processes:
             a :class:`wsio.pubsub.backend.Backend` of your own (the Redis
             options above are then unused).
+        history_size: how many of each topic's last messages are kept for
+            recovery (default 0: no history, no offsets, nothing kept).
+        history_ttl: how long a message stays in history, in seconds
+            (default 300).
+        history_meta_ttl: how long a topic's epoch and last offset are kept
+            after its last message, in seconds (default 86400): a topic left
+            alone longer starts a new epoch (its subscribers then reload).
     """
 
     def __init__(
@@ -162,11 +231,20 @@ class Hub:
         redis_options: Mapping[str, Any] | None = None,
         logger: logging.Logger | None = None,
         backend: Backend | None = None,
+        history_size: int = 0,
+        history_ttl: float = 300.0,
+        history_meta_ttl: float = 86400.0,
     ) -> None:
         if slow not in ("drop", "close"):
             raise ValueError(f'slow must be "drop" or "close", not {slow!r}')
         if max_buffer is not None and max_buffer < 0:
             raise ValueError(f"max_buffer must be >= 0, not {max_buffer}")
+        if history_size < 0:
+            raise ValueError(f"history_size must be >= 0, not {history_size}")
+        if history_ttl <= 0 or history_meta_ttl < history_ttl:
+            raise ValueError(
+                f"history_ttl must be > 0 and history_meta_ttl >= history_ttl, not {history_ttl} and {history_meta_ttl}"
+            )
         self._url = url
         self.slow = slow
         self.max_buffer = max_buffer
@@ -180,6 +258,14 @@ class Hub:
         self._subscribers: dict[BaseConnection, _Subscriber] = {}
         self._closed = False
         self._warned_star = False
+        #: Messages kept per topic (0: no history).
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
+        self._enveloped: set[BaseConnection] = set()  # connections that get JSON envelopes
+        self._seams: dict[BaseConnection, dict[str, _Seam]] = {}
+        self._reads: dict[tuple[str, int | None], _Read] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         if backend is not None:
             if url is not None:
                 raise ValueError("give a hub a url or a backend, not both")
@@ -199,6 +285,8 @@ class Hub:
             )
         self._backend = backend
         backend.bind(_Sink(self))
+        if history_size:
+            backend.keep_history(history_size, history_ttl, history_meta_ttl)
 
     @property
     def url(self) -> str | None:
@@ -226,6 +314,10 @@ class Hub:
         for connection, subscriber in self._subscribers.items():
             connection._closed_waiter.remove_done_callback(subscriber.callback)
         self._subscribers.clear()
+        self._enveloped.clear()
+        self._seams.clear()
+        for task in list(self._tasks):
+            task.cancel()
         self._exact.clear()
         self._prefixes.clear()
         self._prefix_lengths.clear()
@@ -254,7 +346,14 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    async def subscribe(self, connection: BaseConnection, topic: str) -> None:
+    async def subscribe(
+        self,
+        connection: BaseConnection,
+        topic: str,
+        *,
+        recover: Position | tuple[int, str] | None = None,
+        envelope: bool = False,
+    ) -> Recovery | None:
         """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
         No character is special: ``"inbox:*"`` is a topic of that name, not a
@@ -265,32 +364,153 @@ class Hub:
         published anywhere after ``subscribe`` returns reaches the connection.
         Subscribing twice does nothing. Raises :exc:`~wsio.ConnectionClosed`
         if the connection is closed.
+
+        On a hub with history, returns a :class:`Recovery`: the topic's
+        position, after which the connection gets every message. ``recover``:
+        the position of the last message the client got (``(offset, epoch)``),
+        to be sent what it missed since, first (see :class:`Recovery`); a
+        connection already subscribed gets nothing again. Without history,
+        returns ``None``.
+
+        ``envelope``: the connection gets every message (of every topic) as a
+        JSON text message, ``{"type": "pub", "topic": ..., "data": ...}``
+        (``"b64": ...`` for binary data) with ``"offset"`` and ``"epoch"`` on a
+        hub with history; a connection gets envelopes or raw messages, not both.
         """
         self._check_open()
         _check_topic(topic)
+        if recover is not None:
+            recover = Position(*recover)
         if topic[-1:] == "*" and not self._warned_star:
             self._warned_star = True
             self.logger.warning(
                 "subscribe() got a topic ending with '*': topics are literal, it matches only a topic of that "
                 "exact name; use subscribe_prefix(connection, prefix) for every topic starting with a prefix"
             )
-        subscriber = self._subscriber(connection)
-        if topic not in subscriber.topics:
+        subscriber = self._subscriber(connection, envelope)
+        new = topic not in subscriber.topics
+        seam: _Seam | None = None
+        if new:
             subscriber.topics.add(topic)
             group = self._exact.get(topic)
             if group is None:
                 group = self._exact[topic] = set()
             group.add(connection)
-        await self._backend.subscribe(False, topic)
+            if self.history_size:
+                # Live messages wait from now on, until the history read below is sent.
+                seam = _Seam()
+                self._seams.setdefault(connection, {})[topic] = seam
+        if not self.history_size:
+            await self._backend.subscribe(False, topic)
+            return None
+        try:
+            await self._backend.subscribe(False, topic)
+            # After the subscription took effect: what is published from now on arrives live.
+            history = await self._read(topic, None if recover is None else recover.offset)
+        except HubUnavailable:
+            history = None
+        except BaseException:
+            if seam is not None:
+                self._end_seam(connection, topic, seam, None, 0, [])
+            raise
+        if history is None:
+            if seam is not None:
+                self._end_seam(connection, topic, seam, None, 0, [])
+            return Recovery(False, "", 0)
+        epoch, offset, publications = history
+        recovered = (
+            recover is not None
+            and recover.epoch == epoch
+            and (
+                recover.offset == offset
+                or (bool(publications) and publications[0].offset == recover.offset + 1 and publications[-1].offset == offset)
+            )
+        )
+        missed = publications if recovered and seam is not None else []
+        if seam is not None:
+            self._end_seam(connection, topic, seam, epoch, offset, missed)
+        return Recovery(recovered, epoch, offset, len(missed))
 
-    async def subscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
+    def _end_seam(
+        self,
+        connection: BaseConnection,
+        topic: str,
+        seam: _Seam,
+        epoch: str | None,
+        offset: int,
+        missed: list[Any],
+    ) -> None:
+        """Send what ``connection`` missed, then the live messages that waited, none twice; then let live ones through.
+
+        ``epoch`` ``None``: no history was read, every message that waited goes.
+        """
+        buffer, seam.buffer = seam.buffer, None
+        seams = self._seams.get(connection)
+        if seams is None or seams.get(topic) is not seam or connection not in self._subscribers:
+            return  # unsubscribed or closed meanwhile
+        for publication in missed:
+            framed = Framed.from_payload(publication.text, publication.payload, self.compress)
+            self._fan_out_one(connection, topic, framed, Position(publication.offset, epoch or ""))
+        for text, payload, position in buffer or ():
+            if epoch is not None and position is not None and position.epoch == epoch and position.offset <= offset:
+                continue  # in the history just read: sent above, or before the position returned
+            self._fan_out_one(connection, topic, Framed.from_payload(text, payload, self.compress), position)
+        if epoch is None:
+            del seams[topic]
+            if not seams:
+                del self._seams[connection]
+        else:
+            # With Redis, a message read from history may still be on its way live: skip it then.
+            seam.epoch = epoch
+            seam.after = offset
+
+    def _fan_out_one(self, connection: BaseConnection, topic: str, framed: Framed, position: Position | None) -> None:
+        if connection in self._enveloped:
+            framed = _envelope(topic, framed, position, self.compress)
+        self._fan_out((connection,), framed)
+
+    async def _read(self, topic: str, since: int | None) -> History:
+        """The topic's history after ``since``, read once for every subscriber that asks before the read is sent."""
+        key = (topic, since)
+        read = self._reads.get(key)
+        if read is None or read.issued:
+            # One read at a time per key; those who come meanwhile wait for the next one, together.
+            loop = asyncio.get_running_loop()
+            previous = read
+            read = self._reads[key] = _Read(loop.create_future())
+            task = loop.create_task(self._issue(key, read, previous))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(read.future)
+
+    async def _issue(self, key: tuple[str, int | None], read: _Read, previous: _Read | None) -> None:
+        future = read.future
+        try:
+            if previous is not None and not previous.future.done():
+                await asyncio.wait((previous.future,))
+            read.issued = True
+            history = await self._backend.history(key[0], key[1], self.history_size)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc if isinstance(exc, Exception) else HubUnavailable("hub is closed"))
+                future.exception()  # retrieved: nobody may be waiting any more
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            future.set_result(history)
+        finally:
+            if self._reads.get(key) is read:
+                del self._reads[key]
+
+    async def subscribe_prefix(self, connection: BaseConnection, prefix: str, *, envelope: bool = False) -> None:
         """Subscribe ``connection`` to every topic that starts with ``prefix`` (``""``: every topic).
 
         The prefix is matched literally: ``subscribe_prefix(ws, "room:")``
         receives ``"room:1"`` and ``"room:lobby"``. Never build a prefix from
         a client's input unless that client may read every topic it matches.
         Raises ``ValueError`` for a prefix ending with ``*``: write
-        ``"room:"``, not ``"room:*"``. Otherwise as :meth:`subscribe`.
+        ``"room:"``, not ``"room:*"``. Otherwise as :meth:`subscribe`, without
+        recovery: messages published while the connection was away are lost.
         """
         self._check_open()
         if type(prefix) is not str:
@@ -300,7 +520,7 @@ class Hub:
                 f"a prefix is matched literally, without '*': subscribe_prefix(connection, {prefix[:-1]!r}) "
                 f"receives every topic starting with {prefix[:-1]!r}"
             )
-        subscriber = self._subscriber(connection)
+        subscriber = self._subscriber(connection, envelope)
         if prefix not in subscriber.prefixes:
             subscriber.prefixes.add(prefix)
             group = self._prefixes.get(prefix)
@@ -310,7 +530,7 @@ class Hub:
             group.add(connection)
         await self._backend.subscribe(True, prefix)
 
-    def _subscriber(self, connection: BaseConnection) -> _Subscriber:
+    def _subscriber(self, connection: BaseConnection, envelope: bool) -> _Subscriber:
         if connection._closed_waiter.done():
             raise connection._closed_exc()
         subscriber = self._subscribers.get(connection)
@@ -318,6 +538,12 @@ class Hub:
             callback = functools.partial(self._connection_closed, connection)
             subscriber = self._subscribers[connection] = _Subscriber(callback)
             connection._closed_waiter.add_done_callback(callback)
+            if envelope:
+                self._enveloped.add(connection)
+        elif envelope != (connection in self._enveloped):
+            raise ValueError(
+                f"{connection._peer()} is subscribed with envelope={not envelope}: it gets envelopes or raw messages, not both"
+            )
         return subscriber
 
     async def unsubscribe(self, connection: BaseConnection, topic: str) -> None:
@@ -328,6 +554,9 @@ class Hub:
             return
         subscriber.topics.discard(topic)
         self._leave(connection, False, topic)
+        seams = self._seams.get(connection)
+        if seams is not None and seams.pop(topic, None) is not None and not seams:
+            del self._seams[connection]
         self._forget_if_idle(connection, subscriber)
 
     async def unsubscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
@@ -343,6 +572,8 @@ class Hub:
     def _forget_if_idle(self, connection: BaseConnection, subscriber: _Subscriber) -> None:
         if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
+            self._enveloped.discard(connection)
+            self._seams.pop(connection, None)
             connection._closed_waiter.remove_done_callback(subscriber.callback)
 
     def _leave(self, connection: BaseConnection, is_prefix: bool, name: str) -> None:
@@ -372,6 +603,8 @@ class Hub:
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is None:
             return
+        self._enveloped.discard(connection)
+        self._seams.pop(connection, None)
         for topic in subscriber.topics:
             self._leave(connection, False, topic)
         for prefix in subscriber.prefixes:
@@ -443,14 +676,63 @@ class Hub:
         self._check_open()
         _check_topic(topic)
         framed = Framed(message, self.compress, "publish()")
-        targets = self._targets(topic)
-        reached = self._fan_out(targets, framed) if targets else 0
+        text = framed.head & 0x0F == OP_TEXT
+        if self.history_size:
+            # The backend gives the message its offset and delivers it here too, in order.
+            try:
+                _, reached = await self._backend.append(topic, text, bytes(framed.payload))
+            except HubUnavailable as exc:
+                exc.delivered = self._deliver(topic, framed, None)
+                raise
+            return reached
+        reached = self._deliver(topic, framed, None)
         try:
-            await self._backend.publish(topic, framed.head & 0x0F == OP_TEXT, framed.payload)
+            await self._backend.publish(topic, text, framed.payload)
         except HubUnavailable as exc:
             exc.delivered = reached
             raise
         return reached
+
+    def _deliver(self, topic: str, framed: Framed, position: Position | None) -> int:
+        """Write a message to this process's subscribers of ``topic``; how many it reached."""
+        targets = self._targets(topic)
+        if not targets:
+            return 0
+        if self._seams:
+            targets = self._through_seams(topic, targets, framed, position)
+        if not self._enveloped:
+            return self._fan_out(targets, framed)
+        enveloped = self._enveloped
+        raw = [connection for connection in targets if connection not in enveloped]
+        wrapped = [connection for connection in targets if connection in enveloped]
+        reached = self._fan_out(raw, framed) if raw else 0
+        if wrapped:
+            reached += self._fan_out(wrapped, _envelope(topic, framed, position, self.compress))
+        return reached
+
+    def _through_seams(
+        self, topic: str, targets: Collection[BaseConnection], framed: Framed, position: Position | None
+    ) -> list[BaseConnection]:
+        """``targets`` without the connections whose subscription to ``topic`` is joining its history."""
+        kept = []
+        seams = self._seams
+        for connection in targets:
+            mine = seams.get(connection)
+            seam = mine.get(topic) if mine is not None else None
+            if seam is None:
+                kept.append(connection)
+                continue
+            if seam.buffer is not None:
+                seam.buffer.append((framed.head & 0x0F == OP_TEXT, bytes(framed.payload), position))
+                continue
+            if position is not None and position.epoch == seam.epoch and position.offset <= seam.after:
+                continue  # sent from history already
+            # Past the seam: from now on, live messages go straight through.
+            del mine[topic]  # type: ignore[union-attr]  # seam is not None, so mine isn't
+            if not mine:
+                del seams[connection]
+            kept.append(connection)
+        return kept
 
     def _fan_out(self, connections: Iterable[BaseConnection], framed: Framed) -> int:
         # The hot loop: per connection, a state check, a buffer size, a dict
@@ -535,7 +817,7 @@ class _Sink:
     def logger(self) -> logging.Logger:
         return self._hub.logger
 
-    def deliver(self, topic: str, text: bool, payload: bytes) -> int:
+    def deliver(self, topic: str, text: bool, payload: bytes, position: Position | None = None) -> int:
         hub = self._hub
         if text:
             try:
@@ -543,8 +825,7 @@ class _Sink:
             except UnicodeDecodeError:
                 hub.logger.warning("ignored a text message to %r that isn't valid UTF-8", topic)
                 return 0
-        targets = hub._targets(topic)
-        return hub._fan_out(targets, Framed.from_payload(text, payload, hub.compress)) if targets else 0
+        return hub._deliver(topic, Framed.from_payload(text, payload, hub.compress), position)
 
     def has_subscribers(self, is_prefix: bool, name: str) -> bool:
         hub = self._hub
@@ -553,6 +834,20 @@ class _Sink:
     def names(self) -> list[tuple[bool, str]]:
         hub = self._hub
         return [*((False, topic) for topic in hub._exact), *((True, prefix) for prefix in hub._prefixes)]
+
+
+def _envelope(topic: str, framed: Framed, position: Position | None, compress: bool | None) -> Framed:
+    """A message in the JSON envelope of :mod:`wsio.pubsub.json_protocol`."""
+    event: dict[str, Any] = {"type": "pub", "topic": topic}
+    payload = framed.payload
+    if framed.head & 0x0F == OP_TEXT:
+        event["data"] = bytes(payload).decode()
+    else:
+        event["b64"] = base64.b64encode(payload).decode()
+    if position is not None:
+        event["offset"] = position.offset
+        event["epoch"] = position.epoch
+    return Framed(json.dumps(event, ensure_ascii=False, separators=(",", ":")), compress)
 
 
 def _check_topic(topic: str) -> None:

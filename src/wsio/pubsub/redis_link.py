@@ -8,6 +8,19 @@ things. Subscription changes are queued as keys whose Redis state may be stale a
 sent in order by one flush at a time, which compares what the hub has local
 subscribers for with what Redis was told: a burst of subscribes and
 unsubscribes ends in the right state whatever the interleaving.
+
+**History** (:meth:`RedisBackend.keep_history`): a topic's messages are kept in
+a stream, ``{channel_prefix}history:{topic}``, whose entry ids are ``0-{offset}``,
+and its epoch and last offset in a hash, ``{channel_prefix}history-meta:{topic}``.
+One script adds the entry (``XADD ... MAXLEN ~ size``), counts the offset and
+publishes the message with its position, so that Redis publishes a topic's
+messages in the order of their offsets, whichever process sends them; every
+process, this one included, delivers them as they come back from Redis. The
+age bound is applied when reading (each entry holds Redis's time), and both
+keys expire when the topic is left alone (``PEXPIRE``: ``ttl`` for the stream,
+``meta_ttl`` for the hash). A hash that is gone (flushed, expired, evicted)
+means a new epoch: the script that finds it missing draws one, and drops what
+is left of the stream.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from typing import Any, Mapping
 
 from .._client_common import backoff
 from . import wire
-from .backend import Backend, Sink
+from .backend import Backend, History, Position, Publication, Sink, new_epoch
 from .errors import HubUnavailable
 from .redact import redact_url
 
@@ -36,6 +49,55 @@ _BATCH = 1000
 _RECENT_IDS = 4096
 
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
+
+# KEYS: stream, meta. ARGV: channel, size, ttl ms, meta ttl ms, a new epoch,
+# the message's type (b"t" or b"b"), origin + sequence number, payload.
+_APPEND = """
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[2], 'o', 1)
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. offset, 't', ms, 'k', ARGV[6], 'd', ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[1], ARGV[6] .. ARGV[7] .. struct.pack('>I8', offset) .. string.char(#epoch) .. epoch .. ARGV[8])
+return {offset, epoch}
+"""
+
+# KEYS: stream, meta. ARGV: since ("": none), limit, size, ttl ms, meta ttl ms, a new epoch.
+# Returns {epoch, last offset, {{id, type, payload}, ...}}.
+_HISTORY = """
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch, 'o', 0)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
+if ARGV[1] == '' then
+  return {epoch, top, {}}
+end
+local first = math.max(tonumber(ARGV[1]), top - tonumber(ARGV[3]))
+local now = redis.call('TIME')
+local oldest = now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[4])
+local found = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(0-' .. first, '+', 'COUNT', ARGV[2])) do
+  local fields = {}
+  for i = 1, #entry[2], 2 do
+    fields[entry[2][i]] = entry[2][i + 1]
+  end
+  if tonumber(fields['t']) >= oldest then
+    found[#found + 1] = {entry[1], fields['k'], fields['d']}
+  end
+end
+return {epoch, top, found}
+"""
 
 
 #: A subscription: ``(True, prefix)`` or ``(False, topic)``.
@@ -114,6 +176,10 @@ class RedisBackend(Backend):
         self._local_names: dict[tuple[bool, bytes], Key] = {}
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
+        self._history: tuple[int, int, int] | None = None  # size, ttl ms, meta ttl ms
+        self._append_script: Any = None
+        self._history_script: Any = None
+        self._echoes: dict[bytes, asyncio.Future[int]] = {}  # message id -> how many it reached here
 
     def bind(self, sink: Sink) -> None:
         super().bind(sink)
@@ -171,6 +237,7 @@ class RedisBackend(Backend):
                 except (asyncio.CancelledError, Exception):
                     pass
         self._release_waiters()
+        self._release_echoes()
         if self._attempted is not None:
             self._attempted.set()  # nobody waits for a first attempt that won't come
         if self._pubsub is not None:
@@ -209,6 +276,7 @@ class RedisBackend(Backend):
                 if self._pubsub is pubsub:
                     self._pubsub = None
                 self._release_waiters()
+                self._release_echoes()
                 self._attempted.set()  # type: ignore[union-attr]  # made by start(), before this task
                 await self._drop(pubsub)
                 if delays is None:
@@ -397,11 +465,11 @@ class RedisBackend(Backend):
         if not channel.startswith(prefix):
             return
         try:
-            text, origin, message_id, payload = wire.decode(data)
+            text, origin, message_id, payload, position = wire.decode_position(data)
         except ValueError as exc:
             self.logger.warning("ignored a message on %r that isn't from a wsio hub: %s", channel, exc)
             return
-        if origin == self.origin:
+        if position is None and origin == self.origin:
             return  # our own: delivered locally when published
         recent = self._recent_set
         if message_id in recent:
@@ -414,7 +482,14 @@ class RedisBackend(Backend):
             topic = channel[len(prefix) :].decode()
         except UnicodeDecodeError:
             return
-        self.sink.deliver(topic, text, payload)
+        if position is None:
+            self.sink.deliver(topic, text, payload)
+            return
+        reached = self.sink.deliver(topic, text, payload, Position(*position))
+        if origin == self.origin:
+            echo = self._echoes.pop(message_id, None)
+            if echo is not None and not echo.done():
+                echo.set_result(reached)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -433,3 +508,98 @@ class RedisBackend(Backend):
             raise HubUnavailable(
                 f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
             ) from exc
+
+    # -- history -----------------------------------------------------------------------------
+
+    def keep_history(self, size: int, ttl: float, meta_ttl: float) -> None:
+        self._history = (size, max(1, round(ttl * 1000)), max(1, round(meta_ttl * 1000)))
+
+    def _keys(self, topic: str) -> list[bytes]:
+        name = topic.encode()
+        return [self.prefix + b"history:" + name, self.prefix + b"history-meta:" + name]
+
+    def _release_echoes(self) -> None:
+        for future in self._echoes.values():
+            if not future.done():
+                future.set_result(0)
+        self._echoes.clear()
+
+    def _hears(self, topic: str) -> bool:
+        """Whether Redis sends this process the messages of ``topic`` (it confirmed a matching subscription)."""
+        confirmed = self._confirmed
+        if (False, topic) in confirmed:
+            return True
+        return any(is_prefix and topic.startswith(name) for is_prefix, name in confirmed)
+
+    async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
+        from redis.exceptions import RedisError
+
+        if self._history is None:
+            raise RuntimeError("keep_history() wasn't called")
+        if self._closed:
+            raise HubUnavailable("hub is closed")
+        await self.start()
+        if not self._up:
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only")
+        if self._append_script is None:
+            self._append_script = self._client.register_script(_APPEND)
+        size, ttl, meta_ttl = self._history
+        message_id = self.origin + next(self._seq).to_bytes(8, "big")
+        # Our own message comes back from Redis, in its place among the others': wait for it.
+        echo: asyncio.Future[int] | None = None
+        if self._hears(topic):
+            echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
+        try:
+            offset, epoch = await self._append_script(
+                keys=self._keys(topic),
+                args=[
+                    self.prefix + topic.encode(),
+                    size,
+                    ttl,
+                    meta_ttl,
+                    new_epoch(),
+                    wire.TEXT_AT if text else wire.BINARY_AT,
+                    message_id,
+                    payload,
+                ],
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._echoes.pop(message_id, None)
+            raise HubUnavailable(
+                f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
+            ) from exc
+        position = Position(int(offset), epoch.decode())
+        if echo is None:
+            return position, 0
+        try:
+            reached = await asyncio.wait_for(asyncio.shield(echo), self.subscribe_timeout)
+        except asyncio.TimeoutError:
+            reached = 0
+        finally:
+            self._echoes.pop(message_id, None)
+        return position, reached
+
+    async def history(self, topic: str, since: int | None, limit: int) -> History:
+        from redis.exceptions import RedisError
+
+        if self._history is None:
+            raise RuntimeError("keep_history() wasn't called")
+        if self._closed:
+            raise HubUnavailable("hub is closed")
+        await self.start()
+        if not self._up:
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't read history")
+        if self._history_script is None:
+            self._history_script = self._client.register_script(_HISTORY)
+        size, ttl, meta_ttl = self._history
+        try:
+            epoch, top, entries = await self._history_script(
+                keys=self._keys(topic),
+                args=["" if since is None else since, limit, size, ttl, meta_ttl, new_epoch()],
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubUnavailable(f"can't read history from Redis at {self._where} ({self._redact(str(exc))})") from exc
+        publications = [
+            Publication(int(entry_id.rpartition(b"-")[2]), kind == wire.TEXT_AT, bytes(data)) for entry_id, kind, data in entries
+        ]
+        return History(epoch.decode(), int(top), publications)

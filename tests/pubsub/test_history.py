@@ -1,0 +1,297 @@
+"""History and recovery on both backends: offsets, epochs, bounds, the seam between history and live messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+import wsio
+from wsio.pubsub import Hub, HubUnavailable, Position, Recovery, wire
+from wsio.pubsub.backend import History, MemoryBackend
+
+from .helpers import Site, eventually, nothing_received
+from .redis_server import RedisServer
+from .test_hub import make_hub
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def recv_event(client: wsio.ClientConnection, timeout: float = 2) -> dict[str, Any]:
+    """The next message, a JSON envelope."""
+    event: dict[str, Any] = json.loads(await client.recv(timeout=timeout))
+    return event
+
+
+async def recv_data(client: wsio.ClientConnection, n: int) -> list[tuple[int, str]]:
+    """``(offset, data)`` of the next ``n`` envelopes."""
+    events = [await recv_event(client) for _ in range(n)]
+    return [(event["offset"], event["data"]) for event in events]
+
+
+def history_hub(url: str | None, **options: Any) -> Hub:
+    options.setdefault("history_size", 100)
+    return make_hub(url, **options)
+
+
+async def test_history_is_off_by_default(hub_url: str | None) -> None:
+    async with make_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        assert await hub.subscribe(a_ws, "t") is None
+        assert await hub.publish("t", "raw") == 1
+        assert await a.recv(timeout=2) == "raw"
+        with pytest.raises(ValueError):
+            Hub(history_size=-1)
+        with pytest.raises(ValueError):
+            Hub(history_size=1, history_ttl=10, history_meta_ttl=5)
+
+
+async def test_offsets_and_epoch(hub_url: str | None) -> None:
+    async with history_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        b, b_ws = await site.client()
+        first = await hub.subscribe(a_ws, "news", envelope=True)
+        assert isinstance(first, Recovery)
+        assert not first.recovered and first.offset == 0 and len(first.epoch) == 16
+        await hub.subscribe_prefix(b_ws, "ne", envelope=True)
+        assert await hub.publish("news", "one") == 2
+        assert await hub.publish("news", b"\x00two") == 2
+        assert await hub.publish("other", "elsewhere") == 0
+        events = [await recv_event(a) for _ in range(2)]
+        assert events == [
+            {"type": "pub", "topic": "news", "data": "one", "offset": 1, "epoch": first.epoch},
+            {"type": "pub", "topic": "news", "b64": "AHR3bw==", "offset": 2, "epoch": first.epoch},
+        ]
+        assert [await recv_event(b) for _ in range(2)] == events
+        # Offsets are per topic.
+        c, c_ws = await site.client()
+        other = await hub.subscribe(c_ws, "other", envelope=True)
+        assert other is not None and other.offset == 1 and other.epoch != first.epoch
+        # A connection gets envelopes or raw messages, not both.
+        with pytest.raises(ValueError, match="envelope"):
+            await hub.subscribe(a_ws, "x")
+        # A raw subscriber of a hub with history gets the payload as is.
+        d, d_ws = await site.client()
+        assert (await hub.subscribe(d_ws, "news")) == Recovery(False, first.epoch, 2)
+        await hub.publish("news", "three")
+        assert await d.recv(timeout=2) == "three"
+
+
+async def test_recovery_sends_exactly_what_was_missed_then_live(hub_url: str | None) -> None:
+    async with history_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "room", envelope=True)
+        assert start is not None
+        for i in range(1, 4):
+            await hub.publish("room", f"m{i}")
+        assert await recv_data(a, 3) == [(1, "m1"), (2, "m2"), (3, "m3")]
+        await a.close()
+        for i in range(4, 7):
+            await hub.publish("room", f"m{i}")
+        # Back with (3, epoch): 4, 5, 6, then live ones; nothing twice.
+        b, b_ws = await site.client()
+        result = await hub.subscribe(b_ws, "room", recover=Position(3, start.epoch), envelope=True)
+        assert result == Recovery(True, start.epoch, 6, 3)
+        await hub.publish("room", "m7")
+        assert await recv_data(b, 4) == [(4, "m4"), (5, "m5"), (6, "m6"), (7, "m7")]
+        assert await nothing_received(b)
+        # Up to date: recovered, nothing sent.
+        c, c_ws = await site.client()
+        assert await hub.subscribe(c_ws, "room", recover=(7, start.epoch), envelope=True) == Recovery(True, start.epoch, 7, 0)
+        assert await nothing_received(c, 0.1)
+        # An epoch that isn't the topic's, or an offset from the future: reload.
+        d, d_ws = await site.client()
+        assert await hub.subscribe(d_ws, "room", recover=(3, "0123456789abcdef"), envelope=True) == Recovery(
+            False, start.epoch, 7
+        )
+        e, e_ws = await site.client()
+        assert await hub.subscribe(e_ws, "room", recover=(8, start.epoch), envelope=True) == Recovery(False, start.epoch, 7)
+        for client in (d, e):
+            assert await nothing_received(client, 0.1)
+        # Raw subscribers recover too (the application knows the offsets some other way).
+        f, f_ws = await site.client()
+        assert await hub.subscribe(f_ws, "room", recover=(5, start.epoch)) == Recovery(True, start.epoch, 7, 2)
+        assert [await f.recv(timeout=2) for _ in range(2)] == ["m6", "m7"]
+
+
+async def test_history_is_bounded_by_count(hub_url: str | None) -> None:
+    async with history_hub(hub_url, history_size=5) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "t", envelope=True)
+        assert start is not None
+        await a.close()
+        for i in range(1, 21):
+            await hub.publish("t", str(i))
+        b, b_ws = await site.client()
+        assert await hub.subscribe(b_ws, "t", recover=(0, start.epoch), envelope=True) == Recovery(False, start.epoch, 20)
+        assert await nothing_received(b, 0.1)
+        c, c_ws = await site.client()
+        assert await hub.subscribe(c_ws, "t", recover=(15, start.epoch), envelope=True) == Recovery(True, start.epoch, 20, 5)
+        assert await recv_data(c, 5) == [(i, str(i)) for i in range(16, 21)]
+        d, d_ws = await site.client()
+        assert await hub.subscribe(d_ws, "t", recover=(14, start.epoch), envelope=True) == Recovery(False, start.epoch, 20)
+
+
+async def test_history_is_bounded_by_age(hub_url: str | None) -> None:
+    async with history_hub(hub_url, history_ttl=0.3, history_meta_ttl=60) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "t", envelope=True)
+        assert start is not None
+        await a.close()
+        for i in range(1, 4):
+            await hub.publish("t", str(i))
+        await asyncio.sleep(0.5)
+        await hub.publish("t", "4")
+        b, b_ws = await site.client()
+        assert await hub.subscribe(b_ws, "t", recover=(0, start.epoch), envelope=True) == Recovery(False, start.epoch, 4)
+        # The epoch and offset outlive the messages: one that saw them all recovers.
+        c, c_ws = await site.client()
+        assert await hub.subscribe(c_ws, "t", recover=(3, start.epoch), envelope=True) == Recovery(True, start.epoch, 4, 1)
+        assert await recv_data(c, 1) == [(4, "4")]
+
+
+async def test_history_lost_means_a_new_epoch_in_memory() -> None:
+    # A process that restarts (a new hub) starts every topic over.
+    async with history_hub(None) as one, history_hub(None) as two, Site() as site:
+        a, a_ws = await site.client()
+        b, b_ws = await site.client()
+        before = await one.subscribe(a_ws, "t", envelope=True)
+        await one.publish("t", "x")
+        after = await two.subscribe(b_ws, "t", recover=(1, before.epoch), envelope=True)  # type: ignore[union-attr]
+        assert after is not None and not after.recovered and after.epoch != before.epoch and after.offset == 0  # type: ignore[union-attr]
+
+
+async def test_history_lost_means_a_new_epoch_in_redis(redis_server: RedisServer) -> None:
+    async with history_hub(redis_server.url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        before = await hub.subscribe(a_ws, "t", envelope=True)
+        assert before is not None
+        await hub.publish("t", "1")
+        await hub.publish("t", "2")
+        assert await recv_data(a, 2) == [(1, "1"), (2, "2")]
+        redis_server.command("FLUSHALL")
+        await hub.publish("t", "again")
+        event = await recv_event(a)
+        assert event["offset"] == 1 and event["epoch"] != before.epoch
+        b, b_ws = await site.client()
+        result = await hub.subscribe(b_ws, "t", recover=(2, before.epoch), envelope=True)
+        assert result == Recovery(False, event["epoch"], 1)
+        # Another hub on the same Redis sees the same history.
+        async with history_hub(redis_server.url) as other:
+            c, c_ws = await site.client()
+            assert await other.subscribe(c_ws, "t", recover=(0, event["epoch"]), envelope=True) == Recovery(
+                True, event["epoch"], 1, 1
+            )
+            assert await recv_data(c, 1) == [(1, "again")]
+
+
+class CountingBackend(MemoryBackend):
+    """The in-memory backend, counting history reads and making each take a while."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def history(self, topic: str, since: int | None, limit: int) -> History:
+        self.reads += 1
+        await asyncio.sleep(0.05)
+        return await super().history(topic, since, limit)
+
+
+async def test_identical_history_reads_are_merged() -> None:
+    backend = CountingBackend()
+    async with Hub(backend=backend, history_size=100) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "t", envelope=True)
+        assert start is not None and backend.reads == 1
+        for i in range(1, 6):
+            await hub.publish("t", str(i))
+        pairs = [await site.client() for _ in range(30)]
+        # 30 clients come back at once from offset 2: one read (and perhaps one for the stragglers).
+        results = await asyncio.gather(
+            *(hub.subscribe(ws, "t", recover=(2, start.epoch), envelope=True) for _, ws in pairs)
+        )
+        assert set(results) == {Recovery(True, start.epoch, 5, 3)}
+        assert backend.reads <= 3
+        for client, _ in pairs:
+            assert await recv_data(client, 3) == [(3, "3"), (4, "4"), (5, "5")]
+        # Other offsets, other reads.
+        reads = backend.reads
+        b, b_ws = await site.client()
+        await hub.subscribe(b_ws, "t", recover=(4, start.epoch), envelope=True)
+        assert backend.reads == reads + 1
+
+
+async def test_messages_published_during_recovery_arrive_once_in_order(hub_url: str | None) -> None:
+    async with history_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "t", envelope=True)
+        assert start is not None
+        await a.close()
+        for i in range(1, 11):
+            await hub.publish("t", str(i))
+        b, b_ws = await site.client()
+
+        async def publish_more() -> None:
+            for i in range(11, 31):
+                await hub.publish("t", str(i))
+                await asyncio.sleep(0)
+
+        result, _ = await asyncio.gather(hub.subscribe(b_ws, "t", recover=(4, start.epoch), envelope=True), publish_more())
+        assert result is not None and result.recovered
+        assert await recv_data(b, 26) == [(i, str(i)) for i in range(5, 31)]
+        assert await nothing_received(b)
+
+
+async def test_redis_orders_every_process_alike(redis_server: RedisServer) -> None:
+    # Two processes publishing to one topic at once: everybody sees one order, that of the offsets.
+    async with history_hub(redis_server.url) as one, history_hub(redis_server.url) as two, Site() as site:
+        a, a_ws = await site.client()
+        b, b_ws = await site.client()
+        await one.subscribe(a_ws, "t", envelope=True)
+        await two.subscribe(b_ws, "t", envelope=True)
+
+        async def burst(hub: Hub, name: str) -> list[int]:
+            return [await hub.publish("t", f"{name}{i}") for i in range(20)]
+
+        counts = await asyncio.gather(burst(one, "one"), burst(two, "two"))
+        # publish() returns once this process's subscriber has its own message (it comes back from Redis).
+        assert list(counts) == [[1] * 20, [1] * 20]
+        got_a = await recv_data(a, 40)
+        got_b = await recv_data(b, 40)
+        assert got_a == got_b
+        assert [offset for offset, _ in got_a] == list(range(1, 41))
+        assert {data for _, data in got_a} == {f"{name}{i}" for name in ("one", "two") for i in range(20)}
+
+
+async def test_redis_outage_with_history(redis_server: RedisServer) -> None:
+    async with history_hub(redis_server.url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        await hub.subscribe(a_ws, "t", envelope=True)
+        redis_server.kill()
+        await eventually(lambda: not hub.connected)
+        # Delivered here, without a position (it is in no history), then HubUnavailable.
+        with pytest.raises(HubUnavailable) as raised:
+            await hub.publish("t", "local")
+        assert raised.value.delivered == 1
+        assert await recv_event(a) == {"type": "pub", "topic": "t", "data": "local"}
+        # Subscribing works, without history: nothing to recover from.
+        b, b_ws = await site.client()
+        assert await hub.subscribe(b_ws, "t", recover=(1, "0123456789abcdef"), envelope=True) == Recovery(False, "", 0)
+        redis_server.start()
+        await eventually(lambda: hub.connected, timeout=10)
+        assert await hub.publish("t", "back") == 2
+        assert (await recv_event(b))["data"] == "back"
+
+
+def test_wire_position_round_trip() -> None:
+    header = wire.TEXT_AT + b"o" * 8 + (7).to_bytes(8, "big")
+    data = header + (42).to_bytes(8, "big") + bytes([4]) + b"abcd" + "héllo".encode()
+    assert wire.decode_position(data) == (True, b"o" * 8, b"o" * 8 + (7).to_bytes(8, "big"), "héllo".encode(), (42, "abcd"))
+    assert wire.decode(data) == (True, b"o" * 8, b"o" * 8 + (7).to_bytes(8, "big"), "héllo".encode())
+    plain = wire.encode(False, b"p" * 8, 3, b"\x00")
+    assert wire.decode_position(plain)[4] is None
+    for broken in (header, header + (1).to_bytes(8, "big") + bytes([9]) + b"ab", b"x" * 20):
+        with pytest.raises(ValueError):
+            wire.decode_position(broken)
