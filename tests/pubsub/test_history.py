@@ -209,9 +209,7 @@ async def test_identical_history_reads_are_merged() -> None:
             await hub.publish("t", str(i))
         pairs = [await site.client() for _ in range(30)]
         # 30 clients come back at once from offset 2: one read (and perhaps one for the stragglers).
-        results = await asyncio.gather(
-            *(hub.subscribe(ws, "t", recover=(2, start.epoch), envelope=True) for _, ws in pairs)
-        )
+        results = await asyncio.gather(*(hub.subscribe(ws, "t", recover=(2, start.epoch), envelope=True) for _, ws in pairs))
         assert set(results) == {Recovery(True, start.epoch, 5, 3)}
         assert backend.reads <= 3
         for client, _ in pairs:
