@@ -258,7 +258,7 @@ class Hub:
         self._subscribers: dict[BaseConnection, _Subscriber] = {}
         self._closed = False
         self._warned_star = False
-        #: Messages kept per topic (0: no history).
+        #: How many messages are kept per topic, 0 for no history.
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
