@@ -293,3 +293,20 @@ def test_wire_position_round_trip() -> None:
     for broken in (header, header + (1).to_bytes(8, "big") + bytes([9]) + b"ab", b"x" * 20):
         with pytest.raises(ValueError):
             wire.decode_position(broken)
+
+
+async def test_recover_while_subscribed_fills_a_gap(hub_url: str | None) -> None:
+    # A client that noticed a missing offset (it was too slow, say) asks again from the last one it handled.
+    async with history_hub(hub_url) as hub, Site() as site:
+        a, a_ws = await site.client()
+        start = await hub.subscribe(a_ws, "t", envelope=True)
+        assert start is not None
+        for i in range(1, 5):
+            await hub.publish("t", str(i))
+        assert await recv_data(a, 4) == [(i, str(i)) for i in range(1, 5)]
+        result, _ = await asyncio.gather(hub.subscribe(a_ws, "t", recover=(2, start.epoch), envelope=True), hub.publish("t", "5"))
+        assert result is not None and result.recovered
+        await hub.publish("t", "6")
+        assert await recv_data(a, 4) == [(3, "3"), (4, "4"), (5, "5"), (6, "6")]
+        assert await nothing_received(a)
+        assert hub.topics(a_ws) == {"t"}

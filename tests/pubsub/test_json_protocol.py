@@ -59,7 +59,7 @@ async def got(client: wsio.ClientConnection) -> dict[str, Any]:
 
 async def test_subscribe_publish_and_recover(hub_url: str | None) -> None:
     async with make_hub(hub_url, history_size=50) as hub:
-        async for site in json_site(hub, can_publish=lambda ws, topic: topic == "room:1"):
+        async for site in json_site(hub, can_subscribe=lambda ws, topic: True, can_publish=lambda ws, topic: topic == "room:1"):
             a = await site.client()
             await ask(a, type="subscribe", topic="room:1", id=1)
             answer = await got(a)
@@ -139,6 +139,11 @@ async def test_errors_and_permissions() -> None:
             ]:
                 await a.send(command)
                 assert (await got(a))["error"] == error, command
+        # Nobody subscribes by default either.
+        async for site in json_site(hub):
+            b = await site.client()
+            await ask(b, type="subscribe", topic="t")
+            assert (await got(b))["error"] == "not allowed"
 
 
 async def test_without_history() -> None:
@@ -147,7 +152,7 @@ async def test_without_history() -> None:
         async def can_publish(ws: Any, topic: str) -> bool:  # a coroutine works too
             return True
 
-        async for site in json_site(hub, can_publish=can_publish):
+        async for site in json_site(hub, can_subscribe=can_publish, can_publish=can_publish):
             a = await site.client()
             await ask(a, type="subscribe", topic="t", offset=3, epoch="e")
             assert await got(a) == {"type": "subscribed", "topic": "t", "recovered": False}

@@ -362,15 +362,15 @@ class Hub:
         prefix. With Redis, waits until Redis confirms a subscription new to
         this process (at most ``subscribe_timeout``), so that a message
         published anywhere after ``subscribe`` returns reaches the connection.
-        Subscribing twice does nothing. Raises :exc:`~wsio.ConnectionClosed`
-        if the connection is closed.
+        Subscribing twice does nothing (but recover, below). Raises
+        :exc:`~wsio.ConnectionClosed` if the connection is closed.
 
         On a hub with history, returns a :class:`Recovery`: the topic's
         position, after which the connection gets every message. ``recover``:
         the position of the last message the client got (``(offset, epoch)``),
-        to be sent what it missed since, first (see :class:`Recovery`); a
-        connection already subscribed gets nothing again. Without history,
-        returns ``None``.
+        to be sent what it missed since, first (see :class:`Recovery`); for
+        a connection already subscribed, this fills a gap (it noticed an
+        offset missing). Without history, returns ``None``.
 
         ``envelope``: the connection gets every message (of every topic) as a
         JSON text message, ``{"type": "pub", "topic": ..., "data": ...}``
@@ -388,18 +388,24 @@ class Hub:
                 "exact name; use subscribe_prefix(connection, prefix) for every topic starting with a prefix"
             )
         subscriber = self._subscriber(connection, envelope)
-        new = topic not in subscriber.topics
         seam: _Seam | None = None
-        if new:
+        if topic not in subscriber.topics:
             subscriber.topics.add(topic)
             group = self._exact.get(topic)
             if group is None:
                 group = self._exact[topic] = set()
             group.add(connection)
             if self.history_size:
-                # Live messages wait from now on, until the history read below is sent.
                 seam = _Seam()
-                self._seams.setdefault(connection, {})[topic] = seam
+        elif self.history_size and recover is not None:
+            seam = _Seam()  # subscribed already: fill a gap
+        if seam is not None:
+            # Live messages wait from now on, until what the history read below holds is sent.
+            seams = self._seams.setdefault(connection, {})
+            previous = seams.get(topic)
+            if previous is not None and previous.buffer is not None:
+                seam.buffer = previous.buffer  # another subscribe() for it is under way: take over its messages
+            seams[topic] = seam
         if not self.history_size:
             await self._backend.subscribe(False, topic)
             return None

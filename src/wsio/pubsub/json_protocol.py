@@ -44,8 +44,9 @@ send ``recover`` with the last offset it handled. After a reconnection, send
 
 Topics a client may subscribe to and publish to are the application's
 choice: ``can_subscribe`` and ``can_publish`` (callables ``(connection,
-topic) -> bool``, or coroutines). By default, a client may subscribe to any
-topic and publish to none.
+topic) -> bool``, or coroutines). By default, a client may do neither: a
+topic comes from the client, and each one it subscribes to costs memory (its
+history's epoch, in this process or in Redis, for ``history_meta_ttl``).
 """
 
 from __future__ import annotations
@@ -66,10 +67,6 @@ __all__ = ["handle"]
 Check = Callable[[BaseConnection, str], Union[bool, Awaitable[bool]]]
 
 
-def _anyone(connection: BaseConnection, topic: str) -> bool:
-    return True
-
-
 def _nobody(connection: BaseConnection, topic: str) -> bool:
     return False
 
@@ -85,7 +82,7 @@ async def handle(
     hub: Hub,
     connection: Connection,
     *,
-    can_subscribe: Check = _anyone,
+    can_subscribe: Check = _nobody,
     can_publish: Check = _nobody,
 ) -> None:
     """Serve the JSON protocol on ``connection`` until it closes (see the module's docstring)."""
@@ -131,9 +128,6 @@ async def _answer(
             return {"type": "error", "error": "recover needs an offset and an epoch", **answer}
         if not await _allowed(can_subscribe, connection, topic):
             return {"type": "error", "error": "not allowed", **answer}
-        if kind == "recover" and topic in hub.topics(connection):
-            # Leave, and come back from the offset: what was missed comes again, once.
-            await hub.unsubscribe(connection, topic)
         result = await hub.subscribe(connection, topic, recover=recover, envelope=True)
         answer = {"type": "subscribed", **answer}
         if result is None:

@@ -171,6 +171,7 @@ class RedisBackend(Backend):
         self._dirty: set[Key] = set()  # subscriptions whose Redis state may need a command
         self._active: set[Key] = set()  # subscriptions Redis was told of, on this connection
         self._confirmed: set[Key] = set()  # ... and confirmed
+        self._confirmed_prefixes: set[str] = set()  # the prefixes among them
         self._confirm: dict[Key, asyncio.Future[None]] = {}
         self._redis_names: dict[Key, bytes] = {}
         self._local_names: dict[tuple[bool, bytes], Key] = {}
@@ -310,6 +311,7 @@ class RedisBackend(Backend):
         # A fresh connection: tell Redis everything the hub has subscribers for.
         self._active.clear()
         self._confirmed.clear()
+        self._confirmed_prefixes.clear()
         self._dirty.update(self.sink.names())
         self._pubsub = pubsub
         await pubsub.execute_command("PING")  # proves the connection works, even with nothing to subscribe
@@ -408,6 +410,8 @@ class RedisBackend(Backend):
                         commands["PUNSUBSCRIBE" if is_prefix else "UNSUBSCRIBE"].append(self._redis_name(key))
                         self._active.discard(key)
                         self._confirmed.discard(key)
+                        if is_prefix:
+                            self._confirmed_prefixes.discard(key[1])
                         forget.append(key)
                     elif not wanted:
                         forget.append(key)
@@ -455,6 +459,8 @@ class RedisBackend(Backend):
             key = self._local_names.get((kind == b"psubscribe", response[1]))
             if key is not None and key in self._active:
                 self._confirmed.add(key)
+                if key[0]:
+                    self._confirmed_prefixes.add(key[1])
                 future = self._confirm.pop(key, None)
                 if future is not None and not future.done():
                     future.set_result(None)
@@ -526,10 +532,9 @@ class RedisBackend(Backend):
 
     def _hears(self, topic: str) -> bool:
         """Whether Redis sends this process the messages of ``topic`` (it confirmed a matching subscription)."""
-        confirmed = self._confirmed
-        if (False, topic) in confirmed:
+        if (False, topic) in self._confirmed:
             return True
-        return any(is_prefix and topic.startswith(name) for is_prefix, name in confirmed)
+        return any(topic.startswith(prefix) for prefix in self._confirmed_prefixes)
 
     async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
         from redis.exceptions import RedisError
