@@ -310,3 +310,64 @@ async def test_recover_while_subscribed_fills_a_gap(hub_url: str | None) -> None
         assert await recv_data(a, 4) == [(3, "3"), (4, "4"), (5, "5"), (6, "6")]
         assert await nothing_received(a)
         assert hub.topics(a_ws) == {"t"}
+
+
+class LossyBackend(MemoryBackend):
+    """The in-memory backend, losing the live delivery of the offsets in ``lose`` (as a process that lost Redis would)."""
+
+    def __init__(self) -> None:
+        self.lose: set[int] = set()
+
+    async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
+        if self._topic(topic).offset + 1 not in self.lose:
+            return await super().append(topic, text, payload)
+        entry = self._topic(topic)
+        entry.offset += 1
+        entry.entries.append((entry.offset, entry.touched, text, payload))
+        return Position(entry.offset, entry.epoch), 0
+
+
+async def test_the_hub_fills_the_gaps_of_a_process_that_missed_messages() -> None:
+    backend = LossyBackend()
+    backend.lose = {2, 3, 6}
+    async with Hub(backend=backend, history_size=100) as hub, Site() as site:
+        a, a_ws = await site.client()
+        b, b_ws = await site.client()
+        await hub.subscribe(a_ws, "t", envelope=True)
+        await hub.subscribe(b_ws, "t")
+        for i in range(1, 6):
+            await hub.publish("t", str(i))
+        # 2 and 3 came from history when 4 showed the gap, before 4.
+        assert await recv_data(a, 5) == [(i, str(i)) for i in range(1, 6)]
+        assert [await b.recv(timeout=2) for _ in range(5)] == ["1", "2", "3", "4", "5"]
+        await hub.publish("t", "6")
+        assert await nothing_received(a, 0.1)
+        # 6 was the last: nothing shows the gap until the backend says it may have missed messages.
+        backend.sink.reconnected()
+        assert await recv_data(a, 1) == [(6, "6")]
+        assert await b.recv(timeout=2) == "6"
+        await hub.publish("t", "7")
+        assert await recv_data(a, 1) == [(7, "7")]
+        assert await nothing_received(a)
+
+
+async def test_a_process_that_lost_its_redis_subscription_gets_what_it_missed(redis_server: RedisServer) -> None:
+    async with history_hub(redis_server.url) as one, history_hub(redis_server.url) as two, Site() as site:
+        a, a_ws = await site.client()
+        await two.subscribe(a_ws, "t", envelope=True)
+        await one.publish("t", "1")
+        assert await recv_data(a, 1) == [(1, "1")]
+        # Cut two's subscription connection (the one subscribed to a channel), not one's.
+        clients = redis_server.command("CLIENT", "LIST").decode().splitlines()
+        ids = [line.split()[0].partition("=")[2] for line in clients if " sub=1 " in f" {line} "]
+        assert len(ids) == 1, clients
+        redis_server.command("CLIENT", "KILL", "ID", ids[0])
+        await eventually(lambda: not two.connected)
+        for i in range(2, 5):
+            await one.publish("t", str(i))
+        await eventually(lambda: two.connected, timeout=10)
+        # Filled from history on reconnection, in order, then live.
+        assert await recv_data(a, 3) == [(2, "2"), (3, "3"), (4, "4")]
+        await one.publish("t", "5")
+        assert await recv_data(a, 1) == [(5, "5")]
+        assert await nothing_received(a)

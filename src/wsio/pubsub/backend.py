@@ -84,6 +84,9 @@ class Sink(Protocol):
         those published in this process included).
         """
 
+    def reconnected(self) -> None:
+        """The backend is back after an outage, and may have missed messages: the hub fills the gaps from history."""
+
     def has_subscribers(self, is_prefix: bool, name: str) -> bool:
         """Whether this process has subscribers to the prefix (``is_prefix``) or the topic ``name``."""
 

@@ -172,7 +172,9 @@ class Hub:
     still reaches back; else ``recovered`` is false and the application reloads
     its state. Identical history reads (many clients coming back at once) are
     merged. With Redis, every process (this one included) delivers a topic's
-    messages as Redis publishes them, in the order of their offsets. Subscribers
+    messages as Redis publishes them, in the order of their offsets, and a
+    process that lost Redis for a while delivers what it missed from history
+    when it reconnects. Subscribers
     see the offsets only through the JSON envelope (``envelope=True``, as
     :mod:`wsio.pubsub.json_protocol` uses). See the docs' delivery guarantees.
 
@@ -265,6 +267,10 @@ class Hub:
         self._enveloped: set[BaseConnection] = set()  # connections that get JSON envelopes
         self._seams: dict[BaseConnection, dict[str, _Seam]] = {}
         self._reads: dict[tuple[str, int | None], _Read] = {}
+        # With history, per topic subscribed to by name: the last message delivered here, and
+        # the messages held while a gap (messages this process missed) is filled from history.
+        self._last: dict[str, Position] = {}
+        self._filling: dict[str, list[tuple[bool, bytes, Position | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         if backend is not None:
             if url is not None:
@@ -316,6 +322,8 @@ class Hub:
         self._subscribers.clear()
         self._enveloped.clear()
         self._seams.clear()
+        self._last.clear()
+        self._filling.clear()
         for task in list(self._tasks):
             task.cancel()
         self._exact.clear()
@@ -484,9 +492,7 @@ class Hub:
             loop = asyncio.get_running_loop()
             previous = read
             read = self._reads[key] = _Read(loop.create_future())
-            task = loop.create_task(self._issue(key, read, previous))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._issue(key, read, previous))
         return await asyncio.shield(read.future)
 
     async def _issue(self, key: tuple[str, int | None], read: _Read, previous: _Read | None) -> None:
@@ -603,6 +609,8 @@ class Hub:
             group.discard(connection)
             if not group:
                 del self._exact[name]
+                self._last.pop(name, None)
+                self._filling.pop(name, None)
                 self._backend.unsubscribe(False, name)
 
     def _connection_closed(self, connection: BaseConnection, _future: Any) -> None:
@@ -715,6 +723,72 @@ class Hub:
         if wrapped:
             reached += self._fan_out(wrapped, _envelope(topic, framed, position, self.compress))
         return reached
+
+    def _deliver_at(self, topic: str, text: bool, payload: bytes, position: Position) -> int:
+        """Deliver a message with its place in history, after any this process missed before it.
+
+        For a topic subscribed to by name: a message whose offset isn't the
+        last one delivered here plus one (Redis was away for a while) is held,
+        with those after it, while the ones missed are read from history and
+        delivered first. A message at or below the last offset is not delivered
+        again.
+        """
+        if topic in self._exact:
+            held = self._filling.get(topic)
+            if held is not None:
+                held.append((text, payload, position))
+                return 0
+            last = self._last.get(topic)
+            if last is not None and last.epoch == position.epoch:
+                if position.offset <= last.offset:
+                    return 0  # delivered already, from history
+                if position.offset > last.offset + 1:
+                    self._filling[topic] = [(text, payload, position)]
+                    self._start(self._fill(topic, last))
+                    return 0
+            self._last[topic] = position
+        return self._deliver(topic, Framed.from_payload(text, payload, self.compress), position)
+
+    def _reconnected(self) -> None:
+        """The backend may have missed messages (it lost its broker for a while): fill every topic's gap."""
+        for topic, last in list(self._last.items()):
+            if topic not in self._filling:
+                self._filling[topic] = []
+                self._start(self._fill(topic, last))
+
+    def _start(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(self, topic: str, last: Position) -> None:
+        """Deliver the messages of ``topic`` after ``last`` from history, then those held meanwhile."""
+        try:
+            history: History | None = await self._read(topic, last.offset)
+        except HubUnavailable:
+            history = None
+        held = self._filling.pop(topic, None)
+        if held is None:
+            return  # nobody is subscribed by name any more
+        offset, epoch = last
+        if history is not None and history.epoch == epoch:
+            for publication in history.publications:
+                if publication.offset > offset:
+                    offset = publication.offset
+                    framed = Framed.from_payload(publication.text, publication.payload, self.compress)
+                    self._deliver(topic, framed, Position(offset, epoch))
+            if history.publications and history.publications[0].offset > last.offset + 1:
+                self.logger.warning(
+                    "history of %r no longer held offsets %d to %d", topic, last.offset + 1, history.publications[0].offset - 1
+                )
+        for text, payload, position in held:
+            if position is not None and position.epoch == epoch and position.offset <= offset:
+                continue
+            if position is not None:
+                offset, epoch = position
+            self._deliver(topic, Framed.from_payload(text, payload, self.compress), position)
+        if topic in self._exact:
+            self._last[topic] = Position(offset, epoch)
 
     def _through_seams(
         self, topic: str, targets: Collection[BaseConnection], framed: Framed, position: Position | None
@@ -831,7 +905,12 @@ class _Sink:
             except UnicodeDecodeError:
                 hub.logger.warning("ignored a text message to %r that isn't valid UTF-8", topic)
                 return 0
+        if position is not None:
+            return hub._deliver_at(topic, text, payload, position)
         return hub._deliver(topic, Framed.from_payload(text, payload, hub.compress), position)
+
+    def reconnected(self) -> None:
+        self._hub._reconnected()
 
     def has_subscribers(self, is_prefix: bool, name: str) -> bool:
         hub = self._hub

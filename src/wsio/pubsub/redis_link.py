@@ -319,6 +319,8 @@ class RedisBackend(Backend):
         # Publishing connections left from before an outage are stale.
         await self._client.connection_pool.disconnect(inuse_connections=False)
         self._up = True
+        if self._history is not None:
+            self.sink.reconnected()
         self.logger.info(
             "connected to Redis at %s; subscribed to %d topics and %d prefixes",
             self._where,
