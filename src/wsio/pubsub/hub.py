@@ -174,9 +174,9 @@ class Hub:
     merged. With Redis, every process (this one included) delivers a topic's
     messages as Redis publishes them, in the order of their offsets, and a
     process that lost Redis for a while delivers what it missed from history
-    when it reconnects. Subscribers
-    see the offsets only through the JSON envelope (``envelope=True``, as
-    :mod:`wsio.pubsub.json_protocol` uses). See the docs' delivery guarantees.
+    when it reconnects. Subscribers see the offsets only through the JSON
+    envelope (``envelope=True``, as :mod:`wsio.pubsub.json_protocol` uses).
+    See the docs' delivery guarantees.
 
     **Passwords** in the URL (``user:password@`` or ``?password=``) never
     appear in log lines, exceptions or ``repr(hub)``: those show the URL
