@@ -371,3 +371,33 @@ async def test_a_process_that_lost_its_redis_subscription_gets_what_it_missed(re
         await one.publish("t", "5")
         assert await recv_data(a, 1) == [(5, "5")]
         assert await nothing_received(a)
+
+
+async def test_a_topic_left_alone_for_meta_ttl_starts_a_new_epoch(hub_url: str | None) -> None:
+    async with history_hub(hub_url, history_ttl=0.1, history_meta_ttl=0.3) as hub, Site() as site:
+        a, a_ws = await site.client()
+        before = await hub.subscribe(a_ws, "t", envelope=True)
+        assert before is not None
+        await hub.publish("t", "1")
+        await a.close()
+        await asyncio.sleep(0.5)
+        b, b_ws = await site.client()
+        after = await hub.subscribe(b_ws, "t", recover=(1, before.epoch), envelope=True)
+        assert after is not None and not after.recovered and after.epoch != before.epoch and after.offset == 0
+
+
+async def test_nothing_is_left_behind_when_subscribers_leave(hub_url: str | None) -> None:
+    async with history_hub(hub_url) as hub, Site() as site:
+        pairs = [await site.client() for _ in range(5)]
+        start = await hub.subscribe(pairs[0][1], "t", envelope=True)
+        assert start is not None
+        await hub.publish("t", "1")
+        for _, ws in pairs[1:]:
+            await hub.subscribe(ws, "t", recover=(0, start.epoch), envelope=True)
+            await hub.subscribe_prefix(ws, "", envelope=True)
+        await hub.publish("t", "2")
+        for client, _ in pairs:
+            await client.close()
+        await eventually(lambda: not hub._subscribers)
+        assert not hub._seams and not hub._enveloped and not hub._reads and not hub._last and not hub._filling
+        assert not hub._exact and not hub._prefixes
