@@ -191,6 +191,7 @@ class CountingBackend(MemoryBackend):
     """The in-memory backend, counting history reads and making each take a while."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.reads = 0
 
     async def history(self, topic: str, since: int | None, limit: int) -> History:
@@ -316,6 +317,7 @@ class LossyBackend(MemoryBackend):
     """The in-memory backend, losing the live delivery of the offsets in ``lose`` (as a process that lost Redis would)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lose: set[int] = set()
 
     async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:

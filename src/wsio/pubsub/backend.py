@@ -19,6 +19,12 @@ gaps) within an epoch (a random id that changes whenever the topic's offsets
 start over: its history was lost), and delivers it everywhere, *this process
 included*, through :meth:`Sink.deliver` with its :class:`Position`: so that
 every process sees a topic's messages in the order of their offsets.
+
+**Presence**: who is subscribed to a topic, in every process. The hub adds
+its connections' entries (:meth:`Backend.presence_add`; again every third of
+``ttl``, so that the entries of a process that died go away), removes them
+when they leave (:meth:`Backend.presence_remove`), and reads them
+(:meth:`Backend.presence`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import collections
 import logging
 import os
 import time
-from typing import NamedTuple, Protocol
+from typing import Collection, Mapping, NamedTuple, Protocol
 
 __all__ = ["Backend", "History", "MemoryBackend", "Position", "Publication", "Sink", "new_epoch"]
 
@@ -85,7 +91,7 @@ class Sink(Protocol):
         """
 
     def reconnected(self) -> None:
-        """The backend is back after an outage, and may have missed messages: the hub fills the gaps from history."""
+        """The backend is connected (again): the hub writes its presence entries, and fills from history what it may have missed."""
 
     def has_subscribers(self, is_prefix: bool, name: str) -> bool:
         """Whether this process has subscribers to the prefix (``is_prefix``) or the topic ``name``."""
@@ -182,6 +188,26 @@ class Backend(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no history")
 
+    # -- presence ------------------------------------------------------------------------------
+
+    async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
+        """Add or refresh these entries (client id -> JSON) of the topic's presence, for ``ttl`` seconds.
+
+        Raises :exc:`~wsio.pubsub.HubUnavailable` when they couldn't be written.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
+        """Remove these entries of the topic's presence (in the background if it takes I/O; never raises)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
+    async def presence(self, topic: str) -> dict[str, str]:
+        """Every entry of the topic's presence (client id -> JSON), without expired ones.
+
+        Raises :exc:`~wsio.pubsub.HubUnavailable` when it can't be read.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no presence")
+
 
 class _Topic:
     """A topic's history in memory: its epoch, last offset, and last messages with the time they came."""
@@ -206,6 +232,9 @@ class MemoryBackend(Backend):
     _size = 0
     _ttl = 0.0
     _meta_ttl = 0.0
+
+    def __init__(self) -> None:
+        self._presence: dict[str, dict[str, str]] = {}
 
     def keep_history(self, size: int, ttl: float, meta_ttl: float) -> None:
         self._size = size
@@ -276,3 +305,20 @@ class MemoryBackend(Backend):
 
     async def publish(self, topic: str, text: bool, payload: bytes | bytearray | memoryview) -> None:
         pass
+
+    # One process: a connection's entry lives as long as its subscription (the hub removes it).
+
+    async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
+        self._presence.setdefault(topic, {}).update(entries)
+
+    def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
+        present = self._presence.get(topic)
+        if present is None:
+            return
+        for client_id in client_ids:
+            present.pop(client_id, None)
+        if not present:
+            del self._presence[topic]
+
+    async def presence(self, topic: str) -> dict[str, str]:
+        return dict(self._presence.get(topic, {}))

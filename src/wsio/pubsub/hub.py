@@ -216,6 +216,10 @@ class Hub:
         history_meta_ttl: how long a topic's epoch and last offset are kept
             after its last message, in seconds (default 86400): a topic left
             alone longer starts a new epoch (its subscribers then reload).
+        presence_ttl: how long a presence entry lasts in Redis unless
+            refreshed, in seconds (default 60): the hub refreshes its own every
+            third of that, so the entries of a process that died go away
+            after at most that long.
     """
 
     def __init__(
@@ -236,11 +240,14 @@ class Hub:
         history_size: int = 0,
         history_ttl: float = 300.0,
         history_meta_ttl: float = 86400.0,
+        presence_ttl: float = 60.0,
     ) -> None:
         if slow not in ("drop", "close"):
             raise ValueError(f'slow must be "drop" or "close", not {slow!r}')
         if max_buffer is not None and max_buffer < 0:
             raise ValueError(f"max_buffer must be >= 0, not {max_buffer}")
+        if presence_ttl <= 0:
+            raise ValueError(f"presence_ttl must be > 0, not {presence_ttl}")
         if history_size < 0:
             raise ValueError(f"history_size must be >= 0, not {history_size}")
         if history_ttl <= 0 or history_meta_ttl < history_ttl:
@@ -272,6 +279,9 @@ class Hub:
         self._last: dict[str, Position] = {}
         self._filling: dict[str, list[tuple[bool, bytes, Position | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.presence_ttl = presence_ttl
+        self._present: dict[str, dict[BaseConnection, str]] = {}  # topic -> connection -> its presence, as JSON
+        self._refresher: asyncio.Task[None] | None = None
         if backend is not None:
             if url is not None:
                 raise ValueError("give a hub a url or a backend, not both")
@@ -324,6 +334,11 @@ class Hub:
         self._seams.clear()
         self._last.clear()
         self._filling.clear()
+        for topic, present in self._present.items():
+            self._backend.presence_remove(topic, [str(connection.id) for connection in present])
+        self._present.clear()
+        if self._refresher is not None:
+            self._refresher.cancel()
         for task in list(self._tasks):
             task.cancel()
         self._exact.clear()
@@ -361,6 +376,7 @@ class Hub:
         *,
         recover: Position | tuple[int, str] | None = None,
         envelope: bool = False,
+        presence: Any = None,
     ) -> Recovery | None:
         """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
@@ -384,11 +400,17 @@ class Hub:
         JSON text message, ``{"type": "pub", "topic": ..., "data": ...}``
         (``"b64": ...`` for binary data) with ``"offset"`` and ``"epoch"`` on a
         hub with history; a connection gets envelopes or raw messages, not both.
+
+        ``presence``: what :meth:`presence` shows of this connection while it
+        is subscribed to the topic, for every process to see (``None``, the
+        default: nothing; else a value that ``json.dumps()`` takes, such as
+        ``{"user": "alice"}``).
         """
         self._check_open()
         _check_topic(topic)
         if recover is not None:
             recover = Position(*recover)
+        info = None if presence is None else json.dumps(presence, ensure_ascii=False, separators=(",", ":"))
         if topic[-1:] == "*" and not self._warned_star:
             self._warned_star = True
             self.logger.warning(
@@ -407,6 +429,14 @@ class Hub:
                 seam = _Seam()
         elif self.history_size and recover is not None:
             seam = _Seam()  # subscribed already: fill a gap
+        if info is not None:
+            self._present.setdefault(topic, {})[connection] = info
+            if self._refresher is None:
+                self._refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
+            try:
+                await self._backend.presence_add(topic, {str(connection.id): info}, self.presence_ttl)
+            except HubUnavailable:
+                pass  # written when the broker is back
         if seam is not None:
             # Live messages wait from now on, until what the history read below holds is sent.
             seams = self._seams.setdefault(connection, {})
@@ -566,6 +596,7 @@ class Hub:
             return
         subscriber.topics.discard(topic)
         self._leave(connection, False, topic)
+        self._leave_presence(connection, topic)
         seams = self._seams.get(connection)
         if seams is not None and seams.pop(topic, None) is not None and not seams:
             del self._seams[connection]
@@ -613,6 +644,42 @@ class Hub:
                 self._filling.pop(name, None)
                 self._backend.unsubscribe(False, name)
 
+    # -- presence ----------------------------------------------------------------------
+
+    async def presence(self, topic: str) -> dict[str, Any]:
+        """Who is subscribed to ``topic`` with a ``presence`` (see :meth:`subscribe`), in every process.
+
+        A dict: the connection's id (``str(connection.id)``) -> what it was
+        subscribed with. With Redis, the entries of a process that died stay
+        until ``presence_ttl`` has passed. Raises
+        :exc:`~wsio.pubsub.HubUnavailable` when the broker can't be reached.
+        """
+        self._check_open()
+        entries = await self._backend.presence(topic)
+        return {client_id: json.loads(info) for client_id, info in entries.items()}
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            await self._write_presence()
+
+    async def _write_presence(self) -> None:
+        """Write (again) every presence entry of this process's connections."""
+        for topic, present in list(self._present.items()):
+            try:
+                await self._backend.presence_add(
+                    topic, {str(connection.id): info for connection, info in present.items()}, self.presence_ttl
+                )
+            except HubUnavailable:
+                return  # written when the broker is back
+
+    def _leave_presence(self, connection: BaseConnection, topic: str) -> None:
+        present = self._present.get(topic)
+        if present is not None and present.pop(connection, None) is not None:
+            if not present:
+                del self._present[topic]
+            self._backend.presence_remove(topic, (str(connection.id),))
+
     def _connection_closed(self, connection: BaseConnection, _future: Any) -> None:
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is None:
@@ -621,6 +688,7 @@ class Hub:
         self._seams.pop(connection, None)
         for topic in subscriber.topics:
             self._leave(connection, False, topic)
+            self._leave_presence(connection, topic)
         for prefix in subscriber.prefixes:
             self._leave(connection, True, prefix)
         if subscriber.dropped:
@@ -750,7 +818,9 @@ class Hub:
         return self._deliver(topic, Framed.from_payload(text, payload, self.compress), position)
 
     def _reconnected(self) -> None:
-        """The backend may have missed messages (it lost its broker for a while): fill every topic's gap."""
+        """The backend is back: write presence again; it may have missed messages: fill every topic's gap."""
+        if self._present:
+            self._start(self._write_presence())
         for topic, last in list(self._last.items()):
             if topic not in self._filling:
                 self._filling[topic] = []

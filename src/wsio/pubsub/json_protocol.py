@@ -15,6 +15,7 @@ Client to server::
     {"type": "recover", "topic": "room:1", "offset": 41, "epoch": "9f3c..."}     fill a gap (already subscribed)
     {"type": "unsubscribe", "topic": "room:1"}
     {"type": "publish", "topic": "room:1", "data": "hello"}                       text; "b64": "..." for binary
+    {"type": "presence", "topic": "room:1"}                                       who is there
 
 Server to client::
 
@@ -22,6 +23,7 @@ Server to client::
     {"type": "subscribed", "topic": "room:1", "recovered": true, "offset": 44, "epoch": "9f3c...", "missed": 3}
     {"type": "unsubscribed", "topic": "room:1"}
     {"type": "published", "topic": "room:1"}
+    {"type": "presence", "topic": "room:1", "clients": {"5f0c...": {"user": "alice"}}}
     {"type": "error", "error": "not allowed", "topic": "room:1"}
 
 A publication (``"pub"``) holds ``"data"`` (a text message) or ``"b64"`` (a
@@ -47,6 +49,12 @@ choice: ``can_subscribe`` and ``can_publish`` (callables ``(connection,
 topic) -> bool``, or coroutines). By default, a client may do neither: a
 topic comes from the client, and each one it subscribes to costs memory (its
 history's epoch, in this process or in Redis, for ``history_meta_ttl``).
+
+``presence``, a callable ``(connection, topic) -> value`` (or a coroutine),
+says what other clients see of this one in the topic's presence while it is
+subscribed (``None``: nothing), for instance ``{"user": name}`` from the
+application's session: never what the client claims. Asking for a topic's
+presence is allowed to those who may subscribe to it.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from .hub import Hub, Position
 __all__ = ["handle"]
 
 Check = Callable[[BaseConnection, str], Union[bool, Awaitable[bool]]]
+Describe = Callable[[BaseConnection, str], Any]
 
 
 def _nobody(connection: BaseConnection, topic: str) -> bool:
@@ -84,11 +93,12 @@ async def handle(
     *,
     can_subscribe: Check = _nobody,
     can_publish: Check = _nobody,
+    presence: Describe | None = None,
 ) -> None:
     """Serve the JSON protocol on ``connection`` until it closes (see the module's docstring)."""
     try:
         async for message in connection:
-            answer = await _answer(hub, connection, message, can_subscribe, can_publish)
+            answer = await _answer(hub, connection, message, can_subscribe, can_publish, presence)
             await connection.send(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
     except ConnectionClosed:
         pass
@@ -100,6 +110,7 @@ async def _answer(
     message: str | bytes,
     can_subscribe: Check,
     can_publish: Check,
+    presence: Describe | None,
 ) -> dict[str, Any]:
     try:
         command = json.loads(message)
@@ -111,7 +122,7 @@ async def _answer(
     if "id" in command:
         answer["id"] = command["id"]
     kind = command.get("type")
-    if kind not in ("subscribe", "recover", "unsubscribe", "publish"):
+    if kind not in ("subscribe", "recover", "unsubscribe", "publish", "presence"):
         return {"type": "error", "error": f"unknown type {kind!r}", **answer}
     topic = command.get("topic")
     if type(topic) is not str or not topic:
@@ -128,7 +139,12 @@ async def _answer(
             return {"type": "error", "error": "recover needs an offset and an epoch", **answer}
         if not await _allowed(can_subscribe, connection, topic):
             return {"type": "error", "error": "not allowed", **answer}
-        result = await hub.subscribe(connection, topic, recover=recover, envelope=True)
+        info = None
+        if presence is not None:
+            info = presence(connection, topic)
+            if inspect.isawaitable(info):
+                info = await info
+        result = await hub.subscribe(connection, topic, recover=recover, envelope=True, presence=info)
         answer = {"type": "subscribed", **answer}
         if result is None:
             answer["recovered"] = False
@@ -138,6 +154,14 @@ async def _answer(
     if kind == "unsubscribe":
         await hub.unsubscribe(connection, topic)
         return {"type": "unsubscribed", **answer}
+    if kind == "presence":
+        if not await _allowed(can_subscribe, connection, topic):
+            return {"type": "error", "error": "not allowed", **answer}
+        try:
+            clients = await hub.presence(topic)
+        except HubUnavailable as exc:
+            return {"type": "error", "error": "unavailable", "why": str(exc), **answer}
+        return {"type": "presence", **answer, "clients": clients}
     data: str | bytes
     if type(command.get("data")) is str:
         data = command["data"]

@@ -21,6 +21,11 @@ keys expire when the topic is left alone (``PEXPIRE``: ``ttl`` for the stream,
 ``meta_ttl`` for the hash). A hash that is gone (flushed, expired, evicted)
 means a new epoch: the script that finds it missing draws one, and drops what
 is left of the stream.
+
+**Presence**: a topic's entries (client id -> JSON) are in a hash,
+``{channel_prefix}presence:{topic}``, and their expiry times in a sorted set,
+``{channel_prefix}presence-expiry:{topic}``: reading drops the expired
+entries, those of a process that stopped refreshing them (it died).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import logging
 import os
 import re
 import urllib.parse
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .._client_common import backoff
 from . import wire
@@ -67,6 +72,42 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[1], ARGV[6] .. ARGV[7] .. struct.pack('>I8', offset) .. string.char(#epoch) .. epoch .. ARGV[8])
 return {offset, epoch}
+"""
+
+# KEYS: hash, sorted set. ARGV: ttl ms, then client id, JSON, client id, JSON...
+_PRESENCE_ADD = """
+local now = redis.call('TIME')
+local expires = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], expires, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: hash, sorted set. ARGV: client ids.
+_PRESENCE_REMOVE = """
+for i = 1, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+return 1
+"""
+
+# KEYS: hash, sorted set. Returns HGETALL, without the expired entries (dropped).
+_PRESENCE = """
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)
+for _, id in ipairs(expired) do
+  redis.call('HDEL', KEYS[1], id)
+end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
+end
+return redis.call('HGETALL', KEYS[1])
 """
 
 # KEYS: stream, meta. ARGV: since ("": none), limit, size, ttl ms, meta ttl ms, a new epoch.
@@ -181,6 +222,8 @@ class RedisBackend(Backend):
         self._append_script: Any = None
         self._history_script: Any = None
         self._echoes: dict[bytes, asyncio.Future[int]] = {}  # message id -> how many it reached here
+        self._scripts: dict[str, Any] = {}
+        self._removals: set[asyncio.Task[None]] = set()
 
     def bind(self, sink: Sink) -> None:
         super().bind(sink)
@@ -228,6 +271,9 @@ class RedisBackend(Backend):
             await self._attempted.wait()
 
     async def close(self) -> None:
+        if self._removals:
+            # Presence entries of connections that just left: let them go before disconnecting.
+            await asyncio.wait(self._removals, timeout=self.subscribe_timeout)
         self._closed = True
         self._up = False
         for task in (self._task, self._flush_task):
@@ -319,8 +365,7 @@ class RedisBackend(Backend):
         # Publishing connections left from before an outage are stale.
         await self._client.connection_pool.disconnect(inuse_connections=False)
         self._up = True
-        if self._history is not None:
-            self.sink.reconnected()
+        self.sink.reconnected()
         self.logger.info(
             "connected to Redis at %s; subscribed to %d topics and %d prefixes",
             self._where,
@@ -610,3 +655,52 @@ class RedisBackend(Backend):
             Publication(int(entry_id.rpartition(b"-")[2]), kind == wire.TEXT_AT, bytes(data)) for entry_id, kind, data in entries
         ]
         return History(epoch.decode(), int(top), publications)
+
+    # -- presence --------------------------------------------------------------------------
+
+    def _presence_keys(self, topic: str) -> list[bytes]:
+        name = topic.encode()
+        return [self.prefix + b"presence:" + name, self.prefix + b"presence-expiry:" + name]
+
+    async def _script(self, name: str, source: str, keys: list[bytes], args: list[Any], doing: str) -> Any:
+        from redis.exceptions import RedisError
+
+        if self._closed:
+            raise HubUnavailable("hub is closed")
+        await self.start()
+        if not self._up:
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't {doing}")
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self._client.register_script(source)
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubUnavailable(f"can't {doing} in Redis at {self._where} ({self._redact(str(exc))})") from exc
+
+    async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
+        args: list[Any] = [max(1, round(ttl * 1000))]
+        for client_id, info in entries.items():
+            args += [client_id, info]
+        await self._script("presence_add", _PRESENCE_ADD, self._presence_keys(topic), args, "write presence")
+
+    def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
+        if self._closed or not client_ids:
+            return
+
+        async def remove() -> None:
+            try:
+                await self._script(
+                    "presence_remove", _PRESENCE_REMOVE, self._presence_keys(topic), list(client_ids), "remove presence"
+                )
+            except HubUnavailable as exc:
+                # The entries expire by themselves.
+                self.logger.debug("%s", exc)
+
+        task = asyncio.get_running_loop().create_task(remove())
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def presence(self, topic: str) -> dict[str, str]:
+        flat = await self._script("presence", _PRESENCE, self._presence_keys(topic), [], "read presence")
+        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
