@@ -219,8 +219,6 @@ class RedisBackend(Backend):
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
         self._history: tuple[int, int, int] | None = None  # size, ttl ms, meta ttl ms
-        self._append_script: Any = None
-        self._history_script: Any = None
         self._echoes: dict[bytes, asyncio.Future[int]] = {}  # message id -> how many it reached here
         self._scripts: dict[str, Any] = {}
         self._removals: set[asyncio.Task[None]] = set()
@@ -583,28 +581,37 @@ class RedisBackend(Backend):
             return True
         return any(topic.startswith(prefix) for prefix in self._confirmed_prefixes)
 
-    async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
+    async def _script(self, source: str, keys: list[bytes], args: list[Any], doing: str, then: str = "") -> Any:
+        """Run a script (loaded once); :exc:`HubUnavailable` if Redis is away or fails, saying what couldn't be done."""
         from redis.exceptions import RedisError
 
-        if self._history is None:
-            raise RuntimeError("keep_history() wasn't called")
         if self._closed:
             raise HubUnavailable("hub is closed")
         await self.start()
         if not self._up:
-            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only")
-        if self._append_script is None:
-            self._append_script = self._client.register_script(_APPEND)
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't {doing}{then}")
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._client.register_script(source)
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubUnavailable(f"can't {doing} in Redis at {self._where} ({self._redact(str(exc))}){then}") from exc
+
+    async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
+        if self._history is None:
+            raise RuntimeError("keep_history() wasn't called")
         size, ttl, meta_ttl = self._history
         message_id = self.origin + next(self._seq).to_bytes(8, "big")
         # Our own message comes back from Redis, in its place among the others': wait for it.
         echo: asyncio.Future[int] | None = None
-        if self._hears(topic):
+        if self._up and self._hears(topic):
             echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
         try:
-            offset, epoch = await self._append_script(
-                keys=self._keys(topic),
-                args=[
+            offset, epoch = await self._script(
+                _APPEND,
+                self._keys(topic),
+                [
                     self.prefix + topic.encode(),
                     size,
                     ttl,
@@ -614,43 +621,30 @@ class RedisBackend(Backend):
                     message_id,
                     payload,
                 ],
+                "publish",
+                ": the message reached this process only",
             )
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            self._echoes.pop(message_id, None)
-            raise HubUnavailable(
-                f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
-            ) from exc
-        position = Position(int(offset), epoch.decode())
-        if echo is None:
-            return position, 0
-        try:
-            reached = await asyncio.wait_for(asyncio.shield(echo), self.subscribe_timeout)
-        except asyncio.TimeoutError:
-            reached = 0
+            position = Position(int(offset), epoch.decode())
+            if echo is None:
+                return position, 0
+            try:
+                reached = await asyncio.wait_for(asyncio.shield(echo), self.subscribe_timeout)
+            except asyncio.TimeoutError:
+                reached = 0
+            return position, reached
         finally:
             self._echoes.pop(message_id, None)
-        return position, reached
 
     async def history(self, topic: str, since: int | None, limit: int) -> History:
-        from redis.exceptions import RedisError
-
         if self._history is None:
             raise RuntimeError("keep_history() wasn't called")
-        if self._closed:
-            raise HubUnavailable("hub is closed")
-        await self.start()
-        if not self._up:
-            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't read history")
-        if self._history_script is None:
-            self._history_script = self._client.register_script(_HISTORY)
         size, ttl, meta_ttl = self._history
-        try:
-            epoch, top, entries = await self._history_script(
-                keys=self._keys(topic),
-                args=["" if since is None else since, limit, size, ttl, meta_ttl, new_epoch()],
-            )
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise HubUnavailable(f"can't read history from Redis at {self._where} ({self._redact(str(exc))})") from exc
+        epoch, top, entries = await self._script(
+            _HISTORY,
+            self._keys(topic),
+            ["" if since is None else since, limit, size, ttl, meta_ttl, new_epoch()],
+            "read history",
+        )
         publications = [
             Publication(int(entry_id.rpartition(b"-")[2]), kind == wire.TEXT_AT, bytes(data)) for entry_id, kind, data in entries
         ]
@@ -662,27 +656,11 @@ class RedisBackend(Backend):
         name = topic.encode()
         return [self.prefix + b"presence:" + name, self.prefix + b"presence-expiry:" + name]
 
-    async def _script(self, name: str, source: str, keys: list[bytes], args: list[Any], doing: str) -> Any:
-        from redis.exceptions import RedisError
-
-        if self._closed:
-            raise HubUnavailable("hub is closed")
-        await self.start()
-        if not self._up:
-            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't {doing}")
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self._client.register_script(source)
-        try:
-            return await script(keys=keys, args=args)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise HubUnavailable(f"can't {doing} in Redis at {self._where} ({self._redact(str(exc))})") from exc
-
     async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
         args: list[Any] = [max(1, round(ttl * 1000))]
         for client_id, info in entries.items():
             args += [client_id, info]
-        await self._script("presence_add", _PRESENCE_ADD, self._presence_keys(topic), args, "write presence")
+        await self._script(_PRESENCE_ADD, self._presence_keys(topic), args, "write presence")
 
     def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
         if self._closed or not client_ids:
@@ -690,9 +668,7 @@ class RedisBackend(Backend):
 
         async def remove() -> None:
             try:
-                await self._script(
-                    "presence_remove", _PRESENCE_REMOVE, self._presence_keys(topic), list(client_ids), "remove presence"
-                )
+                await self._script(_PRESENCE_REMOVE, self._presence_keys(topic), list(client_ids), "remove presence")
             except HubUnavailable as exc:
                 # The entries expire by themselves.
                 self.logger.debug("%s", exc)
@@ -702,5 +678,5 @@ class RedisBackend(Backend):
         task.add_done_callback(self._removals.discard)
 
     async def presence(self, topic: str) -> dict[str, str]:
-        flat = await self._script("presence", _PRESENCE, self._presence_keys(topic), [], "read presence")
+        flat = await self._script(_PRESENCE, self._presence_keys(topic), [], "read presence")
         return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
