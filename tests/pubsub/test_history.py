@@ -403,3 +403,18 @@ async def test_nothing_is_left_behind_when_subscribers_leave(hub_url: str | None
         await eventually(lambda: not hub._subscribers)
         assert not hub._seams and not hub._enveloped and not hub._reads and not hub._last and not hub._filling
         assert not hub._exact and not hub._prefixes
+
+
+async def test_hubs_with_and_without_history_share_a_redis(redis_server: RedisServer) -> None:
+    # A rolling upgrade: one process keeps history, the other doesn't yet.
+    async with history_hub(redis_server.url) as keeps, make_hub(redis_server.url) as plain, Site() as site:
+        a, a_ws = await site.client()
+        b, b_ws = await site.client()
+        await keeps.subscribe(a_ws, "t", envelope=True)
+        await plain.subscribe(b_ws, "t")
+        await keeps.publish("t", "with an offset")
+        assert (await recv_event(a))["offset"] == 1
+        assert await b.recv(timeout=2) == "with an offset"
+        await plain.publish("t", "without")
+        assert await b.recv(timeout=2) == "without"
+        assert await recv_event(a) == {"type": "pub", "topic": "t", "data": "without"}
