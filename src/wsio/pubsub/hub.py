@@ -272,7 +272,7 @@ class Hub:
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
         self._enveloped: set[BaseConnection] = set()  # connections that get JSON envelopes
-        self._seams: dict[BaseConnection, dict[str, _Seam]] = {}
+        self._seams: dict[str, dict[BaseConnection, _Seam]] = {}  # topic -> connections joining its history
         self._reads: dict[tuple[str, int | None], _Read] = {}
         # With history, per topic subscribed to by name: the last message delivered here, and
         # the messages held while a gap (messages this process missed) is filled from history.
@@ -439,11 +439,11 @@ class Hub:
                 pass  # written when the broker is back
         if seam is not None:
             # Live messages wait from now on, until what the history read below holds is sent.
-            seams = self._seams.setdefault(connection, {})
-            previous = seams.get(topic)
+            seams = self._seams.setdefault(topic, {})
+            previous = seams.get(connection)
             if previous is not None and previous.buffer is not None:
                 seam.buffer = previous.buffer  # another subscribe() for it is under way: take over its messages
-            seams[topic] = seam
+            seams[connection] = seam
         if not self.history_size:
             await self._backend.subscribe(False, topic)
             return None
@@ -489,8 +489,8 @@ class Hub:
         ``epoch`` ``None``: no history was read, every message that waited goes.
         """
         buffer, seam.buffer = seam.buffer, None
-        seams = self._seams.get(connection)
-        if seams is None or seams.get(topic) is not seam or connection not in self._subscribers:
+        seams = self._seams.get(topic)
+        if seams is None or seams.get(connection) is not seam or connection not in self._subscribers:
             return  # unsubscribed or closed meanwhile
         for publication in missed:
             framed = Framed.from_payload(publication.text, publication.payload, self.compress)
@@ -500,9 +500,7 @@ class Hub:
                 continue  # in the history just read: sent above, or before the position returned
             self._fan_out_one(connection, topic, Framed.from_payload(text, payload, self.compress), position)
         if epoch is None:
-            del seams[topic]
-            if not seams:
-                del self._seams[connection]
+            self._drop_seam(connection, topic)
         else:
             # With Redis, a message read from history may still be on its way live: skip it then.
             seam.epoch = epoch
@@ -597,10 +595,13 @@ class Hub:
         subscriber.topics.discard(topic)
         self._leave(connection, False, topic)
         self._leave_presence(connection, topic)
-        seams = self._seams.get(connection)
-        if seams is not None and seams.pop(topic, None) is not None and not seams:
-            del self._seams[connection]
+        self._drop_seam(connection, topic)
         self._forget_if_idle(connection, subscriber)
+
+    def _drop_seam(self, connection: BaseConnection, topic: str) -> None:
+        seams = self._seams.get(topic)
+        if seams is not None and seams.pop(connection, None) is not None and not seams:
+            del self._seams[topic]
 
     async def unsubscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
         """Undo :meth:`subscribe_prefix` with the same ``prefix``; no error if it wasn't subscribed."""
@@ -616,7 +617,6 @@ class Hub:
         if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
             self._enveloped.discard(connection)
-            self._seams.pop(connection, None)
             connection._closed_waiter.remove_done_callback(subscriber.callback)
 
     def _leave(self, connection: BaseConnection, is_prefix: bool, name: str) -> None:
@@ -685,10 +685,10 @@ class Hub:
         if subscriber is None:
             return
         self._enveloped.discard(connection)
-        self._seams.pop(connection, None)
         for topic in subscriber.topics:
             self._leave(connection, False, topic)
             self._leave_presence(connection, topic)
+            self._drop_seam(connection, topic)
         for prefix in subscriber.prefixes:
             self._leave(connection, True, prefix)
         if subscriber.dropped:
@@ -781,7 +781,9 @@ class Hub:
         if not targets:
             return 0
         if self._seams:
-            targets = self._through_seams(topic, targets, framed, position)
+            seams = self._seams.get(topic)
+            if seams:
+                targets = self._through_seams(topic, seams, targets, framed, position)
         if not self._enveloped:
             return self._fan_out(targets, framed)
         enveloped = self._enveloped
@@ -861,28 +863,29 @@ class Hub:
             self._last[topic] = Position(offset, epoch)
 
     def _through_seams(
-        self, topic: str, targets: Collection[BaseConnection], framed: Framed, position: Position | None
-    ) -> list[BaseConnection]:
+        self,
+        topic: str,
+        seams: dict[BaseConnection, _Seam],
+        targets: Collection[BaseConnection],
+        framed: Framed,
+        position: Position | None,
+    ) -> Collection[BaseConnection]:
         """``targets`` without the connections whose subscription to ``topic`` is joining its history."""
-        kept = []
-        seams = self._seams
-        for connection in targets:
-            mine = seams.get(connection)
-            seam = mine.get(topic) if mine is not None else None
-            if seam is None:
-                kept.append(connection)
-                continue
+        held: set[BaseConnection] = set()
+        for connection, seam in list(seams.items()):
             if seam.buffer is not None:
                 seam.buffer.append((framed.head & 0x0F == OP_TEXT, bytes(framed.payload), position))
+            elif position is not None and position.epoch == seam.epoch and position.offset <= seam.after:
+                pass  # sent from history already
+            else:
+                del seams[connection]  # past the seam: from now on, live messages go straight through
                 continue
-            if position is not None and position.epoch == seam.epoch and position.offset <= seam.after:
-                continue  # sent from history already
-            # Past the seam: from now on, live messages go straight through.
-            del mine[topic]  # type: ignore[union-attr]  # seam is not None, so mine isn't
-            if not mine:
-                del seams[connection]
-            kept.append(connection)
-        return kept
+            held.add(connection)
+        if not seams:
+            del self._seams[topic]
+        if not held:
+            return targets
+        return [connection for connection in targets if connection not in held]
 
     def _fan_out(self, connections: Iterable[BaseConnection], framed: Framed) -> int:
         # The hot loop: per connection, a state check, a buffer size, a dict
