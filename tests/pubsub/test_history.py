@@ -10,6 +10,7 @@ import pytest
 
 import wsio
 from wsio.pubsub import Hub, HubUnavailable, Position, Recovery, wire
+from wsio.pubsub import hub as hub_module
 from wsio.pubsub.backend import History, MemoryBackend
 
 from .helpers import Site, eventually, nothing_received
@@ -209,10 +210,24 @@ async def test_identical_history_reads_are_merged() -> None:
         for i in range(1, 6):
             await hub.publish("t", str(i))
         pairs = [await site.client() for _ in range(30)]
-        # 30 clients come back at once from offset 2: one read (and perhaps one for the stragglers).
-        results = await asyncio.gather(*(hub.subscribe(ws, "t", recover=(2, start.epoch), envelope=True) for _, ws in pairs))
+        # 30 clients come back at once from offset 2: one read (and perhaps one for the stragglers),
+        # and each message framed once for all of them.
+        envelopes = 0
+        envelope = hub_module._envelope
+
+        def counting_envelope(*args: Any) -> Any:
+            nonlocal envelopes
+            envelopes += 1
+            return envelope(*args)
+
+        hub_module._envelope = counting_envelope  # type: ignore[assignment]
+        try:
+            results = await asyncio.gather(*(hub.subscribe(ws, "t", recover=(2, start.epoch), envelope=True) for _, ws in pairs))
+        finally:
+            hub_module._envelope = envelope  # type: ignore[assignment]
         assert set(results) == {Recovery(True, start.epoch, 5, 3)}
         assert backend.reads <= 3
+        assert envelopes <= 3 * (backend.reads - 1)
         for client, _ in pairs:
             assert await recv_data(client, 3) == [(3, "3"), (4, "4"), (5, "5")]
         # Other offsets, other reads.

@@ -13,7 +13,7 @@ from ..asyncio.broadcast import Framed
 from ..asyncio.connection import BaseConnection
 from ..protocol.connection import Side, State
 from ..protocol.frames import OP_TEXT
-from .backend import Backend, History, MemoryBackend, Position
+from .backend import Backend, History, MemoryBackend, Position, Publication
 from .errors import HubUnavailable
 from .redact import redact_url
 
@@ -279,6 +279,7 @@ class Hub:
         self._last: dict[str, Position] = {}
         self._filling: dict[str, list[tuple[bool, bytes, Position | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._missed_cache: dict[tuple[str, str, int, bool], Framed] | None = None
         self.presence_ttl = presence_ttl
         self._present: dict[str, dict[BaseConnection, str]] = {}  # topic -> connection -> its presence, as JSON
         self._refresher: asyncio.Task[None] | None = None
@@ -482,7 +483,7 @@ class Hub:
         seam: _Seam,
         epoch: str | None,
         offset: int,
-        missed: list[Any],
+        missed: list[Publication],
     ) -> None:
         """Send what ``connection`` missed, then the live messages that waited, none twice; then let live ones through.
 
@@ -492,9 +493,9 @@ class Hub:
         seams = self._seams.get(topic)
         if seams is None or seams.get(connection) is not seam or connection not in self._subscribers:
             return  # unsubscribed or closed meanwhile
+        enveloped = connection in self._enveloped
         for publication in missed:
-            framed = Framed.from_payload(publication.text, publication.payload, self.compress)
-            self._fan_out_one(connection, topic, framed, Position(publication.offset, epoch or ""))
+            self._fan_out((connection,), self._framed_missed(topic, epoch or "", publication, enveloped))
         for text, payload, position in buffer or ():
             if epoch is not None and position is not None and position.epoch == epoch and position.offset <= offset:
                 continue  # in the history just read: sent above, or before the position returned
@@ -505,6 +506,28 @@ class Hub:
             # With Redis, a message read from history may still be on its way live: skip it then.
             seam.epoch = epoch
             seam.after = offset
+
+    def _framed_missed(self, topic: str, epoch: str, publication: Publication, enveloped: bool) -> Framed:
+        """A message read from history, framed once for every subscriber recovering it in this turn of the loop.
+
+        Many clients coming back at once share one read (:meth:`_read`), and
+        wake up in the same turn: each message is framed (and compressed) once.
+        """
+        cache = self._missed_cache
+        if cache is None:
+            cache = self._missed_cache = {}
+            asyncio.get_running_loop().call_soon(self._forget_missed)
+        key = (topic, epoch, publication.offset, enveloped)
+        framed = cache.get(key)
+        if framed is None:
+            framed = Framed.from_payload(publication.text, publication.payload, self.compress)
+            if enveloped:
+                framed = _envelope(topic, framed, Position(publication.offset, epoch), self.compress)
+            cache[key] = framed
+        return framed
+
+    def _forget_missed(self) -> None:
+        self._missed_cache = None
 
     def _fan_out_one(self, connection: BaseConnection, topic: str, framed: Framed, position: Position | None) -> None:
         if connection in self._enveloped:
