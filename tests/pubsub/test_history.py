@@ -14,7 +14,8 @@ from wsio.pubsub import hub as hub_module
 from wsio.pubsub.backend import History, MemoryBackend
 
 from .helpers import Site, eventually, nothing_received
-from .redis_server import RedisServer
+from .processes import ServerProcess
+from .redis_server import RedisServer, free_port
 from .test_hub import make_hub
 
 pytestmark = pytest.mark.timeout(60)
@@ -433,3 +434,56 @@ async def test_hubs_with_and_without_history_share_a_redis(redis_server: RedisSe
         await plain.publish("t", "without")
         assert await b.recv(timeout=2) == "without"
         assert await recv_event(a) == {"type": "pub", "topic": "t", "data": "without"}
+
+
+@pytest.mark.async_timeout(60)
+async def test_a_browser_recovers_on_another_server_process(redis_server: RedisServer) -> None:
+    # Two server processes (python -m tests.pubsub.app) on one Redis, spoken to in the JSON protocol.
+    servers = [ServerProcess(free_port(), redis_server.url, history=100) for _ in range(2)]
+    clients: list[wsio.ClientConnection] = []
+
+    async def connect(server: ServerProcess, query: str = "") -> wsio.ClientConnection:
+        client = await wsio.connect(f"ws://127.0.0.1:{server.port}/json{query}", compression=None)
+        clients.append(client)
+        return client
+
+    async def call(client: wsio.ClientConnection, **command: Any) -> list[dict[str, Any]]:
+        """Send a command; what comes until its answer (publications, then the answer)."""
+        await client.send(json.dumps(command))
+        events = []
+        while not events or events[-1]["type"] == "pub":
+            events.append(await recv_event(client, timeout=5))
+        return events
+
+    try:
+        await asyncio.gather(*(server.start() for server in servers))
+        browser = await connect(servers[0], "?alice")
+        publisher = await connect(servers[1])
+        [answer] = await call(browser, type="subscribe", topic="room")
+        epoch = answer["epoch"]
+        assert answer == {"type": "subscribed", "topic": "room", "recovered": False, "offset": 0, "epoch": epoch, "missed": 0}
+        [presence] = await call(publisher, type="presence", topic="room")
+        assert list(presence["clients"].values()) == ["alice"], "seen from the other process"
+        for i in (1, 2):
+            await call(publisher, type="publish", topic="room", data=f"m{i}")
+        assert [await recv_event(browser, 5) for _ in range(2)] == [
+            {"type": "pub", "topic": "room", "data": f"m{i}", "offset": i, "epoch": epoch} for i in (1, 2)
+        ]
+        await browser.close()
+        for i in (3, 4):
+            await call(publisher, type="publish", topic="room", data=f"m{i}")
+        # Back, on the other process, from offset 2.
+        browser = await connect(servers[1], "?alice")
+        assert await call(browser, type="subscribe", topic="room", offset=2, epoch=epoch) == [
+            {"type": "pub", "topic": "room", "data": "m3", "offset": 3, "epoch": epoch},
+            {"type": "pub", "topic": "room", "data": "m4", "offset": 4, "epoch": epoch},
+            {"type": "subscribed", "topic": "room", "recovered": True, "offset": 4, "epoch": epoch, "missed": 2},
+        ]
+        await call(publisher, type="publish", topic="room", data="m5")
+        assert await recv_event(browser, 5) == {"type": "pub", "topic": "room", "data": "m5", "offset": 5, "epoch": epoch}
+        for client in clients:
+            await client.close()
+        assert [await server.stop() for server in servers] == [0, 0]
+    finally:
+        for server in servers:
+            server.kill()
