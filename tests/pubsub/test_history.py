@@ -137,14 +137,14 @@ async def test_history_is_bounded_by_count(hub_url: str | None) -> None:
 
 
 async def test_history_is_bounded_by_age(hub_url: str | None) -> None:
-    async with history_hub(hub_url, history_ttl=0.3, history_meta_ttl=60) as hub, Site() as site:
+    async with history_hub(hub_url, history_ttl=1.0, history_meta_ttl=60) as hub, Site() as site:
         a, a_ws = await site.client()
         start = await hub.subscribe(a_ws, "t", envelope=True)
         assert start is not None
         await a.close()
         for i in range(1, 4):
             await hub.publish("t", str(i))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.2)
         await hub.publish("t", "4")
         b, b_ws = await site.client()
         assert await hub.subscribe(b_ws, "t", recover=(0, start.epoch), envelope=True) == Recovery(False, start.epoch, 4)
