@@ -11,6 +11,9 @@ what the hub delivers comes as is, in between (str or bytes)::
     {"whoami": true}                       -> {"ok": "whoami", "pid": 1234, "worker": "0"}
 
 A publish while Redis is down answers ``{"error": "HubUnavailable", "delivered": n}``.
+
+On the path ``/json``, the hub's own JSON protocol (:mod:`wsio.pubsub.json_protocol`)
+instead, every topic open to subscribe and publish, with the path's query as presence.
 """
 
 from __future__ import annotations
@@ -23,18 +26,22 @@ import sys
 from typing import Any
 
 import wsio
+from wsio.pubsub.json_protocol import handle
 
 
 class App:
     """A wsio.run() app: one hub per worker, opened in startup() and closed in shutdown()."""
 
-    def __init__(self, redis_url: str | None, prefix: str = "wsio-test:") -> None:
+    def __init__(self, redis_url: str | None, prefix: str = "wsio-test:", history: int = 0) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
+        self.history = history
         self.hub: wsio.Hub | None = None
 
     async def startup(self) -> None:
-        self.hub = wsio.Hub(self.redis_url, channel_prefix=self.prefix, reconnect_initial=0.05, reconnect_max=0.3)
+        self.hub = wsio.Hub(
+            self.redis_url, channel_prefix=self.prefix, reconnect_initial=0.05, reconnect_max=0.3, history_size=self.history
+        )
         await self.hub.start()
 
     async def shutdown(self) -> None:
@@ -44,6 +51,11 @@ class App:
     async def __call__(self, ws: wsio.ServerConnection) -> None:
         hub = self.hub
         assert hub is not None
+        path, _, query = ws.request.path.partition("?")  # type: ignore[union-attr]
+        if path == "/json":
+            anyone = lambda ws, topic: True  # noqa: E731
+            await handle(hub, ws, can_subscribe=anyone, can_publish=anyone, presence=lambda ws, topic: query or None)
+            return
         async for message in ws:
             command: dict[str, Any] = json.loads(message)
             if "sub" in command:
@@ -82,9 +94,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--history", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    wsio.run(App(args.redis), "127.0.0.1", args.port, workers=args.workers, on_ready=ready, compression=None, close_timeout=2)
+    wsio.run(
+        App(args.redis, history=args.history),
+        "127.0.0.1",
+        args.port,
+        workers=args.workers,
+        on_ready=ready,
+        compression=None,
+        close_timeout=2,
+    )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 class ServerProcess:
     """``python -m tests.pubsub.app`` (``wsio.run`` with N workers) in a child process."""
 
-    def __init__(self, port: int, redis_url: str | None, workers: int = 1) -> None:
+    def __init__(self, port: int, redis_url: str | None, workers: int = 1, history: int = 0) -> None:
         self.port = port
         self.redis_url = redis_url
         self.workers = workers
+        self.history = history
         self.process: asyncio.subprocess.Process | None = None
         self.pids: list[int] = []
         self.log = os.path.join(ROOT, "reports", "pubsub", f"server-{port}.log")
@@ -31,6 +32,8 @@ class ServerProcess:
         args = [sys.executable, "-m", "tests.pubsub.app", "--port", str(self.port), "--workers", str(self.workers)]
         if self.redis_url:
             args += ["--redis", self.redis_url]
+        if self.history:
+            args += ["--history", str(self.history)]
         with open(self.log, "wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import functools
+import json
 import logging
-from typing import Any, Collection, Iterable, Literal, Mapping
+from typing import Any, Collection, Iterable, Literal, Mapping, NamedTuple
 
 from ..asyncio.broadcast import Framed
 from ..asyncio.connection import BaseConnection
 from ..protocol.machine import Side, State
 from ..protocol.frames import OP_TEXT
-from .backend import Backend, MemoryBackend
+from .backend import Backend, History, MemoryBackend, Position, Publication
 from .errors import HubUnavailable
 from .redact import redact_url
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "Position", "Recovery"]
 
 logger = logging.getLogger("wsio.pubsub")
 
@@ -29,6 +32,48 @@ _SERVER = Side.SERVER
 #: client to come back soon, which a slow reader would do in a loop; 1008 says
 #: the fault is on its side (a stalled tab, a saturated link).
 SLOW_CLOSE_CODE = 1008
+
+
+class Recovery(NamedTuple):
+    """What :meth:`Hub.subscribe` returns on a hub with history.
+
+    ``epoch`` and ``offset``: the topic's position when the subscription took
+    effect; the connection gets every message after it. ``recovered``: the
+    messages between the position asked for (``recover=``) and this one were
+    all sent (``missed`` of them, before any newer one), so that nothing was
+    lost; ``False`` when there was nothing to recover from, or when history no
+    longer reaches back that far or was lost (another epoch): the application
+    must then reload its state. ``epoch`` is ``""`` when the history couldn't be
+    read (the broker is unreachable).
+    """
+
+    recovered: bool
+    epoch: str
+    offset: int
+    missed: int = 0
+
+
+class _Seam:
+    """A subscription being joined to its topic's history: live messages wait, or are skipped if already sent."""
+
+    __slots__ = ("buffer", "epoch", "after")
+
+    def __init__(self) -> None:
+        # While the history is read: live messages (text, payload, position).
+        self.buffer: list[tuple[bool, bytes, Position | None]] | None = []
+        # Then: live messages of this epoch at or below this offset were sent from history.
+        self.epoch = ""
+        self.after = 0
+
+
+class _Read:
+    """A history read that subscribers may still join (until it is issued)."""
+
+    __slots__ = ("future", "issued")
+
+    def __init__(self, future: asyncio.Future[History]) -> None:
+        self.future = future
+        self.issued = False
 
 
 class _Subscriber:
@@ -112,7 +157,26 @@ class Hub:
     once or not at all: not if the subscriber is too slow, nor (in other
     processes) if Redis is unreachable or the process's subscription is still on
     its way. Messages from one publishing process on one topic arrive in order.
-    Use a log or a stream (Redis Streams, a database) when every message counts.
+    With ``history_size``, a subscriber that comes back gets what it missed (below).
+
+    **History and recovery** (``history_size > 0``; off by default): the hub
+    keeps the last ``history_size`` messages of each topic for ``history_ttl``
+    seconds (in this process's memory, or in a Redis stream per topic). Every
+    message gets an offset in its topic (1, 2, 3...) within an epoch, a random
+    id that changes when the topic's history is lost (the process restarted,
+    Redis was flushed or forgot the topic). :meth:`subscribe` returns a
+    :class:`Recovery` with the topic's position; a connection that comes back
+    with the last position it saw, ``subscribe(ws, topic,
+    recover=Position(offset, epoch))``, gets every message it missed, in order,
+    then the live ones, with no gap and no duplicate between them, if history
+    still reaches back; else ``recovered`` is false and the application reloads
+    its state. Identical history reads (many clients coming back at once) are
+    merged. With Redis, every process (this one included) delivers a topic's
+    messages as Redis publishes them, in the order of their offsets, and a
+    process that lost Redis for a while delivers what it missed from history
+    when it reconnects. Subscribers see the offsets only through the JSON
+    envelope (``envelope=True``, as :mod:`wsio.pubsub.json_protocol` uses).
+    See the docs' delivery guarantees.
 
     **Passwords** in the URL (``user:password@`` or ``?password=``) never
     appear in log lines, exceptions or ``repr(hub)``: those show the URL
@@ -145,6 +209,17 @@ class Hub:
         backend: instead of ``url``, what relays messages between processes:
             a :class:`wsio.pubsub.backend.Backend` of your own (the Redis
             options above are then unused).
+        history_size: how many of each topic's last messages are kept for
+            recovery (default 0: no history, no offsets, nothing kept).
+        history_ttl: how long a message stays in history, in seconds
+            (default 300).
+        history_meta_ttl: how long a topic's epoch and last offset are kept
+            after its last message, in seconds (default 86400): a topic left
+            alone longer starts a new epoch (its subscribers then reload).
+        presence_ttl: how long a presence entry lasts in Redis unless
+            refreshed, in seconds (default 60): the hub refreshes its own every
+            third of that, so the entries of a process that died go away
+            after at most that long.
     """
 
     def __init__(
@@ -162,11 +237,23 @@ class Hub:
         redis_options: Mapping[str, Any] | None = None,
         logger: logging.Logger | None = None,
         backend: Backend | None = None,
+        history_size: int = 0,
+        history_ttl: float = 300.0,
+        history_meta_ttl: float = 86400.0,
+        presence_ttl: float = 60.0,
     ) -> None:
         if slow not in ("drop", "close"):
             raise ValueError(f'slow must be "drop" or "close", not {slow!r}')
         if max_buffer is not None and max_buffer < 0:
             raise ValueError(f"max_buffer must be >= 0, not {max_buffer}")
+        if presence_ttl <= 0:
+            raise ValueError(f"presence_ttl must be > 0, not {presence_ttl}")
+        if history_size < 0:
+            raise ValueError(f"history_size must be >= 0, not {history_size}")
+        if history_ttl <= 0 or history_meta_ttl < history_ttl:
+            raise ValueError(
+                f"history_ttl must be > 0 and history_meta_ttl >= history_ttl, not {history_ttl} and {history_meta_ttl}"
+            )
         self._url = url
         self.slow = slow
         self.max_buffer = max_buffer
@@ -180,6 +267,22 @@ class Hub:
         self._subscribers: dict[BaseConnection, _Subscriber] = {}
         self._closed = False
         self._warned_star = False
+        #: How many messages are kept per topic, 0 for no history.
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
+        self._enveloped: set[BaseConnection] = set()  # connections that get JSON envelopes
+        self._seams: dict[str, dict[BaseConnection, _Seam]] = {}  # topic -> connections joining its history
+        self._reads: dict[tuple[str, int | None], _Read] = {}
+        # With history, per topic subscribed to by name: the last message delivered here, and
+        # the messages held while a gap (messages this process missed) is filled from history.
+        self._last: dict[str, Position] = {}
+        self._filling: dict[str, list[tuple[bool, bytes, Position | None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._missed_cache: dict[tuple[str, str, int, bool], Framed] | None = None
+        self.presence_ttl = presence_ttl
+        self._present: dict[str, dict[BaseConnection, str]] = {}  # topic -> connection -> its presence, as JSON
+        self._refresher: asyncio.Task[None] | None = None
         if backend is not None:
             if url is not None:
                 raise ValueError("give a hub a url or a backend, not both")
@@ -199,6 +302,8 @@ class Hub:
             )
         self._backend = backend
         backend.bind(_Sink(self))
+        if history_size:
+            backend.keep_history(history_size, history_ttl, history_meta_ttl)
 
     @property
     def url(self) -> str | None:
@@ -226,6 +331,17 @@ class Hub:
         for connection, subscriber in self._subscribers.items():
             connection._closed_waiter.remove_done_callback(subscriber.callback)
         self._subscribers.clear()
+        self._enveloped.clear()
+        self._seams.clear()
+        self._last.clear()
+        self._filling.clear()
+        for topic, present in self._present.items():
+            self._backend.presence_remove(topic, [str(connection.id) for connection in present])
+        self._present.clear()
+        if self._refresher is not None:
+            self._refresher.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         self._exact.clear()
         self._prefixes.clear()
         self._prefix_lengths.clear()
@@ -254,7 +370,15 @@ class Hub:
 
     # -- subscriptions ---------------------------------------------------------------
 
-    async def subscribe(self, connection: BaseConnection, topic: str) -> None:
+    async def subscribe(
+        self,
+        connection: BaseConnection,
+        topic: str,
+        *,
+        recover: Position | tuple[int, str] | None = None,
+        envelope: bool = False,
+        presence: Any = None,
+    ) -> Recovery | None:
         """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
         No character is special: ``"inbox:*"`` is a topic of that name, not a
@@ -263,34 +387,193 @@ class Hub:
         prefix. With Redis, waits until Redis confirms a subscription new to
         this process (at most ``subscribe_timeout``), so that a message
         published anywhere after ``subscribe`` returns reaches the connection.
-        Subscribing twice does nothing. Raises :exc:`~wsio.ConnectionClosed`
-        if the connection is closed.
+        Subscribing twice does nothing (but recover, below). Raises
+        :exc:`~wsio.ConnectionClosed` if the connection is closed.
+
+        On a hub with history, returns a :class:`Recovery`: the topic's
+        position, after which the connection gets every message. ``recover``:
+        the position of the last message the client got (``(offset, epoch)``),
+        to be sent what it missed since, first (see :class:`Recovery`); for
+        a connection already subscribed, this fills a gap (it noticed an
+        offset missing). Without history, returns ``None``.
+
+        ``envelope``: the connection gets every message (of every topic) as a
+        JSON text message, ``{"type": "pub", "topic": ..., "data": ...}``
+        (``"b64": ...`` for binary data) with ``"offset"`` and ``"epoch"`` on a
+        hub with history; a connection gets envelopes or raw messages, not both.
+
+        ``presence``: what :meth:`presence` shows of this connection while it
+        is subscribed to the topic, for every process to see (``None``, the
+        default: nothing; else a value that ``json.dumps()`` takes, such as
+        ``{"user": "alice"}``).
         """
         self._check_open()
         _check_topic(topic)
+        if recover is not None:
+            recover = Position(*recover)
+        info = None if presence is None else json.dumps(presence, ensure_ascii=False, separators=(",", ":"))
         if topic[-1:] == "*" and not self._warned_star:
             self._warned_star = True
             self.logger.warning(
                 "subscribe() got a topic ending with '*': topics are literal, it matches only a topic of that "
                 "exact name; use subscribe_prefix(connection, prefix) for every topic starting with a prefix"
             )
-        subscriber = self._subscriber(connection)
+        subscriber = self._subscriber(connection, envelope)
+        seam: _Seam | None = None
         if topic not in subscriber.topics:
             subscriber.topics.add(topic)
             group = self._exact.get(topic)
             if group is None:
                 group = self._exact[topic] = set()
             group.add(connection)
-        await self._backend.subscribe(False, topic)
+            if self.history_size:
+                seam = _Seam()
+        elif self.history_size and recover is not None:
+            seam = _Seam()  # subscribed already: fill a gap
+        if info is not None:
+            self._present.setdefault(topic, {})[connection] = info
+            if self._refresher is None:
+                self._refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
+            try:
+                await self._backend.presence_add(topic, {str(connection.id): info}, self.presence_ttl)
+            except HubUnavailable:
+                pass  # written when the broker is back
+        if seam is not None:
+            # Live messages wait from now on, until what the history read below holds is sent.
+            seams = self._seams.setdefault(topic, {})
+            previous = seams.get(connection)
+            if previous is not None and previous.buffer is not None:
+                seam.buffer = previous.buffer  # another subscribe() for it is under way: take over its messages
+            seams[connection] = seam
+        if not self.history_size:
+            await self._backend.subscribe(False, topic)
+            return None
+        try:
+            await self._backend.subscribe(False, topic)
+            # After the subscription took effect: what is published from now on arrives live.
+            history = await self._read(topic, None if recover is None else recover.offset)
+        except HubUnavailable:
+            history = None
+        except BaseException:
+            if seam is not None:
+                self._end_seam(connection, topic, seam, None, 0, [])
+            raise
+        if history is None:
+            if seam is not None:
+                self._end_seam(connection, topic, seam, None, 0, [])
+            return Recovery(False, "", 0)
+        epoch, offset, publications = history
+        recovered = (
+            recover is not None
+            and recover.epoch == epoch
+            and (
+                recover.offset == offset
+                or (bool(publications) and publications[0].offset == recover.offset + 1 and publications[-1].offset == offset)
+            )
+        )
+        missed = publications if recovered and seam is not None else []
+        if seam is not None:
+            self._end_seam(connection, topic, seam, epoch, offset, missed)
+        return Recovery(recovered, epoch, offset, len(missed))
 
-    async def subscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
+    def _end_seam(
+        self,
+        connection: BaseConnection,
+        topic: str,
+        seam: _Seam,
+        epoch: str | None,
+        offset: int,
+        missed: list[Publication],
+    ) -> None:
+        """Send what ``connection`` missed, then the live messages that waited, none twice; then let live ones through.
+
+        ``epoch`` ``None``: no history was read, every message that waited goes.
+        """
+        buffer, seam.buffer = seam.buffer, None
+        seams = self._seams.get(topic)
+        if seams is None or seams.get(connection) is not seam or connection not in self._subscribers:
+            return  # unsubscribed or closed meanwhile
+        enveloped = connection in self._enveloped
+        for publication in missed:
+            self._fan_out((connection,), self._framed_missed(topic, epoch or "", publication, enveloped))
+        for text, payload, position in buffer or ():
+            if epoch is not None and position is not None and position.epoch == epoch and position.offset <= offset:
+                continue  # in the history just read: sent above, or before the position returned
+            self._fan_out_one(connection, topic, Framed.from_payload(text, payload, self.compress), position)
+        if epoch is None:
+            self._drop_seam(connection, topic)
+        else:
+            # With Redis, a message read from history may still be on its way live: skip it then.
+            seam.epoch = epoch
+            seam.after = offset
+
+    def _framed_missed(self, topic: str, epoch: str, publication: Publication, enveloped: bool) -> Framed:
+        """A message read from history, framed once for every subscriber recovering it in this turn of the loop.
+
+        Many clients coming back at once share one read (:meth:`_read`), and
+        wake up in the same turn: each message is framed (and compressed) once.
+        """
+        cache = self._missed_cache
+        if cache is None:
+            cache = self._missed_cache = {}
+            asyncio.get_running_loop().call_soon(self._forget_missed)
+        key = (topic, epoch, publication.offset, enveloped)
+        framed = cache.get(key)
+        if framed is None:
+            framed = Framed.from_payload(publication.text, publication.payload, self.compress)
+            if enveloped:
+                framed = _envelope(topic, framed, Position(publication.offset, epoch), self.compress)
+            cache[key] = framed
+        return framed
+
+    def _forget_missed(self) -> None:
+        self._missed_cache = None
+
+    def _fan_out_one(self, connection: BaseConnection, topic: str, framed: Framed, position: Position | None) -> None:
+        if connection in self._enveloped:
+            framed = _envelope(topic, framed, position, self.compress)
+        self._fan_out((connection,), framed)
+
+    async def _read(self, topic: str, since: int | None) -> History:
+        """The topic's history after ``since``, read once for every subscriber that asks before the read is sent."""
+        key = (topic, since)
+        read = self._reads.get(key)
+        if read is None or read.issued:
+            # One read at a time per key; those who come meanwhile wait for the next one, together.
+            loop = asyncio.get_running_loop()
+            previous = read
+            read = self._reads[key] = _Read(loop.create_future())
+            self._start(self._issue(key, read, previous))
+        return await asyncio.shield(read.future)
+
+    async def _issue(self, key: tuple[str, int | None], read: _Read, previous: _Read | None) -> None:
+        future = read.future
+        try:
+            if previous is not None and not previous.future.done():
+                await asyncio.wait((previous.future,))
+            read.issued = True
+            history = await self._backend.history(key[0], key[1], self.history_size)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc if isinstance(exc, Exception) else HubUnavailable("hub is closed"))
+                future.exception()  # retrieved: nobody may be waiting any more
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            future.set_result(history)
+        finally:
+            if self._reads.get(key) is read:
+                del self._reads[key]
+
+    async def subscribe_prefix(self, connection: BaseConnection, prefix: str, *, envelope: bool = False) -> None:
         """Subscribe ``connection`` to every topic that starts with ``prefix`` (``""``: every topic).
 
         The prefix is matched literally: ``subscribe_prefix(ws, "room:")``
         receives ``"room:1"`` and ``"room:lobby"``. Never build a prefix from
         a client's input unless that client may read every topic it matches.
         Raises ``ValueError`` for a prefix ending with ``*``: write
-        ``"room:"``, not ``"room:*"``. Otherwise as :meth:`subscribe`.
+        ``"room:"``, not ``"room:*"``. Otherwise as :meth:`subscribe`, without
+        recovery: messages published while the connection was away are lost.
         """
         self._check_open()
         if type(prefix) is not str:
@@ -300,7 +583,7 @@ class Hub:
                 f"a prefix is matched literally, without '*': subscribe_prefix(connection, {prefix[:-1]!r}) "
                 f"receives every topic starting with {prefix[:-1]!r}"
             )
-        subscriber = self._subscriber(connection)
+        subscriber = self._subscriber(connection, envelope)
         if prefix not in subscriber.prefixes:
             subscriber.prefixes.add(prefix)
             group = self._prefixes.get(prefix)
@@ -310,7 +593,7 @@ class Hub:
             group.add(connection)
         await self._backend.subscribe(True, prefix)
 
-    def _subscriber(self, connection: BaseConnection) -> _Subscriber:
+    def _subscriber(self, connection: BaseConnection, envelope: bool) -> _Subscriber:
         if connection._closed_waiter.done():
             raise connection._closed_exc()
         subscriber = self._subscribers.get(connection)
@@ -318,6 +601,12 @@ class Hub:
             callback = functools.partial(self._connection_closed, connection)
             subscriber = self._subscribers[connection] = _Subscriber(callback)
             connection._closed_waiter.add_done_callback(callback)
+            if envelope:
+                self._enveloped.add(connection)
+        elif envelope != (connection in self._enveloped):
+            raise ValueError(
+                f"{connection._peer()} is subscribed with envelope={not envelope}: it gets envelopes or raw messages, not both"
+            )
         return subscriber
 
     async def unsubscribe(self, connection: BaseConnection, topic: str) -> None:
@@ -328,7 +617,14 @@ class Hub:
             return
         subscriber.topics.discard(topic)
         self._leave(connection, False, topic)
+        self._leave_presence(connection, topic)
+        self._drop_seam(connection, topic)
         self._forget_if_idle(connection, subscriber)
+
+    def _drop_seam(self, connection: BaseConnection, topic: str) -> None:
+        seams = self._seams.get(topic)
+        if seams is not None and seams.pop(connection, None) is not None and not seams:
+            del self._seams[topic]
 
     async def unsubscribe_prefix(self, connection: BaseConnection, prefix: str) -> None:
         """Undo :meth:`subscribe_prefix` with the same ``prefix``; no error if it wasn't subscribed."""
@@ -343,6 +639,7 @@ class Hub:
     def _forget_if_idle(self, connection: BaseConnection, subscriber: _Subscriber) -> None:
         if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
+            self._enveloped.discard(connection)
             connection._closed_waiter.remove_done_callback(subscriber.callback)
 
     def _leave(self, connection: BaseConnection, is_prefix: bool, name: str) -> None:
@@ -366,14 +663,55 @@ class Hub:
             group.discard(connection)
             if not group:
                 del self._exact[name]
+                self._last.pop(name, None)
+                self._filling.pop(name, None)
                 self._backend.unsubscribe(False, name)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def presence(self, topic: str) -> dict[str, Any]:
+        """Who is subscribed to ``topic`` with a ``presence`` (see :meth:`subscribe`), in every process.
+
+        A dict: the connection's id (``str(connection.id)``) -> what it was
+        subscribed with. With Redis, the entries of a process that died stay
+        until ``presence_ttl`` has passed. Raises
+        :exc:`~wsio.pubsub.HubUnavailable` when the broker can't be reached.
+        """
+        self._check_open()
+        entries = await self._backend.presence(topic)
+        return {client_id: json.loads(info) for client_id, info in entries.items()}
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(self.presence_ttl / 3)
+            await self._write_presence()
+
+    async def _write_presence(self) -> None:
+        """Write (again) every presence entry of this process's connections."""
+        for topic, present in list(self._present.items()):
+            try:
+                await self._backend.presence_add(
+                    topic, {str(connection.id): info for connection, info in present.items()}, self.presence_ttl
+                )
+            except HubUnavailable:
+                return  # written when the broker is back
+
+    def _leave_presence(self, connection: BaseConnection, topic: str) -> None:
+        present = self._present.get(topic)
+        if present is not None and present.pop(connection, None) is not None:
+            if not present:
+                del self._present[topic]
+            self._backend.presence_remove(topic, (str(connection.id),))
 
     def _connection_closed(self, connection: BaseConnection, _future: Any) -> None:
         subscriber = self._subscribers.pop(connection, None)
         if subscriber is None:
             return
+        self._enveloped.discard(connection)
         for topic in subscriber.topics:
             self._leave(connection, False, topic)
+            self._leave_presence(connection, topic)
+            self._drop_seam(connection, topic)
         for prefix in subscriber.prefixes:
             self._leave(connection, True, prefix)
         if subscriber.dropped:
@@ -443,14 +781,134 @@ class Hub:
         self._check_open()
         _check_topic(topic)
         framed = Framed(message, self.compress, "publish()")
-        targets = self._targets(topic)
-        reached = self._fan_out(targets, framed) if targets else 0
+        text = framed.head & 0x0F == OP_TEXT
+        if self.history_size:
+            # The backend gives the message its offset and delivers it here too, in order.
+            try:
+                _, reached = await self._backend.append(topic, text, bytes(framed.payload))
+            except HubUnavailable as exc:
+                exc.delivered = self._deliver(topic, framed, None)
+                raise
+            return reached
+        reached = self._deliver(topic, framed, None)
         try:
-            await self._backend.publish(topic, framed.head & 0x0F == OP_TEXT, framed.payload)
+            await self._backend.publish(topic, text, framed.payload)
         except HubUnavailable as exc:
             exc.delivered = reached
             raise
         return reached
+
+    def _deliver(self, topic: str, framed: Framed, position: Position | None) -> int:
+        """Write a message to this process's subscribers of ``topic``; how many it reached."""
+        targets = self._targets(topic)
+        if not targets:
+            return 0
+        if self._seams:
+            seams = self._seams.get(topic)
+            if seams:
+                targets = self._through_seams(topic, seams, targets, framed, position)
+        if not self._enveloped:
+            return self._fan_out(targets, framed)
+        enveloped = self._enveloped
+        raw = [connection for connection in targets if connection not in enveloped]
+        wrapped = [connection for connection in targets if connection in enveloped]
+        reached = self._fan_out(raw, framed) if raw else 0
+        if wrapped:
+            reached += self._fan_out(wrapped, _envelope(topic, framed, position, self.compress))
+        return reached
+
+    def _deliver_at(self, topic: str, text: bool, payload: bytes, position: Position) -> int:
+        """Deliver a message with its place in history, after any this process missed before it.
+
+        For a topic subscribed to by name: a message whose offset isn't the
+        last one delivered here plus one (Redis was away for a while) is held,
+        with those after it, while the ones missed are read from history and
+        delivered first. A message at or below the last offset is not delivered
+        again.
+        """
+        if topic in self._exact:
+            held = self._filling.get(topic)
+            if held is not None:
+                held.append((text, payload, position))
+                return 0
+            last = self._last.get(topic)
+            if last is not None and last.epoch == position.epoch:
+                if position.offset <= last.offset:
+                    return 0  # delivered already, from history
+                if position.offset > last.offset + 1:
+                    self._filling[topic] = [(text, payload, position)]
+                    self._start(self._fill(topic, last))
+                    return 0
+            self._last[topic] = position
+        return self._deliver(topic, Framed.from_payload(text, payload, self.compress), position)
+
+    def _reconnected(self) -> None:
+        """The backend is back: write presence again; it may have missed messages: fill every topic's gap."""
+        if self._present:
+            self._start(self._write_presence())
+        for topic, last in list(self._last.items()):
+            if topic not in self._filling:
+                self._filling[topic] = []
+                self._start(self._fill(topic, last))
+
+    def _start(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(self, topic: str, last: Position) -> None:
+        """Deliver the messages of ``topic`` after ``last`` from history, then those held meanwhile."""
+        try:
+            history: History | None = await self._read(topic, last.offset)
+        except HubUnavailable:
+            history = None
+        held = self._filling.pop(topic, None)
+        if held is None:
+            return  # nobody is subscribed by name any more
+        offset, epoch = last
+        if history is not None and history.epoch == epoch:
+            for publication in history.publications:
+                if publication.offset > offset:
+                    offset = publication.offset
+                    framed = Framed.from_payload(publication.text, publication.payload, self.compress)
+                    self._deliver(topic, framed, Position(offset, epoch))
+            if history.publications and history.publications[0].offset > last.offset + 1:
+                self.logger.warning(
+                    "history of %r no longer held offsets %d to %d", topic, last.offset + 1, history.publications[0].offset - 1
+                )
+        for text, payload, position in held:
+            if position is not None and position.epoch == epoch and position.offset <= offset:
+                continue
+            if position is not None:
+                offset, epoch = position
+            self._deliver(topic, Framed.from_payload(text, payload, self.compress), position)
+        if topic in self._exact:
+            self._last[topic] = Position(offset, epoch)
+
+    def _through_seams(
+        self,
+        topic: str,
+        seams: dict[BaseConnection, _Seam],
+        targets: Collection[BaseConnection],
+        framed: Framed,
+        position: Position | None,
+    ) -> Collection[BaseConnection]:
+        """``targets`` without the connections whose subscription to ``topic`` is joining its history."""
+        held: set[BaseConnection] = set()
+        for connection, seam in list(seams.items()):
+            if seam.buffer is not None:
+                seam.buffer.append((framed.head & 0x0F == OP_TEXT, bytes(framed.payload), position))
+            elif position is not None and position.epoch == seam.epoch and position.offset <= seam.after:
+                pass  # sent from history already
+            else:
+                del seams[connection]  # past the seam: from now on, live messages go straight through
+                continue
+            held.add(connection)
+        if not seams:
+            del self._seams[topic]
+        if not held:
+            return targets
+        return [connection for connection in targets if connection not in held]
 
     def _fan_out(self, connections: Iterable[BaseConnection], framed: Framed) -> int:
         # The hot loop: per connection, a state check, a buffer size, a dict
@@ -535,7 +993,7 @@ class _Sink:
     def logger(self) -> logging.Logger:
         return self._hub.logger
 
-    def deliver(self, topic: str, text: bool, payload: bytes) -> int:
+    def deliver(self, topic: str, text: bool, payload: bytes, position: Position | None = None) -> int:
         hub = self._hub
         if text:
             try:
@@ -543,8 +1001,12 @@ class _Sink:
             except UnicodeDecodeError:
                 hub.logger.warning("ignored a text message to %r that isn't valid UTF-8", topic)
                 return 0
-        targets = hub._targets(topic)
-        return hub._fan_out(targets, Framed.from_payload(text, payload, hub.compress)) if targets else 0
+        if position is not None:
+            return hub._deliver_at(topic, text, payload, position)
+        return hub._deliver(topic, Framed.from_payload(text, payload, hub.compress), position)
+
+    def reconnected(self) -> None:
+        self._hub._reconnected()
 
     def has_subscribers(self, is_prefix: bool, name: str) -> bool:
         hub = self._hub
@@ -553,6 +1015,20 @@ class _Sink:
     def names(self) -> list[tuple[bool, str]]:
         hub = self._hub
         return [*((False, topic) for topic in hub._exact), *((True, prefix) for prefix in hub._prefixes)]
+
+
+def _envelope(topic: str, framed: Framed, position: Position | None, compress: bool | None) -> Framed:
+    """A message in the JSON envelope of :mod:`wsio.pubsub.json_protocol`."""
+    event: dict[str, Any] = {"type": "pub", "topic": topic}
+    payload = framed.payload
+    if framed.head & 0x0F == OP_TEXT:
+        event["data"] = bytes(payload).decode()
+    else:
+        event["b64"] = base64.b64encode(payload).decode()
+    if position is not None:
+        event["offset"] = position.offset
+        event["epoch"] = position.epoch
+    return Framed(json.dumps(event, ensure_ascii=False, separators=(",", ":")), compress)
 
 
 def _check_topic(topic: str) -> None:

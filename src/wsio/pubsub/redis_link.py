@@ -8,6 +8,24 @@ things. Subscription changes are queued as keys whose Redis state may be stale a
 sent in order by one flush at a time, which compares what the hub has local
 subscribers for with what Redis was told: a burst of subscribes and
 unsubscribes ends in the right state whatever the interleaving.
+
+**History** (:meth:`RedisBackend.keep_history`): a topic's messages are kept in
+a stream, ``{channel_prefix}history:{topic}``, whose entry ids are ``0-{offset}``,
+and its epoch and last offset in a hash, ``{channel_prefix}history-meta:{topic}``.
+One script adds the entry (``XADD ... MAXLEN ~ size``), counts the offset and
+publishes the message with its position, so that Redis publishes a topic's
+messages in the order of their offsets, whichever process sends them; every
+process, this one included, delivers them as they come back from Redis. The
+age bound is applied when reading (each entry holds Redis's time), and both
+keys expire when the topic is left alone (``PEXPIRE``: ``ttl`` for the stream,
+``meta_ttl`` for the hash). A hash that is gone (flushed, expired, evicted)
+means a new epoch: the script that finds it missing draws one, and drops what
+is left of the stream.
+
+**Presence**: a topic's entries (client id -> JSON) are in a hash,
+``{channel_prefix}presence:{topic}``, and their expiry times in a sorted set,
+``{channel_prefix}presence-expiry:{topic}``: reading drops the expired
+entries, those of a process that stopped refreshing them (it died).
 """
 
 from __future__ import annotations
@@ -20,11 +38,11 @@ import logging
 import os
 import re
 import urllib.parse
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .._client_common import backoff
 from . import wire
-from .backend import Backend, Sink
+from .backend import Backend, History, Position, Publication, Sink, new_epoch
 from .errors import HubUnavailable
 from .redact import redact_url
 
@@ -36,6 +54,91 @@ _BATCH = 1000
 _RECENT_IDS = 4096
 
 _GLOB_SPECIAL = re.compile(rb"([*?\[\]\\])")
+
+# KEYS: stream, meta. ARGV: channel, size, ttl ms, meta ttl ms, a new epoch,
+# the message's type (b"t" or b"b"), origin + sequence number, payload.
+_APPEND = """
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[2], 'o', 1)
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. offset, 't', ms, 'k', ARGV[6], 'd', ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[1], ARGV[6] .. ARGV[7] .. struct.pack('>I8', offset) .. string.char(#epoch) .. epoch .. ARGV[8])
+return {offset, epoch}
+"""
+
+# KEYS: hash, sorted set. ARGV: ttl ms, then client id, JSON, client id, JSON...
+_PRESENCE_ADD = """
+local now = redis.call('TIME')
+local expires = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], expires, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: hash, sorted set. ARGV: client ids.
+_PRESENCE_REMOVE = """
+for i = 1, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+return 1
+"""
+
+# KEYS: hash, sorted set. Returns HGETALL, without the expired entries (dropped).
+_PRESENCE = """
+local now = redis.call('TIME')
+local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)
+for _, id in ipairs(expired) do
+  redis.call('HDEL', KEYS[1], id)
+end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: stream, meta. ARGV: since ("": none), limit, size, ttl ms, meta ttl ms, a new epoch.
+# Returns {epoch, last offset, {{id, type, payload}, ...}}.
+_HISTORY = """
+local epoch = redis.call('HGET', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'e', epoch, 'o', 0)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
+if ARGV[1] == '' then
+  return {epoch, top, {}}
+end
+local first = math.max(tonumber(ARGV[1]), top - tonumber(ARGV[3]))
+local now = redis.call('TIME')
+local oldest = now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[4])
+local found = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(0-' .. first, '+', 'COUNT', ARGV[2])) do
+  local fields = {}
+  for i = 1, #entry[2], 2 do
+    fields[entry[2][i]] = entry[2][i + 1]
+  end
+  if tonumber(fields['t']) >= oldest then
+    found[#found + 1] = {entry[1], fields['k'], fields['d']}
+  end
+end
+return {epoch, top, found}
+"""
 
 
 #: A subscription: ``(True, prefix)`` or ``(False, topic)``.
@@ -109,11 +212,16 @@ class RedisBackend(Backend):
         self._dirty: set[Key] = set()  # subscriptions whose Redis state may need a command
         self._active: set[Key] = set()  # subscriptions Redis was told of, on this connection
         self._confirmed: set[Key] = set()  # ... and confirmed
+        self._confirmed_prefixes: set[str] = set()  # the prefixes among them
         self._confirm: dict[Key, asyncio.Future[None]] = {}
         self._redis_names: dict[Key, bytes] = {}
         self._local_names: dict[tuple[bool, bytes], Key] = {}
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
+        self._history: tuple[int, int, int] | None = None  # size, ttl ms, meta ttl ms
+        self._echoes: dict[bytes, asyncio.Future[int]] = {}  # message id -> how many it reached here
+        self._scripts: dict[str, Any] = {}
+        self._removals: set[asyncio.Task[None]] = set()
 
     def bind(self, sink: Sink) -> None:
         super().bind(sink)
@@ -161,6 +269,9 @@ class RedisBackend(Backend):
             await self._attempted.wait()
 
     async def close(self) -> None:
+        if self._removals:
+            # Presence entries of connections that just left: let them go before disconnecting.
+            await asyncio.wait(self._removals, timeout=self.subscribe_timeout)
         self._closed = True
         self._up = False
         for task in (self._task, self._flush_task):
@@ -171,6 +282,7 @@ class RedisBackend(Backend):
                 except (asyncio.CancelledError, Exception):
                     pass
         self._release_waiters()
+        self._release_echoes()
         if self._attempted is not None:
             self._attempted.set()  # nobody waits for a first attempt that won't come
         if self._pubsub is not None:
@@ -209,6 +321,7 @@ class RedisBackend(Backend):
                 if self._pubsub is pubsub:
                     self._pubsub = None
                 self._release_waiters()
+                self._release_echoes()
                 self._attempted.set()  # type: ignore[union-attr]  # made by start(), before this task
                 await self._drop(pubsub)
                 if delays is None:
@@ -242,6 +355,7 @@ class RedisBackend(Backend):
         # A fresh connection: tell Redis everything the hub has subscribers for.
         self._active.clear()
         self._confirmed.clear()
+        self._confirmed_prefixes.clear()
         self._dirty.update(self.sink.names())
         self._pubsub = pubsub
         await pubsub.execute_command("PING")  # proves the connection works, even with nothing to subscribe
@@ -249,6 +363,7 @@ class RedisBackend(Backend):
         # Publishing connections left from before an outage are stale.
         await self._client.connection_pool.disconnect(inuse_connections=False)
         self._up = True
+        self.sink.reconnected()
         self.logger.info(
             "connected to Redis at %s; subscribed to %d topics and %d prefixes",
             self._where,
@@ -340,6 +455,8 @@ class RedisBackend(Backend):
                         commands["PUNSUBSCRIBE" if is_prefix else "UNSUBSCRIBE"].append(self._redis_name(key))
                         self._active.discard(key)
                         self._confirmed.discard(key)
+                        if is_prefix:
+                            self._confirmed_prefixes.discard(key[1])
                         forget.append(key)
                     elif not wanted:
                         forget.append(key)
@@ -387,6 +504,8 @@ class RedisBackend(Backend):
             key = self._local_names.get((kind == b"psubscribe", response[1]))
             if key is not None and key in self._active:
                 self._confirmed.add(key)
+                if key[0]:
+                    self._confirmed_prefixes.add(key[1])
                 future = self._confirm.pop(key, None)
                 if future is not None and not future.done():
                     future.set_result(None)
@@ -397,11 +516,11 @@ class RedisBackend(Backend):
         if not channel.startswith(prefix):
             return
         try:
-            text, origin, message_id, payload = wire.decode(data)
+            text, origin, message_id, payload, position = wire.decode_position(data)
         except ValueError as exc:
             self.logger.warning("ignored a message on %r that isn't from a wsio hub: %s", channel, exc)
             return
-        if origin == self.origin:
+        if position is None and origin == self.origin:
             return  # our own: delivered locally when published
         recent = self._recent_set
         if message_id in recent:
@@ -414,7 +533,14 @@ class RedisBackend(Backend):
             topic = channel[len(prefix) :].decode()
         except UnicodeDecodeError:
             return
-        self.sink.deliver(topic, text, payload)
+        if position is None:
+            self.sink.deliver(topic, text, payload)
+            return
+        reached = self.sink.deliver(topic, text, payload, Position(*position))
+        if origin == self.origin:
+            echo = self._echoes.pop(message_id, None)
+            if echo is not None and not echo.done():
+                echo.set_result(reached)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -433,3 +559,124 @@ class RedisBackend(Backend):
             raise HubUnavailable(
                 f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
             ) from exc
+
+    # -- history -----------------------------------------------------------------------------
+
+    def keep_history(self, size: int, ttl: float, meta_ttl: float) -> None:
+        self._history = (size, max(1, round(ttl * 1000)), max(1, round(meta_ttl * 1000)))
+
+    def _keys(self, topic: str) -> list[bytes]:
+        name = topic.encode()
+        return [self.prefix + b"history:" + name, self.prefix + b"history-meta:" + name]
+
+    def _release_echoes(self) -> None:
+        for future in self._echoes.values():
+            if not future.done():
+                future.set_result(0)
+        self._echoes.clear()
+
+    def _hears(self, topic: str) -> bool:
+        """Whether Redis sends this process the messages of ``topic`` (it confirmed a matching subscription)."""
+        if (False, topic) in self._confirmed:
+            return True
+        return any(topic.startswith(prefix) for prefix in self._confirmed_prefixes)
+
+    async def _script(self, source: str, keys: list[bytes], args: list[Any], doing: str, then: str = "") -> Any:
+        """Run a script (loaded once); :exc:`HubUnavailable` if Redis is away or fails, saying what couldn't be done."""
+        from redis.exceptions import RedisError
+
+        if self._closed:
+            raise HubUnavailable("hub is closed")
+        await self.start()
+        if not self._up:
+            raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): can't {doing}{then}")
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._client.register_script(source)
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubUnavailable(f"can't {doing} in Redis at {self._where} ({self._redact(str(exc))}){then}") from exc
+
+    async def append(self, topic: str, text: bool, payload: bytes) -> tuple[Position, int]:
+        if self._history is None:
+            raise RuntimeError("keep_history() wasn't called")
+        size, ttl, meta_ttl = self._history
+        message_id = self.origin + next(self._seq).to_bytes(8, "big")
+        # Our own message comes back from Redis, in its place among the others': wait for it.
+        echo: asyncio.Future[int] | None = None
+        if self._up and self._hears(topic):
+            echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
+        try:
+            offset, epoch = await self._script(
+                _APPEND,
+                self._keys(topic),
+                [
+                    self.prefix + topic.encode(),
+                    size,
+                    ttl,
+                    meta_ttl,
+                    new_epoch(),
+                    wire.TEXT_AT if text else wire.BINARY_AT,
+                    message_id,
+                    payload,
+                ],
+                "publish",
+                ": the message reached this process only",
+            )
+            position = Position(int(offset), epoch.decode())
+            if echo is None:
+                return position, 0
+            try:
+                reached = await asyncio.wait_for(asyncio.shield(echo), self.subscribe_timeout)
+            except asyncio.TimeoutError:
+                reached = 0
+            return position, reached
+        finally:
+            self._echoes.pop(message_id, None)
+
+    async def history(self, topic: str, since: int | None, limit: int) -> History:
+        if self._history is None:
+            raise RuntimeError("keep_history() wasn't called")
+        size, ttl, meta_ttl = self._history
+        epoch, top, entries = await self._script(
+            _HISTORY,
+            self._keys(topic),
+            ["" if since is None else since, limit, size, ttl, meta_ttl, new_epoch()],
+            "read history",
+        )
+        publications = [
+            Publication(int(entry_id.rpartition(b"-")[2]), kind == wire.TEXT_AT, bytes(data)) for entry_id, kind, data in entries
+        ]
+        return History(epoch.decode(), int(top), publications)
+
+    # -- presence --------------------------------------------------------------------------
+
+    def _presence_keys(self, topic: str) -> list[bytes]:
+        name = topic.encode()
+        return [self.prefix + b"presence:" + name, self.prefix + b"presence-expiry:" + name]
+
+    async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
+        args: list[Any] = [max(1, round(ttl * 1000))]
+        for client_id, info in entries.items():
+            args += [client_id, info]
+        await self._script(_PRESENCE_ADD, self._presence_keys(topic), args, "write presence")
+
+    def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
+        if self._closed or not client_ids:
+            return
+
+        async def remove() -> None:
+            try:
+                await self._script(_PRESENCE_REMOVE, self._presence_keys(topic), list(client_ids), "remove presence")
+            except HubUnavailable as exc:
+                # The entries expire by themselves.
+                self.logger.debug("%s", exc)
+
+        task = asyncio.get_running_loop().create_task(remove())
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
+    async def presence(self, topic: str) -> dict[str, str]:
+        flat = await self._script(_PRESENCE, self._presence_keys(topic), [], "read presence")
+        return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}

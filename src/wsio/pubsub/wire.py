@@ -11,16 +11,32 @@
 
 The type travels with the message: a binary message arrives as ``bytes``, a text
 one as ``str``. Another program can publish to wsio hubs in this format.
+
+A hub that keeps history (``history_size``) publishes its messages with their
+place in the topic's history, under the types ``b"t"`` (text) and ``b"b"``
+(binary), between the header and the payload::
+
+    bytes 17-24  the message's offset in its topic, big-endian
+    byte  25     n, the length of the epoch
+    bytes 26-    the epoch (n ASCII bytes), then the payload
+
+Such a message is written by a script in Redis (the offset is drawn there), so
+that a topic's messages are published in the order of their offsets. A hub
+without history delivers these too; messages of the
+first form are still read by every hub.
 """
 
 from __future__ import annotations
 
 import struct
 
-__all__ = ["TEXT", "BINARY", "HEADER_SIZE", "encode", "decode"]
+__all__ = ["TEXT", "BINARY", "TEXT_AT", "BINARY_AT", "HEADER_SIZE", "encode", "decode", "decode_position"]
 
 TEXT = b"T"
 BINARY = b"B"
+TEXT_AT = b"t"
+BINARY_AT = b"b"
+_OFFSET = struct.Struct("!Q")
 _HEADER = struct.Struct("!c8sQ")
 HEADER_SIZE = _HEADER.size  # 17
 
@@ -35,15 +51,36 @@ def encode(text: bool, origin: bytes, seq: int, payload: bytes | bytearray | mem
 def decode(data: bytes) -> tuple[bool, bytes, bytes, bytes]:
     """``(text, origin, message_id, payload)`` of a Redis message; ``ValueError`` if it isn't one.
 
-    ``message_id`` is the origin and sequence number together (16 bytes).
+    ``message_id`` is the origin and sequence number together (16 bytes). A
+    message with a position (``b"t"``, ``b"b"``) is returned without it: see
+    :func:`decode_position`.
     """
+    text, origin, message_id, payload, _ = decode_position(data)
+    return text, origin, message_id, payload
+
+
+def decode_position(data: bytes) -> tuple[bool, bytes, bytes, bytes, tuple[int, str] | None]:
+    """As :func:`decode`, plus ``(offset, epoch)`` for a message with a position, else ``None``."""
     if len(data) < HEADER_SIZE:
         raise ValueError(f"message of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header")
     kind = data[0:1]
-    if kind == TEXT:
+    if kind == TEXT or kind == TEXT_AT:
         text = True
-    elif kind == BINARY:
+    elif kind == BINARY or kind == BINARY_AT:
         text = False
     else:
-        raise ValueError(f"unknown message type {kind!r} (expected {TEXT!r} or {BINARY!r})")
-    return text, data[1:9], data[1:17], data[17:]
+        raise ValueError(f"unknown message type {kind!r} (expected {TEXT!r}, {BINARY!r}, {TEXT_AT!r} or {BINARY_AT!r})")
+    if kind == TEXT or kind == BINARY:
+        return text, data[1:9], data[1:17], data[17:], None
+    if len(data) < HEADER_SIZE + 9:
+        raise ValueError(f"message of {len(data)} bytes is too short for its position")
+    (offset,) = _OFFSET.unpack_from(data, HEADER_SIZE)
+    n = data[HEADER_SIZE + 8]
+    start = HEADER_SIZE + 9
+    if len(data) < start + n:
+        raise ValueError(f"message of {len(data)} bytes is too short for its {n}-byte epoch")
+    try:
+        epoch = data[start : start + n].decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError("the epoch isn't ASCII") from None
+    return text, data[1:9], data[1:17], data[start + n :], (offset, epoch)
