@@ -10,6 +10,7 @@ whether its transport is closed (:attr:`closed`).
 from __future__ import annotations
 
 import codecs
+import collections
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -41,7 +42,7 @@ def _encode_piece(piece: str, last: bool) -> bytes:
 
 class ConnectionAPI:
     """Attributes shared by every connection; needs ``protocol``, ``remote_address``,
-    ``_id``, ``_why`` and ``_lost_exc`` on the instance, and :attr:`closed`."""
+    ``_id``, ``_queue``, ``_messages``, ``_why`` and ``_lost_exc`` on the instance, and :attr:`closed`."""
 
     if not TYPE_CHECKING:  # hidden from type checkers: the attributes are the subclasses' slots
         __slots__ = ()
@@ -55,6 +56,8 @@ class ConnectionAPI:
     latency: float
     remote_address: Any
     _id: uuid.UUID | None
+    _queue: collections.deque[Any]  # messages and Fragments for recv(), in order
+    _messages: int  # complete messages in _queue
     _why: str
     _lost_exc: BaseException | None
 
@@ -80,6 +83,19 @@ class ConnectionAPI:
         #: Round-trip time of the last ping that got its pong, in seconds.
         self.latency = 0.0
         self._id = None
+
+    def _drop_rest_of_message(self) -> None:
+        """Take the queued pieces of a message being streamed that can't be finished.
+
+        Each layer calls it where its queue is safe to touch (the event loop's
+        thread; under the thread layer's lock).
+        """
+        queue = self._queue
+        while queue:
+            fragment = queue.popleft()
+            if fragment.last:
+                self._messages -= 1
+                break
 
     @property
     def closed(self) -> bool:  # pragma: no cover - each layer defines it

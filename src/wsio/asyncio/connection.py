@@ -861,15 +861,6 @@ class Connection(BaseConnection):
             return message
         return message.encode() if type(message) is str else message
 
-    def _drop_rest_of_message(self) -> None:
-        """Take the pieces of the message being streamed that are queued already (it can't be finished)."""
-        queue = self._queue
-        while queue:
-            fragment = queue.popleft()
-            if fragment.last:
-                self._messages -= 1
-                break
-
     def __aiter__(self) -> AsyncIterator[Data]:
         return self._iterate()
 

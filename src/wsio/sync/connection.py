@@ -366,15 +366,6 @@ class Connection(ConnectionAPI):
             if fragment.last:
                 return
 
-    def _drop_rest_of_message(self) -> None:
-        """Take the pieces of the message being streamed that are queued already (under _lock)."""
-        queue = self._queue
-        while queue:
-            fragment = queue.popleft()
-            if fragment.last:
-                self._messages -= 1
-                break
-
     def __iter__(self) -> Iterator[Data]:
         """Yield messages until the connection closes; a normal closure ends the loop."""
         try:
