@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wsio.exceptions import InvalidHandshake, InvalidMessage, SecurityError
@@ -854,6 +854,66 @@ def test_any_bytes_only_raise_handshake_errors(data: bytes, cuts: list[int]) -> 
         except InvalidHandshake:
             pass
         assert parser.buffered <= limits.max_line + 2
+
+
+_request_like = st.lists(
+    st.sampled_from(
+        [b"GET / HTTP/1.1", b"GET /x?a=b HTTP/1.1", b"POST / HTTP/1.1", b"GET / HTTP/1.0", b"\r\n", b"\r\n",
+         b"\n", b"\r", b":", b" ", b"\t", b"Host: h", b"Upgrade: websocket", b"Content-Length: 3",
+         b"Content-Length: 0", b"Transfer-Encoding: chunked", b"X: y", b"X : y", b"\x00", b"\xff", b"a" * 70]
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+# Mostly well-formed heads with one thing wrong here and there.
+_request_heads = st.builds(
+    lambda start, headers, end: start + b"".join(b"\r\n" + header for header in headers) + end,
+    st.sampled_from([b"GET / HTTP/1.1", b"GET /x?a=b HTTP/1.1", b"POST / HTTP/1.1", b"GET / HTTP/1.0", b"GET  / HTTP/1.1", b""]),
+    st.lists(
+        st.sampled_from(
+            [b"Host: h", b"Upgrade: websocket", b"X: y", b"X : y", b" folded", b"Content-Length: 3", b"Content-Length: 0",
+             b"Transfer-Encoding: chunked", b"X: a\x00b", b"X: \xff", b"Bad\rLine: 1", b"Bad\nLine: 1", b"", b"Y:",
+             b"Long: " + b"a" * 60]
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([b"\r\n\r\n", b"\r\n\r\n", b"\r\n\r\n", b"\r\n", b"\n\n", b"\r\n\n"]),
+)
+
+
+class _IncrementalOnly(RequestParser):
+    """The parser without its one-pass path for a whole head."""
+
+    def _feed_whole_head(self, data: bytes) -> Request | None:
+        return None
+
+
+def _outcome(parser: RequestParser, chunks: list[bytes]) -> object:
+    try:
+        for chunk in chunks:
+            result = parser.feed(chunk)
+            if result is not None:
+                return (result.method, result.path, list(result.headers.raw_items()), parser.leftover)
+        return None
+    except InvalidHandshake as exc:
+        return (type(exc), str(exc), getattr(exc, "status", None))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_request_heads, _request_like), st.binary(max_size=10))
+@example(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", b"\x81\x00")
+@example(b"GET / HTTP/1.1\r\nBad\nLine: 1\r\n\r\n", b"")  # a bare LF
+@example(b"GET / HTTP/1.1\r\nBad\rLine: 1\r\n\r\n", b"")  # a bare CR
+@example(b"GET / HTTP/1.1\r\nLong: " + b"a" * 60 + b"\r\n\r\n", b"")  # a line over max_line
+@example(b"GET / HTTP/1.1\r\n" + b"X: 0123456789abcdef0123456789abcdef0123456789\r\n" * 4 + b"\r\n", b"")  # max_size
+@example(b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 5 + b"\r\n", b"")  # max_headers
+@example(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", b"")
+def test_a_request_in_one_read_parses_as_on_the_incremental_path(data: bytes, trailer: bytes) -> None:
+    """The one-pass path for a head that came in one read decides exactly as the incremental one."""
+    limits = HandshakeLimits(max_line=64, max_headers=4, max_size=200)
+    data += trailer
+    assert _outcome(RequestParser(limits), [data]) == _outcome(_IncrementalOnly(limits), [data])
 
 
 # No deadline: with 1-byte chunks an example is 16,000 feed() calls, which

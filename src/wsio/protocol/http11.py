@@ -484,7 +484,41 @@ class RequestParser(_Parser[Request]):
 
     def feed(self, data: bytes | bytearray | memoryview) -> Request | None:
         """Parse ``data``; return the :class:`Request` once its head is complete."""
+        if self._state == _START and not self._buf and self._error is None:
+            request = self._feed_whole_head(bytes(data))
+            if request is not None:
+                return request
         return self._feed(data)
+
+    def _feed_whole_head(self, data: bytes) -> Request | None:
+        """The usual case, the whole head in the first read: split it in one pass.
+
+        The lines go through the same checks as on the incremental path. Anything
+        unusual (an incomplete head, a bare CR or LF, a line or a head over its
+        limit) returns None and takes the incremental path, which says exactly
+        what is wrong and where.
+        """
+        end = data.find(b"\r\n\r\n")
+        limits = self.limits
+        if end < 0 or end + 4 > limits.max_size:
+            return None
+        head = data[:end]
+        crlf = head.count(b"\r\n")
+        if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
+            return None
+        lines = head.split(b"\r\n")
+        if max(map(len, lines)) > limits.max_line:
+            return None
+        try:
+            for line in lines:
+                self._handle_line(line)
+            self._head_size = end + 4
+            self._handle_line(b"")  # the empty line that ends the head
+        except InvalidHandshake as exc:
+            self._error = exc
+            raise
+        self.leftover = data[end + 4 :]
+        return self._result
 
     def feed_eof(self) -> None:
         """Signal the end of the connection; raise if the request is incomplete."""
