@@ -930,3 +930,26 @@ def test_garbage_line_rejected_with_bounded_buffer(pattern: bytes, chunk_size: i
                 assert parser.buffered <= limits.max_line + 2
         # Rejected within the first max_line + 2 + chunk bytes, not at the end.
         assert start <= limits.max_line + 2 + chunk_size
+
+
+def test_common_header_strings_are_shared_between_requests_and_the_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server keeps every request's headers: repeated names and values are one str, not one per connection."""
+    from wsio.protocol import http11
+
+    def request(origin: str) -> Request:
+        head = f"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nOrigin: {origin}\r\nSec-WebSocket-Key: {origin}\r\n\r\n"
+        result = RequestParser().feed(head.encode())
+        assert result is not None
+        return result
+
+    monkeypatch.setattr(http11, "_NAMES", {})
+    monkeypatch.setattr(http11, "_VALUES", {})
+    first, second = request("https://a.example"), request("https://a.example")
+    pairs = list(zip(first.headers.raw_items(), second.headers.raw_items()))
+    for (name1, value1), (name2, value2) in pairs:
+        assert name1 is name2
+        assert (value1 is value2) == (name1 != "Sec-WebSocket-Key"), name1  # a key is never the same twice
+    # Endless distinct values fill the table up to its bound, then are decoded as before.
+    for i in range(http11._SHARED_MAX + 100):
+        assert request(f"https://{i}.example").headers["Origin"] == f"https://{i}.example"
+    assert len(http11._VALUES) == http11._SHARED_MAX

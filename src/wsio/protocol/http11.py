@@ -420,12 +420,39 @@ class _Parser(Generic[_MessageT]):
             raise InvalidMessage(
                 f"invalid character in {name.decode('ascii')} header value: {_show(bad.group())} at position {bad.start()}"
             )
-        return name.decode("ascii"), value.decode("iso-8859-1")
+        return _shared(name, _NAMES) or name.decode("ascii"), (
+            _shared(value, _VALUES) if name.lower() in _SHARED_VALUES else None
+        ) or value.decode("iso-8859-1")
 
     def _add_header(self, line: bytes) -> None:
         name, value = self._parse_header_line(line)
         # Values were checked above; skip Headers.__setitem__'s re-validation.
         self._headers._append(name, value)
+
+
+# A server keeps every connection's request headers, and most are the same
+# from one client to the next: one str per distinct name, and per distinct
+# value of the headers below, instead of one per connection (about 600 bytes
+# per idle connection). Bounded: once full, nothing is added, so a client
+# sending endless distinct values costs each table at most _SHARED_MAX entries.
+_SHARED_MAX = 512
+_NAMES: dict[bytes, str] = {}
+_VALUES: dict[bytes, str] = {}
+_SHARED_VALUES = frozenset(
+    {
+        b"host", b"upgrade", b"connection", b"sec-websocket-version", b"sec-websocket-extensions",
+        b"sec-websocket-protocol", b"origin", b"user-agent", b"accept-encoding", b"accept-language",
+        b"cache-control", b"pragma", b"server",
+    }
+)  # fmt: skip
+
+
+def _shared(data: bytes, table: dict[bytes, str]) -> str | None:
+    """The one str for ``data`` in ``table``, added if there is room; None if full and absent."""
+    text = table.get(data)
+    if text is None and len(table) < _SHARED_MAX:
+        text = table[data] = data.decode("iso-8859-1")
+    return text
 
 
 def _show(data: bytes, limit: int = 80) -> str:
