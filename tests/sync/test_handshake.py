@@ -14,7 +14,7 @@ import time
 import pytest
 
 import wsio.asyncio.client
-from wsio import ConnectionClosedOK, InvalidHandshake, InvalidStatus, NegotiationError, Response
+from wsio import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, NegotiationError, Response
 from wsio.sync import connect, serve, unix_connect, unix_serve
 from wsio.sync.client import reconnect
 
@@ -194,6 +194,31 @@ def test_shutdown_closes_connections_with_1001() -> None:
         with connect(uri(server) if server.socket.fileno() != -1 else "ws://127.0.0.1:1"):
             pass
     server.__exit__(None, None, None)
+
+
+def test_shutdown_just_after_the_response_still_sends_a_close_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection whose 101 is out but whose reader isn't running yet closes with the code, not with a dropped TCP connection."""
+    from wsio.sync.server import ServerConnection
+
+    start = ServerConnection._start
+    shut = threading.Event()
+
+    def shutdown_before_start(self: ServerConnection) -> None:
+        # What shutdown() does to each connection, at the worst moment: the
+        # client already has its 101, this thread hasn't started the reader.
+        closer = threading.Thread(target=self.close, args=(1012, "restarting"))
+        closer.start()
+        closer.join(5)
+        shut.set()
+        start(self)
+
+    monkeypatch.setattr(ServerConnection, "_start", shutdown_before_start)
+    with run_server(echo) as server:
+        with connect(uri(server)) as ws:
+            assert shut.wait(5)
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+            assert (info.value.code, info.value.reason) == (1012, "restarting")  # not 1006: the close frame came
 
 
 def test_shutdown_from_handler_and_context_manager() -> None:

@@ -176,6 +176,7 @@ class Connection(ConnectionAPI):
         self._failure_deadline: float | None = None
         self._close_deadline: float | None = None
         self._closing_local = False  # close() was called: read on even when the queue is full
+        self._close_on_start: tuple[int, str] | None = None  # asked for between the response and _start()
         self._tcp_done = False  # the reader has shut the socket down
         self._closed = threading.Event()  # the reader has finished and the socket is closed
         self._reader: threading.Thread | None = None
@@ -193,8 +194,13 @@ class Connection(ConnectionAPI):
         self.socket.settimeout(None)
         if self.ping_interval is not None:
             self._ping_due = time.monotonic() + self.ping_interval
-        self._reader = threading.Thread(target=self._read_main, name=f"wsio-reader-{self._peer()}", daemon=True)
-        self._reader.start()
+        reader = threading.Thread(target=self._read_main, name=f"wsio-reader-{self._peer()}", daemon=True)
+        with self._lock:
+            self._reader = reader
+            close = self._close_on_start
+        reader.start()
+        if close is not None:
+            self._start_close(*close)
 
     def _handshake_read(self, deadline: float | None) -> list[Any]:
         """Read once during the opening handshake and feed the core; return its events.
@@ -709,12 +715,19 @@ class Connection(ConnectionAPI):
 
     def _start_close(self, code: int, reason: str) -> None:
         """Send the close frame, without waiting for the answer."""
-        if self._reader is None:  # still in the opening handshake: its thread cleans up
+        with self._lock:
+            opening = self._reader is None
+            if opening and self.protocol.state is State.OPEN:
+                # The response is sent (the peer may be reading it) and the reader
+                # isn't running yet: _start() sends the close frame after it.
+                self._close_on_start = (code, reason)
+                return
+            if not opening:
+                self._closing_local = True
+                self._reader_cond.notify()  # read on even if the queue is full: the answer comes that way
+        if opening:  # still in the opening handshake: its thread cleans up
             _shutdown(self.socket)
             return
-        with self._lock:
-            self._closing_local = True
-            self._reader_cond.notify()  # read on even if the queue is full: the answer comes that way
         try:
             self._send_frame(lambda: self._build_close(code, reason), data=False)
         except ConnectionClosed:

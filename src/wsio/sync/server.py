@@ -354,8 +354,9 @@ class Server(ServerBase):
         """Stop accepting connections; close open ones with ``code`` and ``reason`` unless ``close_connections=False``.
 
         The default code is 1001 (going away); 1012 (service restart) tells
-        clients to come back, for example. Connections still in the opening
-        handshake are dropped.
+        clients to come back, for example. Connections whose opening handshake
+        isn't answered yet are dropped; one answered a moment ago gets its close
+        frame like the others.
 
         Waits until every handler has returned (at most ``timeout`` seconds, if
         given), with ``close_connections=False`` too: the kept connections end by
