@@ -134,8 +134,9 @@ class ConnectionOptions:
 
     def protocol_kwargs(self, logger: logging.Logger | None) -> dict[str, Any]:
         """The keyword arguments of the sans-I/O protocol: built once, used for every connection."""
+        extensions = self._extensions()
         return dict(
-            extensions=self._extensions(),
+            extensions=tuple(extensions) if extensions else None,  # shared by every connection's protocol
             subprotocols=self.subprotocols,
             limits=self.handshake_limits,
             max_size=self.max_size,

@@ -854,7 +854,8 @@ class ServerProtocol(Protocol):
 
         super().__init__(Side.SERVER, state=State.CONNECTING, **kwargs)
         self.origins = origins
-        self.available_extensions = list(extensions or ())
+        # A tuple: the server gives every connection the same one, not a copy each.
+        self.available_extensions = tuple(extensions) if extensions else ()
         self.available_subprotocols = subprotocols
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
