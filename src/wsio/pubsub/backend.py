@@ -109,6 +109,8 @@ class Backend(abc.ABC):
     """
 
     sink: Sink
+    #: Whether :meth:`subscribe` takes prefixes (``is_prefix``); when false, ``Hub.subscribe_prefix()`` refuses them.
+    prefixes = True
 
     def bind(self, sink: Sink) -> None:
         """Called once, by the hub that takes this backend, before any other method."""

@@ -185,7 +185,11 @@ class Hub:
     Args:
         url: ``None`` or ``"memory://"`` (default): in this process only;
             ``"redis://[[user]:password@]host[:port][/db]"``, ``"rediss://..."`` or
-            ``"unix:///path/to/socket[?password=...]"``: through Redis.
+            ``"unix:///path/to/socket[?password=...]"``: through Redis;
+            ``"redis+cluster://host:port[,host:port...]"`` (``rediss+cluster://``
+            for TLS): through a Redis Cluster, with sharded pub/sub (Redis 7+;
+            no prefix subscriptions), each topic's keys on its channel's slot
+            (``wsio/pubsub/redis_cluster.py``).
         slow: ``"drop"`` (default) or ``"close"``: what happens to a subscriber
             whose buffer is full.
         max_buffer: the bound of each subscriber's buffer, in bytes (default
@@ -289,9 +293,10 @@ class Hub:
         elif url is None or url == "memory://":
             backend = MemoryBackend()
         else:
+            from .redis_cluster import ClusterBackend, is_cluster_url
             from .redis_link import RedisBackend
 
-            backend = RedisBackend(
+            backend = (ClusterBackend if is_cluster_url(url) else RedisBackend)(
                 url,
                 channel_prefix=channel_prefix,
                 subscribe_timeout=subscribe_timeout,
@@ -582,6 +587,10 @@ class Hub:
             raise ValueError(
                 f"a prefix is matched literally, without '*': subscribe_prefix(connection, {prefix[:-1]!r}) "
                 f"receives every topic starting with {prefix[:-1]!r}"
+            )
+        if not self._backend.prefixes:
+            raise NotImplementedError(
+                f"{self._backend.where} has no prefix subscriptions (sharded pub/sub has no patterns): subscribe to each topic"
             )
         subscriber = self._subscriber(connection, envelope)
         if prefix not in subscriber.prefixes:

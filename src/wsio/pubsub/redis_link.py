@@ -171,6 +171,9 @@ def _counts(names: list[tuple[bool, str]]) -> tuple[int, int]:
 class RedisBackend(Backend):
     """Relays a :class:`~wsio.pubsub.Hub`'s messages through Redis (see the hub's docstring)."""
 
+    #: The script that adds a message to its topic's history and publishes it.
+    _append_source = _APPEND
+
     def __init__(
         self,
         url: str,
@@ -496,11 +499,11 @@ class RedisBackend(Backend):
         if not isinstance(response, list) or not response:
             return  # PONG outside subscribed mode
         kind = response[0]
-        if kind == b"message":
+        if kind == b"message" or kind == b"smessage":
             channel, data = response[1], response[2]
         elif kind == b"pmessage":
             channel, data = response[2], response[3]
-        elif kind == b"subscribe" or kind == b"psubscribe":
+        elif kind == b"subscribe" or kind == b"psubscribe" or kind == b"ssubscribe":
             key = self._local_names.get((kind == b"psubscribe", response[1]))
             if key is not None and key in self._active:
                 self._confirmed.add(key)
@@ -512,8 +515,8 @@ class RedisBackend(Backend):
             return
         else:
             return  # unsubscribe confirmations, pongs
-        prefix = self.prefix
-        if not channel.startswith(prefix):
+        topic = self._topic_of(channel)
+        if topic is None:
             return
         try:
             text, origin, message_id, payload, position = wire.decode_position(data)
@@ -529,10 +532,6 @@ class RedisBackend(Backend):
         self._recent.append(message_id)
         if len(self._recent) > _RECENT_IDS:
             recent.discard(self._recent.popleft())
-        try:
-            topic = channel[len(prefix) :].decode()
-        except UnicodeDecodeError:
-            return
         if position is None:
             self.sink.deliver(topic, text, payload)
             return
@@ -541,6 +540,19 @@ class RedisBackend(Backend):
             echo = self._echoes.pop(message_id, None)
             if echo is not None and not echo.done():
                 echo.set_result(reached)
+
+    def _channel(self, topic: str) -> bytes:
+        """The Redis channel of a topic."""
+        return self.prefix + topic.encode()
+
+    def _topic_of(self, channel: bytes) -> str | None:
+        """The topic of a Redis channel name, ``None`` for a channel that isn't one of this hub's."""
+        if not channel.startswith(self.prefix):
+            return None
+        try:
+            return channel[len(self.prefix) :].decode()
+        except UnicodeDecodeError:
+            return None
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -554,7 +566,7 @@ class RedisBackend(Backend):
             raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only")
         data = wire.encode(text, self.origin, next(self._seq), payload)
         try:
-            await self._client.publish(self.prefix + topic.encode(), data)
+            await self._client.publish(self._channel(topic), data)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubUnavailable(
                 f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
@@ -609,10 +621,10 @@ class RedisBackend(Backend):
             echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
         try:
             offset, epoch = await self._script(
-                _APPEND,
+                self._append_source,
                 self._keys(topic),
                 [
-                    self.prefix + topic.encode(),
+                    self._channel(topic),
                     size,
                     ttl,
                     meta_ttl,
