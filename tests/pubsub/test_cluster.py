@@ -142,11 +142,18 @@ async def test_presence_on_the_cluster(cluster: RedisCluster) -> None:
         a, a_ws = await site.client()
         b, b_ws = await site.client()
         for topic in topics:
-            await one.subscribe(a_ws, topic, presence="a")
+            await one.subscribe(a_ws, topic, presence="a", presence_events=True)
+            assert await recv_event(a) == {"type": "join", "topic": topic, "client": str(a_ws.id), "info": "a", "count": 1}
             await two.subscribe(b_ws, topic, presence="b")
+            assert await recv_event(a) == {"type": "join", "topic": topic, "client": str(b_ws.id), "info": "b", "count": 2}
         for topic in topics:
             assert await one.presence(topic) == {str(a_ws.id): "a", str(b_ws.id): "b"}
+            master = cluster.master_of(f"p:{{{topic}}}")
+            keys = {key.decode() for key in master.command("KEYS", f"p:{{{topic}}}*")}
+            assert keys == {f"p:{{{topic}}}:presence", f"p:{{{topic}}}:presence-expiry"}
         await b.close()
+        leaves = [await recv_event(a) for _ in topics]
+        assert {(e["type"], e["topic"], e["count"]) for e in leaves} == {("leave", topic, 1) for topic in topics}
 
         async def only_a() -> bool:
             return all([await two.presence(topic) == {str(a_ws.id): "a"} for topic in topics])

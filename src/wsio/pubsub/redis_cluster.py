@@ -37,7 +37,7 @@ import urllib.parse
 from typing import Any
 
 from .errors import HubUnavailable
-from .redis_link import _APPEND, Key, RedisBackend
+from .redis_link import _APPEND, _PRESENCE, _PRESENCE_ADD, _PRESENCE_REMOVE, Key, RedisBackend
 
 __all__ = ["ClusterBackend", "is_cluster_url"]
 
@@ -63,6 +63,12 @@ def _untag(tag: str) -> str:
     return tag[1:] if tag[:1] == "~" else tag
 
 
+def _sharded(script: str) -> str:
+    """A script that publishes to its topic's channel, with SPUBLISH: within the shard of its keys' slot."""
+    assert "redis.call('PUBLISH'" in script
+    return script.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+
+
 class _Link:
     """A subscription connection to one master, and the topics it was told of."""
 
@@ -79,7 +85,10 @@ class _Link:
 class ClusterBackend(RedisBackend):
     """Relays a :class:`~wsio.pubsub.Hub`'s messages through a Redis Cluster (see the module's docstring)."""
 
-    _append_source = _APPEND.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+    _append_source = _sharded(_APPEND)
+    _presence_add_source = _sharded(_PRESENCE_ADD)
+    _presence_remove_source = _sharded(_PRESENCE_REMOVE)
+    _presence_source = _sharded(_PRESENCE)
     prefixes = False
 
     def __init__(self, url: str, *, channel_prefix: str, **options: Any) -> None:
