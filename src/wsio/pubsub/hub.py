@@ -915,23 +915,28 @@ class Hub:
 
     async def _fill(self, topic: str, last: Position) -> None:
         """Deliver the messages of ``topic`` after ``last`` from history, then those held meanwhile."""
+        offset, epoch = last
         try:
-            history: History | None = await self._read(topic, last.offset)
+            history: History | None = await self._read(topic, offset)
+            if history is not None and history.epoch != epoch and topic in self._filling:
+                # The history was lost (Redis restarted empty): every message of its new epoch is new here.
+                history = await self._read(topic, 0)
+                offset, epoch = 0, history.epoch
         except HubUnavailable:
             history = None
         held = self._filling.pop(topic, None)
         if held is None:
             return  # nobody is subscribed by name any more
-        offset, epoch = last
+        start = offset
         if history is not None and history.epoch == epoch:
             for publication in history.publications:
                 if publication.offset > offset:
                     offset = publication.offset
                     framed = Framed.from_payload(publication.text, publication.payload, self.compress)
                     self._deliver(topic, framed, Position(offset, epoch))
-            if history.publications and history.publications[0].offset > last.offset + 1:
+            if history.publications and history.publications[0].offset > start + 1:
                 self.logger.warning(
-                    "history of %r no longer held offsets %d to %d", topic, last.offset + 1, history.publications[0].offset - 1
+                    "history of %r no longer held offsets %d to %d", topic, start + 1, history.publications[0].offset - 1
                 )
         for text, payload, position in held:
             if position is not None and position.epoch == epoch and position.offset <= offset:
