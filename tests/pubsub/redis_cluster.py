@@ -52,6 +52,7 @@ class ClusterNode(RedisServer):
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", os.path.join(self.dir, "nodes.conf"),
                 "--cluster-node-timeout", "1000",
+                "--repl-diskless-sync-delay", "0",  # replicas sync at once (the default waits 5 s)
                 "--logfile", os.path.join(self.dir, "redis.log"),
             ],
             stdin=subprocess.DEVNULL,

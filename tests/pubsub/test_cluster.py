@@ -5,18 +5,21 @@ Tests share the cluster: each uses its own channel prefix.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from typing import Any, Iterator
 
 import pytest
 
+import wsio
 from wsio.pubsub import Hub
 from wsio.pubsub.redis_cluster import _tag
 
 from .helpers import Site, eventually, nothing_received
+from .processes import ServerProcess
 from .redis_cluster import RedisCluster
-from .redis_server import REDIS_SERVER
+from .redis_server import REDIS_SERVER, free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -174,3 +177,38 @@ def test_names_keep_a_topic_on_one_slot() -> None:
     with pytest.raises(ValueError, match="braces"):
         Hub("redis+cluster://127.0.0.1:1", channel_prefix="{app}:")
     assert "***" in repr(Hub("redis+cluster://:s3cret@127.0.0.1:1,127.0.0.1:2")) and "s3cret" not in repr(hub)
+
+
+@pytest.mark.async_timeout(60)
+async def test_two_server_processes_on_the_cluster(cluster: RedisCluster) -> None:
+    # python -m tests.pubsub.app twice, on the cluster, in the JSON protocol (its channel prefix is "wsio-test:").
+    servers = [ServerProcess(free_port(), cluster.url, history=100) for _ in range(2)]
+    clients: list[Any] = []
+
+    async def connect(server: ServerProcess, query: str = "") -> Any:
+        client = await wsio.connect(f"ws://127.0.0.1:{server.port}/json{query}", compression=None)
+        clients.append(client)
+        return client
+
+    try:
+        await asyncio.gather(*(server.start() for server in servers))
+        topics = spread_topics(cluster, "wsio-test:")
+        browser = await connect(servers[0], "?alice")
+        publisher = await connect(servers[1])
+        epochs = {}
+        for topic in topics:
+            await browser.send(json.dumps({"type": "subscribe", "topic": topic, "presence_events": True}))
+            events = {e["type"]: e for e in [await recv_event(browser), await recv_event(browser)]}
+            assert events["join"]["info"] == "alice" and events["join"]["count"] == 1
+            epochs[topic] = events["subscribed"]["epoch"]
+        for topic in topics:
+            await publisher.send(json.dumps({"type": "publish", "topic": topic, "data": f"to {topic}"}))
+            assert (await recv_event(publisher))["type"] == "published"
+        got = [await recv_event(browser) for _ in topics]
+        assert got == [{"type": "pub", "topic": t, "data": f"to {t}", "offset": 1, "epoch": epochs[t]} for t in topics]
+        for client in clients:
+            await client.close()
+        assert [await server.stop() for server in servers] == [0, 0]
+    finally:
+        for server in servers:
+            server.kill()
