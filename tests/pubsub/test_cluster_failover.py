@@ -11,7 +11,7 @@ import pytest
 from wsio.pubsub import HubUnavailable
 
 from .helpers import Site, eventually
-from .redis_cluster import RedisCluster
+from .redis_cluster import ClusterNode, RedisCluster
 from .redis_server import REDIS_SERVER
 from .test_cluster import cluster_hub, recv_event, spread_topics
 
@@ -33,6 +33,40 @@ def cluster() -> Iterator[RedisCluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+def move_slot(cluster: RedisCluster, key: str, to: ClusterNode) -> None:
+    """Migrate the slot of ``key``, with its keys, to the master ``to`` (as ``redis-cli --cluster reshard`` does)."""
+    source = cluster.master_of(key)
+    slot = source.command("CLUSTER", "KEYSLOT", key)
+    source_id, target_id = source.command("CLUSTER", "MYID"), to.command("CLUSTER", "MYID")
+    assert to.command("CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id) == b"OK"
+    assert source.command("CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id) == b"OK"
+    while keys := source.command("CLUSTER", "GETKEYSINSLOT", str(slot), "100"):
+        assert source.command("MIGRATE", "127.0.0.1", str(to.port), "", "0", "5000", "KEYS", *keys) == b"OK"
+    for node in (to, source):
+        assert node.command("CLUSTER", "SETSLOT", str(slot), "NODE", target_id) == b"OK"
+    for node in cluster.masters():
+        node.command("CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+
+
+async def test_subscribers_follow_a_slot_that_moves(cluster: RedisCluster) -> None:
+    async with cluster_hub(cluster, "m:", history_size=100) as one, cluster_hub(cluster, "m:", history_size=100) as two:
+        async with Site() as site:
+            topic, other_topic = spread_topics(cluster, "m:", 2)
+            a, a_ws = await site.client()
+            start = await two.subscribe(a_ws, topic, envelope=True)
+            assert start is not None
+            await one.publish(topic, "before")
+            assert (await recv_event(a))["data"] == "before"
+            target = cluster.master_of(f"m:{{{other_topic}}}")
+            move_slot(cluster, f"m:{{{topic}}}", target)
+            # The old master told the hub (sunsubscribe): it subscribes again on the new one.
+            await eventually(lambda: f"m:{{{topic}}}".encode() in target.command("PUBSUB", "SHARDCHANNELS"), timeout=10)
+            await eventually(lambda: two.connected, timeout=10)
+            await one.publish(topic, "after")
+            event = await recv_event(a)
+            assert (event["data"], event["offset"], event["epoch"]) == ("after", 2, start.epoch), "the history moved too"
 
 
 @pytest.mark.async_timeout(90)
