@@ -208,7 +208,9 @@ class Hub:
             in seconds (defaults: those of ``wsio.connect``'s reconnection,
             about 1 s and 60 s).
         redis_options: keyword arguments for ``redis.asyncio.Redis.from_url``
-            (``socket_connect_timeout`` defaults to 5 s).
+            (``socket_connect_timeout`` defaults to 5 s); on a cluster, for
+            ``redis.asyncio.cluster.RedisCluster.from_url`` (its ``retry``
+            says how long a publish waits for a master that failed).
         logger: defaults to the ``wsio.pubsub`` logger.
         backend: instead of ``url``, what relays messages between processes:
             a :class:`wsio.pubsub.backend.Backend` of your own (the Redis

@@ -158,12 +158,17 @@ class ClusterBackend(RedisBackend):
     def _start(self) -> None:
         if self._task is not None or self._closed:
             return
+        import inspect
+
+        import redis.asyncio
         from redis.asyncio.cluster import ClusterNode, RedisCluster
 
         options: dict[str, Any] = {"socket_connect_timeout": 5.0, **self.options}
         options["decode_responses"] = False
-        options.pop("retry", None)
-        self._link_options = options
+        # redis_options go to redis-py's cluster client (which publishes, and retries as they say);
+        # the subscription connections take those a single connection knows, without retries.
+        known = inspect.signature(redis.asyncio.Redis.__init__).parameters
+        self._link_options = {name: value for name, value in options.items() if name in known and name != "retry"}
         host, port = self._seeds[0]
         self._client = RedisCluster.from_url(
             self._node_url((host, port)),
@@ -177,9 +182,12 @@ class ClusterBackend(RedisBackend):
 
     async def close(self) -> None:
         await super().close()
-        for link in list(self._links.values()):
+        links, self._links = list(self._links.values()), {}
+        for link in links:
             await self._drop_link(link)
-        self._links.clear()
+        tasks = [link.task for link in links if link.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=1)
 
     async def _run(self) -> None:
         from redis.exceptions import RedisError
