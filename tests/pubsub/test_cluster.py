@@ -212,3 +212,19 @@ async def test_two_server_processes_on_the_cluster(cluster: RedisCluster) -> Non
     finally:
         for server in servers:
             server.kill()
+
+
+async def test_the_chat_demo_on_the_cluster(cluster: RedisCluster) -> None:
+    from .test_chat_demo import ask, demo, join
+
+    async with demo("--redis", cluster.url) as one, demo("--redis", cluster.url) as two:
+        alice = await one.client()
+        bob = await two.client()
+        await join(alice, "alice", "lobby")
+        answer = await ask(bob, {"type": "join", "name": "Alice", "room": "lobby"}, "error")
+        assert "already called Alice" in answer["text"], "names are unique across processes, on the cluster"
+        await join(bob, "bob", "lobby")
+        await bob.send(json.dumps({"type": "say", "text": "hi"}))
+        while (event := json.loads(await alice.recv(timeout=5)))["type"] != "message":
+            pass
+        assert (event["name"], event["text"]) == ("bob", "hi")
