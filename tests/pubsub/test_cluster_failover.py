@@ -54,9 +54,18 @@ async def test_subscribers_follow_a_slot_that_moves(cluster: RedisCluster) -> No
     async with cluster_hub(cluster, "m:", history_size=100) as one, cluster_hub(cluster, "m:", history_size=100) as two:
         async with Site() as site:
             topic, other_topic = spread_topics(cluster, "m:", 2)
+            source = cluster.master_of(f"m:{{{topic}}}")
+            # Another topic on the same master, on another slot: it stays there.
+            slot = source.command("CLUSTER", "KEYSLOT", f"m:{{{topic}}}")
+            neighbour = next(
+                name
+                for name in (f"n:{i}" for i in range(1000))
+                if cluster.master_of(f"m:{{{name}}}") is source and source.command("CLUSTER", "KEYSLOT", f"m:{{{name}}}") != slot
+            )
             a, a_ws = await site.client()
             start = await two.subscribe(a_ws, topic, envelope=True)
             assert start is not None
+            await two.subscribe(a_ws, neighbour, envelope=True)
             await one.publish(topic, "before")
             assert (await recv_event(a))["data"] == "before"
             target = cluster.master_of(f"m:{{{other_topic}}}")
@@ -67,6 +76,10 @@ async def test_subscribers_follow_a_slot_that_moves(cluster: RedisCluster) -> No
             await one.publish(topic, "after")
             event = await recv_event(a)
             assert (event["data"], event["offset"], event["epoch"]) == ("after", 2, start.epoch), "the history moved too"
+            # Only that topic moved: the connection to its old master stays, with the neighbour's subscription.
+            assert ("127.0.0.1", source.port) in two._backend._links  # type: ignore[attr-defined]
+            await one.publish(neighbour, "still here")
+            assert (await recv_event(a))["data"] == "still here"
 
 
 @pytest.mark.async_timeout(90)

@@ -22,10 +22,11 @@ subscription connections are this module's, so that each is read by its own
 task as soon as a message comes, with the hub's health checks and backoff.
 
 When a subscription connection breaks (its master died), or Redis says that a
-slot moved (an ``sunsubscribe`` the hub didn't ask for), the backend reads the
-slots again, with backoff, until every topic is subscribed on the master that
-now serves it (a replica that took over); meanwhile :attr:`up` is false. Then
-the hub fills from history what its topics may have missed.
+slot moved (an ``sunsubscribe`` the hub didn't ask for: only that topic
+moves), the backend reads the slots again, with backoff, until every topic is
+subscribed on the master that now serves it (a replica that took over);
+meanwhile :attr:`up` is false. Then the hub fills from history what its topics
+may have missed.
 
 There are no prefix subscriptions: sharded pub/sub has no patterns.
 """
@@ -321,6 +322,21 @@ class ClusterBackend(RedisBackend):
         if self._trouble is not None:
             self._trouble.set()
 
+    def _moved(self, link: _Link, topic: str) -> None:
+        """Redis unsubscribed this process from a topic's channel: its slot moved to another master (resharding)."""
+        link.topics.discard(topic)
+        if self._owner.get(topic) == link.address:
+            del self._owner[topic]
+        key = (False, topic)
+        self._confirmed.discard(key)
+        self._active.discard(key)
+        self._dirty.add(key)
+        self.logger.info("the slot of %r left %s:%d; subscribing to it where the cluster serves it now", topic, *link.address)
+        # Down until it is subscribed again: then the hub fills from history what it missed meanwhile.
+        self._up = False
+        if self._trouble is not None:
+            self._trouble.set()
+
     async def _read_link(self, link: _Link) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -340,10 +356,7 @@ class ClusterBackend(RedisBackend):
                 if isinstance(response, list) and response and response[0] == b"sunsubscribe":
                     topic = self._topic_of(response[1])
                     if topic is not None and topic in link.topics:
-                        # Redis took the slot away from this node (a failover, a resharding).
-                        self._lost(link, f"the slot of {topic!r} moved")
-                        await self._drop_link(link)
-                        return
+                        self._moved(link, topic)
                     continue
                 try:
                     self._received(response)
