@@ -26,6 +26,20 @@ the servers' CPU time (user + system) per delivery: the steadiest of the three
 on a shared machine, where the others depend on what else runs. All on
 loopback; bounded in time (``--timeout`` per phase); raises RLIMIT_NOFILE to
 its hard limit. Results go to stdout and ``reports/pubsub/fanout.json``.
+
+``--recovery`` measures recovery instead (wsio only)::
+
+    python bench/pubsub_fanout.py --recovery [--clients 5000] [--missed 100]
+
+2 server processes with a hub on one Redis, ``history_size`` = 2 x missed,
+serving the JSON protocol. ``--clients`` clients subscribe to one topic on
+server 0 and go away; server 1 publishes ``--missed`` messages; then every
+client comes back at once, on server 1, with its position
+(``{"type": "subscribe", ..., "offset": ..., "epoch": ...}``), and reads what it
+missed until the answer. It reports how long until every client has
+recovered, recoveries and recovered messages per second, and the servers' CPU
+time. The clients run in this process (a few client processes would be
+fairer to the servers on a machine with more cores).
 """
 
 from __future__ import annotations
@@ -267,6 +281,97 @@ class Child:
             self.process.wait()
 
 
+async def serve_recovery(port: int, redis_url: str, history: int) -> None:
+    import wsio
+    from wsio.pubsub.json_protocol import handle as json_handle
+
+    hub = wsio.Hub(redis_url, channel_prefix="bench-recovery:", history_size=history)
+    await hub.start()
+
+    def anyone(ws: Any, topic: str) -> bool:
+        return True
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        await json_handle(hub, ws, can_subscribe=anyone, can_publish=anyone)
+
+    async def handle(command: list[str]) -> str:
+        if command[0] == "cpu":
+            return json.dumps(cpu_seconds())
+        n, size = int(command[1]), int(command[2])
+        payload = "x" * size
+        for _ in range(n):
+            await hub.publish(TOPIC, payload)
+        return json.dumps({"published": n})
+
+    async with wsio.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=4096):
+        print("ready", flush=True)
+        await control(handle)
+    await hub.close()
+
+
+async def recover_clients(ports: list[int], servers: list[Child], clients: int, missed: int, size: int, timeout: float) -> dict[str, Any]:
+    import wsio
+
+    gate = asyncio.Semaphore(200)  # connections being opened at once
+
+    async def subscribe(port: int, position: dict[str, Any] | None) -> tuple[Any, dict[str, Any], int]:
+        async with gate:
+            ws = await wsio.connect(f"ws://127.0.0.1:{port}/", compression=None, open_timeout=timeout, ping_interval=None)
+        command: dict[str, Any] = {"type": "subscribe", "topic": TOPIC}
+        if position is not None:
+            command.update(offset=position["offset"], epoch=position["epoch"])
+        await ws.send(json.dumps(command))
+        pubs = 0
+        while True:
+            message = await ws.recv(timeout=timeout)
+            if message.startswith('{"type":"pub"'):
+                pubs += 1
+                continue
+            return ws, json.loads(message), pubs
+
+    first = await asyncio.gather(*(subscribe(ports[0], None) for _ in range(clients)))
+    position = first[0][1]
+    await asyncio.gather(*(ws.close() for ws, _, _ in first))
+    servers[1].send(f"publish {missed} {size}")
+    servers[1].answer()
+    cpu_before = []
+    for server in servers:
+        server.send("cpu")
+        cpu_before.append(server.answer())
+    start = time.monotonic()
+    back = await asyncio.gather(*(subscribe(ports[1], position) for _ in range(clients)))
+    elapsed = time.monotonic() - start
+    cpu = 0.0
+    for server, before in zip(servers, cpu_before):
+        server.send("cpu")
+        cpu += server.answer() - before
+    recovered = sum(1 for _, answer, pubs in back if answer.get("recovered") and answer.get("missed") == missed == pubs)
+    await asyncio.gather(*(ws.close() for ws, _, _ in back))
+    return {
+        "clients": clients,
+        "missed": missed,
+        "size": size,
+        "recovered": recovered,
+        "seconds": round(elapsed, 2),
+        "recoveries_per_s": round(clients / elapsed),
+        "messages_per_s": round(clients * missed / elapsed),
+        "server_cpu_seconds": round(cpu, 2),
+    }
+
+
+def recovery(redis_url: str, clients: int, missed: int, size: int, timeout: float) -> dict[str, Any]:
+    ports = [free_port(), free_port()]
+    history = str(2 * missed)
+    servers = [Child("--role", "recovery-server", "--port", str(p), "--redis", redis_url, "--count", history) for p in ports]
+    try:
+        for server in servers:
+            server.expect("ready")
+        return asyncio.run(recover_clients(ports, servers, clients, missed, size, timeout))
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def free_port() -> int:
     import socket
 
@@ -340,7 +445,7 @@ def scenario(lib: str, backend: str, redis_url: str | None, subscribers: int, me
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--role", choices=["main", "server", "client"], default="main")
+    parser.add_argument("--role", choices=["main", "server", "client", "recovery-server"], default="main")
     parser.add_argument("--lib", choices=["wsio", "websockets"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--redis")
@@ -350,8 +455,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--only", choices=["wsio", "websockets"])
+    parser.add_argument("--recovery", action="store_true", help="measure recovery instead of fan-out")
+    parser.add_argument("--clients", type=int, default=5000)
+    parser.add_argument("--missed", type=int, default=100)
     args = parser.parse_args()
     raise_nofile()
+    if args.role == "recovery-server":
+        asyncio.run(serve_recovery(args.port, args.redis, args.count))
+        return
     if args.role == "server":
         serve = serve_wsio if args.lib == "wsio" else serve_websockets
         asyncio.run(serve(args.port, args.redis))
@@ -366,6 +477,17 @@ def main() -> None:
     redis = RedisServer()
     redis.start()
     load_before = os.getloadavg()
+    if args.recovery:
+        try:
+            result = recovery(redis.url, args.clients, args.missed, args.size, args.timeout)
+        finally:
+            redis.close()
+        print(json.dumps(result))
+        print(f"load average before: {load_before}, after: {os.getloadavg()}; {os.cpu_count()} CPUs")
+        os.makedirs(os.path.join(ROOT, "reports", "pubsub"), exist_ok=True)
+        with open(os.path.join(ROOT, "reports", "pubsub", "recovery.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        return
     results = []
     try:
         for backend in ("memory", "redis"):

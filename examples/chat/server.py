@@ -7,6 +7,10 @@ processes share the port and Redis joins their rooms::
 
     python examples/chat/server.py --redis redis://127.0.0.1:6379/0 --workers 4
 
+or a Redis Cluster, whose masters share the rooms (sharded pub/sub)::
+
+    python examples/chat/server.py --redis redis+cluster://127.0.0.1:7000,127.0.0.1:7001 --workers 4
+
 The browser and the server speak JSON. The browser sends::
 
     {"type": "join", "room": "lobby", "name": "alice"}   join a room (and take a name)
@@ -144,7 +148,17 @@ class Names:
         if self.redis_url is not None:
             import redis.asyncio
 
-            self.redis = redis.asyncio.Redis.from_url(self.redis_url, socket_connect_timeout=5, socket_timeout=5)
+            scheme, _, rest = self.redis_url.partition("://")
+            if scheme.endswith("+cluster"):
+                # redis-py's cluster client, from the first node of the hub's URL (it finds the others).
+                from redis.asyncio.cluster import RedisCluster
+
+                netloc, _, path = rest.partition("/")
+                userinfo, at, nodes = netloc.rpartition("@")
+                url = f"{scheme.removesuffix('+cluster')}://{userinfo}{at}{nodes.split(',')[0]}/{path}"
+                self.redis = RedisCluster.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+            else:
+                self.redis = redis.asyncio.Redis.from_url(self.redis_url, socket_connect_timeout=5, socket_timeout=5)
             self.renewing = asyncio.get_running_loop().create_task(self._renew())
 
     async def close(self) -> None:
@@ -348,7 +362,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="wsio chat demo")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--redis", metavar="URL", help="join worker processes and hosts through Redis, e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="join worker processes and hosts through Redis, e.g. redis://127.0.0.1:6379/0 (or redis+cluster://host:port,...)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (needs --redis beyond 1)")
     parser.add_argument(
         "--origin",

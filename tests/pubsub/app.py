@@ -32,15 +32,21 @@ from wsio.pubsub.json_protocol import handle
 class App:
     """A wsio.run() app: one hub per worker, opened in startup() and closed in shutdown()."""
 
-    def __init__(self, redis_url: str | None, prefix: str = "wsio-test:", history: int = 0) -> None:
+    def __init__(self, redis_url: str | None, prefix: str = "wsio-test:", history: int = 0, presence_ttl: float = 60.0) -> None:
         self.redis_url = redis_url
         self.prefix = prefix
         self.history = history
+        self.presence_ttl = presence_ttl
         self.hub: wsio.Hub | None = None
 
     async def startup(self) -> None:
         self.hub = wsio.Hub(
-            self.redis_url, channel_prefix=self.prefix, reconnect_initial=0.05, reconnect_max=0.3, history_size=self.history
+            self.redis_url,
+            channel_prefix=self.prefix,
+            reconnect_initial=0.05,
+            reconnect_max=0.3,
+            history_size=self.history,
+            presence_ttl=self.presence_ttl,
         )
         await self.hub.start()
 
@@ -95,10 +101,11 @@ def main() -> None:
     parser.add_argument("--redis")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--history", type=int, default=0)
+    parser.add_argument("--presence-ttl", type=float, default=60.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     wsio.run(
-        App(args.redis, history=args.history),
+        App(args.redis, history=args.history, presence_ttl=args.presence_ttl),
         "127.0.0.1",
         args.port,
         workers=args.workers,

@@ -18,11 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 class ServerProcess:
     """``python -m tests.pubsub.app`` (``wsio.run`` with N workers) in a child process."""
 
-    def __init__(self, port: int, redis_url: str | None, workers: int = 1, history: int = 0) -> None:
+    def __init__(
+        self, port: int, redis_url: str | None, workers: int = 1, history: int = 0, presence_ttl: float | None = None
+    ) -> None:
         self.port = port
         self.redis_url = redis_url
         self.workers = workers
         self.history = history
+        self.presence_ttl = presence_ttl
         self.process: asyncio.subprocess.Process | None = None
         self.pids: list[int] = []
         self.log = os.path.join(ROOT, "reports", "pubsub", f"server-{port}.log")
@@ -34,6 +37,8 @@ class ServerProcess:
             args += ["--redis", self.redis_url]
         if self.history:
             args += ["--history", str(self.history)]
+        if self.presence_ttl is not None:
+            args += ["--presence-ttl", str(self.presence_ttl)]
         with open(self.log, "wb") as log:
             self.process = await asyncio.create_subprocess_exec(
                 *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}

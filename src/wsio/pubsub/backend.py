@@ -24,13 +24,16 @@ every process sees a topic's messages in the order of their offsets.
 its connections' entries (:meth:`Backend.presence_add`; again every third of
 ``ttl``, so that the entries of a process that died go away), removes them
 when they leave (:meth:`Backend.presence_remove`), and reads them
-(:meth:`Backend.presence`).
+(:meth:`Backend.presence`). Each entry added, changed or removed (expired
+included, when the backend finds it so) is announced once to every process
+subscribed to the topic, through :meth:`Sink.presence_event`.
 """
 
 from __future__ import annotations
 
 import abc
 import collections
+import json
 import logging
 import os
 import time
@@ -90,6 +93,14 @@ class Sink(Protocol):
         those published in this process included).
         """
 
+    def presence_event(self, topic: str, event: bytes) -> None:
+        """A connection joined or left the topic's presence, in any process (this one included).
+
+        ``event``: a JSON object, ``{"type": "join" or "leave", "client": id,
+        "info": ..., "count": n}``, ``info`` being the entry's JSON and
+        ``count`` how many entries the topic's presence holds after it.
+        """
+
     def reconnected(self) -> None:
         """The backend is connected (again): the hub writes its presence entries, and fills from history what it may have missed."""
 
@@ -109,6 +120,8 @@ class Backend(abc.ABC):
     """
 
     sink: Sink
+    #: Whether :meth:`subscribe` takes prefixes (``is_prefix``); when false, ``Hub.subscribe_prefix()`` refuses them.
+    prefixes = True
 
     def bind(self, sink: Sink) -> None:
         """Called once, by the hub that takes this backend, before any other method."""
@@ -309,16 +322,26 @@ class MemoryBackend(Backend):
     # One process: a connection's entry lives as long as its subscription (the hub removes it).
 
     async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
-        self._presence.setdefault(topic, {}).update(entries)
+        present = self._presence.setdefault(topic, {})
+        for client_id, info in entries.items():
+            if present.get(client_id) != info:
+                present[client_id] = info
+                self._announce(topic, "join", client_id, info, len(present))
 
     def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
         present = self._presence.get(topic)
         if present is None:
             return
         for client_id in client_ids:
-            present.pop(client_id, None)
+            info = present.pop(client_id, None)
+            if info is not None:
+                self._announce(topic, "leave", client_id, info, len(present))
         if not present:
             del self._presence[topic]
+
+    def _announce(self, topic: str, kind: str, client_id: str, info: str, count: int) -> None:
+        event = f'{{"type":"{kind}","client":{json.dumps(client_id)},"info":{info},"count":{count}}}'
+        self.sink.presence_event(topic, event.encode())
 
     async def presence(self, topic: str) -> dict[str, str]:
         return dict(self._presence.get(topic, {}))

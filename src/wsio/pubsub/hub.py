@@ -185,7 +185,11 @@ class Hub:
     Args:
         url: ``None`` or ``"memory://"`` (default): in this process only;
             ``"redis://[[user]:password@]host[:port][/db]"``, ``"rediss://..."`` or
-            ``"unix:///path/to/socket[?password=...]"``: through Redis.
+            ``"unix:///path/to/socket[?password=...]"``: through Redis;
+            ``"redis+cluster://host:port[,host:port...]"`` (``rediss+cluster://``
+            for TLS): through a Redis Cluster, with sharded pub/sub (Redis 7+;
+            no prefix subscriptions), each topic's keys on its channel's slot
+            (``wsio/pubsub/redis_cluster.py``).
         slow: ``"drop"`` (default) or ``"close"``: what happens to a subscriber
             whose buffer is full.
         max_buffer: the bound of each subscriber's buffer, in bytes (default
@@ -204,7 +208,9 @@ class Hub:
             in seconds (defaults: those of ``wsio.connect``'s reconnection,
             about 1 s and 60 s).
         redis_options: keyword arguments for ``redis.asyncio.Redis.from_url``
-            (``socket_connect_timeout`` defaults to 5 s).
+            (``socket_connect_timeout`` defaults to 5 s); on a cluster, for
+            ``redis.asyncio.cluster.RedisCluster.from_url`` (its ``retry``
+            says how long a publish waits for a master that failed).
         logger: defaults to the ``wsio.pubsub`` logger.
         backend: instead of ``url``, what relays messages between processes:
             a :class:`wsio.pubsub.backend.Backend` of your own (the Redis
@@ -282,6 +288,7 @@ class Hub:
         self._missed_cache: dict[tuple[str, str, int, bool], Framed] | None = None
         self.presence_ttl = presence_ttl
         self._present: dict[str, dict[BaseConnection, str]] = {}  # topic -> connection -> its presence, as JSON
+        self._watchers: dict[str, set[BaseConnection]] = {}  # topic -> connections that get its presence events
         self._refresher: asyncio.Task[None] | None = None
         if backend is not None:
             if url is not None:
@@ -289,9 +296,10 @@ class Hub:
         elif url is None or url == "memory://":
             backend = MemoryBackend()
         else:
+            from .redis_cluster import ClusterBackend, is_cluster_url
             from .redis_link import RedisBackend
 
-            backend = RedisBackend(
+            backend = (ClusterBackend if is_cluster_url(url) else RedisBackend)(
                 url,
                 channel_prefix=channel_prefix,
                 subscribe_timeout=subscribe_timeout,
@@ -338,6 +346,7 @@ class Hub:
         for topic, present in self._present.items():
             self._backend.presence_remove(topic, [str(connection.id) for connection in present])
         self._present.clear()
+        self._watchers.clear()
         if self._refresher is not None:
             self._refresher.cancel()
         for task in list(self._tasks):
@@ -378,6 +387,7 @@ class Hub:
         recover: Position | tuple[int, str] | None = None,
         envelope: bool = False,
         presence: Any = None,
+        presence_events: bool = False,
     ) -> Recovery | None:
         """Subscribe ``connection`` to the topic named ``topic``, taken literally.
 
@@ -406,6 +416,15 @@ class Hub:
         is subscribed to the topic, for every process to see (``None``, the
         default: nothing; else a value that ``json.dumps()`` takes, such as
         ``{"user": "alice"}``).
+
+        ``presence_events``: the connection also gets, as JSON text messages,
+        who joins and leaves the topic's presence, in every process:
+        ``{"type": "join", "topic": ..., "client": id, "info": ..., "count":
+        n}``, and ``"leave"`` likewise (``count``: how many entries the
+        presence holds after the event). With Redis, the entries of a process
+        that died leave when their ``presence_ttl`` has passed and a hub
+        notices it (each hub looks every third of ``presence_ttl`` at the
+        topics it has such subscribers for).
         """
         self._check_open()
         _check_topic(topic)
@@ -430,14 +449,10 @@ class Hub:
                 seam = _Seam()
         elif self.history_size and recover is not None:
             seam = _Seam()  # subscribed already: fill a gap
-        if info is not None:
-            self._present.setdefault(topic, {})[connection] = info
-            if self._refresher is None:
-                self._refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
-            try:
-                await self._backend.presence_add(topic, {str(connection.id): info}, self.presence_ttl)
-            except HubUnavailable:
-                pass  # written when the broker is back
+        if presence_events:
+            self._watchers.setdefault(topic, set()).add(connection)
+        if (info is not None or presence_events) and self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
         if seam is not None:
             # Live messages wait from now on, until what the history read below holds is sent.
             seams = self._seams.setdefault(topic, {})
@@ -447,9 +462,12 @@ class Hub:
             seams[connection] = seam
         if not self.history_size:
             await self._backend.subscribe(False, topic)
+            await self._join_presence(connection, topic, info)
             return None
         try:
             await self._backend.subscribe(False, topic)
+            # Once subscribed: the join event reaches this process too.
+            await self._join_presence(connection, topic, info)
             # After the subscription took effect: what is published from now on arrives live.
             history = await self._read(topic, None if recover is None else recover.offset)
         except HubUnavailable:
@@ -583,6 +601,10 @@ class Hub:
                 f"a prefix is matched literally, without '*': subscribe_prefix(connection, {prefix[:-1]!r}) "
                 f"receives every topic starting with {prefix[:-1]!r}"
             )
+        if not self._backend.prefixes:
+            raise NotImplementedError(
+                f"{self._backend.where} has no prefix subscriptions (sharded pub/sub has no patterns): subscribe to each topic"
+            )
         subscriber = self._subscriber(connection, envelope)
         if prefix not in subscriber.prefixes:
             subscriber.prefixes.add(prefix)
@@ -681,10 +703,42 @@ class Hub:
         entries = await self._backend.presence(topic)
         return {client_id: json.loads(info) for client_id, info in entries.items()}
 
+    async def _join_presence(self, connection: BaseConnection, topic: str, info: str | None) -> None:
+        subscriber = self._subscribers.get(connection)
+        if info is None or subscriber is None or topic not in subscriber.topics:
+            return  # nothing to show, or it left meanwhile
+        self._present.setdefault(topic, {})[connection] = info
+        try:
+            await self._backend.presence_add(topic, {str(connection.id): info}, self.presence_ttl)
+        except HubUnavailable:
+            pass  # written when the broker is back
+
     async def _refresh_presence(self) -> None:
         while True:
             await asyncio.sleep(self.presence_ttl / 3)
-            await self._write_presence()
+            try:
+                await self._write_presence()
+                # Reading a presence drops its expired entries: their leave events go out.
+                for topic in list(self._watchers):
+                    await self._backend.presence(topic)
+            except HubUnavailable:
+                pass  # again in a third of presence_ttl; written again on reconnection
+            except Exception:
+                self.logger.exception("failed to refresh presence")
+
+    def _presence_event(self, topic: str, data: bytes) -> None:
+        """Send a join or leave event to the connections that watch the topic's presence."""
+        watchers = self._watchers.get(topic)
+        if not watchers:
+            return
+        try:
+            event = json.loads(data)
+            kind = event.pop("type")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            self.logger.warning("ignored a presence event of %r that isn't one: %r", topic, data[:100])
+            return
+        text = json.dumps({"type": kind, "topic": topic, **event}, ensure_ascii=False, separators=(",", ":"))
+        self._fan_out(watchers, Framed(text, self.compress))
 
     async def _write_presence(self) -> None:
         """Write (again) every presence entry of this process's connections."""
@@ -697,6 +751,11 @@ class Hub:
                 return  # written when the broker is back
 
     def _leave_presence(self, connection: BaseConnection, topic: str) -> None:
+        watchers = self._watchers.get(topic)
+        if watchers is not None:
+            watchers.discard(connection)
+            if not watchers:
+                del self._watchers[topic]
         present = self._present.get(topic)
         if present is not None and present.pop(connection, None) is not None:
             if not present:
@@ -858,23 +917,28 @@ class Hub:
 
     async def _fill(self, topic: str, last: Position) -> None:
         """Deliver the messages of ``topic`` after ``last`` from history, then those held meanwhile."""
+        offset, epoch = last
         try:
-            history: History | None = await self._read(topic, last.offset)
+            history: History | None = await self._read(topic, offset)
+            if history is not None and history.epoch != epoch and topic in self._filling:
+                # The history was lost (Redis restarted empty): every message of its new epoch is new here.
+                history = await self._read(topic, 0)
+                offset, epoch = 0, history.epoch
         except HubUnavailable:
             history = None
         held = self._filling.pop(topic, None)
         if held is None:
             return  # nobody is subscribed by name any more
-        offset, epoch = last
+        start = offset
         if history is not None and history.epoch == epoch:
             for publication in history.publications:
                 if publication.offset > offset:
                     offset = publication.offset
                     framed = Framed.from_payload(publication.text, publication.payload, self.compress)
                     self._deliver(topic, framed, Position(offset, epoch))
-            if history.publications and history.publications[0].offset > last.offset + 1:
+            if history.publications and history.publications[0].offset > start + 1:
                 self.logger.warning(
-                    "history of %r no longer held offsets %d to %d", topic, last.offset + 1, history.publications[0].offset - 1
+                    "history of %r no longer held offsets %d to %d", topic, start + 1, history.publications[0].offset - 1
                 )
         for text, payload, position in held:
             if position is not None and position.epoch == epoch and position.offset <= offset:
@@ -1004,6 +1068,9 @@ class _Sink:
         if position is not None:
             return hub._deliver_at(topic, text, payload, position)
         return hub._deliver(topic, Framed.from_payload(text, payload, hub.compress), position)
+
+    def presence_event(self, topic: str, event: bytes) -> None:
+        self._hub._presence_event(topic, event)
 
     def reconnected(self) -> None:
         self._hub._reconnected()

@@ -16,6 +16,7 @@ Client to server::
     {"type": "unsubscribe", "topic": "room:1"}
     {"type": "publish", "topic": "room:1", "data": "hello"}                       text; "b64": "..." for binary
     {"type": "presence", "topic": "room:1"}                                       who is there
+    {"type": "subscribe", "topic": "room:1", "presence_events": true}             and who joins and leaves
 
 Server to client::
 
@@ -24,6 +25,8 @@ Server to client::
     {"type": "unsubscribed", "topic": "room:1"}
     {"type": "published", "topic": "room:1"}
     {"type": "presence", "topic": "room:1", "clients": {"5f0c...": {"user": "alice"}}}
+    {"type": "join", "topic": "room:1", "client": "5f0c...", "info": {"user": "alice"}, "count": 2}
+    {"type": "leave", "topic": "room:1", "client": "5f0c...", "info": {"user": "alice"}, "count": 1}
     {"type": "error", "error": "not allowed", "topic": "room:1"}
 
 A publication (``"pub"``) holds ``"data"`` (a text message) or ``"b64"`` (a
@@ -54,7 +57,10 @@ history's epoch, in this process or in Redis, for ``history_meta_ttl``).
 says what other clients see of this one in the topic's presence while it is
 subscribed (``None``: nothing), for instance ``{"user": name}`` from the
 application's session: never what the client claims. Asking for a topic's
-presence is allowed to those who may subscribe to it.
+presence is allowed to those who may subscribe to it. A client that subscribes
+with ``"presence_events": true`` also gets ``join`` and ``leave`` events for
+the topic, from every process, with the presence's ``count`` after each; the
+entries of a server process that died leave once ``presence_ttl`` has passed.
 """
 
 from __future__ import annotations
@@ -144,7 +150,10 @@ async def _answer(
             info = presence(connection, topic)
             if inspect.isawaitable(info):
                 info = await info
-        result = await hub.subscribe(connection, topic, recover=recover, envelope=True, presence=info)
+        events = command.get("presence_events", False)
+        if type(events) is not bool:
+            return {"type": "error", "error": "presence_events must be true or false", **answer}
+        result = await hub.subscribe(connection, topic, recover=recover, envelope=True, presence=info, presence_events=events)
         answer = {"type": "subscribed", **answer}
         if result is None:
             answer["recovered"] = False

@@ -34,7 +34,9 @@ def redact_url(url: str) -> str:
         return _opaque(url)
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # raises ValueError for a port that isn't a number
+        # Raises ValueError for a port that isn't a number; a cluster's URL lists its nodes, split by commas.
+        for hostport in parts.netloc.rpartition("@")[2].split(","):
+            urllib.parse.urlsplit(f"//{hostport}").port
     except ValueError:
         return _opaque(url)
     if parts.fragment or "@" in parts.path or "@" in parts.query or "#" in url:

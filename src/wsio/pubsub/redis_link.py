@@ -74,41 +74,73 @@ redis.call('PUBLISH', ARGV[1], ARGV[6] .. ARGV[7] .. struct.pack('>I8', offset) 
 return {offset, epoch}
 """
 
-# KEYS: hash, sorted set. ARGV: ttl ms, then client id, JSON, client id, JSON...
-_PRESENCE_ADD = """
-local now = redis.call('TIME')
-local expires = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], expires, ARGV[i])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return 1
-"""
-
-# KEYS: hash, sorted set. ARGV: client ids.
-_PRESENCE_REMOVE = """
-for i = 1, #ARGV do
-  redis.call('HDEL', KEYS[1], ARGV[i])
-  redis.call('ZREM', KEYS[2], ARGV[i])
-end
-return 1
-"""
-
-# KEYS: hash, sorted set. Returns HGETALL, without the expired entries (dropped).
-_PRESENCE = """
+# The start of every presence script. KEYS: hash, sorted set. ARGV: ttl ms, channel, a random
+# 8-byte id for the events. Drops the expired entries (a process that died stopped refreshing
+# them), publishing a leave event for each: the script that removes an entry announces it, once.
+_PRESENCE_HEAD = """
 local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
+local sent = 0
+local function event(kind, id, info)
+  sent = sent + 1
+  local text = '{"type":"' .. kind .. '","client":' .. cjson.encode(id) .. ',"info":' .. info
+  text = text .. ',"count":' .. redis.call('HLEN', KEYS[1]) .. '}'
+  redis.call('PUBLISH', ARGV[2], 'P' .. ARGV[3] .. struct.pack('>I8', sent) .. text)
+end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)
 for _, id in ipairs(expired) do
+  local info = redis.call('HGET', KEYS[1], id)
   redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if info then
+    event('leave', id, info)
+  end
 end
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
+"""
+
+# ARGV from the 4th: client id, JSON, client id, JSON... A join event for each new or changed entry.
+_PRESENCE_ADD = (
+    _PRESENCE_HEAD
+    + """
+local expires = ms + tonumber(ARGV[1])
+for i = 4, #ARGV, 2 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], expires, ARGV[i])
+  if old ~= ARGV[i + 1] then
+    event('join', ARGV[i], ARGV[i + 1])
+  end
 end
+-- The keys outlive their entries, so that a hub finds the expired ones and announces their leave.
+redis.call('PEXPIRE', KEYS[1], 3 * ARGV[1])
+redis.call('PEXPIRE', KEYS[2], 3 * ARGV[1])
+return 1
+"""
+)
+
+# ARGV from the 4th: client ids. A leave event for each entry removed.
+_PRESENCE_REMOVE = (
+    _PRESENCE_HEAD
+    + """
+for i = 4, #ARGV do
+  local info = redis.call('HGET', KEYS[1], ARGV[i])
+  if info then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    event('leave', ARGV[i], info)
+  end
+end
+return 1
+"""
+)
+
+# Returns HGETALL, without the expired entries (dropped, announced).
+_PRESENCE = (
+    _PRESENCE_HEAD
+    + """
 return redis.call('HGETALL', KEYS[1])
 """
+)
 
 # KEYS: stream, meta. ARGV: since ("": none), limit, size, ttl ms, meta ttl ms, a new epoch.
 # Returns {epoch, last offset, {{id, type, payload}, ...}}.
@@ -170,6 +202,13 @@ def _counts(names: list[tuple[bool, str]]) -> tuple[int, int]:
 
 class RedisBackend(Backend):
     """Relays a :class:`~wsio.pubsub.Hub`'s messages through Redis (see the hub's docstring)."""
+
+    #: The script that adds a message to its topic's history and publishes it.
+    _append_source = _APPEND
+    #: The presence scripts (they publish join and leave events).
+    _presence_add_source = _PRESENCE_ADD
+    _presence_remove_source = _PRESENCE_REMOVE
+    _presence_source = _PRESENCE
 
     def __init__(
         self,
@@ -496,11 +535,11 @@ class RedisBackend(Backend):
         if not isinstance(response, list) or not response:
             return  # PONG outside subscribed mode
         kind = response[0]
-        if kind == b"message":
+        if kind == b"message" or kind == b"smessage":
             channel, data = response[1], response[2]
         elif kind == b"pmessage":
             channel, data = response[2], response[3]
-        elif kind == b"subscribe" or kind == b"psubscribe":
+        elif kind == b"subscribe" or kind == b"psubscribe" or kind == b"ssubscribe":
             key = self._local_names.get((kind == b"psubscribe", response[1]))
             if key is not None and key in self._active:
                 self._confirmed.add(key)
@@ -512,8 +551,11 @@ class RedisBackend(Backend):
             return
         else:
             return  # unsubscribe confirmations, pongs
-        prefix = self.prefix
-        if not channel.startswith(prefix):
+        topic = self._topic_of(channel)
+        if topic is None:
+            return
+        if data[:1] == wire.PRESENCE:
+            self._presence_event(topic, data)
             return
         try:
             text, origin, message_id, payload, position = wire.decode_position(data)
@@ -529,10 +571,6 @@ class RedisBackend(Backend):
         self._recent.append(message_id)
         if len(self._recent) > _RECENT_IDS:
             recent.discard(self._recent.popleft())
-        try:
-            topic = channel[len(prefix) :].decode()
-        except UnicodeDecodeError:
-            return
         if position is None:
             self.sink.deliver(topic, text, payload)
             return
@@ -541,6 +579,30 @@ class RedisBackend(Backend):
             echo = self._echoes.pop(message_id, None)
             if echo is not None and not echo.done():
                 echo.set_result(reached)
+
+    def _presence_event(self, topic: str, data: bytes) -> None:
+        """A join or leave event, published by a presence script: once, even if two subscriptions match."""
+        message_id = data[1:17]
+        if len(message_id) < 16 or message_id in self._recent_set:
+            return
+        self._recent_set.add(message_id)
+        self._recent.append(message_id)
+        if len(self._recent) > _RECENT_IDS:
+            self._recent_set.discard(self._recent.popleft())
+        self.sink.presence_event(topic, data[17:])
+
+    def _channel(self, topic: str) -> bytes:
+        """The Redis channel of a topic."""
+        return self.prefix + topic.encode()
+
+    def _topic_of(self, channel: bytes) -> str | None:
+        """The topic of a Redis channel name, ``None`` for a channel that isn't one of this hub's."""
+        if not channel.startswith(self.prefix):
+            return None
+        try:
+            return channel[len(self.prefix) :].decode()
+        except UnicodeDecodeError:
+            return None
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -554,7 +616,7 @@ class RedisBackend(Backend):
             raise HubUnavailable(f"Redis at {self._where} is unreachable ({self._why}): the message reached this process only")
         data = wire.encode(text, self.origin, next(self._seq), payload)
         try:
-            await self._client.publish(self.prefix + topic.encode(), data)
+            await self._client.publish(self._channel(topic), data)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubUnavailable(
                 f"can't publish to Redis at {self._where} ({self._redact(str(exc))}): the message reached this process only"
@@ -609,10 +671,10 @@ class RedisBackend(Backend):
             echo = self._echoes[message_id] = asyncio.get_running_loop().create_future()
         try:
             offset, epoch = await self._script(
-                _APPEND,
+                self._append_source,
                 self._keys(topic),
                 [
-                    self.prefix + topic.encode(),
+                    self._channel(topic),
                     size,
                     ttl,
                     meta_ttl,
@@ -656,11 +718,15 @@ class RedisBackend(Backend):
         name = topic.encode()
         return [self.prefix + b"presence:" + name, self.prefix + b"presence-expiry:" + name]
 
+    def _presence_args(self, topic: str, ttl: float = 0) -> list[Any]:
+        """The first arguments of the presence scripts: the ttl, where events go, a fresh id for them."""
+        return [max(1, round(ttl * 1000)), self._channel(topic), os.urandom(8)]
+
     async def presence_add(self, topic: str, entries: Mapping[str, str], ttl: float) -> None:
-        args: list[Any] = [max(1, round(ttl * 1000))]
+        args = self._presence_args(topic, ttl)
         for client_id, info in entries.items():
             args += [client_id, info]
-        await self._script(_PRESENCE_ADD, self._presence_keys(topic), args, "write presence")
+        await self._script(self._presence_add_source, self._presence_keys(topic), args, "write presence")
 
     def presence_remove(self, topic: str, client_ids: Collection[str]) -> None:
         if self._closed or not client_ids:
@@ -668,7 +734,12 @@ class RedisBackend(Backend):
 
         async def remove() -> None:
             try:
-                await self._script(_PRESENCE_REMOVE, self._presence_keys(topic), list(client_ids), "remove presence")
+                await self._script(
+                    self._presence_remove_source,
+                    self._presence_keys(topic),
+                    [*self._presence_args(topic), *client_ids],
+                    "remove presence",
+                )
             except HubUnavailable as exc:
                 # The entries expire by themselves.
                 self.logger.debug("%s", exc)
@@ -678,5 +749,5 @@ class RedisBackend(Backend):
         task.add_done_callback(self._removals.discard)
 
     async def presence(self, topic: str) -> dict[str, str]:
-        flat = await self._script(_PRESENCE, self._presence_keys(topic), [], "read presence")
+        flat = await self._script(self._presence_source, self._presence_keys(topic), self._presence_args(topic), "read presence")
         return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}

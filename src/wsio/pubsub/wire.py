@@ -24,18 +24,28 @@ Such a message is written by a script in Redis (the offset is drawn there), so
 that a topic's messages are published in the order of their offsets. A hub
 without history delivers these too; messages of the
 first form are still read by every hub.
+
+**Presence events** (a connection joined or left a topic's presence) travel on the
+topic's channel too, written by the presence scripts in Redis::
+
+    byte  0      b"P"
+    bytes 1-16   an id of the event (random, then a counter), so that it is delivered once
+    bytes 17-    {"type": "join" or "leave", "client": ..., "info": ..., "count": ...}, JSON
+
+A hub older than these events ignores them (it logs a warning).
 """
 
 from __future__ import annotations
 
 import struct
 
-__all__ = ["TEXT", "BINARY", "TEXT_AT", "BINARY_AT", "HEADER_SIZE", "encode", "decode", "decode_position"]
+__all__ = ["TEXT", "BINARY", "TEXT_AT", "BINARY_AT", "PRESENCE", "HEADER_SIZE", "encode", "decode", "decode_position"]
 
 TEXT = b"T"
 BINARY = b"B"
 TEXT_AT = b"t"
 BINARY_AT = b"b"
+PRESENCE = b"P"
 _OFFSET = struct.Struct("!Q")
 _HEADER = struct.Struct("!c8sQ")
 HEADER_SIZE = _HEADER.size  # 17
