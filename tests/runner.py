@@ -87,7 +87,7 @@ class Job:
 def jobs_for(pythons: dict[str, str]) -> list[Job]:
     autobahn = "tests/autobahn/test_autobahn.py"
     # The default CPython: everything. What a job below doesn't name runs in "rest".
-    taken = ["tests/autobahn", "tests/asgi/test_autobahn_asgi.py", "tests/soak", "tests/hostile", *CORE, "tests/interop", "tests/fuzz", "tests/test_build.py", "tests/test_examples_websocket_client.py"]
+    taken = ["tests/autobahn", "tests/asgi/test_autobahn_asgi.py", "tests/soak", "tests/hostile", *CORE, "tests/interop", "tests/fuzz", "tests/test_build.py", "tests/test_examples_websocket_client.py", "tests/pubsub"]
     jobs = [
         Job("autobahn-server", [f"{autobahn}::test_server"], C_ENV, minutes=8),
         Job("autobahn-client-asyncio", [f"{autobahn}::test_client[asyncio]"], C_ENV, cores=0.25, minutes=9),
@@ -100,7 +100,9 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         Job("c-core", CORE, C_ENV, minutes=2),
         Job("c-hostile", ["tests/hostile"], C_ENV, minutes=2.5, alone="measured"),
         Job("c-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], C_ENV, minutes=2),
-        Job("c-rest", ["tests", *(f"--ignore={path}" for path in taken)], C_ENV, minutes=6),
+        Job("c-rest", ["tests", *(f"--ignore={path}" for path in taken)], C_ENV, minutes=5),
+        # The hub against real redis-server processes: one, and a 6-node cluster (most of it waits on Redis).
+        Job("c-pubsub", ["tests/pubsub"], C_ENV, cores=0.5, minutes=2),
         Job("py-core", CORE, PY_ENV, minutes=1.5),
         Job("py-hostile", ["tests/hostile"], PY_ENV, minutes=2.5, alone="measured"),
         Job("py-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], PY_ENV, minutes=1.5),
