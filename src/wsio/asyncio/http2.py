@@ -392,7 +392,10 @@ class _Session(asyncio.Protocol):
                 **({} if self.client_side else {h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1}),
             },
         )
+        # Values given to Settings() apply at once (no ACK changes them), so h2 doesn't
+        # copy them to its decoder and frame reader: do it here.
         self.h2.max_inbound_frame_size = limits.max_frame_size
+        self.h2.decoder.max_header_list_size = limits.max_header_list_size
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, H2Stream] = {}
         self.write_paused = False
