@@ -55,6 +55,7 @@ import h2.settings
 
 from ..exceptions import InvalidHandshake
 from ..protocol.handshake import accept_key, generate_key
+from ..protocol.machine import State
 
 if TYPE_CHECKING:
     from .client import ClientConnection
@@ -246,6 +247,30 @@ class H2Stream(asyncio.Transport):
             self._eof_pending = False
             self._eof()
 
+    def _end_closed(self) -> None:
+        """A client's WebSocket is closed: end the stream.
+
+        END_STREAM if the server ended its side, as a TCP close after the server's
+        FIN; else RST_STREAM NO_ERROR: the server may have forgotten the stream
+        once it sent its close frame, and a frame on a forgotten stream can end a
+        lenient server's whole connection (hypercorn 0.18).
+        """
+        if self._lost:
+            return
+        if self._peer_ended:
+            self._end_when_drained = True
+            self._pump()
+            return
+        self._flush_out()
+        self._ended = True
+        self._session._reset(self.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+        self._finish(None)
+
+    def _flush_out(self) -> None:
+        """Send what is buffered, as far as flow control allows (the rest is dropped)."""
+        self._pump()
+        self._out.clear()
+
     # -- writing ------------------------------------------------------------------
 
     def _pump(self) -> None:
@@ -320,6 +345,14 @@ class H2Stream(asyncio.Transport):
             finally:
                 self._delivering = False
         self._session._ack(self.stream_id, length)
+        if self._session.client_side and not self._closing and self._protocol.protocol.state is State.CLOSED:
+            # Over TCP a client waits for the server to close first (RFC 6455 7.1.1, so
+            # that TIME_WAIT is the server's); a stream has no TIME_WAIT, and some servers
+            # (hypercorn) never end theirs: the client ends it once the WebSocket is closed,
+            # after the rest of this read (the server's END_STREAM may be in it).
+            self._closing = True
+            self._session.loop.call_soon(self._end_closed)
+            return
         if self._in and not self._reading_paused:
             self._read_queued()  # what arrived during the delivery
 
@@ -353,13 +386,13 @@ class H2Stream(asyncio.Transport):
             protocol._why = why
         self._finish(ConnectionResetError(why))
 
-    def _lost_with(self, exc: Exception) -> None:
-        """The HTTP/2 connection under the stream ended."""
+    def _lost_with(self, exc: Exception | None) -> None:
+        """The HTTP/2 connection under the stream ended (``None``: closed cleanly, as a TCP EOF)."""
         self._ended = self._peer_ended = True
         if self._lost:
             return
         protocol = self._protocol
-        if protocol is not None and not getattr(protocol, "_why", True):
+        if exc is not None and protocol is not None and not getattr(protocol, "_why", True):
             protocol._why = f"HTTP/2 connection lost: {exc}"
         self._finish(exc)
 
@@ -443,9 +476,8 @@ class _Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        lost = exc if exc is not None else ConnectionError("HTTP/2 connection closed")
         for stream in list(self.streams.values()):
-            stream._lost_with(lost)
+            stream._lost_with(exc)
         self.streams.clear()
 
     # -- writing ----------------------------------------------------------------
