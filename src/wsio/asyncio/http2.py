@@ -94,9 +94,9 @@ class HTTP2Limits:
     max_header_list_size: int = 16384
     #: Largest frame payload the peer may send (SETTINGS_MAX_FRAME_SIZE, 16 KiB to 16 MiB).
     max_frame_size: int = 16384
-    #: Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE): what a stream that
-    #: doesn't read may hold. The connection's window is this times ``max_concurrent_streams``,
-    #: so that streams that don't read never stall the others.
+    #: The receive window of each stream (SETTINGS_INITIAL_WINDOW_SIZE), what a stream
+    #: that doesn't read may hold. The connection's window is this times
+    #: ``max_concurrent_streams``, so that streams that don't read never stall the others.
     initial_window_size: int = 65535
     #: Streams the peer may reset per window (rapid reset, CVE-2023-44487).
     max_resets: int = 200
