@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+import h2.errors
+import h2.events
 import pytest
 
 from wsio import connect, serve
-from wsio.exceptions import InvalidStatus
+from wsio.exceptions import InvalidHandshake, InvalidStatus
 from wsio.protocol.http11 import Response
 from wsio.protocol.datastructures import Headers
 
@@ -186,3 +188,67 @@ async def test_stream_reset_by_peer_is_a_clear_reason(server_ctx: ssl.SSLContext
             await asyncio.wait_for(done.wait(), 5)
     assert len(reasons) == 1
     assert "reset by peer (CANCEL)" in reasons[0]
+
+
+async def test_server_close_closes_h2_websockets_then_the_connection(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=True) as server:
+        url = f"wss://localhost:{port_of(server)}/"
+        first = await connect(url, ssl=client_ctx, http2=True)
+        second = await connect(url, ssl=client_ctx, http2=True)
+        assert first.transport._session is second.transport._session
+        session = first.transport._session
+        await asyncio.wait_for(server.close(), 5)
+        assert (first.close_code, second.close_code) == (1001, 1001)
+        await asyncio.wait_for(first.wait_closed(), 5)
+        for _ in range(50):
+            if session.closed:
+                break
+            await asyncio.sleep(0.02)
+        assert session.closed
+
+
+async def test_max_connections_counts_websockets_on_h2(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_connections=2) as server:
+        url = f"wss://localhost:{port_of(server)}/"
+        async with connect(url, ssl=client_ctx, http2=True), connect(url, ssl=client_ctx, http2=True):
+            with pytest.raises(InvalidStatus) as raised:
+                await connect(url, ssl=client_ctx, http2=True)
+            assert raised.value.response.status_code == 503
+
+
+async def test_idle_h2_connection_gets_goaway(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    from wsio.asyncio.http2 import HTTP2Limits
+
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=HTTP2Limits(idle_timeout=0.2)) as server:
+        raw = await RawH2.open(port_of(server), client_ctx)
+        event = await raw.until(lambda e: isinstance(e, h2.events.ConnectionTerminated))
+        assert isinstance(event, h2.events.ConnectionTerminated)
+        assert event.error_code == h2.errors.ErrorCodes.NO_ERROR
+        raw.close()
+
+
+async def test_h2_server_without_extended_connect(ca: object, client_ctx: ssl.SSLContext, cert_files: tuple[str, str]) -> None:
+    """A context the caller passed offers h2; the server speaks HTTP/2 without RFC 8441: a clear error."""
+    import h2.config
+    import h2.connection
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*cert_files)
+    context.set_alpn_protocols(["h2"])
+
+    async def plain_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        while data := await reader.read(65536):
+            conn.receive_data(data)
+            writer.write(conn.data_to_send())
+        writer.close()
+
+    server = await asyncio.start_server(plain_h2, "127.0.0.1", 0, ssl=context)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(InvalidHandshake, match="doesn't support WebSocket over HTTP/2"):
+            await connect(f"wss://localhost:{port}/", ssl=client_ctx, http2=True)

@@ -105,6 +105,9 @@ class HTTP2Limits:
     #: SETTINGS frames per window.
     max_settings: int = 100
     flood_window: float = 10.0
+    #: Seconds a server keeps an HTTP/2 connection without streams open (before the
+    #: first one too); then GOAWAY. ``None``: as long as the client wants.
+    idle_timeout: float | None = 30.0
 
 
 def limits_from(value: bool | HTTP2Limits | None) -> HTTP2Limits | None:
@@ -656,10 +659,22 @@ class ServerSession(_Session):
         self.server = server
         self.make_connection = make_connection
         self._watch: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def start(self, transport: asyncio.Transport) -> None:
         super().start(transport)
         self._watch = self.loop.create_task(self._close_with_server())
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        timeout = self.limits.idle_timeout
+        if timeout is not None and self._idle is None and not self.closed:
+            self._idle = self.loop.call_later(timeout, self._idle_out)
+
+    def _idle_out(self) -> None:
+        self._idle = None
+        if not self.streams:
+            self._end(h2.errors.ErrorCodes.NO_ERROR, f"no stream open for idle_timeout={self.limits.idle_timeout}s")
 
     async def _close_with_server(self) -> None:
         await self.server._close_started.wait()
@@ -670,6 +685,9 @@ class ServerSession(_Session):
         super().connection_lost(exc)
         if self._watch is not None:
             self._watch.cancel()
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
 
     def _other_event(self, event: h2.events.Event) -> None:
         if type(event) is h2.events.RequestReceived:
@@ -692,6 +710,9 @@ class ServerSession(_Session):
             return
         stream = H2Stream(self, stream_id, websocket=websocket)
         self.streams[stream_id] = stream
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         stream.set_protocol(connection)
         connection.connection_made(stream)
         if not stream.is_closing():
@@ -733,8 +754,11 @@ class ServerSession(_Session):
 
     def _stream_done(self, stream: H2Stream) -> None:
         super()._stream_done(stream)
-        if not self.streams and self.server.closing:
-            self._end(h2.errors.ErrorCodes.NO_ERROR, "server closing")
+        if not self.streams:
+            if self.server.closing:
+                self._end(h2.errors.ErrorCodes.NO_ERROR, "server closing")
+            else:
+                self._arm_idle()
 
 
 class _ALPNSwitch(asyncio.Protocol):
