@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 import h2.errors
 import h2.events
@@ -252,3 +253,33 @@ async def test_h2_server_without_extended_connect(ca: object, client_ctx: ssl.SS
         port = server.sockets[0].getsockname()[1]
         with pytest.raises(InvalidHandshake, match="doesn't support WebSocket over HTTP/2"):
             await connect(f"wss://localhost:{port}/", ssl=client_ctx, http2=True)
+
+
+@pytest.mark.async_timeout(30)
+async def test_both_ends_flooding_each_other_make_progress(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    """Small windows, small queues, both sides sending more than either buffers: no deadlock."""
+    count, size = 60, 50_000
+
+    async def flood_back(ws: Any) -> None:
+        async def send_all() -> None:
+            for _ in range(count):
+                await ws.send(b"s" * size)
+
+        sending = asyncio.ensure_future(send_all())
+        for _ in range(count):
+            assert len(await ws.recv()) == size
+        await sending
+
+    async with serve(flood_back, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_queue=2, compression=None, write_limit=4096) as server:
+        url = f"wss://localhost:{port_of(server)}/"
+        async with connect(url, ssl=client_ctx, http2=True, max_queue=2, compression=None, write_limit=4096) as ws:
+
+            async def send_all() -> None:
+                for _ in range(count):
+                    await ws.send(b"c" * size)
+
+            sending = asyncio.ensure_future(send_all())
+            await asyncio.sleep(0.3)  # both ends' windows fill up before anyone reads
+            for _ in range(count):
+                assert len(await ws.recv()) == size
+            await sending

@@ -313,6 +313,12 @@ class H2Stream(asyncio.Transport):
                     protocol.pause_writing()
                 finally:
                     self._pausing_writes = False
+                # The stream ignored the pause_reading() that came with it (see
+                # pause_reading()): the connection mustn't wait for resume_writing()
+                # to resume reading after max_queue either, or two ends echoing each
+                # other could both wait. (A BaseConnection flag: a hook would be cleaner.)
+                if getattr(protocol, "_reading_paused_for_writes", False):
+                    protocol._reading_paused_for_writes = False
         elif len(out) <= self._low:
             self._write_paused = False
             if protocol is not None and not self._lost:
