@@ -283,3 +283,34 @@ async def test_both_ends_flooding_each_other_make_progress(server_ctx: ssl.SSLCo
             for _ in range(count):
                 assert len(await ws.recv()) == size
             await sending
+
+
+async def test_limits_and_keepalive_as_over_http11(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    codes: list[int | None] = []
+
+    async def handler(ws: Any) -> None:
+        try:
+            await ws.recv()
+        except Exception:
+            pass
+        await ws.wait_closed()
+        codes.append(ws.protocol.close_sent.code)
+
+    async with serve(handler, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_size=1000) as server:
+        url = f"wss://localhost:{port_of(server)}/"
+        async with connect(url, ssl=client_ctx, http2=True) as ws:
+            latency = await asyncio.wait_for(await ws.ping(), 5)
+            assert latency >= 0
+            await ws.send("x" * 1001)
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1009
+    assert codes == [1009]
+
+
+def test_http2_argument_type() -> None:
+    from wsio.asyncio.http2 import HTTP2Limits, limits_from
+
+    assert limits_from(None) is None and limits_from(False) is None
+    assert limits_from(True) == HTTP2Limits()
+    with pytest.raises(TypeError, match="http2 must be"):
+        limits_from("yes")  # type: ignore[arg-type]
