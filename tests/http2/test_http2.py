@@ -314,3 +314,12 @@ def test_http2_argument_type() -> None:
     assert limits_from(True) == HTTP2Limits()
     with pytest.raises(TypeError, match="http2 must be"):
         limits_from("yes")  # type: ignore[arg-type]
+
+
+async def test_tls_errors_reach_every_caller(server_ctx: ssl.SSLContext) -> None:
+    untrusting = ssl.create_default_context()
+    untrusting.set_alpn_protocols(["h2", "http/1.1"])
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=True) as server:
+        url = f"wss://localhost:{port_of(server)}/"
+        results = await asyncio.gather(*(connect(url, ssl=untrusting, http2=True) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(result, ssl.SSLCertVerificationError) for result in results), results

@@ -827,6 +827,32 @@ class ClientSession(_Session):
         #: ALPN chose h2.
         self.h2_selected = False
         self.goaway = False
+        self.opening: asyncio.Task[None] | None = None
+
+    async def open(self, host: str, port: int, context: ssl_module.SSLContext, kwargs: dict[str, Any]) -> None:
+        """Connect; ``ready`` says how it went, to every caller waiting for it."""
+        try:
+            await self.loop.create_connection(lambda: self, host, port, ssl=context, **kwargs)
+        except Exception as exc:
+            self._forget()
+            if not self.ready.done():
+                self.ready.set_exception(exc)
+                self.ready.exception()  # each waiter raises it; none may be left
+            return
+        except BaseException:
+            self._forget()
+            self.ready.cancel()
+            raise
+        # Every caller may have given up meanwhile: don't keep a connection nobody uses.
+        self.loop.call_later(UNUSED_TIMEOUT, self._close_if_unused)
+
+    def _close_if_unused(self) -> None:
+        if not self.streams and not self.closed and self.http1_transport is None:
+            self._forget()
+            self._end(h2.errors.ErrorCodes.NO_ERROR, "no WebSocket opened")
+        elif self.http1_transport is not None:
+            transport, self.http1_transport = self.http1_transport, None
+            transport.abort()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
@@ -944,6 +970,9 @@ class ClientSession(_Session):
             self._end(h2.errors.ErrorCodes.NO_ERROR, "no WebSocket left")
 
 
+#: Seconds a client's new HTTP/2 connection waits for its first WebSocket (its callers may have given up).
+UNUSED_TIMEOUT = 5.0
+
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, ClientSession]] = weakref.WeakKeyDictionary()
 _default_context: ssl_module.SSLContext | None = None
 
@@ -980,13 +1009,8 @@ async def open_connection(
     if session is None or not session.usable():
         session = ClientSession(limits, key)
         pool[key] = session
-        try:
-            await loop.create_connection(lambda: session, host, port, ssl=context, **kwargs)
-        except BaseException:
-            session._forget()
-            if not session.ready.done():
-                session.ready.cancel()
-            raise
+        # Its own task: a caller that gives up (open_timeout) doesn't cancel it for the others.
+        session.opening = loop.create_task(session.open(host, port, context, kwargs))
     usable = await asyncio.shield(session.ready)
     if usable:
         if not session.usable():  # closed meanwhile, or concurrent callers filled it: another one
