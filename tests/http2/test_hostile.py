@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from typing import Any
 
 import h2.errors
 import h2.events
@@ -118,5 +119,40 @@ async def test_large_headers_within_the_list_limit_meet_the_handshake_limits(
         status, _, body = await raw.request([*WS, ("x-big", "a" * 20_000)], end_stream=False)
         assert status == 431  # the same HandshakeLimits as HTTP/1.1
         assert b"exceeds max_line" in body
+        raw.close()
+        await wait_empty(server)
+
+
+async def test_data_past_the_window_is_a_flow_control_error(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    """A client that ignores flow control on a stream whose handler doesn't read: GOAWAY.
+
+    What a stream holds unread is bounded by its window: h2 refuses DATA past it.
+    """
+    import hyperframe.frame
+
+    opened = asyncio.Event()
+    streams: list[Any] = []
+
+    async def idle(ws: Any) -> None:
+        streams.append(ws.transport)
+        opened.set()
+        await ws.wait_closed()
+
+    async with serve(idle, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_queue=1) as server:
+        raw = await RawH2.open(port_of(server), client_ctx)
+        stream_id = raw.conn.get_next_available_stream_id()
+        raw.conn.send_headers(stream_id, WS)
+        raw.flush()
+        status = await raw.until(lambda e: isinstance(e, h2.events.ResponseReceived))
+        assert status is not None
+        await asyncio.wait_for(opened.wait(), 5)
+        # Masked binary WebSocket frames of 16,000 bytes, in DATA frames h2 would refuse to send.
+        frame = b"\x82\xfe\x3e\x80" + b"\x00\x00\x00\x00" + b"x" * 16000
+        for _ in range(64):
+            data = hyperframe.frame.DataFrame(stream_id, data=frame)
+            raw.writer.write(data.serialize())
+        event = await raw.until(goaway)
+        assert isinstance(event, h2.events.ConnectionTerminated)
+        assert event.error_code == h2.errors.ErrorCodes.FLOW_CONTROL_ERROR
         raw.close()
         await wait_empty(server)
