@@ -323,3 +323,25 @@ async def test_tls_errors_reach_every_caller(server_ctx: ssl.SSLContext) -> None
         url = f"wss://localhost:{port_of(server)}/"
         results = await asyncio.gather(*(connect(url, ssl=untrusting, http2=True) for _ in range(3)), return_exceptions=True)
     assert all(isinstance(result, ssl.SSLCertVerificationError) for result in results), results
+
+
+async def test_wss_without_ssl_argument_offers_h2(
+    server_ctx: ssl.SSLContext, ca: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ssl=, wsio makes the context, and its own HTTP/2 one offers h2 in ALPN."""
+    import wsio.asyncio.http2 as http2_module
+
+    create_default_context = ssl.create_default_context
+
+    def trusting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        context = create_default_context(*args, **kwargs)
+        ca.configure_trust(context)
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", trusting)
+    monkeypatch.setattr(http2_module, "_default_context", None)
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=True) as server:
+        async with connect(f"wss://localhost:{port_of(server)}/", http2=True) as ws:
+            assert ws.transport.get_extra_info("http2_stream_id") == 1
+            await ws.send("default context")
+            assert await ws.recv() == "default context"
