@@ -46,12 +46,15 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
+try:
+    import h2.config
+    import h2.connection
+    import h2.errors
+    import h2.events
+    import h2.exceptions
+    import h2.settings
+except ImportError as exc:  # pragma: no cover - the http2 extra is missing
+    raise ImportError("http2=True needs the h2 package: install wsio[http2]") from exc
 
 from ..exceptions import InvalidHandshake
 from ..protocol.handshake import accept_key, generate_key
