@@ -49,6 +49,12 @@ SELF_CONTAINED = {
         r"^sync client: 'over TLS'$",
         r"^default context: refused \(self-signed certificate\)$",
     ],
+    "http2.py": [
+        r"^replies: \['hello from a', 'hello from b', 'hello from c'\]$",
+        r"^streams: \[1, 3, 5\]$",
+        r"^TCP connections: 1$",
+        r"^fallback: stream None$",
+    ],
     "logging_setup.py": [
         r"^wsio\.server INFO 127\.0\.0\.1:\d+ connection open, path /$",
         r"^wsio\.client INFO 127\.0\.0\.1:\d+ connection open$",

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Unpack
 
+    from .http2 import HTTP2Limits
+
 __all__ = ["connect", "unix_connect", "ClientConnection", "WebSocketClientProtocol", "process_exception", "backoff"]
 
 logger = logging.getLogger("wsio.client")
@@ -45,6 +47,8 @@ class AsyncioConnectKwargs(ClientOptionsDict, total=False):
     ssl_shutdown_timeout: float | None
     happy_eyeballs_delay: float | None
     interleave: int | None
+    #: Open ``wss://`` WebSockets over one shared HTTP/2 connection per origin (RFC 8441): see :doc:`/topics/http2`.
+    http2: bool | HTTP2Limits
     # Older names of additional_headers, open_timeout and create_connection.
     extra_headers: Any
     timeout: float | None
@@ -150,6 +154,7 @@ class connect:
         **kwargs: Unpack[AsyncioConnectKwargs],
     ) -> None:
         passed: dict[str, Any] = dict(kwargs)
+        self._http2 = passed.pop("http2", None)
         options = ClientOptions.from_kwargs(passed)
         self.uri = uri
         self.options = options
@@ -228,7 +233,14 @@ class connect:
                 proxy = select_proxy(self.options.proxy, wsuri.secure, host, port)
             else:
                 host = port = proxy = None
-            if proxy is None:
+            if proxy is None and self._http2 and ssl is not None and kwargs.get("sock") is None:
+                from .http2 import limits_from, open_connection
+
+                own_context = self._kwargs.get("ssl") in (None, True)
+                limits = limits_from(self._http2)
+                assert limits is not None
+                connection = await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
+            elif proxy is None:
                 _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
             else:
                 connection = await self._open_through(proxy, host, port, factory, ssl, kwargs)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Unpack
 
+    from .http2 import HTTP2Limits
+
 __all__ = [
     "serve",
     "unix_serve",
@@ -56,6 +58,8 @@ class AsyncioServeKwargs(ServerOptionsDict, total=False):
     ssl_handshake_timeout: float | None
     ssl_shutdown_timeout: float | None
     start_serving: bool
+    #: Offer HTTP/2 in ALPN and serve WebSockets over it (RFC 8441): see :doc:`/topics/http2`.
+    http2: bool | HTTP2Limits
     # Older names of create_connection and open_timeout.
     create_protocol: Any
     klass: Any
@@ -448,6 +452,7 @@ class serve:
         **kwargs: Unpack[AsyncioServeKwargs],
     ) -> None:
         passed: dict[str, Any] = dict(kwargs)
+        http2 = passed.pop("http2", None)
         options = ServerOptions.from_kwargs(passed)
         open_timeout = options.open_timeout
         if passed.get("ssl") is not None and open_timeout is not None:
@@ -472,17 +477,25 @@ class serve:
         connection_kwargs = options.connection_kwargs(connection_logger)
         selector = options.subprotocol_selector
 
-        def factory() -> ServerConnection | OverCapacity:
+        def make_connection() -> ServerConnection | None:
             # Counted when connection_made() runs (after TLS, if any): one batch of
             # accepts may pass the limit by a few, which costs nothing that matters.
             if max_connections is not None and len(server.connections) >= max_connections:
-                return OverCapacity(server)
+                return None
             protocol = ServerProtocol(**protocol_kwargs)
             connection = connection_class(server, protocol, **connection_kwargs)
             protocol.select_subprotocol = selector(connection)
             return connection
 
+        def factory() -> asyncio.BaseProtocol:
+            connection = make_connection()
+            return OverCapacity(server) if connection is None else connection
+
         self._factory = factory
+        if http2:
+            from .http2 import limits_from, server_factory
+
+            self._factory = server_factory(server, factory, make_connection, limits_from(http2), passed.get("ssl"))  # type: ignore[arg-type]
         self._host = host
         self._port = port
         self._unix = unix
