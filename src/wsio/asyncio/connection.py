@@ -37,6 +37,13 @@ __all__ = ["BaseConnection", "Connection", "Data", "State"]
 _WRITE_SLICE = 262144
 
 
+#: A transport's extra info: true when the transport itself stops reading a peer
+#: that doesn't read what it is sent (an HTTP/2 stream: its flow-control window
+#: fills up long before a socket's buffer would, and two ends sending to each
+#: other would both stop reading). The connection then doesn't pause reading
+#: while its writes are paused.
+BOUNDS_ITS_WRITES = "wsio_bounds_its_writes"
+
 #: What the core keeps for a ping that waits for its pong: the future to resolve, and when it was sent.
 _PingWaiter = tuple["asyncio.Future[float]", float]
 
@@ -417,12 +424,17 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        if not self._reading_paused_for_writes and not self.transport.is_closing():
+        transport = self.transport
+        if (
+            not self._reading_paused_for_writes
+            and not transport.is_closing()
+            and not transport.get_extra_info(BOUNDS_ITS_WRITES, False)
+        ):
             # A peer that sends pings (or anything the core answers) but never reads
             # would otherwise grow the write buffer without bound: stop reading it
             # until it reads. Its TCP window then fills up instead of our memory.
             self._reading_paused_for_writes = True
-            self.transport.pause_reading()
+            transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False

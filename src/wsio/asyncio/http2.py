@@ -57,6 +57,7 @@ except ImportError as exc:  # pragma: no cover - the http2 extra is missing
     raise ImportError("http2=True needs the h2 package: install wsio[http2]") from exc
 
 from ..exceptions import InvalidHandshake
+from .connection import BOUNDS_ITS_WRITES
 from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
 
@@ -154,7 +155,6 @@ class H2Stream(asyncio.Transport):
         # A client's refused handshake: the response head, its body arrives in DATA frames.
         self._refusal_head: bytes | None = None
         self._refusal_body = bytearray()
-        self._pausing_writes = False
         self._delivering = False  # in the protocol's data_received(): never re-entered
 
     # -- asyncio.Transport --------------------------------------------------------
@@ -168,6 +168,11 @@ class H2Stream(asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "http2_stream_id":
             return self.stream_id
+        if name == BOUNDS_ITS_WRITES:
+            # The connection needn't stop reading while its writes are paused, so
+            # that replies (pongs) can't pile up: a stream stops reading for its
+            # writes itself, past _backlogged() (see _data()).
+            return True
         transport = self._session.transport
         return transport.get_extra_info(name, default) if transport is not None else default
 
@@ -228,13 +233,6 @@ class H2Stream(asyncio.Transport):
         self._finish(None)
 
     def pause_reading(self) -> None:
-        if self._pausing_writes:
-            # A connection stops reading while its writes are paused, so that replies
-            # (pongs) to what it reads can't pile up. On a stream, the peer's window
-            # fills up long before a TCP socket's buffer would, and two ends sending
-            # to each other would both stop reading: a stream stops reading for its
-            # writes only past _backlogged() (see _data()).
-            return
         self._reading_paused = True
 
     def resume_reading(self) -> None:
@@ -311,17 +309,7 @@ class H2Stream(asyncio.Transport):
         if not self._write_paused:
             if len(out) > self._high and protocol is not None and not self._lost:
                 self._write_paused = True
-                self._pausing_writes = True
-                try:
-                    protocol.pause_writing()
-                finally:
-                    self._pausing_writes = False
-                # The stream ignored the pause_reading() that came with it (see
-                # pause_reading()): the connection mustn't wait for resume_writing()
-                # to resume reading after max_queue either, or two ends echoing each
-                # other could both wait. (A BaseConnection flag: a hook would be cleaner.)
-                if getattr(protocol, "_reading_paused_for_writes", False):
-                    protocol._reading_paused_for_writes = False
+                protocol.pause_writing()
         elif len(out) <= self._low:
             self._write_paused = False
             if protocol is not None and not self._lost:
