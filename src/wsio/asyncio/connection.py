@@ -316,21 +316,28 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     # ends: a handler answering a burst of messages makes two system calls, not
     # one per message. Every other write flushes them first, so frames go out in
     # the order they were made. (_held: None outside a burst, else the held frames.)
+    # A burst ends with the turn in which a frame was held, or when the API hands
+    # the application a message (Connection._handle_events): a message answered
+    # per turn is then written at once, with no end-of-turn callback.
 
     def _hold(self, data: bytes) -> None:
         """Write ``data`` now, or with the others sent in this turn of the event loop."""
         held = self._held
         if held is None:
+            # The first of a burst: written at once, and no callback yet. One
+            # message per turn (a ping-pong) then costs no end-of-turn callback.
             self._transport_write(data)
             self._held = []
             self._held_size = 0
+            return
+        if not held:
+            # A frame held: write it (and any that follow) when this turn ends.
             ending = _turn_ends.connections
             if ending is None or _turn_ends.loop is not self.loop:
                 ending = _turn_ends.connections = []
                 _turn_ends.loop = self.loop
                 self.loop.call_soon(_end_turns, ending)
             ending.append(self)
-            return
         held.append(data)
         self._held_size += len(data)
         if self._held_size >= self.write_limit:
@@ -642,6 +649,8 @@ class Connection(BaseConnection):
                 self._handshake_event(event)
         if added:
             self._messages += added
+            if self._held is not None and not self._held:
+                self._held = None  # nothing held: what answers these messages starts a burst
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
