@@ -240,6 +240,15 @@ class Protocol:
             src = data
         end = len(src)
         pos = 0
+        if self._msg_text is None and not self._pf_left and not self.debug:
+            # The common case in one call: whole messages of one frame each (in C
+            # when built). It stops at anything else, which the loop below takes.
+            # [assignment]: its list holds only messages, which are events (a list is invariant).
+            events, pos = _frames.parse_messages(src, 0, self._expect_masked, self.max_size)  # type: ignore[assignment]
+            if pos == end:
+                if src is buf:
+                    buf.clear()
+                return events
         parse_frames = _frames.parse_frames
         # Where the frames after a protocol error start (resume, after skipping
         # `skip` bytes of the bad frame's payload), and the batch of frames being
