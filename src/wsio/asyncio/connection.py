@@ -712,18 +712,31 @@ class Connection(BaseConnection):
         """
         if decode is not None:
             return await self._recv_decoded(decode, timeout)
+        while not self._messages:
+            if (
+                timeout is None
+                and self._recv_waiter is None
+                and not self._closed_waiter.done()
+                and self.protocol.state is not State.CLOSED
+            ):
+                # The usual wait, inline: the reader's one future, and no coroutine
+                # between it and the task (_wait_for_message() does the rest).
+                waiter = self._recv_waiter = self.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+            else:
+                await self._wait_for_message(timeout, whole=True)
         queue = self._queue
-        if self._messages:
-            item = queue.popleft()
-            if type(item) is not Fragment:
-                self._messages -= 1
-                if self._watch_queue:
-                    self._message_taken()
-                return item  # type: ignore[no-any-return]
-            queue.appendleft(item)
-            return self._pop_fragmented()
-        await self._wait_for_message(timeout, whole=True)
-        return await self.recv()
+        item = queue.popleft()
+        if type(item) is not Fragment:
+            self._messages -= 1
+            if self._watch_queue:
+                self._message_taken()
+            return item  # type: ignore[no-any-return]
+        queue.appendleft(item)
+        return self._pop_fragmented()
 
     async def _recv_decoded(self, decode: Any, timeout: float | None) -> Data:
         """``recv(decode)`` with ``decode`` given: convert the message, or take a number as the old timeout."""
@@ -930,7 +943,10 @@ class Connection(BaseConnection):
                 async with self._fragment_lock:
                     pass
             try:
-                self._send_message(message, compress, text)  # type: ignore[arg-type]
+                if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]  # _send_message(), one call less
+                    self._hold(self.protocol.send_message(message, compress, text))  # type: ignore[arg-type]
+                else:
+                    self._send_message(message, compress, text)  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
             if self._write_paused:

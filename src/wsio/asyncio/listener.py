@@ -150,7 +150,11 @@ class ListenerConnection(BaseConnection):
         batch = self._held
         self._held = None
         if batch and not self.transport.is_closing():
-            self._transport_write(b"".join(batch) if len(batch) > 1 else batch[0])
+            data = b"".join(batch) if len(batch) > 1 else batch[0]
+            if self._backlog:  # _transport_write(), one call less per read
+                self._backlog.append(data)
+            else:
+                self.transport.write(data)
 
     def _handle_events(self, events: list[Event]) -> None:
         listener = self.listener
@@ -193,7 +197,10 @@ class ListenerConnection(BaseConnection):
         ``str`` as binary, as :meth:`Connection.send` does.
         """
         try:
-            self._send_message(message, compress, text)
+            if len(message) < LARGE_PAYLOAD:  # _send_message(), one call less per message
+                self._write(self.protocol.send_message(message, compress, text))
+            else:
+                self._send_message(message, compress, text)
         except InvalidState:
             raise self._closed_exc() from None
 

@@ -645,6 +645,15 @@ class Protocol:
         bytes as text (they must be UTF-8 already; they aren't checked),
         ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
+        if self.deflate is None and self.state is _OPEN and not self._fragmenting and not self.debug:
+            # The common case, framed here: one call less per message than _message().
+            mask = self._mask
+            if type(data) is bytes:
+                head = FIN | (OP_TEXT if text else OP_BINARY)
+                return _frames.build_frame(head, data, mask() if mask is not None else None)
+            if type(data) is str:
+                head = FIN | (OP_BINARY if text is False else OP_TEXT)
+                return _frames.build_frame(head, data.encode(), mask() if mask is not None else None)
         # isinstance after the exact check: str subclasses (StrEnum members) are text too.
         if type(data) is str or isinstance(data, str):
             return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress)
