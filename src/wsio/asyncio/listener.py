@@ -73,7 +73,11 @@ class Listener:
 # is held and written once per connection when the read is handled. A burst of
 # messages broadcast to many connections costs one system call per connection,
 # not one per message and connection. One event loop per thread, so per thread.
-_cork = threading.local()
+class _Cork(threading.local):
+    connections: list[ListenerConnection] | None = None  # None: no read being handled
+
+
+_cork = _Cork()
 
 
 class ListenerConnection(BaseConnection):
@@ -110,7 +114,7 @@ class ListenerConnection(BaseConnection):
         self._open_called = False
 
     def data_received(self, data: bytes | memoryview) -> None:
-        corked: list[ListenerConnection] | None = getattr(_cork, "connections", None)
+        corked = _cork.connections
         if corked is not None:  # pragma: no cover - reads don't nest; be safe anyway
             super().data_received(data)
             return
@@ -136,7 +140,7 @@ class ListenerConnection(BaseConnection):
                 return
             self._flush_held()  # keep the order, then write the large frame as it is
         elif len(data) < LARGE_PAYLOAD:
-            corked = getattr(_cork, "connections", None)
+            corked = _cork.connections
             if corked is not None:
                 self._held = [data]
                 corked.append(self)

@@ -117,7 +117,7 @@ class Protocol:
     __slots__ = (
         "side", "state", "max_size", "max_fragments", "compression_threshold", "logger", "debug",
         "subprotocol", "extensions", "deflate", "close_rcvd", "close_sent", "close_rcvd_then_sent",
-        "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
+        "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "failure_pending", "_expect_masked",
         "_rsv1_ok", "_mask", "_buf", "outgoing", "_pings", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
         "_pf_assembly",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
@@ -159,6 +159,11 @@ class Protocol:
         self.handshake_exc: Exception | None = None
         self.eof_received = False
         self._deferred_failure: ProtocolError | None = None
+        #: Whether a protocol error waits behind the events just returned: call
+        #: :meth:`apply_deferred_failure` once the application has handled them, and
+        #: the connection fails. Data fed meanwhile is ignored. (An attribute, not a
+        #: property: the I/O layers look at it after every read.)
+        self.failure_pending = False
         #: When true, every protocol error waits behind ``failure_pending`` for the
         #: I/O layer, not only one behind complete messages: an application on
         #: another thread may be answering a message it took a moment ago.
@@ -299,6 +304,7 @@ class Protocol:
                 # (an echo server answers them), then fail on the next call:
                 # Autobahn 3.x, 4.x, 5.15. A partial message is not worth waiting for.
                 self._deferred_failure = exc
+                self.failure_pending = True
             else:
                 self._fail_with(exc)
             # Keep reading what the peer sends, to find its close frame, or EOF.
@@ -317,15 +323,6 @@ class Protocol:
         elif pos < end:
             buf += data[pos:]
         return events
-
-    @property
-    def failure_pending(self) -> bool:
-        """Whether a protocol error waits behind the events just returned.
-
-        Call :meth:`apply_deferred_failure` once the application has handled
-        them, and the connection fails. Data fed meanwhile is ignored.
-        """
-        return self._deferred_failure is not None
 
     def apply_deferred_failure(self) -> None:
         """Fail the connection with the protocol error :attr:`failure_pending` held back.
@@ -614,6 +611,7 @@ class Protocol:
             self.close_sent = close
         self.failure = exc
         self._deferred_failure = None
+        self.failure_pending = False
         self.why = self.why or reason
         self.state = _CLOSED
         self._pf_left = 0
