@@ -251,6 +251,12 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             self._write(protocol.data_to_send())
         if events:
             self._handle_events(events)
+        if protocol.failure_pending or protocol.state is State.CLOSED:
+            self._after_read()
+
+    def _after_read(self) -> None:
+        """A read left a protocol error pending or closed the connection: act on it."""
+        protocol = self.protocol
         if protocol.failure_pending and self._failure_handle is None:
             # A protocol error follows the messages received so far, in this read or
             # an earlier one: fail once the application has taken them (an echo
@@ -326,7 +332,10 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if held is None:
             # The first of a burst: written at once, and no callback yet. One
             # message per turn (a ping-pong) then costs no end-of-turn callback.
-            self._transport_write(data)
+            if self._backlog:  # _transport_write(), one call less per message
+                self._backlog.append(data)
+            else:
+                self.transport.write(data)
             self._held = []
             self._held_size = 0
             return

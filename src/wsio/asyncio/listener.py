@@ -29,7 +29,7 @@ from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect
-from .connection import BaseConnection, Data
+from .connection import BaseConnection, Data, _read_buffer
 from .server import AsyncioServeKwargs, ServerRole, serve
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class _Cork(threading.local):
 
 
 _cork = _Cork()
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
 
 
 class ListenerConnection(BaseConnection):
@@ -98,7 +100,7 @@ class ListenerConnection(BaseConnection):
     """
 
     # Its state lives in the slots of the two concrete classes below (only one
-    # base of a class may add slots): listener, _pieces, _open_called. The
+    # base of a class may add slots): listener, _pieces, _open_called, _inline_reads. The
     # frames held while corked are in the base's _held (None: not corked).
     # Hidden from type checkers, which would refuse to set attributes that are
     # not in this class's (empty) slots.
@@ -107,11 +109,36 @@ class ListenerConnection(BaseConnection):
     listener: Listener
     _pieces: list[str | bytes] | None  # a fragmented message's pieces so far
     _open_called: bool
+    _inline_reads: bool  # buffer_updated() may handle an open connection's reads itself
 
     def _init_listener(self, listener: Listener) -> None:
         self.listener = listener
         self._pieces = None
         self._open_called = False
+        # A subclass that overrides data_received() gets every read through it.
+        self._inline_reads = type(self).data_received is ListenerConnection.data_received
+
+    def buffer_updated(self, nbytes: int) -> None:
+        protocol = self.protocol
+        if protocol.state is not _OPEN or _cork.connections is not None or not self._inline_reads:
+            self.data_received(_read_buffer.view[:nbytes])
+            return
+        # An open connection's read: data_received() below and the base's, inline
+        # (the roles' data_received() only differ before the connection opens).
+        corked: list[ListenerConnection] = []
+        _cork.connections = corked
+        try:
+            events = protocol.receive_data(_read_buffer.view[:nbytes])
+            if protocol.outgoing:
+                self._write(protocol.data_to_send())
+            if events:
+                self._handle_events(events)
+            if protocol.failure_pending or protocol.state is _CLOSED:
+                self._after_read()
+        finally:
+            _cork.connections = None
+            for connection in corked:
+                connection._flush_held()
 
     def data_received(self, data: bytes | memoryview) -> None:
         corked = _cork.connections
@@ -201,12 +228,23 @@ class ListenerConnection(BaseConnection):
         ``str`` as binary, as :meth:`Connection.send` does.
         """
         try:
-            if len(message) < LARGE_PAYLOAD:  # _send_message(), one call less per message
-                self._write(self.protocol.send_message(message, compress, text))
-            else:
+            if len(message) >= LARGE_PAYLOAD:
                 self._send_message(message, compress, text)
+                return
+            data = self.protocol.send_message(message, compress, text)
         except InvalidState:
             raise self._closed_exc() from None
+        # _write() for a small frame, inline: one call less per message.
+        batch = self._held
+        if batch is not None:
+            batch.append(data)
+            return
+        corked = _cork.connections
+        if corked is not None:
+            self._held = [data]
+            corked.append(self)
+            return
+        self._transport_write(data)
 
     @property
     def buffered_amount(self) -> int:
@@ -269,7 +307,7 @@ class ListenerServerConnection(ListenerConnection, ServerRole):
     :func:`serve_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_pieces", "_open_called")
+    __slots__ = ("listener", "_pieces", "_open_called", "_inline_reads")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -287,7 +325,7 @@ class ListenerClientConnection(ListenerConnection, ClientRole):
     :func:`connect_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_pieces", "_open_called")
+    __slots__ = ("listener", "_pieces", "_open_called", "_inline_reads")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
