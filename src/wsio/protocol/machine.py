@@ -159,10 +159,10 @@ class Protocol:
         self.handshake_exc: Exception | None = None
         self.eof_received = False
         self._deferred_failure: ProtocolError | None = None
-        #: Whether a protocol error waits behind the events just returned: call
+        #: Whether a protocol error waits behind the events just returned. Call
         #: :meth:`apply_deferred_failure` once the application has handled them, and
-        #: the connection fails. Data fed meanwhile is ignored. (An attribute, not a
-        #: property: the I/O layers look at it after every read.)
+        #: the connection fails; data fed meanwhile is ignored. It is an attribute,
+        #: not a property, because the I/O layers look at it after every read.
         self.failure_pending = False
         #: When true, every protocol error waits behind ``failure_pending`` for the
         #: I/O layer, not only one behind complete messages: an application on
