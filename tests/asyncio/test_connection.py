@@ -994,3 +994,36 @@ async def test_data_after_a_protocol_error_does_not_fail_before_the_answer() -> 
             await client.wait_closed()
     assert received[0] == "answer"
     assert type(received[1]).__name__ == "Close" and received[1].code == 1002
+
+
+# -- the read path -------------------------------------------------------------------
+
+
+async def test_open_connections_read_inline_unless_data_received_is_overridden() -> None:
+    from wsio.asyncio.connection import _reads_inline
+
+    class Watching(wsio.ServerConnection):
+        __slots__ = ()
+        seen: list[bytes] = []
+
+        def data_received(self, data: Any) -> None:
+            type(self).seen.append(bytes(data))
+            super().data_received(data)
+
+    assert _reads_inline(wsio.ServerConnection) and _reads_inline(wsio.ClientConnection)
+    assert _reads_inline(wsio.ListenerServerConnection) and _reads_inline(wsio.ListenerClientConnection)
+    assert not _reads_inline(Watching)
+
+    async def echo(ws: wsio.ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(echo, "127.0.0.1", 0, create_connection=Watching, compression=None) as server:
+        async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as client:
+            got = []
+            for message in ("a", b"b"):
+                await client.send(message)
+                got.append(await client.recv())
+    assert got == ["a", b"b"]
+    frames = [data for data in Watching.seen[1:] if data]
+    assert [len(data) for data in frames[:2]] == [2 + 4 + 1] * 2  # the two masked one-byte messages

@@ -105,6 +105,21 @@ class _ReadBuffer(threading.local):
 #: Bytes read from the socket at once (asyncio's own default too).
 READ_SIZE = 262144
 _read_buffer = _ReadBuffer()
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
+
+def _reads_inline(cls: type) -> bool:
+    """Whether ``cls``'s data_received() does, once the connection is open, what buffer_updated() does inline.
+
+    The class that defines the data_received() found says so with
+    ``_open_reads_inline = True``; a subclass that overrides it doesn't, and
+    gets every read through it.
+    """
+    for klass in cls.__mro__:
+        if "data_received" in vars(klass):
+            return bool(vars(klass).get("_open_reads_inline", False))
+    return False
 
 
 class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
@@ -151,7 +166,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size", "_backlog",
+        "_held", "_held_size", "_backlog", "_inline_reads",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -212,6 +227,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
         self._lost_exc: BaseException | None = None
         self._why = ""
+        self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
 
     @property
     def closed(self) -> bool:
@@ -242,7 +258,22 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         # Called right after get_buffer(), in the same thread: the same buffer.
         # data_received() and everything under it copy what they keep: the
         # buffer is read into again for the next connection.
-        self.data_received(_read_buffer.view[:nbytes])
+        protocol = self.protocol
+        if protocol.state is not _OPEN or not self._inline_reads:
+            self.data_received(_read_buffer.view[:nbytes])
+            return
+        # An open connection's read: data_received() inline, one call less (and
+        # one more for a role's data_received(), which only differs before opening).
+        events = protocol.receive_data(_read_buffer.view[:nbytes])
+        if protocol.outgoing:
+            self._write(protocol.data_to_send())
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending or protocol.state is _CLOSED:
+            self._after_read()
+
+    #: This class's data_received() is what buffer_updated() does inline once open.
+    _open_reads_inline = True
 
     def data_received(self, data: bytes | memoryview) -> None:
         protocol = self.protocol

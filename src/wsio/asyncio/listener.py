@@ -100,7 +100,7 @@ class ListenerConnection(BaseConnection):
     """
 
     # Its state lives in the slots of the two concrete classes below (only one
-    # base of a class may add slots): listener, _pieces, _open_called, _inline_reads. The
+    # base of a class may add slots): listener, _pieces, _open_called. The
     # frames held while corked are in the base's _held (None: not corked).
     # Hidden from type checkers, which would refuse to set attributes that are
     # not in this class's (empty) slots.
@@ -109,14 +109,11 @@ class ListenerConnection(BaseConnection):
     listener: Listener
     _pieces: list[str | bytes] | None  # a fragmented message's pieces so far
     _open_called: bool
-    _inline_reads: bool  # buffer_updated() may handle an open connection's reads itself
 
     def _init_listener(self, listener: Listener) -> None:
         self.listener = listener
         self._pieces = None
         self._open_called = False
-        # A subclass that overrides data_received() gets every read through it.
-        self._inline_reads = type(self).data_received is ListenerConnection.data_received
 
     def buffer_updated(self, nbytes: int) -> None:
         protocol = self.protocol
@@ -124,7 +121,8 @@ class ListenerConnection(BaseConnection):
             self.data_received(_read_buffer.view[:nbytes])
             return
         # An open connection's read: data_received() below and the base's, inline
-        # (the roles' data_received() only differ before the connection opens).
+        # (the roles' data_received() only differ before the connection opens;
+        # _inline_reads is false for a subclass that overrides data_received()).
         corked: list[ListenerConnection] = []
         _cork.connections = corked
         try:
@@ -139,6 +137,9 @@ class ListenerConnection(BaseConnection):
             _cork.connections = None
             for connection in corked:
                 connection._flush_held()
+
+    #: Once open, data_received() below is what buffer_updated() does inline.
+    _open_reads_inline = True
 
     def data_received(self, data: bytes | memoryview) -> None:
         corked = _cork.connections
@@ -307,7 +308,7 @@ class ListenerServerConnection(ListenerConnection, ServerRole):
     :func:`serve_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_pieces", "_open_called", "_inline_reads")
+    __slots__ = ("listener", "_pieces", "_open_called")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -325,7 +326,7 @@ class ListenerClientConnection(ListenerConnection, ClientRole):
     :func:`connect_listener` to add to it.
     """
 
-    __slots__ = ("listener", "_pieces", "_open_called", "_inline_reads")
+    __slots__ = ("listener", "_pieces", "_open_called")
 
     def __init__(self, *args: Any, listener_factory: Callable[[], Listener], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
