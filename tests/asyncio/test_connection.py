@@ -867,6 +867,38 @@ async def test_bursts_on_many_connections_in_one_turn_end_with_one_callback() ->
             assert writes == writes2 == [4, 2 * 4]
 
 
+async def test_answering_each_message_as_it_comes_schedules_no_end_of_turn_callback() -> None:
+    from wsio.asyncio import connection as module
+
+    async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
+        writes = count_writes(server)
+        loop = asyncio.get_running_loop()
+        scheduled: list[Any] = []
+        call_soon = loop.call_soon
+
+        def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            scheduled.append(callback)
+            return call_soon(callback, *args, **kwargs)
+
+        loop.call_soon = counting_call_soon  # type: ignore[method-assign]
+        try:
+            for i in range(5):  # a ping-pong: each answer is the first frame after a message
+                await client.send(f"p{i}")
+                await server.send(await server.recv())
+                assert await client.recv() == f"p{i}"
+        finally:
+            loop.call_soon = call_soon  # type: ignore[method-assign]
+        assert module._end_turns not in scheduled
+        assert writes == [4] * 5
+        # Sends with no message between them are one burst: held, written together
+        # when the turn ends (the last answer above started it: nothing is held).
+        for i in range(3):
+            await server.send(f"b{i}")
+        assert writes == [4] * 5
+        assert [await client.recv() for _ in range(3)] == ["b0", "b1", "b2"]
+        assert writes[5:] == [3 * 4]
+
+
 async def test_held_messages_survive_a_loop_that_closed_before_its_turn_ended() -> None:
     from wsio.asyncio import connection as module
 
@@ -962,3 +994,36 @@ async def test_data_after_a_protocol_error_does_not_fail_before_the_answer() -> 
             await client.wait_closed()
     assert received[0] == "answer"
     assert type(received[1]).__name__ == "Close" and received[1].code == 1002
+
+
+# -- the read path -------------------------------------------------------------------
+
+
+async def test_open_connections_read_inline_unless_data_received_is_overridden() -> None:
+    from wsio.asyncio.connection import _reads_inline
+
+    class Watching(wsio.ServerConnection):
+        __slots__ = ()
+        seen: list[bytes] = []
+
+        def data_received(self, data: Any) -> None:
+            type(self).seen.append(bytes(data))
+            super().data_received(data)
+
+    assert _reads_inline(wsio.ServerConnection) and _reads_inline(wsio.ClientConnection)
+    assert _reads_inline(wsio.ListenerServerConnection) and _reads_inline(wsio.ListenerClientConnection)
+    assert not _reads_inline(Watching)
+
+    async def echo(ws: wsio.ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(echo, "127.0.0.1", 0, create_connection=Watching, compression=None) as server:
+        async with connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None) as client:
+            got = []
+            for message in ("a", b"b"):
+                await client.send(message)
+                got.append(await client.recv())
+    assert got == ["a", b"b"]
+    frames = [data for data in Watching.seen[1:] if data]
+    assert [len(data) for data in frames[:2]] == [2 + 4 + 1] * 2  # the two masked one-byte messages

@@ -440,6 +440,48 @@ def test_create_connection_subclass_is_used_and_checked() -> None:
         wsio.serve_listener(Echo, "127.0.0.1", 0, create_connection=wsio.ServerConnection)
 
 
+def test_a_subclass_overriding_data_received_sees_every_read() -> None:
+    # An open connection's reads skip data_received() (buffer_updated() handles
+    # them inline), unless a subclass overrides it.
+    class Watching(wsio.ListenerServerConnection):
+        __slots__ = ()
+        seen: list[bytes] = []
+
+        def data_received(self, data: Any) -> None:
+            type(self).seen.append(bytes(data))
+            super().data_received(data)
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Echo, "127.0.0.1", 0, create_connection=Watching) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None) as ws:
+                got = []
+                for message in ("a", b"b"):
+                    await ws.send(message)
+                    got.append(await ws.recv())
+                return got
+
+    assert run(main()) == ["a", b"b"]
+    assert Watching.seen[0].startswith(b"GET / HTTP/1.1")
+    frames = [data for data in Watching.seen[1:] if data]
+    assert [len(data) for data in frames[:2]] == [2 + 4 + 1] * 2  # the two masked one-byte messages
+    assert frames[2][0] == 0x88  # and the close frame
+
+
+def test_invalid_utf8_on_an_open_connection_fails_with_1007() -> None:
+    async def main() -> wsio.ConnectionClosed:
+        async with wsio.serve_listener(Echo, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None) as ws:
+                await ws.send("ok")
+                assert await ws.recv() == "ok"
+                await ws.send(b"\xff", text=True)  # not UTF-8, sent as text
+                with pytest.raises(wsio.ConnectionClosed) as info:
+                    await ws.recv()
+                return info.value
+
+    exc = run(main())
+    assert exc.rcvd is not None and exc.rcvd.code == 1007
+
+
 @pytest.mark.parametrize(
     "style",
     ["no arguments", "positional", "keywords", "awaited"],

@@ -551,3 +551,187 @@ def test_no_reference_leaks():
         except ValueError:
             pass
     assert (sys.getrefcount(wire), sys.getrefcount(pos)) == before
+
+
+# ---------------------------------------------------------------------------
+# parse_messages
+
+CONTIGUOUS = ["bytes", "bytearray", "memoryview", "unaligned"]
+max_sizes = st.one_of(st.none(), st.integers(-2, 300), st.sampled_from([0, 125, 126, 65535, 65536, 2**62, 2**80, -(2**80)]))
+# Text payloads: valid UTF-8 mostly, sometimes cut inside a character or not UTF-8 at all.
+texts = st.one_of(st.text(max_size=200).map(str.encode), st.text(min_size=1, max_size=50).map(lambda t: t.encode()[:-1]), st.binary(max_size=50))
+message_heads = st.one_of(st.sampled_from([0x81, 0x82, 0x81, 0x82, 0x01, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x91, 0x83]), st.integers(0, 255))
+
+
+def same_messages(buf, pos, expect_masked, max_size):
+    expected = reference(frames.py_parse_messages, buf, pos, expect_masked, max_size)
+    assert outcome(C.parse_messages, buf, pos, expect_masked, max_size) == expected
+    return expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), raw=st.binary(max_size=300), expect_masked=st.booleans(), max_size=max_sizes, kind=st.sampled_from(CONTIGUOUS))
+def test_parse_messages_matches_on_random_bytes(data, raw, expect_masked, max_size, kind):
+    pos = data.draw(st.integers(0, len(raw) + 3), label="pos")
+    same_messages(as_buffer(raw, kind), pos, expect_masked, max_size)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    specs=st.lists(st.tuples(message_heads, st.one_of(texts, payloads(70_000)), masks, st.integers(0, 9)), max_size=8),
+    stream_masked=st.booleans(),
+    expect_masked=st.booleans(),
+    max_size=max_sizes,
+    cut=st.none() | st.integers(0, 2**32),
+    kind=st.sampled_from(CONTIGUOUS),
+)
+def test_parse_messages_matches_on_frame_streams(specs, stream_masked, expect_masked, max_size, cut, kind):
+    wire = bytearray()
+    for head, payload, mask, flip in specs:
+        wire += frames.py_build_frame(head, payload, mask if stream_masked != (flip == 0) else None)
+    if cut is not None:
+        del wire[cut % (len(wire) + 1) :]
+    (_, (messages, (_, pos))) = same_messages(as_buffer(bytes(wire), kind), 0, expect_masked, max_size)
+    # What it took is exactly what the general path makes of those bytes.
+    taken = [value for _, value in messages[1]]
+    frames_, end, error = frames.py_parse_frames(bytes(wire[:pos]), 0, expect_masked, True)
+    assert error is None and end == pos
+    assert taken == [payload.decode() if head & 0x0F == 1 else payload for head, payload in frames_]
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 511, 512, 513, 65535, 65536, 70000])
+@pytest.mark.parametrize("form", [7, 16, 64])
+@pytest.mark.parametrize("masked", [False, True])
+def test_parse_messages_lengths_and_text_sizes(n, form, masked):
+    if form == 7 and n > 125 or form == 16 and n > 65535:
+        return
+    mask = b"\x01\x82\x03\x84" if masked else None
+    text = ("é" * n)[: n // 2] + "a" * (n - 2 * (n // 2))  # n bytes of UTF-8
+    payload = text.encode()
+    assert len(payload) == n
+    for opcode in (1, 2):
+        body = frames.py_apply_mask(payload, mask) if mask else payload
+        wire = header(0x80 | opcode, n, mask, form) + body
+        for max_size in (None, n, n - 1):
+            result = same_messages(wire + b"\x81", 0, masked, max_size)
+            taken = max_size is None or n <= max_size
+            assert result == typed(([text if opcode == 1 else payload] if taken else [], len(wire) if taken else 0))
+
+
+def test_parse_messages_stops_at_invalid_utf8_and_keeps_what_came_before():
+    wire = frames.py_build_frame(0x81, "ok".encode()) + frames.py_build_frame(0x81, b"\xff") + frames.py_build_frame(0x82, b"x")
+    assert same_messages(wire, 0, False, None) == typed((["ok"], 4))
+    surrogate = "\udcff".encode("utf-8", "surrogatepass")
+    assert same_messages(frames.py_build_frame(0x81, surrogate), 0, False, None) == typed(([], 0))
+
+
+def test_parse_messages_bad_arguments():
+    for fn in (C.parse_messages, frames.py_parse_messages):
+        with pytest.raises(TypeError):
+            fn(b"", 0, True)
+    with pytest.raises(ValueError):
+        C.parse_messages(b"", -1, True, None)
+    with pytest.raises(BufferError):  # a contiguous buffer only: the I/O layers pass one
+        C.parse_messages(as_buffer(b"\x82\x00", "strided"), 0, False, None)
+    assert C.parse_messages(buf=b"\x82\x00", pos=0, expect_masked=False, max_size=None) == ([b""], 2)
+
+
+@pytest.mark.skipif(not hasattr(sys, "getrefcount"), reason="needs refcounts")
+def test_parse_messages_no_reference_leaks():
+    wire = frames.py_build_frame(0x81, b"hello", b"abcd") + frames.py_build_frame(0x82, b"x" * 600, b"abcd")
+    wire += frames.py_build_frame(0x81, "é".encode() * 400, b"abcd") + frames.py_build_frame(0x81, b"\xff", b"abcd")
+    before = sys.getrefcount(wire)
+    for _ in range(1000):
+        assert len(C.parse_messages(wire, 0, True, None)[0]) == 3
+        C.parse_messages(wire, 0, True, 10)
+    assert sys.getrefcount(wire) == before
+
+
+# ---------------------------------------------------------------------------
+# The state machine on each path: C, pure Python, and without the one-call path
+
+
+def _no_fast_path(buf, pos, expect_masked, max_size):
+    return [], pos
+
+
+PATHS = {
+    "C": {},
+    "Python": {
+        "apply_mask": frames.py_apply_mask,
+        "parse_frames": frames.py_parse_frames,
+        "parse_messages": frames.py_parse_messages,
+        "build_frame": frames.py_build_frame,
+        "Assembly": frames.PyAssembly,
+    },
+    "general": {"parse_messages": _no_fast_path},
+}
+
+
+def run_machine(path, chunks, side, max_size, max_fragments, defer):
+    """Feed ``chunks`` to a fresh open Protocol with ``path``'s functions; return all it did, typed."""
+    from wsio.protocol.machine import Protocol, Side
+
+    saved = {name: getattr(frames, name) for name in PATHS[path]}
+    if path == "C":
+        for name in ("apply_mask", "parse_frames", "parse_messages", "build_frame", "Assembly"):
+            saved[name] = getattr(frames, name)
+            setattr(frames, name, getattr(C, name))
+    for name, value in PATHS[path].items():
+        setattr(frames, name, value)
+    try:
+        protocol = Protocol(Side.SERVER if side else Side.CLIENT, max_size=max_size, max_fragments=max_fragments)
+        protocol._mask = lambda: b"\x00\x00\x00\x00"  # the same key on every path
+        protocol.defer_failures = defer
+        log = []
+        for chunk in chunks:
+            try:
+                events = protocol.receive_data(chunk)
+            except Exception as exc:  # none expected: a difference if one path raises
+                log.append(("raises", type(exc).__name__, str(exc)))
+                break
+            log.append(typed(events))
+            log.append((protocol.state, protocol.failure_pending, protocol.discarding, protocol.buffered, protocol.data_to_send()))
+            if protocol.failure_pending and len(log) % 4 == 0:
+                protocol.apply_deferred_failure()
+        failure = protocol.failure
+        log.append((protocol.close_rcvd, protocol.close_sent, failure and (failure.code, str(failure)), protocol.why))
+        return log
+    finally:
+        for name, value in saved.items():
+            setattr(frames, name, value)
+
+
+# Mostly whole messages (the one-call path), with fragments, control frames and errors among them.
+all_heads = st.one_of(
+    st.sampled_from([0x81, 0x82] * 6 + [0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1]), st.integers(0, 255)
+)
+valid_texts = st.text(max_size=200).map(str.encode)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    specs=st.lists(
+        st.tuples(all_heads, st.one_of(valid_texts, valid_texts, texts, payloads(3000)), st.integers(0, 15).map(lambda n: n == 0)),
+        max_size=10,
+    ),
+    side=st.booleans(),
+    max_size=st.none() | st.integers(0, 400),
+    max_fragments=st.none() | st.integers(1, 4),
+    defer=st.booleans(),
+    cuts=st.lists(st.integers(0, 2**32), max_size=4),
+    garbage=st.binary(max_size=4),
+)
+def test_receive_data_is_the_same_on_every_path(specs, side, max_size, max_fragments, defer, cuts, garbage):
+    wire = b""
+    for head, payload, flip in specs:
+        if head & 0x0F == 0x08 and payload:  # a close frame: a valid one, mostly
+            payload = struct.pack("!H", 1000 + len(payload) % 15) + payload[:20]
+        masked = side != flip  # flip: the wrong masking, now and then
+        wire += frames.py_build_frame(head, payload, b"\x12\x34\x56\x78" if masked else None)
+    wire += garbage
+    bounds = sorted({cut % (len(wire) + 1) for cut in cuts} | {0, len(wire)})
+    chunks = [memoryview(wire)[a:b] for a, b in zip(bounds, bounds[1:])] or [memoryview(b"")]
+    results = {path: run_machine(path, chunks, side, max_size, max_fragments, defer) for path in PATHS}
+    assert results["Python"] == results["C"]
+    assert results["general"] == results["C"]

@@ -111,6 +111,21 @@ class _ReadBuffer(threading.local):
 #: Bytes read from the socket at once (asyncio's own default too).
 READ_SIZE = 262144
 _read_buffer = _ReadBuffer()
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
+
+
+def _reads_inline(cls: type) -> bool:
+    """Whether ``cls``'s data_received() does, once the connection is open, what buffer_updated() does inline.
+
+    The class that defines the data_received() found says so with
+    ``_open_reads_inline = True``; a subclass that overrides it doesn't, and
+    gets every read through it.
+    """
+    for klass in cls.__mro__:
+        if "data_received" in vars(klass):
+            return bool(vars(klass).get("_open_reads_inline", False))
+    return False
 
 
 class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
@@ -157,7 +172,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size", "_backlog",
+        "_held", "_held_size", "_backlog", "_inline_reads",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -209,6 +224,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
         self._lost_exc: BaseException | None = None
         self._why = ""
+        self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
 
     @property
     def closed(self) -> bool:
@@ -239,7 +255,22 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         # Called right after get_buffer(), in the same thread: the same buffer.
         # data_received() and everything under it copy what they keep: the
         # buffer is read into again for the next connection.
-        self.data_received(_read_buffer.view[:nbytes])
+        protocol = self.protocol
+        if protocol.state is not _OPEN or not self._inline_reads:
+            self.data_received(_read_buffer.view[:nbytes])
+            return
+        # An open connection's read: data_received() inline, one call less (and
+        # one more for a role's data_received(), which only differs before opening).
+        events = protocol.receive_data(_read_buffer.view[:nbytes])
+        if protocol.outgoing:
+            self._write(protocol.data_to_send())
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending or protocol.state is _CLOSED:
+            self._after_read()
+
+    #: This class's data_received() is what buffer_updated() does inline once open.
+    _open_reads_inline = True
 
     def data_received(self, data: bytes | memoryview) -> None:
         protocol = self.protocol
@@ -248,6 +279,12 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             self._write(protocol.data_to_send())
         if events:
             self._handle_events(events)
+        if protocol.failure_pending or protocol.state is State.CLOSED:
+            self._after_read()
+
+    def _after_read(self) -> None:
+        """A read left a protocol error pending or closed the connection: act on it."""
+        protocol = self.protocol
         if protocol.failure_pending and self._failure_handle is None:
             # A protocol error follows the messages received so far, in this read or
             # an earlier one: fail once the application has taken them (an echo
@@ -313,21 +350,31 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     # ends: a handler answering a burst of messages makes two system calls, not
     # one per message. Every other write flushes them first, so frames go out in
     # the order they were made. (_held: None outside a burst, else the held frames.)
+    # A burst ends with the turn in which a frame was held, or when the API hands
+    # the application a message (Connection._handle_events): a message answered
+    # per turn is then written at once, with no end-of-turn callback.
 
     def _hold(self, data: bytes) -> None:
         """Write ``data`` now, or with the others sent in this turn of the event loop."""
         held = self._held
         if held is None:
-            self._transport_write(data)
+            # The first of a burst: written at once, and no callback yet. One
+            # message per turn (a ping-pong) then costs no end-of-turn callback.
+            if self._backlog:  # _transport_write(), one call less per message
+                self._backlog.append(data)
+            else:
+                self.transport.write(data)
             self._held = []
             self._held_size = 0
+            return
+        if not held:
+            # A frame held: write it (and any that follow) when this turn ends.
             ending = _turn_ends.connections
             if ending is None or _turn_ends.loop is not self.loop:
                 ending = _turn_ends.connections = []
                 _turn_ends.loop = self.loop
                 self.loop.call_soon(_end_turns, ending)
             ending.append(self)
-            return
         held.append(data)
         self._held_size += len(data)
         if self._held_size >= self.write_limit:
@@ -644,6 +691,8 @@ class Connection(BaseConnection):
                 self._handshake_event(event)
         if added:
             self._messages += added
+            if self._held is not None and not self._held:
+                self._held = None  # nothing held: what answers these messages starts a burst
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -705,18 +754,31 @@ class Connection(BaseConnection):
         """
         if decode is not None:
             return await self._recv_decoded(decode, timeout)
+        while not self._messages:
+            if (
+                timeout is None
+                and self._recv_waiter is None
+                and not self._closed_waiter.done()
+                and self.protocol.state is not State.CLOSED
+            ):
+                # The usual wait, inline: the reader's one future, and no coroutine
+                # between it and the task (_wait_for_message() does the rest).
+                waiter = self._recv_waiter = self.loop.create_future()
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+            else:
+                await self._wait_for_message(timeout, whole=True)
         queue = self._queue
-        if self._messages:
-            item = queue.popleft()
-            if type(item) is not Fragment:
-                self._messages -= 1
-                if self._watch_queue:
-                    self._message_taken()
-                return item  # type: ignore[no-any-return]
-            queue.appendleft(item)
-            return self._pop_fragmented()
-        await self._wait_for_message(timeout, whole=True)
-        return await self.recv()
+        item = queue.popleft()
+        if type(item) is not Fragment:
+            self._messages -= 1
+            if self._watch_queue:
+                self._message_taken()
+            return item  # type: ignore[no-any-return]
+        queue.appendleft(item)
+        return self._pop_fragmented()
 
     async def _recv_decoded(self, decode: Any, timeout: float | None) -> Data:
         """``recv(decode)`` with ``decode`` given: convert the message, or take a number as the old timeout."""
@@ -914,7 +976,10 @@ class Connection(BaseConnection):
                 async with self._fragment_lock:
                     pass
             try:
-                self._send_message(message, compress, text)  # type: ignore[arg-type]
+                if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]  # _send_message(), one call less
+                    self._hold(self.protocol.send_message(message, compress, text))  # type: ignore[arg-type]
+                else:
+                    self._send_message(message, compress, text)  # type: ignore[arg-type]
             except InvalidState:
                 raise await self._closed_exc_once_closed() from None
             if self._write_paused:

@@ -29,7 +29,7 @@ from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect
-from .connection import BaseConnection, Data
+from .connection import BaseConnection, Data, _read_buffer
 from .server import AsyncioServeKwargs, ServerRole, serve
 
 if TYPE_CHECKING:
@@ -73,7 +73,13 @@ class Listener:
 # is held and written once per connection when the read is handled. A burst of
 # messages broadcast to many connections costs one system call per connection,
 # not one per message and connection. One event loop per thread, so per thread.
-_cork = threading.local()
+class _Cork(threading.local):
+    connections: list[ListenerConnection] | None = None  # None: no read being handled
+
+
+_cork = _Cork()
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
 
 
 class ListenerConnection(BaseConnection):
@@ -109,8 +115,34 @@ class ListenerConnection(BaseConnection):
         self._pieces = None
         self._open_called = False
 
+    def buffer_updated(self, nbytes: int) -> None:
+        protocol = self.protocol
+        if protocol.state is not _OPEN or _cork.connections is not None or not self._inline_reads:
+            self.data_received(_read_buffer.view[:nbytes])
+            return
+        # An open connection's read: data_received() below and the base's, inline
+        # (the roles' data_received() only differ before the connection opens;
+        # _inline_reads is false for a subclass that overrides data_received()).
+        corked: list[ListenerConnection] = []
+        _cork.connections = corked
+        try:
+            events = protocol.receive_data(_read_buffer.view[:nbytes])
+            if protocol.outgoing:
+                self._write(protocol.data_to_send())
+            if events:
+                self._handle_events(events)
+            if protocol.failure_pending or protocol.state is _CLOSED:
+                self._after_read()
+        finally:
+            _cork.connections = None
+            for connection in corked:
+                connection._flush_held()
+
+    #: Once open, data_received() below is what buffer_updated() does inline.
+    _open_reads_inline = True
+
     def data_received(self, data: bytes | memoryview) -> None:
-        corked: list[ListenerConnection] | None = getattr(_cork, "connections", None)
+        corked = _cork.connections
         if corked is not None:  # pragma: no cover - reads don't nest; be safe anyway
             super().data_received(data)
             return
@@ -136,7 +168,7 @@ class ListenerConnection(BaseConnection):
                 return
             self._flush_held()  # keep the order, then write the large frame as it is
         elif len(data) < LARGE_PAYLOAD:
-            corked = getattr(_cork, "connections", None)
+            corked = _cork.connections
             if corked is not None:
                 self._held = [data]
                 corked.append(self)
@@ -150,7 +182,11 @@ class ListenerConnection(BaseConnection):
         batch = self._held
         self._held = None
         if batch and not self.transport.is_closing():
-            self._transport_write(b"".join(batch) if len(batch) > 1 else batch[0])
+            data = b"".join(batch) if len(batch) > 1 else batch[0]
+            if self._backlog:  # _transport_write(), one call less per read
+                self._backlog.append(data)
+            else:
+                self.transport.write(data)
 
     def _handle_events(self, events: list[Event]) -> None:
         listener = self.listener
@@ -193,9 +229,23 @@ class ListenerConnection(BaseConnection):
         ``str`` as binary, as :meth:`Connection.send` does.
         """
         try:
-            self._send_message(message, compress, text)
+            if len(message) >= LARGE_PAYLOAD:
+                self._send_message(message, compress, text)
+                return
+            data = self.protocol.send_message(message, compress, text)
         except InvalidState:
             raise self._closed_exc() from None
+        # _write() for a small frame, inline: one call less per message.
+        batch = self._held
+        if batch is not None:
+            batch.append(data)
+            return
+        corked = _cork.connections
+        if corked is not None:
+            self._held = [data]
+            corked.append(self)
+            return
+        self._transport_write(data)
 
     @property
     def buffered_amount(self) -> int:

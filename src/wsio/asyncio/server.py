@@ -108,6 +108,9 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             self._why = f"no complete handshake request within open_timeout={self.server.open_timeout}s"
             self.transport.abort()
 
+    #: Once open, data_received() below is the base's: buffer_updated() may read inline.
+    _open_reads_inline = True
+
     def data_received(self, data: bytes | memoryview) -> None:
         if self.protocol.state is State.CONNECTING and self.handler_task is None:
             protocol = self.protocol

@@ -1,6 +1,6 @@
 /*
- * wsio.protocol._speedups: C versions of the three hot functions of
- * wsio.protocol.frames (apply_mask, parse_frames, build_frame).
+ * wsio.protocol._speedups: C versions of the hot functions of
+ * wsio.protocol.frames (apply_mask, parse_frames, parse_messages, build_frame).
  *
  * The pure-Python functions in frames.py are the reference: these take the
  * same arguments and return the same values, types and (close_code, reason)
@@ -561,6 +561,184 @@ fail:
 }
 
 /* ------------------------------------------------------------------------ */
+/* parse_messages                                                           */
+/* ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(parse_messages_doc,
+"parse_messages(buf, pos, expect_masked, max_size)\n--\n\n"
+"Parse the whole messages at ``buf[pos:]`` that need nothing but a frame each;\n"
+"return ``(messages, pos)`` exactly like\n"
+":func:`wsio.protocol.frames.parse_messages`.");
+
+/* Text payloads up to this size are unmasked on the stack before decoding. */
+#define TEXT_ON_STACK 512
+
+/* Why: a read of small messages is the hot path of every ping-pong. The
+   general path makes a (head, payload) tuple per frame, then a Python loop
+   turns each into a message (a bytes object, then a str for text). Here each
+   message is made at once from the read buffer: a binary payload unmasked
+   straight into its bytes object, a text payload unmasked on the stack and
+   decoded (validated) into its str, with no bytes object between. Anything
+   else stops the loop and is left to the general path. */
+static PyObject *
+parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"buf", "pos", "expect_masked", "max_size"};
+    PyObject *argv[4], *messages = NULL, *pos_out, *result;
+    Py_buffer view;
+    const unsigned char *b;
+    Py_ssize_t end, pos;
+    int expect, limited = 0;
+    long long max_size = 0;
+    unsigned char stack[TEXT_ON_STACK];
+
+    (void)module;
+    if (parse_args("parse_messages", args, nargs, kwnames, names, 4, 4, argv) < 0) {
+        return NULL;
+    }
+    pos = PyNumber_AsSsize_t(argv[1], NULL);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (pos < 0) {
+        PyErr_Format(PyExc_ValueError, "pos must be >= 0, not %zd", pos);
+        return NULL;
+    }
+    if ((expect = PyObject_IsTrue(argv[2])) < 0) {
+        return NULL;
+    }
+    if (argv[3] != Py_None) {
+        int overflow;
+        max_size = PyLong_AsLongLongAndOverflow(argv[3], &overflow);
+        if (max_size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        /* Past what a long long holds: no frame is that big, or every one is. */
+        if (overflow > 0) {
+            limited = 0;
+        }
+        else {
+            limited = 1;
+            if (overflow < 0) {
+                max_size = -1;
+            }
+        }
+    }
+    if (PyObject_GetBuffer(argv[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    messages = PyList_New(0);
+    if (messages == NULL) {
+        goto fail;
+    }
+    b = (const unsigned char *)view.buf;
+    end = view.len;
+
+    while (end - pos >= 2) {
+        unsigned head = b[pos], second = b[pos + 1];
+        uint64_t length = second & 0x7F;
+        Py_ssize_t p = pos + 2, n;
+        const unsigned char *mask = NULL;
+        PyObject *message;
+        int r;
+
+        if ((head & 0xF0) != 0x80 || ((head & 0x0F) != 1 && (head & 0x0F) != 2) ||
+            (int)(second >> 7) != expect) {
+            break;
+        }
+        if (length == 126) {
+            if (end - p < 2) {
+                break;
+            }
+            length = ((uint64_t)b[p] << 8) | b[p + 1];
+            p += 2;
+        }
+        else if (length == 127) {
+            if (end - p < 8) {
+                break;
+            }
+            length = ((uint64_t)b[p] << 56) | ((uint64_t)b[p + 1] << 48) |
+                     ((uint64_t)b[p + 2] << 40) | ((uint64_t)b[p + 3] << 32) |
+                     ((uint64_t)b[p + 4] << 24) | ((uint64_t)b[p + 5] << 16) |
+                     ((uint64_t)b[p + 6] << 8) | (uint64_t)b[p + 7];
+            p += 8;
+        }
+        if (second & 0x80) {
+            if (end - p < 4) {
+                break;
+            }
+            mask = b + p;
+            p += 4;
+        }
+        if (length > (uint64_t)(end - p)) {
+            break;
+        }
+        if (limited && (max_size < 0 || length > (uint64_t)max_size)) {
+            break;
+        }
+        n = (Py_ssize_t)length;
+        if ((head & 0x0F) == 2) {
+            message = PyBytes_FromStringAndSize(NULL, n);
+            if (message == NULL) {
+                goto fail;
+            }
+            fill_payload((unsigned char *)PyBytes_AS_STRING(message), b + p, n, mask, 0);
+        }
+        else {
+            const char *text = (const char *)(b + p);
+            unsigned char *heap = NULL;
+            if (mask != NULL) {
+                unsigned char *dst = stack;
+                if (n > TEXT_ON_STACK) {
+                    dst = heap = (unsigned char *)PyMem_Malloc((size_t)n);
+                    if (heap == NULL) {
+                        PyErr_NoMemory();
+                        goto fail;
+                    }
+                }
+                fill_payload(dst, b + p, n, mask, 0);
+                text = (const char *)dst;
+            }
+            message = PyUnicode_DecodeUTF8(text, n, NULL);
+            PyMem_Free(heap);
+            if (message == NULL) {
+                if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    PyErr_Clear();  /* the general path fails the connection with 1007 */
+                    break;
+                }
+                goto fail;
+            }
+        }
+        r = PyList_Append(messages, message);
+        Py_DECREF(message);
+        if (r < 0) {
+            goto fail;
+        }
+        pos = p + n;
+    }
+    PyBuffer_Release(&view);
+    pos_out = PyLong_FromSsize_t(pos);
+    if (pos_out == NULL) {
+        Py_DECREF(messages);
+        return NULL;
+    }
+    result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(messages);
+        Py_DECREF(pos_out);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, messages);
+    PyTuple_SET_ITEM(result, 1, pos_out);
+    return result;
+
+fail:
+    PyBuffer_Release(&view);
+    Py_XDECREF(messages);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* build_frame                                                              */
 /* ------------------------------------------------------------------------ */
 
@@ -866,6 +1044,7 @@ static PyMethodDef speedups_methods[] = {
     {"apply_mask", FASTCALL_KW(apply_mask), METH_FASTCALL | METH_KEYWORDS, apply_mask_doc},
     {"parse_frames", FASTCALL_KW(parse_frames), METH_FASTCALL | METH_KEYWORDS, parse_frames_doc},
     {"build_frame", FASTCALL_KW(build_frame), METH_FASTCALL | METH_KEYWORDS, build_frame_doc},
+    {"parse_messages", FASTCALL_KW(parse_messages), METH_FASTCALL | METH_KEYWORDS, parse_messages_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -882,7 +1061,8 @@ static PyModuleDef_Slot speedups_slots[] = {
 
 PyDoc_STRVAR(speedups_doc,
 "C versions of the hot functions of :mod:`wsio.protocol.frames`.\n\n"
-"``apply_mask``, ``parse_frames``, ``build_frame`` and ``Assembly`` have exactly the contract\n"
+"``apply_mask``, ``parse_frames``, ``parse_messages``, ``build_frame`` and ``Assembly``\n"
+"have exactly the contract\n"
 "of the pure-Python reference there, which imports them when this module is\n"
 "built (``WSIO_NO_SPEEDUPS=1`` keeps the Python versions). Masking is done\n"
 "16 bytes at a time (SSE2; 8 with plain C elsewhere), each payload is\n"

@@ -6,6 +6,9 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 
 def parse_frames(
     buf: bytes | bytearray | memoryview, pos: int, expect_masked: bool, rsv1_ok: bool
 ) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]: ...
+def parse_messages(
+    buf: bytes | bytearray | memoryview, pos: int, expect_masked: bool, max_size: int | None
+) -> tuple[list[str | bytes], int]: ...
 def build_frame(head: int, payload: bytes | bytearray | memoryview, mask: bytes | None = None) -> bytes: ...
 
 @final

@@ -6,8 +6,8 @@ frame's first byte (FIN, RSV1-3, opcode) and ``payload`` is already unmasked.
 It stops at the first incomplete frame; the connection streams the payload of
 an incomplete data frame itself (see :mod:`wsio.protocol.machine`).
 
-``wsio.protocol._speedups`` provides C versions of :func:`apply_mask` and
-:func:`parse_frames` with exactly the same contract; the pure-Python versions
+``wsio.protocol._speedups`` provides C versions of :func:`apply_mask`,
+:func:`parse_frames` and :func:`parse_messages` with exactly the same contract; the pure-Python versions
 here are the reference and the fallback (``WSIO_NO_SPEEDUPS=1`` forces them).
 """
 
@@ -33,6 +33,7 @@ __all__ = [
     "OP_PONG",
     "apply_mask",
     "parse_frames",
+    "parse_messages",
     "parse_header",
     "build_frame",
     "frame_header",
@@ -296,6 +297,48 @@ def parse_frames(
         pos = stop
 
 
+def parse_messages(
+    buf: bytes | bytearray | memoryview, pos: int, expect_masked: bool, max_size: int | None
+) -> tuple[list[str | bytes], int]:
+    """Parse the whole messages at ``buf[pos:]`` that need nothing but a frame each.
+
+    The common case of a read, in one call: complete frames with FIN set, no
+    RSV bit, opcode text or binary, masked as ``expect_masked`` says, at most
+    ``max_size`` bytes (``None``: no limit), and, for text, valid UTF-8. Each
+    becomes a message (``str`` for text, ``bytes`` for binary), as the general
+    path (:func:`parse_frames`, then the state machine) would make it.
+
+    Return ``(messages, pos)``: ``pos`` is the first frame that is anything
+    else (a control frame, a fragment, a compressed or incomplete frame, a
+    header that breaks RFC 6455, a message over ``max_size``, invalid UTF-8),
+    which is left, unparsed, to the general path; or the end. ``buf`` is a
+    contiguous buffer. Call it only between messages (none in progress).
+    """
+    messages: list[str | bytes] = []
+    expect = bool(expect_masked)
+    while True:
+        header = parse_header(buf, pos)
+        if header is None:
+            break
+        head, length, mask, start = header
+        opcode = head & 0x0F
+        if head & 0xF0 != FIN or not (opcode == OP_TEXT or opcode == OP_BINARY) or (mask is not None) != expect:
+            break
+        stop = start + length
+        if stop > len(buf) or (max_size is not None and length > max_size):
+            break
+        payload = bytes(buf[start:stop]) if mask is None else apply_mask(buf[start:stop], mask)
+        if opcode == OP_TEXT:
+            try:
+                messages.append(payload.decode())
+            except UnicodeDecodeError:
+                break
+        else:
+            messages.append(payload)
+        pos = stop
+    return messages, pos
+
+
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 
@@ -374,11 +417,12 @@ class MaskSource:
 
 # The C accelerator replaces the hot functions when it is built and allowed.
 py_apply_mask, py_parse_frames, py_build_frame, PyAssembly = apply_mask, parse_frames, build_frame, Assembly
+py_parse_messages = parse_messages
 if not os.environ.get("WSIO_NO_SPEEDUPS"):
     try:
         # The C Assembly is another class with the same methods (see _speedups.pyi): mypy
         # keeps this module's, and the functions' signatures are the same.
-        from ._speedups import Assembly, apply_mask, build_frame, parse_frames  # type: ignore[assignment]  # noqa: F811
+        from ._speedups import Assembly, apply_mask, build_frame, parse_frames, parse_messages  # type: ignore[assignment]  # noqa: F811
     except ImportError:  # not built: the pure-Python versions stay
         pass
 SPEEDUPS = apply_mask is not py_apply_mask

@@ -118,7 +118,7 @@ class Protocol:
     __slots__ = (
         "side", "state", "max_size", "max_fragments", "compression_threshold", "logger", "debug",
         "subprotocol", "extensions", "deflate", "close_rcvd", "close_sent", "close_rcvd_then_sent",
-        "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "_expect_masked",
+        "why", "failure", "handshake_exc", "eof_received", "_deferred_failure", "failure_pending", "_expect_masked",
         "_rsv1_ok", "_mask", "_buf", "outgoing", "_pings", "_pf_head", "_pf_left", "_pf_mask", "_pf_off",
         "_pf_assembly",
         "_msg_text", "_msg_compressed", "_msg_size", "_msg_frames", "_msg_decoder", "_msg_fin",
@@ -160,6 +160,11 @@ class Protocol:
         self.handshake_exc: Exception | None = None
         self.eof_received = False
         self._deferred_failure: ProtocolError | None = None
+        #: Whether a protocol error waits behind the events just returned. Call
+        #: :meth:`apply_deferred_failure` once the application has handled them, and
+        #: the connection fails; data fed meanwhile is ignored. It is an attribute,
+        #: not a property, because the I/O layers look at it after every read.
+        self.failure_pending = False
         #: When true, every protocol error waits behind ``failure_pending`` for the
         #: I/O layer, not only one behind complete messages: an application on
         #: another thread may be answering a message it took a moment ago.
@@ -241,6 +246,15 @@ class Protocol:
             src = data
         end = len(src)
         pos = 0
+        if self._msg_text is None and not self._pf_left and not self.debug:
+            # The common case in one call: whole messages of one frame each (in C
+            # when built). It stops at anything else, which the loop below takes.
+            # [assignment]: its list holds only messages, which are events (a list is invariant).
+            events, pos = _frames.parse_messages(src, 0, self._expect_masked, self.max_size)  # type: ignore[assignment]
+            if pos == end:
+                if src is buf:
+                    buf.clear()
+                return events
         parse_frames = _frames.parse_frames
         # Where the frames after a protocol error start (resume, after skipping
         # `skip` bytes of the bad frame's payload), and the batch of frames being
@@ -291,6 +305,7 @@ class Protocol:
                 # (an echo server answers them), then fail on the next call:
                 # Autobahn 3.x, 4.x, 5.15. A partial message is not worth waiting for.
                 self._deferred_failure = exc
+                self.failure_pending = True
             else:
                 self._fail_with(exc)
             # Keep reading what the peer sends, to find its close frame, or EOF.
@@ -309,15 +324,6 @@ class Protocol:
         elif pos < end:
             buf += data[pos:]
         return events
-
-    @property
-    def failure_pending(self) -> bool:
-        """Whether a protocol error waits behind the events just returned.
-
-        Call :meth:`apply_deferred_failure` once the application has handled
-        them, and the connection fails. Data fed meanwhile is ignored.
-        """
-        return self._deferred_failure is not None
 
     def apply_deferred_failure(self) -> None:
         """Fail the connection with the protocol error :attr:`failure_pending` held back.
@@ -606,6 +612,7 @@ class Protocol:
             self.close_sent = close
         self.failure = exc
         self._deferred_failure = None
+        self.failure_pending = False
         self.why = self.why or reason
         self.state = _CLOSED
         self._pf_left = 0
@@ -637,6 +644,15 @@ class Protocol:
         bytes as text (they must be UTF-8 already; they aren't checked),
         ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
+        if self.deflate is None and self.state is _OPEN and not self._fragmenting and not self.debug:
+            # The common case, framed here: one call less per message than _message().
+            mask = self._mask
+            if type(data) is bytes:
+                head = FIN | (OP_TEXT if text else OP_BINARY)
+                return _frames.build_frame(head, data, mask() if mask is not None else None)
+            if type(data) is str:
+                head = FIN | (OP_BINARY if text is False else OP_TEXT)
+                return _frames.build_frame(head, data.encode(), mask() if mask is not None else None)
         # isinstance after the exact check: str subclasses (StrEnum members) are text too.
         if type(data) is str or isinstance(data, str):
             return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress)
