@@ -44,6 +44,13 @@ _WRITE_SLICE = 262144
 #: while its writes are paused.
 BOUNDS_ITS_WRITES = "wsio_bounds_its_writes"
 
+
+class TransportLost(ConnectionResetError):
+    """What a transport that isn't a TCP socket (an HTTP/2 stream) passes to
+    ``connection_lost()``: its message says why the connection ended, and is the
+    reason the connection gives (instead of "TCP connection lost: ...")."""
+
+
 #: What the core keeps for a ping that waits for its pong: the future to resolve, and when it was sent.
 _PingWaiter = tuple["asyncio.Future[float]", float]
 
@@ -316,7 +323,9 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if exc is not None:
             self._lost_exc = exc
             if not self._why:
-                if isinstance(exc, ConnectionResetError):
+                if isinstance(exc, TransportLost):
+                    self._why = str(exc)
+                elif isinstance(exc, ConnectionResetError):
                     self._why = "TCP connection reset by peer"
                 else:
                     self._why = f"TCP connection lost: {exc}"

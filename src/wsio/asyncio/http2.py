@@ -57,7 +57,7 @@ except ImportError as exc:  # pragma: no cover - the http2 extra is missing
     raise ImportError("http2=True needs the h2 package: install wsio[http2]") from exc
 
 from ..exceptions import InvalidHandshake
-from .connection import BOUNDS_ITS_WRITES
+from .connection import BOUNDS_ITS_WRITES, TransportLost
 from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
 
@@ -380,20 +380,17 @@ class H2Stream(asyncio.Transport):
         except ValueError:
             name = str(error_code)
         self._out.clear()
-        protocol = self._protocol
-        why = f"HTTP/2 stream {self.stream_id} reset by peer ({name})"
-        if protocol is not None and not getattr(protocol, "_why", True):
-            protocol._why = why
-        self._finish(ConnectionResetError(why))
+        self._finish(TransportLost(f"HTTP/2 stream {self.stream_id} reset by peer ({name})"))
 
     def _lost_with(self, exc: Exception | None) -> None:
         """The HTTP/2 connection under the stream ended (``None``: closed cleanly, as a TCP EOF)."""
         self._ended = self._peer_ended = True
         if self._lost:
             return
-        protocol = self._protocol
-        if exc is not None and protocol is not None and not getattr(protocol, "_why", True):
-            protocol._why = f"HTTP/2 connection lost: {exc}"
+        if exc is not None and not isinstance(exc, TransportLost):
+            lost = TransportLost(f"HTTP/2 connection lost: {exc}")
+            lost.__cause__ = exc
+            exc = lost
         self._finish(exc)
 
     def _finish(self, exc: Exception | None) -> None:
