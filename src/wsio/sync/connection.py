@@ -190,6 +190,7 @@ class Connection(ConnectionAPI):
         self._reader_parked = False  # the reader waits for a recv() thread to give the token back
         self._reader_wanted = False  # read from the reader thread now (a ping waits for its pong)
         self._close_handoff = False  # recv()'s read closed the connection: the reader takes it from there
+        self._tls = False
         self._reader_waiting = False
         self._reading_paused = False
         self._pending: list[bytes] = []  # frames queued by the reader, written with the next write
@@ -214,6 +215,7 @@ class Connection(ConnectionAPI):
     def _start(self) -> None:
         """The handshake succeeded: start keepalive and the reader thread."""
         self.socket.settimeout(None)
+        self._tls = hasattr(self.socket, "pending")  # ssl.SSLSocket, or TLS inside TLS
         if self.ping_interval is not None:
             self._ping_due = time.monotonic() + self.ping_interval
         self._reader = threading.Thread(target=self._read_main, name=f"wsio-reader-{self._peer()}", daemon=True)
@@ -342,10 +344,13 @@ class Connection(ConnectionAPI):
                     # a recv() that is called again and again, so each call must read.
                     tried = True
                 if self._reading is None:
-                    if self._can_read_here():
+                    # Over TLS, a read that poll() allowed may wait for the rest of a record:
+                    # recv(timeout=...) leaves that to the reader, and keeps its timeout.
+                    if self._can_read_here() and (remaining is None or not self._tls):
                         self._read_here(remaining)
                         continue
-                    self._reader_cond.notify()  # something for the reader to do first: it reads for us
+                    self._reader_wanted = True  # it reads for us
+                    self._reader_cond.notify()
                 self._recv_sleeping = True
                 try:
                     self._recv_cond.wait(remaining)
@@ -376,22 +381,19 @@ class Connection(ConnectionAPI):
         """Take the reading token, read the socket once in this thread and feed the core (under _lock).
 
         The lock is released while reading. Returns after one read, or when
-        ``timeout`` passes; the caller looks at the queue.
+        ``timeout`` passes (never given over TLS); the caller looks at the queue.
         """
         self._reading = _RECV
+        self._recv_calls += 1
         self._lock.release()
         closed = False
         try:
             sock = self.socket
             data: bytes | None = None
             try:
-                if timeout is None:
+                # Blocking: bytes TLS has decrypted already come first (poll() doesn't see them).
+                if timeout is None or _wait_socket(sock, True, False, timeout)[0]:
                     data = sock.recv(self.recv_bufsize)
-                else:
-                    pending = getattr(sock, "pending", None)
-                    # Bytes TLS has decrypted already don't make the descriptor readable.
-                    if (pending is not None and pending()) or _wait_socket(sock, True, False, timeout)[0]:
-                        data = sock.recv(self.recv_bufsize)
             except socket.timeout:  # a timeout set on the socket by its owner: nothing read
                 pass
             except OSError as exc:  # ssl.SSLError included
@@ -512,7 +514,8 @@ class Connection(ConnectionAPI):
         bufsize = self.recv_bufsize
         nonblocking_read = _MSG_DONTWAIT and not hasattr(sock, "pending")
         tls_pending = getattr(sock, "pending", None)
-        seen = self._recv_calls  # recv()'s waits the reader knows of
+        seen = self._recv_calls  # recv()'s waits and reads the reader knows of
+        handed = False  # the reader just left the socket to a recv() that waited for it
         while not self._tcp_done:
             timeout = self._run_timers()
             if self._tcp_done:
@@ -537,16 +540,17 @@ class Connection(ConnectionAPI):
                         waiting_write = False
                         calls = self._recv_calls
                         if (
-                            calls != seen
+                            (handed or (calls != seen and not (self._recv_sleeping and not self._messages)))
                             and not self._reader_wanted
-                            and not (self._recv_sleeping and not self._messages)
                             and self._can_read_here()
                         ):
                             # recv() reads for itself: leave it the socket, unless it stops.
                             seen = calls
+                            handed = False
                             self._reader_cond.wait(_IDLE if timeout is None else min(timeout, _IDLE))
                             continue
                         seen = calls
+                        handed = False
                         self._reader_wanted = False
                     if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
                         self._reading_paused = False  # taken meanwhile
@@ -577,6 +581,9 @@ class Connection(ConnectionAPI):
                         timeout = _IDLE if timeout is None else min(timeout, _IDLE)
                     elif not paused:
                         self._reading = _READER
+                        # A recv() that comes while this thread waits in poll() waits for
+                        # its read: if nothing comes soon, it gets the socket (below).
+                        timeout = _IDLE if timeout is None else min(timeout, _IDLE)
             if handoff:
                 self._after_closed()
                 continue
@@ -616,6 +623,13 @@ class Connection(ConnectionAPI):
                 return
             if closed:
                 self._after_closed()
+            elif data is None and not paused:
+                with self._lock:
+                    if self._recv_sleeping and not self._messages and self._reading is None and self._can_read_here():
+                        # A recv() waits for this thread's read and nothing came: it reads
+                        # for itself from now on (the reader then only runs the timers).
+                        handed = True
+                        self._recv_cond.notify()
 
     def _feed(self, data: bytes) -> bool:
         """Feed the core what was read, queue its events, write its replies; True if that closed the connection."""
