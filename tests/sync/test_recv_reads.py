@@ -1,7 +1,7 @@
 """recv() reads the socket in its own thread when nobody else does: one wake-up per round trip.
 
 The observable: which thread fed the core the bytes that carried a message
-(``_feed`` of a connection subclass records it). Timings are never asserted
+(``_handle_events``, which queues what the core returned, records it). Timings are never asserted
 beyond "promptly" (seconds).
 """
 
@@ -26,16 +26,15 @@ pytestmark = pytest.mark.timeout(60)
 
 
 class Recording(ClientConnection):
-    """Records the thread of every read fed to the core."""
+    """Records the thread that fed the core each read that gave events."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fed_by: list[threading.Thread] = []
 
-    def _feed(self, data: bytes) -> bool:
-        if data:
-            self.fed_by.append(threading.current_thread())
-        return super()._feed(data)
+    def _handle_events(self, events: list[Any]) -> None:
+        self.fed_by.append(threading.current_thread())
+        super()._handle_events(events)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5) -> None:
@@ -264,6 +263,7 @@ def test_tls_pending_data(tmp_path: Any, timeout: float | None) -> None:
             f"wss://localhost:{port}", ssl=context, host="127.0.0.1", create_connection=SmallReads, ping_interval=None
         ) as ws:
             assert isinstance(ws, SmallReads)
+            ws.fed_by.clear()  # the handshake's read
             for size in (1, 100, 1000, 20_000):
                 ws.send("x" * size)
                 assert ws.recv(timeout=timeout) == "x" * size
@@ -308,13 +308,13 @@ def test_server_handler_reads_in_its_thread() -> None:
     threads: dict[str, Any] = {}
 
     def handler(ws: Any) -> None:
-        original = ws._feed
+        original = ws._handle_events
 
-        def feed(data: bytes) -> bool:
+        def handle_events(events: list[Any]) -> None:
             threads.setdefault("fed_by", []).append(threading.current_thread())
-            return original(data)
+            original(events)
 
-        ws._feed = feed
+        ws._handle_events = handle_events
         threads["handler"] = threading.current_thread()
         echo(ws)
 

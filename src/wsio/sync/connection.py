@@ -385,12 +385,12 @@ class Connection(ConnectionAPI):
         """
         self._reading = _RECV
         self._recv_calls += 1
-        self._lock.release()
         closed = False
+        data: bytes | None = None
         try:
-            sock = self.socket
-            data: bytes | None = None
+            self._lock.release()
             try:
+                sock = self.socket
                 # Blocking: bytes TLS has decrypted already come first (poll() doesn't see them).
                 if timeout is None or _wait_socket(sock, True, False, timeout)[0]:
                     data = sock.recv(self.recv_bufsize)
@@ -398,20 +398,33 @@ class Connection(ConnectionAPI):
                 pass
             except OSError as exc:  # ssl.SSLError included
                 self._connection_failed(exc)
-            if data is not None:
-                if data:
-                    closed = self._feed(data)
-                else:
-                    with self._lock:
-                        self.protocol.receive_eof()
-                    closed = True
+            finally:
+                self._lock.acquire()
+            if data:
+                closed = self._feed_locked(data)
+                if self._pending:  # pongs
+                    self._lock.release()
+                    try:
+                        self._flush_pending(nowait=True)
+                    finally:
+                        self._lock.acquire()
+            elif data is not None:
+                self.protocol.receive_eof()
+                closed = True
         finally:
-            self._lock.acquire()
             self._reading = None
             if closed:
                 self._close_handoff = True
-            if self._reader_parked or not self._can_read_here():
-                self._reader_cond.notify()
+            if (
+                self._reader_parked
+                or closed
+                or self._pending
+                or self._failure_deadline is not None
+                or self._tcp_done
+                or self._closing_local
+                or self.protocol.state is not State.OPEN
+            ):
+                self._reader_cond.notify()  # the reader waits for the token, or has work: see _can_read_here()
 
     def _message_taken(self) -> None:
         """The application took a message while the reader waits for that (under _lock)."""
@@ -633,23 +646,28 @@ class Connection(ConnectionAPI):
 
     def _feed(self, data: bytes) -> bool:
         """Feed the core what was read, queue its events, write its replies; True if that closed the connection."""
-        protocol = self.protocol
         with self._lock:
-            events = protocol.receive_data(data)
-            out = protocol.data_to_send()
-            if out:
-                self._pending.append(out)
-            if events:
-                self._handle_events(events)
-            if protocol.failure_pending and self._failure_deadline is None:
-                self._schedule_failure()
-            closed = protocol.state is State.CLOSED
-            if closed and protocol.failure is not None:
-                # Its traceback holds the frames of this thread's read (and the bytes
-                # they read) in a cycle with the protocol: don't keep them until a GC.
-                protocol.failure.__traceback__ = None
+            closed = self._feed_locked(data)
         if self._pending:
             self._flush_pending(nowait=True)
+        return closed
+
+    def _feed_locked(self, data: bytes) -> bool:
+        """:meth:`_feed` under _lock, but for writing the replies (the caller writes ``_pending``)."""
+        protocol = self.protocol
+        events = protocol.receive_data(data)
+        out = protocol.data_to_send()
+        if out:
+            self._pending.append(out)
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending and self._failure_deadline is None:
+            self._schedule_failure()
+        closed = protocol.state is State.CLOSED
+        if closed and protocol.failure is not None:
+            # Its traceback holds the frames of this thread's read (and the bytes
+            # they read) in a cycle with the protocol: don't keep them until a GC.
+            protocol.failure.__traceback__ = None
         return closed
 
     def _schedule_failure(self) -> None:
