@@ -2,22 +2,32 @@
 
 Threads, and who does what:
 
-- The **reader thread** (one per connection) is the only one that reads the
-  socket. It feeds the core, queues the messages for :meth:`Connection.recv`,
-  writes the replies the core makes by itself (pongs, the echo of a close
-  frame) and runs this connection's timers: keepalive pings, ``ping_timeout``,
-  the deferred failure, the closing timeout. It waits in ``poll()`` with the
-  next deadline as its timeout, so timers cost no thread at all.
+- **Reading is a token**, held under ``_lock`` by whichever thread reads the
+  socket. A thread in :meth:`Connection.recv` that finds no message queued
+  and nobody reading takes it and reads the socket itself: it feeds the core,
+  queues what came, writes the replies the core made (pongs) and returns the
+  message, so a round trip costs one wake-up (the kernel's), not two. It reads
+  only while the connection is open and nothing else is due; closing, a
+  deferred failure and replies that couldn't be written go to the reader.
+- The **reader thread** (one per connection) runs this connection's timers
+  (keepalive pings, ``ping_timeout``, the deferred failure, the closing
+  timeout) and reads when no ``recv()`` does: while the application isn't
+  receiving (so that pings are answered and a close frame is noticed), while
+  the connection closes, and for a ``recv()`` that found it reading already.
+  Once ``recv()`` has been waiting for messages it leaves reading to it, and
+  takes the token back after ``_IDLE`` seconds without one (or at once for a
+  ping in flight, a close, a failure). It waits in ``poll()`` or on a
+  condition with the next deadline as its timeout, so timers cost no thread.
 - **Any thread may send.** A frame is built and written under one write lock,
   so frames never interleave and go out in the order the core built them
-  (which permessage-deflate requires). Replies queued by the reader go out
+  (which permessage-deflate requires). Replies queued by a reader go out
   with the next write, or from the reader when the socket is writable and no
-  other thread is writing: the reader never blocks on a write.
-- ``recv()`` waits on a condition the reader notifies.
+  other thread is writing: neither reader blocks on a write.
 
 Backpressure: when ``max_queue`` messages wait to be read, the reader stops
 reading until the application has taken all but a quarter of them; the peer's
-TCP window then fills up, as with the asyncio API.
+TCP window then fills up, as with the asyncio API. ``recv()`` reads only when
+the queue holds no message.
 
 Known limit: over TLS, once ``poll()`` says readable the reader reads a whole
 TLS record, so a peer that stops in the middle of a record holds the reader
@@ -58,6 +68,13 @@ _READ_SIZE = 65536
 # usually there, which saves a system call per read. TLS sockets can't take flags.
 _MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _HAS_POLL = hasattr(select, "poll")
+#: Seconds the reader thread leaves reading to recv() after recv() last waited
+#: for a message: when the application stops receiving, the reader reads again
+#: (pings answered, a close frame noticed) within twice that.
+_IDLE = 0.5
+# Who holds the reading token (Connection._reading).
+_READER = 1
+_RECV = 2
 
 
 def _wait_socket(sock: socket.socket, read: bool, write: bool, timeout: float | None) -> tuple[bool, bool]:
@@ -166,7 +183,14 @@ class Connection(ConnectionAPI):
         self._write_lock = threading.Lock()
         self._queue: collections.deque[Any] = collections.deque()
         self._messages = 0  # complete messages (and, for the compat layer, control events) in _queue
-        self._recv_waiting = False
+        self._recv_waiting = False  # a thread is in _wait_for_message()
+        self._recv_sleeping = False  # ... and waits on _recv_cond for another thread's read
+        self._recv_calls = 0  # how many times recv() & co. had to wait: tells the reader recv() is active
+        self._reading: int | None = None  # the reading token: None, _READER or _RECV
+        self._reader_parked = False  # the reader waits for a recv() thread to give the token back
+        self._reader_wanted = False  # read from the reader thread now (a ping waits for its pong)
+        self._close_handoff = False  # recv()'s read closed the connection: the reader takes it from there
+        self._tls = False
         self._reader_waiting = False
         self._reading_paused = False
         self._pending: list[bytes] = []  # frames queued by the reader, written with the next write
@@ -192,6 +216,7 @@ class Connection(ConnectionAPI):
     def _start(self) -> None:
         """The handshake succeeded: start keepalive and the reader thread."""
         self.socket.settimeout(None)
+        self._tls = hasattr(self.socket, "pending")  # ssl.SSLSocket, or TLS inside TLS
         if self.ping_interval is not None:
             self._ping_due = time.monotonic() + self.ping_interval
         reader = threading.Thread(target=self._read_main, name=f"wsio-reader-{self._peer()}", daemon=True)
@@ -297,29 +322,115 @@ class Connection(ConnectionAPI):
         return item
 
     def _wait_for_message(self, timeout: float | None, whole: bool) -> None:
-        """Wait until a message (or, if not ``whole``, a piece) is queued, or raise (under _lock)."""
+        """Wait until a message (or, if not ``whole``, a piece) is queued, or raise (under _lock).
+
+        Reads the socket in this thread when nobody else does (see the module's docstring).
+        """
         if self._recv_waiting:
             raise ConcurrencyError("another thread is already waiting for a message")
         deadline = None if timeout is None else time.monotonic() + timeout
         self._recv_waiting = True
+        self._recv_calls += 1
         try:
             if self._failure_deadline is not None and not self._messages:
                 # The application answered the messages that came before a protocol
                 # error and asks for more: the error is due now.
                 self._failure_deadline = 0.0
                 self._reader_cond.notify()
+            tried = False
             while not (self._messages or (not whole and self._queue)):
                 if self._closed.is_set() or self.protocol.state is State.CLOSED:
                     raise self._closed_exc()
-                if deadline is None:
-                    self._recv_cond.wait()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                remaining = None
+                if deadline is not None:
+                    remaining = max(deadline - time.monotonic(), 0)
+                    if remaining == 0 and tried:
                         raise TimeoutError(f"no message within timeout={timeout}s")
+                    # Once at least, even with timeout=0: the reader leaves the socket to
+                    # a recv() that is called again and again, so each call must read.
+                    tried = True
+                if self._reading is None:
+                    # Over TLS, a read that poll() allowed may wait for the rest of a record:
+                    # recv(timeout=...) leaves that to the reader, and keeps its timeout.
+                    if self._can_read_here() and (remaining is None or not self._tls):
+                        self._read_here(remaining)
+                        continue
+                    self._reader_wanted = True  # it reads for us
+                    self._reader_cond.notify()
+                self._recv_sleeping = True
+                try:
                     self._recv_cond.wait(remaining)
+                finally:
+                    self._recv_sleeping = False
         finally:
             self._recv_waiting = False
+
+    def _can_read_here(self) -> bool:
+        """Whether recv()'s thread may read the socket itself (under _lock, the token free).
+
+        Only an open connection with nothing for the reader thread to do: the
+        closing handshake, a deferred failure and replies that wait for the
+        socket to be writable are the reader's.
+        """
+        return (
+            self.protocol.state is State.OPEN
+            and not self._closing_local
+            and not self._pending
+            and self._failure_deadline is None
+            and not self._close_handoff
+            and not self._tcp_done
+            and self._reader is not None
+            and not self.protocol.failure_pending
+        )
+
+    def _read_here(self, timeout: float | None) -> None:
+        """Take the reading token, read the socket once in this thread and feed the core (under _lock).
+
+        The lock is released while reading. Returns after one read, or when
+        ``timeout`` passes (never given over TLS); the caller looks at the queue.
+        """
+        self._reading = _RECV
+        self._recv_calls += 1
+        closed = False
+        data: bytes | None = None
+        try:
+            self._lock.release()
+            try:
+                sock = self.socket
+                # Blocking: bytes TLS has decrypted already come first (poll() doesn't see them).
+                if timeout is None or _wait_socket(sock, True, False, timeout)[0]:
+                    data = sock.recv(self.recv_bufsize)
+            except socket.timeout:  # a timeout set on the socket by its owner: nothing read
+                pass
+            except OSError as exc:  # ssl.SSLError included
+                self._connection_failed(exc)
+            finally:
+                self._lock.acquire()
+            if data:
+                closed = self._feed_locked(data)
+                if self._pending:  # pongs
+                    self._lock.release()
+                    try:
+                        self._flush_pending(nowait=True)
+                    finally:
+                        self._lock.acquire()
+            elif data is not None:
+                self.protocol.receive_eof()
+                closed = True
+        finally:
+            self._reading = None
+            if closed:
+                self._close_handoff = True
+            if (
+                self._reader_parked
+                or closed
+                or self._pending
+                or self._failure_deadline is not None
+                or self._tcp_done
+                or self._closing_local
+                or self.protocol.state is not State.OPEN
+            ):
+                self._reader_cond.notify()  # the reader waits for the token, or has work: see _can_read_here()
 
     def _message_taken(self) -> None:
         """The application took a message while the reader waits for that (under _lock)."""
@@ -413,81 +524,148 @@ class Connection(ConnectionAPI):
         bufsize = self.recv_bufsize
         nonblocking_read = _MSG_DONTWAIT and not hasattr(sock, "pending")
         tls_pending = getattr(sock, "pending", None)
+        seen = self._recv_calls  # recv()'s waits and reads the reader knows of
+        handed = False  # the reader just left the socket to a recv() that waited for it
         while not self._tcp_done:
             timeout = self._run_timers()
             if self._tcp_done:
                 return
             with self._lock:
-                if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
-                    self._reading_paused = False  # taken meanwhile
-                paused = (
-                    self._reading_paused and not (self._closing_local or self.protocol.discarding)
-                ) or self.protocol.failure_pending
-                want_write = bool(self._pending)
-                if want_write and sum(map(len, self._pending)) > self.write_limit:
-                    # A peer that sends pings but never reads: its pongs would pile up
-                    # here. Stop reading it until it reads; its TCP window fills instead.
-                    paused = True
-                if paused and not want_write:
-                    failure = self._failure_deadline
-                    if failure is not None and failure <= time.monotonic():
-                        # recv() made the failure due after _run_timers() looked, and
-                        # its notify() found nobody waiting: waiting now would sleep
-                        # out the old deadline (close_timeout) instead.
-                        continue
-                    self._reader_waiting = True
-                    try:
-                        self._reader_cond.wait(timeout)
-                    finally:
-                        self._reader_waiting = False
-                    continue
-            data: bytes | None = None
-            try:
-                if not paused:
-                    if nonblocking_read:
+                if self._close_handoff:
+                    self._close_handoff = False
+                    handoff = True
+                else:
+                    handoff = False
+                    if self._reading is not None:
+                        # recv()'s thread reads, pongs included: run the timers; it says when it stops.
+                        if not self._pending:
+                            self._reader_parked = True
+                            try:
+                                self._reader_cond.wait(timeout)
+                            finally:
+                                self._reader_parked = False
+                            continue
+                        waiting_write = True  # a keepalive ping the socket didn't take
+                    else:
+                        waiting_write = False
+                        calls = self._recv_calls
+                        if (
+                            (handed or (calls != seen and not (self._recv_sleeping and not self._messages)))
+                            and not self._reader_wanted
+                            and self._can_read_here()
+                        ):
+                            # recv() reads for itself: leave it the socket, unless it stops.
+                            seen = calls
+                            handed = False
+                            self._reader_cond.wait(_IDLE if timeout is None else min(timeout, _IDLE))
+                            continue
+                        seen = calls
+                        handed = False
+                        self._reader_wanted = False
+                    if self._reading_paused and self._messages <= (self.max_queue or 0) // 4:
+                        self._reading_paused = False  # taken meanwhile
+                    paused = (
+                        waiting_write
+                        or (self._reading_paused and not (self._closing_local or self.protocol.discarding))
+                        or self.protocol.failure_pending
+                    )
+                    want_write = bool(self._pending)
+                    if want_write and sum(map(len, self._pending)) > self.write_limit:
+                        # A peer that sends pings but never reads: its pongs would pile up
+                        # here. Stop reading it until it reads; its TCP window fills instead.
+                        paused = True
+                    if paused and not want_write:
+                        failure = self._failure_deadline
+                        if failure is not None and failure <= time.monotonic():
+                            # recv() made the failure due after _run_timers() looked, and
+                            # its notify() found nobody waiting: waiting now would sleep
+                            # out the old deadline (close_timeout) instead.
+                            continue
+                        self._reader_waiting = True
                         try:
-                            data = sock.recv(bufsize, _MSG_DONTWAIT)
-                        except BlockingIOError:
-                            pass
-                    elif tls_pending is not None and tls_pending():
-                        data = sock.recv(bufsize)
-                if data is None:
-                    readable, writable = _wait_socket(sock, not paused, want_write, timeout)
-                    if writable:
-                        self._flush_pending(nowait=True)
-                    if not readable:
+                            self._reader_cond.wait(timeout)
+                        finally:
+                            self._reader_waiting = False
                         continue
-                    data = sock.recv(bufsize)
-            except OSError as exc:  # ssl.SSLError included
-                self._connection_failed(exc)
-                return
-            if not data:
-                with self._lock:
-                    self.protocol.receive_eof()
+                    if waiting_write:
+                        timeout = _IDLE if timeout is None else min(timeout, _IDLE)
+                    elif not paused:
+                        self._reading = _READER
+                        # A recv() that comes while this thread waits in poll() waits for
+                        # its read: if nothing comes soon, it gets the socket (below).
+                        timeout = _IDLE if timeout is None else min(timeout, _IDLE)
+            if handoff:
+                self._after_closed()
+                continue
+            data: bytes | None = None
+            closed = eof = False
+            try:  # the token is held until what was read is fed: the core gets the bytes in order
+                try:
+                    if not paused:
+                        if nonblocking_read:
+                            try:
+                                data = sock.recv(bufsize, _MSG_DONTWAIT)
+                            except BlockingIOError:
+                                pass
+                        elif tls_pending is not None and tls_pending():
+                            data = sock.recv(bufsize)
+                    if data is None:
+                        readable, writable = _wait_socket(sock, not paused, want_write, timeout)
+                        if writable:
+                            self._flush_pending(nowait=True)
+                        if readable:
+                            data = sock.recv(bufsize)
+                except OSError as exc:  # ssl.SSLError included
+                    self._connection_failed(exc)
+                    return
+                if data:
+                    closed = self._feed(data)
+                elif data is not None:
+                    eof = True
+                    with self._lock:
+                        self.protocol.receive_eof()
+            finally:
+                if not paused:
+                    with self._lock:
+                        self._reading = None
+            if eof:
                 self._after_closed()
                 return
-            self._feed(data)
+            if closed:
+                self._after_closed()
+            elif data is None and not paused:
+                with self._lock:
+                    if self._recv_sleeping and not self._messages and self._reading is None and self._can_read_here():
+                        # A recv() waits for this thread's read and nothing came: it reads
+                        # for itself from now on (the reader then only runs the timers).
+                        handed = True
+                        self._recv_cond.notify()
 
-    def _feed(self, data: bytes) -> None:
-        protocol = self.protocol
+    def _feed(self, data: bytes) -> bool:
+        """Feed the core what was read, queue its events, write its replies; True if that closed the connection."""
         with self._lock:
-            events = protocol.receive_data(data)
-            out = protocol.data_to_send()
-            if out:
-                self._pending.append(out)
-            if events:
-                self._handle_events(events)
-            if protocol.failure_pending and self._failure_deadline is None:
-                self._schedule_failure()
-            closed = protocol.state is State.CLOSED
-            if closed and protocol.failure is not None:
-                # Its traceback holds the frames of this thread's read (and the bytes
-                # they read) in a cycle with the protocol: don't keep them until a GC.
-                protocol.failure.__traceback__ = None
+            closed = self._feed_locked(data)
         if self._pending:
             self._flush_pending(nowait=True)
-        if closed:
-            self._after_closed()
+        return closed
+
+    def _feed_locked(self, data: bytes) -> bool:
+        """:meth:`_feed` under _lock, but for writing the replies (the caller writes ``_pending``)."""
+        protocol = self.protocol
+        events = protocol.receive_data(data)
+        out = protocol.data_to_send()
+        if out:
+            self._pending.append(out)
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending and self._failure_deadline is None:
+            self._schedule_failure()
+        closed = protocol.state is State.CLOSED
+        if closed and protocol.failure is not None:
+            # Its traceback holds the frames of this thread's read (and the bytes
+            # they read) in a cycle with the protocol: don't keep them until a GC.
+            protocol.failure.__traceback__ = None
+        return closed
 
     def _schedule_failure(self) -> None:
         """Decide when a protocol error the core holds back fails the connection (under _lock).
@@ -535,7 +713,7 @@ class Connection(ConnectionAPI):
             if self.max_queue is not None and self._messages >= self.max_queue:
                 # Backpressure instead of buffering: the peer's TCP window fills up.
                 self._reading_paused = True
-        if (added or piece) and self._recv_waiting:
+        if (added or piece) and self._recv_sleeping:
             self._recv_cond.notify()
 
     def _run_timers(self) -> float | None:
@@ -552,6 +730,7 @@ class Connection(ConnectionAPI):
                     self._pending.append(protocol.send_ping(data, (threading.Event(), now, False)))
                     if self.ping_timeout is not None:
                         self._ping_checks.append((now + self.ping_timeout, data))
+                    self._reader_wanted = True  # read the pong now, if recv() isn't reading
                     self._ping_due = now + self.ping_interval  # type: ignore[operator]
                 deadlines.append(self._ping_due)
             if self._ping_checks:
@@ -580,7 +759,8 @@ class Connection(ConnectionAPI):
         if apply_failure:
             with self._lock:
                 protocol.apply_deferred_failure()
-            self._feed(b"")  # write the close frame; end TCP when the core says
+            if self._feed(b""):  # write the close frame; end TCP when the core says
+                self._after_closed()
             return 0
         if self._close_deadline is not None and now >= self._close_deadline:
             self._close_timed_out()
@@ -666,9 +846,15 @@ class Connection(ConnectionAPI):
         _shutdown(self.socket)
         if self._reader is None or threading.current_thread() is self._reader:
             self._tcp_done = True
+        else:
+            self._wake_reader()  # it may be leaving the socket to recv(): it reads the end now
+
+    def _wake_reader(self) -> None:
+        with self._lock:
+            self._reader_cond.notify()
 
     def _connection_failed(self, exc: BaseException) -> None:
-        """Reading failed: the TCP connection is gone (reader thread)."""
+        """Reading failed: the TCP connection is gone (either reader)."""
         self._lost_exc = self._lost_exc or exc
         if not self._why:
             if isinstance(exc, ConnectionResetError):
@@ -679,10 +865,19 @@ class Connection(ConnectionAPI):
             self.protocol.receive_eof()
         _shutdown(self.socket)
         self._tcp_done = True
+        self._wake_reader()  # if this was recv()'s thread
 
     def _finish(self) -> None:
         """The reader is done: close the socket, wake every waiter, say how it ended."""
         _shutdown(self.socket)
+        with self._lock:
+            self._tcp_done = True  # recv() no longer reads
+            while self._reading == _RECV:  # its read returns: the socket is shut down
+                self._reader_parked = True
+                try:
+                    self._reader_cond.wait(1)
+                finally:
+                    self._reader_parked = False
         with self._write_lock:  # nobody is in sendall() while the descriptor closes
             try:
                 self.socket.close()
@@ -951,6 +1146,9 @@ class Connection(ConnectionAPI):
             return self.protocol.send_ping(payload, (event, time.monotonic(), ack_on_close))
 
         self._send_frame(build, data=False)
+        with self._lock:  # the pong is read at once, by recv() or else by the reader
+            self._reader_wanted = True
+            self._reader_cond.notify()
         return event
 
     def pong(self, data: str | bytes = b"") -> None:
