@@ -1,11 +1,11 @@
 """``python -m bench``: run the benchmarks, write results/latest.{md,json} and the charts.
 
-    python -m bench                    # BENCH_MODE or quick: every scenario, ~3 minutes
-    python -m bench --mode full        # more repeats, longer windows: the figures for the docs
-    python -m bench --smoke --out DIR  # each scenario once with tiny counts: checks it works
-    python -m bench --servers wsio_asyncio,picows_core --side server --groups pingpong
-    python -m bench --suite asgi       # a Starlette echo on uvicorn, per WebSocket engine: results/asgi.{md,json}
-    python -m bench --uvloop           # every asyncio server, client and the load generator on uvloop
+python -m bench                    # BENCH_MODE or quick: every scenario, ~3 minutes
+python -m bench --mode full        # more repeats, longer windows: the figures for the docs
+python -m bench --smoke --out DIR  # each scenario once with tiny counts: checks it works
+python -m bench --servers wsio_asyncio,picows_core --side server --groups pingpong
+python -m bench --suite asgi       # a Starlette echo on uvicorn, per WebSocket engine: results/asgi.{md,json}
+python -m bench --uvloop           # every asyncio server, client and the load generator on uvloop
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from .scenarios import MODES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH_MODE") or "quick")
     parser.add_argument("--smoke", action="store_true", help="same as --mode smoke")
     parser.add_argument(

@@ -228,7 +228,15 @@ def core_run(messages: int) -> float:
     return time.perf_counter() - t0
 
 
-CASES = ["floor-pingpong", "asyncio-pingpong", "listener-pingpong", "asyncio-burst16", "listener-burst16", "listener-direct", "core-pingpong"]
+CASES = [
+    "floor-pingpong",
+    "asyncio-pingpong",
+    "listener-pingpong",
+    "asyncio-burst16",
+    "listener-burst16",
+    "listener-direct",
+    "core-pingpong",
+]
 
 
 async def measure(cases: list[str], runs: int, messages: int) -> dict[str, list[float]]:
@@ -279,7 +287,11 @@ def main() -> None:
     print(f"{'case':<20} {'best ns/msg':>12} {'median':>10} {'above floor':>12}")
     for case in cases:
         values = results[case]
-        above = f"{min(values) - floor:>12.0f}" if floor is not None and case.endswith("pingpong") and not case.startswith("core") else ""
+        above = (
+            f"{min(values) - floor:>12.0f}"
+            if floor is not None and case.endswith("pingpong") and not case.startswith("core")
+            else ""
+        )
         print(f"{case:<20} {min(values):>12.0f} {statistics.median(values):>10.0f} {above}")
 
 

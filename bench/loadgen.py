@@ -28,7 +28,18 @@ import sys
 import time
 from typing import Any
 
-from .common import HOST, READ_BUFFER, Stats, abort_socket, binary_payload, cpu_seconds, install_exit_guards, raise_fd_limit, run_loop, running_loop_name
+from .common import (
+    HOST,
+    READ_BUFFER,
+    Stats,
+    abort_socket,
+    binary_payload,
+    cpu_seconds,
+    install_exit_guards,
+    raise_fd_limit,
+    run_loop,
+    running_loop_name,
+)
 
 if os.environ.get("BENCH_LOADGEN") == "wsio":  # to cross-check the load generator, or test the fallback
     from . import ws_wsio as backend
@@ -185,7 +196,9 @@ async def op_echo(cmd: dict[str, Any]) -> dict[str, Any]:
     else:
         messages = backend.Messages(size, deflate)
         clients = await open_many(
-            conns, lambda: backend.ws_open(port, lambda: backend.WsClient(stats, messages, window, verify), deflate), backend.ws_close_all
+            conns,
+            lambda: backend.ws_open(port, lambda: backend.WsClient(stats, messages, window, verify), deflate),
+            backend.ws_close_all,
         )
         close = backend.ws_close_all
     try:
@@ -211,7 +224,9 @@ async def op_broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
     else:
         messages = backend.Messages(size, False)
         listeners = await open_many(
-            conns - 1, lambda: backend.ws_open(port, lambda: backend.WsClient(stats, None, 0, verify), False), backend.ws_close_all
+            conns - 1,
+            lambda: backend.ws_open(port, lambda: backend.WsClient(stats, None, 0, verify), False),
+            backend.ws_close_all,
         )
         trigger = await backend.ws_open(port, lambda: backend.Trigger(stats, messages, window, False), False)
         close = backend.ws_close_all
@@ -254,7 +269,9 @@ async def op_idle_open(cmd: dict[str, Any]) -> dict[str, Any]:
         IDLE[:] = [("tcp", clients)]
     else:
         clients = await open_many(
-            cmd["conns"], lambda: backend.ws_open(port, lambda: backend.WsClient(stats, None, 0, False), deflate), backend.ws_close_all
+            cmd["conns"],
+            lambda: backend.ws_open(port, lambda: backend.WsClient(stats, None, 0, False), deflate),
+            backend.ws_close_all,
         )
         IDLE[:] = [("ws", clients)]
     return {"opened": len(clients), "open_seconds": time.perf_counter() - t0}

@@ -309,7 +309,9 @@ async def serve_recovery(port: int, redis_url: str, history: int) -> None:
     await hub.close()
 
 
-async def recover_clients(ports: list[int], servers: list[Child], clients: int, missed: int, size: int, timeout: float) -> dict[str, Any]:
+async def recover_clients(
+    ports: list[int], servers: list[Child], clients: int, missed: int, size: int, timeout: float
+) -> dict[str, Any]:
     import wsio
 
     gate = asyncio.Semaphore(200)  # connections being opened at once
@@ -380,10 +382,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def scenario(lib: str, backend: str, redis_url: str | None, subscribers: int, messages: int, size: int, timeout: float) -> dict[str, Any]:
+def scenario(
+    lib: str, backend: str, redis_url: str | None, subscribers: int, messages: int, size: int, timeout: float
+) -> dict[str, Any]:
     per_server = subscribers // 2
     ports = [free_port(), free_port()]
-    servers = [Child("--role", "server", "--lib", lib, "--port", str(p), *(["--redis", redis_url] if redis_url else [])) for p in ports]
+    servers = [
+        Child("--role", "server", "--lib", lib, "--port", str(p), *(["--redis", redis_url] if redis_url else [])) for p in ports
+    ]
     clients: list[Child] = []
     try:
         for server in servers:
@@ -501,7 +507,9 @@ def main() -> None:
     finally:
         redis.close()
     print()
-    print(f"{args.subscribers} subscribers over 2 processes, {args.messages} messages of {args.size} bytes, loopback, {os.cpu_count()} CPUs")
+    print(
+        f"{args.subscribers} subscribers over 2 processes, {args.messages} messages of {args.size} bytes, loopback, {os.cpu_count()} CPUs"
+    )
     print(f"load average before: {load_before}, after: {os.getloadavg()}")
     print(
         f"{'library':<11} {'backend':<7} {'publish/s':>10} {'deliveries/s':>13} {'delivered':>15} "

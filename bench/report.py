@@ -201,7 +201,11 @@ def targets(data: dict[str, Any]) -> list[str]:
         "wsio's engine against websockets-sansio (uvicorn's default engine), median against median; the last "
         "column compares what each server does per CPU-second it got, a cross-check that varies less when other "
         "work shares the machine"
-        + (" (smoke mode: tiny counts that check the plumbing, not figures to judge a target by):" if data["meta"]["mode"] == "smoke" else ":"),
+        + (
+            " (smoke mode: tiny counts that check the plumbing, not figures to judge a target by):"
+            if data["meta"]["mode"] == "smoke"
+            else ":"
+        ),
         "",
         "| scenario | target | wsio | websockets-sansio | ratio | met | ratio per server CPU-s |",
         "|---|---|---|---|---|---|---|",
@@ -307,7 +311,12 @@ def draw(data: dict[str, Any], out_dir: str) -> list[str]:
                 low = [m - results[i].get("min", m) for i, m in zip(impls, medians)]
                 high = [results[i].get("max", m) - m for i, m in zip(impls, medians)]
                 colors = [
-                    "#d1495b" if i in wsio_impls(data, side) else "#999999" if i.startswith("tcp") or i in (ASGI_FLOOR, "c_epoll") else "#30638e" for i in impls
+                    "#d1495b"
+                    if i in wsio_impls(data, side)
+                    else "#999999"
+                    if i.startswith("tcp") or i in (ASGI_FLOOR, "c_epoll")
+                    else "#30638e"
+                    for i in impls
                 ]
                 y = range(len(impls))
                 ax.barh(y, medians, xerr=[low, high], color=colors, capsize=2, error_kw={"elinewidth": 0.8})

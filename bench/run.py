@@ -195,7 +195,12 @@ class Runner:
         finally:
             self.load({"op": "idle_close"}, 60)
         opened = reply["opened"]
-        sample = {"value": (after - before) / opened, "rss_before_kib": before, "rss_after_kib": after, "server_cpu": round(idle_cpu, 3)}
+        sample = {
+            "value": (after - before) / opened,
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "server_cpu": round(idle_cpu, 3),
+        }
         if opened != case.params["conns"]:
             sample["conns"] = opened
         return sample
@@ -258,7 +263,9 @@ class Runner:
                                 samples[case.name][impl].append({"na": "no permessage-deflate"})
                                 continue
                             cases.append(case)
-                            kinds.append("tcp_echo" if impl == "tcp_raw" else "picows_websockets" if case.deflate else "picows_core")
+                            kinds.append(
+                                "tcp_echo" if impl == "tcp_raw" else "picows_websockets" if case.deflate else "picows_core"
+                            )
                     t0 = time.monotonic()
                     for case, sample in zip(cases, self.run_client(impl, kinds, cases, peer)):
                         samples[case.name][impl].append(sample)
@@ -472,7 +479,10 @@ def run(
         groups_of = asgi_groups
     else:
         server_impls, server_missing = available(
-            server_registry.REQUIRES, servers or list(server_registry.SERVERS), server_registry.PROGRAMS, server_registry.SHARED_LIBRARIES
+            server_registry.REQUIRES,
+            servers or list(server_registry.SERVERS),
+            server_registry.PROGRAMS,
+            server_registry.SHARED_LIBRARIES,
         )
         client_impls, client_missing = available(client_registry.REQUIRES, clients or list(client_registry.CLIENTS))
         groups_of = server_groups
@@ -496,7 +506,10 @@ def run(
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
             "servers": {i: server_registry.LABELS[i] for i in server_impls},
             "clients": {i: client_registry.CLIENTS[i] for i in client_impls},
-            "skipped": {**{f"server {k}": v for k, v in server_missing.items()}, **{f"client {k}": v for k, v in client_missing.items()}},
+            "skipped": {
+                **{f"server {k}": v for k, v in server_missing.items()},
+                **{f"client {k}": v for k, v in client_missing.items()},
+            },
         },
         "server": {},
         "client": {},
@@ -522,7 +535,7 @@ def run(
         if "client" in sides and client_impls:
             groups = client_groups(mode)
             shared = mode.name != "full"
-            for chunk in ([groups] if shared else [[g] for g in groups]):
+            for chunk in [groups] if shared else [[g] for g in groups]:
                 names = ", ".join(g.name for g in chunk)
                 log(f"[client] {names}: {len(client_impls)} clients x {mode.repeats} repeats ...")
                 runner.run_client_bundle(chunk, client_impls, mode.repeats)

@@ -171,8 +171,6 @@ async def ws_open(port: int, factory: Any, deflate: bool) -> tuple[WSTransport, 
     return transport, client  # type: ignore[return-value]
 
 
-
-
 async def ws_close(transport: WSTransport, client: WsClient) -> None:
     """The closing handshake, then wait for the server to close TCP."""
     transport.send_close(picows.WSCloseCode.OK)

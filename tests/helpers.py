@@ -123,6 +123,8 @@ COMPARED_LIBRARIES = [
     "wsio",
     pytest.param(
         "websockets",
-        marks=pytest.mark.skipif(_websockets_major() < 17, reason="compares with websockets 17; an older websockets is installed"),
+        marks=pytest.mark.skipif(
+            _websockets_major() < 17, reason="compares with websockets 17; an older websockets is installed"
+        ),
     ),
 ]

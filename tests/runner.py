@@ -81,13 +81,33 @@ class Job:
     def command(self) -> list[str]:
         if self.python is None:
             return self.args
-        return [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={OUT / (self.name + '.xml')}", *self.args]
+        return [
+            self.python,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={OUT / (self.name + '.xml')}",
+            *self.args,
+        ]
 
 
 def jobs_for(pythons: dict[str, str]) -> list[Job]:
     autobahn = "tests/autobahn/test_autobahn.py"
     # The default CPython: everything. What a job below doesn't name runs in "rest".
-    taken = ["tests/autobahn", "tests/asgi/test_autobahn_asgi.py", "tests/soak", "tests/hostile", *CORE, "tests/interop", "tests/fuzz", "tests/test_build.py", "tests/test_examples_websocket_client.py", "tests/pubsub"]
+    taken = [
+        "tests/autobahn",
+        "tests/asgi/test_autobahn_asgi.py",
+        "tests/soak",
+        "tests/hostile",
+        *CORE,
+        "tests/interop",
+        "tests/fuzz",
+        "tests/test_build.py",
+        "tests/test_examples_websocket_client.py",
+        "tests/pubsub",
+    ]
     jobs = [
         Job("autobahn-server", [f"{autobahn}::test_server"], C_ENV, minutes=8),
         Job("autobahn-client-asyncio", [f"{autobahn}::test_client[asyncio]"], C_ENV, cores=0.25, minutes=9),
@@ -108,14 +128,24 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         Job("py-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], PY_ENV, minutes=1.5),
     ]
     # Lint (ruff's rule set is in pyproject.toml): seconds, and a red run names the line.
-    jobs.append(Job("ruff", [PYTHON, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)], python=None, cores=0.25, minutes=0.1))
+    jobs.append(
+        Job(
+            "ruff", [PYTHON, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)], python=None, cores=0.25, minutes=0.1
+        )
+    )
     # src/wsio stays as `ruff format` writes it (line-length in pyproject.toml); a red run lists the files.
-    jobs.append(Job("ruff-format", [PYTHON, "-m", "ruff", "format", "--check", str(ROOT / "src")], python=None, cores=0.25, minutes=0.1))
+    jobs.append(
+        Job("ruff-format", [PYTHON, "-m", "ruff", "format", "--check", str(ROOT / "src")], python=None, cores=0.25, minutes=0.1)
+    )
     # Types: mypy --strict on src/wsio (its settings are in pyproject.toml), a few seconds.
-    jobs.append(Job("mypy", [PYTHON, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")], python=None, cores=1, minutes=0.2))
+    jobs.append(
+        Job("mypy", [PYTHON, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")], python=None, cores=1, minutes=0.2)
+    )
     for version, python in pythons.items():
         prepare = f"prepare-{version}"
-        jobs.append(Job(prepare, [PYTHON, str(ROOT / "tests" / "versions.py"), "prepare", version], python=None, cores=0.5, minutes=1))
+        jobs.append(
+            Job(prepare, [PYTHON, str(ROOT / "tests" / "versions.py"), "prepare", version], python=None, cores=0.5, minutes=1)
+        )
         venv_python = str(versions.venv_python(version))
         # --continue-on-collection-errors: a module that doesn't compile on this
         # version fails, and the others still run.
@@ -123,7 +153,15 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         jobs.append(Job(f"{version}-c", core, C_ENV, python=venv_python, minutes=2, after=[prepare]))
         jobs.append(Job(f"{version}-py", core, PY_ENV, python=venv_python, minutes=1.5, after=[prepare]))
     # The wheels of the other versions are checked by test_build.py: after they are built.
-    jobs.append(Job("build", ["tests/test_build.py"], {**C_ENV, "WSIO_VERSION_WHEELS_READY": "1"}, minutes=2, after=[f"prepare-{v}" for v in pythons]))
+    jobs.append(
+        Job(
+            "build",
+            ["tests/test_build.py"],
+            {**C_ENV, "WSIO_VERSION_WHEELS_READY": "1"},
+            minutes=2,
+            after=[f"prepare-{v}" for v in pythons],
+        )
+    )
     return jobs
 
 
@@ -207,7 +245,9 @@ def _loop(pending: list[Job], running: list[Job], done: dict[str, Job], can_star
                 with open(job.log, "wb") as log:
                     log.write(("$ " + " ".join(job.command()) + "\n").encode())
                     log.flush()
-                    job.process = subprocess.Popen(job.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                    job.process = subprocess.Popen(
+                        job.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                    )
                 running.append(job)
                 print(f"[{_clock(t0)}] start {job.name}", flush=True)
         time.sleep(0.5)
@@ -226,7 +266,10 @@ def _loop(pending: list[Job], running: list[Job], done: dict[str, Job], can_star
                 job.summary = "ok" if job.returncode == 0 else f"exit {job.returncode}"
             done[job.name] = job
             verdict = "ok" if job.returncode == 0 else "FAILED"
-            print(f"[{_clock(t0)}] {verdict} {job.name} ({job.elapsed:.0f} s, {job.cpu:.0f} s of CPU): {job.summary or f'exit {job.returncode}'}", flush=True)
+            print(
+                f"[{_clock(t0)}] {verdict} {job.name} ({job.elapsed:.0f} s, {job.cpu:.0f} s of CPU): {job.summary or f'exit {job.returncode}'}",
+                flush=True,
+            )
             if job.returncode != 0:
                 print(failure_report(text), flush=True)
         if time.monotonic() - last_status > 120 and running:
@@ -241,7 +284,12 @@ def _clock(t0: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=float, default=float(os.environ.get("TEST_JOBS") or os.cpu_count() or 2), help="cores to fill (default: all)")
+    parser.add_argument(
+        "--jobs",
+        type=float,
+        default=float(os.environ.get("TEST_JOBS") or os.cpu_count() or 2),
+        help="cores to fill (default: all)",
+    )
     parser.add_argument("--only", default="", help="comma-separated job names (and what they need)")
     parser.add_argument("--list", action="store_true", help="print the jobs and exit")
     options = parser.parse_args()
@@ -286,7 +334,9 @@ def main() -> int:
         print(f"FAILED: {problem}")
     order = ["failed", "errors", "passed", "skipped", "deselected", "xfailed", "xpassed", "warnings"]
     singular = {"errors": "error", "warnings": "warning"}  # as pytest writes them
-    counts = ", ".join(f"{totals[word]} {singular.get(word, word) if totals[word] == 1 else word}" for word in order if totals.get(word))
+    counts = ", ".join(
+        f"{totals[word]} {singular.get(word, word) if totals[word] == 1 else word}" for word in order if totals.get(word)
+    )
     ran_on = {job.python for job in jobs if job.python}
     versions_run = ", ".join([default] * (PYTHON in ran_on) + [v for v in pythons if str(versions.venv_python(v)) in ran_on])
     print(f"{'=' * 10} {counts or 'no tests ran'} in {elapsed:.2f}s ({len(jobs)} jobs; CPython {versions_run}) {'=' * 10}")

@@ -63,7 +63,10 @@ def test_every_installed_implementation_ran(results: dict) -> None:
     for side, registry in (("server", servers), ("client", clients)):
         ran = set(meta[f"{side}s"])
         expected, missing = available(
-            registry.REQUIRES, list(registry.REQUIRES), getattr(registry, "PROGRAMS", None), getattr(registry, "SHARED_LIBRARIES", None)
+            registry.REQUIRES,
+            list(registry.REQUIRES),
+            getattr(registry, "PROGRAMS", None),
+            getattr(registry, "SHARED_LIBRARIES", None),
         )
         assert ran == set(expected)
         assert {"wsio_asyncio", "wsio_listener"} <= ran
@@ -162,8 +165,17 @@ def test_a_number_for_every_scenario_and_implementation(results: dict, side: str
     registry = servers if side == "server" else clients
     cases = results[side]
     expected_cases = {
-        "server": {"pingpong-16B", "pingpong-1KiB", "pingpong-64KiB", "pingpong-1MiB", "pipelined-16B", "pipelined-1MiB",
-                   "connrate", "deflate-pingpong-1KiB", "deflate-pipelined-1KiB"},
+        "server": {
+            "pingpong-16B",
+            "pingpong-1KiB",
+            "pingpong-64KiB",
+            "pingpong-1MiB",
+            "pipelined-16B",
+            "pipelined-1MiB",
+            "connrate",
+            "deflate-pingpong-1KiB",
+            "deflate-pipelined-1KiB",
+        },
         "client": {"pingpong-16B", "pingpong-1MiB", "pipelined-1KiB", "connrate", "deflate-pingpong-1KiB"},
     }[side]
     assert expected_cases <= set(cases)

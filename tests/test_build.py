@@ -96,7 +96,15 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
         top = sdist.name[: -len(".tar.gz")]
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert top == f"wsio-{wsio.__version__}", f"sdist {sdist.name} is not version {wsio.__version__}"
-    wanted = ["src/wsio/protocol/_speedups.c", "src/wsio/protocol/_speedups.pyi", "setup.py", "pyproject.toml", "README.md", "src/wsio/py.typed", "src/wsio/__init__.py"]
+    wanted = [
+        "src/wsio/protocol/_speedups.c",
+        "src/wsio/protocol/_speedups.pyi",
+        "setup.py",
+        "pyproject.toml",
+        "README.md",
+        "src/wsio/py.typed",
+        "src/wsio/__init__.py",
+    ]
     wanted += ["MANIFEST.in", "tests/protocol/test_frames.py", "tests/interop/node/package.json", "examples/chat/server.py"]
     wanted += [name for name in ("LICENSE", "CHANGELOG.md") if (ROOT / name).exists()]
     missing = [name for name in wanted if name not in names]
@@ -110,7 +118,9 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
         names = set(archive.namelist())
         [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
         info = Parser().parsestr(archive.read(metadata).decode())
-    assert [name for name in names if name.startswith("wsio/protocol/_speedups") and name.endswith(".so")], f"no _speedups*.so in {sorted(names)}"
+    assert [name for name in names if name.startswith("wsio/protocol/_speedups") and name.endswith(".so")], (
+        f"no _speedups*.so in {sorted(names)}"
+    )
     assert "wsio/py.typed" in names
     assert "wsio/protocol/_speedups.pyi" in names, "the C accelerator's stub is not in the wheel"
     assert info["Name"] == "wsio"
@@ -143,7 +153,9 @@ def test_wheel_on_another_python(version: str, tmp_path: Path) -> None:
     assert (python_tag, abi_tag) == (cp, cp) and platform_tag != "any", f"{wheel.name} is not a {cp} platform wheel"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert [n for n in names if n.startswith(f"wsio/protocol/_speedups.cpython-{version.replace('.', '')}") and n.endswith(".so")], sorted(names)
+    assert [
+        n for n in names if n.startswith(f"wsio/protocol/_speedups.cpython-{version.replace('.', '')}") and n.endswith(".so")
+    ], sorted(names)
     venv = versions.VENVS / version
     out = run([str(versions.venv_python(version)), "-I", "-c", SMOKE], cwd=tmp_path).split()
     assert out[0] == wsio.__version__, out

@@ -248,9 +248,7 @@ def test_trace_shows_the_handshake_and_frames_and_no_secret(tmp_path: Path) -> N
     server = Server(["--echo", "0"], cwd=tmp_path)
     uri = server.uri.replace("ws://", "ws://alice:pa55word@")
     try:
-        result = run_client(
-            uri, "--trace", "-H", "Cookie: session=c00kie", "-H", "X-Api-Token: t0ken", stdin="hello\n"
-        )
+        result = run_client(uri, "--trace", "-H", "Cookie: session=c00kie", "-H", "X-Api-Token: t0ken", stdin="hello\n")
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr
@@ -284,8 +282,6 @@ def test_help_documents_the_defaults() -> None:
     assert "(default: 2)" in text  # --eof-wait
     serve_help = subprocess.run([console_script(), "serve", "--help"], capture_output=True, text=True, timeout=20)
     assert "cross-site WebSocket hijacking" in " ".join(serve_help.stdout.split())
-
-
 
 
 # -- the documentation ------------------------------------------------------------------------------

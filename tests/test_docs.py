@@ -118,7 +118,18 @@ def test_internal_links(html_dir: pathlib.Path) -> None:
 
 
 # Fenced blocks that are directives, not code: code must be a doctest or an included file.
-ALLOWED_FENCES = {"{toctree}", "{eval-rst}", "{literalinclude}", "{include}", "{doctest}", "{testcode}", "{testoutput}", "{note}", "{warning}", "{image}"}
+ALLOWED_FENCES = {
+    "{toctree}",
+    "{eval-rst}",
+    "{literalinclude}",
+    "{include}",
+    "{doctest}",
+    "{testcode}",
+    "{testoutput}",
+    "{note}",
+    "{warning}",
+    "{image}",
+}
 
 
 def _markdown_pages() -> list[pathlib.Path]:
@@ -132,7 +143,9 @@ def test_code_is_doctest_or_included(page: pathlib.Path) -> None:
     tokens = MarkdownIt("commonmark").enable("table").parse(page.read_text(encoding="utf-8"))
     for token in tokens:
         if token.type == "code_block":
-            pytest.fail(f"{page.name}:{token.map[0] + 1 if token.map else '?'}: an indented code block; use a doctest or literalinclude")
+            pytest.fail(
+                f"{page.name}:{token.map[0] + 1 if token.map else '?'}: an indented code block; use a doctest or literalinclude"
+            )
         if token.type == "fence":
             directive = token.info.split()[0] if token.info.split() else ""
             line = token.map[0] + 1 if token.map else "?"
@@ -151,7 +164,11 @@ def _included_files() -> set[pathlib.Path]:
 
 def test_every_example_is_shown() -> None:
     included = _included_files()
-    programs = [*(EXAMPLES / "faq").glob("*.py"), *(EXAMPLES / "faq_websocket_client").glob("*.py"), *(EXAMPLES / "docs").glob("*.py")]
+    programs = [
+        *(EXAMPLES / "faq").glob("*.py"),
+        *(EXAMPLES / "faq_websocket_client").glob("*.py"),
+        *(EXAMPLES / "docs").glob("*.py"),
+    ]
     assert len(programs) > 40
     missing = [str(path.relative_to(ROOT)) for path in programs if path.resolve() not in included]
     assert not missing, f"examples not included in any page: {missing}"
@@ -174,8 +191,17 @@ def test_websockets_guide_covers_every_name_and_option() -> None:
     legacy = re.findall(r'^\s+"(\w+)": "\.legacy\.', source, re.MULTILINE)
     assert "WebSocketServerProtocol" in legacy
     names = set(websockets.__all__) | set(legacy)
-    for function in (websockets.asyncio.server.serve, websockets.asyncio.client.connect, websockets.sync.server.serve, websockets.sync.client.connect):
-        names |= {name for name, parameter in inspect.signature(function).parameters.items() if parameter.kind is not parameter.VAR_KEYWORD}
+    for function in (
+        websockets.asyncio.server.serve,
+        websockets.asyncio.client.connect,
+        websockets.sync.server.serve,
+        websockets.sync.client.connect,
+    ):
+        names |= {
+            name
+            for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind is not parameter.VAR_KEYWORD
+        }
     assert not names - documented, sorted(names - documented)
 
 
@@ -186,8 +212,17 @@ def test_websocket_client_guide_covers_every_name_and_option() -> None:
     names = {name for name in dir(websocket) if not name.startswith("_") and not inspect.ismodule(getattr(websocket, name))}
     names |= {name for name in dir(websocket.WebSocket) if not name.startswith("_")}
     names |= {name for name in dir(websocket.WebSocketApp) if not name.startswith("_")}
-    for function in (websocket.WebSocketApp.__init__, websocket.WebSocketApp.run_forever, websocket.WebSocket.__init__, websocket.create_connection):
-        names |= {name for name, parameter in inspect.signature(function).parameters.items() if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) and name not in ("self", "_")}
+    for function in (
+        websocket.WebSocketApp.__init__,
+        websocket.WebSocketApp.run_forever,
+        websocket.WebSocket.__init__,
+        websocket.create_connection,
+    ):
+        names |= {
+            name
+            for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) and name not in ("self", "_")
+        }
     # The options of WebSocket.connect(), which takes **options: as its docstring lists them.
     names |= set(re.findall(r"^\s{8}(\w+): ", websocket.WebSocket.connect.__doc__ or "", re.MULTILINE))
     assert {"suppress_host", "redirect_limit", "http_no_proxy"} <= names

@@ -51,9 +51,7 @@ def test_known_bugs_name_existing_examples() -> None:
         pytest.param(
             example,
             id=example.name,
-            marks=[pytest.mark.xfail(reason=KNOWN_BUGS[example.name], strict=True)]
-            if example.name in KNOWN_BUGS
-            else [],
+            marks=[pytest.mark.xfail(reason=KNOWN_BUGS[example.name], strict=True)] if example.name in KNOWN_BUGS else [],
         )
         for example in EXAMPLES
     ],

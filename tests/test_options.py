@@ -30,7 +30,10 @@ PAIRS = [(ConnectionOptions, ConnectionOptionsDict), (ServerOptions, ServerOptio
 def test_typed_dicts_mirror_the_dataclasses(options: type, typed: type) -> None:
     """The TypedDicts that type ``**kwargs`` have the fields' names and types, no more, no less."""
     fields = {f.name: f.type for f in dataclasses.fields(options)}
-    hints = {name: (value.__forward_arg__ if isinstance(value, typing.ForwardRef) else value) for name, value in typed.__annotations__.items()}
+    hints = {
+        name: (value.__forward_arg__ if isinstance(value, typing.ForwardRef) else value)
+        for name, value in typed.__annotations__.items()
+    }
     # Inherited keys of a TypedDict are in __annotations__ too.
     assert hints == fields
 

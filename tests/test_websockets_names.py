@@ -136,7 +136,10 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.server.Server", "wsio requires open_timeout"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires ssl_context"): CONSTRUCTED_BY_SERVE,
     ("websockets.sync.server.Server", "wsio requires make_connection"): CONSTRUCTED_BY_SERVE,
-    ("websockets.sync.server.Server.SHUTDOWN_POLLING_INTERVAL", "missing"): "wsio's accept loop is woken by a pipe, it doesn't poll",
+    (
+        "websockets.sync.server.Server.SHUTDOWN_POLLING_INTERVAL",
+        "missing",
+    ): "wsio's accept loop is woken by a pipe, it doesn't poll",
     # -- clients -----------------------------------------------------------------------
     ("websockets.sync.client.reconnect.open_socket", "missing"): INTERNAL,
     ("websockets.sync.client.reconnect.enable_tls", "missing"): INTERNAL,
@@ -144,7 +147,10 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.sync.client.reconnect.process_redirect", "missing"): INTERNAL,
     ("websockets.asyncio.client.connect.open_tcp_connection", "missing"): INTERNAL,
     ("websockets.asyncio.client.connect.process_redirect", "missing"): INTERNAL,
-    ("websockets.asyncio.client.connect.connect", "missing"): "await connect(...) or async with connect(...) opens the connection",
+    (
+        "websockets.asyncio.client.connect.connect",
+        "missing",
+    ): "await connect(...) or async with connect(...) opens the connection",
     # -- HTTP, frames, headers -----------------------------------------------------------
     ("websockets.http11.Request", "positional #3: protocol, wsio has version"): (
         "the HTTP version is named version in wsio's constructor (Request.protocol reads it)"
@@ -188,7 +194,10 @@ KNOWN: dict[tuple[str, str], str] = {
     ("websockets.legacy.server.broadcast", "wsio requires connections"): LEGACY_POSITIONAL,
     ("websockets.legacy.server.Serve", "positional #0: ws_handler, wsio has handler"): LEGACY_POSITIONAL,
     ("websockets.legacy.server.unix_serve", "positional #0: ws_handler, wsio has handler"): LEGACY_POSITIONAL,
-    ("websockets.legacy.server.Serve", "keyword read_limit missing"): "wsio reads into one buffer per event loop; no stream limit",
+    (
+        "websockets.legacy.server.Serve",
+        "keyword read_limit missing",
+    ): "wsio reads into one buffer per event loop; no stream limit",
     **{
         (f"websockets.legacy.client.Connect.BACKOFF_{name}", "missing"): (
             "class attributes of the legacy client; wsio's delays come from reconnect_delays="
@@ -197,7 +206,10 @@ KNOWN: dict[tuple[str, str], str] = {
     },
     ("websockets.legacy.client.Connect.MAX_REDIRECTS_ALLOWED", "missing"): "max_redirects= instead",
     ("websockets.legacy.client.Connect.handle_redirect", "missing"): INTERNAL,
-    ("websockets.legacy.client.Connect", "keyword read_limit missing"): "wsio reads into one buffer per event loop; no stream limit",
+    (
+        "websockets.legacy.client.Connect",
+        "keyword read_limit missing",
+    ): "wsio reads into one buffer per event loop; no stream limit",
 }
 
 #: Keyword options that wsio takes through ``**kwargs`` under another name.
@@ -233,7 +245,8 @@ def public_names(module: Any) -> list[str]:
     return [
         name
         for name, value in vars(module).items()
-        if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
         and getattr(value, "__module__", "").startswith("websockets")
     ]
 
@@ -260,9 +273,7 @@ def compare_signatures(theirs: Any, ours: Any, key: str) -> list[str]:
     wo_args = any(p.kind is P.VAR_POSITIONAL for p in wo_params.values())
     wo_positional = [p for p in wo_params.values() if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
     problems = []
-    positional = [
-        p for p in ws_params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) and not p.name.startswith("_")
-    ]
+    positional = [p for p in ws_params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) and not p.name.startswith("_")]
     for index, param in enumerate(positional):
         if index >= len(wo_positional):
             if not wo_args:

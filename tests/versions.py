@@ -57,12 +57,15 @@ def find_pythons() -> dict[str, str]:
     default = f"{sys.version_info[0]}.{sys.version_info[1]}"
     candidates: list[str] = []
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+
     # Newest patch release first, so it wins over older ones of the same version.
     def patch_key(path: str) -> tuple[int, ...]:
         name = Path(path).parent.parent.name
         return tuple(int(p) if p.isdigit() else -1 for p in name.replace("-", ".").split("."))
 
-    for python in sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.1[0-9]*", "bin", "python3")), key=patch_key, reverse=True):
+    for python in sorted(
+        glob.glob(os.path.join(pyenv_root, "versions", "3.1[0-9]*", "bin", "python3")), key=patch_key, reverse=True
+    ):
         candidates.append(python)
     for minor in range(MIN_VERSION[1], 20):
         found = shutil.which(f"python3.{minor}")
@@ -92,7 +95,9 @@ def copy_sources(tree: Path) -> None:
     if tree.exists():
         shutil.rmtree(tree)
     if not (ROOT / ".git").exists():
-        ignore = shutil.ignore_patterns(".venv", ".venvs", "build", "dist", "*.egg-info", "*.so", "__pycache__", "node_modules", "reports")
+        ignore = shutil.ignore_patterns(
+            ".venv", ".venvs", "build", "dist", "*.egg-info", "*.so", "__pycache__", "node_modules", "reports"
+        )
         shutil.copytree(ROOT, tree, ignore=ignore)
         return
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")

@@ -1,6 +1,6 @@
 """Getting started: a client on asyncio.
 
-    python examples/docs/asyncio_client.py ws://127.0.0.1:8765
+python examples/docs/asyncio_client.py ws://127.0.0.1:8765
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Getting started: an echo server on asyncio.
 
-    python examples/docs/asyncio_server.py --port 8765
+python examples/docs/asyncio_server.py --port 8765
 """
 
 import argparse

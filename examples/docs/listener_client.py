@@ -1,6 +1,6 @@
 """Getting started: a client with callbacks.
 
-    python examples/docs/listener_client.py ws://127.0.0.1:8765
+python examples/docs/listener_client.py ws://127.0.0.1:8765
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Getting started: an echo server with callbacks (the fastest API).
 
-    python examples/docs/listener_server.py --port 8765
+python examples/docs/listener_server.py --port 8765
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Getting started: a client on threads, without asyncio.
 
-    python examples/docs/sync_client.py ws://127.0.0.1:8765
+python examples/docs/sync_client.py ws://127.0.0.1:8765
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Getting started: an echo server on threads, without asyncio.
 
-    python examples/docs/sync_server.py --port 8765
+python examples/docs/sync_server.py --port 8765
 """
 
 import argparse

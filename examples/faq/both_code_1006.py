@@ -43,7 +43,9 @@ async def main():
             except websockets.ConnectionClosed as exc:
                 client_exc = exc
         assert isinstance(client_exc, websockets.ConnectionClosedError), client_exc
-        assert client_exc.code == 1006 and "1006" in str(client_exc) and client_exc.why in str(client_exc) and client_exc.why, client_exc
+        assert client_exc.code == 1006 and "1006" in str(client_exc) and client_exc.why in str(client_exc) and client_exc.why, (
+            client_exc
+        )
         print(f"client side: {client_exc.__class__.__name__}: {client_exc}")
 
 

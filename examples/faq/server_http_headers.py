@@ -42,9 +42,7 @@ async def main():
         (handler_with_path, ["session=1234"]),
         (handler, ["Bearer s3cr3t", "websocket"]),
     ]:
-        async with websockets.serve(
-            server_handler, "127.0.0.1", 0, create_protocol=ServerProtocol, origins=ORIGINS
-        ) as server:
+        async with websockets.serve(server_handler, "127.0.0.1", 0, create_protocol=ServerProtocol, origins=ORIGINS) as server:
             port = server.sockets[0].getsockname()[1]
             async with websockets.connect(
                 f"ws://127.0.0.1:{port}", extra_headers=headers, origin="https://app.example"

@@ -30,7 +30,9 @@ async def main():
     assert headers["Sec-WebSocket-Protocol"] == "chat", headers
     assert headers["Server"] == "faq-server/1.0", headers
     assert headers["X-Clacks-Overhead"] == "GNU Terry Pratchett", headers
-    print(f"subprotocols, server_header, extra_headers: Server: {headers['Server']}, X-Clacks-Overhead: {headers['X-Clacks-Overhead']}")
+    print(
+        f"subprotocols, server_header, extra_headers: Server: {headers['Server']}, X-Clacks-Overhead: {headers['X-Clacks-Overhead']}"
+    )
 
     # server_header=None removes the Server header.
     _, headers = await response_headers(server_header=None)

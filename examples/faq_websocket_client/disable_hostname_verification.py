@@ -23,7 +23,9 @@ except ssl.SSLCertVerificationError as exc:
     print("hostname check on:", exc.verify_message)
 
 # WebSocketApp example
-ws = websocket.WebSocketApp(url, on_open=lambda ws: ws.send("app"), on_message=lambda ws, msg: (print("WebSocketApp:", msg), ws.close()))
+ws = websocket.WebSocketApp(
+    url, on_open=lambda ws: ws.send("app"), on_message=lambda ws, msg: (print("WebSocketApp:", msg), ws.close())
+)
 ws.run_forever(sslopt={"check_hostname": False})
 
 # create_connection example

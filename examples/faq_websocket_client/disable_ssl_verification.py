@@ -20,7 +20,9 @@ except ssl.SSLCertVerificationError as exc:
     print("verification on:", exc.reason)
 
 # WebSocketApp example
-ws = websocket.WebSocketApp(url, on_open=lambda ws: ws.send("app"), on_message=lambda ws, msg: (print("WebSocketApp:", msg), ws.close()))
+ws = websocket.WebSocketApp(
+    url, on_open=lambda ws: ws.send("app"), on_message=lambda ws, msg: (print("WebSocketApp:", msg), ws.close())
+)
 ws.run_forever(sslopt={"cert_reqs": ssl.CERT_NONE})
 
 # create_connection example

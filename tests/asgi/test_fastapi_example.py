@@ -131,7 +131,9 @@ async def test_many_senders_at_once_every_message_arrives_in_order(base: str) ->
     await asyncio.gather(*(send_all(client, name) for client, name in zip(clients, names)))
     for received in await asyncio.gather(*receivers):
         for name in names:
-            assert [line.split(": ")[1] for line in received if line.startswith(f"{name}: ")] == [f"{i:03d}" for i in range(count)]
+            assert [line.split(": ")[1] for line in received if line.startswith(f"{name}: ")] == [
+                f"{i:03d}" for i in range(count)
+            ]
     for client in clients:
         await client.close()
 

@@ -528,8 +528,10 @@ async def test_the_log_says_why_each_connection_closed() -> None:
         finally:
             logging.getLogger("uvicorn.error").removeHandler(handler)
     closes = [line for line in lines if "closed:" in line]
-    assert any('"WebSocket /echo" closed: client closed with 1000' == line[line.index('"'):] for line in closes), closes
-    assert any(re.search(r"closed: failed with 1009: message of (at least )?1001 bytes exceeds max_size=1000$", line) for line in closes), closes
+    assert any('"WebSocket /echo" closed: client closed with 1000' == line[line.index('"') :] for line in closes), closes
+    assert any(
+        re.search(r"closed: failed with 1009: message of (at least )?1001 bytes exceeds max_size=1000$", line) for line in closes
+    ), closes
     assert any("closed: app closed with 4003 'done here'" in line for line in closes), closes
     assert any('"WebSocket /echo" [accepted]' in line for line in lines), lines
 

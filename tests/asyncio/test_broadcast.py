@@ -126,9 +126,7 @@ async def test_broadcast_with_default_compression_keeps_each_context() -> None:
         for index, client in enumerate(clients):
             received = [await client.recv(timeout=1) for _ in range(5 + sum(1 for i in range(5) if i % 3 == index))]
             assert [m for m in received if not m.startswith("direct")] == [f"{i} {big}" for i in range(5)]
-            assert [m for m in received if m.startswith("direct")] == [
-                f"direct {i} {big}" for i in range(5) if i % 3 == index
-            ]
+            assert [m for m in received if m.startswith("direct")] == [f"direct {i} {big}" for i in range(5) if i % 3 == index]
 
 
 async def test_broadcast_compresses_once_without_context_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,10 +157,7 @@ async def test_broadcast_to_a_mix_of_compression_settings() -> None:
     settings = [no_takeover, {}, plain, no_takeover, {}, plain]
     big = "mixed audience " * 40
     async with clients_of(6, client_kwargs=settings) as (connections, clients, _):
-        kinds = [
-            "plain" if ws.protocol.deflate is None else ws.protocol.deflate.local_no_context_takeover
-            for ws in connections
-        ]
+        kinds = ["plain" if ws.protocol.deflate is None else ws.protocol.deflate.local_no_context_takeover for ws in connections]
         assert kinds == [True, False, "plain", True, False, "plain"]
         for i in range(4):
             assert broadcast(connections, f"{i}: {big}") == 6

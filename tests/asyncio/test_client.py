@@ -465,7 +465,6 @@ async def test_client_sees_a_server_error_close() -> None:
 # -- interop: the wsio client against a python-websockets server -----------------------------------
 
 
-
 async def websockets_echo(ws: Any) -> None:
     async for message in ws:
         await ws.send(message)
@@ -475,9 +474,7 @@ async def websockets_echo(ws: Any) -> None:
 async def test_wsio_client_against_websockets_server(compression: str | None) -> None:
     big = bytes(range(256)) * 4096  # 1 MiB
     text = "héllo wörld " * 1000
-    async with websockets_server.serve(
-        websockets_echo, "127.0.0.1", 0, compression=compression, max_size=2**21
-    ) as server:
+    async with websockets_server.serve(websockets_echo, "127.0.0.1", 0, compression=compression, max_size=2**21) as server:
         async with connect(uri_of(server), max_size=2**21) as ws:
             if compression is None:
                 assert ws.protocol.deflate is None

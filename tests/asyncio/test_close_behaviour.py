@@ -277,4 +277,3 @@ async def test_untrusted_certificate_says_what_to_do(tmp_path: Any) -> None:
         async with wsio.connect(uri, ssl=ssl.create_default_context(cafile=cert)) as ws:
             await ws.send("trusted")
             assert await ws.recv() == "trusted"
-

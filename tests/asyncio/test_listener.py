@@ -489,7 +489,9 @@ def test_invalid_utf8_on_an_open_connection_fails_with_1007() -> None:
 def test_close_call_styles(style: str) -> None:
     closed: asyncio.Future[tuple[int, str]]
     returned: list[bool] = []
-    expected = {"no arguments": (1000, ""), "positional": (4000, "bye"), "keywords": (4001, "done"), "awaited": (4002, "x")}[style]
+    expected = {"no arguments": (1000, ""), "positional": (4000, "bye"), "keywords": (4001, "done"), "awaited": (4002, "x")}[
+        style
+    ]
 
     class Closer(wsio.Listener):
         def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:

@@ -69,9 +69,7 @@ def assert_no_credentials(headers: Headers) -> None:
 
 
 @pytest.mark.parametrize("target_host", ["127.0.0.1", "localhost"])
-async def test_redirect_to_another_origin_sends_no_credentials(
-    target_host: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_redirect_to_another_origin_sends_no_credentials(target_host: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "wsio.client")
     target = Recorder()
     async with serve(close_at_once, "127.0.0.1", 0, process_request=target) as second:
@@ -85,7 +83,10 @@ async def test_redirect_to_another_origin_sends_no_credentials(
     assert first.headers("/start")["Cookie"] == f"session={SECRET}"
     assert_no_credentials(target.headers("/final"))
     assert target.headers("/final")["Host"] == f"{target_host}:{second_port}"
-    assert "another origin: not sending Authorization, Cookie, Proxy-Authorization, X-Api-Key, the user info of the URI" in caplog.text
+    assert (
+        "another origin: not sending Authorization, Cookie, Proxy-Authorization, X-Api-Key, the user info of the URI"
+        in caplog.text
+    )
     assert SECRET not in caplog.text
 
 
@@ -276,9 +277,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_secrets_appear_in_no_log_line_error_or_400_body(
-    caplog: pytest.LogCaptureFixture, fast_backoff: None
-) -> None:
+async def test_secrets_appear_in_no_log_line_error_or_400_body(caplog: pytest.LogCaptureFixture, fast_backoff: None) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
 

@@ -707,7 +707,6 @@ async def test_close_completes_while_reading_is_paused_by_max_queue() -> None:
 # -- interop: the python-websockets client against a wsio server ------------------------------------
 
 
-
 @pytest.mark.parametrize("compression", ["deflate", None])
 async def test_websockets_client_against_wsio_server(compression: str | None) -> None:
     big = bytes(range(256)) * 4096  # 1 MiB

@@ -75,9 +75,7 @@ def join(page: Any, name: str, room: str) -> None:
     page.fill("#name", name)
     page.fill("#room", room)
     page.click("#join")
-    page.wait_for_function(
-        "room => document.getElementById('room-title').textContent === room", arg=room, timeout=10_000
-    )
+    page.wait_for_function("room => document.getElementById('room-title').textContent === room", arg=room, timeout=10_000)
 
 
 def say(page: Any, text: str) -> None:

@@ -40,7 +40,9 @@ SMALL_MAX_SIZE = 4096
 
 _PY_FUNCS = {"parse_frames": frames.py_parse_frames, "apply_mask": frames.py_apply_mask, "build_frame": frames.py_build_frame}
 _C_FUNCS = (
-    {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame} if C is not None else dict(_PY_FUNCS)
+    {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame}
+    if C is not None
+    else dict(_PY_FUNCS)
 )
 
 
@@ -139,7 +141,9 @@ def fuzz_response(data: bytes) -> None:
     config, body = data[0], data[1:]
     limits = SMALL_LIMITS if config & 0x80 else HandshakeLimits()
     parser = _feed_all(ResponseParser(limits), body, config)
-    assert parser.buffered <= limits.max_line + 2 + limits.max_size + limits.max_body, "the response parser buffered past its limits"
+    assert parser.buffered <= limits.max_line + 2 + limits.max_size + limits.max_body, (
+        "the response parser buffered past its limits"
+    )
 
     extensions = enable_client_permessage_deflate(None) if config & 0x40 else None
     client = ClientProtocol(URI, extensions=extensions, limits=limits)

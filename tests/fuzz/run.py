@@ -151,7 +151,15 @@ def atheris_child(parser: str, seconds: int, work: str) -> None:
         from tests.fuzz import harness
     target = harness.TARGETS[parser]
     atheris.Setup(
-        [sys.argv[0], f"-max_total_time={seconds}", f"-max_len={MAX_LEN}", "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1", work],
+        [
+            sys.argv[0],
+            f"-max_total_time={seconds}",
+            f"-max_len={MAX_LEN}",
+            "-rss_limit_mb=2048",
+            "-timeout=10",
+            "-print_final_stats=1",
+            work,
+        ],
         target,
     )
     atheris.Fuzz()
@@ -249,7 +257,9 @@ def fuzz_one(name: str, seconds: int, force_hypothesis: bool) -> int:
         write_corpus(corpus_dir(name), kept)
         size = sum(map(len, kept))
         engine = "atheris" if use_atheris else "hypothesis"
-        print(f"{name}: {engine} ran {elapsed:.0f}s, exit {status}; corpus {len(found)} inputs -> {len(kept)} kept ({size} bytes)")
+        print(
+            f"{name}: {engine} ran {elapsed:.0f}s, exit {status}; corpus {len(found)} inputs -> {len(kept)} kept ({size} bytes)"
+        )
         return status
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,7 +17,13 @@ MASK = b"\x11\x22\x33\x44"
 
 
 def _request(*extra: str, method: str = "GET", version: str = "HTTP/1.1", key: str | None = KEY) -> bytes:
-    lines = [f"{method} /chat {version}", "Host: example.com", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13"]
+    lines = [
+        f"{method} /chat {version}",
+        "Host: example.com",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+    ]
     if key is not None:
         lines.append(f"Sec-WebSocket-Key: {key}")
     return ("\r\n".join([*lines, *extra]) + "\r\n\r\n").encode()

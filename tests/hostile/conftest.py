@@ -228,7 +228,9 @@ def start_server(mode: str) -> Iterator[Callable[..., ServerProcess]]:
         try:
             log = server.log()
             if server.uvicorn:
-                log = "\n".join(line for line in log.splitlines() if line.removeprefix("WARNING uvicorn.error ") not in UVICORN_HTTP_WARNINGS)
+                log = "\n".join(
+                    line for line in log.splitlines() if line.removeprefix("WARNING uvicorn.error ") not in UVICORN_HTTP_WARNINGS
+                )
             # A peer's fault is an INFO line, never a traceback or an ERROR.
             assert "Traceback" not in log, log[-3000:]
             assert not re.search(r"^(ERROR|CRITICAL|WARNING) ", log, re.M), log[-3000:]

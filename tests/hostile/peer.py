@@ -22,9 +22,17 @@ MASK = b"\x37\xfa\x21\x3d"
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-def request_bytes(path: str = "/", *extra: str, key: str | None = KEY, method: str = "GET", version: str = "HTTP/1.1", ws_version: str = "13") -> bytes:
+def request_bytes(
+    path: str = "/", *extra: str, key: str | None = KEY, method: str = "GET", version: str = "HTTP/1.1", ws_version: str = "13"
+) -> bytes:
     """A handshake request; ``extra`` header lines go after the usual ones."""
-    lines = [f"{method} {path} {version}", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Version: {ws_version}"]
+    lines = [
+        f"{method} {path} {version}",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Version: {ws_version}",
+    ]
     if key is not None:
         lines.append(f"Sec-WebSocket-Key: {key}")
     return ("\r\n".join([*lines, *extra]) + "\r\n\r\n").encode("latin-1")
@@ -75,7 +83,15 @@ def open_websocket(port: int, path: str = "/", *extra: str, timeout: float = 5) 
     return sock, rest
 
 
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: bool = False, mask: bytes | None = MASK, length: int | None = None) -> bytes:
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bytes | None = MASK,
+    length: int | None = None,
+) -> bytes:
     """A frame as a client sends it (masked unless ``mask=None``); ``length`` overrides the announced length."""
     n = len(payload) if length is None else length
     head = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode

@@ -98,7 +98,9 @@ async def serve_asyncio(port: int, options: dict[str, Any]) -> None:
             tasks=len(asyncio.all_tasks()),
             connections=len(connections),
             write_buffered=sum(c.transport.get_write_buffer_size() for c in connections if c.transport is not None),
-            write_buffered_max=max((c.transport.get_write_buffer_size() for c in connections if c.transport is not None), default=0),
+            write_buffered_max=max(
+                (c.transport.get_write_buffer_size() for c in connections if c.transport is not None), default=0
+            ),
         )
         return stats_response(stats)
 
@@ -135,7 +137,9 @@ def serve_sync(port: int, options: dict[str, Any]) -> None:
         connections = [c for c in list(server.connections) if c is not connection]
         pending = [sum(map(len, list(c._pending))) for c in connections]
         stats = base_stats()
-        stats.update(tasks=0, connections=len(connections), write_buffered=sum(pending), write_buffered_max=max(pending, default=0))
+        stats.update(
+            tasks=0, connections=len(connections), write_buffered=sum(pending), write_buffered_max=max(pending, default=0)
+        )
         return stats_response(stats)
 
     with wsio.sync.server.serve(sync_handler, "127.0.0.1", port, process_request=process_request, **options) as server:

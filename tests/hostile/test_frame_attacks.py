@@ -52,9 +52,7 @@ def test_message_over_max_size(start_server, fragments: int) -> None:
     data = b"m" * (MAX_SIZE + 1)
     step = -(-len(data) // fragments)
     pieces = [data[i : i + step] for i in range(0, len(data), step)]
-    payload = b"".join(
-        frame(OP_BINARY if i == 0 else 0, piece, fin=i == len(pieces) - 1) for i, piece in enumerate(pieces)
-    )
+    payload = b"".join(frame(OP_BINARY if i == 0 else 0, piece, fin=i == len(pieces) - 1) for i, piece in enumerate(pieces))
     with Watcher(server) as watcher:
         for _ in range(5):
             code, reason = attack(server, payload)

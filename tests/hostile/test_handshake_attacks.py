@@ -110,7 +110,12 @@ def test_oversized_head(start_server, what: str, raw: bytes, status: int) -> Non
         ("HTTP/1.0", request_bytes("/", version="HTTP/1.0"), 400, "HTTP version"),
         ("POST", request_bytes("/", method="POST"), 405, "method POST"),
         ("Content-Length body", request_bytes("/", "Content-Length: 5") + b"hello", 400, "body"),
-        ("Transfer-Encoding body", request_bytes("/", "Transfer-Encoding: chunked") + b"5\r\nhello\r\n0\r\n\r\n", 400, "Transfer-Encoding"),
+        (
+            "Transfer-Encoding body",
+            request_bytes("/", "Transfer-Encoding: chunked") + b"5\r\nhello\r\n0\r\n\r\n",
+            400,
+            "Transfer-Encoding",
+        ),
         ("two Sec-WebSocket-Key headers", request_bytes("/", f"Sec-WebSocket-Key: {KEY}"), 400, "Sec-WebSocket-Key"),
         ("comma-joined Sec-WebSocket-Key", request_bytes("/", key=f"{KEY}, {KEY}"), 400, "Sec-WebSocket-Key"),
         ("key of 5 bytes", request_bytes("/", key="c2hvcnQ="), 400, "Sec-WebSocket-Key"),

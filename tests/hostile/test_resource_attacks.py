@@ -187,7 +187,12 @@ def test_thousands_of_abrupt_drops_leave_nothing_behind(start_server, mode: str)
                     sock.sendall(partial_message)
                 abort(sock)
     after = server.wait_for(
-        lambda s: s["connections"] == 0 and s["fds"] <= before["fds"] and s["tasks"] <= before["tasks"] and s["threads"] <= before["threads"],
+        lambda s: (
+            s["connections"] == 0
+            and s["fds"] <= before["fds"]
+            and s["tasks"] <= before["tasks"]
+            and s["threads"] <= before["threads"]
+        ),
         timeout=15,
         what="every dropped connection released",
     )

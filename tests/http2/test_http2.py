@@ -90,7 +90,9 @@ async def test_subprotocols_and_process_request(server_ctx: ssl.SSLContext, clie
     async def handler(ws: object) -> None:
         await ws.send(ws.subprotocol)  # type: ignore[attr-defined]
 
-    async with serve(handler, "127.0.0.1", 0, ssl=server_ctx, http2=True, subprotocols=["chat"], process_request=process_request) as server:
+    async with serve(
+        handler, "127.0.0.1", 0, ssl=server_ctx, http2=True, subprotocols=["chat"], process_request=process_request
+    ) as server:
         port = port_of(server)
         async with connect(f"wss://localhost:{port}/", ssl=client_ctx, http2=True, subprotocols=["x", "chat"]) as ws:
             assert ws.subprotocol == "chat"
@@ -270,7 +272,9 @@ async def test_both_ends_flooding_each_other_make_progress(server_ctx: ssl.SSLCo
             assert len(await ws.recv()) == size
         await sending
 
-    async with serve(flood_back, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_queue=2, compression=None, write_limit=4096) as server:
+    async with serve(
+        flood_back, "127.0.0.1", 0, ssl=server_ctx, http2=True, max_queue=2, compression=None, write_limit=4096
+    ) as server:
         url = f"wss://localhost:{port_of(server)}/"
         async with connect(url, ssl=client_ctx, http2=True, max_queue=2, compression=None, write_limit=4096) as ws:
 
@@ -325,9 +329,7 @@ async def test_tls_errors_reach_every_caller(server_ctx: ssl.SSLContext) -> None
     assert all(isinstance(result, ssl.SSLCertVerificationError) for result in results), results
 
 
-async def test_wss_without_ssl_argument_offers_h2(
-    server_ctx: ssl.SSLContext, ca: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_wss_without_ssl_argument_offers_h2(server_ctx: ssl.SSLContext, ca: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ssl=, wsio makes the context, and its own HTTP/2 one offers h2 in ALPN."""
     import wsio.asyncio.http2 as http2_module
 

@@ -25,7 +25,18 @@ import pytest
 
 from tests.browser.chromium import launch_chromium
 
-from .plan import DEFLATE_PARAMS, MAX_SIZE, STEP_TIMEOUT, SUBPROTOCOL, SUBPROTOCOLS, Session, client_logic, echo_logic, run_async, run_sync
+from .plan import (
+    DEFLATE_PARAMS,
+    MAX_SIZE,
+    STEP_TIMEOUT,
+    SUBPROTOCOL,
+    SUBPROTOCOLS,
+    Session,
+    client_logic,
+    echo_logic,
+    run_async,
+    run_sync,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -312,7 +323,11 @@ def _deflate_options(library: str, role: str, compression: str) -> dict[str, Any
 
 
 def _server_options(library: str, compression: str) -> dict[str, Any]:
-    options: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "max_size": MAX_SIZE, **_deflate_options(library, "server", compression)}
+    options: dict[str, Any] = {
+        "subprotocols": [SUBPROTOCOL],
+        "max_size": MAX_SIZE,
+        **_deflate_options(library, "server", compression),
+    }
     if library.startswith("wsio"):
         options["process_request"] = _process_request
     return options
@@ -431,7 +446,12 @@ def start_server(name: str, compression: str) -> Iterator[Server]:
 
 
 def _client_options(library: str, compression: str) -> dict[str, Any]:
-    return {"subprotocols": SUBPROTOCOLS, "max_size": MAX_SIZE, "open_timeout": STEP_TIMEOUT, **_deflate_options(library, "client", compression)}
+    return {
+        "subprotocols": SUBPROTOCOLS,
+        "max_size": MAX_SIZE,
+        "open_timeout": STEP_TIMEOUT,
+        **_deflate_options(library, "client", compression),
+    }
 
 
 def asyncio_client(library: str, url: str, sessions: list[Session]) -> list[Events]:

@@ -53,7 +53,11 @@ class Case:
         return data.decode() if self.kind == "text" else data
 
     def expected(self) -> dict[str, Any]:
-        return {"type": self.kind, "size": self.size, "sha256": hashlib.sha256(make_payload(self.kind, self.size, self.seed)).hexdigest()}
+        return {
+            "type": self.kind,
+            "size": self.size,
+            "sha256": hashlib.sha256(make_payload(self.kind, self.size, self.seed)).hexdigest(),
+        }
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

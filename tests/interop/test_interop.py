@@ -35,7 +35,9 @@ PEER_MODES = {"chromium": ("on", "wsio-off", "wsio-params"), "websocket-client":
 #: whatever it got; the others, wsio included, echo code and reason.
 CLOSE_ECHO = {"websocket-client": "1000"}
 
-PAIRS = [(server, client) for server in WSIO for client in CLIENT_PEERS] + [(server, client) for client in WSIO for server in SERVER_PEERS]
+PAIRS = [(server, client) for server in WSIO for client in CLIENT_PEERS] + [
+    (server, client) for client in WSIO for server in SERVER_PEERS
+]
 
 
 def _peer(server: str, client: str) -> str:
@@ -119,5 +121,7 @@ def test_close(request: pytest.FixtureRequest, server: str, client: str) -> None
     # A page's WebSocket.close() only takes 1000 and 3000-4999.
     closes = [c for c in CLOSES if not (client == "chromium" and c[0] == "client" and c[1] == 1001)]
     compression = "off" if client == "websocket-client" else "on"
-    sessions = [Session([Case("text", 200, 99)], close=c, compression=compression, expect_deflate=compression == "on") for c in closes]
+    sessions = [
+        Session([Case("text", 200, 99)], close=c, compression=compression, expect_deflate=compression == "on") for c in closes
+    ]
     run_pair(request, server, client, sessions, "on")

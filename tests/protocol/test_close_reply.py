@@ -129,7 +129,9 @@ def test_discarding_after_an_oversized_message() -> None:
     data = to_server(0x82, b"y" * 100_000)
     s.receive_data(data[:2000])  # the header says 100 000 bytes: 1009 at once
     assert s.failure is not None and s.failure.code == 1009
-    assert parse_out(s.data_to_send(), False) == [(0x88, close_payload(1009, b"message of at least 100000 bytes exceeds max_size=1000"))]
+    assert parse_out(s.data_to_send(), False) == [
+        (0x88, close_payload(1009, b"message of at least 100000 bytes exceeds max_size=1000"))
+    ]
     s.receive_data(data[2000:])
     assert s.discarding
     s.receive_data(to_server(0x88, close_payload(1009)))

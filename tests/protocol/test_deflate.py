@@ -750,9 +750,7 @@ CLIENT_CONFIGS = [
         server_max_window_bits=smwb,
         client_max_window_bits=cmwb,
     )
-    for snct, cnct, smwb, cmwb in itertools.product(
-        [False, True], [False, True], [None, 8, 12], [None, True, 10]
-    )
+    for snct, cnct, smwb, cmwb in itertools.product([False, True], [False, True], [None, 8, 12], [None, True, 10])
 ]
 
 SERVER_CONFIGS = [

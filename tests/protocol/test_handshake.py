@@ -64,9 +64,7 @@ def make_request(*extra: tuple[str, str], drop: Sequence[str] = (), **kwargs: st
 
 
 def make_response(*extra: tuple[str, str], drop: Sequence[str] = ()) -> Response:
-    headers = Headers(
-        [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)]
-    )
+    headers = Headers([("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)])
     for name in drop:
         del headers[name]
     headers.update(extra)
@@ -348,15 +346,11 @@ class TestServerHandshake:
         assert server_handshake(make_request()).error is None
 
     def test_origin_allowed(self) -> None:
-        result = server_handshake(
-            make_request(("Origin", "https://good.example")), origins=["https://good.example"]
-        )
+        result = server_handshake(make_request(("Origin", "https://good.example")), origins=["https://good.example"])
         assert result.error is None
 
     def test_origin_forbidden_is_403(self) -> None:
-        result = server_handshake(
-            make_request(("Origin", "https://evil.example")), origins=["https://good.example"]
-        )
+        result = server_handshake(make_request(("Origin", "https://evil.example")), origins=["https://good.example"])
         assert isinstance(result.error, InvalidOrigin)
         assert result.response.status_code == 403
         assert b"https://evil.example" in result.response.body
@@ -376,9 +370,7 @@ class TestServerHandshake:
         origins = [re.compile(r"https://[a-z]+\.example\.com")]
         ok = server_handshake(make_request(("Origin", "https://app.example.com")), origins=origins)
         assert ok.error is None
-        bad = server_handshake(
-            make_request(("Origin", "https://app.example.com.evil.net")), origins=origins
-        )
+        bad = server_handshake(make_request(("Origin", "https://app.example.com.evil.net")), origins=origins)
         assert bad.response.status_code == 403
 
     def test_duplicate_origin_is_rejected(self) -> None:
@@ -397,9 +389,7 @@ class TestServerHandshake:
         assert result.response.headers["Sec-WebSocket-Protocol"] == "superchat"
 
     def test_subprotocol_lines_combined(self) -> None:
-        request = make_request(
-            ("Sec-WebSocket-Protocol", "a"), ("Sec-WebSocket-Protocol", "chat")
-        )
+        request = make_request(("Sec-WebSocket-Protocol", "a"), ("Sec-WebSocket-Protocol", "chat"))
         assert server_handshake(request, subprotocols=["chat"]).subprotocol == "chat"
 
     def test_subprotocol_no_match_still_accepts(self) -> None:
@@ -490,9 +480,7 @@ class TestServerHandshake:
 
     def test_extensions_in_client_order_with_previous_accepted(self) -> None:
         first, second = FakeServerFactory("x-one"), FakeServerFactory("x-two")
-        request = make_request(
-            ("Sec-WebSocket-Extensions", "x-two"), ("Sec-WebSocket-Extensions", "x-unknown, x-one")
-        )
+        request = make_request(("Sec-WebSocket-Extensions", "x-two"), ("Sec-WebSocket-Extensions", "x-unknown, x-one"))
         result = server_handshake(request, extensions=[first, second])
         assert [e.name for e in result.extensions] == ["x-two", "x-one"]
         assert first.calls == [([], [FakeExtension("x-two", [])])]
@@ -722,9 +710,7 @@ class TestClientHandshake:
                 raise NegotiationError("picky")
 
         response = make_response(("Sec-WebSocket-Extensions", "x-fake"))
-        _, extensions = client_handshake(
-            make_request(), response, key=KEY, extensions=[Picky(), FakeClientFactory()]
-        )
+        _, extensions = client_handshake(make_request(), response, key=KEY, extensions=[Picky(), FakeClientFactory()])
         assert extensions == [FakeExtension("x-fake", [])]
 
     def test_malformed_extensions(self) -> None:
@@ -774,9 +760,7 @@ def test_handshake_end_to_end(
     assert result.error is None
     expected_subprotocol = next((s for s in server_subprotocols if s in client_subprotocols), None)
     assert result.subprotocol == expected_subprotocol
-    assert [e.name for e in result.extensions] == [
-        name for name in client_extensions if name in server_extensions
-    ]
+    assert [e.name for e in result.extensions] == [name for name in client_extensions if name in server_extensions]
 
     response_parser = ResponseParser()
     response = response_parser.feed(result.response.serialize() + frames)

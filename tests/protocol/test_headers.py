@@ -143,9 +143,7 @@ def test_build_extension_header() -> None:
             ("x-foo", []),
         ]
     )
-    assert value == (
-        "permessage-deflate; client_max_window_bits; server_max_window_bits=10, x-foo"
-    )
+    assert value == ("permessage-deflate; client_max_window_bits; server_max_window_bits=10, x-foo")
 
 
 @pytest.mark.parametrize(
@@ -236,10 +234,7 @@ def test_extension_header_roundtrip(extensions: list) -> None:
 
 @given(extension_lists)
 def test_extension_header_quoted_values_are_unquoted(extensions: list) -> None:
-    quoted = ", ".join(
-        "; ".join([name] + [p if v is None else f'{p}="{v}"' for p, v in ps])
-        for name, ps in extensions
-    )
+    quoted = ", ".join("; ".join([name] + [p if v is None else f'{p}="{v}"' for p, v in ps]) for name, ps in extensions)
     assert parse_extension_header(quoted) == extensions
 
 

@@ -234,9 +234,7 @@ class TestMessages:
         assert Response.from_status(204).headers.get("Content-Length") is None
 
     def test_from_status_keeps_given_headers(self) -> None:
-        response = Response.from_status(
-            400, b"x", Headers([("Content-Type", "text/html"), ("Connection", "keep-alive")])
-        )
+        response = Response.from_status(400, b"x", Headers([("Content-Type", "text/html"), ("Connection", "keep-alive")]))
         assert response.headers["Content-Type"] == "text/html"
         assert response.headers["Connection"] == "keep-alive"
 
@@ -306,9 +304,7 @@ class TestRequestParser:
         assert request is not None
         assert request.path == "ws://example.com/chat"
 
-    @pytest.mark.parametrize(
-        "target", [b"chat", b"*", b"/caf\xe9", b"/a\x7fb", b"/a\x00b"]
-    )
+    @pytest.mark.parametrize("target", [b"chat", b"*", b"/caf\xe9", b"/a\x7fb", b"/a\x00b"])
     def test_rejects_invalid_targets(self, target: bytes) -> None:
         exc = request_error(b"GET " + target + b" HTTP/1.1\r\n\r\n")
         assert isinstance(exc, InvalidMessage)
@@ -346,7 +342,7 @@ class TestRequestParser:
         header = b"X: " + b"a" * 197
         parser = RequestParser(limits)
         with pytest.raises(SecurityError) as excinfo:
-            for byte in (b"GET / HTTP/1.1\r\n" + header + b"\r\n"):
+            for byte in b"GET / HTTP/1.1\r\n" + header + b"\r\n":
                 parser.feed(bytes([byte]))
         # Rejected before the line ends: it's reported as "at least".
         assert str(excinfo.value) == "header line of at least 102 bytes exceeds max_line=100"
@@ -466,9 +462,7 @@ class TestRequestParser:
         assert isinstance(exc, InvalidMessage)
         assert "invalid character in X header value" in str(exc)
 
-    @pytest.mark.parametrize(
-        "line", [b"Host : x", b"Ho st: x", b": x", b"H\x00st: x", b"H\xe9: x", b"Host"]
-    )
+    @pytest.mark.parametrize("line", [b"Host : x", b"Ho st: x", b": x", b"H\x00st: x", b"H\xe9: x", b"Host"])
     def test_rejects_invalid_header_names(self, line: bytes) -> None:
         exc = request_error(b"GET / HTTP/1.1\r\n" + line + b"\r\n\r\n")
         assert isinstance(exc, InvalidMessage)
@@ -646,9 +640,7 @@ class TestResponseParser:
         assert isinstance(exc, InvalidMessage)
 
     def test_content_length_over_max_body(self) -> None:
-        exc = response_error(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", HandshakeLimits(max_body=1000)
-        )
+        exc = response_error(b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", HandshakeLimits(max_body=1000))
         assert isinstance(exc, SecurityError)
         assert str(exc) == "response body of 2000 bytes exceeds max_body=1000"
 
@@ -668,31 +660,24 @@ class TestResponseParser:
 
     def test_chunked_body_over_max_body(self) -> None:
         exc = response_error(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"200\r\n" + b"x" * 512 + b"\r\n" + b"200\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n" + b"x" * 512 + b"\r\n" + b"200\r\n",
             HandshakeLimits(max_body=1000),
         )
         assert isinstance(exc, SecurityError)
         assert "max_body=1000" in str(exc)
 
     def test_huge_chunk_size(self) -> None:
-        exc = response_error(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n"
-        )
+        exc = response_error(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n")
         assert isinstance(exc, SecurityError)
 
     @pytest.mark.parametrize("size", [b"x", b"", b"-1", b"1" * 17, b"0x10"])
     def test_rejects_bad_chunk_size(self, size: bytes) -> None:
-        exc = response_error(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n"
-        )
+        exc = response_error(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n")
         assert isinstance(exc, InvalidMessage)
         assert "invalid chunk size" in str(exc)
 
     def test_rejects_chunk_without_crlf(self) -> None:
-        exc = response_error(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n"
-        )
+        exc = response_error(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n")
         assert isinstance(exc, InvalidMessage)
         assert "not followed by CRLF" in str(exc)
 
@@ -702,15 +687,11 @@ class TestResponseParser:
         assert "unsupported Transfer-Encoding" in str(exc)
 
     def test_rejects_conflicting_content_length(self) -> None:
-        exc = response_error(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
-        )
+        exc = response_error(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
         assert "conflicting Content-Length" in str(exc)
 
     def test_identical_content_lengths_are_merged(self) -> None:
-        response = ResponseParser().feed(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab"
-        )
+        response = ResponseParser().feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab")
         assert response is not None and response.body == b"ab"
 
     def test_rejects_malformed_headers(self) -> None:
@@ -751,17 +732,11 @@ class TestResponseParser:
 _TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 tokens = st.text(alphabet=_TCHAR, min_size=1, max_size=20)
 # Field values: visible latin-1 and inner SP/HTAB, no leading/trailing OWS.
-_value_chars = st.characters(min_codepoint=0, max_codepoint=0xFF).filter(
-    lambda c: c in "\t " or (ord(c) >= 0x21 and c != "\x7f")
-)
+_value_chars = st.characters(min_codepoint=0, max_codepoint=0xFF).filter(lambda c: c in "\t " or (ord(c) >= 0x21 and c != "\x7f"))
 header_values = st.text(alphabet=_value_chars, max_size=40).map(lambda v: v.strip(" \t"))
-paths = st.text(
-    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40
-).map(lambda p: "/" + p)
+paths = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40).map(lambda p: "/" + p)
 header_lists = st.lists(
-    st.tuples(tokens, header_values).filter(
-        lambda kv: kv[0].lower() not in ("content-length", "transfer-encoding")
-    ),
+    st.tuples(tokens, header_values).filter(lambda kv: kv[0].lower() not in ("content-length", "transfer-encoding")),
     max_size=20,
 )
 
@@ -831,9 +806,24 @@ def test_response_roundtrip_any_split(
 
 _http_like = st.lists(
     st.sampled_from(
-        [b"GET / HTTP/1.1", b"HTTP/1.1 200 OK", b"\r\n", b"\n", b"\r", b":", b" ", b"\t",
-         b"Content-Length: 3", b"Transfer-Encoding: chunked", b"0", b"ff", b"X: y", b"\x00",
-         b"\xff", b"abc"]
+        [
+            b"GET / HTTP/1.1",
+            b"HTTP/1.1 200 OK",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b":",
+            b" ",
+            b"\t",
+            b"Content-Length: 3",
+            b"Transfer-Encoding: chunked",
+            b"0",
+            b"ff",
+            b"X: y",
+            b"\x00",
+            b"\xff",
+            b"abc",
+        ]
     ),
     max_size=30,
 ).map(b"".join)
@@ -858,9 +848,29 @@ def test_any_bytes_only_raise_handshake_errors(data: bytes, cuts: list[int]) -> 
 
 _request_like = st.lists(
     st.sampled_from(
-        [b"GET / HTTP/1.1", b"GET /x?a=b HTTP/1.1", b"POST / HTTP/1.1", b"GET / HTTP/1.0", b"\r\n", b"\r\n",
-         b"\n", b"\r", b":", b" ", b"\t", b"Host: h", b"Upgrade: websocket", b"Content-Length: 3",
-         b"Content-Length: 0", b"Transfer-Encoding: chunked", b"X: y", b"X : y", b"\x00", b"\xff", b"a" * 70]
+        [
+            b"GET / HTTP/1.1",
+            b"GET /x?a=b HTTP/1.1",
+            b"POST / HTTP/1.1",
+            b"GET / HTTP/1.0",
+            b"\r\n",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b":",
+            b" ",
+            b"\t",
+            b"Host: h",
+            b"Upgrade: websocket",
+            b"Content-Length: 3",
+            b"Content-Length: 0",
+            b"Transfer-Encoding: chunked",
+            b"X: y",
+            b"X : y",
+            b"\x00",
+            b"\xff",
+            b"a" * 70,
+        ]
     ),
     max_size=30,
 ).map(b"".join)
@@ -872,9 +882,23 @@ _request_heads = st.builds(
     st.sampled_from([b"GET / HTTP/1.1", b"GET /x?a=b HTTP/1.1", b"POST / HTTP/1.1", b"GET / HTTP/1.0", b"GET  / HTTP/1.1", b""]),
     st.lists(
         st.sampled_from(
-            [b"Host: h", b"Upgrade: websocket", b"X: y", b"X : y", b" folded", b"Content-Length: 3", b"Content-Length: 0",
-             b"Transfer-Encoding: chunked", b"X: a\x00b", b"X: \xff", b"Bad\rLine: 1", b"Bad\nLine: 1", b"", b"Y:",
-             b"Long: " + b"a" * 60]
+            [
+                b"Host: h",
+                b"Upgrade: websocket",
+                b"X: y",
+                b"X : y",
+                b" folded",
+                b"Content-Length: 3",
+                b"Content-Length: 0",
+                b"Transfer-Encoding: chunked",
+                b"X: a\x00b",
+                b"X: \xff",
+                b"Bad\rLine: 1",
+                b"Bad\nLine: 1",
+                b"",
+                b"Y:",
+                b"Long: " + b"a" * 60,
+            ]
         ),
         max_size=6,
     ),

@@ -34,9 +34,7 @@ except ImportError:  # pragma: no cover - not built
 
 IMPLS = ["py"] + (["c"] if C is not None and not os.environ.get("WSIO_NO_SPEEDUPS") else [])
 PY_FUNCS = {"parse_frames": frames.py_parse_frames, "apply_mask": frames.py_apply_mask, "build_frame": frames.py_build_frame}
-C_FUNCS = (
-    {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame} if C is not None else None
-)
+C_FUNCS = {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame} if C is not None else None
 
 
 class use:
@@ -396,9 +394,7 @@ def test_fragmented_send(direction: str, kind: str) -> None:
     s, c = pair()
     sender, receiver = (c, s) if direction == "c2s" else (s, c)
     parts = ["hé", "", "llo 😀", "!"] if kind == "text" else [b"\x00\x01", b"", b"\xff" * 200, b"!"]
-    data = b"".join(
-        sender.send_fragment(part, first=i == 0, last=i == len(parts) - 1) for i, part in enumerate(parts)
-    )
+    data = b"".join(sender.send_fragment(part, first=i == 0, last=i == len(parts) - 1) for i, part in enumerate(parts))
     events = receiver.receive_data(data)
     # The empty piece makes no event; the others come as they are.
     assert events == [Fragment(parts[0], False), Fragment(parts[2], False), Fragment(parts[3], True)]
@@ -579,7 +575,9 @@ def test_one_byte_at_a_time(specs: list[Any], direction: str, deflate: bool) -> 
     client_nct=st.booleans(),
     bits=st.integers(9, 15),
 )
-def test_chunking_with_negotiated_compression(specs: list[Any], cuts: list[int], server_nct: bool, client_nct: bool, bits: int) -> None:
+def test_chunking_with_negotiated_compression(
+    specs: list[Any], cuts: list[int], server_nct: bool, client_nct: bool, bits: int
+) -> None:
     """The same over a real opening handshake with the deflate factories."""
     from wsio.protocol.machine import ClientProtocol, ServerProtocol
     from wsio.protocol.deflate import ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory
@@ -608,7 +606,9 @@ def test_chunking_with_negotiated_compression(specs: list[Any], cuts: list[int],
 # Property: arbitrary bytes never crash a connection
 
 
-_COMPRESSED = [PerMessageDeflate(False, False, 15, 15).compress(m) for m in (b"", b"hello", "κόσμε".encode(), b"x" * 3000, b"\xff\xfe")]
+_COMPRESSED = [
+    PerMessageDeflate(False, False, 15, 15).compress(m) for m in (b"", b"hello", "κόσμε".encode(), b"x" * 3000, b"\xff\xfe")
+]
 
 
 @st.composite
@@ -626,7 +626,9 @@ def frame_like(draw: Any) -> bytes:
         st.one_of(
             st.binary(max_size=40),
             st.text(max_size=20).map(str.encode),
-            st.sampled_from([b"\xf4\x90\x80\x80", b"\xce\xba\xe1", b"\x03\xe8", b"\x03\xe8\xff", b"\x03\xed", b"\x0f\xa0ok", b"\xed\xa0\x80"]),
+            st.sampled_from(
+                [b"\xf4\x90\x80\x80", b"\xce\xba\xe1", b"\x03\xe8", b"\x03\xe8\xff", b"\x03\xed", b"\x0f\xa0ok", b"\xed\xa0\x80"]
+            ),
             st.builds(lambda n: b"a" * n, st.integers(100, 1100)),
             st.sampled_from(_COMPRESSED),
         )

@@ -168,9 +168,7 @@ def test_select_proxy() -> None:
 
 def test_connect_request() -> None:
     tunnel = ConnectTunnel(parse_proxy_uri("http://proxy:3128"), "example.com", 443, user_agent="wsio-test")
-    assert tunnel.request() == (
-        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: wsio-test\r\n\r\n"
-    )
+    assert tunnel.request() == (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nUser-Agent: wsio-test\r\n\r\n")
 
 
 def test_connect_request_ipv6_and_auth() -> None:

@@ -463,9 +463,7 @@ def test_subprotocol_negotiation(offered: list[str] | None, supported: list[str]
 
 
 def test_subprotocol_select_callback() -> None:
-    client, server = connect(
-        {"subprotocols": ["a", "b", "c"]}, {"select_subprotocol": lambda client, server: client[-1]}
-    )
+    client, server = connect({"subprotocols": ["a", "b", "c"]}, {"select_subprotocol": lambda client, server: client[-1]})
     assert client.subprotocol == server.subprotocol == "c"
 
 
@@ -534,7 +532,11 @@ def test_permessage_deflate_with_subprotocol_and_fragments() -> None:
         {"extensions": [ServerPerMessageDeflateFactory()], "subprotocols": ["chat"]},
     )
     assert client.subprotocol == "chat" and server.deflate is not None
-    data = client.send_fragment("abc", first=True, last=False) + client.send_ping(b"p") + client.send_fragment("def", first=False, last=True)
+    data = (
+        client.send_fragment("abc", first=True, last=False)
+        + client.send_ping(b"p")
+        + client.send_fragment("def", first=False, last=True)
+    )
     assert server.receive_data(data) == [Fragment("abc", False), Ping(b"p"), Fragment("def", True)]
     assert client.receive_data(server.data_to_send()) != []
     exchange(client, server)

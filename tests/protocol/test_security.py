@@ -169,7 +169,10 @@ def test_invalid_uri_text_hides_the_password() -> None:
 
 # -- redirects ------------------------------------------------------------------------------
 
-def redirect(location: str, status: int = 302, uri: str = "ws://user:secret@127.0.0.1:8000/start", pinned: str | None = None) -> Redirect | None:
+
+def redirect(
+    location: str, status: int = 302, uri: str = "ws://user:secret@127.0.0.1:8000/start", pinned: str | None = None
+) -> Redirect | None:
     response = Response.from_status(status, headers={"Location": location})
     return follow_redirect(uri, parse_uri(uri), response, origin=parse_uri(uri), pinned=pinned)
 

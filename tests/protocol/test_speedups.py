@@ -367,7 +367,12 @@ def test_parse_frames_every_head(expect_masked, rsv1_ok, masked, length):
 
 @pytest.mark.parametrize(
     ("form", "n"),
-    [(form, n) for form, limit in [(7, 125), (16, 65535), (64, 2**63)] for n in [0, 1, 125, 126, 127, 65535, 65536, 65537] if n <= limit],
+    [
+        (form, n)
+        for form, limit in [(7, 125), (16, 65535), (64, 2**63)]
+        for n in [0, 1, 125, 126, 127, 65535, 65536, 65537]
+        if n <= limit
+    ],
 )
 @pytest.mark.parametrize("mask", [None, b"\x01\x02\x03\x04"])
 def test_parse_frames_length_encodings(form, n, mask):
@@ -559,8 +564,12 @@ def test_no_reference_leaks():
 CONTIGUOUS = ["bytes", "bytearray", "memoryview", "unaligned"]
 max_sizes = st.one_of(st.none(), st.integers(-2, 300), st.sampled_from([0, 125, 126, 65535, 65536, 2**62, 2**80, -(2**80)]))
 # Text payloads: valid UTF-8 mostly, sometimes cut inside a character or not UTF-8 at all.
-texts = st.one_of(st.text(max_size=200).map(str.encode), st.text(min_size=1, max_size=50).map(lambda t: t.encode()[:-1]), st.binary(max_size=50))
-message_heads = st.one_of(st.sampled_from([0x81, 0x82, 0x81, 0x82, 0x01, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x91, 0x83]), st.integers(0, 255))
+texts = st.one_of(
+    st.text(max_size=200).map(str.encode), st.text(min_size=1, max_size=50).map(lambda t: t.encode()[:-1]), st.binary(max_size=50)
+)
+message_heads = st.one_of(
+    st.sampled_from([0x81, 0x82, 0x81, 0x82, 0x01, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x91, 0x83]), st.integers(0, 255)
+)
 
 
 def same_messages(buf, pos, expect_masked, max_size):
@@ -570,7 +579,9 @@ def same_messages(buf, pos, expect_masked, max_size):
 
 
 @settings(max_examples=500, deadline=None)
-@given(data=st.data(), raw=st.binary(max_size=300), expect_masked=st.booleans(), max_size=max_sizes, kind=st.sampled_from(CONTIGUOUS))
+@given(
+    data=st.data(), raw=st.binary(max_size=300), expect_masked=st.booleans(), max_size=max_sizes, kind=st.sampled_from(CONTIGUOUS)
+)
 def test_parse_messages_matches_on_random_bytes(data, raw, expect_masked, max_size, kind):
     pos = data.draw(st.integers(0, len(raw) + 3), label="pos")
     same_messages(as_buffer(raw, kind), pos, expect_masked, max_size)
@@ -691,7 +702,9 @@ def run_machine(path, chunks, side, max_size, max_fragments, defer):
                 log.append(("raises", type(exc).__name__, str(exc)))
                 break
             log.append(typed(events))
-            log.append((protocol.state, protocol.failure_pending, protocol.discarding, protocol.buffered, protocol.data_to_send()))
+            log.append(
+                (protocol.state, protocol.failure_pending, protocol.discarding, protocol.buffered, protocol.data_to_send())
+            )
             if protocol.failure_pending and len(log) % 4 == 0:
                 protocol.apply_deferred_failure()
         failure = protocol.failure
@@ -703,16 +716,16 @@ def run_machine(path, chunks, side, max_size, max_fragments, defer):
 
 
 # Mostly whole messages (the one-call path), with fragments, control frames and errors among them.
-all_heads = st.one_of(
-    st.sampled_from([0x81, 0x82] * 6 + [0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1]), st.integers(0, 255)
-)
+all_heads = st.one_of(st.sampled_from([0x81, 0x82] * 6 + [0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1]), st.integers(0, 255))
 valid_texts = st.text(max_size=200).map(str.encode)
 
 
 @settings(max_examples=600, deadline=None)
 @given(
     specs=st.lists(
-        st.tuples(all_heads, st.one_of(valid_texts, valid_texts, texts, payloads(3000)), st.integers(0, 15).map(lambda n: n == 0)),
+        st.tuples(
+            all_heads, st.one_of(valid_texts, valid_texts, texts, payloads(3000)), st.integers(0, 15).map(lambda n: n == 0)
+        ),
         max_size=10,
     ),
     side=st.booleans(),

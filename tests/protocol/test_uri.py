@@ -31,7 +31,7 @@ class TestParseUri:
             ("ws://h/a b", WebSocketURI(False, "h", 80, "/a%20b", "")),
             ("ws://h/caf\u00e9?q=\u00e9", WebSocketURI(False, "h", 80, "/caf%C3%A9", "q=%C3%A9")),
             ("ws://h/a%20b?x=%2F", WebSocketURI(False, "h", 80, "/a%20b", "x=%2F")),
-            ("ws://h/a\"<>{}", WebSocketURI(False, "h", 80, "/a%22%3C%3E%7B%7D", "")),
+            ('ws://h/a"<>{}', WebSocketURI(False, "h", 80, "/a%22%3C%3E%7B%7D", "")),
             ("ws://h/p:@!$&'()*+,;=?/?", WebSocketURI(False, "h", 80, "/p:@!$&'()*+,;=", "/?")),
         ],
     )
@@ -72,9 +72,7 @@ class TestParseUri:
         assert WebSocketURI(False, "h", 80, "", "").resource_name == "/"
 
 
-_uri_text = st.text(
-    alphabet=st.sampled_from("ws:/[]@?#%.:aZ09é ☃\t\n-_~!$&'()*+,;=\"<>{}|\\^`"), max_size=40
-)
+_uri_text = st.text(alphabet=st.sampled_from("ws:/[]@?#%.:aZ09é ☃\t\n-_~!$&'()*+,;=\"<>{}|\\^`"), max_size=40)
 
 
 @given(

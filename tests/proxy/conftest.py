@@ -43,7 +43,9 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path, time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"proxy exited with {process.returncode}: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}")
+            pytest.fail(
+                f"proxy exited with {process.returncode}: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)

@@ -43,9 +43,7 @@ def test_create_connection_through_http_proxy_with_auth(tinyproxy: Any, ws_serve
 def test_create_connection_proxy_refuses(tinyproxy: Any, ws_server: int) -> None:
     proxy = tinyproxy(connect_ports=[ws_server], auth=True)
     with pytest.raises(websocket.WebSocketProxyException) as info:
-        websocket.create_connection(
-            f"ws://127.0.0.1:{ws_server}/", http_proxy_host="127.0.0.1", http_proxy_port=proxy.port
-        )
+        websocket.create_connection(f"ws://127.0.0.1:{ws_server}/", http_proxy_host="127.0.0.1", http_proxy_port=proxy.port)
     assert info.value.proxy_status == 407
     assert isinstance(info.value, wsio.InvalidProxy)
 
@@ -64,9 +62,7 @@ def test_create_connection_http_no_proxy(ws_server: int) -> None:
         ws.close()
 
 
-def test_create_connection_reads_http_proxy_variable(
-    tinyproxy: Any, ws_server: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_create_connection_reads_http_proxy_variable(tinyproxy: Any, ws_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
     proxy = tinyproxy(connect_ports=[ws_server])
     monkeypatch.setenv("http_proxy", proxy.uri())
     ws = websocket.create_connection(f"ws://127.0.0.1:{ws_server}/", sockopt=[])

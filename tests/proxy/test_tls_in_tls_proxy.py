@@ -49,9 +49,7 @@ def https_proxy(tinyproxy: Any, certificates: Certificates) -> Iterator[Callable
 
 def proxied_connect(certificates: Certificates, server_port: int, proxy_uri: str, **kwargs: Any) -> sync_connect:
     kwargs.setdefault("ssl", certificates.client_context())
-    return sync_connect(
-        f"wss://localhost:{server_port}/", proxy=proxy_uri, proxy_ssl=certificates.client_context(), **kwargs
-    )
+    return sync_connect(f"wss://localhost:{server_port}/", proxy=proxy_uri, proxy_ssl=certificates.client_context(), **kwargs)
 
 
 def assert_tunnelled(ws: Any, proxy_uri: str) -> None:
@@ -82,9 +80,7 @@ def test_echo_sizes(https_proxy: Any, wss_server: int, certificates: Certificate
     assert f"localhost:{wss_server}" in proxy.log()
 
 
-def test_eight_threads_send_while_the_reader_receives(
-    https_proxy: Any, wss_server: int, certificates: Certificates
-) -> None:
+def test_eight_threads_send_while_the_reader_receives(https_proxy: Any, wss_server: int, certificates: Certificates) -> None:
     """Every message arrives whole, and each thread's messages in the order it sent them."""
     threads_count, per_thread = 8, 60
     proxy, proxy_uri = https_proxy(wss_server)
@@ -180,9 +176,7 @@ def test_server_closes_with_code_and_reason(
 
 
 @pytest.mark.parametrize("problem", ["untrusted", "wrong name"])
-def test_bad_certificate_fails_as_direct(
-    https_proxy: Any, wss_server: int, certificates: Certificates, problem: str
-) -> None:
+def test_bad_certificate_fails_as_direct(https_proxy: Any, wss_server: int, certificates: Certificates, problem: str) -> None:
     """The inner TLS handshake fails with the very error a direct wss:// connection gets."""
     _, proxy_uri = https_proxy(wss_server)
     if problem == "untrusted":
@@ -229,9 +223,7 @@ def test_create_connection_https_proxy_from_environment(
     # websocket-client's proxy_type has no "https": an https:// proxy comes from a URI.
     monkeypatch.setenv("https_proxy", proxy_uri)
     monkeypatch.setenv("SSL_CERT_FILE", certificates.cert_path)  # the default context then trusts the proxy
-    ws = websocket.create_connection(
-        f"wss://localhost:{wss_server}/", timeout=10, sslopt={"ca_certs": certificates.cert_path}
-    )
+    ws = websocket.create_connection(f"wss://localhost:{wss_server}/", timeout=10, sslopt={"ca_certs": certificates.cert_path})
     try:
         seen_by_server = ws.recv()
         assert isinstance(ws.sock, TLSInTLSSocket) and ws.is_ssl()

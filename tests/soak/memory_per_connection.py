@@ -31,7 +31,10 @@ async def hold(port: int, count: int, compression: str | None) -> list[object]:
     connections = []
     for start in range(0, count, 100):
         batch = await asyncio.gather(
-            *(wsio.connect(f"ws://127.0.0.1:{port}/", compression=compression, ping_interval=None) for _ in range(start, min(start + 100, count)))
+            *(
+                wsio.connect(f"ws://127.0.0.1:{port}/", compression=compression, ping_interval=None)
+                for _ in range(start, min(start + 100, count))
+            )
         )
         connections.extend(batch)
     return connections
@@ -58,7 +61,10 @@ def fresh_server_measure(count: int, compression: str | None) -> float:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "tests", "hostile", "server.py"), "asyncio", str(port), "{}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
     try:
         wait_for_line(server, "listening")

@@ -157,14 +157,28 @@ def soak(
         if progress:
             print(f"after the soak: {end}", flush=True)
         growth = (end["rss_kib"] - start["rss_kib"]) / start["rss_kib"]
-        result = {"mode": mode, "seconds": seconds, "warmup": warm, "load": load, "start": start, "end": end, "rss_growth": round(growth, 4)}
+        result = {
+            "mode": mode,
+            "seconds": seconds,
+            "warmup": warm,
+            "load": load,
+            "start": start,
+            "end": end,
+            "rss_growth": round(growth, 4),
+        }
         assert load.get("wrong_echo", 0) == 0, result
-        assert load["server_peak"]["connections"] >= connections * 0.9, f"the load never reached {connections} connections: {result}"
+        assert load["server_peak"]["connections"] >= connections * 0.9, (
+            f"the load never reached {connections} connections: {result}"
+        )
         assert end["fds"] == start["fds"], f"file descriptors left behind: {start['fds']} -> {end['fds']}"
         assert end["tasks"] == start["tasks"], f"tasks left behind: {start['tasks']} -> {end['tasks']}"
         assert end["threads"] == start["threads"], f"threads left behind: {start['threads']} -> {end['threads']}"
-        assert end["objects"] <= start["objects"] * (1 + RSS_TOLERANCE), f"Python objects left behind: {start['objects']} -> {end['objects']}"
-        assert end["blocks"] <= start["blocks"] * (1 + RSS_TOLERANCE), f"allocator blocks left behind: {start['blocks']} -> {end['blocks']}"
+        assert end["objects"] <= start["objects"] * (1 + RSS_TOLERANCE), (
+            f"Python objects left behind: {start['objects']} -> {end['objects']}"
+        )
+        assert end["blocks"] <= start["blocks"] * (1 + RSS_TOLERANCE), (
+            f"allocator blocks left behind: {start['blocks']} -> {end['blocks']}"
+        )
         assert abs(growth) <= RSS_TOLERANCE, f"RSS {start['rss_kib']} KiB -> {end['rss_kib']} KiB ({growth:+.1%})"
         return result
     finally:
@@ -182,7 +196,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--mode", choices=["asyncio", "sync"], default="asyncio")
     parser.add_argument("--warmup", type=float, default=None)
-    parser.add_argument("--default-malloc", action="store_true", help="glibc's default malloc settings for the server (RSS then creeps up by fragmentation)")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="glibc's default malloc settings for the server (RSS then creeps up by fragmentation)",
+    )
     args = parser.parse_args()
     result = soak(args.seconds, args.connections, args.mode, args.warmup, default_malloc=args.default_malloc)
     print(json.dumps(result, indent=2))

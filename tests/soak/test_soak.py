@@ -13,7 +13,16 @@ def test_soak_two_minutes() -> None:
     result = soak(seconds=70, connections=2000, warmup=50, progress=False)
     load = result["load"]
     # The traffic was what the soak promises: every kind of it, at full population.
-    for kind in ("messages", "fragmented", "pings", "compressed_sessions", "plain_sessions", "abrupt_drops", "clean_closes", "handshake_resets"):
+    for kind in (
+        "messages",
+        "fragmented",
+        "pings",
+        "compressed_sessions",
+        "plain_sessions",
+        "abrupt_drops",
+        "clean_closes",
+        "handshake_resets",
+    ):
         assert load.get(kind, 0) > 0, (kind, load)
     assert result["end"]["fds"] == result["start"]["fds"]
     assert result["end"]["tasks"] == result["start"]["tasks"]

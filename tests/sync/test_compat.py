@@ -332,8 +332,10 @@ def test_app_callbacks(server) -> None:  # type: ignore[no-untyped-def]
     assert (error[1].status_code, error[1].reason) == (1000, "bye")
     assert events == [
         ("open", True),
-        ("data", 1, True), ("message", "one"),
-        ("data", 2, True), ("message", b"two"),
+        ("data", 1, True),
+        ("message", "one"),
+        ("data", 2, True),
+        ("message", b"two"),
         ("ping", b"from server"),
         ("pong", b"p"),
         ("close", 1000, "bye"),

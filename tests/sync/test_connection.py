@@ -111,6 +111,7 @@ def test_thread_safe_send() -> None:
 def test_thread_safe_send_with_fragments() -> None:
     """Fragmented messages from one thread don't interleave with whole messages from others."""
     with run_server(echo) as server, connect(uri(server)) as ws:
+
         def fragments() -> None:
             for _ in range(50):
                 ws.send(["a" * 10, "b" * 10, "c" * 10])
@@ -221,8 +222,12 @@ def test_attributes() -> None:
 
     def handler(ws) -> None:  # type: ignore[no-untyped-def]
         seen.update(
-            path=ws.path, agent=ws.request_headers["User-Agent"], remote=ws.remote_address,
-            id=ws.id, response=ws.response.status_code, local=ws.local_address,
+            path=ws.path,
+            agent=ws.request_headers["User-Agent"],
+            remote=ws.remote_address,
+            id=ws.id,
+            response=ws.response.status_code,
+            local=ws.local_address,
         )
         ws.send("x")
         ws.recv()

@@ -278,7 +278,9 @@ def test_tls_handshake_failure_on_server(tmp_path, caplog) -> None:  # type: ign
         with pytest.raises((InvalidHandshake, OSError)):
             with connect(uri(server)):  # plain HTTP to a TLS server
                 pass
-        with connect(uri(server, scheme="wss").replace("127.0.0.1", "localhost"), ssl=ssl.create_default_context(cafile=cert)) as ws:
+        with connect(
+            uri(server, scheme="wss").replace("127.0.0.1", "localhost"), ssl=ssl.create_default_context(cafile=cert)
+        ) as ws:
             assert ws.open
 
 
@@ -383,6 +385,7 @@ def test_tls_concurrent_send_and_receive(tmp_path) -> None:  # type: ignore[no-u
         port = server.socket.getsockname()[1]
         context = ssl.create_default_context(cafile=cert)
         with connect(f"wss://localhost:{port}", ssl=context, host="127.0.0.1", max_queue=None) as ws:
+
             def sender(n: int) -> None:
                 for i in range(200):
                     ws.send(f"{n}:{i}:" + "t" * (i * 37 % 5000))

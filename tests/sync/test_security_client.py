@@ -84,7 +84,10 @@ def test_redirect_to_another_origin_sends_no_credentials(target_host: str, caplo
             assert target.headers("/final")["Host"] == f"{target_host}:{port_of(second)}"
     assert first.headers("/start")["Cookie"] == f"session={SECRET}"
     assert_no_credentials(target.headers("/final"))
-    assert "another origin: not sending Authorization, Cookie, Proxy-Authorization, X-Api-Key, the user info of the URI" in caplog.text
+    assert (
+        "another origin: not sending Authorization, Cookie, Proxy-Authorization, X-Api-Key, the user info of the URI"
+        in caplog.text
+    )
     assert SECRET not in caplog.text
 
 

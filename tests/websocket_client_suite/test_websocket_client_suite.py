@@ -78,9 +78,21 @@ def _sdist() -> Path:
     if not archive.exists():
         for attempt in range(3):
             result = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                 f"websocket-client=={VERSION}", "-d", str(CACHE)],
-                capture_output=True, text=True, timeout=300,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-binary",
+                    ":all:",
+                    "--no-deps",
+                    f"websocket-client=={VERSION}",
+                    "-d",
+                    str(CACHE),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if result.returncode == 0 and archive.exists():
                 break
@@ -97,7 +109,7 @@ def _suite(tmp_path: Path) -> Path:
     with tarfile.open(_sdist()) as archive:
         for member in archive.getmembers():
             if member.name.startswith(prefix) and member.isfile():
-                destination = target / member.name[len(prefix):]
+                destination = target / member.name[len(prefix) :]
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 source = archive.extractfile(member)
                 assert source is not None
@@ -150,9 +162,27 @@ def test_websocket_client_suite(tmp_path: Path) -> None:
     try:
         _wait_listening(port, server)
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "websocket_alias", "-p", "no:cacheprovider",
-             "-q", "-rA", "--timeout=60", "--continue-on-collection-errors", "-o", "addopts=", str(suite)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "websocket_alias",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-rA",
+                "--timeout=60",
+                "--continue-on-collection-errors",
+                "-o",
+                "addopts=",
+                str(suite),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
         )
     finally:
         server.kill()

@@ -1,7 +1,7 @@
 """Proxies: the asyncio client through an HTTP proxy, and around it.
 
-    python proxy_http.py PROXY_URI SERVER_URI
-    python proxy_http.py http://alice:s3cret@proxy.corp:3128 wss://example.com/feed
+python proxy_http.py PROXY_URI SERVER_URI
+python proxy_http.py http://alice:s3cret@proxy.corp:3128 wss://example.com/feed
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Proxies: TLS to an HTTPS proxy whose certificate a private CA signed.
 
-    python proxy_https.py PROXY_URI SERVER_URI PROXY_CA_FILE
-    python proxy_https.py https://proxy.corp:8443 wss://example.com/feed corp-proxy-ca.pem
+python proxy_https.py PROXY_URI SERVER_URI PROXY_CA_FILE
+python proxy_https.py https://proxy.corp:8443 wss://example.com/feed corp-proxy-ca.pem
 """
 
 import asyncio

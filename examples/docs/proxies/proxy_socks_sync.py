@@ -1,7 +1,7 @@
 """Proxies: the thread client through a SOCKS proxy (needs python-socks).
 
-    python proxy_socks_sync.py PROXY_URI SERVER_URI
-    python proxy_socks_sync.py socks5h://proxy.corp:1080 wss://example.com/feed
+python proxy_socks_sync.py PROXY_URI SERVER_URI
+python proxy_socks_sync.py socks5h://proxy.corp:1080 wss://example.com/feed
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Proxies: websocket-client's proxy options, in wsio's copy of its API.
 
-    python proxy_websocket_client.py PROXY_URI SERVER_URI
-    python proxy_websocket_client.py http://alice:s3cret@proxy.corp:3128 wss://example.com/feed
+python proxy_websocket_client.py PROXY_URI SERVER_URI
+python proxy_websocket_client.py http://alice:s3cret@proxy.corp:3128 wss://example.com/feed
 """
 
 import sys
