@@ -21,6 +21,20 @@ and receives ``hello`` (its name, the worker serving it), ``joined``,
 ``renamed``, ``message`` (room, name, text), ``notice`` (room, name, text) and
 ``error`` (text).
 
+The page (``hub-client.js``) joins with ``"subscribe": false`` and subscribes to
+the room's topic itself, in the hub's JSON protocol
+(:mod:`wsio.pubsub.json_protocol`), so that it comes back after a reconnection
+where it left off: the rooms keep their last ``HISTORY`` messages::
+
+    {"type": "join", "room": "lobby", "name": "alice", "subscribe": false}
+    {"type": "subscribe", "topic": "room:lobby", "offset": 41, "epoch": "9f3c..."}
+    {"type": "recover", "topic": "room:lobby", "offset": 41, "epoch": "9f3c..."}
+
+It then gets ``message`` and ``notice`` events wrapped in publications,
+``{"type": "pub", "topic": "room:lobby", "data": "{...}", "offset": 42, "epoch": "9f3c..."}``,
+and ``subscribed`` answers (``"recovered"``). A connection may subscribe only
+to the topic of the room it joined.
+
 What it checks, as a server on the internet must (see "Security" in the docs):
 
 - **Origin.** A page of any site can open a WebSocket to any server, and the
@@ -55,11 +69,14 @@ import unicodedata
 from typing import Any, Sequence
 
 import wsio
-from wsio.pubsub import redact_url
+from wsio.pubsub import Position, redact_url
 
 PAGE = (pathlib.Path(__file__).parent / "index.html").read_bytes()
+HUB_CLIENT = (pathlib.Path(__file__).parent / "hub-client.js").read_bytes()
 ROOM = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_NAME = 32
+#: Messages kept per room, for pages that come back after a reconnection.
+HISTORY = 500
 MAX_TEXT = 1000
 #: Bytes per WebSocket message: MAX_TEXT characters escaped as JSON fit easily.
 MAX_MESSAGE = 16 * 1024
@@ -232,7 +249,7 @@ class Chat:
         self.names = Names(redis_url)
 
     async def startup(self) -> None:
-        self.hub = wsio.Hub(self.redis_url, channel_prefix="wsio-chat:")
+        self.hub = wsio.Hub(self.redis_url, channel_prefix="wsio-chat:", history_size=HISTORY)
         await self.hub.start()
         await self.names.start()
 
@@ -282,6 +299,10 @@ class Chat:
             return wsio.basic_response(
                 http.HTTPStatus.OK, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}, PAGE
             )
+        if request.path.split("?")[0] == "/hub-client.js":
+            return wsio.basic_response(
+                http.HTTPStatus.OK, {"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"}, HUB_CLIENT
+            )
         return wsio.basic_response(http.HTTPStatus.NOT_FOUND, {"Content-Type": "text/plain"}, b"Not Found\n")
 
     async def _publish(self, ws: wsio.ServerConnection, room: str, event: dict[str, Any]) -> None:
@@ -292,19 +313,57 @@ class Chat:
             # Delivered on this server only; say so to the one who spoke.
             await ws.send(json.dumps({"type": "error", "text": "other servers are unreachable: only people on this one got it"}))
 
+    async def _subscription(self, ws: wsio.ServerConnection, event: dict[str, Any], room: str | None) -> None:
+        """``subscribe``, ``recover`` or ``unsubscribe``, in the hub's JSON protocol: the joined room's topic only."""
+        assert self.hub is not None
+        kind, topic = event["type"], event.get("topic")
+        if not isinstance(topic, str):
+            raise BadInput("a topic is a string")
+        if kind == "unsubscribe":
+            await self.hub.unsubscribe(ws, topic)
+            await ws.send(json.dumps({"type": "unsubscribed", "topic": topic}))
+            return
+        error = None
+        recover = None
+        offset, epoch = event.get("offset"), event.get("epoch")
+        if room is None or topic != f"room:{room}":
+            error = "join a room, then subscribe to its topic, room:NAME"
+        elif offset is not None or epoch is not None:
+            if type(offset) is not int or offset < 0 or not isinstance(epoch, str) or len(epoch) > 64:
+                error = "offset must be an integer >= 0 and epoch a string"
+            else:
+                recover = Position(offset, epoch)
+        elif kind == "recover":
+            error = "recover needs an offset and an epoch"
+        if error is None:
+            try:
+                result = await self.hub.subscribe(ws, topic, recover=recover, envelope=True)
+            except ValueError:
+                error = 'this connection gets its room\'s messages as they are: join with "subscribe": false to subscribe'
+        if error is not None:
+            await ws.send(json.dumps({"type": "error", "text": error, "topic": topic}))
+            return
+        answer: dict[str, Any] = {"type": "subscribed", "topic": topic, "recovered": False}
+        if result is not None:
+            answer.update(recovered=result.recovered, offset=result.offset, epoch=result.epoch, missed=result.missed)
+        await ws.send(json.dumps(answer))
+
     async def __call__(self, ws: wsio.ServerConnection) -> None:
         hub = self.hub
         assert hub is not None
         owner = f"{os.getpid()}-{secrets.token_hex(8)}"  # who holds a name, in Redis
         name = f"guest-{secrets.token_hex(3)}"
         room: str | None = None
+        subscribe = True  # the room's messages as they are; False: the page subscribes itself (with recovery)
         await ws.send(json.dumps({"type": "hello", "name": name, "worker": os.getpid()}))
         try:
             async for raw in ws:
                 try:
                     event = parse(raw)
                     kind = event["type"]
-                    if kind in ("join", "name"):
+                    if kind in ("subscribe", "recover", "unsubscribe"):
+                        await self._subscription(ws, event, room)
+                    elif kind in ("join", "name"):
                         new_name = check_name(event["name"]) if "name" in event else name
                         new_room = room
                         if kind == "join":
@@ -312,6 +371,9 @@ class Chat:
                             if not isinstance(new_room, str) or not ROOM.match(new_room.strip()):
                                 raise BadInput("a room has 1 to 32 letters, digits, - or _")
                             new_room = new_room.strip()
+                            subscribe = event.get("subscribe", True)
+                            if not isinstance(subscribe, bool):
+                                raise BadInput("subscribe is true or false")
                         if new_room == room and new_name == name:
                             continue
                         if new_room is not None and not await self.names.claim(new_room, new_name, owner):
@@ -327,8 +389,9 @@ class Chat:
                                 await hub.unsubscribe(ws, f"room:{old_room}")
                                 await self._publish(ws, old_room, {"type": "notice", "room": old_room, "name": old_name, "text": "left"})
                             assert room is not None
-                            await hub.subscribe(ws, f"room:{room}")  # a name, never a prefix
-                            await ws.send(json.dumps({"type": "joined", "room": room}))
+                            if subscribe:
+                                await hub.subscribe(ws, f"room:{room}")  # a name, never a prefix
+                            await ws.send(json.dumps({"type": "joined", "room": room, "topic": f"room:{room}"}))
                             await self._publish(ws, room, {"type": "notice", "room": room, "name": name, "text": "joined"})
                         elif room is not None:
                             await self._publish(ws, room, {"type": "notice", "room": room, "name": old_name, "text": f"is now {name}"})
