@@ -72,6 +72,14 @@ def test_tracker_drops_duplicates_and_recovers_gaps() -> None:
     assert seen.lost == []
 
 
+def test_tracker_sends_what_on_open_returns_first() -> None:
+    tracker = Tracker({TOPIC: Position(3, "e1")}, on_message=print, on_open=lambda: ['{"type":"hello"}'])
+    assert tracker.opened() == ['{"type":"hello"}', '{"type":"subscribe","topic":"room:1","offset":3,"epoch":"e1"}']
+    assert tracker.subscribe("room:2") == '{"type":"subscribe","topic":"room:2"}'
+    assert tracker.unsubscribe(TOPIC) == '{"type":"unsubscribe","topic":"room:1"}'
+    assert tracker.opened() == ['{"type":"hello"}', '{"type":"subscribe","topic":"room:2"}']
+
+
 def test_tracker_reports_lost_history() -> None:
     seen = Seen()
     tracker = seen.tracker({TOPIC: Position(10, "e1")})

@@ -51,6 +51,7 @@ class Message(NamedTuple):
 OnMessage = Callable[[Message], None]
 OnTopic = Callable[[str], None]
 OnEvent = Callable[[dict[str, Any]], None]
+OnOpen = Callable[[], Iterable[str]]
 
 
 def _command(**fields: Any) -> str:
@@ -76,6 +77,9 @@ class Tracker:
             (Not called for the first subscription to a topic without a position.)
         on_event: called with any other message from the server (``join``,
             ``leave``, ``presence``, ``error``...), as a dict.
+        on_open: called on each new connection; returns the commands (JSON
+            texts) to send before the subscriptions: a server may want to
+            hear who the client is first.
 
     The callbacks run in the caller of :meth:`received`; what they raise
     propagates.
@@ -88,6 +92,7 @@ class Tracker:
         on_message: OnMessage,
         on_lost: OnTopic | None = None,
         on_event: OnEvent | None = None,
+        on_open: OnOpen | None = None,
     ) -> None:
         #: The position of the last publication handed over, per topic subscribed to.
         self.positions: dict[str, Position | None] = (
@@ -96,14 +101,16 @@ class Tracker:
         self.on_message = on_message
         self.on_lost = on_lost
         self.on_event = on_event
+        self.on_open = on_open
         # Topics waiting for the answer to subscribe or recover, with the publications that came meanwhile.
         self._waiting: dict[str, list[Message]] = {}
         self._known: set[str] = {topic for topic, position in self.positions.items() if position is not None}
 
     def opened(self) -> list[str]:
-        """A connection is open: the commands that subscribe to every topic, from its position."""
+        """A connection is open: the commands to send (``on_open``'s, then a subscription to every topic, from its position)."""
+        commands = [] if self.on_open is None else list(self.on_open())
         self._waiting = {topic: [] for topic in self.positions}
-        return [_subscribe_command("subscribe", topic, position) for topic, position in self.positions.items()]
+        return commands + [_subscribe_command("subscribe", topic, position) for topic, position in self.positions.items()]
 
     def subscribe(self, topic: str, position: Position | None = None) -> str:
         """Add a topic: the command to send (now if connected; :meth:`opened` includes it from now on)."""
@@ -186,7 +193,7 @@ class HubClient:
 
     Args:
         uri: the server's URI, as for :func:`wsio.connect`.
-        topics, on_message, on_lost, on_event: as for :class:`Tracker`.
+        topics, on_message, on_lost, on_event, on_open: as for :class:`Tracker`.
         connect_options: passed to :func:`wsio.connect` (``reconnect_delays``,
             ``origin``, ``additional_headers``...).
 
@@ -201,10 +208,11 @@ class HubClient:
         on_message: OnMessage,
         on_lost: OnTopic | None = None,
         on_event: OnEvent | None = None,
+        on_open: OnOpen | None = None,
         **connect_options: Any,
     ) -> None:
         self.uri = uri
-        self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event)
+        self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event, on_open=on_open)
         self.connect_options = connect_options
         self.connection: Any = None  # the current ClientConnection, while connected
 
@@ -262,10 +270,11 @@ class ThreadedHubClient:
         on_message: OnMessage,
         on_lost: OnTopic | None = None,
         on_event: OnEvent | None = None,
+        on_open: OnOpen | None = None,
         **connect_options: Any,
     ) -> None:
         self.uri = uri
-        self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event)
+        self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event, on_open=on_open)
         self.connect_options = connect_options
         self.connection: Any = None
         self._lock = threading.Lock()  # the tracker's state, between run() and subscribe()
