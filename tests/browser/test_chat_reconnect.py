@@ -33,16 +33,17 @@ COUNT = 150
 class ChatProcess:
     """examples/chat/server.py on a port, started and stopped by PID."""
 
-    def __init__(self, port: int, redis_url: str) -> None:
+    def __init__(self, port: int, redis_url: str, workers: int) -> None:
         self.port = port
         self.redis_url = redis_url
+        self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
         os.makedirs(REPORTS, exist_ok=True)
         self.log = open(os.path.join(REPORTS, "chat-reconnect-server.log"), "ab")
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "examples/chat/server.py", "--port", str(self.port), "--redis", self.redis_url],
+            [sys.executable, "examples/chat/server.py", "--port", str(self.port), "--redis", self.redis_url, "--workers", str(self.workers)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -51,6 +52,12 @@ class ChatProcess:
         assert self.process.stdout is not None
         line = self.process.stdout.readline().decode()
         assert line.startswith("chat on http://"), f"the chat didn't start: {line!r}; see {self.log.name}"
+
+    def wait(self) -> None:
+        """Wait for it to exit by itself (as wsio.run does when a worker dies)."""
+        assert self.process is not None
+        self.process.wait(30)
+        self.stop()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         process, self.process = self.process, None
@@ -92,18 +99,26 @@ def publish(redis_url: str, room: str, count: int, every: float) -> None:
     asyncio.run(main())
 
 
-def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer) -> None:
-    chat = ChatProcess(free_port(), redis.url)
+@pytest.mark.parametrize("how", ["restart", "worker-killed"])
+def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer, how: str) -> None:
+    # restart: SIGTERM, the page's connection closes (1001). worker-killed: 2 workers,
+    # the page's own worker gets SIGKILL (wsio.run then stops the other and exits);
+    # the names it held stay in Redis, and the page takes its own back with its token.
+    chat = ChatProcess(free_port(), redis.url, 1 if how == "restart" else 2)
     chat.start()
     try:
         with launch_chromium() as browser:
-            page, _ = open_chat(browser, f"http://127.0.0.1:{chat.port}/")
+            page, worker = open_chat(browser, f"http://127.0.0.1:{chat.port}/")
             join(page, "alice", "lobby")
             wait_for_line(page, "is now alice")  # the notice came through the room's subscription
             publisher = threading.Thread(target=publish, args=(redis.url, "lobby", COUNT, 0.02))
             publisher.start()
             time.sleep(0.8)
-            chat.stop()  # SIGTERM: the page sees its connection close (1001)
+            if how == "restart":
+                chat.stop()
+            else:
+                os.kill(int(worker), signal.SIGKILL)
+                chat.wait()
             page.wait_for_function("!document.getElementById('status').classList.contains('connected')", timeout=10_000)
             time.sleep(0.5)
             chat.start()  # on the same port; the page comes back by itself
@@ -116,7 +131,7 @@ def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer) ->
             )
             time.sleep(0.5)  # time enough for a duplicate to show
             shown = lines(page)
-            page.screenshot(path=os.path.join(REPORTS, "chat-reconnect.png"))
+            page.screenshot(path=os.path.join(REPORTS, f"chat-reconnect-{how}.png"))
             assert page.get_attribute("#status", "class") == "connected"
     finally:
         chat.stop()
@@ -125,3 +140,5 @@ def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer) ->
     assert received == [f"n{i}" for i in range(COUNT)], shown
     assert not any("history lost" in line for line in shown)
     assert sum("you joined lobby" in line for line in shown) == 2, "joined again after the restart"
+    assert not any("already called" in line for line in shown), shown
+    assert "lobbyalice joined" in shown, "back in the room with its name"

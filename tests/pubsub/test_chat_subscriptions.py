@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -90,3 +91,35 @@ async def test_a_page_subscribes_to_its_room_and_comes_back_where_it_left() -> N
         await bob.close()
         log = server.logged()
     assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_page_takes_its_name_back_with_its_token(request: pytest.FixtureRequest, backend: str) -> None:
+    args = ("--redis", request.getfixturevalue("redis_server").url) if backend == "redis" else ()
+    async with demo(*args) as server:
+        old = await wsio.connect(server.url, open_timeout=5)
+        hello = json.loads(await old.recv(timeout=5))  # type: ignore[arg-type]
+        token = hello["token"]
+        assert len(token) >= 16
+        await ask_page(old, {"type": "join", "name": "alice", "room": "lobby"}, "joined")
+        # Someone else, with no token, a wrong one, or a malformed one: refused.
+        mallory = await server.client()
+        for wrong in ({}, {"token": "A" * 22}):
+            answer = await ask_page(mallory, {"type": "join", "name": "alice", "room": "lobby", **wrong}, "error")
+            assert "already called alice" in answer["text"]
+        for malformed in ("short", 42, "x" * 65, "bad token with spaces"):
+            answer = await ask_page(mallory, {"type": "join", "name": "alice", "room": "lobby", "token": malformed}, "error")
+            assert answer["text"] == "a token is the one hello gave"
+        # The page, reconnected while its old connection lingers: it takes the name over.
+        new = await server.client()
+        await ask_page(new, {"type": "join", "name": "alice", "room": "lobby", "token": token}, "joined")
+        await old.close()  # its release leaves the name to the new connection
+        await asyncio.sleep(0.3)
+        answer = await ask_page(mallory, {"type": "join", "name": "Alice", "room": "lobby"}, "error")
+        assert "already called Alice" in answer["text"]
+        # The token counts on a connection's first join only.
+        await ask_page(mallory, {"type": "join", "name": "mallory", "room": "lobby"}, "joined")
+        answer = await ask_page(mallory, {"type": "join", "name": "alice", "room": "lobby", "token": token}, "error")
+        assert "already called alice" in answer["text"]
+        for ws in (new, mallory):
+            await ws.close()
