@@ -29,6 +29,7 @@ send the commands they return.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
@@ -220,18 +221,20 @@ class HubClient:
         """Connect, subscribe and deliver; reconnect when the connection drops. Runs until cancelled."""
         from ..asyncio.client import connect
 
-        async for connection in connect(self.uri, **self.connect_options):
-            self.connection = connection
-            try:
-                for command in self.tracker.opened():
-                    await connection.send(command)
-                async for message in connection:
-                    for command in self.tracker.received(message):
+        # aclosing: the last connection closes when run() ends (cancelled, or a callback raised).
+        async with contextlib.aclosing(connect(self.uri, **self.connect_options).__aiter__()) as connections:  # type: ignore[type-var]
+            async for connection in connections:
+                self.connection = connection
+                try:
+                    for command in self.tracker.opened():
                         await connection.send(command)
-            except ConnectionClosed:
-                continue
-            finally:
-                self.connection = None
+                    async for message in connection:
+                        for command in self.tracker.received(message):
+                            await connection.send(command)
+                except ConnectionClosed:
+                    continue
+                finally:
+                    self.connection = None
 
     async def subscribe(self, topic: str, position: Position | None = None) -> None:
         """Subscribe to another topic (now if connected, and after each reconnection)."""
@@ -284,26 +287,28 @@ class ThreadedHubClient:
         """Connect, subscribe and deliver; reconnect when the connection drops; return after :meth:`close`."""
         from ..sync.client import connect
 
-        for connection in connect(self.uri, legacy=False, **self.connect_options):
-            if self._closing.is_set():
-                return
-            self.connection = connection
-            try:
-                with self._lock:
-                    commands = self.tracker.opened()
-                for command in commands:
-                    connection.send(command)
-                for message in connection:
+        # closing: the last connection closes when run() ends.
+        with contextlib.closing(iter(connect(self.uri, legacy=False, **self.connect_options))) as connections:  # type: ignore[type-var]
+            for connection in connections:
+                if self._closing.is_set():
+                    return
+                self.connection = connection
+                try:
                     with self._lock:
-                        commands = self.tracker.received(message)
+                        commands = self.tracker.opened()
                     for command in commands:
                         connection.send(command)
-            except ConnectionClosed:
-                pass
-            finally:
-                self.connection = None
-            if self._closing.is_set():
-                return
+                    for message in connection:
+                        with self._lock:
+                            commands = self.tracker.received(message)
+                        for command in commands:
+                            connection.send(command)
+                except ConnectionClosed:
+                    pass
+                finally:
+                    self.connection = None
+                if self._closing.is_set():
+                    return
 
     def close(self) -> None:
         """Stop :meth:`run` (after the backoff delay it may be waiting through)."""
