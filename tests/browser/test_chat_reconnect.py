@@ -142,3 +142,41 @@ def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer, ho
     assert sum("you joined lobby" in line for line in shown) == 2, "joined again after the restart"
     assert not any("already called" in line for line in shown), shown
     assert "lobbyalice joined" in shown, "back in the room with its name"
+
+
+def publish_in_a_thread(redis_url: str, room: str, count: int) -> None:
+    """publish(), from outside playwright's event loop, until done."""
+    thread = threading.Thread(target=publish, args=(redis_url, room, count, 0.01))
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_the_page_says_when_history_is_lost(redis: RedisServer) -> None:
+    chat = ChatProcess(free_port(), redis.url, 1)
+    chat.start()
+    try:
+        with launch_chromium() as browser:
+            page, _ = open_chat(browser, f"http://127.0.0.1:{chat.port}/")
+            join(page, "alice", "lobby")
+            wait_for_line(page, "is now alice")
+            publish_in_a_thread(redis.url, "lobby", 5)
+            wait_for_line(page, "bot: n4")
+            chat.stop()
+            assert redis.command("FLUSHALL") == b"OK"  # the rooms' history (and names) gone while the chat is down
+            chat.start()
+            wait_for_line(page, "history lost, reloading")
+            publish_in_a_thread(redis.url, "lobby", 3)
+            wait_for_line(page, "bot: n2")
+            time.sleep(0.3)
+            shown = lines(page)
+            page.screenshot(path=os.path.join(REPORTS, "chat-history-lost.png"))
+    finally:
+        chat.stop()
+        chat.log.close()
+    lost = next(i for i, line in enumerate(shown) if "history lost, reloading" in line)
+    received = [match.group(1) for line in shown if (match := re.search(r"bot: (n\d+)$", line))]
+    assert received == ["n0", "n1", "n2", "n3", "n4", "n0", "n1", "n2"], shown
+    said = [i for i, line in enumerate(shown) if "bot: n" in line]
+    assert said[4] < lost < said[5], "the notice between the messages before and after"
+    assert sum("history lost" in line for line in shown) == 1, shown
