@@ -15,6 +15,8 @@ when one is missing (an offset skipped, or the epoch changed) the client sends
 (the answer says ``"recovered": false``: the history no longer reaches back,
 or it was lost), ``on_lost(topic)`` tells the application to reload its state
 from its own source, and delivery goes on from the server's current position.
+On a hub without history, publications carry no offset: they are delivered as
+they come, and what a reconnection loses goes unnoticed.
 
 :class:`Tracker` is that logic without I/O: it turns what the server sends
 into calls of the application's callbacks and commands to send back. On top
