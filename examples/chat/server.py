@@ -17,9 +17,25 @@ The browser and the server speak JSON. The browser sends::
     {"type": "name", "name": "alice"}                    change name
     {"type": "say", "text": "hello"}                     talk in the room
 
-and receives ``hello`` (its name, the worker serving it), ``joined``,
+and receives ``hello`` (its name, the worker serving it, its token), ``joined``,
 ``renamed``, ``message`` (room, name, text), ``notice`` (room, name, text) and
 ``error`` (text).
+
+The page (``hub-client.js``) joins with ``"subscribe": false`` and subscribes to
+the room's topic itself, in the hub's JSON protocol
+(:mod:`wsio.pubsub.json_protocol`), so that it comes back after a reconnection
+where it left off: the rooms keep their last ``HISTORY`` messages::
+
+    {"type": "join", "room": "lobby", "name": "alice", "subscribe": false, "token": "..."}
+    {"type": "subscribe", "topic": "room:lobby", "offset": 41, "epoch": "9f3c..."}
+    {"type": "recover", "topic": "room:lobby", "offset": 41, "epoch": "9f3c..."}
+
+It then gets ``message`` and ``notice`` events wrapped in publications,
+``{"type": "pub", "topic": "room:lobby", "data": "{...}", "offset": 42, "epoch": "9f3c..."}``,
+and ``subscribed`` answers (``"recovered"``). A connection may subscribe only
+to the topic of the room it joined. The ``token`` of the previous connection's
+``hello`` lets the page take its name back at once, even from a worker that
+died (whose names would otherwise stay taken for ``Names.TTL`` seconds).
 
 What it checks, as a server on the internet must (see "Security" in the docs):
 
@@ -55,11 +71,15 @@ import unicodedata
 from typing import Any, Sequence
 
 import wsio
-from wsio.pubsub import redact_url
+from wsio.pubsub import Position, redact_url
 
 PAGE = (pathlib.Path(__file__).parent / "index.html").read_bytes()
+HUB_CLIENT = (pathlib.Path(__file__).parent / "hub-client.js").read_bytes()
 ROOM = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_NAME = 32
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: Messages kept per room, for pages that come back after a reconnection.
+HISTORY = 500
 MAX_TEXT = 1000
 #: Bytes per WebSocket message: MAX_TEXT characters escaped as JSON fit easily.
 MAX_MESSAGE = 16 * 1024
@@ -129,10 +149,20 @@ class Names:
     In Redis, a name is a key ``wsio-chat:name:ROOM:NAME`` set with ``NX`` (the
     first one wins) and an expiry that this worker renews while the name is
     held: names held by a worker that died come free after ``TTL`` seconds.
+
+    A page that reconnects takes its name back at once: its join carries the
+    ``token`` its previous connection got in ``hello`` (a secret, the owner of
+    the name), and the name passes to the new connection's owner.
     """
 
     TTL = 60
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+    # Free, held by this owner, or by the previous connection of the same page: take it.
+    _CLAIM = (
+        "local v = redis.call('get', KEYS[1]) "
+        "if v == false or v == ARGV[1] or (ARGV[2] ~= '' and v == ARGV[2]) then "
+        "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3]) return 1 end return 0"
+    )
 
     def __init__(self, redis_url: str | None) -> None:
         self.redis_url = redis_url
@@ -173,17 +203,17 @@ class Names:
                 pass  # they expire
             await self.redis.aclose()
 
-    async def claim(self, room: str, name: str, owner: str) -> bool:
-        """Take ``name`` in ``room`` for ``owner``; False if someone else holds it."""
+    async def claim(self, room: str, name: str, owner: str, previous: str | None = None) -> bool:
+        """Take ``name`` in ``room`` for ``owner`` (from ``previous``, the page's last connection); False if someone else holds it."""
         key = self._key(room, name)
         if self.held.get(key) == owner:
             return True
         if self.redis is None:
-            if key in self.held:
+            if key in self.held and self.held[key] != previous:
                 return False
         else:
             try:
-                if not await self.redis.set(key, owner, nx=True, ex=self.TTL):
+                if not await self.redis.eval(self._CLAIM, 1, key, owner, previous or "", self.TTL):
                     return False
             except Exception as exc:
                 raise BadInput("names can't be checked right now (Redis is unreachable): try again later") from exc
@@ -232,7 +262,7 @@ class Chat:
         self.names = Names(redis_url)
 
     async def startup(self) -> None:
-        self.hub = wsio.Hub(self.redis_url, channel_prefix="wsio-chat:")
+        self.hub = wsio.Hub(self.redis_url, channel_prefix="wsio-chat:", history_size=HISTORY)
         await self.hub.start()
         await self.names.start()
 
@@ -282,6 +312,10 @@ class Chat:
             return wsio.basic_response(
                 http.HTTPStatus.OK, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}, PAGE
             )
+        if request.path.split("?")[0] == "/hub-client.js":
+            return wsio.basic_response(
+                http.HTTPStatus.OK, {"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"}, HUB_CLIENT
+            )
         return wsio.basic_response(http.HTTPStatus.NOT_FOUND, {"Content-Type": "text/plain"}, b"Not Found\n")
 
     async def _publish(self, ws: wsio.ServerConnection, room: str, event: dict[str, Any]) -> None:
@@ -292,19 +326,57 @@ class Chat:
             # Delivered on this server only; say so to the one who spoke.
             await ws.send(json.dumps({"type": "error", "text": "other servers are unreachable: only people on this one got it"}))
 
+    async def _subscription(self, ws: wsio.ServerConnection, event: dict[str, Any], room: str | None) -> None:
+        """``subscribe``, ``recover`` or ``unsubscribe``, in the hub's JSON protocol: the joined room's topic only."""
+        assert self.hub is not None
+        kind, topic = event["type"], event.get("topic")
+        if not isinstance(topic, str):
+            raise BadInput("a topic is a string")
+        if kind == "unsubscribe":
+            await self.hub.unsubscribe(ws, topic)
+            await ws.send(json.dumps({"type": "unsubscribed", "topic": topic}))
+            return
+        error = None
+        recover = None
+        offset, epoch = event.get("offset"), event.get("epoch")
+        if room is None or topic != f"room:{room}":
+            error = "join a room, then subscribe to its topic, room:NAME"
+        elif offset is not None or epoch is not None:
+            if type(offset) is not int or offset < 0 or not isinstance(epoch, str) or len(epoch) > 64:
+                error = "offset must be an integer >= 0 and epoch a string"
+            else:
+                recover = Position(offset, epoch)
+        elif kind == "recover":
+            error = "recover needs an offset and an epoch"
+        if error is None:
+            try:
+                result = await self.hub.subscribe(ws, topic, recover=recover, envelope=True)
+            except ValueError:
+                error = 'this connection gets its room\'s messages as they are: join with "subscribe": false to subscribe'
+        if error is not None:
+            await ws.send(json.dumps({"type": "error", "text": error, "topic": topic}))
+            return
+        answer: dict[str, Any] = {"type": "subscribed", "topic": topic, "recovered": False}
+        if result is not None:
+            answer.update(recovered=result.recovered, offset=result.offset, epoch=result.epoch, missed=result.missed)
+        await ws.send(json.dumps(answer))
+
     async def __call__(self, ws: wsio.ServerConnection) -> None:
         hub = self.hub
         assert hub is not None
-        owner = f"{os.getpid()}-{secrets.token_hex(8)}"  # who holds a name, in Redis
+        owner = secrets.token_urlsafe(16)  # who holds a name; the page's token to take it back after a reconnection
         name = f"guest-{secrets.token_hex(3)}"
         room: str | None = None
-        await ws.send(json.dumps({"type": "hello", "name": name, "worker": os.getpid()}))
+        subscribe = True  # the room's messages as they are; False: the page subscribes itself (with recovery)
+        await ws.send(json.dumps({"type": "hello", "name": name, "worker": os.getpid(), "token": owner}))
         try:
             async for raw in ws:
                 try:
                     event = parse(raw)
                     kind = event["type"]
-                    if kind in ("join", "name"):
+                    if kind in ("subscribe", "recover", "unsubscribe"):
+                        await self._subscription(ws, event, room)
+                    elif kind in ("join", "name"):
                         new_name = check_name(event["name"]) if "name" in event else name
                         new_room = room
                         if kind == "join":
@@ -312,9 +384,15 @@ class Chat:
                             if not isinstance(new_room, str) or not ROOM.match(new_room.strip()):
                                 raise BadInput("a room has 1 to 32 letters, digits, - or _")
                             new_room = new_room.strip()
+                            subscribe = event.get("subscribe", True)
+                            if not isinstance(subscribe, bool):
+                                raise BadInput("subscribe is true or false")
                         if new_room == room and new_name == name:
                             continue
-                        if new_room is not None and not await self.names.claim(new_room, new_name, owner):
+                        previous = event.get("token") if kind == "join" and room is None else None
+                        if previous is not None and not (isinstance(previous, str) and TOKEN.match(previous)):
+                            raise BadInput("a token is the one hello gave")
+                        if new_room is not None and not await self.names.claim(new_room, new_name, owner, previous):
                             raise BadInput(f"someone in {new_room} is already called {new_name}: pick another name")
                         old_name, old_room = name, room
                         name, room = new_name, new_room
@@ -327,8 +405,9 @@ class Chat:
                                 await hub.unsubscribe(ws, f"room:{old_room}")
                                 await self._publish(ws, old_room, {"type": "notice", "room": old_room, "name": old_name, "text": "left"})
                             assert room is not None
-                            await hub.subscribe(ws, f"room:{room}")  # a name, never a prefix
-                            await ws.send(json.dumps({"type": "joined", "room": room}))
+                            if subscribe:
+                                await hub.subscribe(ws, f"room:{room}")  # a name, never a prefix
+                            await ws.send(json.dumps({"type": "joined", "room": room, "topic": f"room:{room}"}))
                             await self._publish(ws, room, {"type": "notice", "room": room, "name": name, "text": "joined"})
                         elif room is not None:
                             await self._publish(ws, room, {"type": "notice", "room": room, "name": old_name, "text": f"is now {name}"})
