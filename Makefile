@@ -62,7 +62,7 @@ test: install system-deps node-deps
 # The edit loop, in under 3 minutes: lint and types, then the core and both I/O layers on both paths at once.
 check: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check src
+	$(PY) -m ruff format --check src tests bench examples
 	$(PY) -m mypy
 	$(PY) tests/runner.py --only c-core,py-core
 

@@ -1,6 +1,6 @@
 """The same as listen.py, on websocket-client's ``WebSocketApp`` (wsio.websocket_client), driving a Tracker.
 
-    python examples/chat/listen_websocket_client.py ws://127.0.0.1:8765/chat lobby
+python examples/chat/listen_websocket_client.py ws://127.0.0.1:8765/chat lobby
 """
 
 from __future__ import annotations

@@ -403,14 +403,18 @@ class Chat:
                         if room != old_room:
                             if old_room is not None:
                                 await hub.unsubscribe(ws, f"room:{old_room}")
-                                await self._publish(ws, old_room, {"type": "notice", "room": old_room, "name": old_name, "text": "left"})
+                                await self._publish(
+                                    ws, old_room, {"type": "notice", "room": old_room, "name": old_name, "text": "left"}
+                                )
                             assert room is not None
                             if subscribe:
                                 await hub.subscribe(ws, f"room:{room}")  # a name, never a prefix
                             await ws.send(json.dumps({"type": "joined", "room": room, "topic": f"room:{room}"}))
                             await self._publish(ws, room, {"type": "notice", "room": room, "name": name, "text": "joined"})
                         elif room is not None:
-                            await self._publish(ws, room, {"type": "notice", "room": room, "name": old_name, "text": f"is now {name}"})
+                            await self._publish(
+                                ws, room, {"type": "notice", "room": room, "name": old_name, "text": f"is now {name}"}
+                            )
                     elif kind == "say":
                         text = check_text(event.get("text", ""))
                         if not text:

@@ -43,7 +43,16 @@ class ChatProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "examples/chat/server.py", "--port", str(self.port), "--redis", self.redis_url, "--workers", str(self.workers)],
+            [
+                sys.executable,
+                "examples/chat/server.py",
+                "--port",
+                str(self.port),
+                "--redis",
+                self.redis_url,
+                "--workers",
+                str(self.workers),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self.log,

@@ -18,6 +18,7 @@ def redis_server() -> Iterator[RedisServer]:
     if REDIS_SERVER is None:
         pytest.fail("redis-server is not installed (make system-deps installs it)")
     import redis  # noqa: F401  (the test extra installs it)
+
     server = RedisServer()
     server.start()
     try:

@@ -39,13 +39,20 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", self.dir,
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--logfile", os.path.join(self.dir, "redis.log"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                os.path.join(self.dir, "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -92,7 +99,6 @@ class RedisServer:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-
 
 
 def _read_resp(stream: Any) -> Any:

@@ -73,13 +73,18 @@ async def test_a_page_subscribes_to_its_room_and_comes_back_where_it_left() -> N
         # recover, bad positions, and a connection that gets raw messages.
         events = await call(alice, {"type": "recover", "topic": "room:lobby", "offset": one, "epoch": epoch})
         assert said(events)[:3] == ["two", "three", "four"] and events[-1]["recovered"] is True
-        for bad in ({"offset": -1, "epoch": epoch}, {"offset": "1", "epoch": epoch}, {"offset": 1}, {"epoch": "x" * 65, "offset": 1}):
+        for bad in (
+            {"offset": -1, "epoch": epoch},
+            {"offset": "1", "epoch": epoch},
+            {"offset": 1},
+            {"epoch": "x" * 65, "offset": 1},
+        ):
             [error] = await call(alice, {"type": "subscribe", "topic": "room:lobby", **bad})
             assert error["text"] == "offset must be an integer >= 0 and epoch a string", bad
         [error] = await call(alice, {"type": "recover", "topic": "room:lobby"})
         assert error["text"] == "recover needs an offset and an epoch"
         *_, error = await call(bob, {"type": "subscribe", "topic": "room:lobby"})  # after notices, as they are
-        assert "join with \"subscribe\": false" in error["text"]
+        assert 'join with "subscribe": false' in error["text"]
         answer = await ask_page(alice, {"type": "join", "room": "lobby", "name": "alice2", "subscribe": "no"}, "error")
         assert answer["text"] == "subscribe is true or false"
         # Another room: the old room's topic is left.

@@ -106,6 +106,7 @@ async def test_redis_restart(redis_server: RedisServer, caplog: pytest.LogCaptur
 
 async def test_redis_unreachable_from_the_start(caplog: pytest.LogCaptureFixture) -> None:
     import redis  # noqa: F401  (the test extra installs it)
+
     port = free_port()  # nothing listens there
     async with make_hub(f"redis://127.0.0.1:{port}/0") as hub, Site() as site:
         assert not hub.connected
@@ -162,9 +163,7 @@ async def test_passwords_are_redacted_in_logs_exceptions_and_repr(
     assert_no_secret(caplog, *texts)
 
 
-async def test_password_is_not_logged_when_redis_goes_away(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_password_is_not_logged_when_redis_goes_away(redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     redis_server.command("CONFIG", "SET", "requirepass", SECRET)
     async with make_hub(f"redis://:{SECRET}@127.0.0.1:{redis_server.port}/0") as hub, Site() as site:
         a, a_ws = await site.client()
