@@ -22,9 +22,9 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-uvicorn = pytest.importorskip("uvicorn", reason="the asgi extra is not installed")
-pytest.importorskip("starlette", reason="the asgi extra is not installed")
-fastapi = pytest.importorskip("fastapi", reason="the asgi extra is not installed")
+import fastapi
+import starlette  # noqa: F401  (the test extra has it: missing, these tests fail)
+import uvicorn
 
 from wsio.asgi import UvicornProtocol  # noqa: E402
 from wsio.asyncio.client import connect  # noqa: E402
@@ -538,7 +538,7 @@ async def test_the_log_says_why_each_connection_closed() -> None:
 
 async def test_tls(tmp_path: Path) -> None:
     """With uvicorn's --ssl-certfile/--ssl-keyfile, wss:// works and the scope's scheme is wss."""
-    trustme = pytest.importorskip("trustme")
+    import trustme
     import ssl
 
     ca = trustme.CA()
@@ -636,7 +636,8 @@ EXAMPLE_COMMANDS = {
 @pytest.mark.parametrize("command", EXAMPLE_COMMANDS, ids=list(EXAMPLE_COMMANDS))
 def test_example_in_a_subprocess(command: str) -> None:
     """The example app, run as the docs say, serves its endpoint through wsio."""
-    pytest.importorskip("uvloop")
+    import uvloop  # noqa: F401  (the example runs on it)
+
     proc = subprocess.Popen([sys.executable, *EXAMPLE_COMMANDS[command]], stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="the asgi extra is not installed")  # noqa: E402 - see pyproject's test extra
+import uvicorn  # noqa: E402, F401 - see pyproject's test extra
 
 UVICORN_VERSION = "0.54.0"
 ROOT = Path(__file__).resolve().parents[2]

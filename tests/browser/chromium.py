@@ -31,24 +31,27 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
-def launch_chromium() -> Iterator[Any]:
-    """A headless Chromium (a playwright ``Browser``) with a throwaway profile; fails the test if it's missing."""
-    import playwright.sync_api as sync_api
-
+def chromium_launch_options() -> Iterator[dict[str, Any]]:
+    """The keyword arguments of playwright's ``chromium.launch()``, with a throwaway profile; fails the test if it's missing."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
     profile = tempfile.mkdtemp(prefix="wsio-chromium-")
     try:
+        # HOME: keeps Chromium's own files out of the real home.
+        yield {"executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True, "env": {**os.environ, "HOME": profile}}
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """A headless Chromium (a playwright ``Browser``) with a throwaway profile; fails the test if it's missing."""
+    import playwright.sync_api as sync_api
+
+    with chromium_launch_options() as options:
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
-                headless=True,
-                env={**os.environ, "HOME": profile},  # keeps Chromium's own files out of the real home
-            )
+            browser = playwright.chromium.launch(**options)
             try:
                 yield browser
             finally:
                 browser.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)

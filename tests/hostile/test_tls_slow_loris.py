@@ -81,7 +81,7 @@ def test_uvicorn_tls_handshake_has_asyncio_s_default_deadline(certificate: tuple
     (it has no setting for it), so a client that never finishes TLS is held for
     asyncio's default 60 s; wsio's engine only gets connections uvicorn has read
     a request from. What holds: wss:// clients are served meanwhile, at once."""
-    uvicorn = pytest.importorskip("uvicorn", reason="the asgi extra is not installed")
+    import uvicorn
     from wsio.asgi import UvicornProtocol
 
     async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -7,10 +7,7 @@ Chromium is told to accept (``ignore_https_errors``).
 
 from __future__ import annotations
 
-import os
-import shutil
 import ssl
-import tempfile
 from typing import Any
 
 import pytest
@@ -19,7 +16,9 @@ from wsio import serve
 from wsio.protocol.datastructures import Headers
 from wsio.protocol.http11 import Response
 
-from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+import playwright.async_api as async_api
+
+from tests.browser.chromium import chromium_launch_options
 
 from .helpers import port_of
 
@@ -42,9 +41,6 @@ window.results = Promise.all([0, 1, 2].map(one));
 
 @pytest.mark.async_timeout(60)
 async def test_chromium_page_and_websockets_share_one_h2_connection(server_ctx: ssl.SSLContext) -> None:
-    async_api = pytest.importorskip("playwright.async_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)")
     page_peers: list[Any] = []
     websockets: list[tuple[Any, Any, str]] = []
     closes: list[tuple[int | None, str | None]] = []
@@ -65,12 +61,9 @@ async def test_chromium_page_and_websockets_share_one_h2_connection(server_ctx: 
 
     async with serve(handler, "127.0.0.1", 0, ssl=server_ctx, http2=True, process_request=process_request) as server:
         url = f"https://127.0.0.1:{port_of(server)}/"
-        profile = tempfile.mkdtemp(prefix="wsio-chromium-")
-        try:
+        with chromium_launch_options() as options:
             async with async_api.async_playwright() as playwright:
-                browser = await playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, env={**os.environ, "HOME": profile}
-                )
+                browser = await playwright.chromium.launch(**options)
                 try:
                     context = await browser.new_context(ignore_https_errors=True)
                     page = await context.new_page()
@@ -83,8 +76,6 @@ async def test_chromium_page_and_websockets_share_one_h2_connection(server_ctx: 
                     await page.wait_for_timeout(200)
                 finally:
                     await browser.close()
-        finally:
-            shutil.rmtree(profile, ignore_errors=True)
     assert len(websockets) == 3
     assert all(stream_id is not None for _, stream_id, _ in websockets), "over HTTP/2"
     assert {peer for peer, _, _ in websockets} == set(page_peers[:1]), "on the page's own connection"

@@ -14,8 +14,8 @@ import pytest
 
 from wsio import connect
 
-hypercorn_config = pytest.importorskip("hypercorn.config")
-hypercorn_asyncio = pytest.importorskip("hypercorn.asyncio")
+import hypercorn.asyncio as hypercorn_asyncio
+import hypercorn.config as hypercorn_config
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -27,14 +27,11 @@ from wsio.protocol.deflate import PerMessageDeflate
 from wsio.protocol.events import Fragment, Ping, Pong
 from wsio.protocol.frames import Close
 
-try:
-    from wsio.protocol import _speedups as C
-except ImportError:  # pragma: no cover - not built
-    C = None
+from wsio.protocol import _speedups as C  # make builds it: missing, these tests fail
 
-IMPLS = ["py"] + (["c"] if C is not None and not os.environ.get("WSIO_NO_SPEEDUPS") else [])
+IMPLS = ["py"] + ([] if os.environ.get("WSIO_NO_SPEEDUPS") else ["c"])
 PY_FUNCS = {"parse_frames": frames.py_parse_frames, "apply_mask": frames.py_apply_mask, "build_frame": frames.py_build_frame}
-C_FUNCS = {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame} if C is not None else None
+C_FUNCS = {"parse_frames": C.parse_frames, "apply_mask": C.apply_mask, "build_frame": C.build_frame}
 
 
 class use:
@@ -730,10 +727,6 @@ def test_hostile_bytes_to_client(data: bytes) -> None:
     run_hostile(c, data, [])
 
 
-needs_c = pytest.mark.skipif(C is None, reason="the C extension is not built")
-
-
-@needs_c
 @settings(max_examples=500, deadline=None)
 @given(data=hostile_streams(), cuts=st.lists(st.integers(0, 10**4), max_size=6), deflate=st.booleans())
 def test_hostile_bytes_same_on_c_and_python(impl: str, data: bytes, cuts: list[int], deflate: bool) -> None:
