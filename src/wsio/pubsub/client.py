@@ -191,17 +191,8 @@ class Tracker:
         return []
 
 
-class HubClient:
-    """A :class:`Tracker` on :func:`wsio.connect`: subscribes, reconnects, recovers.
-
-    Args:
-        uri: the server's URI, as for :func:`wsio.connect`.
-        topics, on_message, on_lost, on_event, on_open: as for :class:`Tracker`.
-        connect_options: passed to :func:`wsio.connect` (``reconnect_delays``,
-            ``origin``, ``additional_headers``...).
-
-    The callbacks run in the event loop: they mustn't block.
-    """
+class _TrackedClient:
+    """What both clients keep: the URI, the :class:`Tracker`, the options of ``connect()``, the current connection."""
 
     def __init__(
         self,
@@ -218,6 +209,19 @@ class HubClient:
         self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event, on_open=on_open)
         self.connect_options = connect_options
         self.connection: Any = None  # the current ClientConnection, while connected
+
+
+class HubClient(_TrackedClient):
+    """A :class:`Tracker` on :func:`wsio.connect`: subscribes, reconnects, recovers.
+
+    Args:
+        uri: the server's URI, as for :func:`wsio.connect`.
+        topics, on_message, on_lost, on_event, on_open: as for :class:`Tracker`.
+        connect_options: passed to :func:`wsio.connect` (``reconnect_delays``,
+            ``origin``, ``additional_headers``...).
+
+    The callbacks run in the event loop: they mustn't block.
+    """
 
     async def run(self) -> None:
         """Connect, subscribe and deliver; reconnect when the connection drops. Runs until cancelled."""
@@ -259,7 +263,7 @@ class HubClient:
                 pass  # sent again on reconnection
 
 
-class ThreadedHubClient:
+class ThreadedHubClient(_TrackedClient):
     """A :class:`Tracker` on :func:`wsio.sync.client.connect` (``legacy=False``), in threads.
 
     :meth:`run` blocks (run it in a thread of its own); :meth:`close` stops it
@@ -267,21 +271,8 @@ class ThreadedHubClient:
     in the thread of :meth:`run`.
     """
 
-    def __init__(
-        self,
-        uri: str,
-        topics: Iterable[str] | Mapping[str, Position | None],
-        *,
-        on_message: OnMessage,
-        on_lost: OnTopic | None = None,
-        on_event: OnEvent | None = None,
-        on_open: OnOpen | None = None,
-        **connect_options: Any,
-    ) -> None:
-        self.uri = uri
-        self.tracker = Tracker(topics, on_message=on_message, on_lost=on_lost, on_event=on_event, on_open=on_open)
-        self.connect_options = connect_options
-        self.connection: Any = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._lock = threading.Lock()  # the tracker's state, between run() and subscribe()
         self._closing = threading.Event()
 
