@@ -760,9 +760,7 @@ class Protocol:
                 pings = self._pings = {}  # created on the first ping: most connections have none waiting
             elif data in pings:
                 raise ConcurrencyError("a ping with the same data is already waiting for its pong")
-            frame = self._frame(FIN | OP_PING, data)
             pings[data] = waiter
-            return frame
         return self._frame(FIN | OP_PING, data)
 
     def new_ping_payload(self) -> bytes:
