@@ -18,8 +18,8 @@ from wsio.pubsub.redis_cluster import _tag
 
 from .helpers import Site, eventually, nothing_received
 from .processes import ServerProcess
-from .redis_cluster import RedisCluster
-from .redis_server import REDIS_SERVER, free_port
+from .redis_cluster import RedisCluster, started_cluster
+from .redis_server import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,15 +28,7 @@ _prefixes = itertools.count()
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RedisCluster]:
-    if REDIS_SERVER is None:
-        pytest.fail("redis-server is not installed (make system-deps installs it)")
-    cluster = RedisCluster()
-    cluster.start()
-    print(f"\nRedis Cluster of 6 nodes up in {cluster.started_in:.2f}s")
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from started_cluster()
 
 
 def cluster_hub(cluster: RedisCluster, prefix: str | None = None, **options: Any) -> Hub:

@@ -11,8 +11,7 @@ import pytest
 from wsio.pubsub import HubUnavailable
 
 from .helpers import Site, eventually
-from .redis_cluster import ClusterNode, RedisCluster
-from .redis_server import REDIS_SERVER
+from .redis_cluster import ClusterNode, RedisCluster, started_cluster
 from .test_cluster import cluster_hub, recv_event, spread_topics
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,15 +23,7 @@ RESUME_WITHIN = 20.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RedisCluster]:
-    if REDIS_SERVER is None:
-        pytest.fail("redis-server is not installed (make system-deps installs it)")
-    cluster = RedisCluster()
-    cluster.start()
-    print(f"\nRedis Cluster of 6 nodes up in {cluster.started_in:.2f}s")
-    try:
-        yield cluster
-    finally:
-        cluster.close()
+    yield from started_cluster()
 
 
 def move_slot(cluster: RedisCluster, key: str, to: ClusterNode) -> None:
