@@ -38,54 +38,19 @@ def cluster_port() -> int:
 
 
 class ClusterNode(RedisServer):
-    """One node of the cluster (``start()`` adds the cluster options)."""
+    """One node of the cluster: a redis-server with the cluster options."""
 
-    def start(self, timeout: float = 10) -> None:
-        assert self.process is None, "already running"
-        assert REDIS_SERVER is not None
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                os.path.join(self.dir, "nodes.conf"),
-                "--cluster-node-timeout",
-                "1000",
-                "--repl-diskless-sync-delay",
-                "0",  # replicas sync at once (the default waits 5 s)
-                "--logfile",
-                os.path.join(self.dir, "redis.log"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.dir}/redis.log")
-            try:
-                if self.command("PING") == b"PONG":
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server didn't answer on port {self.port} within {timeout}s")
-            time.sleep(0.02)
+    def extra_options(self) -> list[str]:
+        return [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            os.path.join(self.dir, "nodes.conf"),
+            "--cluster-node-timeout",
+            "1000",
+            "--repl-diskless-sync-delay",
+            "0",  # replicas sync at once (the default waits 5 s)
+        ]
 
     @property
     def pid(self) -> int | None:

@@ -34,6 +34,10 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def extra_options(self) -> list[str]:
+        """Options a kind of server adds to the command line (a cluster node's)."""
+        return []
+
     def start(self, timeout: float = 10) -> None:
         assert self.process is None, "already running"
         self.process = subprocess.Popen(
@@ -53,6 +57,7 @@ class RedisServer:
                 "no",
                 "--logfile",
                 os.path.join(self.dir, "redis.log"),
+                *self.extra_options(),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
