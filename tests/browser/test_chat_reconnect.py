@@ -15,11 +15,11 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterator
 
 import pytest
 
-from tests.pubsub.redis_server import REDIS_SERVER, RedisServer, free_port
+from tests.pubsub.conftest import redis_server  # noqa: F401  (a fixture: a fresh redis-server)
+from tests.pubsub.redis_server import RedisServer, free_port
 from wsio.pubsub import Hub
 
 from .chromium import REPORTS, ROOT, launch_chromium
@@ -83,18 +83,6 @@ class ChatProcess:
         process.stdout.close()
 
 
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.fail("redis-server is not installed (make system-deps installs it)")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 def publish(redis_url: str, room: str, count: int, every: float) -> None:
     """Publish ``count`` chat messages into ``room`` through a hub of the test's own, as the chat's workers do."""
 
@@ -109,18 +97,18 @@ def publish(redis_url: str, room: str, count: int, every: float) -> None:
 
 
 @pytest.mark.parametrize("how", ["restart", "worker-killed"])
-def test_the_page_misses_nothing_through_a_server_restart(redis: RedisServer, how: str) -> None:
+def test_the_page_misses_nothing_through_a_server_restart(redis_server: RedisServer, how: str) -> None:
     # restart: SIGTERM, the page's connection closes (1001). worker-killed: 2 workers,
     # the page's own worker gets SIGKILL (wsio.run then stops the other and exits);
     # the names it held stay in Redis, and the page takes its own back with its token.
-    chat = ChatProcess(free_port(), redis.url, 1 if how == "restart" else 2)
+    chat = ChatProcess(free_port(), redis_server.url, 1 if how == "restart" else 2)
     chat.start()
     try:
         with launch_chromium() as browser:
             page, worker = open_chat(browser, f"http://127.0.0.1:{chat.port}/")
             join(page, "alice", "lobby")
             wait_for_line(page, "is now alice")  # the notice came through the room's subscription
-            publisher = threading.Thread(target=publish, args=(redis.url, "lobby", COUNT, 0.02))
+            publisher = threading.Thread(target=publish, args=(redis_server.url, "lobby", COUNT, 0.02))
             publisher.start()
             time.sleep(0.8)
             if how == "restart":
@@ -161,21 +149,21 @@ def publish_in_a_thread(redis_url: str, room: str, count: int) -> None:
     assert not thread.is_alive()
 
 
-def test_the_page_says_when_history_is_lost(redis: RedisServer) -> None:
-    chat = ChatProcess(free_port(), redis.url, 1)
+def test_the_page_says_when_history_is_lost(redis_server: RedisServer) -> None:
+    chat = ChatProcess(free_port(), redis_server.url, 1)
     chat.start()
     try:
         with launch_chromium() as browser:
             page, _ = open_chat(browser, f"http://127.0.0.1:{chat.port}/")
             join(page, "alice", "lobby")
             wait_for_line(page, "is now alice")
-            publish_in_a_thread(redis.url, "lobby", 5)
+            publish_in_a_thread(redis_server.url, "lobby", 5)
             wait_for_line(page, "bot: n4")
             chat.stop()
-            assert redis.command("FLUSHALL") == b"OK"  # the rooms' history (and names) gone while the chat is down
+            assert redis_server.command("FLUSHALL") == b"OK"  # the rooms' history (and names) gone while the chat is down
             chat.start()
             wait_for_line(page, "history lost, reloading")
-            publish_in_a_thread(redis.url, "lobby", 3)
+            publish_in_a_thread(redis_server.url, "lobby", 3)
             wait_for_line(page, "bot: n2")
             time.sleep(0.3)
             shown = lines(page)
