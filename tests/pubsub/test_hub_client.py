@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import json
 import threading
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, TypeVar
 
 import pytest
 
@@ -149,18 +149,26 @@ def fast_reconnect() -> Iterator[float]:
     return itertools.repeat(0.1)
 
 
+T = TypeVar("T", HubClient, ThreadedHubClient)
+
+
+def json_client(kind: type[T], server: ServerProcess, seen: Seen) -> T:
+    """A client of ``kind`` on the server's JSON endpoint, subscribed to TOPIC, telling ``seen`` what it gets."""
+    return kind(
+        f"ws://127.0.0.1:{server.port}/json",
+        [TOPIC],
+        on_message=seen.messages.append,
+        on_lost=seen.lost.append,
+        compression=None,
+        reconnect_delays=fast_reconnect,
+    )
+
+
 @pytest.mark.async_timeout(90)
 async def test_asyncio_client_gets_everything_once_through_server_restarts(redis_server: RedisServer) -> None:
     seen = Seen()
     async with setup(redis_server) as (server, publisher):
-        client = HubClient(
-            f"ws://127.0.0.1:{server.port}/json",
-            [TOPIC],
-            on_message=seen.messages.append,
-            on_lost=seen.lost.append,
-            compression=None,
-            reconnect_delays=fast_reconnect,
-        )
+        client = json_client(HubClient, server, seen)
         running = asyncio.get_running_loop().create_task(client.run())
         try:
             await eventually(lambda: client.tracker.positions[TOPIC] is not None, 10, "subscribed")
@@ -184,14 +192,7 @@ async def test_asyncio_client_gets_everything_once_through_server_restarts(redis
 async def test_threaded_client_gets_everything_once_through_a_server_restart(redis_server: RedisServer) -> None:
     seen = Seen()
     async with setup(redis_server) as (server, publisher):
-        client = ThreadedHubClient(
-            f"ws://127.0.0.1:{server.port}/json",
-            [TOPIC],
-            on_message=seen.messages.append,
-            on_lost=seen.lost.append,
-            compression=None,
-            reconnect_delays=fast_reconnect,
-        )
+        client = json_client(ThreadedHubClient, server, seen)
         thread = threading.Thread(target=client.run, daemon=True)
         thread.start()
         try:
@@ -214,14 +215,7 @@ async def test_threaded_client_gets_everything_once_through_a_server_restart(red
 async def test_client_is_told_when_history_is_lost(redis_server: RedisServer) -> None:
     seen = Seen()
     async with setup(redis_server) as (server, publisher):
-        client = HubClient(
-            f"ws://127.0.0.1:{server.port}/json",
-            [TOPIC],
-            on_message=seen.messages.append,
-            on_lost=seen.lost.append,
-            compression=None,
-            reconnect_delays=fast_reconnect,
-        )
+        client = json_client(HubClient, server, seen)
         running = asyncio.get_running_loop().create_task(client.run())
         try:
             await eventually(lambda: client.tracker.positions[TOPIC] is not None, 10, "subscribed")
