@@ -77,9 +77,9 @@ def test_round_trips_are_read_by_the_recv_thread() -> None:
             assert ws.recv(timeout=5) == str(i)
         # The reader thread takes the socket back only after _IDLE seconds without a
         # recv(): a loaded machine could stall that long once or twice, not more.
+        # (Which thread read the very last one is timing, so it isn't asserted.)
         assert len(ws.fed_by) >= 50
         assert sum(thread is me for thread in ws.fed_by) >= 45
-        assert ws.fed_by[-1] is me
 
 
 def test_reader_reads_again_when_recv_stops() -> None:
@@ -271,7 +271,13 @@ def test_tls_pending_data(tmp_path: Any, timeout: float | None) -> None:
             assert ws.recv(timeout=timeout) == "a" * 300 + "b" * 300 + "c"
             me = threading.current_thread()
             if timeout is None:
-                assert ws.fed_by[-1] is me
+                # Most reads are recv()'s own; a stall longer than _IDLE on a loaded machine
+                # lets the reader take one now and then (see the round-trip test above).
+                ws.fed_by.clear()
+                for i in range(20):
+                    ws.send(str(i))
+                    assert ws.recv() == str(i)
+                assert sum(thread is me for thread in ws.fed_by) >= 15
             else:
                 assert me not in ws.fed_by
                 started = time.monotonic()
