@@ -12,7 +12,8 @@ import email.utils
 import hmac
 import http
 import sys
-from typing import Any, Callable, Generator, Iterable, Tuple, TypeGuard, Union
+from types import MappingProxyType
+from typing import Any, Callable, Generator, Iterable, Mapping, Tuple, TypeGuard, Union
 
 from .exceptions import AbortHandshake, InvalidHeader, InvalidOrigin
 from .legacy.calls import handler_takes_path, legacy_signature
@@ -33,6 +34,9 @@ OVER_CAPACITY_LINGER = 1.0
 OVER_CAPACITY_RETRY_AFTER = 5
 
 #: What the ``Server`` header says unless ``server_header`` changes it.
+#: A connection's ``handler_kwargs`` until a router sets them: one shared empty mapping, not a dict per connection.
+NO_HANDLER_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
 DEFAULT_SERVER_HEADER = f"Python/{sys.version_info[0]}.{sys.version_info[1]} wsio/{version}"
 
 HeadersLike = Any  # Headers, a mapping, or a list of (name, value) pairs

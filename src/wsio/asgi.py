@@ -422,7 +422,7 @@ class UvicornProtocol(Connection):
             self._connect_pending = False
             return {"type": "websocket.connect"}
         while True:
-            if self._messages or self._closed_waiter.done() or self.protocol.state is State.CLOSED:
+            if self._messages or self._finished or self.protocol.state is State.CLOSED:
                 try:
                     data = self.recv_nowait()
                 except ConnectionClosed:  # closed, and nothing left
@@ -456,7 +456,7 @@ class UvicornProtocol(Connection):
                 raise ClientDisconnected(f"can't send '{kind}': the client closed the connection")
             self._denial_body(denial, message.get("body", b""), message.get("more_body", False))
         elif not self.handshake_complete:
-            if self._closed_waiter.done() or self.transport.is_closing():
+            if self._finished or self.transport.is_closing():
                 raise ClientDisconnected(f"can't send '{kind}': the client closed the connection ({self._close_cause()})")
             if kind == "websocket.accept":
                 self._accept(message)
@@ -493,7 +493,7 @@ class UvicornProtocol(Connection):
 
     async def _writable(self) -> None:
         """Wait while the transport's buffer is over the high-water mark (or until the connection is lost)."""
-        while self._write_paused and not self._closed_waiter.done():
+        while self._write_paused and not self._finished:
             waiter = self._drain_waiter
             if waiter is None or waiter.done():
                 waiter = self._drain_waiter = self.loop.create_future()

@@ -175,6 +175,40 @@ async def test_async_for_raises_on_abnormal_close() -> None:
         assert "1006" in str(info.value)
 
 
+async def test_async_for_waiting_and_recv_from_another_task_raise_concurrency_error() -> None:
+    async with connected() as (server_ws, client):
+        received: list[Any] = []
+
+        async def iterate() -> None:
+            async for message in client:
+                received.append(message)
+
+        task = asyncio.create_task(iterate())
+        await asyncio.sleep(0.01)  # the loop waits for a message
+        with pytest.raises(ConcurrencyError):
+            await client.recv()
+        await server_ws.send("to the loop")
+        await asyncio.sleep(0.01)
+        assert received == ["to the loop"]
+        await server_ws.close()
+        await asyncio.wait_for(task, 2)
+
+
+async def test_async_for_uses_a_subclass_recv() -> None:
+    """Code that overrides recv() (as websockets allows) sees ``async for`` go through it."""
+
+    class Upper(wsio.ClientConnection):
+        async def recv(self, decode: bool | None = None, timeout: float | None = None) -> Any:
+            return (await super().recv(decode, timeout)).upper()
+
+    async with connected(client_kwargs={"create_connection": Upper}) as (server_ws, client):
+        assert isinstance(client, Upper)
+        await server_ws.send("shout")
+        await server_ws.send("louder")
+        await server_ws.close()
+        assert [message async for message in client] == ["SHOUT", "LOUDER"]
+
+
 async def test_recv_streaming_yields_fragments() -> None:
     async with connected() as (server_ws, client):
         await server_ws.send(["Hel", "lo, ", "world"])

@@ -191,6 +191,67 @@ async def test_handler_raising_closes_with_1011_and_logs(caplog: pytest.LogCaptu
     assert "boom in handler" in caplog.text and "Traceback" in caplog.text
 
 
+@pytest.mark.parametrize("raises", [False, True])
+async def test_plain_function_handler_closes_with_1011_and_logs(caplog: pytest.LogCaptureFixture, raises: bool) -> None:
+    """A handler that isn't a coroutine function is a bug: logged with its traceback, 1011 to the client."""
+
+    def handler(ws: wsio.ServerConnection) -> None:
+        if raises:
+            raise ValueError("boom in a plain handler")
+
+    caplog.set_level(logging.ERROR, logger="wsio.server")
+    async with serve(handler, "127.0.0.1", 0) as server:
+        async with connect(uri_of(server)) as ws:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1011
+    records = [r for r in caplog.records if r.name == "wsio.server" and r.levelno == logging.ERROR]
+    assert len(records) == 1 and records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], ValueError if raises else TypeError)
+
+
+async def test_handler_task_is_the_handler_and_cancelling_it_drops_the_connection() -> None:
+    tasks: list[asyncio.Task[Any] | None] = []
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        tasks.append(asyncio.current_task())
+        assert ws.handler_task is asyncio.current_task()
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        async with connect(uri_of(server)) as ws:
+            await ws.send("wake")  # the handler runs by now
+            for _ in range(100):
+                if tasks:
+                    break
+                await asyncio.sleep(0.01)
+            task = tasks[0]
+            assert task is not None
+            task.cancel()
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.code == 1006  # aborted, as websockets does when a handler is cancelled
+        await asyncio.wait_for(server.close(), 5)
+
+
+async def test_async_process_request_then_handler() -> None:
+    """A hook that awaits moves the rest of the handshake to a task; the handler runs as its own."""
+
+    async def process_request(ws: wsio.ServerConnection, request: wsio.Request) -> None:
+        await asyncio.sleep(0.01)
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        assert ws.handler_task is asyncio.current_task()
+        await ws.send(await ws.recv())
+
+    async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+        async with connect(uri_of(server)) as ws:
+            await ws.send("echo me")
+            assert await ws.recv() == "echo me"
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()  # the handler returned: 1000
+
+
 async def test_handler_recv_after_peer_closes_is_not_logged_as_error(caplog: pytest.LogCaptureFixture) -> None:
     async def handler(ws: wsio.ServerConnection) -> None:
         await ws.recv()

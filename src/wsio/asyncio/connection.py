@@ -12,6 +12,7 @@ suspends when the transport's buffer is above ``write_limit``. Timers are
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import collections
 import logging
 import threading
@@ -79,6 +80,13 @@ def _end_turns(connections: list[BaseConnection]) -> None:
 Data = str | bytes
 
 
+#: The context the long-lived per-connection timers (open timeout, keepalive) and the
+#: handler's done callback run in: one shared empty context instead of a copy of the
+#: current one per handle (64 bytes each, kept as long as the timer is). They read no
+#: context variables (their log records don't see the application's).
+QUIET_CONTEXT = contextvars.Context()
+
+
 def _frozen(data: bytes | bytearray | memoryview) -> bytes | memoryview:
     """``data`` in a form nobody can change or resize while a transport holds it.
 
@@ -99,6 +107,14 @@ def _time_out(waiter: asyncio.Future[None], timeout: float | None) -> None:
     """``recv(timeout=...)``: no message came in time."""
     if not waiter.done():
         waiter.set_exception(TimeoutError(f"no message within timeout={timeout}s"))
+
+
+async def _anext_via_recv(self: Connection) -> Data:
+    """``async for``'s next message for a subclass that overrides ``recv()``."""
+    try:
+        return await self.recv()
+    except ConnectionClosedOK:
+        raise StopAsyncIteration from None
 
 
 class _ReadBuffer(threading.local):
@@ -178,7 +194,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "logger", "loop", "transport", "remote_address", "local_address", "latency", "_id",
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
-        "_close_handle", "_closed_waiter", "_lost_exc", "_why", "_reading_paused_for_writes",
+        "_close_handle", "_closed_waiter", "_finished", "_lost_exc", "_why", "_reading_paused_for_writes",
         "_held", "_held_size", "_backlog", "_inline_reads",
     )  # fmt: skip
 
@@ -228,14 +244,24 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._fragment_lock: asyncio.Lock | None = None
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._close_handle: asyncio.TimerHandle | None = None
-        self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._finished = False  # connection_lost() has run
+        self._closed_waiter: asyncio.Future[None] | None = None  # made on first use: see _closed_future()
         self._lost_exc: BaseException | None = None
         self._why = ""
         self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
 
     @property
     def closed(self) -> bool:
-        return self._closed_waiter.done()
+        return self._finished
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        """A future done once the connection is closed: made on first use, most idle connections never need one."""
+        waiter = self._closed_waiter
+        if waiter is None:
+            waiter = self._closed_waiter = self.loop.create_future()
+            if self._finished:
+                waiter.set_result(None)
+        return waiter
 
     @property
     def buffered_amount(self) -> int:
@@ -334,8 +360,10 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
                 handle.cancel()
         self._keepalive_handle = self._close_handle = None
         self._backlog = None
-        if not self._closed_waiter.done():
-            self._closed_waiter.set_result(None)
+        self._finished = True
+        waiter = self._closed_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         closed = self._closed_exc()
         for waiter in (self._recv_waiter, self._drain_waiter):
             if waiter is not None and not waiter.done():
@@ -545,8 +573,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         known yet: wait for it (close_timeout at most), or a normal closure
         started by another task would look like a 1006.
         """
-        if not self._closed_waiter.done() and self.protocol.state is not State.CLOSED:
-            await asyncio.shield(self._closed_waiter)
+        if not self._finished and self.protocol.state is not State.CLOSED:
+            await asyncio.shield(self._closed_future())
         return self._closed_exc()
 
     def close(self, code: int = 1000, reason: str = "") -> Awaitable[None]:  # pragma: no cover - each API defines it
@@ -560,7 +588,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the TCP connection included)."""
-        await asyncio.shield(self._closed_waiter)
+        await asyncio.shield(self._closed_future())
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection: send a close frame with ``code`` and drop TCP at once."""
@@ -621,24 +649,24 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def start_keepalive(self) -> None:
         if self.ping_interval is not None:
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)
 
     def _keepalive(self) -> None:
         protocol = self.protocol
         if protocol.state is not State.OPEN:
             return
         if self._reading_paused:  # no pong could be read: don't pile up pings
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)  # type: ignore[arg-type]
             return
         future: asyncio.Future[float] = self.loop.create_future()
         self._write(protocol.send_ping(protocol.new_ping_payload(), (future, time.monotonic())))
         self._keepalive_ping_sent()
         if self.ping_timeout is not None:
             self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
-        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)  # type: ignore[arg-type]
+        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)  # type: ignore[arg-type]
 
     def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
-        if future.done() or self._closed_waiter.done():
+        if future.done() or self._finished:
             return
         if self._reading_paused:
             # max_queue paused reading: the pong may be waiting unread in the
@@ -654,6 +682,21 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         """No pong came within ``ping_timeout``: fail the connection with 1011."""
         self.logger.info("%s no pong within ping_timeout=%ss; closing", self._peer(), self.ping_timeout)
         self.fail(1011, f"no pong within ping_timeout={self.ping_timeout}s")
+
+    def _start_close(self, code: int, reason: str) -> None:
+        """Send the close frame if the connection is open, and time the closing handshake; don't wait."""
+        protocol = self.protocol
+        if protocol.state is State.OPEN:
+            self._write(protocol.send_close(code, reason))
+            if self.close_timeout is not None and self._close_handle is None:
+                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            if self._reading_paused:
+                # max_queue paused reading: resume, or the peer's close frame is
+                # never read and closing always ends in close_timeout and 1006.
+                # (Not while the peer doesn't read what we write: close_timeout then.)
+                self._reading_paused = False
+                if not self._reading_paused_for_writes:
+                    self.transport.resume_reading()
 
 
 class Connection(BaseConnection):
@@ -725,21 +768,11 @@ class Connection(BaseConnection):
         Waits at most ``close_timeout`` for the peer, then drops the TCP connection.
         Closing a closed connection does nothing.
         """
-        protocol = self.protocol
-        if protocol.state is State.OPEN:
-            self._write(protocol.send_close(code, reason))
-            if self.close_timeout is not None:
-                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
-            if self._reading_paused:
-                # max_queue paused reading: resume, or the peer's close frame is
-                # never read and closing always ends in close_timeout and 1006.
-                # (Not while the peer doesn't read what we write: close_timeout then.)
-                self._reading_paused = False
-                if not self._reading_paused_for_writes:
-                    self.transport.resume_reading()
-        elif protocol.state is State.CONNECTING:
+        if self.protocol.state is State.CONNECTING:
             self.transport.close()
-        await asyncio.shield(self._closed_waiter)
+        else:
+            self._start_close(code, reason)
+        await asyncio.shield(self._closed_future())
 
     async def recv(self, decode: bool | None = None, timeout: float | None = None) -> Data:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
@@ -764,12 +797,7 @@ class Connection(BaseConnection):
         if decode is not None:
             return await self._recv_decoded(decode, timeout)
         while not self._messages:
-            if (
-                timeout is None
-                and self._recv_waiter is None
-                and not self._closed_waiter.done()
-                and self.protocol.state is not State.CLOSED
-            ):
+            if timeout is None and self._recv_waiter is None and not self._finished and self.protocol.state is not State.CLOSED:
                 # The usual wait, inline: the reader's one future, and no coroutine
                 # between it and the task (_wait_for_message() does the rest).
                 waiter = self._recv_waiter = self.loop.create_future()
@@ -779,6 +807,10 @@ class Connection(BaseConnection):
                     self._recv_waiter = None
             else:
                 await self._wait_for_message(timeout, whole=True)
+        return self._take_message()
+
+    def _take_message(self) -> Data:
+        """Take the first whole message off the queue (there is one)."""
         queue = self._queue
         item = queue.popleft()
         if type(item) is not Fragment:
@@ -826,7 +858,7 @@ class Connection(BaseConnection):
                     self._message_taken()
                 return item  # type: ignore[no-any-return]
             return self._pop_fragmented()
-        if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
+        if self._finished or self.protocol.state is State.CLOSED:
             raise self._closed_exc()
         raise asyncio.QueueEmpty
 
@@ -852,7 +884,7 @@ class Connection(BaseConnection):
         loop = self.loop
         deadline = None if timeout is None else loop.time() + timeout
         while not (self._messages or (not whole and self._queue)):
-            if self._closed_waiter.done() or self.protocol.state is State.CLOSED:
+            if self._finished or self.protocol.state is State.CLOSED:
                 raise self._closed_exc()
             if deadline is None:
                 waiter = self._recv_waiter = loop.create_future()
@@ -945,15 +977,34 @@ class Connection(BaseConnection):
         return message.encode() if type(message) is str else message
 
     def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Data]:
-        """Yield messages until the connection closes; a normal closure ends the loop."""
+    async def __anext__(self) -> Data:
+        """The next message for ``async for``: :meth:`recv`; a normal closure (1000, 1001) ends the loop.
+
+        :meth:`recv`'s usual wait is inlined rather than awaited: one coroutine
+        between the handler's task and the reader's future, and no async
+        generator kept per connection.
+        """
         try:
-            while True:
-                yield await self.recv()
+            while not self._messages:
+                if self._recv_waiter is None and not self._finished and self.protocol.state is not State.CLOSED:
+                    waiter = self._recv_waiter = self.loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._recv_waiter = None
+                else:
+                    await self._wait_for_message(None, whole=True)
         except ConnectionClosedOK:
-            return
+            raise StopAsyncIteration from None
+        return self._take_message()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "recv" in cls.__dict__ and "__anext__" not in cls.__dict__:
+            # A subclass that changes recv() changes what ``async for`` yields too, as in websockets.
+            cls.__anext__ = _anext_via_recv  # type: ignore[method-assign]
 
     # -- sending -------------------------------------------------------------------
 
@@ -1054,13 +1105,13 @@ class Connection(BaseConnection):
 
     async def _drain(self) -> None:
         while self._write_paused:
-            if self._closed_waiter.done():
+            if self._finished:
                 raise self._closed_exc()
             waiter = self._drain_waiter
             if waiter is None or waiter.done():
                 waiter = self._drain_waiter = self.loop.create_future()
             await asyncio.shield(waiter)
-        if self._closed_waiter.done():
+        if self._finished:
             raise self._closed_exc()
 
     # -- thread-safety ------------------------------------------------------------------

@@ -275,12 +275,8 @@ class ListenerConnection(BaseConnection):
         is a future that is done then (cancelling it doesn't stop the closing).
         Closing a connection that is closing or closed does nothing more.
         """
-        protocol = self.protocol
-        if protocol.state is State.OPEN:
-            self._write(protocol.send_close(code, reason))
-            if self.close_timeout is not None and self._close_handle is None:
-                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
-        return asyncio.shield(self._closed_waiter)
+        self._start_close(code, reason)
+        return asyncio.shield(self._closed_future())
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         super()._connection_lost_hook(exc)

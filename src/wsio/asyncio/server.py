@@ -7,7 +7,14 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 
-from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import (
+    NO_HANDLER_KWARGS,
+    DEFAULT_SERVER_HEADER,
+    OVER_CAPACITY_LINGER,
+    HandshakeSteps,
+    ServerBase,
+    ServerConnectionBase,
+)
 from .._server_common import basic_response, check_close_code
 from .._server_common import over_capacity_response as over_capacity_response  # the docs import it from here
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
@@ -17,7 +24,7 @@ from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
-from .connection import BaseConnection, Connection
+from .connection import QUIET_CONTEXT, BaseConnection, Connection
 
 if TYPE_CHECKING:
     import socket
@@ -89,7 +96,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
         self.username: str | None = None
         #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., Awaitable[None]] | None = None
-        self.handler_kwargs: Mapping[str, Any] = {}
+        self.handler_kwargs: Mapping[str, Any] = NO_HANDLER_KWARGS
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -99,7 +106,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             return
         server.connections.add(self)
         if server.open_timeout is not None:
-            self._open_handle = self.loop.call_later(server.open_timeout, self._open_timed_out)
+            self._open_handle = self.loop.call_later(server.open_timeout, self._open_timed_out, context=QUIET_CONTEXT)
 
     def _open_timed_out(self) -> None:
         # Slow-loris defence: the whole request must arrive within open_timeout.
@@ -120,7 +127,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
                 self._after_closed()
             elif events:
                 # [arg-type]: the only event of a server's opening handshake is its Request.
-                self.handler_task = self.loop.create_task(self._run(events[0]))  # type: ignore[arg-type]
+                self._answer_request(events[0])  # type: ignore[arg-type]
             return
         super().data_received(data)
         if self.protocol.state is State.CONNECTING and self.protocol.buffered > HANDSHAKE_BUFFER_LIMIT:
@@ -128,21 +135,40 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             # runs: past the limit, stop reading rather than buffer without bound.
             self.transport.pause_reading()
 
-    async def _run(self, request: Request) -> None:
-        if not await self._open(request):
+    def _answer_request(self, request: Request) -> None:
+        """Answer the handshake request: here and now when no hook awaits (the usual case), else in a task."""
+        steps = self._handshake_steps(request)
+        try:
+            step = steps.send(None)
+            while not inspect.isawaitable(step):
+                step = steps.send(step)  # a hook's plain result goes back in
+        except StopIteration as stop:
+            response = stop.value
+        except Exception:
+            response = self._failed_hook_response()
+        else:
+            # A hook returned an awaitable: the rest of the handshake in a task.
+            self.handler_task = self.loop.create_task(self._run(steps, step))
             return
+        if self._send_response(response):
+            self._after_open()
+
+    async def _run(self, steps: HandshakeSteps, step: Awaitable[Any]) -> None:
+        try:
+            response = await self._finish_handshake(steps, step)
+        except Exception:
+            response = self._failed_hook_response()
+        if self._send_response(response):
+            self._after_open()
+
+    def _after_open(self) -> None:
         self._opened()
         # Frames the client sent right behind its request.
         self.data_received(b"")
-        await self._serve()
 
-    async def _open(self, request: Request) -> bool:
-        """Answer the handshake request; return whether the connection is open."""
+    def _send_response(self, response: Response) -> bool:
+        """Send the handshake's response; return whether the connection is open."""
         protocol = self.protocol
-        try:
-            response = await self._handshake(request)
-        except Exception:
-            response = self._failed_hook_response()
         protocol.send_response(response)  # type: ignore[attr-defined]
         if self._open_handle is not None:
             self._open_handle.cancel()
@@ -154,34 +180,31 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             self._log_not_upgraded(response)
             self._after_closed()
             return False
-        self.logger.info("%s connection open, path %s", self._peer(), redact_path(request.path))
+        self.logger.info("%s connection open, path %s", self._peer(), redact_path(protocol.request.path))  # type: ignore[attr-defined]
         if not self._reading_paused_for_writes:
             self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()
         return True
 
     def _opened(self) -> None:
-        """Called once the connection is open, before any message is handled."""
+        """Hook: the connection is open, no message handled yet (the handler's task or ``on_open`` starts)."""
 
-    async def _serve(self) -> None:
-        """Hook: the connection is open; return when the application is done with it."""
-
-    async def _handshake(self, request: Request) -> Response:
-        """Run the hooks (awaiting those that return awaitables) and accept: the response to send."""
-        steps = self._handshake_steps(request)
+    async def _finish_handshake(self, steps: HandshakeSteps, step: Awaitable[Any]) -> Response:
+        """Go on with the hooks from the first awaitable one (awaiting those that return awaitables): the response."""
         send: Callable[[Any], Any] = steps.send
-        value: Any = None
         while True:
             try:
+                value = await step
+            except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
+                send, value = steps.throw, exc
+            else:
+                send = steps.send
+            try:
                 step = send(value)
+                while not inspect.isawaitable(step):
+                    step = steps.send(step)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
-            send, value = steps.send, step
-            if inspect.isawaitable(step):
-                try:
-                    value = await step
-                except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
-                    send, value = steps.throw, exc
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         if self._open_handle is not None:
@@ -206,21 +229,39 @@ class ServerConnection(ServerRole, Connection):
 
     __slots__ = ()
 
-    async def _serve(self) -> None:
-        """Run the handler; close with 1000 when it returns, 1011 if it raises."""
+    def _opened(self) -> None:
+        """Start the handler as the connection's task; when it ends, close with 1000 (returned) or 1011 (raised).
+
+        The handler's coroutine is the task itself, not awaited by a wrapper:
+        one coroutine frame less per connection, while it lives.
+        """
         try:
-            await self._call_handler()
-        except ConnectionClosed:
-            pass  # the peer closed; the close line in the log says how
-        except asyncio.CancelledError:
+            handler = self._call_handler()
+            task = self.loop.create_task(handler if asyncio.iscoroutine(handler) else _awaited(handler))
+        except Exception:  # a plain function as handler, which raised
+            self._handler_failed(None)
+            return
+        self.handler_task = task
+        task.add_done_callback(self._handler_done, context=QUIET_CONTEXT)
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
             self.transport.abort()
-            raise
-        except Exception:
-            self.logger.error("%s connection handler failed", self._peer(), exc_info=True)
-            await self.close(1011, "internal error")
-        else:
-            await self.close()
-        await self.wait_closed()
+            return
+        exc = task.exception()
+        if exc is None:
+            self._start_close(1000, "")
+        elif not isinstance(exc, ConnectionClosed):  # that one: the peer closed; the close line in the log says how
+            self._handler_failed(exc)
+
+    def _handler_failed(self, exc: BaseException | None) -> None:
+        self.logger.error("%s connection handler failed", self._peer(), exc_info=exc or True)
+        self._start_close(1011, "internal error")
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    """What a handler that isn't a coroutine function returned, awaited in its task (None raises TypeError there)."""
+    return await awaitable
 
 
 # The name older code subclasses.

@@ -337,7 +337,7 @@ class Hub:
             return
         self._closed = True
         for connection, subscriber in self._subscribers.items():
-            connection._closed_waiter.remove_done_callback(subscriber.callback)
+            connection._closed_future().remove_done_callback(subscriber.callback)
         self._subscribers.clear()
         self._enveloped.clear()
         self._seams.clear()
@@ -616,13 +616,13 @@ class Hub:
         await self._backend.subscribe(True, prefix)
 
     def _subscriber(self, connection: BaseConnection, envelope: bool) -> _Subscriber:
-        if connection._closed_waiter.done():
+        if connection.closed:
             raise connection._closed_exc()
         subscriber = self._subscribers.get(connection)
         if subscriber is None:
             callback = functools.partial(self._connection_closed, connection)
             subscriber = self._subscribers[connection] = _Subscriber(callback)
-            connection._closed_waiter.add_done_callback(callback)
+            connection._closed_future().add_done_callback(callback)
             if envelope:
                 self._enveloped.add(connection)
         elif envelope != (connection in self._enveloped):
@@ -662,7 +662,7 @@ class Hub:
         if not subscriber.topics and not subscriber.prefixes:
             del self._subscribers[connection]
             self._enveloped.discard(connection)
-            connection._closed_waiter.remove_done_callback(subscriber.callback)
+            connection._closed_future().remove_done_callback(subscriber.callback)
 
     def _leave(self, connection: BaseConnection, is_prefix: bool, name: str) -> None:
         if is_prefix:

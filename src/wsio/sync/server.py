@@ -17,7 +17,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .._server_common import DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
+from .._server_common import NO_HANDLER_KWARGS, DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
 from .._server_common import basic_response, check_close_code, run_steps
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed
@@ -72,7 +72,7 @@ class ServerConnection(Connection, Responder, ServerConnectionBase):
         self.username: str | None = None
         #: Set by :func:`wsio.sync.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., None] | None = None
-        self.handler_kwargs: Mapping[str, Any] = {}
+        self.handler_kwargs: Mapping[str, Any] = NO_HANDLER_KWARGS
 
     def _run(self) -> None:
         """The connection's thread: handshakes, handler, closing."""
