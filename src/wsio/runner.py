@@ -152,6 +152,7 @@ class _Slot:
         self.process: Any = None  # a multiprocessing Process, None while waiting to restart
         self.reader: Any = None  # the read end of its "ready" pipe, until it reported
         self.pid: int | None = None  # the PID of the last worker that reported ready
+        self.dead_pid: int | None = None  # the PID of the worker being replaced, until its replacement listens
         self.deaths: deque[float] = deque()  # monotonic times, within the restart window
         self.restart_at: float | None = None
 
@@ -337,8 +338,11 @@ def run(
                 slot.reader = None
                 if pid is None:
                     continue
-                if announced:
-                    logger.info("worker %d restarted: pid %d (was %s), listening on port %d", slot.index, pid, slot.pid, port)
+                if slot.dead_pid is not None:
+                    logger.info(
+                        "worker %d restarted: pid %d (was %d), listening on port %d", slot.index, pid, slot.dead_pid, port
+                    )
+                    slot.dead_pid = None
                 slot.pid = pid
                 if not announced and all(s.pid is not None for s in slots):
                     announced = True
@@ -355,6 +359,7 @@ def run(
                 pid = process.pid
                 process.close()
                 slot.process = None
+                slot.dead_pid = pid
                 if slot.reader is not None:
                     slot.reader.close()
                     slot.reader = None
