@@ -27,6 +27,32 @@ on a shared machine, where the others depend on what else runs. All on
 loopback; bounded in time (``--timeout`` per phase); raises RLIMIT_NOFILE to
 its hard limit. Results go to stdout and ``reports/pubsub/fanout.json``.
 
+``--compare`` sets wsio's Hub beside the fan-out people write without a hub::
+
+    python bench/pubsub_fanout.py --compare [--subscribers 2000] [--messages 50] [--size 64]
+
+Three set-ups, every server on wsio (``wsio.serve``), the same subscribers and
+the same messages (server 0 publishes, every subscriber of both servers gets
+each message):
+
+- ``hub/memory``: ``Hub()`` in memory; each server publishes to its own
+  subscribers (there is no Redis to cross), as in the memory scenario above;
+- ``hub/redis``: ``Hub("redis://...")``: one Redis subscription per process and
+  topic, the hub fans out to its connections;
+- ``plain/redis``: no hub: each connection's handler opens its own redis-py
+  asyncio ``PubSub``, subscribes to the channel and forwards what it gets with
+  ``await ws.send(...)``: one Redis connection and subscription per client.
+
+Besides deliveries/s and the servers' CPU per delivery, it reports Redis's CPU
+per delivery (``/proc/PID/stat`` of the redis-server it started), Redis's
+connections, and memory per idle subscriber: the RSS of each server process
+(``VmRSS``, after a GC) and of redis-server once every subscriber is connected
+and subscribed, minus their RSS before (after one connection was opened and
+closed, so that lazy imports don't count), divided by the subscribers. The
+plain approach's ratios to ``hub/redis`` come last. It writes
+``bench/results/pubsub.md`` and ``bench/results/pubsub.json`` (``--results
+DIR`` elsewhere), with the load average before and after.
+
 ``--recovery`` measures recovery instead (wsio only)::
 
     python bench/pubsub_fanout.py --recovery [--clients 5000] [--missed 100]
@@ -46,9 +72,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
+import platform
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -68,6 +97,27 @@ def cpu_seconds() -> float:
     """CPU time of this process so far, user and system (send() calls are most of it)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """Resident set size of a process, in KiB (``VmRSS`` in ``/proc/PID/status``)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of another process so far, from ``/proc/PID/stat``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settled_rss() -> str:
+    gc.collect()
+    return json.dumps(rss_kib())
 
 
 def frame_size(size: int) -> int:
@@ -103,6 +153,8 @@ async def serve_wsio(port: int, redis_url: str | None) -> None:
             return str(len(hub.subscribers(TOPIC)))
         if command[0] == "cpu":
             return json.dumps(cpu_seconds())
+        if command[0] == "rss":
+            return settled_rss()
         n, size = int(command[1]), int(command[2])
         payload = "x" * size
         start = time.perf_counter()
@@ -154,6 +206,8 @@ async def serve_websockets(port: int, redis_url: str | None) -> None:
             return str(len(connections))
         if command[0] == "cpu":
             return json.dumps(cpu_seconds())
+        if command[0] == "rss":
+            return settled_rss()
         n, size = int(command[1]), int(command[2])
         payload = "x" * size
         start = time.perf_counter()
@@ -169,6 +223,66 @@ async def serve_websockets(port: int, redis_url: str | None) -> None:
     if client is not None:
         relay_task.cancel()
         await client.aclose()
+
+
+PLAIN_CHANNEL = "bench-plain:" + TOPIC
+
+
+async def serve_plain(port: int, redis_url: str) -> None:
+    """The fan-out written without a hub: each connection's handler subscribes to Redis itself.
+
+    One redis-py asyncio ``PubSub`` (so one Redis connection) per WebSocket
+    connection, and a task that forwards each message it reads; publishing is
+    a plain ``PUBLISH``, which Redis sends to every subscribed connection.
+    """
+    import redis.asyncio
+
+    import wsio
+
+    # redis-py's pool holds 100 connections unless told otherwise, and each PubSub takes one.
+    client = redis.asyncio.Redis.from_url(redis_url, max_connections=1_000_000)
+    subscribed = 0
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        nonlocal subscribed
+        pubsub = client.pubsub()
+        await pubsub.subscribe(PLAIN_CHANNEL)
+        subscribed += 1
+
+        async def forward() -> None:
+            try:
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await ws.send(message["data"].decode())
+            except wsio.ConnectionClosed:
+                pass
+
+        task = asyncio.get_running_loop().create_task(forward())
+        try:
+            await ws.wait_closed()
+        finally:
+            subscribed -= 1
+            task.cancel()
+            await pubsub.aclose()
+
+    async def handle(command: list[str]) -> str:
+        if command[0] == "count":
+            return str(subscribed)
+        if command[0] == "cpu":
+            return json.dumps(cpu_seconds())
+        if command[0] == "rss":
+            return settled_rss()
+        n, size = int(command[1]), int(command[2])
+        payload = "x" * size
+        start = time.perf_counter()
+        for _ in range(n):
+            await client.publish(PLAIN_CHANNEL, payload)
+        return json.dumps({"seconds": time.perf_counter() - start, "dropped": None})
+
+    async with wsio.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=4096):
+        print("ready", flush=True)
+        await control(handle)
+    await client.aclose()
 
 
 # -- client processes ------------------------------------------------------------------------
@@ -382,18 +496,61 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def warm_up(port: int) -> None:
+    """Open one WebSocket connection and close it, so that lazy imports and first-use caches don't count as memory."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(REQUEST)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, "closed during the handshake"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101"), head
+        sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # a masked close frame, code 1000
+        sock.settimeout(2)
+        try:
+            while sock.recv(4096):
+                pass
+        except OSError:
+            pass
+
+
+def redis_clients(redis: Any) -> int:
+    """``connected_clients`` from ``INFO clients``."""
+    info = redis.command("INFO", "clients").decode()
+    return int(next(line.split(":")[1] for line in info.splitlines() if line.startswith("connected_clients:")))
+
+
 def scenario(
-    lib: str, backend: str, redis_url: str | None, subscribers: int, messages: int, size: int, timeout: float
+    lib: str,
+    backend: str,
+    redis_url: str | None,
+    subscribers: int,
+    messages: int,
+    size: int,
+    timeout: float,
+    redis: Any = None,
 ) -> dict[str, Any]:
     per_server = subscribers // 2
     ports = [free_port(), free_port()]
     servers = [
         Child("--role", "server", "--lib", lib, "--port", str(p), *(["--redis", redis_url] if redis_url else [])) for p in ports
     ]
+    redis_pid = redis.process.pid if redis is not None and redis.process is not None else None
     clients: list[Child] = []
     try:
         for server in servers:
             server.expect("ready")
+        # Memory: each server's RSS (and redis-server's) after one connection opened
+        # and closed, then again once every subscriber is connected and idle.
+        for port in ports:
+            warm_up(port)
+        time.sleep(0.3)
+        rss_before = []
+        for server in servers:
+            server.send("rss")
+            rss_before.append(server.answer())
+        redis_rss_before = rss_kib(redis_pid) if redis_pid else None
         started = time.monotonic()
         clients = [Child("--role", "client", "--port", str(p), "--count", str(per_server)) for p in ports]
         for client in clients:
@@ -406,11 +563,25 @@ def scenario(
                 if int(server.answer()) >= per_server or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
+        if lib == "plain" and redis is not None:
+            # redis-py's subscribe() doesn't wait for Redis to confirm: wait until Redis counts them all.
+            deadline = time.monotonic() + timeout
+            while int(redis.command("PUBSUB", "NUMSUB", PLAIN_CHANNEL)[1]) < per_server * 2:
+                assert time.monotonic() < deadline, "the subscriptions didn't all reach Redis"
+                time.sleep(0.05)
+        time.sleep(0.5)  # settle
+        rss_after = []
+        for server in servers:
+            server.send("rss")
+            rss_after.append(server.answer())
+        redis_rss_after = rss_kib(redis_pid) if redis_pid else None
+        connections_to_redis = redis_clients(redis) - 1 if redis is not None and backend == "redis" else 0  # not INFO's own
         expected_bytes = messages * frame_size(size) * per_server
         cpu_before = []
         for server in servers:
             server.send("cpu")
             cpu_before.append(server.answer())
+        redis_cpu_before = process_cpu_seconds(redis_pid) if redis_pid else 0.0
         for client in clients:
             client.send(f"expect {expected_bytes} {timeout}")
         start = time.monotonic()
@@ -423,36 +594,128 @@ def scenario(
         for server, before in zip(servers, cpu_before):
             server.send("cpu")
             cpu += server.answer() - before
+        redis_cpu = process_cpu_seconds(redis_pid) - redis_cpu_before if redis_pid else 0.0
         finished = [d["finished"] for d in done]
         received_messages = sum(d["received"] for d in done) // frame_size(size)
         elapsed = (max(finished) - start) if all(finished) else None
         publish_calls = messages * len(publishers)
         publish_seconds = max(p["seconds"] for p in published)
+        subscribed = per_server * 2
         return {
             "lib": lib,
             "backend": backend,
-            "subscribers": per_server * 2,
+            "subscribers": subscribed,
             "messages": messages,
             "size": size,
             "connect_seconds": round(connect_seconds, 2),
             "publish_calls_per_s": round(publish_calls / publish_seconds, 1),
             "server_cpu_seconds": round(cpu, 3),
             "server_cpu_us_per_delivery": round(cpu / max(received_messages, 1) * 1e6, 2),
+            "redis_cpu_us_per_delivery": round(redis_cpu / max(received_messages, 1) * 1e6, 2) if backend == "redis" else None,
             "deliveries": received_messages,
-            "expected_deliveries": messages * per_server * 2,
+            "expected_deliveries": messages * subscribed,
             "delivery_seconds": round(elapsed, 3) if elapsed else None,
             "deliveries_per_s": round(received_messages / elapsed) if elapsed else None,
             "dropped": [p["dropped"] for p in published],
+            "server_kib_per_subscriber": round((sum(rss_after) - sum(rss_before)) / subscribed, 2),
+            "redis_kib_per_subscriber": round((redis_rss_after - redis_rss_before) / subscribed, 2)
+            if backend == "redis" and redis_rss_before is not None and redis_rss_after is not None
+            else None,
+            "redis_connections": connections_to_redis,
         }
     finally:
         for child in clients + servers:
             child.stop()
 
 
+COMPARED = [("wsio", "memory", "hub/memory"), ("wsio", "redis", "hub/redis"), ("plain", "redis", "plain/redis")]
+
+
+def compare(redis: Any, args: Any, load_before: tuple[float, float, float]) -> None:
+    """``--compare``: the three set-ups, one after the other, then a table and the ratios."""
+    started = time.time()
+    results = []
+    for lib, backend, label in COMPARED:
+        url = redis.url if backend == "redis" else None
+        result = scenario(lib, backend, url, args.subscribers, args.messages, args.size, args.timeout, redis)
+        result["setup"] = label
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    load_after = os.getloadavg()
+    hub, plain = results[1], results[2]
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "n/a"
+
+    def fmt(x: Any, spec: str = ",") -> str:
+        return "-" if x is None else format(x, spec)
+
+    lines = [
+        "# Pub/sub fan-out: wsio's Hub beside a Redis subscription per connection",
+        "",
+        f"`python bench/pubsub_fanout.py --compare --subscribers {args.subscribers} --messages {args.messages} "
+        f"--size {args.size}`, measured {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(started))} UTC, "
+        f"{time.time() - started:.1f} s in all.",
+        f"Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs; servers, clients "
+        "and redis-server not pinned.",
+        f"Load average {'/'.join(f'{x:.1f}' for x in load_before)} before, "
+        f"{'/'.join(f'{x:.1f}' for x in load_after)} after (above 0 means other work shared the machine: "
+        "figures are noisier and lower; not final figures).",
+        "",
+        f"{args.subscribers:,} subscribers over 2 wsio server processes (2 client processes), {args.messages} messages "
+        f"of {args.size} bytes published by server 0 (hub/memory: by each server to its own); every server is "
+        "`wsio.serve`, only the fan-out differs. *us/delivery* is CPU time (user + system) per message delivered; "
+        "*KiB/subscriber* is the RSS growth per idle subscribed connection.",
+        "",
+        "| set-up | deliveries/s | delivered | server CPU us/delivery | Redis CPU us/delivery "
+        "| server KiB/subscriber | Redis KiB/subscriber | Redis connections |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['setup']} | {fmt(r['deliveries_per_s'])} | {r['deliveries']:,}/{r['expected_deliveries']:,} "
+            f"| {r['server_cpu_us_per_delivery']} | {fmt(r['redis_cpu_us_per_delivery'])} "
+            f"| {r['server_kib_per_subscriber']} | {fmt(r['redis_kib_per_subscriber'])} | {r['redis_connections']} |"
+        )
+    server_cpu = ratio(plain["server_cpu_us_per_delivery"], hub["server_cpu_us_per_delivery"])
+    lines += [
+        "",
+        "plain/redis against hub/redis, the same subscribers and messages through the same Redis:",
+        "",
+        f"- deliveries/s: the hub delivers {ratio(hub['deliveries_per_s'], plain['deliveries_per_s'])} as many per second;",
+        f"- server CPU per delivery: the plain approach costs {server_cpu} the hub's;",
+        f"- Redis CPU per delivery: {plain['redis_cpu_us_per_delivery']} us against {hub['redis_cpu_us_per_delivery']} us "
+        f"({ratio(plain['redis_cpu_us_per_delivery'], hub['redis_cpu_us_per_delivery'])}; clock ticks of 10 ms: "
+        f"Redis writes each message to {plain['redis_connections']:,} connections instead of {hub['redis_connections']});",
+        f"- server memory per idle subscriber: {ratio(plain['server_kib_per_subscriber'], hub['server_kib_per_subscriber'])} "
+        f"the hub's, plus {fmt(plain['redis_kib_per_subscriber'])} KiB in redis-server "
+        f"(hub: {fmt(hub['redis_kib_per_subscriber'])}).",
+        "",
+    ]
+    report = "\n".join(lines)
+    print()
+    print(report)
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "pubsub.md"), "w") as f:
+        f.write(report)
+    meta = {
+        "command": f"--compare --subscribers {args.subscribers} --messages {args.messages} --size {args.size}",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+    }
+    with open(os.path.join(args.results, "pubsub.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=2)
+        f.write("\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=["main", "server", "client", "recovery-server"], default="main")
-    parser.add_argument("--lib", choices=["wsio", "websockets"])
+    parser.add_argument("--lib", choices=["wsio", "websockets", "plain"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--redis")
     parser.add_argument("--count", type=int)
@@ -462,6 +725,14 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120)
     parser.add_argument("--only", choices=["wsio", "websockets"])
     parser.add_argument("--recovery", action="store_true", help="measure recovery instead of fan-out")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="wsio's Hub (memory, Redis) beside a redis-py PubSub per connection, with memory per subscriber",
+    )
+    parser.add_argument(
+        "--results", default=os.path.join(ROOT, "bench", "results"), help="where --compare writes pubsub.{md,json}"
+    )
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--missed", type=int, default=100)
     args = parser.parse_args()
@@ -470,7 +741,7 @@ def main() -> None:
         asyncio.run(serve_recovery(args.port, args.redis, args.count))
         return
     if args.role == "server":
-        serve = serve_wsio if args.lib == "wsio" else serve_websockets
+        serve = {"wsio": serve_wsio, "websockets": serve_websockets, "plain": serve_plain}[args.lib]
         asyncio.run(serve(args.port, args.redis))
         return
     if args.role == "client":
@@ -494,6 +765,12 @@ def main() -> None:
         with open(os.path.join(ROOT, "reports", "pubsub", "recovery.json"), "w") as f:
             json.dump(result, f, indent=2)
         return
+    if args.compare:
+        try:
+            compare(redis, args, load_before)
+        finally:
+            redis.close()
+        return
     results = []
     try:
         for backend in ("memory", "redis"):
@@ -501,7 +778,7 @@ def main() -> None:
                 if args.only and lib != args.only:
                     continue
                 url = redis.url if backend == "redis" else None
-                result = scenario(lib, backend, url, args.subscribers, args.messages, args.size, args.timeout)
+                result = scenario(lib, backend, url, args.subscribers, args.messages, args.size, args.timeout, redis)
                 results.append(result)
                 print(json.dumps(result), flush=True)
     finally:

@@ -10,8 +10,12 @@ price: the handler must be importable by the workers (a ``"module:attr"``
 string, or a function or an app object defined at module level).
 
 Every worker listens on the same port with ``SO_REUSEPORT``: the kernel spreads
-new connections across them, with no process in the middle. The parent only
-starts the workers, waits, and stops them.
+new connections across them, with no process in the middle. The parent starts
+the workers, supervises them, and stops them: a worker that dies is replaced
+by a new one on the same port (the parent holds the port with a socket bound,
+not listening, with ``SO_REUSEPORT``), while the others go on serving their
+connections; a worker that keeps dying makes the parent give up and stop
+everything (``max_restarts`` within ``restart_window``).
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import queue
 import signal
 import socket
 import time
+from collections import deque
 from typing import Any, Callable
 
 from .asyncio.server import serve
@@ -38,6 +42,16 @@ logger = logging.getLogger("wsio.server")
 
 #: What the worker processes are started with (see the module docstring).
 START_METHOD = "spawn"
+
+#: ``run()``'s defaults for replacing dead workers: a worker may die
+#: ``MAX_RESTARTS`` times within ``RESTART_WINDOW`` seconds and be replaced; one
+#: more death in that window and ``run()`` gives up. A replacement starts
+#: ``RESTART_BACKOFF`` seconds after its predecessor died, twice that after the
+#: next death in the window, and so on, at most ``RESTART_BACKOFF_MAX`` seconds.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+RESTART_BACKOFF = 0.1
+RESTART_BACKOFF_MAX = 10.0
 
 
 def _resolve(target: Any) -> Any:
@@ -101,7 +115,7 @@ def _worker_main(
     index: int,
     log_level: int | None,
 ) -> None:
-    """The body of a worker process."""
+    """The body of a worker process; ``ready`` is the write end of a pipe, for its PID once it listens."""
     os.environ["WSIO_WORKER"] = str(index)
     if log_level is not None:
         logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
@@ -109,9 +123,38 @@ def _worker_main(
     # event loop handles it; the worker then just exits.
     try:
         app = _resolve(target)
-        asyncio.run(_serve_app(app, host, port, serve_options, lambda _server: ready.put((index, os.getpid()))))
+        asyncio.run(_serve_app(app, host, port, serve_options, lambda _server: _report_ready(ready)))
     except KeyboardInterrupt:
         pass
+
+
+def _report_ready(ready: Any) -> None:
+    ready.send(os.getpid())
+    ready.close()
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    """``-9`` -> ``"was killed by SIGKILL"``; ``1`` -> ``"exited with code 1"``."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"was killed by {name}"
+    return f"exited with code {exitcode}"
+
+
+class _Slot:
+    """One worker's place: its current process, and when its predecessors died."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.process: Any = None  # a multiprocessing Process, None while waiting to restart
+        self.reader: Any = None  # the read end of its "ready" pipe, until it reported
+        self.pid: int | None = None  # the PID of the last worker that reported ready
+        self.dead_pid: int | None = None  # the PID of the worker being replaced, until its replacement listens
+        self.deaths: deque[float] = deque()  # monotonic times, within the restart window
+        self.restart_at: float | None = None
 
 
 def _check_port(host: str | None, port: int) -> socket.socket:
@@ -151,6 +194,9 @@ def run(
     workers: int = 1,
     shutdown_timeout: float | None = None,
     on_ready: Callable[[int, list[int]], None] | None = None,
+    max_restarts: int = MAX_RESTARTS,
+    restart_window: float = RESTART_WINDOW,
+    restart_backoff: float = RESTART_BACKOFF,
     **serve_options: Any,
 ) -> None:
     """Serve ``handler_or_app`` on ``host``:``port`` in ``workers`` processes, until SIGTERM or SIGINT.
@@ -179,18 +225,37 @@ def run(
             after SIGTERM or SIGINT before they are killed (default:
             ``close_timeout`` + 5, i.e. 15 s).
         on_ready: called in this process as ``on_ready(port, pids)`` once every
-            worker listens.
+            worker listens (once: not again when a worker is replaced).
+        max_restarts, restart_window: with ``workers > 1``, a worker that dies
+            is replaced, up to ``max_restarts`` times (default 5) within
+            ``restart_window`` seconds (default 60) for each worker number; the
+            next death within the window stops everything (see below).
+            ``max_restarts=0`` replaces none: the first death stops everything.
+        restart_backoff: seconds between a worker's death and the start of its
+            replacement (default 0.1), doubled for each further death of that
+            worker number within ``restart_window``, at most 10 s.
         serve_options: passed to :func:`wsio.serve` in each worker (picklable
             values when ``workers > 1``).
 
     SIGTERM or SIGINT (Ctrl-C) stops the server: each worker stops accepting,
     closes its connections with 1001 (going away), runs ``shutdown()`` and
-    exits. If a worker dies on its own, the others are stopped too and ``run``
-    raises ``RuntimeError``: a supervisor (systemd, Kubernetes) restarts the
-    whole, rather than ``run`` looping on a worker that can't start.
+    exits.
+
+    If a worker dies on its own (a crash, the OOM killer, a SIGKILL), its
+    connections are lost, but the other workers go on serving theirs: after
+    ``restart_backoff`` a new worker, with the same number and a new PID, starts
+    listening on the same port (a WARNING on the ``wsio.server`` logger says
+    which worker died and how, an INFO line when its replacement listens). A
+    worker that dies more than ``max_restarts`` times within
+    ``restart_window`` seconds (one that can't start, say) is not replaced
+    again: ``run`` logs an ERROR saying so, stops the other workers as on
+    SIGTERM and raises ``RuntimeError``, so that a crash loop ends, and a
+    supervisor above (systemd, Kubernetes) sees the failure.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, not {workers}")
+    if max_restarts < 0:
+        raise ValueError(f"max_restarts must be >= 0, not {max_restarts}")
     if shutdown_timeout is None:
         close_timeout = serve_options.get("close_timeout", 10)
         shutdown_timeout = (close_timeout or 10) + 5
@@ -217,21 +282,29 @@ def run(
             raise TypeError(
                 f"workers can't import {handler_or_app!r} ({exc}): define it at module level or pass it as 'module:attr'"
             ) from exc
+    # The holder keeps the port (bound with SO_REUSEPORT, not listening) for as
+    # long as run() runs: a replacement worker always finds it free to join.
     holder = _check_port(host, port)
     port = holder.getsockname()[1]
     options = {**serve_options, "reuse_port": True}
     root = logging.getLogger()
     log_level = root.getEffectiveLevel() if root.handlers else None
     context: Any = multiprocessing.get_context(START_METHOD)
-    ready = context.Queue()
-    processes = [
-        context.Process(
+    slots = [_Slot(index) for index in range(workers)]
+
+    def start(slot: _Slot) -> None:
+        # One pipe per worker for its "ready": no lock shared between workers,
+        # which a worker killed while holding it would leave taken.
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(
             target=_worker_main,
-            args=(handler_or_app, host, port, options, ready, index, log_level),
-            name=f"wsio-worker-{index}",
+            args=(handler_or_app, host, port, options, writer, slot.index, log_level),
+            name=f"wsio-worker-{slot.index}",
         )
-        for index in range(workers)
-    ]
+        process.start()
+        writer.close()
+        slot.process, slot.reader, slot.restart_at = process, reader, None
+
     stopping: list[int] = []
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -239,33 +312,84 @@ def run(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     failed: str | None = None
+    announced = False
     try:
-        for process in processes:
-            process.start()
-        pending = workers
-        pids: dict[int, int] = {}
+        for slot in slots:
+            start(slot)
         while not stopping and failed is None:
-            dead = [p for p in processes if p.exitcode is not None]
-            if dead:
-                failed = f"worker {dead[0].name} (pid {dead[0].pid}) exited with code {dead[0].exitcode}"
+            now = time.monotonic()
+            for slot in slots:
+                if slot.restart_at is not None and now >= slot.restart_at:
+                    start(slot)
+            waiting = [slot.process.sentinel for slot in slots if slot.process is not None]
+            waiting += [slot.reader for slot in slots if slot.reader is not None]
+            timeout = min([0.2] + [slot.restart_at - now for slot in slots if slot.restart_at is not None])
+            multiprocessing.connection.wait(waiting, max(0.0, timeout))
+            if stopping:  # a Ctrl-C reaches the workers too: their exits are no deaths
                 break
-            if pending:
-                try:
-                    index, pid = ready.get(timeout=0.1)
-                except queue.Empty:
+            for slot in slots:
+                if slot.reader is None or not slot.reader.poll():
                     continue
-                pids[index] = pid
-                pending -= 1
-                if not pending:
-                    logger.info("serving on %s:%d with %d workers: pids %s", host, port, workers, sorted(pids.values()))
+                try:
+                    pid = slot.reader.recv()
+                except (EOFError, OSError):
+                    pid = None  # it died before listening: its sentinel tells
+                slot.reader.close()
+                slot.reader = None
+                if pid is None:
+                    continue
+                if slot.dead_pid is not None:
+                    logger.info(
+                        "worker %d restarted: pid %d (was %d), listening on port %d", slot.index, pid, slot.dead_pid, port
+                    )
+                    slot.dead_pid = None
+                slot.pid = pid
+                if not announced and all(s.pid is not None for s in slots):
+                    announced = True
+                    pids = [s.pid for s in slots if s.pid is not None]
+                    logger.info("serving on %s:%d with %d workers: pids %s", host, port, workers, sorted(pids))
                     if on_ready is not None:
-                        on_ready(port, [pids[i] for i in sorted(pids)])
-            else:
-                multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.2)
+                        on_ready(port, pids)
+            now = time.monotonic()
+            for slot in slots:
+                process = slot.process
+                if process is None or process.exitcode is None:
+                    continue
+                how = _describe_exit(process.exitcode)
+                pid = process.pid
+                process.close()
+                slot.process = None
+                slot.dead_pid = pid
+                if slot.reader is not None:
+                    slot.reader.close()
+                    slot.reader = None
+                slot.deaths.append(now)
+                while slot.deaths and slot.deaths[0] < now - restart_window:
+                    slot.deaths.popleft()
+                if len(slot.deaths) > max_restarts:
+                    failed = (
+                        f"worker {slot.index} (pid {pid}) {how}; it died {len(slot.deaths)} "
+                        f"time{'s' if len(slot.deaths) != 1 else ''} within "
+                        f"{restart_window:g}s, more than max_restarts={max_restarts}: giving up"
+                    )
+                    break
+                delay = min(restart_backoff * 2 ** (len(slot.deaths) - 1), RESTART_BACKOFF_MAX)
+                logger.warning(
+                    "worker %d (pid %s) %s; restarting it in %.1fs (restart %d of at most %d within %gs)",
+                    slot.index,
+                    pid,
+                    how,
+                    delay,
+                    len(slot.deaths),
+                    max_restarts,
+                    restart_window,
+                )
+                slot.restart_at = now + delay
         if failed is not None:
-            logger.error("%s; stopping the others", failed)
+            logger.error("%s; stopping the other workers", failed)
         else:
             logger.info("received %s; stopping %d workers", signal.Signals(stopping[0]).name, workers)
+        processes = [slot.process for slot in slots if slot.process is not None]
         for process in processes:
             if process.exitcode is None and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
@@ -283,6 +407,8 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         holder.close()
-        ready.close()
+        for slot in slots:
+            if slot.reader is not None:
+                slot.reader.close()
     if failed is not None:
         raise RuntimeError(failed)

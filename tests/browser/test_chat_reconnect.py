@@ -62,12 +62,6 @@ class ChatProcess:
         line = self.process.stdout.readline().decode()
         assert line.startswith("chat on http://"), f"the chat didn't start: {line!r}; see {self.log.name}"
 
-    def wait(self) -> None:
-        """Wait for it to exit by itself (as wsio.run does when a worker dies)."""
-        assert self.process is not None
-        self.process.wait(30)
-        self.stop()
-
     def stop(self, sig: int = signal.SIGTERM) -> None:
         process, self.process = self.process, None
         if process is None:
@@ -98,9 +92,10 @@ def publish(redis_url: str, room: str, count: int, every: float) -> None:
 
 @pytest.mark.parametrize("how", ["restart", "worker-killed"])
 def test_the_page_misses_nothing_through_a_server_restart(redis_server: RedisServer, how: str) -> None:
-    # restart: SIGTERM, the page's connection closes (1001). worker-killed: 2 workers,
-    # the page's own worker gets SIGKILL (wsio.run then stops the other and exits);
-    # the names it held stay in Redis, and the page takes its own back with its token.
+    # restart: SIGTERM, the page's connection closes (1001), and the chat starts again.
+    # worker-killed: 2 workers, the page's own worker gets SIGKILL; wsio.run replaces it
+    # while the other serves on, and the page reconnects by itself (to either); the names
+    # the dead worker held stay in Redis, and the page takes its own back with its token.
     chat = ChatProcess(free_port(), redis_server.url, 1 if how == "restart" else 2)
     chat.start()
     try:
@@ -113,12 +108,15 @@ def test_the_page_misses_nothing_through_a_server_restart(redis_server: RedisSer
             time.sleep(0.8)
             if how == "restart":
                 chat.stop()
+                page.wait_for_function("!document.getElementById('status').classList.contains('connected')", timeout=10_000)
+                time.sleep(0.5)
+                chat.start()  # on the same port; the page comes back by itself
             else:
                 os.kill(int(worker), signal.SIGKILL)
-                chat.wait()
-            page.wait_for_function("!document.getElementById('status').classList.contains('connected')", timeout=10_000)
-            time.sleep(0.5)
-            chat.start()  # on the same port; the page comes back by itself
+                page.wait_for_function(  # its new connection's hello names another worker
+                    "pid => document.getElementById('worker').textContent !== pid", arg=worker, timeout=20_000
+                )
+                assert chat.process is not None and chat.process.poll() is None, "wsio.run serves on"
             publisher.join(60)
             assert not publisher.is_alive()
             page.wait_for_function(

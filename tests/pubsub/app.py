@@ -91,6 +91,19 @@ async def echo(ws: wsio.ServerConnection) -> None:
         await ws.send(f"{os.getpid()}:{message}")
 
 
+class Crash:
+    """An app whose workers die as they start (exit code 3), for wsio.run()'s give-up test."""
+
+    async def startup(self) -> None:
+        os._exit(3)
+
+    async def __call__(self, ws: wsio.ServerConnection) -> None:
+        pass
+
+
+crash = Crash()
+
+
 def ready(port: int, pids: list[int]) -> None:
     print(f"ready {port} {' '.join(map(str, pids))}", flush=True)
 
