@@ -219,10 +219,10 @@ class connect:
             kwargs.pop("sock", None)  # it served the first request; same origin: connect to the URI
             if not redirect.same_origin:
                 options = {**options, "extra_headers": None}
-        protocol = ClientProtocol(wsuri, **options)
 
         def factory() -> ClientConnection:
-            return self._connection_class(protocol, **self._connection_options)
+            # A fresh handshake each time: over HTTP/2, a refused stream opens it again.
+            return self._connection_class(ClientProtocol(wsuri, **options), **self._connection_options)
 
         if self._unix:
             _, connection = await loop.create_unix_connection(factory, self._path, ssl=ssl, **kwargs)
@@ -234,12 +234,12 @@ class connect:
             else:
                 host = port = proxy = None
             if proxy is None and self._http2 and ssl is not None and kwargs.get("sock") is None:
-                from .http2 import limits_from, open_connection
+                from .http2 import limits_from, open_websocket
 
                 own_context = self._kwargs.get("ssl") in (None, True)
                 limits = limits_from(self._http2)
                 assert limits is not None
-                connection = await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
+                connection = await open_websocket(factory, host, port, ssl, own_context, kwargs, limits)
             elif proxy is None:
                 _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
             else:

@@ -56,7 +56,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the http2 extra is missing
     raise ImportError("http2=True needs the h2 package: install wsio[http2]") from exc
 
-from ..exceptions import InvalidHandshake
+from ..exceptions import InvalidHandshake, InvalidMessage
 from .connection import BOUNDS_ITS_WRITES, TransportLost
 from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
@@ -129,6 +129,46 @@ def _has_bad_bytes(value: bytes) -> bool:
     return any(c in value for c in _FORBIDDEN_IN_FIELDS)
 
 
+class _H2Connection(h2.connection.H2Connection):
+    """h2's connection, except that a stream past the concurrent-stream limit is refused alone.
+
+    h2 answers a HEADERS frame that opens one stream more than
+    SETTINGS_MAX_CONCURRENT_STREAMS allows with a GOAWAY, which ends every
+    WebSocket on the connection. RFC 9113 5.1.2 has the stream refused by
+    itself: its header block is still decoded (the HPACK state is the
+    connection's), then it gets RST_STREAM REFUSED_STREAM, which tells the
+    client that nothing was processed and that it may try again (8.7), and
+    its events are dropped. The other streams go on.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        #: Streams refused since the session last looked (it counts them as a flood).
+        self.refused = 0
+        self._admitting = False
+
+    @property
+    def open_inbound_streams(self) -> int:
+        return 0 if self._admitting else super().open_inbound_streams
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        stream_id = frame.stream_id
+        if (
+            self.config.client_side
+            or stream_id in self.streams
+            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
+        ):
+            return super()._receive_headers_frame(frame)
+        self._admitting = True
+        try:
+            frames, events = super()._receive_headers_frame(frame)
+        finally:
+            self._admitting = False
+        self.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.refused += 1
+        return frames, [event for event in events if getattr(event, "stream_id", None) != stream_id]
+
+
 class H2Stream(asyncio.Transport):
     """One HTTP/2 stream as an asyncio transport for one WebSocket connection (or one plain request)."""
 
@@ -156,6 +196,9 @@ class H2Stream(asyncio.Transport):
         self._refusal_head: bytes | None = None
         self._refusal_body = bytearray()
         self._delivering = False  # in the protocol's data_received(): never re-entered
+        #: The peer didn't process this stream (REFUSED_STREAM, or above a GOAWAY's last
+        #: stream id; RFC 9113 8.7): a client may open its WebSocket again elsewhere.
+        self.refused = False
 
     # -- asyncio.Transport --------------------------------------------------------
 
@@ -375,6 +418,9 @@ class H2Stream(asyncio.Transport):
         self._ended = self._peer_ended = True
         if self._lost:
             return
+        if error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+            self.refused = True
+            self._session._refused(self)
         try:
             name = h2.errors.ErrorCodes(error_code).name
         except ValueError:
@@ -411,7 +457,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, limits: HTTP2Limits) -> None:
         self.limits = limits
         self.loop = asyncio.get_running_loop()
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=self.client_side, header_encoding=None))
+        self.h2 = _H2Connection(h2.config.H2Configuration(client_side=self.client_side, header_encoding=None))
         self.h2.local_settings = h2.settings.Settings(
             client=self.client_side,
             initial_values={
@@ -454,6 +500,10 @@ class _Session(asyncio.Protocol):
         except h2.exceptions.ProtocolError as exc:
             self._end(exc.error_code, f"HTTP/2 protocol error: {exc}")
             return
+        refused, self.h2.refused = self.h2.refused, 0
+        for _ in range(refused):  # streams over the limit, refused alone: as costly as resets
+            if self._flood("refused streams", self.limits.max_resets):
+                return
         for event in events:
             self._event(event)
             if self.closed:
@@ -594,11 +644,16 @@ class _Session(asyncio.Protocol):
     def _settings_changed(self) -> None:
         """Hook: the peer's SETTINGS arrived."""
 
+    def _refused(self, stream: H2Stream) -> None:
+        """Hook: the peer refused a stream (REFUSED_STREAM)."""
+
     def _terminated(self, event: h2.events.ConnectionTerminated) -> None:
         """GOAWAY: streams above its last stream id were not processed; the others may finish."""
         last = event.last_stream_id if event.last_stream_id is not None else 0
         lost = ConnectionError(f"HTTP/2 GOAWAY from peer ({event.error_code!s})")
         for stream_id, stream in list(self.streams.items()):
+            if stream_id > last:
+                stream.refused = True  # not processed: safe to open again elsewhere
             if stream_id > last or event.error_code:
                 stream._lost_with(lost)
         if not self.streams:
@@ -815,6 +870,8 @@ class ClientSession(_Session):
         #: ALPN chose h2.
         self.h2_selected = False
         self.goaway = False
+        #: The server refused a stream: it has no room for another, whatever its SETTINGS say.
+        self.refusing = False
         self.opening: asyncio.Task[None] | None = None
 
     async def open(self, host: str, port: int, context: ssl_module.SSLContext, kwargs: dict[str, Any]) -> None:
@@ -868,7 +925,7 @@ class ClientSession(_Session):
     def usable(self) -> bool:
         """Whether a new WebSocket may open a stream here (or wait for ``ready`` to say)."""
         ready = self.ready
-        if self.closed or self.goaway or ready.cancelled():
+        if self.closed or self.goaway or self.refusing or ready.cancelled():
             return False
         if not ready.done():
             return True
@@ -876,6 +933,11 @@ class ClientSession(_Session):
             return False
         limit = self.h2.remote_settings.max_concurrent_streams
         return limit is None or self.h2.open_outbound_streams < limit
+
+    def _refused(self, stream: H2Stream) -> None:
+        # The next WebSocket to this origin opens another connection; those open here go on.
+        self.refusing = True
+        self._forget()
 
     def _terminated(self, event: h2.events.ConnectionTerminated) -> None:
         self.goaway = True
@@ -914,6 +976,10 @@ class ClientSession(_Session):
         try:
             self.h2.send_headers(stream.stream_id, headers)
         except h2.exceptions.H2Error as exc:
+            # Not sent (e.g. the server's stream limit was reached meanwhile): safe to open elsewhere.
+            stream.refused = True
+            self.refusing = True
+            self._forget()
             stream._lost_with(ConnectionError(f"HTTP/2 stream refused: {exc}"))
             return
         self.schedule_flush()
@@ -1001,6 +1067,10 @@ async def open_connection(
         session.opening = loop.create_task(session.open(host, port, context, kwargs))
     usable = await asyncio.shield(session.ready)
     if usable:
+        if session.h2_selected and session.h2.remote_settings.max_concurrent_streams == 0:
+            session._forget()
+            session._end(h2.errors.ErrorCodes.NO_ERROR, "no stream allowed")
+            raise InvalidHandshake(f"{host}:{port} allows no HTTP/2 stream now (SETTINGS_MAX_CONCURRENT_STREAMS is 0)")
         if not session.usable():  # closed meanwhile, or concurrent callers filled it: another one
             return await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
         return session.open_stream(factory)
@@ -1023,4 +1093,41 @@ async def open_connection(
         connection.connection_made(transport)
         return connection
     _, connection = await loop.create_connection(factory, host, port, ssl=context, **kwargs)
+    return connection
+
+
+async def open_websocket(
+    factory: Callable[[], ClientConnection],
+    host: str,
+    port: int,
+    ssl: ssl_module.SSLContext,
+    own_context: bool,
+    kwargs: dict[str, Any],
+    limits: HTTP2Limits,
+) -> ClientConnection:
+    """:func:`open_connection`, up to its opening handshake; once more if the server refused the stream.
+
+    A stream the server refused (REFUSED_STREAM, or above the last stream id of
+    its GOAWAY) wasn't processed (RFC 9113 8.7): the WebSocket opens again, on
+    another HTTP/2 connection, since the refusing one is no longer offered.
+    ``factory`` makes a fresh connection (and handshake) each time. The
+    connection returned has its handshake done, or failed: ``handshake_done``
+    says which.
+    """
+    for attempt in (1, 2):
+        connection = await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
+        try:
+            await connection.handshake_done
+        except Exception as exc:
+            transport = connection.transport
+            if not (isinstance(transport, H2Stream) and transport.refused):
+                break
+            if attempt == 2:
+                raise InvalidMessage(f"{host}:{port} refused the WebSocket's HTTP/2 stream twice (REFUSED_STREAM)") from exc
+            logger.debug("%s:%s refused HTTP/2 stream %d: opening the WebSocket again", host, port, transport.stream_id)
+        except BaseException:
+            connection.transport.abort()
+            raise
+        else:
+            break
     return connection
