@@ -25,9 +25,13 @@ class RawH2:
         self.events: list[h2.events.Event] = []
 
     @classmethod
-    async def open(cls, port: int, ctx: ssl.SSLContext) -> RawH2:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
-        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+    async def open(cls, port: int, ctx: ssl.SSLContext | None) -> RawH2:
+        """Over TLS with ALPN h2; ``ctx`` None: cleartext, with prior knowledge (h2c)."""
+        if ctx is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+            assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
         raw = cls(reader, writer)
         raw.conn.initiate_connection()
         raw.flush()

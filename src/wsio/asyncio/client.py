@@ -47,7 +47,7 @@ class AsyncioConnectKwargs(ClientOptionsDict, total=False):
     ssl_shutdown_timeout: float | None
     happy_eyeballs_delay: float | None
     interleave: int | None
-    #: Open ``wss://`` WebSockets over one shared HTTP/2 connection per origin (RFC 8441): see :doc:`/topics/http2`.
+    #: Open WebSockets over one shared HTTP/2 connection per origin (RFC 8441; ``ws://``: h2c with prior knowledge): see :doc:`/topics/http2`.
     http2: bool | HTTP2Limits
     # Older names of additional_headers, open_timeout and create_connection.
     extra_headers: Any
@@ -233,7 +233,7 @@ class connect:
                 proxy = select_proxy(self.options.proxy, wsuri.secure, host, port)
             else:
                 host = port = proxy = None
-            if proxy is None and self._http2 and ssl is not None and kwargs.get("sock") is None:
+            if proxy is None and self._http2 and kwargs.get("sock") is None:
                 from .http2 import limits_from, open_websocket
 
                 own_context = self._kwargs.get("ssl") in (None, True)

@@ -834,6 +834,63 @@ class _ALPNSwitch(asyncio.Protocol):
         pass
 
 
+#: What an HTTP/2 client sends first (RFC 9113 3.4); over cleartext, with prior knowledge, it tells h2c from HTTP/1.1.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class _PrefaceSwitch(asyncio.Protocol):
+    """A cleartext connection accepted by a server with HTTP/2 on: its first bytes decide who serves it.
+
+    The HTTP/2 connection preface means h2c with prior knowledge (RFC 9113 3.3);
+    anything else is HTTP/1.1, which gets the bytes read so far. A client that
+    sends nothing is dropped after the server's ``open_timeout`` (or the HTTP/2
+    ``idle_timeout`` without one), as the connection it would have become would be.
+    """
+
+    def __init__(self, http1: Callable[[], Any], http2: Callable[[], ServerSession], timeout: float | None) -> None:
+        self.http1 = http1
+        self.http2 = http2
+        self.timeout = timeout
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(self.timeout, transport.abort)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        head = self.head = self.head + data
+        if len(head) < len(PREFACE) and PREFACE.startswith(head):
+            return  # a prefix of the preface: wait for the rest
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport = self.transport
+        assert transport is not None
+        protocol: Any
+        if head.startswith(PREFACE):
+            protocol = session = self.http2()
+            transport.set_protocol(session)
+            session.start(transport)
+        else:
+            protocol = self.http1()
+            transport.set_protocol(protocol)
+            protocol.connection_made(transport)
+            if transport.is_closing():
+                return  # e.g. over max_connections: answered already
+        protocol.data_received(head)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 def server_factory(
     server: Server,
     http1: Callable[[], Any],
@@ -841,9 +898,20 @@ def server_factory(
     limits: HTTP2Limits,
     ssl: ssl_module.SSLContext | None,
 ) -> Callable[[], asyncio.BaseProtocol]:
-    """The protocol factory of a server with HTTP/2 on; sets ALPN on its TLS context."""
+    """The protocol factory of a server with HTTP/2 on.
+
+    With TLS, ALPN decides (this sets the context's ALPN protocols); without,
+    the first bytes do: h2c with prior knowledge, or HTTP/1.1.
+    """
+    if ssl is None:
+        timeout = server.open_timeout if server.open_timeout is not None else limits.idle_timeout
+
+        def cleartext() -> asyncio.BaseProtocol:
+            return _PrefaceSwitch(http1, lambda: ServerSession(server, make_connection, limits), timeout)
+
+        return cleartext
     if not isinstance(ssl, ssl_module.SSLContext):
-        raise ValueError("http2=True needs ssl=: HTTP/2 is negotiated with TLS ALPN (h2c isn't supported)")
+        raise ValueError("http2=True needs an ssl.SSLContext, or no ssl= at all for cleartext HTTP/2 (h2c)")
     ssl.set_alpn_protocols(ALPN_PROTOCOLS)
 
     def factory() -> asyncio.BaseProtocol:
@@ -872,10 +940,16 @@ class ClientSession(_Session):
         self.goaway = False
         #: The server refused a stream: it has no room for another, whatever its SETTINGS say.
         self.refusing = False
+        #: Cleartext HTTP/2 with prior knowledge (h2c, RFC 9113 3.3): no TLS, no ALPN.
+        self.prior_knowledge = False
+        #: h2c: the server answered the preface in HTTP/1.x (it doesn't speak h2c).
+        self.http1_answer = False
+        self._first: bytes | None = b""  # h2c: the server's first bytes, until they tell HTTP/2 from HTTP/1.x
         self.opening: asyncio.Task[None] | None = None
 
-    async def open(self, host: str, port: int, context: ssl_module.SSLContext, kwargs: dict[str, Any]) -> None:
-        """Connect; ``ready`` says how it went, to every caller waiting for it."""
+    async def open(self, host: str, port: int, context: ssl_module.SSLContext | None, kwargs: dict[str, Any]) -> None:
+        """Connect (``context`` None: h2c); ``ready`` says how it went, to every caller waiting for it."""
+        self.prior_knowledge = context is None
         try:
             await self.loop.create_connection(lambda: self, host, port, ssl=context, **kwargs)
         except Exception as exc:
@@ -902,6 +976,8 @@ class ClientSession(_Session):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
         selected = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        if self.prior_knowledge:
+            selected = "h2"
         if selected != "h2":
             self.http1_transport = transport  # type: ignore[assignment]
             self.closed = True
@@ -911,10 +987,37 @@ class ClientSession(_Session):
         self.h2_selected = True
         self.start(transport)  # type: ignore[arg-type]
 
+    def data_received(self, data: bytes) -> None:
+        if self._first is not None and self.prior_knowledge:
+            # h2c: a server that doesn't speak it answers the preface in HTTP/1.x; a
+            # SETTINGS frame starts with a zero byte (its length is under 16 MiB).
+            head = self._first + data
+            if b"HTTP/".startswith(head[:5]):
+                if len(head) < 5:
+                    self._first = head
+                    return
+                self._first = None
+                self.http1_answer = True
+                self.closed = True
+                self._forget()
+                if not self.ready.done():
+                    self.ready.set_result(False)
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            self._first = None
+            data = head
+        super().data_received(data)
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._forget()
         if not self.ready.done():
+            if exc is None and self.prior_knowledge:
+                exc = ConnectionError(
+                    "the server closed the connection after the HTTP/2 preface: it doesn't speak "
+                    "cleartext HTTP/2 (h2c) with prior knowledge; http2=False uses HTTP/1.1"
+                )
             self.ready.set_exception(exc or ConnectionError("connection closed before HTTP/2 SETTINGS"))
             self.ready.exception()
 
@@ -964,7 +1067,7 @@ class ClientSession(_Session):
         headers = [
             (b":method", b"CONNECT"),
             (b":protocol", b"websocket"),
-            (b":scheme", b"https"),
+            (b":scheme", b"http" if self.prior_knowledge else b"https"),
             (b":path", request.path.encode()),
             (b":authority", request.headers["Host"].encode("latin-1")),
         ]
@@ -1029,6 +1132,9 @@ UNUSED_TIMEOUT = 5.0
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, ClientSession]] = weakref.WeakKeyDictionary()
 _default_context: ssl_module.SSLContext | None = None
+#: Seconds a client remembers that an origin answered the h2c preface in HTTP/1.1 (and uses HTTP/1.1 for it).
+H2C_RETRY_AFTER = 300.0
+_http1_only: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, float]] = weakref.WeakKeyDictionary()
 
 
 def _h2_default_context() -> ssl_module.SSLContext:
@@ -1043,7 +1149,7 @@ async def open_connection(
     factory: Callable[[], ClientConnection],
     host: str,
     port: int,
-    ssl: ssl_module.SSLContext,
+    ssl: ssl_module.SSLContext | None,
     own_context: bool,
     kwargs: dict[str, Any],
     limits: HTTP2Limits,
@@ -1054,11 +1160,20 @@ async def open_connection(
     a context with ALPN ``h2`` is wsio's too, and falling back to HTTP/1.1 when
     the server speaks HTTP/2 without extended CONNECT uses ``ssl``. A context
     the caller passed is used as it is: its ALPN protocols decide.
+
+    ``ssl`` None (``ws://``): cleartext HTTP/2 with prior knowledge (h2c). A
+    server that answers its preface in HTTP/1.x gets the WebSocket over
+    HTTP/1.1 on a new connection, and so do the next ones to it for
+    :data:`H2C_RETRY_AFTER` seconds.
     """
     loop = asyncio.get_running_loop()
     pool = _pools.setdefault(loop, {})
-    context = _h2_default_context() if own_context else ssl
+    context = None if ssl is None else _h2_default_context() if own_context else ssl
     key = (host, port, kwargs.get("server_hostname"), id(context))
+    http1_only = _http1_only.setdefault(loop, {})
+    if context is None and http1_only.get(key, 0.0) > loop.time():
+        _, connection = await loop.create_connection(factory, host, port, **kwargs)
+        return connection
     session = pool.get(key)
     if session is None or not session.usable():
         session = ClientSession(limits, key)
@@ -1075,10 +1190,19 @@ async def open_connection(
             return await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
         return session.open_stream(factory)
     session._forget()
-    if session.h2_selected:
+    if session.http1_answer:
+        if http1_only.get(key, 0.0) <= loop.time():
+            logger.info(
+                "%s:%s answered the HTTP/2 preface in HTTP/1.1 (no h2c): WebSockets to it use HTTP/1.1 for %ds",
+                host,
+                port,
+                H2C_RETRY_AFTER,
+            )
+        http1_only[key] = loop.time() + H2C_RETRY_AFTER
+    elif session.h2_selected:
         # HTTP/2 without extended CONNECT: HTTP/1.1 needs a context that doesn't offer h2.
         session._end(h2.errors.ErrorCodes.NO_ERROR, "no extended CONNECT")
-        if not own_context:
+        if not own_context and ssl is not None:
             raise InvalidHandshake(
                 f"{host}:{port} negotiated HTTP/2 but doesn't support WebSocket over HTTP/2 (RFC 8441): "
                 "pass an ssl context without h2 in its ALPN protocols, or http2=False"
@@ -1100,7 +1224,7 @@ async def open_websocket(
     factory: Callable[[], ClientConnection],
     host: str,
     port: int,
-    ssl: ssl_module.SSLContext,
+    ssl: ssl_module.SSLContext | None,
     own_context: bool,
     kwargs: dict[str, Any],
     limits: HTTP2Limits,
