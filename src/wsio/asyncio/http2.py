@@ -196,9 +196,10 @@ class H2Stream(asyncio.Transport):
         self._refusal_head: bytes | None = None
         self._refusal_body = bytearray()
         self._delivering = False  # in the protocol's data_received(): never re-entered
-        #: The peer didn't process this stream (REFUSED_STREAM, or above a GOAWAY's last
-        #: stream id; RFC 9113 8.7): a client may open its WebSocket again elsewhere.
-        self.refused = False
+        #: How the peer refused this stream without processing it (RFC 9113 8.7), or None:
+        #: "REFUSED_STREAM", "GOAWAY" (above its last stream id), "not sent" (over the
+        #: limit). A client may open its WebSocket again elsewhere.
+        self.refused: str | None = None
 
     # -- asyncio.Transport --------------------------------------------------------
 
@@ -419,7 +420,7 @@ class H2Stream(asyncio.Transport):
         if self._lost:
             return
         if error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
-            self.refused = True
+            self.refused = "REFUSED_STREAM"
             self._session._refused(self)
         try:
             name = h2.errors.ErrorCodes(error_code).name
@@ -653,7 +654,7 @@ class _Session(asyncio.Protocol):
         lost = ConnectionError(f"HTTP/2 GOAWAY from peer ({event.error_code!s})")
         for stream_id, stream in list(self.streams.items()):
             if stream_id > last:
-                stream.refused = True  # not processed: safe to open again elsewhere
+                stream.refused = "GOAWAY"  # not processed: safe to open again elsewhere
             if stream_id > last or event.error_code:
                 stream._lost_with(lost)
         if not self.streams:
@@ -1080,7 +1081,7 @@ class ClientSession(_Session):
             self.h2.send_headers(stream.stream_id, headers)
         except h2.exceptions.H2Error as exc:
             # Not sent (e.g. the server's stream limit was reached meanwhile): safe to open elsewhere.
-            stream.refused = True
+            stream.refused = "not sent"
             self.refusing = True
             self._forget()
             stream._lost_with(ConnectionError(f"HTTP/2 stream refused: {exc}"))
@@ -1247,8 +1248,16 @@ async def open_websocket(
             if not (isinstance(transport, H2Stream) and transport.refused):
                 break
             if attempt == 2:
-                raise InvalidMessage(f"{host}:{port} refused the WebSocket's HTTP/2 stream twice (REFUSED_STREAM)") from exc
-            logger.debug("%s:%s refused HTTP/2 stream %d: opening the WebSocket again", host, port, transport.stream_id)
+                raise InvalidMessage(
+                    f"{host}:{port} refused the WebSocket's HTTP/2 stream on two connections ({transport.refused})"
+                ) from exc
+            logger.debug(
+                "%s:%s refused HTTP/2 stream %d (%s): opening the WebSocket again",
+                host,
+                port,
+                transport.stream_id,
+                transport.refused,
+            )
         except BaseException:
             connection.transport.abort()
             raise
