@@ -8,7 +8,7 @@ import ssl as ssl_module
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator
 
 from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
-from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus
+from ..exceptions import CertificateVerificationError, InvalidHandshake, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.machine import ClientProtocol, State
 from ..protocol.events import Event
@@ -74,6 +74,18 @@ class ClientRole(BaseConnection):
         super().connection_made(transport)
         protocol: ClientProtocol = self.protocol  # type: ignore[assignment]
         try:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if (
+                ssl_object is not None
+                and ssl_object.selected_alpn_protocol() == "h2"
+                and transport.get_extra_info("http2_stream_id") is None
+            ):
+                # An HTTP/1.1 handshake on a connection where TLS agreed on HTTP/2: the
+                # server would answer with an HTTP/2 error nobody could read.
+                raise InvalidHandshake(
+                    "the server chose HTTP/2 in TLS ALPN (the ssl context offers h2): "
+                    "pass http2=True, or a context without h2 in its ALPN protocols"
+                )
             request = protocol.connect()
         except Exception as exc:
             # E.g. an invalid header: connect() raises it, rather than the
