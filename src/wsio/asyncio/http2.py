@@ -32,6 +32,10 @@ status and body. A client stream does the reverse: it sends
 :attr:`ClientProtocol.request` as an extended CONNECT, and turns a
 ``:status 200`` into the 101 (with the ``Sec-WebSocket-Accept`` the core
 expects) that it feeds to the core.
+
+Over TLS, ALPN picks HTTP/2; over cleartext, a server tells the HTTP/2
+preface (h2c with prior knowledge, RFC 9113 3.3) from an HTTP/1.1 request by
+the first bytes, and a client sends the preface to ``ws://`` URIs.
 """
 
 from __future__ import annotations
