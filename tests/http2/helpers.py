@@ -25,9 +25,13 @@ class RawH2:
         self.events: list[h2.events.Event] = []
 
     @classmethod
-    async def open(cls, port: int, ctx: ssl.SSLContext) -> RawH2:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
-        assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
+    async def open(cls, port: int, ctx: ssl.SSLContext | None) -> RawH2:
+        """Over TLS with ALPN h2; ``ctx`` None: cleartext, with prior knowledge (h2c)."""
+        if ctx is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+            assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "h2"
         raw = cls(reader, writer)
         raw.conn.initiate_connection()
         raw.flush()
@@ -79,3 +83,48 @@ class RawH2:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def client_frame(text: str) -> bytes:
+    """A short masked text frame (mask key zero: the payload reads as it is)."""
+    payload = text.encode()
+    assert len(payload) < 126
+    return bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+def server_frames(data: bytes) -> list[str]:
+    """The short unmasked text frames in ``data``."""
+    texts = []
+    while data:
+        assert data[0] == 0x81 and data[1] < 126, data
+        length = data[1]
+        texts.append(data[2 : 2 + length].decode())
+        data = data[2 + length :]
+    return texts
+
+
+async def open_websocket(raw: RawH2, path: str = "/", scheme: str = "https") -> tuple[int, int]:
+    """An extended CONNECT on ``raw``: its stream id and the status it got (0 if reset)."""
+    stream_id = raw.conn.get_next_available_stream_id()
+    headers = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", scheme), (":authority", "localhost")]
+    raw.conn.send_headers(stream_id, [*headers, (":path", path), ("sec-websocket-version", "13")])
+    raw.flush()
+    event = await raw.until(
+        lambda e: isinstance(e, (h2.events.ResponseReceived, h2.events.StreamReset)) and e.stream_id == stream_id
+    )
+    if isinstance(event, h2.events.StreamReset):
+        return stream_id, 0
+    assert isinstance(event, h2.events.ResponseReceived)
+    return stream_id, int(dict(event.headers or ())[b":status"])
+
+
+async def echo_over(raw: RawH2, stream_id: int, text: str) -> str:
+    """Send a text message on a WebSocket stream of ``raw``; return the message that comes back."""
+    raw.conn.send_data(stream_id, client_frame(text))
+    raw.flush()
+    event = await raw.until(lambda e: isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id)
+    assert isinstance(event, h2.events.DataReceived)
+    raw.conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+    raw.flush()
+    (message,) = server_frames(event.data)
+    return message

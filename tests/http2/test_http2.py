@@ -119,9 +119,9 @@ async def test_http11_clients_still_served(server_ctx: ssl.SSLContext, http1_cli
             assert await ws.recv() == "hi"
 
 
-async def test_http2_needs_tls() -> None:
-    with pytest.raises(ValueError, match="needs ssl"):
-        serve(echo, "127.0.0.1", 0, http2=True)
+async def test_http2_needs_an_ssl_context_or_none() -> None:
+    with pytest.raises(ValueError, match="needs an ssl.SSLContext"):
+        serve(echo, "127.0.0.1", 0, ssl=True, http2=True)  # type: ignore[arg-type]
 
 
 async def test_plain_requests_get_404_or_process_request(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
@@ -347,3 +347,12 @@ async def test_wss_without_ssl_argument_offers_h2(server_ctx: ssl.SSLContext, ca
             assert ws.transport.get_extra_info("http2_stream_id") == 1
             await ws.send("default context")
             assert await ws.recv() == "default context"
+
+
+async def test_http11_client_with_an_h2_context_gets_a_clear_error(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """http2=False with a context that offers h2: the server picks h2, and the client says so at once."""
+    async with serve(echo, "127.0.0.1", 0, ssl=server_ctx, http2=True) as server:
+        with pytest.raises(InvalidHandshake, match="chose HTTP/2 in TLS ALPN"):
+            await connect(f"wss://localhost:{port_of(server)}/", ssl=client_ctx)

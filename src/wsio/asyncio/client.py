@@ -8,7 +8,7 @@ import ssl as ssl_module
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator
 
 from .._client_common import Redirects, Retries, _tls_context, backoff, process_exception
-from ..exceptions import CertificateVerificationError, InvalidMessage, InvalidStatus
+from ..exceptions import CertificateVerificationError, InvalidHandshake, InvalidMessage, InvalidStatus
 from ..options import ClientOptions, ClientOptionsDict, with_options
 from ..protocol.machine import ClientProtocol, State
 from ..protocol.events import Event
@@ -47,7 +47,7 @@ class AsyncioConnectKwargs(ClientOptionsDict, total=False):
     ssl_shutdown_timeout: float | None
     happy_eyeballs_delay: float | None
     interleave: int | None
-    #: Open ``wss://`` WebSockets over one shared HTTP/2 connection per origin (RFC 8441): see :doc:`/topics/http2`.
+    #: Open WebSockets over one shared HTTP/2 connection per origin (RFC 8441; ``ws://``: h2c with prior knowledge): see :doc:`/topics/http2`.
     http2: bool | HTTP2Limits
     # Older names of additional_headers, open_timeout and create_connection.
     extra_headers: Any
@@ -74,6 +74,18 @@ class ClientRole(BaseConnection):
         super().connection_made(transport)
         protocol: ClientProtocol = self.protocol  # type: ignore[assignment]
         try:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if (
+                ssl_object is not None
+                and ssl_object.selected_alpn_protocol() == "h2"
+                and transport.get_extra_info("http2_stream_id") is None
+            ):
+                # An HTTP/1.1 handshake on a connection where TLS agreed on HTTP/2: the
+                # server would answer with an HTTP/2 error nobody could read.
+                raise InvalidHandshake(
+                    "the server chose HTTP/2 in TLS ALPN (the ssl context offers h2): "
+                    "pass http2=True, or a context without h2 in its ALPN protocols"
+                )
             request = protocol.connect()
         except Exception as exc:
             # E.g. an invalid header: connect() raises it, rather than the
@@ -219,10 +231,10 @@ class connect:
             kwargs.pop("sock", None)  # it served the first request; same origin: connect to the URI
             if not redirect.same_origin:
                 options = {**options, "extra_headers": None}
-        protocol = ClientProtocol(wsuri, **options)
 
         def factory() -> ClientConnection:
-            return self._connection_class(protocol, **self._connection_options)
+            # A fresh handshake each time: over HTTP/2, a refused stream opens it again.
+            return self._connection_class(ClientProtocol(wsuri, **options), **self._connection_options)
 
         if self._unix:
             _, connection = await loop.create_unix_connection(factory, self._path, ssl=ssl, **kwargs)
@@ -233,13 +245,13 @@ class connect:
                 proxy = select_proxy(self.options.proxy, wsuri.secure, host, port)
             else:
                 host = port = proxy = None
-            if proxy is None and self._http2 and ssl is not None and kwargs.get("sock") is None:
-                from .http2 import limits_from, open_connection
+            if proxy is None and self._http2 and kwargs.get("sock") is None:
+                from .http2 import limits_from, open_websocket
 
                 own_context = self._kwargs.get("ssl") in (None, True)
                 limits = limits_from(self._http2)
                 assert limits is not None
-                connection = await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
+                connection = await open_websocket(factory, host, port, ssl, own_context, kwargs, limits)
             elif proxy is None:
                 _, connection = await loop.create_connection(factory, host, port, ssl=ssl, **kwargs)
             else:

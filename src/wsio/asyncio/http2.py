@@ -32,6 +32,10 @@ status and body. A client stream does the reverse: it sends
 :attr:`ClientProtocol.request` as an extended CONNECT, and turns a
 ``:status 200`` into the 101 (with the ``Sec-WebSocket-Accept`` the core
 expects) that it feeds to the core.
+
+Over TLS, ALPN picks HTTP/2; over cleartext, a server tells the HTTP/2
+preface (h2c with prior knowledge, RFC 9113 3.3) from an HTTP/1.1 request by
+the first bytes, and a client sends the preface to ``ws://`` URIs.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the http2 extra is missing
     raise ImportError("http2=True needs the h2 package: install wsio[http2]") from exc
 
-from ..exceptions import InvalidHandshake
+from ..exceptions import InvalidHandshake, InvalidMessage
 from .connection import BOUNDS_ITS_WRITES, TransportLost
 from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
@@ -129,6 +133,46 @@ def _has_bad_bytes(value: bytes) -> bool:
     return any(c in value for c in _FORBIDDEN_IN_FIELDS)
 
 
+class _H2Connection(h2.connection.H2Connection):
+    """h2's connection, except that a stream past the concurrent-stream limit is refused alone.
+
+    h2 answers a HEADERS frame that opens one stream more than
+    SETTINGS_MAX_CONCURRENT_STREAMS allows with a GOAWAY, which ends every
+    WebSocket on the connection. RFC 9113 5.1.2 has the stream refused by
+    itself: its header block is still decoded (the HPACK state is the
+    connection's), then it gets RST_STREAM REFUSED_STREAM, which tells the
+    client that nothing was processed and that it may try again (8.7), and
+    its events are dropped. The other streams go on.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config)
+        #: Streams refused since the session last looked (it counts them as a flood).
+        self.refused = 0
+        self._admitting = False
+
+    @property
+    def open_inbound_streams(self) -> int:
+        return 0 if self._admitting else super().open_inbound_streams
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        stream_id = frame.stream_id
+        if (
+            self.config.client_side
+            or stream_id in self.streams
+            or self.open_inbound_streams < self.local_settings.max_concurrent_streams
+        ):
+            return super()._receive_headers_frame(frame)
+        self._admitting = True
+        try:
+            frames, events = super()._receive_headers_frame(frame)
+        finally:
+            self._admitting = False
+        self.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+        self.refused += 1
+        return frames, [event for event in events if getattr(event, "stream_id", None) != stream_id]
+
+
 class H2Stream(asyncio.Transport):
     """One HTTP/2 stream as an asyncio transport for one WebSocket connection (or one plain request)."""
 
@@ -156,6 +200,10 @@ class H2Stream(asyncio.Transport):
         self._refusal_head: bytes | None = None
         self._refusal_body = bytearray()
         self._delivering = False  # in the protocol's data_received(): never re-entered
+        #: How the peer refused this stream without processing it (RFC 9113 8.7), or None:
+        #: "REFUSED_STREAM", "GOAWAY" (above its last stream id), "not sent" (over the
+        #: limit). A client may open its WebSocket again elsewhere.
+        self.refused: str | None = None
 
     # -- asyncio.Transport --------------------------------------------------------
 
@@ -375,6 +423,9 @@ class H2Stream(asyncio.Transport):
         self._ended = self._peer_ended = True
         if self._lost:
             return
+        if error_code == h2.errors.ErrorCodes.REFUSED_STREAM:
+            self.refused = "REFUSED_STREAM"
+            self._session._refused(self)
         try:
             name = h2.errors.ErrorCodes(error_code).name
         except ValueError:
@@ -411,7 +462,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, limits: HTTP2Limits) -> None:
         self.limits = limits
         self.loop = asyncio.get_running_loop()
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=self.client_side, header_encoding=None))
+        self.h2 = _H2Connection(h2.config.H2Configuration(client_side=self.client_side, header_encoding=None))
         self.h2.local_settings = h2.settings.Settings(
             client=self.client_side,
             initial_values={
@@ -454,6 +505,10 @@ class _Session(asyncio.Protocol):
         except h2.exceptions.ProtocolError as exc:
             self._end(exc.error_code, f"HTTP/2 protocol error: {exc}")
             return
+        refused, self.h2.refused = self.h2.refused, 0
+        for _ in range(refused):  # streams over the limit, refused alone: as costly as resets
+            if self._flood("refused streams", self.limits.max_resets):
+                return
         for event in events:
             self._event(event)
             if self.closed:
@@ -594,11 +649,16 @@ class _Session(asyncio.Protocol):
     def _settings_changed(self) -> None:
         """Hook: the peer's SETTINGS arrived."""
 
+    def _refused(self, stream: H2Stream) -> None:
+        """Hook: the peer refused a stream (REFUSED_STREAM)."""
+
     def _terminated(self, event: h2.events.ConnectionTerminated) -> None:
         """GOAWAY: streams above its last stream id were not processed; the others may finish."""
         last = event.last_stream_id if event.last_stream_id is not None else 0
         lost = ConnectionError(f"HTTP/2 GOAWAY from peer ({event.error_code!s})")
         for stream_id, stream in list(self.streams.items()):
+            if stream_id > last:
+                stream.refused = "GOAWAY"  # not processed: safe to open again elsewhere
             if stream_id > last or event.error_code:
                 stream._lost_with(lost)
         if not self.streams:
@@ -779,6 +839,63 @@ class _ALPNSwitch(asyncio.Protocol):
         pass
 
 
+#: What an HTTP/2 client sends first (RFC 9113 3.4); over cleartext, with prior knowledge, it tells h2c from HTTP/1.1.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class _PrefaceSwitch(asyncio.Protocol):
+    """A cleartext connection accepted by a server with HTTP/2 on: its first bytes decide who serves it.
+
+    The HTTP/2 connection preface means h2c with prior knowledge (RFC 9113 3.3);
+    anything else is HTTP/1.1, which gets the bytes read so far. A client that
+    sends nothing is dropped after the server's ``open_timeout`` (or the HTTP/2
+    ``idle_timeout`` without one), as the connection it would have become would be.
+    """
+
+    def __init__(self, http1: Callable[[], Any], http2: Callable[[], ServerSession], timeout: float | None) -> None:
+        self.http1 = http1
+        self.http2 = http2
+        self.timeout = timeout
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(self.timeout, transport.abort)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        head = self.head = self.head + data
+        if len(head) < len(PREFACE) and PREFACE.startswith(head):
+            return  # a prefix of the preface: wait for the rest
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport = self.transport
+        assert transport is not None
+        protocol: Any
+        if head.startswith(PREFACE):
+            protocol = session = self.http2()
+            transport.set_protocol(session)
+            session.start(transport)
+        else:
+            protocol = self.http1()
+            transport.set_protocol(protocol)
+            protocol.connection_made(transport)
+            if transport.is_closing():
+                return  # e.g. over max_connections: answered already
+        protocol.data_received(head)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 def server_factory(
     server: Server,
     http1: Callable[[], Any],
@@ -786,9 +903,20 @@ def server_factory(
     limits: HTTP2Limits,
     ssl: ssl_module.SSLContext | None,
 ) -> Callable[[], asyncio.BaseProtocol]:
-    """The protocol factory of a server with HTTP/2 on; sets ALPN on its TLS context."""
+    """The protocol factory of a server with HTTP/2 on.
+
+    With TLS, ALPN decides (this sets the context's ALPN protocols); without,
+    the first bytes do: h2c with prior knowledge, or HTTP/1.1.
+    """
+    if ssl is None:
+        timeout = server.open_timeout if server.open_timeout is not None else limits.idle_timeout
+
+        def cleartext() -> asyncio.BaseProtocol:
+            return _PrefaceSwitch(http1, lambda: ServerSession(server, make_connection, limits), timeout)
+
+        return cleartext
     if not isinstance(ssl, ssl_module.SSLContext):
-        raise ValueError("http2=True needs ssl=: HTTP/2 is negotiated with TLS ALPN (h2c isn't supported)")
+        raise ValueError("http2=True needs an ssl.SSLContext, or no ssl= at all for cleartext HTTP/2 (h2c)")
     ssl.set_alpn_protocols(ALPN_PROTOCOLS)
 
     def factory() -> asyncio.BaseProtocol:
@@ -815,10 +943,18 @@ class ClientSession(_Session):
         #: ALPN chose h2.
         self.h2_selected = False
         self.goaway = False
+        #: The server refused a stream: it has no room for another, whatever its SETTINGS say.
+        self.refusing = False
+        #: Cleartext HTTP/2 with prior knowledge (h2c, RFC 9113 3.3): no TLS, no ALPN.
+        self.prior_knowledge = False
+        #: h2c: the server answered the preface in HTTP/1.x (it doesn't speak h2c).
+        self.http1_answer = False
+        self._first: bytes | None = b""  # h2c: the server's first bytes, until they tell HTTP/2 from HTTP/1.x
         self.opening: asyncio.Task[None] | None = None
 
-    async def open(self, host: str, port: int, context: ssl_module.SSLContext, kwargs: dict[str, Any]) -> None:
-        """Connect; ``ready`` says how it went, to every caller waiting for it."""
+    async def open(self, host: str, port: int, context: ssl_module.SSLContext | None, kwargs: dict[str, Any]) -> None:
+        """Connect (``context`` None: h2c); ``ready`` says how it went, to every caller waiting for it."""
+        self.prior_knowledge = context is None
         try:
             await self.loop.create_connection(lambda: self, host, port, ssl=context, **kwargs)
         except Exception as exc:
@@ -845,6 +981,8 @@ class ClientSession(_Session):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
         selected = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        if self.prior_knowledge:
+            selected = "h2"
         if selected != "h2":
             self.http1_transport = transport  # type: ignore[assignment]
             self.closed = True
@@ -854,10 +992,37 @@ class ClientSession(_Session):
         self.h2_selected = True
         self.start(transport)  # type: ignore[arg-type]
 
+    def data_received(self, data: bytes) -> None:
+        if self._first is not None and self.prior_knowledge:
+            # h2c: a server that doesn't speak it answers the preface in HTTP/1.x; a
+            # SETTINGS frame starts with a zero byte (its length is under 16 MiB).
+            head = self._first + data
+            if b"HTTP/".startswith(head[:5]):
+                if len(head) < 5:
+                    self._first = head
+                    return
+                self._first = None
+                self.http1_answer = True
+                self.closed = True
+                self._forget()
+                if not self.ready.done():
+                    self.ready.set_result(False)
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            self._first = None
+            data = head
+        super().data_received(data)
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self._forget()
         if not self.ready.done():
+            if exc is None and self.prior_knowledge:
+                exc = ConnectionError(
+                    "the server closed the connection after the HTTP/2 preface: it doesn't speak "
+                    "cleartext HTTP/2 (h2c) with prior knowledge; http2=False uses HTTP/1.1"
+                )
             self.ready.set_exception(exc or ConnectionError("connection closed before HTTP/2 SETTINGS"))
             self.ready.exception()
 
@@ -868,7 +1033,7 @@ class ClientSession(_Session):
     def usable(self) -> bool:
         """Whether a new WebSocket may open a stream here (or wait for ``ready`` to say)."""
         ready = self.ready
-        if self.closed or self.goaway or ready.cancelled():
+        if self.closed or self.goaway or self.refusing or ready.cancelled():
             return False
         if not ready.done():
             return True
@@ -876,6 +1041,11 @@ class ClientSession(_Session):
             return False
         limit = self.h2.remote_settings.max_concurrent_streams
         return limit is None or self.h2.open_outbound_streams < limit
+
+    def _refused(self, stream: H2Stream) -> None:
+        # The next WebSocket to this origin opens another connection; those open here go on.
+        self.refusing = True
+        self._forget()
 
     def _terminated(self, event: h2.events.ConnectionTerminated) -> None:
         self.goaway = True
@@ -902,7 +1072,7 @@ class ClientSession(_Session):
         headers = [
             (b":method", b"CONNECT"),
             (b":protocol", b"websocket"),
-            (b":scheme", b"https"),
+            (b":scheme", b"http" if self.prior_knowledge else b"https"),
             (b":path", request.path.encode()),
             (b":authority", request.headers["Host"].encode("latin-1")),
         ]
@@ -914,6 +1084,10 @@ class ClientSession(_Session):
         try:
             self.h2.send_headers(stream.stream_id, headers)
         except h2.exceptions.H2Error as exc:
+            # Not sent (e.g. the server's stream limit was reached meanwhile): safe to open elsewhere.
+            stream.refused = "not sent"
+            self.refusing = True
+            self._forget()
             stream._lost_with(ConnectionError(f"HTTP/2 stream refused: {exc}"))
             return
         self.schedule_flush()
@@ -963,6 +1137,9 @@ UNUSED_TIMEOUT = 5.0
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, ClientSession]] = weakref.WeakKeyDictionary()
 _default_context: ssl_module.SSLContext | None = None
+#: Seconds a client remembers that an origin answered the h2c preface in HTTP/1.1 (and uses HTTP/1.1 for it).
+H2C_RETRY_AFTER = 300.0
+_http1_only: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, float]] = weakref.WeakKeyDictionary()
 
 
 def _h2_default_context() -> ssl_module.SSLContext:
@@ -977,7 +1154,7 @@ async def open_connection(
     factory: Callable[[], ClientConnection],
     host: str,
     port: int,
-    ssl: ssl_module.SSLContext,
+    ssl: ssl_module.SSLContext | None,
     own_context: bool,
     kwargs: dict[str, Any],
     limits: HTTP2Limits,
@@ -988,11 +1165,20 @@ async def open_connection(
     a context with ALPN ``h2`` is wsio's too, and falling back to HTTP/1.1 when
     the server speaks HTTP/2 without extended CONNECT uses ``ssl``. A context
     the caller passed is used as it is: its ALPN protocols decide.
+
+    ``ssl`` None (``ws://``): cleartext HTTP/2 with prior knowledge (h2c). A
+    server that answers its preface in HTTP/1.x gets the WebSocket over
+    HTTP/1.1 on a new connection, and so do the next ones to it for
+    :data:`H2C_RETRY_AFTER` seconds.
     """
     loop = asyncio.get_running_loop()
     pool = _pools.setdefault(loop, {})
-    context = _h2_default_context() if own_context else ssl
+    context = None if ssl is None else _h2_default_context() if own_context else ssl
     key = (host, port, kwargs.get("server_hostname"), id(context))
+    http1_only = _http1_only.setdefault(loop, {})
+    if context is None and http1_only.get(key, 0.0) > loop.time():
+        _, connection = await loop.create_connection(factory, host, port, **kwargs)
+        return connection
     session = pool.get(key)
     if session is None or not session.usable():
         session = ClientSession(limits, key)
@@ -1001,14 +1187,27 @@ async def open_connection(
         session.opening = loop.create_task(session.open(host, port, context, kwargs))
     usable = await asyncio.shield(session.ready)
     if usable:
+        if session.h2_selected and session.h2.remote_settings.max_concurrent_streams == 0:
+            session._forget()
+            session._end(h2.errors.ErrorCodes.NO_ERROR, "no stream allowed")
+            raise InvalidHandshake(f"{host}:{port} allows no HTTP/2 stream now (SETTINGS_MAX_CONCURRENT_STREAMS is 0)")
         if not session.usable():  # closed meanwhile, or concurrent callers filled it: another one
             return await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
         return session.open_stream(factory)
     session._forget()
-    if session.h2_selected:
+    if session.http1_answer:
+        if http1_only.get(key, 0.0) <= loop.time():
+            logger.info(
+                "%s:%s answered the HTTP/2 preface in HTTP/1.1 (no h2c): WebSockets to it use HTTP/1.1 for %ds",
+                host,
+                port,
+                H2C_RETRY_AFTER,
+            )
+        http1_only[key] = loop.time() + H2C_RETRY_AFTER
+    elif session.h2_selected:
         # HTTP/2 without extended CONNECT: HTTP/1.1 needs a context that doesn't offer h2.
         session._end(h2.errors.ErrorCodes.NO_ERROR, "no extended CONNECT")
-        if not own_context:
+        if not own_context and ssl is not None:
             raise InvalidHandshake(
                 f"{host}:{port} negotiated HTTP/2 but doesn't support WebSocket over HTTP/2 (RFC 8441): "
                 "pass an ssl context without h2 in its ALPN protocols, or http2=False"
@@ -1023,4 +1222,49 @@ async def open_connection(
         connection.connection_made(transport)
         return connection
     _, connection = await loop.create_connection(factory, host, port, ssl=context, **kwargs)
+    return connection
+
+
+async def open_websocket(
+    factory: Callable[[], ClientConnection],
+    host: str,
+    port: int,
+    ssl: ssl_module.SSLContext | None,
+    own_context: bool,
+    kwargs: dict[str, Any],
+    limits: HTTP2Limits,
+) -> ClientConnection:
+    """:func:`open_connection`, up to its opening handshake; once more if the server refused the stream.
+
+    A stream the server refused (REFUSED_STREAM, or above the last stream id of
+    its GOAWAY) wasn't processed (RFC 9113 8.7): the WebSocket opens again, on
+    another HTTP/2 connection, since the refusing one is no longer offered.
+    ``factory`` makes a fresh connection (and handshake) each time. The
+    connection returned has its handshake done, or failed: ``handshake_done``
+    says which.
+    """
+    for attempt in (1, 2):
+        connection = await open_connection(factory, host, port, ssl, own_context, kwargs, limits)
+        try:
+            await connection.handshake_done
+        except Exception as exc:
+            transport = connection.transport
+            if not (isinstance(transport, H2Stream) and transport.refused):
+                break
+            if attempt == 2:
+                raise InvalidMessage(
+                    f"{host}:{port} refused the WebSocket's HTTP/2 stream on two connections ({transport.refused})"
+                ) from exc
+            logger.debug(
+                "%s:%s refused HTTP/2 stream %d (%s): opening the WebSocket again",
+                host,
+                port,
+                transport.stream_id,
+                transport.refused,
+            )
+        except BaseException:
+            connection.transport.abort()
+            raise
+        else:
+            break
     return connection

@@ -65,7 +65,7 @@ class AsyncioServeKwargs(ServerOptionsDict, total=False):
     ssl_handshake_timeout: float | None
     ssl_shutdown_timeout: float | None
     start_serving: bool
-    #: Offer HTTP/2 in ALPN and serve WebSockets over it (RFC 8441): see :doc:`/topics/http2`.
+    #: Serve WebSockets over HTTP/2 too (RFC 8441): offered in ALPN with ``ssl=``, else cleartext h2c beside HTTP/1.1; see :doc:`/topics/http2`.
     http2: bool | HTTP2Limits
     # Older names of create_connection and open_timeout.
     create_protocol: Any
