@@ -8,6 +8,7 @@ import http
 import logging
 import socket
 import uuid
+from typing import Any
 
 import pytest
 import websockets.asyncio.client as websockets_client  # interop: the python-websockets client
