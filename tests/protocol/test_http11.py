@@ -898,6 +898,13 @@ _request_heads = st.builds(
                 b"",
                 b"Y:",
                 b"Long: " + b"a" * 60,
+                b"Ws: \t a b\t \t",
+                b"Ws:\t\t",
+                b"Tab: a\tb",
+                b"Obs: caf\xe9",
+                b"Del: y\x7f",
+                b"Paren(: y",
+                b"Sp: \x20",
             ]
         ),
         max_size=6,

@@ -228,12 +228,13 @@ def validate_request(request: Request) -> str:
     upgrade = _combined(headers, "Upgrade")
     if upgrade is None:
         raise InvalidUpgrade("Upgrade", None, 426)
-    if not any(protocol.lower() == "websocket" for protocol in parse_upgrade(upgrade)):
+    # The usual values first: one token, which the list parsers would return as is.
+    if upgrade.lower() != "websocket" and not any(protocol.lower() == "websocket" for protocol in parse_upgrade(upgrade)):
         raise InvalidUpgrade("Upgrade", upgrade, 426)
     connection = _combined(headers, "Connection")
     if connection is None:
         raise InvalidUpgrade("Connection", None, 426)
-    if not any(option.lower() == "upgrade" for option in parse_connection(connection)):
+    if connection.lower() != "upgrade" and not any(option.lower() == "upgrade" for option in parse_connection(connection)):
         raise InvalidUpgrade("Connection", connection, 426)
 
     key = _single(headers, "Sec-WebSocket-Key")
@@ -406,9 +407,10 @@ def server_handshake(
         subprotocol = _server_subprotocol(request.headers, subprotocols, select_subprotocol)
 
         headers = Headers()
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        # Values valid by construction (base64 for the accept key): no re-validation.
+        headers._append("Upgrade", "websocket")
+        headers._append("Connection", "Upgrade")
+        headers._append("Sec-WebSocket-Accept", accept_key(key))
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if subprotocol is not None:

@@ -40,6 +40,15 @@ _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 7230 3.2: field-value may hold HTAB, SP, VCHAR and obs-text, never other
 # CTLs.  NUL, CR and LF are what header injection and smuggling attacks use.
 _BAD_VALUE_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# One whole, valid header line ``name: value`` with its CRLF, at a line start
+# (MULTILINE): what _parse_header_line() accepts, as groups (name, the value
+# without the surrounding whitespace it strips). Used to split a head that
+# arrived whole in one C pass; a line it doesn't match takes the line-by-line
+# path, which says what is wrong.
+_HEADER_LINE_RE = re.compile(
+    rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)[ \t]*\r\n",
+    re.MULTILINE,
+)
 # Request line pieces (RFC 7230 3.1.1), checked one line at a time.
 _REQUEST_TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 _HTTP_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
@@ -420,9 +429,7 @@ class _Parser(Generic[_MessageT]):
             raise InvalidMessage(
                 f"invalid character in {name.decode('ascii')} header value: {_show(bad.group())} at position {bad.start()}"
             )
-        return _shared(name, _NAMES) or name.decode("ascii"), (
-            _shared(value, _VALUES) if name.lower() in _SHARED_VALUES else None
-        ) or value.decode("iso-8859-1")
+        return _header_strings(name, value)
 
     def _add_header(self, line: bytes) -> None:
         name, value = self._parse_header_line(line)
@@ -445,6 +452,13 @@ _SHARED_VALUES = frozenset(
         b"cache-control", b"pragma", b"server",
     }
 )  # fmt: skip
+
+
+def _header_strings(name: bytes, value: bytes) -> tuple[str, str]:
+    """A checked header line's name and value as the ``str`` the headers keep (shared where they repeat)."""
+    return _shared(name, _NAMES) or name.decode("ascii"), (
+        _shared(value, _VALUES) if name.lower() in _SHARED_VALUES else None
+    ) or value.decode("iso-8859-1")
 
 
 def _shared(data: bytes, table: dict[bytes, str]) -> str | None:
@@ -536,9 +550,16 @@ class RequestParser(_Parser[Request]):
         lines = head.split(b"\r\n")
         if max(map(len, lines)) > limits.max_line:
             return None
+        # Every header line valid (one match per line) and not too many: split them in one pass.
+        pairs = _HEADER_LINE_RE.findall(data, len(lines[0]) + 2, end + 2) if crlf else []
+        if len(pairs) != crlf or crlf > limits.max_headers:
+            return None
         try:
-            for line in lines:
-                self._handle_line(line)
+            self._handle_line(lines[0])
+            self._header_count = crlf
+            append = self._headers._append
+            for name, value in pairs:
+                append(*_header_strings(name, value))
             self._head_size = end + 4
             self._handle_line(b"")  # the empty line that ends the head
         except InvalidHandshake as exc:
@@ -587,9 +608,10 @@ class RequestParser(_Parser[Request]):
         # sense for a GET to a WebSocket endpoint.
         if not (target.startswith(b"/") or b"://" in target):
             raise InvalidMessage(f"invalid request target: {_show_redacted(target)}")
-        self._method = method.decode("ascii")
+        # GET and HTTP/1.1, checked above: the constants, not a copy per request.
+        self._method = "GET"
         self._path = target.decode("ascii")
-        self._version = version.decode("ascii")
+        self._version = "HTTP/1.1"
 
     def _finish(self) -> None:
         headers = self._headers

@@ -206,7 +206,8 @@ class Protocol:
     def _set_extensions(self, extensions: Sequence[Extension]) -> None:
         from .deflate import PerMessageDeflate
 
-        self.extensions = list(extensions)
+        if extensions:  # else the empty list from __init__ stays: no new one per connection
+            self.extensions = list(extensions)
         for extension in self.extensions:
             if isinstance(extension, PerMessageDeflate):
                 self.deflate = extension
@@ -936,9 +937,11 @@ class ServerProtocol(Protocol):
         if self.request is not None:
             self.request.headers.forget_index()
         if response.status_code == 101 and self.handshake_exc is None:
-            if self._accepted is not None:
-                self.subprotocol = self._accepted.subprotocol
-                self._set_extensions(self._accepted.extensions)
+            accepted = self._accepted
+            if accepted is not None:
+                self._accepted = None  # kept no longer than needed: an idle connection holds it otherwise
+                self.subprotocol = accepted.subprotocol
+                self._set_extensions(accepted.extensions)
             self.state = State.OPEN
             if self.debug:
                 self.logger.debug("= connection is OPEN")
