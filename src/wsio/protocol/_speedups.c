@@ -422,6 +422,48 @@ PyDoc_STRVAR(parse_frames_doc,
 /* Why: one pass over the buffer with a C offset; per frame the only Python
    objects made are the payload (written once, unmasked on the way in) and
    its (head, payload) tuple. */
+/* The frame header at b[pos:end] (RFC 6455 5.2): its payload length, where
+   the payload starts and its masking key (NULL if unmasked). Returns 0 when
+   the header is whole, -1 when more bytes are needed. Nothing is checked
+   here: each parser checks what it accepts. */
+static inline int
+read_header(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+            uint64_t *length_out, Py_ssize_t *start_out, const unsigned char **mask_out)
+{
+    unsigned second = b[pos + 1];
+    uint64_t length = second & 0x7F;
+    Py_ssize_t p = pos + 2;
+
+    if (length == 126) {
+        if (end - p < 2) {
+            return -1;
+        }
+        length = ((uint64_t)b[p] << 8) | b[p + 1];
+        p += 2;
+    }
+    else if (length == 127) {
+        if (end - p < 8) {
+            return -1;
+        }
+        length = ((uint64_t)b[p] << 56) | ((uint64_t)b[p + 1] << 48) |
+                 ((uint64_t)b[p + 2] << 40) | ((uint64_t)b[p + 3] << 32) |
+                 ((uint64_t)b[p + 4] << 24) | ((uint64_t)b[p + 5] << 16) |
+                 ((uint64_t)b[p + 6] << 8) | (uint64_t)b[p + 7];
+        p += 8;
+    }
+    *mask_out = NULL;
+    if (second & 0x80) {
+        if (end - p < 4) {
+            return -1;
+        }
+        *mask_out = b + p;
+        p += 4;
+    }
+    *length_out = length;
+    *start_out = p;
+    return 0;
+}
+
 static PyObject *
 parse_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -462,43 +504,22 @@ parse_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
     /* Every "break" below is "stop here and report pos": an incomplete
        header or payload, or a bad header (then error is set). */
     while (end - pos >= 2) {
-        unsigned head = b[pos], second = b[pos + 1];
-        uint64_t length = second & 0x7F;
-        Py_ssize_t p = pos + 2, n;
-        const unsigned char *mask = NULL;
+        unsigned head = b[pos];
+        uint64_t length;
+        Py_ssize_t p, n;
+        const unsigned char *mask;
         PyObject *payload, *item;
         int r;
 
-        if (length == 126) {
-            if (end - p < 2) {
-                break;
-            }
-            length = ((uint64_t)b[p] << 8) | b[p + 1];
-            p += 2;
+        if ((b[pos + 1] & 0x7F) == 127 && end - pos - 2 >= 8 && tmp != NULL) {
+            /* The reference reads a 64-bit length with struct.unpack_from,
+               which won't take a non-contiguous memoryview. */
+            PyErr_SetString(PyExc_BufferError,
+                            "memoryview: underlying buffer is not C-contiguous");
+            goto fail;
         }
-        else if (length == 127) {
-            if (end - p < 8) {
-                break;
-            }
-            if (tmp != NULL) {
-                /* The reference reads it with struct.unpack_from, which
-                   won't take a non-contiguous memoryview. */
-                PyErr_SetString(PyExc_BufferError,
-                                "memoryview: underlying buffer is not C-contiguous");
-                goto fail;
-            }
-            length = ((uint64_t)b[p] << 56) | ((uint64_t)b[p + 1] << 48) |
-                     ((uint64_t)b[p + 2] << 40) | ((uint64_t)b[p + 3] << 32) |
-                     ((uint64_t)b[p + 4] << 24) | ((uint64_t)b[p + 5] << 16) |
-                     ((uint64_t)b[p + 6] << 8) | (uint64_t)b[p + 7];
-            p += 8;
-        }
-        if (second & 0x80) {
-            if (end - p < 4) {
-                break;
-            }
-            mask = b + p;
-            p += 4;
+        if (read_header(b, pos, end, &length, &p, &mask) < 0) {
+            break;
         }
         r = check_header(head, length, mask != NULL, &flags, &error);
         if (r < 0) {
@@ -635,40 +656,19 @@ parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     end = view.len;
 
     while (end - pos >= 2) {
-        unsigned head = b[pos], second = b[pos + 1];
-        uint64_t length = second & 0x7F;
-        Py_ssize_t p = pos + 2, n;
-        const unsigned char *mask = NULL;
+        unsigned head = b[pos];
+        uint64_t length;
+        Py_ssize_t p, n;
+        const unsigned char *mask;
         PyObject *message;
         int r;
 
         if ((head & 0xF0) != 0x80 || ((head & 0x0F) != 1 && (head & 0x0F) != 2) ||
-            (int)(second >> 7) != expect) {
+            (int)(b[pos + 1] >> 7) != expect) {
             break;
         }
-        if (length == 126) {
-            if (end - p < 2) {
-                break;
-            }
-            length = ((uint64_t)b[p] << 8) | b[p + 1];
-            p += 2;
-        }
-        else if (length == 127) {
-            if (end - p < 8) {
-                break;
-            }
-            length = ((uint64_t)b[p] << 56) | ((uint64_t)b[p + 1] << 48) |
-                     ((uint64_t)b[p + 2] << 40) | ((uint64_t)b[p + 3] << 32) |
-                     ((uint64_t)b[p + 4] << 24) | ((uint64_t)b[p + 5] << 16) |
-                     ((uint64_t)b[p + 6] << 8) | (uint64_t)b[p + 7];
-            p += 8;
-        }
-        if (second & 0x80) {
-            if (end - p < 4) {
-                break;
-            }
-            mask = b + p;
-            p += 4;
+        if (read_header(b, pos, end, &length, &p, &mask) < 0) {
+            break;
         }
         if (length > (uint64_t)(end - p)) {
             break;
