@@ -9,12 +9,15 @@ import picows
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from ..common import MAX_SIZE, run_loop
-from ._cli import Messages, Window, check, main
+from ._cli import Messages, Window, check, main, within
 
 
 class Echo(WSListener):
-    def __init__(self, case: dict[str, Any] | None, window: Window | None, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, case: dict[str, Any] | None, window: Window | None, done: asyncio.Future[None], autostart: bool = True
+    ) -> None:
         self.case = case
+        self.autostart = autostart  # else start() sends the first messages
         self.window = window
         self.done = done
         self.parts: list[bytes] = []
@@ -31,6 +34,10 @@ class Echo(WSListener):
         transport.send(WSMsgType.BINARY, message)
 
     def on_ws_connected(self, transport: WSTransport) -> None:
+        if self.autostart:
+            self.start(transport)
+
+    def start(self, transport: WSTransport) -> None:
         if self.case is not None:
             for _ in range(self.case["window"]):
                 self.send(transport)
@@ -76,6 +83,8 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
             if not window.add():
                 return
     done = loop.create_future()
+    if case.get("conns", 1) > 1:
+        return await within(run_conns(url, case, window, done), case)
     transport, _ = await picows.ws_connect(lambda: Echo(case, window, done), url, max_frame_size=MAX_SIZE)
     try:
         await done
@@ -83,6 +92,27 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
         transport.send_close(WSCloseCode.OK)
         transport.disconnect()
         await transport.wait_disconnected()
+
+
+async def run_conns(url: str, case: dict[str, Any], window: Window, done: asyncio.Future[None]) -> None:
+    """``case["conns"]`` connections, opened one after another; then each sends its first messages.
+    One window counts the replies of all; the first to see it over sets ``done``; all are closed."""
+    opened: list[tuple[WSTransport, Echo]] = []
+    try:
+        for _ in range(case["conns"]):
+            transport, listener = await picows.ws_connect(
+                lambda: Echo(case, window, done, autostart=False), url, max_frame_size=MAX_SIZE
+            )
+            opened.append((transport, listener))  # type: ignore[arg-type]
+        window.begin()
+        for transport, listener in opened:
+            listener.start(transport)
+        await done
+    finally:
+        for transport, _ in opened:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        await asyncio.gather(*(transport.wait_disconnected() for transport, _ in opened), return_exceptions=True)
 
 
 if __name__ == "__main__":

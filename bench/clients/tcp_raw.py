@@ -6,14 +6,15 @@ import asyncio
 from typing import Any
 
 from ..common import READ_BUFFER, binary_payload, run_loop
-from ._cli import Window, main
+from ._cli import Window, main, within
 
 
 class Echo(asyncio.BufferedProtocol):
     """``window`` chunks of ``size`` bytes in flight; a chunk back counts as a message."""
 
-    def __init__(self, size: int, window: int, clock: Window | None, done: asyncio.Future[None]) -> None:
+    def __init__(self, size: int, window: int, clock: Window | None, done: asyncio.Future[None], autostart: bool = True) -> None:
         self.size = size
+        self.autostart = autostart  # else start() sends the first chunks
         self.window = window
         self.clock = clock
         self.done = done
@@ -25,6 +26,10 @@ class Echo(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        if self.autostart:
+            self.start()
+
+    def start(self) -> None:
         for _ in range(self.window):
             self.send()
 
@@ -79,11 +84,34 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
             if not window.add():
                 return
     done = loop.create_future()
+    if case.get("conns", 1) > 1:
+        return await within(run_conns(port, case, window, done), case)
     transport, _ = await loop.create_connection(lambda: Echo(case["size"], case["window"], window, done), "127.0.0.1", port)
     try:
         await done
     finally:
         transport.close()
+
+
+async def run_conns(port: int, case: dict[str, Any], window: Window, done: asyncio.Future[None]) -> None:
+    """``case["conns"]`` connections, opened one after another; then each sends its first chunks.
+    One window counts the chunks back on all; the first to see it over sets ``done``; all are closed."""
+    loop = asyncio.get_running_loop()
+    opened: list[tuple[asyncio.BaseTransport, Echo]] = []
+    try:
+        for _ in range(case["conns"]):
+            opened.append(
+                await loop.create_connection(
+                    lambda: Echo(case["size"], case["window"], window, done, autostart=False), "127.0.0.1", port
+                )
+            )
+        window.begin()
+        for _, protocol in opened:
+            protocol.start()
+        await done
+    finally:
+        for transport, _ in opened:
+            transport.close()
 
 
 if __name__ == "__main__":

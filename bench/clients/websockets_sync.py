@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 from websockets.sync.client import connect
 
 from ..common import MAX_SIZE
-from ._cli import Window, echo_sync, main
+from ._cli import Window, echo_sync, echo_sync_conns, main
 
 
 def run(url: str, case: dict[str, Any], window: Window) -> None:
@@ -18,6 +19,14 @@ def run(url: str, case: dict[str, Any], window: Window) -> None:
             if not window.add():
                 return
     compression = "deflate" if case["deflate"] else None
+    if case.get("conns", 1) > 1:  # a thread per connection
+
+        @contextlib.contextmanager
+        def opener() -> Iterator[Any]:
+            with connect(url, compression=compression, max_size=MAX_SIZE) as ws:
+                yield ws.send, ws.recv
+
+        return echo_sync_conns(opener, case, window)
     with connect(url, compression=compression, max_size=MAX_SIZE) as ws:
         echo_sync(ws.send, ws.recv, case, window)
 

@@ -8,12 +8,13 @@ from typing import Any
 import wsio
 
 from ..common import MAX_SIZE, run_loop
-from ._cli import Messages, Window, check, main
+from ._cli import Messages, Window, check, main, within
 
 
 class Echo(wsio.Listener):
-    def __init__(self, case: dict[str, Any], window: Window, done: asyncio.Future[None]) -> None:
+    def __init__(self, case: dict[str, Any], window: Window, done: asyncio.Future[None], autostart: bool = True) -> None:
         self.case = case
+        self.autostart = autostart  # else start() sends the first messages
         self.window = window
         self.done = done
         self.messages = Messages(case["size"], case["deflate"])
@@ -28,6 +29,10 @@ class Echo(wsio.Listener):
         connection.send(message)
 
     def on_open(self, connection: wsio.ListenerConnection) -> None:
+        if self.autostart:
+            self.start(connection)
+
+    def start(self, connection: wsio.ListenerConnection) -> None:
         for _ in range(self.case["window"]):
             self.send(connection)
 
@@ -57,12 +62,37 @@ async def run_async(url: str, case: dict[str, Any], window: Window) -> None:
                 return
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     compression = "deflate" if case["deflate"] else None
+    if case.get("conns", 1) > 1:
+        return await within(run_conns(url, case, window, done, compression), case)
     connection = await wsio.connect_listener(lambda: Echo(case, window, done), url, compression=compression, max_size=MAX_SIZE)
     try:
         await done
     finally:
         connection.close()
         await connection.wait_closed()
+
+
+async def run_conns(url: str, case: dict[str, Any], window: Window, done: asyncio.Future[None], compression: str | None) -> None:
+    """``case["conns"]`` connections, opened one after another; then each sends its first messages.
+    One window counts the replies of all; the first to see it over sets ``done``; all are closed."""
+
+    async def open_one() -> tuple[Echo, wsio.ListenerConnection]:
+        listener = Echo(case, window, done, autostart=False)
+        connection = await wsio.connect_listener(lambda: listener, url, compression=compression, max_size=MAX_SIZE)
+        return listener, connection
+
+    opened: list[tuple[Echo, wsio.ListenerConnection]] = []
+    try:
+        for _ in range(case["conns"]):
+            opened.append(await open_one())
+        window.begin()
+        for listener, connection in opened:
+            listener.start(connection)
+        await done
+    finally:
+        for _, connection in opened:
+            connection.close()
+        await asyncio.gather(*(connection.wait_closed() for _, connection in opened), return_exceptions=True)
 
 
 if __name__ == "__main__":
