@@ -189,6 +189,13 @@ def client_groups(mode: Mode) -> list[Group]:
                 Case("deflate-pipelined-1KiB", "echo", "msg/s", params=echo(1024, mode.pipeline, deflate=True)),
             ],
         ),
+        # Last: where the groups share a client process (quick mode), the earlier cases run as before.
+        # The blocking clients run a thread per connection.
+        Group(
+            "conns",
+            f"{mode.conns} connections from one client, each ping-pong with 64 B",
+            [Case(f"conns{mode.conns}-64B", "echo", "msg/s", params=echo(64, 1, conns=mode.conns))],
+        ),
     ]
     if mode.client_groups is not None:
         groups = [g for g in groups if g.name in mode.client_groups]
