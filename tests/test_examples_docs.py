@@ -55,6 +55,11 @@ SELF_CONTAINED = {
         r"^TCP connections: 1$",
         r"^fallback: stream None$",
     ],
+    "http2_h2c.py": [
+        r"^replies: \['subscribe news', 'subscribe orders', 'subscribe prices'\]$",
+        r"^TCP connections: 1$",
+        r"^HTTP/1.1 client: 'over HTTP/1.1'$",
+    ],
     "logging_setup.py": [
         r"^wsio\.server INFO 127\.0\.0\.1:\d+ connection open, path /$",
         r"^wsio\.client INFO 127\.0\.0\.1:\d+ connection open$",
