@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import hmac
+import inspect
 import http
 import sys
 from types import MappingProxyType
@@ -169,6 +170,18 @@ class ServerConnectionBase:
         if server.handler_takes_path:
             return server.handler(self, self.protocol.request.path)  # what connection.path says, once open
         return server.handler(self)
+
+
+def until_awaitable(steps: HandshakeSteps, send: Callable[[Any], Any], value: Any) -> Any:
+    """Go on with the steps from ``send(value)`` until a hook returns an awaitable, which is returned.
+
+    A hook's plain result goes back in at once. When the steps end, their
+    ``StopIteration`` carries the response.
+    """
+    step = send(value)
+    while not inspect.isawaitable(step):
+        step = steps.send(step)
+    return step
 
 
 def run_steps(steps: HandshakeSteps) -> Response:

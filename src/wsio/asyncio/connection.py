@@ -984,7 +984,8 @@ class Connection(BaseConnection):
 
         :meth:`recv`'s usual wait is inlined rather than awaited: one coroutine
         between the handler's task and the reader's future, and no async
-        generator kept per connection.
+        generator kept per connection. (Awaiting ``self.recv()`` here instead
+        costs 3-6 % per message in ``bench/hotpath.py``'s asyncio cases.)
         """
         try:
             while not self._messages:

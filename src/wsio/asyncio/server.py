@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable,
 
 from .._server_common import (
     NO_HANDLER_KWARGS,
+    until_awaitable,
     DEFAULT_SERVER_HEADER,
     OVER_CAPACITY_LINGER,
     HandshakeSteps,
@@ -139,23 +140,30 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
         """Answer the handshake request: here and now when no hook awaits (the usual case), else in a task."""
         steps = self._handshake_steps(request)
         try:
-            step = steps.send(None)
-            while not inspect.isawaitable(step):
-                step = steps.send(step)  # a hook's plain result goes back in
+            step = until_awaitable(steps, steps.send, None)
         except StopIteration as stop:
             response = stop.value
         except Exception:
             response = self._failed_hook_response()
         else:
             # A hook returned an awaitable: the rest of the handshake in a task.
-            self.handler_task = self.loop.create_task(self._run(steps, step))
+            self.handler_task = self.loop.create_task(self._finish_handshake(steps, step))
             return
         if self._send_response(response):
             self._after_open()
 
-    async def _run(self, steps: HandshakeSteps, step: Awaitable[Any]) -> None:
+    async def _finish_handshake(self, steps: HandshakeSteps, step: Awaitable[Any]) -> None:
+        """Await the hook's awaitable, go on with the steps (awaiting any other), then answer."""
         try:
-            response = await self._finish_handshake(steps, step)
+            while True:
+                try:
+                    value = await step
+                except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
+                    step = until_awaitable(steps, steps.throw, exc)
+                else:
+                    step = until_awaitable(steps, steps.send, value)
+        except StopIteration as stop:
+            response = stop.value
         except Exception:
             response = self._failed_hook_response()
         if self._send_response(response):
@@ -188,23 +196,6 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
 
     def _opened(self) -> None:
         """Hook: the connection is open, no message handled yet (the handler's task or ``on_open`` starts)."""
-
-    async def _finish_handshake(self, steps: HandshakeSteps, step: Awaitable[Any]) -> Response:
-        """Go on with the hooks from the first awaitable one (awaiting those that return awaitables): the response."""
-        send: Callable[[Any], Any] = steps.send
-        while True:
-            try:
-                value = await step
-            except Exception as exc:  # e.g. AbortHandshake: into the steps, where it was awaited
-                send, value = steps.throw, exc
-            else:
-                send = steps.send
-            try:
-                step = send(value)
-                while not inspect.isawaitable(step):
-                    step = steps.send(step)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
 
     def _connection_lost_hook(self, exc: ConnectionClosed) -> None:
         if self._open_handle is not None:
