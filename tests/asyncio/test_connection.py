@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
@@ -847,6 +847,23 @@ async def test_latency_uses_a_monotonic_clock() -> None:
 # -- write coalescing ----------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def scheduled_callbacks(loop: asyncio.AbstractEventLoop) -> Iterator[list[Any]]:
+    """Record every callback given to ``loop.call_soon()`` inside the block."""
+    scheduled: list[Any] = []
+    call_soon = loop.call_soon
+
+    def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        scheduled.append(callback)
+        return call_soon(callback, *args, **kwargs)
+
+    loop.call_soon = counting_call_soon  # type: ignore[method-assign]
+    try:
+        yield scheduled
+    finally:
+        loop.call_soon = call_soon  # type: ignore[method-assign]
+
+
 def count_writes(connection: wsio.asyncio.connection.Connection) -> list[int]:
     """Record the size of every transport write of ``connection`` from now on."""
     writes: list[int] = []
@@ -880,21 +897,10 @@ async def test_bursts_on_many_connections_in_one_turn_end_with_one_callback() ->
             client2,
         ):
             writes, writes2 = count_writes(server), count_writes(server2)
-            loop = asyncio.get_running_loop()
-            scheduled: list[Any] = []
-            call_soon = loop.call_soon
-
-            def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
-                scheduled.append(callback)
-                return call_soon(callback, *args, **kwargs)
-
-            loop.call_soon = counting_call_soon  # type: ignore[method-assign]
-            try:
+            with scheduled_callbacks(asyncio.get_running_loop()) as scheduled:
                 for i in range(3):
                     await server.send(f"a{i}")
                     await server2.send(f"b{i}")
-            finally:
-                loop.call_soon = call_soon  # type: ignore[method-assign]
             assert scheduled == [module._end_turns]
             assert [await client.recv() for _ in range(3)] == ["a0", "a1", "a2"]
             assert [await client2.recv() for _ in range(3)] == ["b0", "b1", "b2"]
@@ -906,22 +912,11 @@ async def test_answering_each_message_as_it_comes_schedules_no_end_of_turn_callb
 
     async with connected(client_kwargs={"compression": None}, server_kwargs={"compression": None}) as (server, client):
         writes = count_writes(server)
-        loop = asyncio.get_running_loop()
-        scheduled: list[Any] = []
-        call_soon = loop.call_soon
-
-        def counting_call_soon(callback: Any, *args: Any, **kwargs: Any) -> Any:
-            scheduled.append(callback)
-            return call_soon(callback, *args, **kwargs)
-
-        loop.call_soon = counting_call_soon  # type: ignore[method-assign]
-        try:
+        with scheduled_callbacks(asyncio.get_running_loop()) as scheduled:
             for i in range(5):  # a ping-pong: each answer is the first frame after a message
                 await client.send(f"p{i}")
                 await server.send(await server.recv())
                 assert await client.recv() == f"p{i}"
-        finally:
-            loop.call_soon = call_soon  # type: ignore[method-assign]
         assert module._end_turns not in scheduled
         assert writes == [4] * 5
         # Sends with no message between them are one burst: held, written together
