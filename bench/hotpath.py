@@ -228,6 +228,20 @@ def core_run(messages: int) -> float:
     return time.perf_counter() - t0
 
 
+def core_handshake(handshakes: int) -> float:
+    """The core alone: a server protocol parses a client's request (no compression offered) and answers 101."""
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/"))
+    client.send_request(client.connect())
+    request = client.data_to_send()
+    servers = [ServerProtocol() for _ in range(handshakes)]  # made outside the timed loop
+    t0 = time.perf_counter()
+    for server in servers:
+        [parsed] = server.receive_data(request)
+        server.send_response(server.accept(parsed))
+        server.data_to_send()
+    return time.perf_counter() - t0
+
+
 CASES = [
     "floor-pingpong",
     "asyncio-pingpong",
@@ -236,6 +250,7 @@ CASES = [
     "listener-burst16",
     "listener-direct",
     "core-pingpong",
+    "core-handshake",  # ns per handshake, not per message
 ]
 
 
@@ -254,7 +269,9 @@ async def measure(cases: list[str], runs: int, messages: int) -> dict[str, list[
     try:
         for _ in range(runs):
             for case in cases:
-                if case.startswith("core"):
+                if case == "core-handshake":
+                    seconds = core_handshake(messages)
+                elif case.startswith("core"):
                     seconds = core_run(messages)
                 elif case == "listener-direct":
                     seconds = drivers[case].run_direct(messages)
