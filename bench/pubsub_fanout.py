@@ -138,6 +138,26 @@ async def control(handle: Any) -> None:
         print(answer, flush=True)
 
 
+def control_handler(count: Any, publish: Any, dropped: Any) -> Any:
+    """The answers of a server process to the driver's commands: count, cpu, rss, or ``publish N SIZE``."""
+
+    async def handle(command: list[str]) -> str:
+        if command[0] == "count":
+            return str(count())
+        if command[0] == "cpu":
+            return json.dumps(cpu_seconds())
+        if command[0] == "rss":
+            return settled_rss()
+        n, size = int(command[1]), int(command[2])
+        payload = "x" * size
+        start = time.perf_counter()
+        for _ in range(n):
+            await publish(payload)
+        return json.dumps({"seconds": time.perf_counter() - start, "dropped": dropped()})
+
+    return handle
+
+
 async def serve_wsio(port: int, redis_url: str | None) -> None:
     import wsio
 
@@ -148,19 +168,9 @@ async def serve_wsio(port: int, redis_url: str | None) -> None:
         await hub.subscribe(ws, TOPIC)
         await ws.wait_closed()
 
-    async def handle(command: list[str]) -> str:
-        if command[0] == "count":
-            return str(len(hub.subscribers(TOPIC)))
-        if command[0] == "cpu":
-            return json.dumps(cpu_seconds())
-        if command[0] == "rss":
-            return settled_rss()
-        n, size = int(command[1]), int(command[2])
-        payload = "x" * size
-        start = time.perf_counter()
-        for _ in range(n):
-            await hub.publish(TOPIC, payload)
-        return json.dumps({"seconds": time.perf_counter() - start, "dropped": hub.dropped})
+    handle = control_handler(
+        lambda: len(hub.subscribers(TOPIC)), lambda payload: hub.publish(TOPIC, payload), lambda: hub.dropped
+    )
 
     async with wsio.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=4096):
         print("ready", flush=True)
@@ -201,21 +211,12 @@ async def serve_websockets(port: int, redis_url: str | None) -> None:
         finally:
             connections.discard(ws)
 
-    async def handle(command: list[str]) -> str:
-        if command[0] == "count":
-            return str(len(connections))
-        if command[0] == "cpu":
-            return json.dumps(cpu_seconds())
-        if command[0] == "rss":
-            return settled_rss()
-        n, size = int(command[1]), int(command[2])
-        payload = "x" * size
-        start = time.perf_counter()
-        for _ in range(n):
-            broadcast(connections, payload)
-            if client is not None:
-                await client.publish(channel, origin + b"T" + payload.encode())
-        return json.dumps({"seconds": time.perf_counter() - start, "dropped": None})
+    async def publish(payload: str) -> None:
+        broadcast(connections, payload)
+        if client is not None:
+            await client.publish(channel, origin + b"T" + payload.encode())
+
+    handle = control_handler(lambda: len(connections), publish, lambda: None)
 
     async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=4096):
         print("ready", flush=True)
@@ -265,19 +266,7 @@ async def serve_plain(port: int, redis_url: str) -> None:
             task.cancel()
             await pubsub.aclose()
 
-    async def handle(command: list[str]) -> str:
-        if command[0] == "count":
-            return str(subscribed)
-        if command[0] == "cpu":
-            return json.dumps(cpu_seconds())
-        if command[0] == "rss":
-            return settled_rss()
-        n, size = int(command[1]), int(command[2])
-        payload = "x" * size
-        start = time.perf_counter()
-        for _ in range(n):
-            await client.publish(PLAIN_CHANNEL, payload)
-        return json.dumps({"seconds": time.perf_counter() - start, "dropped": None})
+    handle = control_handler(lambda: subscribed, lambda payload: client.publish(PLAIN_CHANNEL, payload), lambda: None)
 
     async with wsio.serve(handler, "127.0.0.1", port, compression=None, ping_interval=None, backlog=4096):
         print("ready", flush=True)
