@@ -379,13 +379,19 @@ class H2Stream(asyncio.Transport):
         if self._reading_paused or self._in or self._delivering or self._backlogged():
             self._in.append((data, length))  # unacknowledged: the peer's window for this stream closes
             return
-        self._deliver(data, length)
+        if self._deliver(data, length) and self._in and not self._reading_paused:
+            self._read_queued()  # what arrived during the delivery
 
     def _backlogged(self) -> bool:
         """Whether so much waits to be sent that reading (which may add replies) waits too."""
         return len(self._out) > max(4 * self._high, 1 << 20)
 
-    def _deliver(self, data: bytes, length: int) -> None:
+    def _deliver(self, data: bytes, length: int) -> bool:
+        """Hand ``data`` to the connection; False once a client's WebSocket is closed (reading stops).
+
+        It doesn't read the queue itself: ``_read_queued()`` loops over it, and
+        a delivery from there that did would nest one call per queued frame.
+        """
         if data:
             self._delivering = True
             try:
@@ -400,9 +406,8 @@ class H2Stream(asyncio.Transport):
             # after the rest of this read (the server's END_STREAM may be in it).
             self._closing = True
             self._session.loop.call_soon(self._end_closed)
-            return
-        if self._in and not self._reading_paused:
-            self._read_queued()  # what arrived during the delivery
+            return False
+        return True
 
     def _eof(self) -> None:
         self._peer_ended = True
