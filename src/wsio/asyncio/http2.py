@@ -525,8 +525,7 @@ class _Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        for stream in list(self.streams.values()):
-            stream._pump()
+        self._pump_all()
 
     def eof_received(self) -> bool | None:
         return None
@@ -538,6 +537,11 @@ class _Session(asyncio.Protocol):
         self.streams.clear()
 
     # -- writing ----------------------------------------------------------------
+
+    def _pump_all(self) -> None:
+        """Let every stream send what its window now allows."""
+        for stream in list(self.streams.values()):
+            stream._pump()
 
     def flush(self) -> None:
         self._flush_scheduled = False
@@ -627,8 +631,7 @@ class _Session(asyncio.Protocol):
                 stream._eof()
         elif kind is h2.events.WindowUpdated:
             if event.stream_id == 0:  # type: ignore[attr-defined]
-                for stream in list(self.streams.values()):
-                    stream._pump()
+                self._pump_all()
             else:
                 stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
                 if stream is not None:
@@ -644,8 +647,7 @@ class _Session(asyncio.Protocol):
         elif kind is h2.events.RemoteSettingsChanged:
             if not self._flood("SETTINGS frames", self.limits.max_settings):
                 self._settings_changed()
-                for stream in list(self.streams.values()):  # INITIAL_WINDOW_SIZE may have grown
-                    stream._pump()
+                self._pump_all()  # INITIAL_WINDOW_SIZE may have grown
         elif kind is h2.events.ConnectionTerminated:
             self._terminated(event)  # type: ignore[arg-type]
         else:
