@@ -66,6 +66,7 @@ from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
 
 if TYPE_CHECKING:
+    from ..protocol.datastructures import Headers
     from .client import ClientConnection
     from .server import Server, ServerConnection
 
@@ -127,6 +128,16 @@ def limits_from(value: bool | HTTP2Limits | None) -> HTTP2Limits | None:
     if isinstance(value, HTTP2Limits):
         return value
     raise TypeError(f"http2 must be a bool or an HTTP2Limits, not {type(value).__name__}")
+
+
+def _h2_fields(headers: Headers, drop: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The HTTP/1.1 handshake's headers as HTTP/2 fields: lowercase, without ``_HOP_BY_HOP`` and ``drop``."""
+    fields = []
+    for name, value in headers.raw_items():
+        lower = name.lower()
+        if lower not in _HOP_BY_HOP and lower not in drop:
+            fields.append((lower.encode("latin-1"), value.encode("latin-1")))
+    return fields
 
 
 def _has_bad_bytes(value: bytes) -> bool:
@@ -792,12 +803,7 @@ class ServerSession(_Session):
         elif not stream.websocket and status == 426:
             # A plain HTTP/2 request that process_request didn't answer: there is nothing here.
             status, body = 404, b"Not Found: a WebSocket over HTTP/2 is opened with an extended CONNECT.\n"
-        headers = [(b":status", str(status).encode())]
-        for name, value in response.headers.raw_items():
-            lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _SERVER_ONLY:
-                continue
-            headers.append((lower.encode("latin-1"), value.encode("latin-1")))
+        headers = [(b":status", str(status).encode()), *_h2_fields(response.headers, _SERVER_ONLY)]
         if not accepted:
             headers.append((b"content-length", str(len(body)).encode()))
         try:
@@ -1082,12 +1088,8 @@ class ClientSession(_Session):
             (b":scheme", b"http" if self.prior_knowledge else b"https"),
             (b":path", request.path.encode()),
             (b":authority", request.headers["Host"].encode("latin-1")),
+            *_h2_fields(request.headers, _CLIENT_ONLY),
         ]
-        for name, value in request.headers.raw_items():
-            lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _CLIENT_ONLY:
-                continue
-            headers.append((lower.encode("latin-1"), value.encode("latin-1")))
         try:
             self.h2.send_headers(stream.stream_id, headers)
         except h2.exceptions.H2Error as exc:
