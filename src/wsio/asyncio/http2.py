@@ -349,8 +349,13 @@ class H2Stream(asyncio.Transport):
                     if window <= 0:
                         break
                     size = min(window, conn.max_outbound_frame_size, len(out))
-                    conn.send_data(stream_id, bytes(out[:size]))
-                    del out[:size]
+                    if size == len(out):  # the usual case: one copy, no shift
+                        chunk = bytes(out)
+                        out.clear()
+                    else:
+                        chunk = bytes(out[:size])
+                        del out[:size]
+                    conn.send_data(stream_id, chunk)
             except h2.exceptions.H2Error:
                 # The stream is gone (reset, or the connection ended): nothing more goes out.
                 out.clear()
