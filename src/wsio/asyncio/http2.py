@@ -384,6 +384,10 @@ class H2Stream(asyncio.Transport):
     # -- reading, called by the session -------------------------------------------
 
     def _data(self, data: bytes, length: int) -> None:
+        if not data and not length:
+            # An empty DATA frame (no padding): nothing to deliver or acknowledge, and
+            # queued while reading is paused, it would take memory that no window bounds.
+            return
         if self._lost:
             self._session._ack(self.stream_id, length)
             return
