@@ -156,6 +156,25 @@ class _Slot:
         self.deaths: deque[float] = deque()  # monotonic times, within the restart window
         self.restart_at: float | None = None
 
+    def close_reader(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def bury(self, now: float, restart_window: float) -> tuple[int | None, str]:
+        """Its process has exited: forget it, count the death; its PID and how it died."""
+        process = self.process
+        how = _describe_exit(process.exitcode)
+        pid = process.pid
+        process.close()
+        self.process = None
+        self.dead_pid = pid
+        self.close_reader()
+        self.deaths.append(now)
+        while self.deaths and self.deaths[0] < now - restart_window:
+            self.deaths.popleft()
+        return pid, how
+
 
 def _check_port(host: str | None, port: int) -> socket.socket:
     """Fail early if the port is taken; return a socket that holds it (and picks it if 0).
@@ -334,8 +353,7 @@ def run(
                     pid = slot.reader.recv()
                 except (EOFError, OSError):
                     pid = None  # it died before listening: its sentinel tells
-                slot.reader.close()
-                slot.reader = None
+                slot.close_reader()
                 if pid is None:
                     continue
                 if slot.dead_pid is not None:
@@ -352,20 +370,9 @@ def run(
                         on_ready(port, pids)
             now = time.monotonic()
             for slot in slots:
-                process = slot.process
-                if process is None or process.exitcode is None:
+                if slot.process is None or slot.process.exitcode is None:
                     continue
-                how = _describe_exit(process.exitcode)
-                pid = process.pid
-                process.close()
-                slot.process = None
-                slot.dead_pid = pid
-                if slot.reader is not None:
-                    slot.reader.close()
-                    slot.reader = None
-                slot.deaths.append(now)
-                while slot.deaths and slot.deaths[0] < now - restart_window:
-                    slot.deaths.popleft()
+                pid, how = slot.bury(now, restart_window)
                 if len(slot.deaths) > max_restarts:
                     failed = (
                         f"worker {slot.index} (pid {pid}) {how}; it died {len(slot.deaths)} "
@@ -408,7 +415,6 @@ def run(
             signal.signal(sig, handler)
         holder.close()
         for slot in slots:
-            if slot.reader is not None:
-                slot.reader.close()
+            slot.close_reader()
     if failed is not None:
         raise RuntimeError(failed)

@@ -66,6 +66,7 @@ from ..protocol.handshake import accept_key, generate_key
 from ..protocol.machine import State
 
 if TYPE_CHECKING:
+    from ..protocol.datastructures import Headers
     from .client import ClientConnection
     from .server import Server, ServerConnection
 
@@ -127,6 +128,16 @@ def limits_from(value: bool | HTTP2Limits | None) -> HTTP2Limits | None:
     if isinstance(value, HTTP2Limits):
         return value
     raise TypeError(f"http2 must be a bool or an HTTP2Limits, not {type(value).__name__}")
+
+
+def _h2_fields(headers: Headers, drop: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The HTTP/1.1 handshake's headers as HTTP/2 fields: lowercase, without ``_HOP_BY_HOP`` and ``drop``."""
+    fields = []
+    for name, value in headers.raw_items():
+        lower = name.lower()
+        if lower not in _HOP_BY_HOP and lower not in drop:
+            fields.append((lower.encode("latin-1"), value.encode("latin-1")))
+    return fields
 
 
 def _has_bad_bytes(value: bytes) -> bool:
@@ -338,8 +349,13 @@ class H2Stream(asyncio.Transport):
                     if window <= 0:
                         break
                     size = min(window, conn.max_outbound_frame_size, len(out))
-                    conn.send_data(stream_id, bytes(out[:size]))
-                    del out[:size]
+                    if size == len(out):  # the usual case: one copy, no shift
+                        chunk = bytes(out)
+                        out.clear()
+                    else:
+                        chunk = bytes(out[:size])
+                        del out[:size]
+                    conn.send_data(stream_id, chunk)
             except h2.exceptions.H2Error:
                 # The stream is gone (reset, or the connection ended): nothing more goes out.
                 out.clear()
@@ -368,6 +384,10 @@ class H2Stream(asyncio.Transport):
     # -- reading, called by the session -------------------------------------------
 
     def _data(self, data: bytes, length: int) -> None:
+        if not data and not length:
+            # An empty DATA frame (no padding): nothing to deliver or acknowledge, and
+            # queued while reading is paused, it would take memory that no window bounds.
+            return
         if self._lost:
             self._session._ack(self.stream_id, length)
             return
@@ -379,13 +399,19 @@ class H2Stream(asyncio.Transport):
         if self._reading_paused or self._in or self._delivering or self._backlogged():
             self._in.append((data, length))  # unacknowledged: the peer's window for this stream closes
             return
-        self._deliver(data, length)
+        if self._deliver(data, length) and self._in and not self._reading_paused:
+            self._read_queued()  # what arrived during the delivery
 
     def _backlogged(self) -> bool:
         """Whether so much waits to be sent that reading (which may add replies) waits too."""
         return len(self._out) > max(4 * self._high, 1 << 20)
 
-    def _deliver(self, data: bytes, length: int) -> None:
+    def _deliver(self, data: bytes, length: int) -> bool:
+        """Hand ``data`` to the connection; False once a client's WebSocket is closed (reading stops).
+
+        It doesn't read the queue itself: ``_read_queued()`` loops over it, and
+        a delivery from there that did would nest one call per queued frame.
+        """
         if data:
             self._delivering = True
             try:
@@ -400,9 +426,8 @@ class H2Stream(asyncio.Transport):
             # after the rest of this read (the server's END_STREAM may be in it).
             self._closing = True
             self._session.loop.call_soon(self._end_closed)
-            return
-        if self._in and not self._reading_paused:
-            self._read_queued()  # what arrived during the delivery
+            return False
+        return True
 
     def _eof(self) -> None:
         self._peer_ended = True
@@ -520,8 +545,7 @@ class _Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        for stream in list(self.streams.values()):
-            stream._pump()
+        self._pump_all()
 
     def eof_received(self) -> bool | None:
         return None
@@ -533,6 +557,11 @@ class _Session(asyncio.Protocol):
         self.streams.clear()
 
     # -- writing ----------------------------------------------------------------
+
+    def _pump_all(self) -> None:
+        """Let every stream send what its window now allows."""
+        for stream in list(self.streams.values()):
+            stream._pump()
 
     def flush(self) -> None:
         self._flush_scheduled = False
@@ -622,8 +651,7 @@ class _Session(asyncio.Protocol):
                 stream._eof()
         elif kind is h2.events.WindowUpdated:
             if event.stream_id == 0:  # type: ignore[attr-defined]
-                for stream in list(self.streams.values()):
-                    stream._pump()
+                self._pump_all()
             else:
                 stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
                 if stream is not None:
@@ -639,8 +667,7 @@ class _Session(asyncio.Protocol):
         elif kind is h2.events.RemoteSettingsChanged:
             if not self._flood("SETTINGS frames", self.limits.max_settings):
                 self._settings_changed()
-                for stream in list(self.streams.values()):  # INITIAL_WINDOW_SIZE may have grown
-                    stream._pump()
+                self._pump_all()  # INITIAL_WINDOW_SIZE may have grown
         elif kind is h2.events.ConnectionTerminated:
             self._terminated(event)  # type: ignore[arg-type]
         else:
@@ -785,12 +812,7 @@ class ServerSession(_Session):
         elif not stream.websocket and status == 426:
             # A plain HTTP/2 request that process_request didn't answer: there is nothing here.
             status, body = 404, b"Not Found: a WebSocket over HTTP/2 is opened with an extended CONNECT.\n"
-        headers = [(b":status", str(status).encode())]
-        for name, value in response.headers.raw_items():
-            lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _SERVER_ONLY:
-                continue
-            headers.append((lower.encode("latin-1"), value.encode("latin-1")))
+        headers = [(b":status", str(status).encode()), *_h2_fields(response.headers, _SERVER_ONLY)]
         if not accepted:
             headers.append((b"content-length", str(len(body)).encode()))
         try:
@@ -1075,12 +1097,8 @@ class ClientSession(_Session):
             (b":scheme", b"http" if self.prior_knowledge else b"https"),
             (b":path", request.path.encode()),
             (b":authority", request.headers["Host"].encode("latin-1")),
+            *_h2_fields(request.headers, _CLIENT_ONLY),
         ]
-        for name, value in request.headers.raw_items():
-            lower = name.lower()
-            if lower in _HOP_BY_HOP or lower in _CLIENT_ONLY:
-                continue
-            headers.append((lower.encode("latin-1"), value.encode("latin-1")))
         try:
             self.h2.send_headers(stream.stream_id, headers)
         except h2.exceptions.H2Error as exc:
