@@ -309,7 +309,7 @@ class ClusterBackend(RedisBackend):
         self._dirty.add(key)
 
     def _lost(self, link: _Link, why: str) -> None:
-        """A master's connection broke, or a slot moved: its topics are resubscribed where they are now."""
+        """A master's connection broke: its topics are resubscribed where they are now (a slot that moves: :meth:`_moved`)."""
         if self._links.get(link.address) is link:
             del self._links[link.address]
         for topic in link.topics:
