@@ -140,11 +140,12 @@ class Tracker:
             data: str | bytes = event["data"] if "data" in event else base64.b64decode(event.get("b64", ""))
             offset, epoch = event.get("offset"), event.get("epoch")
             position = Position(offset, epoch) if isinstance(offset, int) and isinstance(epoch, str) else None
+            publication = Message(topic, data, position)
             pending = self._waiting.get(topic)
             if pending is not None:
-                pending.append(Message(topic, data, position))
+                pending.append(publication)
                 return []
-            return self._deliver(Message(topic, data, position))
+            return self._deliver(publication)
         if kind == "pub":
             return []  # a topic unsubscribed from: late
         if kind == "subscribed" and isinstance(topic, str) and topic in self._waiting:

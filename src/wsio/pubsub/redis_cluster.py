@@ -299,17 +299,21 @@ class ClusterBackend(RedisBackend):
                 except Exception:  # pragma: no cover - the connection is already broken
                     pass
 
+    def _resubscribe(self, link: _Link, topic: str) -> None:
+        """Forget that ``link`` serves ``topic`` and mark it to be subscribed again where the cluster serves it now."""
+        if self._owner.get(topic) == link.address:
+            del self._owner[topic]
+        key = (False, topic)
+        self._confirmed.discard(key)
+        self._active.discard(key)
+        self._dirty.add(key)
+
     def _lost(self, link: _Link, why: str) -> None:
-        """A master's connection broke, or a slot moved: its topics are resubscribed where they are now."""
+        """A master's connection broke: its topics are resubscribed where they are now (a slot that moves: :meth:`_moved`)."""
         if self._links.get(link.address) is link:
             del self._links[link.address]
         for topic in link.topics:
-            if self._owner.get(topic) == link.address:
-                del self._owner[topic]
-            key = (False, topic)
-            self._confirmed.discard(key)
-            self._active.discard(key)
-            self._dirty.add(key)
+            self._resubscribe(link, topic)
         link.topics.clear()
         if self._up:
             self.logger.warning(
@@ -325,12 +329,7 @@ class ClusterBackend(RedisBackend):
     def _moved(self, link: _Link, topic: str) -> None:
         """Redis unsubscribed this process from a topic's channel: its slot moved to another master (resharding)."""
         link.topics.discard(topic)
-        if self._owner.get(topic) == link.address:
-            del self._owner[topic]
-        key = (False, topic)
-        self._confirmed.discard(key)
-        self._active.discard(key)
-        self._dirty.add(key)
+        self._resubscribe(link, topic)
         self.logger.info("the slot of %r left %s:%d; subscribing to it where the cluster serves it now", topic, *link.address)
         # Down until it is subscribed again: then the hub fills from history what it missed meanwhile.
         self._up = False
