@@ -109,7 +109,8 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         "tests/pubsub",
     ]
     jobs = [
-        Job("autobahn-server", [f"{autobahn}::test_server"], C_ENV, minutes=8),
+        # Every case against the asyncio server; the callback API server (its C read path) after it.
+        Job("autobahn-server", [f"{autobahn}::test_server", f"{autobahn}::test_server_callback_api"], C_ENV, minutes=8),
         Job("autobahn-client-asyncio", [f"{autobahn}::test_client[asyncio]"], C_ENV, cores=0.25, minutes=9),
         Job("autobahn-client-sync", [f"{autobahn}::test_client[sync]"], C_ENV, cores=0.25, minutes=9),
         # The same 517 cases against a Starlette echo on uvicorn with wsio's engine (tests/asgi).

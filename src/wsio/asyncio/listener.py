@@ -27,7 +27,7 @@ from ..exceptions import ConnectionClosed, InvalidState
 from ..options import ClientOptions, ServerOptions, with_options
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
-from ..protocol.frames import LARGE_PAYLOAD, Close
+from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect
 from .connection import BaseConnection, Data, _read_buffer
 from .server import AsyncioServeKwargs, ServerRole, serve
@@ -81,8 +81,25 @@ _cork = _Cork()
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 
+# The read path in C when the accelerator is built (and WSIO_NO_SPEEDUPS isn't
+# set): ReadLane's get_buffer() and buffer_updated() do what _read() does, and
+# call back into _read(), _read_tail() and _listener_failed() for everything
+# but whole messages of one frame each. Otherwise _read() is buffer_updated().
+if TYPE_CHECKING or not SPEEDUPS:
 
-class ListenerConnection(BaseConnection):
+    class _ReadLane:
+        __slots__ = ()
+
+else:
+    from ..protocol._speedups import ReadLane as _ReadLane, configure_lane
+
+    configure_lane(_read_buffer, _cork, _OPEN, _CLOSED, LARGE_PAYLOAD)
+
+#: Whether the callback API reads in C (see ReadLane in ``wsio/protocol/_speedups.c``).
+C_READS = _ReadLane.__module__ != __name__
+
+
+class ListenerConnection(_ReadLane, BaseConnection):
     """What the callbacks of a :class:`Listener` get: ``send()`` and ``close()`` return at once.
 
     The base of :class:`ListenerServerConnection` (the connections of
@@ -115,7 +132,8 @@ class ListenerConnection(BaseConnection):
         self._pieces = None
         self._open_called = False
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def _read(self, nbytes: int) -> None:
+        """A read of ``nbytes`` into the read buffer: ``buffer_updated()`` in Python, and C's fallback."""
         protocol = self.protocol
         if protocol.state is not _OPEN or _cork.connections is not None or not self._inline_reads:
             self.data_received(_read_buffer.view[:nbytes])
@@ -137,6 +155,40 @@ class ListenerConnection(BaseConnection):
             _cork.connections = None
             for connection in corked:
                 connection._flush_held()
+
+    if not C_READS:
+        buffer_updated = _read
+
+    def _read_tail(self, start: int, end: int) -> None:
+        """The C read path handed out the messages before ``start``; the core takes the rest of the read.
+
+        Called corked, from the first frame the C path doesn't take (a control
+        frame, a fragment, a compressed or incomplete frame) to the read's end.
+        """
+        protocol = self.protocol
+        events = protocol.receive_data(_read_buffer.view[start:end])
+        if protocol.outgoing:
+            self._write(protocol.data_to_send())
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending or protocol.state is _CLOSED:
+            self._after_read()
+
+    def _listener_failed(self, exc: Exception, start: int, end: int) -> None:
+        """``on_message`` raised ``exc`` in the C read path: fail with 1011, as :meth:`_handle_events` does.
+
+        The core takes the rest of the read first (it keeps its place in the
+        stream, and answers what needs an answer), but nothing of it reaches
+        the listener: the same as when the Python path's callback raises.
+        """
+        protocol = self.protocol
+        protocol.receive_data(_read_buffer.view[start:end])
+        if protocol.outgoing:
+            self._write(protocol.data_to_send())
+        self.logger.error("%s listener callback failed", self._peer(), exc_info=exc)
+        self.fail(1011, "internal error")
+        if protocol.failure_pending or protocol.state is _CLOSED:
+            self._after_read()
 
     #: Once open, data_received() below is what buffer_updated() does inline.
     _open_reads_inline = True
@@ -218,7 +270,7 @@ class ListenerConnection(BaseConnection):
             self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
             self.fail(1011, "internal error")
 
-    def send(self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None) -> None:
+    def _send(self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None) -> None:
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
 
         Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the
@@ -228,6 +280,7 @@ class ListenerConnection(BaseConnection):
         ``text=True`` sends bytes as text (unchecked), ``text=False`` sends
         ``str`` as binary, as :meth:`Connection.send` does.
         """
+        # send() in Python, and the C send()'s path for all but a small str or bytes.
         try:
             if len(message) >= LARGE_PAYLOAD:
                 self._send_message(message, compress, text)
@@ -246,6 +299,9 @@ class ListenerConnection(BaseConnection):
             corked.append(self)
             return
         self._transport_write(data)
+
+    # The docstring of send() is _send()'s (and the C send()'s, word for word).
+    send = _ReadLane.send if C_READS else _send  # type: ignore[attr-defined]
 
     @property
     def buffered_amount(self) -> int:

@@ -1,6 +1,9 @@
 /*
  * wsio.protocol._speedups: C versions of the hot functions of
- * wsio.protocol.frames (apply_mask, parse_frames, parse_messages, build_frame).
+ * wsio.protocol.frames (apply_mask, parse_frames, parse_messages, build_frame),
+ * and ReadLane: the callback API's read and small-message send, which hand
+ * whole messages from the read buffer to the listener and frame the answers
+ * without a Python frame of wsio's (see its section below).
  *
  * The pure-Python functions in frames.py are the reference: these take the
  * same arguments and return the same values, types and (close_code, reason)
@@ -21,6 +24,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>  /* T_OBJECT_EX, READONLY: reading __slots__ members (ReadLane) */
 
 #include <stdint.h>
 #include <string.h>
@@ -594,6 +598,102 @@ PyDoc_STRVAR(parse_messages_doc,
 /* Text payloads up to this size are unmasked on the stack before decoding. */
 #define TEXT_ON_STACK 512
 
+/* The whole message at b[*pos:end] if it needs nothing but one frame (FIN,
+   no RSV bit, text or binary, masked as expected, complete, within max_size,
+   valid UTF-8 for text): 1 with *message set and *pos past it; 0 for anything
+   else (the general path takes it from *pos); -1 with an exception set.
+   `limited` says whether max_size applies; a negative max_size allows no
+   payload at all. */
+static inline int
+next_message(const unsigned char *b, Py_ssize_t *pos_io, Py_ssize_t end, int expect,
+             int limited, long long max_size, PyObject **message_out)
+{
+    Py_ssize_t pos = *pos_io, p, n;
+    unsigned head;
+    uint64_t length;
+    const unsigned char *mask;
+    PyObject *message;
+    unsigned char stack[TEXT_ON_STACK];
+
+    if (end - pos < 2) {
+        return 0;
+    }
+    head = b[pos];
+    if ((head & 0xF0) != 0x80 || ((head & 0x0F) != 1 && (head & 0x0F) != 2) ||
+        (int)(b[pos + 1] >> 7) != expect) {
+        return 0;
+    }
+    if (read_header(b, pos, end, &length, &p, &mask) < 0) {
+        return 0;
+    }
+    if (length > (uint64_t)(end - p)) {
+        return 0;
+    }
+    if (limited && (max_size < 0 || length > (uint64_t)max_size)) {
+        return 0;
+    }
+    n = (Py_ssize_t)length;
+    if ((head & 0x0F) == 2) {
+        message = PyBytes_FromStringAndSize(NULL, n);
+        if (message == NULL) {
+            return -1;
+        }
+        fill_payload((unsigned char *)PyBytes_AS_STRING(message), b + p, n, mask, 0);
+    }
+    else {
+        const char *text = (const char *)(b + p);
+        unsigned char *heap = NULL;
+        if (mask != NULL) {
+            unsigned char *dst = stack;
+            if (n > TEXT_ON_STACK) {
+                dst = heap = (unsigned char *)PyMem_Malloc((size_t)n);
+                if (heap == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+            }
+            fill_payload(dst, b + p, n, mask, 0);
+            text = (const char *)dst;
+        }
+        message = PyUnicode_DecodeUTF8(text, n, NULL);
+        PyMem_Free(heap);
+        if (message == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();  /* the general path fails the connection with 1007 */
+                return 0;
+            }
+            return -1;
+        }
+    }
+    *message_out = message;
+    *pos_io = p + n;
+    return 1;
+}
+
+/* max_size as next_message() takes it: 0 (no limit) or 1 with *max_size set;
+   -1 with an exception set. */
+static int
+get_max_size(PyObject *obj, long long *max_size)
+{
+    int overflow;
+
+    if (obj == Py_None) {
+        return 0;
+    }
+    *max_size = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (*max_size == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    /* Past what a long long holds: no frame is that big, or every one is. */
+    if (overflow > 0) {
+        return 0;
+    }
+    if (overflow < 0) {
+        *max_size = -1;
+    }
+    return 1;
+}
+
 /* Why: a read of small messages is the hot path of every ping-pong. The
    general path makes a (head, payload) tuple per frame, then a Python loop
    turns each into a message (a bytes object, then a str for text). Here each
@@ -605,13 +705,11 @@ static PyObject *
 parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"buf", "pos", "expect_masked", "max_size"};
-    PyObject *argv[4], *messages = NULL, *pos_out, *result;
+    PyObject *argv[4], *messages = NULL, *message, *pos_out, *result;
     Py_buffer view;
-    const unsigned char *b;
-    Py_ssize_t end, pos;
-    int expect, limited = 0;
+    Py_ssize_t pos;
+    int expect, limited, r;
     long long max_size = 0;
-    unsigned char stack[TEXT_ON_STACK];
 
     (void)module;
     if (parse_args("parse_messages", args, nargs, kwnames, names, 4, 4, argv) < 0) {
@@ -628,22 +726,8 @@ parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     if ((expect = PyObject_IsTrue(argv[2])) < 0) {
         return NULL;
     }
-    if (argv[3] != Py_None) {
-        int overflow;
-        max_size = PyLong_AsLongLongAndOverflow(argv[3], &overflow);
-        if (max_size == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        /* Past what a long long holds: no frame is that big, or every one is. */
-        if (overflow > 0) {
-            limited = 0;
-        }
-        else {
-            limited = 1;
-            if (overflow < 0) {
-                max_size = -1;
-            }
-        }
+    if ((limited = get_max_size(argv[3], &max_size)) < 0) {
+        return NULL;
     }
     if (PyObject_GetBuffer(argv[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
@@ -652,69 +736,16 @@ parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     if (messages == NULL) {
         goto fail;
     }
-    b = (const unsigned char *)view.buf;
-    end = view.len;
-
-    while (end - pos >= 2) {
-        unsigned head = b[pos];
-        uint64_t length;
-        Py_ssize_t p, n;
-        const unsigned char *mask;
-        PyObject *message;
-        int r;
-
-        if ((head & 0xF0) != 0x80 || ((head & 0x0F) != 1 && (head & 0x0F) != 2) ||
-            (int)(b[pos + 1] >> 7) != expect) {
-            break;
-        }
-        if (read_header(b, pos, end, &length, &p, &mask) < 0) {
-            break;
-        }
-        if (length > (uint64_t)(end - p)) {
-            break;
-        }
-        if (limited && (max_size < 0 || length > (uint64_t)max_size)) {
-            break;
-        }
-        n = (Py_ssize_t)length;
-        if ((head & 0x0F) == 2) {
-            message = PyBytes_FromStringAndSize(NULL, n);
-            if (message == NULL) {
-                goto fail;
-            }
-            fill_payload((unsigned char *)PyBytes_AS_STRING(message), b + p, n, mask, 0);
-        }
-        else {
-            const char *text = (const char *)(b + p);
-            unsigned char *heap = NULL;
-            if (mask != NULL) {
-                unsigned char *dst = stack;
-                if (n > TEXT_ON_STACK) {
-                    dst = heap = (unsigned char *)PyMem_Malloc((size_t)n);
-                    if (heap == NULL) {
-                        PyErr_NoMemory();
-                        goto fail;
-                    }
-                }
-                fill_payload(dst, b + p, n, mask, 0);
-                text = (const char *)dst;
-            }
-            message = PyUnicode_DecodeUTF8(text, n, NULL);
-            PyMem_Free(heap);
-            if (message == NULL) {
-                if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-                    PyErr_Clear();  /* the general path fails the connection with 1007 */
-                    break;
-                }
-                goto fail;
-            }
-        }
+    while ((r = next_message((const unsigned char *)view.buf, &pos, view.len, expect,
+                             limited, max_size, &message)) > 0) {
         r = PyList_Append(messages, message);
         Py_DECREF(message);
         if (r < 0) {
             goto fail;
         }
-        pos = p + n;
+    }
+    if (r < 0) {
+        goto fail;
     }
     PyBuffer_Release(&view);
     pos_out = PyLong_FromSsize_t(pos);
@@ -778,6 +809,52 @@ head_byte(PyObject *obj)
     return (int)v;
 }
 
+/* A frame: head byte, length, mask key if any, then the payload (masked
+   with `mask` unless it is NULL), in one new bytes object. */
+static PyObject *
+make_frame(int head, const unsigned char *data, Py_ssize_t n, const unsigned char *mask)
+{
+    PyObject *result;
+    unsigned char *out;
+    Py_ssize_t hlen = (n < 126 ? 2 : n < 65536 ? 4 : 10) + (mask != NULL ? 4 : 0);
+
+    if (n > PY_SSIZE_T_MAX - hlen) {
+        return PyErr_NoMemory();
+    }
+    result = PyBytes_FromStringAndSize(NULL, hlen + n);
+    if (result == NULL) {
+        return NULL;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    out[0] = (unsigned char)head;
+    if (n < 126) {
+        out[1] = (unsigned char)n;
+        out += 2;
+    }
+    else if (n < 65536) {
+        out[1] = 126;
+        out[2] = (unsigned char)(n >> 8);
+        out[3] = (unsigned char)n;
+        out += 4;
+    }
+    else {
+        uint64_t len = (uint64_t)n;
+        int i;
+        out[1] = 127;
+        for (i = 0; i < 8; i++) {
+            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        }
+        out += 10;
+    }
+    if (mask != NULL) {
+        PyBytes_AS_STRING(result)[1] |= (char)0x80;
+        memcpy(out, mask, 4);
+        out += 4;
+    }
+    fill_payload(out, data, n, mask, 0);
+    return result;
+}
+
 PyDoc_STRVAR(build_frame_doc,
 "build_frame(head, payload, mask=None)\n--\n\n"
 "Serialize one frame: ``head`` is FIN | RSV | opcode, ``mask`` 4 bytes for a\n"
@@ -791,8 +868,8 @@ build_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
     static const char *const names[] = {"head", "payload", "mask"};
     PyObject *argv[3], *tmp, *result = NULL;
     Py_buffer payload;
-    unsigned char mask[4], *out;
-    Py_ssize_t n, hlen;
+    unsigned char mask[4];
+    Py_ssize_t n;
     int head, masked;
 
     (void)module;
@@ -823,45 +900,7 @@ build_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
     if (masked && get_mask(argv[2], mask) < 0) {
         goto done;
     }
-    hlen = (n < 126 ? 2 : n < 65536 ? 4 : 10) + (masked ? 4 : 0);
-    if (n > PY_SSIZE_T_MAX - hlen) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    result = PyBytes_FromStringAndSize(NULL, hlen + n);
-    if (result == NULL) {
-        goto done;
-    }
-    out = (unsigned char *)PyBytes_AS_STRING(result);
-    out[0] = (unsigned char)head;
-    if (n < 126) {
-        out[1] = (unsigned char)n;
-        out += 2;
-    }
-    else if (n < 65536) {
-        out[1] = 126;
-        out[2] = (unsigned char)(n >> 8);
-        out[3] = (unsigned char)n;
-        out += 4;
-    }
-    else {
-        uint64_t len = (uint64_t)n;
-        int i;
-        out[1] = 127;
-        for (i = 0; i < 8; i++) {
-            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
-        }
-        out += 10;
-    }
-    if (masked) {
-        PyBytes_AS_STRING(result)[1] |= (char)0x80;
-        memcpy(out, mask, 4);
-        out += 4;
-        fill_payload(out, (const unsigned char *)payload.buf, n, mask, 0);
-    }
-    else {
-        fill_payload(out, (const unsigned char *)payload.buf, n, NULL, 0);
-    }
+    result = make_frame(head, (const unsigned char *)payload.buf, n, masked ? mask : NULL);
 done:
     release_view(&payload, tmp);
     return result;
@@ -1019,15 +1058,808 @@ static PyType_Spec assembly_spec = {
     assembly_slots,
 };
 
+/* ------------------------------------------------------------------------ */
+/* ReadLane: the callback API's read, in C                                  */
+/* ------------------------------------------------------------------------ */
+
+/* What the lane needs from the Python side, set once by configure_lane(),
+   and the attribute names it reads, interned once. Per module object, so
+   nothing is shared between interpreters. */
+enum {
+    F_PROTOCOL,
+    F_STATE,
+    F_INLINE_READS,
+    F_BUF,
+    F_MSG_TEXT,
+    F_PF_LEFT,
+    F_DEFERRED_FAILURE,
+    F_DEBUG,
+    F_EXPECT_MASKED,
+    F_MAX_SIZE,
+    F_FAILURE_PENDING,
+    F_LISTENER,
+    F_DEFLATE,
+    F_FRAGMENTING,
+    F_MASK,
+    F_HELD,
+    N_FIELDS
+};
+
+/* Where a class keeps those attributes: their offsets in its instances when
+   they are plain __slots__ members (-1 when not: read with getattr). */
+#define LAYOUTS 16
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t offset[N_FIELDS];
+} layout;
+
+typedef struct {
+    PyObject *read_buffer;  /* wsio.asyncio.connection._read_buffer (thread-local .view) */
+    PyObject *cork;         /* wsio.asyncio.listener._cork (thread-local .connections) */
+    PyObject *open_state;   /* State.OPEN */
+    PyObject *closed_state; /* State.CLOSED */
+    PyObject *s_view, *s_connections, *s_protocol, *s_state, *s_inline_reads,
+        *s_buf, *s_msg_text, *s_pf_left, *s_deferred_failure, *s_debug,
+        *s_expect_masked, *s_max_size, *s_failure_pending, *s_listener,
+        *s_on_message, *s_read, *s_read_tail, *s_listener_failed, *s_flush_held,
+        *s_after_read, *s_deflate, *s_fragmenting, *s_mask, *s_held, *s_send,
+        *s_transport_write;
+    Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
+    PyObject *field_names[N_FIELDS];  /* borrowed from the s_* above, in F_* order */
+    layout layouts[LAYOUTS];
+    int nlayouts;
+} speedups_state;
+
+#ifndef T_OBJECT_EX
+#define T_OBJECT_EX 16  /* structmember.h: a __slots__ member */
+#endif
+
+/* The layout of `type`, found and kept on first use; NULL (no error) when
+   the cache is full: then every attribute is read with getattr. */
+static layout *
+layout_of(speedups_state *st, PyTypeObject *type)
+{
+    layout *l;
+    int i;
+
+    for (i = 0; i < st->nlayouts; i++) {
+        if (st->layouts[i].type == type) {
+            return &st->layouts[i];
+        }
+    }
+    if (st->nlayouts == LAYOUTS) {
+        return NULL;
+    }
+    l = &st->layouts[st->nlayouts++];
+    l->type = (PyTypeObject *)Py_NewRef(type);
+    for (i = 0; i < N_FIELDS; i++) {
+        /* The attribute as the class resolves it: a slot's member descriptor
+           (a data descriptor: nothing in an instance dict can hide it), or
+           anything else (a property, a class attribute...), read with getattr. */
+        PyObject *d = _PyType_Lookup(type, st->field_names[i]);
+        l->offset[i] = -1;
+        if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+            PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+            if (m->type == T_OBJECT_EX && !(m->flags & READONLY)) {
+                l->offset[i] = m->offset;
+            }
+        }
+    }
+    return l;
+}
+
+/* obj.<field>, a new reference: straight from its slot when it has one. */
+static PyObject *
+get_field(speedups_state *st, PyObject *obj, int field)
+{
+    layout *l = layout_of(st, Py_TYPE(obj));
+    if (l != NULL && l->offset[field] >= 0) {
+        PyObject *v = *(PyObject **)((char *)obj + l->offset[field]);
+        if (v != NULL) {
+            return Py_NewRef(v);
+        }
+    }
+    return PyObject_GetAttr(obj, st->field_names[field]);
+}
+
+/* obj.<field> = value */
+static int
+set_field(speedups_state *st, PyObject *obj, int field, PyObject *value)
+{
+    layout *l = layout_of(st, Py_TYPE(obj));
+    if (l != NULL && l->offset[field] >= 0) {
+        Py_XSETREF(*(PyObject **)((char *)obj + l->offset[field]), Py_NewRef(value));
+        return 0;
+    }
+    return PyObject_SetAttr(obj, st->field_names[field], value);
+}
+
+static speedups_state *
+state_of(PyTypeObject *defining_class)
+{
+    speedups_state *st = (speedups_state *)PyType_GetModuleState(defining_class);
+    if (st != NULL && st->read_buffer == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "ReadLane used before configure_lane()");
+        return NULL;
+    }
+    return st;
+}
+
+PyDoc_STRVAR(lane_get_buffer_doc,
+"get_buffer($self, sizehint, /)\n--\n\n"
+"The buffer this thread's connections read into (asyncio.BufferedProtocol).");
+
+static PyObject *
+lane_get_buffer(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
+                Py_ssize_t nargs, PyObject *kwnames)
+{
+    speedups_state *st = state_of(defining_class);
+    (void)self;
+    (void)args;
+    (void)nargs;
+    (void)kwnames;
+    if (st == NULL) {
+        return NULL;
+    }
+    return PyObject_GetAttr(st->read_buffer, st->s_view);
+}
+
+/* Whether the core is at rest between messages: nothing buffered, no message
+   or frame in progress, no failure held back, no frame logging. 1, 0, or -1
+   with an exception set. The same conditions as Protocol.receive_data()'s
+   own fast path, checked on the core's slots. */
+static int
+core_at_rest(speedups_state *st, PyObject *protocol)
+{
+    PyObject *v;
+    int r;
+
+    v = get_field(st, protocol, F_BUF);
+    if (v == NULL) {
+        return -1;
+    }
+    r = PyObject_Size(v);
+    Py_DECREF(v);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    v = get_field(st, protocol, F_MSG_TEXT);
+    if (v == NULL) {
+        return -1;
+    }
+    r = v == Py_None;
+    Py_DECREF(v);
+    if (!r) {
+        return 0;
+    }
+    v = get_field(st, protocol, F_DEFERRED_FAILURE);
+    if (v == NULL) {
+        return -1;
+    }
+    r = v == Py_None;
+    Py_DECREF(v);
+    if (!r) {
+        return 0;
+    }
+    v = get_field(st, protocol, F_PF_LEFT);
+    if (v == NULL) {
+        return -1;
+    }
+    r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (r != 0) {
+        return r < 0 ? -1 : 0;
+    }
+    v = get_field(st, protocol, F_DEBUG);
+    if (v == NULL) {
+        return -1;
+    }
+    r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r < 0 ? -1 : !r;
+}
+
+/* self.<name>(args...) */
+static PyObject *
+call_method(PyObject *self, PyObject *name, PyObject *a, PyObject *b, PyObject *c)
+{
+    PyObject *argv[4] = {self, a, b, c};
+    size_t n = a == NULL ? 1 : b == NULL ? 2 : c == NULL ? 3 : 4;
+    return PyObject_VectorcallMethod(name, argv, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* Write what the callbacks sent while the read was handled: each corked
+   connection's _flush_held(), in the order they were corked. */
+static int
+uncork(speedups_state *st, PyObject *corked)
+{
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    Py_ssize_t i;
+
+    if (PyObject_SetAttr(st->cork, st->s_connections, Py_None) < 0) {
+        return -1;
+    }
+    /* As the Python path's finally: every connection is flushed; the first
+       error is raised, any other is reported as unraisable. */
+    for (i = 0; i < PyList_GET_SIZE(corked); i++) {
+        PyObject *item = PyList_GET_ITEM(corked, i);
+        PyObject *r = call_method(item, st->s_flush_held, NULL, NULL, NULL);
+        if (r != NULL) {
+            Py_DECREF(r);
+        }
+        else if (type == NULL && value == NULL) {
+            PyErr_Fetch(&type, &value, &tb);
+        }
+        else {
+            PyErr_WriteUnraisable(item);
+        }
+    }
+    if (type != NULL || value != NULL) {
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(lane_buffer_updated_doc,
+"buffer_updated($self, nbytes, /)\n--\n\n"
+"Handle a read of the callback API (asyncio.BufferedProtocol): what\n"
+"``ListenerConnection._read()`` does, in C. Whole messages of one frame each\n"
+"go from the read buffer straight to ``listener.on_message``; anything else\n"
+"(and every read while the core isn't at rest between messages) takes the\n"
+"Python path.");
+
+/* Why: an echo of small messages spends most of its time in the Python
+   frames of each read (buffer_updated, receive_data, the event loop over a
+   list made for it) rather than in the work. Here a read of whole messages
+   costs no Python frame but the listener's own. The decisions stay the
+   core's: the lane only takes what parse_messages() would, while the core is
+   at rest, and hands the first frame of anything else, with the rest of the
+   read, to the core through ListenerConnection._read_tail(). */
+static PyObject *
+lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
+                    Py_ssize_t nargs, PyObject *kwnames)
+{
+    speedups_state *st;
+    PyObject *protocol = NULL, *v = NULL, *view_obj = NULL, *listener = NULL,
+             *corked = NULL, *exc = NULL, *message, *r;
+    Py_buffer view;
+    Py_ssize_t nbytes, pos = 0;
+    int ok, expect, limited, got, have_view = 0;
+    long long max_size = 0;
+
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "buffer_updated() takes exactly one argument (nbytes)");
+        return NULL;
+    }
+    if ((st = state_of(defining_class)) == NULL) {
+        return NULL;
+    }
+    nbytes = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+    if (nbytes == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if ((protocol = get_field(st, self, F_PROTOCOL)) == NULL) {
+        return NULL;
+    }
+    /* The Python path unless: open, no read being handled (reads don't nest),
+       reads inline (a subclass overriding data_received() gets every read). */
+    if ((v = get_field(st, protocol, F_STATE)) == NULL) {
+        goto error;
+    }
+    ok = v == st->open_state;
+    Py_CLEAR(v);
+    if (ok) {
+        if ((v = PyObject_GetAttr(st->cork, st->s_connections)) == NULL) {
+            goto error;
+        }
+        ok = v == Py_None;
+        Py_CLEAR(v);
+    }
+    if (ok) {
+        if ((v = get_field(st, self, F_INLINE_READS)) == NULL) {
+            goto error;
+        }
+        ok = v == Py_True;
+        Py_CLEAR(v);
+    }
+    if (ok && (ok = core_at_rest(st, protocol)) < 0) {
+        goto error;
+    }
+    if (!ok) {
+        Py_DECREF(protocol);
+        return call_method(self, st->s_read, args[0], NULL, NULL);
+    }
+    if ((v = get_field(st, protocol, F_EXPECT_MASKED)) == NULL) {
+        goto error;
+    }
+    expect = PyObject_IsTrue(v);
+    Py_CLEAR(v);
+    if (expect < 0) {
+        goto error;
+    }
+    if ((v = get_field(st, protocol, F_MAX_SIZE)) == NULL) {
+        goto error;
+    }
+    limited = get_max_size(v, &max_size);
+    Py_CLEAR(v);
+    if (limited < 0) {
+        goto error;
+    }
+    if ((view_obj = PyObject_GetAttr(st->read_buffer, st->s_view)) == NULL) {
+        goto error;
+    }
+    if (PyObject_GetBuffer(view_obj, &view, PyBUF_SIMPLE) < 0) {
+        goto error;
+    }
+    have_view = 1;
+    if (nbytes < 0 || nbytes > view.len) {
+        PyErr_Format(PyExc_ValueError, "nbytes must be in 0..%zd, not %zd", view.len, nbytes);
+        goto error;
+    }
+    if ((listener = get_field(st, self, F_LISTENER)) == NULL) {
+        goto error;
+    }
+    /* Cork: what the callbacks send to any listener connection is held and
+       written once per connection when the read is handled. */
+    if ((corked = PyList_New(0)) == NULL) {
+        goto error;
+    }
+    if (PyObject_SetAttr(st->cork, st->s_connections, corked) < 0) {
+        Py_CLEAR(corked);
+        goto error;
+    }
+    while ((got = next_message((const unsigned char *)view.buf, &pos, nbytes, expect,
+                               limited, max_size, &message)) > 0) {
+        r = call_method(listener, st->s_on_message, self, message, NULL);
+        Py_DECREF(message);
+        if (r == NULL) {
+            PyObject *type, *tb;
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                goto error;  /* KeyboardInterrupt, SystemExit: raised, as on the Python path */
+            }
+            PyErr_Fetch(&type, &exc, &tb);
+            PyErr_NormalizeException(&type, &exc, &tb);
+            if (tb != NULL && exc != NULL) {
+                PyException_SetTraceback(exc, tb);
+            }
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+            if (exc == NULL) {
+                goto error;
+            }
+            break;
+        }
+        Py_DECREF(r);
+    }
+    if (got < 0) {
+        goto error;
+    }
+    PyBuffer_Release(&view);
+    have_view = 0;
+    if (exc != NULL || pos < nbytes) {
+        /* The rest of the read goes to the core: after a listener's exception
+           (_listener_failed(): nothing more reaches the listener, then 1011),
+           or from the first frame the lane doesn't take (_read_tail()). */
+        PyObject *start = PyLong_FromSsize_t(pos), *end = PyLong_FromSsize_t(nbytes);
+        if (start == NULL || end == NULL) {
+            Py_XDECREF(start);
+            Py_XDECREF(end);
+            goto error;
+        }
+        if (exc != NULL) {
+            r = call_method(self, st->s_listener_failed, exc, start, end);
+        }
+        else {
+            r = call_method(self, st->s_read_tail, start, end, NULL);
+        }
+        Py_DECREF(start);
+        Py_DECREF(end);
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    else {
+        /* A callback may have closed or failed the connection: act on it,
+           as _read() does after every read. */
+        if ((v = get_field(st, protocol, F_STATE)) == NULL) {
+            goto error;
+        }
+        ok = v == st->closed_state;
+        Py_CLEAR(v);
+        if (!ok) {
+            if ((v = get_field(st, protocol, F_FAILURE_PENDING)) == NULL) {
+                goto error;
+            }
+            ok = PyObject_IsTrue(v);
+            Py_CLEAR(v);
+            if (ok < 0) {
+                goto error;
+            }
+        }
+        if (ok) {
+            if ((r = call_method(self, st->s_after_read, NULL, NULL, NULL)) == NULL) {
+                goto error;
+            }
+            Py_DECREF(r);
+        }
+    }
+    Py_DECREF(listener);
+    Py_DECREF(view_obj);
+    Py_DECREF(protocol);
+    Py_XDECREF(exc);
+    ok = uncork(st, corked);
+    Py_DECREF(corked);
+    if (ok < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+
+error:
+    if (have_view) {
+        PyBuffer_Release(&view);
+    }
+    if (corked != NULL) {
+        /* Keep the error of the read; flushing still happens. */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (uncork(st, corked) < 0) {
+            PyErr_WriteUnraisable(self);
+        }
+        PyErr_Restore(type, value, tb);
+        Py_DECREF(corked);
+    }
+    Py_XDECREF(listener);
+    Py_XDECREF(view_obj);
+    Py_XDECREF(v);
+    Py_XDECREF(exc);
+    Py_XDECREF(protocol);
+    return NULL;
+}
+
+PyDoc_STRVAR(lane_send_doc,
+"send($self, /, message, compress=None, text=None)\n--\n\n"
+"Send a message now, without waiting (``str`` as text, bytes-like as binary).\n\n"
+"Raises :exc:`ConnectionClosed` once closed. Doesn't wait for the\n"
+"peer: watch :attr:`buffered_amount` to avoid buffering without bound.\n"
+"A ``bytearray`` (or a view of one) is the caller's again when\n"
+"``send()`` returns: changing or resizing it then changes nothing sent.\n"
+"``text=True`` sends bytes as text (unchecked), ``text=False`` sends\n"
+"``str`` as binary, as :meth:`Connection.send` does.");
+
+/* 1 if the core would frame a message itself right now with no more than
+   build_frame() (open, no compression, not sending fragments, no frame
+   logging): Protocol.send_message()'s own fast path. 0, or -1 on error. */
+static int
+core_frames_plainly(speedups_state *st, PyObject *protocol)
+{
+    PyObject *v;
+    int r;
+
+    if ((v = get_field(st, protocol, F_STATE)) == NULL) {
+        return -1;
+    }
+    r = v == st->open_state;
+    Py_DECREF(v);
+    if (!r) {
+        return 0;
+    }
+    if ((v = get_field(st, protocol, F_DEFLATE)) == NULL) {
+        return -1;
+    }
+    r = v == Py_None;
+    Py_DECREF(v);
+    if (!r) {
+        return 0;
+    }
+    if ((v = get_field(st, protocol, F_FRAGMENTING)) == NULL) {
+        return -1;
+    }
+    r = v == Py_False;
+    Py_DECREF(v);
+    if (!r) {
+        return 0;
+    }
+    if ((v = get_field(st, protocol, F_DEBUG)) == NULL) {
+        return -1;
+    }
+    r = v == Py_False;
+    Py_DECREF(v);
+    return r;
+}
+
+/* Why: the callback API's send() of a small str or bytes, the other half of
+   an echo, costs two Python frames (send() and the core's send_message())
+   around one build_frame(); here none. Anything else (keywords, other types,
+   large messages, a core that must do more than frame it) goes to _send(). */
+static PyObject *
+lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
+          Py_ssize_t nargs, PyObject *kwnames)
+{
+    speedups_state *st;
+    PyObject *message, *protocol = NULL, *mask_fn = NULL, *mask_obj = NULL, *frame = NULL,
+             *held = NULL, *corked = NULL, *r;
+    const unsigned char *data;
+    unsigned char mask[4];
+    Py_ssize_t n;
+    int head, ok;
+
+    if ((st = state_of(defining_class)) == NULL) {
+        return NULL;
+    }
+    message = nargs == 1 && kwnames == NULL ? args[0] : NULL;
+    if (message != NULL && PyBytes_CheckExact(message)) {
+        data = (const unsigned char *)PyBytes_AS_STRING(message);
+        n = PyBytes_GET_SIZE(message);
+        head = 0x82;
+    }
+    else if (message != NULL && PyUnicode_CheckExact(message)) {
+        data = (const unsigned char *)PyUnicode_AsUTF8AndSize(message, &n);
+        if (data == NULL) {
+            return NULL;  /* lone surrogates: what str.encode() raises */
+        }
+        head = 0x81;
+    }
+    else {
+        message = NULL;
+    }
+    if (message != NULL && n < st->large_payload) {
+        if ((protocol = get_field(st, self, F_PROTOCOL)) == NULL) {
+            return NULL;
+        }
+        ok = core_frames_plainly(st, protocol);
+        if (ok < 0) {
+            goto error;
+        }
+    }
+    else {
+        ok = 0;
+    }
+    if (!ok) {
+        /* self._send(*args, **kwargs) */
+        PyObject *small[4], **argv = small;
+        Py_ssize_t total = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0), i;
+        Py_XDECREF(protocol);
+        if (total + 1 > 4) {
+            argv = PyMem_Malloc((size_t)(total + 1) * sizeof(PyObject *));
+            if (argv == NULL) {
+                return PyErr_NoMemory();
+            }
+        }
+        argv[0] = self;
+        for (i = 0; i < total; i++) {
+            argv[i + 1] = args[i];
+        }
+        r = PyObject_VectorcallMethod(st->s_send, argv, (size_t)(nargs + 1), kwnames);
+        if (argv != small) {
+            PyMem_Free(argv);
+        }
+        return r;
+    }
+    if ((mask_fn = get_field(st, protocol, F_MASK)) == NULL) {
+        goto error;
+    }
+    if (mask_fn != Py_None) {
+        /* A client's frame: a fresh key from the core's mask source. */
+        if ((mask_obj = PyObject_CallNoArgs(mask_fn)) == NULL) {
+            goto error;
+        }
+        if (get_mask(mask_obj, mask) < 0) {
+            goto error;
+        }
+    }
+    if ((frame = make_frame(head, data, n, mask_fn != Py_None ? mask : NULL)) == NULL) {
+        goto error;
+    }
+    /* _write() for a small frame, as ListenerConnection._send() does inline:
+       held while a read is handled, else written now. */
+    if ((held = get_field(st, self, F_HELD)) == NULL) {
+        goto error;
+    }
+    if (held != Py_None) {
+        if (PyList_Append(held, frame) < 0) {
+            goto error;
+        }
+    }
+    else {
+        if ((corked = PyObject_GetAttr(st->cork, st->s_connections)) == NULL) {
+            goto error;
+        }
+        if (corked != Py_None) {
+            PyObject *batch = PyList_New(1);
+            if (batch == NULL) {
+                goto error;
+            }
+            PyList_SET_ITEM(batch, 0, Py_NewRef(frame));
+            ok = set_field(st, self, F_HELD, batch);
+            Py_DECREF(batch);
+            if (ok < 0 || PyList_Append(corked, self) < 0) {
+                goto error;
+            }
+        }
+        else {
+            if ((r = call_method(self, st->s_transport_write, frame, NULL, NULL)) == NULL) {
+                goto error;
+            }
+            Py_DECREF(r);
+        }
+    }
+    Py_XDECREF(corked);
+    Py_DECREF(held);
+    Py_DECREF(frame);
+    Py_XDECREF(mask_obj);
+    Py_DECREF(mask_fn);
+    Py_DECREF(protocol);
+    Py_RETURN_NONE;
+
+error:
+    Py_XDECREF(corked);
+    Py_XDECREF(held);
+    Py_XDECREF(frame);
+    Py_XDECREF(mask_obj);
+    Py_XDECREF(mask_fn);
+    Py_XDECREF(protocol);
+    return NULL;
+}
+
+PyDoc_STRVAR(configure_lane_doc,
+"configure_lane(read_buffer, cork, open_state, closed_state, large_payload)\n--\n\n"
+"Give :class:`ReadLane` what it reads: the thread-local read buffer (its\n"
+"``view``), the thread-local cork (its ``connections``), and the core's\n"
+"``State.OPEN`` and ``State.CLOSED``, and ``LARGE_PAYLOAD`` (messages this\n"
+"big are sent by the Python path). Called once, by wsio.asyncio.listener.");
+
+static PyObject *
+configure_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"read_buffer", "cork", "open_state", "closed_state", "large_payload"};
+    PyObject *argv[5];
+    Py_ssize_t large;
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+
+    if (parse_args("configure_lane", args, nargs, kwnames, names, 5, 5, argv) < 0) {
+        return NULL;
+    }
+    large = PyNumber_AsSsize_t(argv[4], PyExc_OverflowError);
+    if (large == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    st->large_payload = large;
+    Py_XSETREF(st->read_buffer, Py_NewRef(argv[0]));
+    Py_XSETREF(st->cork, Py_NewRef(argv[1]));
+    Py_XSETREF(st->open_state, Py_NewRef(argv[2]));
+    Py_XSETREF(st->closed_state, Py_NewRef(argv[3]));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef lane_methods[] = {
+    {"get_buffer", (PyCFunction)(void (*)(void))(lane_get_buffer),
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_get_buffer_doc},
+    {"buffer_updated", (PyCFunction)(void (*)(void))(lane_buffer_updated),
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_buffer_updated_doc},
+    {"send", (PyCFunction)(void (*)(void))(lane_send),
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_send_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(lane_doc,
+"A base of wsio.asyncio.listener.ListenerConnection when the accelerator is\n"
+"built: its ``get_buffer()``, ``buffer_updated()`` and ``send()`` in C. No state of its\n"
+"own; everything is read from the connection and its core.");
+
+static PyType_Slot lane_slots[] = {
+    {Py_tp_methods, lane_methods},
+    {Py_tp_doc, (void *)lane_doc},
+    {0, NULL},
+};
+
+static PyType_Spec lane_spec = {
+    "wsio.protocol._speedups.ReadLane",
+    0,  /* object's size: a base any class with __slots__ can have beside its own */
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    lane_slots,
+};
+
+#define STATE_NAMES(X) \
+    X(s_view, "view") X(s_connections, "connections") X(s_protocol, "protocol") \
+    X(s_state, "state") X(s_inline_reads, "_inline_reads") X(s_buf, "_buf") \
+    X(s_msg_text, "_msg_text") X(s_pf_left, "_pf_left") \
+    X(s_deferred_failure, "_deferred_failure") X(s_debug, "debug") \
+    X(s_expect_masked, "_expect_masked") X(s_max_size, "max_size") \
+    X(s_failure_pending, "failure_pending") X(s_listener, "listener") \
+    X(s_on_message, "on_message") X(s_read, "_read") X(s_read_tail, "_read_tail") \
+    X(s_listener_failed, "_listener_failed") X(s_flush_held, "_flush_held") \
+    X(s_after_read, "_after_read") X(s_deflate, "deflate") \
+    X(s_fragmenting, "_fragmenting") X(s_mask, "_mask") X(s_held, "_held") \
+    X(s_send, "_send") X(s_transport_write, "_transport_write")
+
+static int
+speedups_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_VISIT(st->read_buffer);
+    Py_VISIT(st->cork);
+    Py_VISIT(st->open_state);
+    Py_VISIT(st->closed_state);
+    for (int i = 0; i < st->nlayouts; i++) {
+        Py_VISIT(st->layouts[i].type);
+    }
+    return 0;
+}
+
+static int
+speedups_clear(PyObject *module)
+{
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_CLEAR(st->read_buffer);
+    Py_CLEAR(st->cork);
+    Py_CLEAR(st->open_state);
+    Py_CLEAR(st->closed_state);
+    for (int i = 0; i < st->nlayouts; i++) {
+        Py_CLEAR(st->layouts[i].type);
+    }
+    st->nlayouts = 0;
+#define CLEAR_NAME(field, text) Py_CLEAR(st->field);
+    STATE_NAMES(CLEAR_NAME)
+#undef CLEAR_NAME
+    return 0;
+}
+
+static void
+speedups_free(void *module)
+{
+    speedups_clear((PyObject *)module);
+}
+
 static int
 speedups_exec(PyObject *module)
 {
-    /* A heap type per module object: nothing is shared between interpreters. */
+    /* Heap types per module object: nothing is shared between interpreters. */
+    speedups_state *st;
     PyObject *type = PyType_FromSpec(&assembly_spec);
     if (type == NULL) {
         return -1;
     }
     if (PyModule_AddObject(module, "Assembly", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    st = (speedups_state *)PyModule_GetState(module);
+#define INTERN_NAME(field, text) \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL) { \
+        return -1; \
+    }
+    STATE_NAMES(INTERN_NAME)
+#undef INTERN_NAME
+    st->field_names[F_PROTOCOL] = st->s_protocol;
+    st->field_names[F_STATE] = st->s_state;
+    st->field_names[F_INLINE_READS] = st->s_inline_reads;
+    st->field_names[F_BUF] = st->s_buf;
+    st->field_names[F_MSG_TEXT] = st->s_msg_text;
+    st->field_names[F_PF_LEFT] = st->s_pf_left;
+    st->field_names[F_DEFERRED_FAILURE] = st->s_deferred_failure;
+    st->field_names[F_DEBUG] = st->s_debug;
+    st->field_names[F_EXPECT_MASKED] = st->s_expect_masked;
+    st->field_names[F_MAX_SIZE] = st->s_max_size;
+    st->field_names[F_FAILURE_PENDING] = st->s_failure_pending;
+    st->field_names[F_LISTENER] = st->s_listener;
+    st->field_names[F_DEFLATE] = st->s_deflate;
+    st->field_names[F_FRAGMENTING] = st->s_fragmenting;
+    st->field_names[F_MASK] = st->s_mask;
+    st->field_names[F_HELD] = st->s_held;
+    type = PyType_FromModuleAndSpec(module, &lane_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "ReadLane", type) < 0) {
         Py_DECREF(type);
         return -1;
     }
@@ -1045,6 +1877,7 @@ static PyMethodDef speedups_methods[] = {
     {"parse_frames", FASTCALL_KW(parse_frames), METH_FASTCALL | METH_KEYWORDS, parse_frames_doc},
     {"build_frame", FASTCALL_KW(build_frame), METH_FASTCALL | METH_KEYWORDS, build_frame_doc},
     {"parse_messages", FASTCALL_KW(parse_messages), METH_FASTCALL | METH_KEYWORDS, parse_messages_doc},
+    {"configure_lane", FASTCALL_KW(configure_lane), METH_FASTCALL | METH_KEYWORDS, configure_lane_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1064,7 +1897,8 @@ PyDoc_STRVAR(speedups_doc,
 "``apply_mask``, ``parse_frames``, ``parse_messages``, ``build_frame`` and ``Assembly``\n"
 "have exactly the contract\n"
 "of the pure-Python reference there, which imports them when this module is\n"
-"built (``WSIO_NO_SPEEDUPS=1`` keeps the Python versions). Masking is done\n"
+"built (``WSIO_NO_SPEEDUPS=1`` keeps the Python versions). ``ReadLane`` is the\n"
+"callback API's read path (a base of ListenerConnection). Masking is done\n"
 "16 bytes at a time (SSE2; 8 with plain C elsewhere), each payload is\n"
 "written once into the bytes object returned, and payloads of 64 KiB or more\n"
 "are processed without the GIL.");
@@ -1073,12 +1907,12 @@ static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "wsio.protocol._speedups",
     speedups_doc,
-    0,
+    sizeof(speedups_state),
     speedups_methods,
     speedups_slots,
-    NULL,
-    NULL,
-    NULL,
+    speedups_traverse,
+    speedups_clear,
+    speedups_free,
 };
 
 PyMODINIT_FUNC

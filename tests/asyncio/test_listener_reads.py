@@ -1,0 +1,242 @@
+"""The callback API's read path: what one read of many frames does.
+
+With the accelerator built, ``ListenerConnection.buffer_updated()`` and
+``send()`` are C (``ReadLane`` in ``wsio/protocol/_speedups.c``): whole
+messages of one frame each go from the read buffer to ``on_message``, and the
+rest of the read to the core. Without it, the Python path does the same
+through the core. These tests run on both (the c-* and py-* jobs) and expect
+the same: a client writes many frames at once, so that they arrive in one read
+(or in a few: nothing below depends on where a read ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import pytest
+
+import wsio
+import wsio.asyncio.listener
+from wsio.protocol import ClientProtocol
+from wsio.protocol.events import Pong
+from wsio.protocol.frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, SPEEDUPS, Close, build_frame
+from wsio.protocol.uri import parse_uri
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def frame(head: int, payload: bytes) -> bytes:
+    """A client's (masked) frame."""
+    return build_frame(head, payload, os.urandom(4))
+
+
+class Recorder(wsio.Listener):
+    """Echoes and records every message; raises on "boom"."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.pings: list[bytes] = []
+
+    def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+        self.messages.append(message)
+        if message == "boom":
+            raise ValueError("bug in the application")
+        connection.send(message)
+
+    def on_ping(self, connection: wsio.ListenerConnection, data: bytes) -> None:
+        self.pings.append(data)
+
+
+async def exchange(
+    listener: Recorder, *writes: bytes, pause: float = 0, max_size: int | None = 2**20
+) -> tuple[list[Any], Close | None]:
+    """Open a connection to a serve_listener() server, write ``writes`` (``pause`` s apart), read until closed.
+
+    Returns the events the server sent (messages and pongs) and its close frame.
+    """
+    async with wsio.serve_listener(lambda: listener, "127.0.0.1", 0, compression=None, max_size=max_size) as server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"))
+        client.send_request(client.connect())
+        writer.write(client.data_to_send())
+        while client.state is wsio.State.CONNECTING:
+            client.receive_data(await reader.read(65536))
+        for i, data in enumerate(writes):
+            if i and pause:
+                await asyncio.sleep(pause)
+            writer.write(data)
+        events: list[Any] = []
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            events += [event for event in client.receive_data(data) if type(event) in (str, bytes, Pong)]
+            writer.write(client.data_to_send())
+        writer.close()
+        return events, client.close_rcvd
+
+
+def test_the_callback_api_reads_in_c_when_the_accelerator_is_built() -> None:
+    # So that the c-* jobs test the C read path and the py-* jobs the Python one.
+    assert wsio.asyncio.listener.C_READS is SPEEDUPS
+    lane = "ReadLane" in repr(wsio.ListenerServerConnection.buffer_updated)
+    assert lane is SPEEDUPS
+    assert ("ReadLane" in repr(wsio.ListenerClientConnection.send)) is SPEEDUPS
+
+
+def test_one_read_of_mixed_frames_reaches_the_listener_in_order() -> None:
+    listener = Recorder()
+    burst = b"".join(
+        [
+            frame(FIN | OP_TEXT, b"a"),
+            frame(FIN | OP_PING, b"p"),
+            frame(FIN | OP_BINARY, b"b"),
+            frame(OP_TEXT, b"c"),  # a fragmented message, with a ping between its frames
+            frame(FIN | OP_PING, b"q"),
+            frame(FIN | OP_CONT, b"d"),
+            frame(FIN | OP_TEXT, "é".encode()),
+            frame(FIN | OP_BINARY, b"x" * 300),  # a 16-bit length
+        ]
+    )
+    # The close frame later: messages read with it can't be answered any more.
+    events, close = run(exchange(listener, burst, frame(FIN | OP_CLOSE, Close(1000, "done").serialize()), pause=0.1))
+    assert listener.messages == ["a", b"b", "cd", "é", b"x" * 300]
+    assert listener.pings == [b"p", b"q"]
+    assert [e for e in events if type(e) is not Pong] == ["a", b"b", "cd", "é", b"x" * 300]
+    assert [e.data for e in events if type(e) is Pong] == [b"p", b"q"]
+    assert close is not None and close.code == 1000
+
+
+def test_messages_split_across_reads_arrive_whole() -> None:
+    listener = Recorder()
+    first, second = frame(FIN | OP_BINARY, b"0123456789"), frame(FIN | OP_TEXT, b"next")
+    # A frame cut in its header, then in its payload: the core keeps the pieces,
+    # and whole messages after them go to the listener again.
+    writes = [first[:1], first[1:9], first[9:] + second, frame(FIN | OP_CLOSE, Close(1000, "").serialize())]
+    events, close = run(exchange(listener, *writes, pause=0.05))
+    assert listener.messages == [b"0123456789", "next"]
+    assert events == [b"0123456789", "next"]
+    assert close is not None and close.code == 1000
+
+
+def test_a_listener_error_mid_read_fails_with_1011_and_nothing_after_it_is_delivered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listener = Recorder()
+    burst = b"".join(
+        [
+            frame(FIN | OP_TEXT, b"ok"),
+            frame(FIN | OP_TEXT, b"boom"),
+            frame(FIN | OP_TEXT, b"never"),
+            frame(FIN | OP_PING, b"p"),
+        ]
+    )
+    with caplog.at_level(logging.ERROR, logger="wsio.server"):
+        events, close = run(exchange(listener, burst))
+    assert listener.messages == ["ok", "boom"]
+    # The ping behind the failing message is still answered (the core read it),
+    # whether before or after the echo of the message before it.
+    assert sorted(map(repr, events)) == sorted(map(repr, ["ok", Pong(b"p")]))
+    assert close is not None and close.code == 1011
+    failures = [r for r in caplog.records if "listener callback failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert str(failures[0].exc_info[1]) == "bug in the application"
+
+
+def test_invalid_utf8_behind_a_valid_message_fails_with_1007_after_delivering_it() -> None:
+    listener = Recorder()
+    burst = frame(FIN | OP_TEXT, b"fine") + frame(FIN | OP_TEXT, b"\xff\xfe") + frame(FIN | OP_TEXT, b"late")
+    events, close = run(exchange(listener, burst))
+    assert listener.messages == ["fine"]
+    assert events == ["fine"]
+    assert close is not None and close.code == 1007
+
+
+def test_a_message_over_max_size_in_a_read_of_small_ones_fails_with_1009() -> None:
+    listener = Recorder()
+    burst = frame(FIN | OP_TEXT, b"x" * 10) + frame(FIN | OP_TEXT, b"y" * 11)
+    events, close = run(exchange(listener, burst, max_size=10))
+    assert listener.messages == ["x" * 10]
+    assert events == ["x" * 10]
+    assert close is not None and close.code == 1009
+
+
+@pytest.mark.parametrize(
+    ("sent", "received"),
+    [
+        ("text", "text"),
+        (b"bytes", b"bytes"),
+        (bytearray(b"array"), b"array"),
+        (memoryview(b"view"), b"view"),
+        ("é" * 40, "é" * 40),
+        ("", ""),
+        (b"", b""),
+    ],
+)
+def test_send_keeps_the_message_type(sent: Any, received: Any) -> None:
+    class Sender(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            connection.send(sent)
+
+    async def main() -> Any:
+        async with wsio.serve_listener(Sender, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as ws:
+                return await ws.recv()
+
+    assert run(main()) == received
+
+
+def test_send_of_a_lone_surrogate_raises_and_sends_nothing() -> None:
+    errors: list[BaseException] = []
+
+    class Sender(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            try:
+                connection.send("\ud800")
+            except UnicodeEncodeError as exc:
+                errors.append(exc)
+            connection.send("after")
+
+    async def main() -> Any:
+        async with wsio.serve_listener(Sender, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as ws:
+                return await ws.recv()
+
+    assert run(main()) == "after"
+    assert len(errors) == 1
+
+
+def test_the_client_side_masks_what_it_sends() -> None:
+    got: list[Any] = []
+
+    class Hello(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            connection.send("hello")
+            connection.send(b"\x00" * 200)
+
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            got.append(message)
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        # The server's core refuses unmasked frames (1002): receiving them proves the mask.
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with wsio.serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            connection = await wsio.connect_listener(Hello, f"ws://127.0.0.1:{port}")
+            for _ in range(200):
+                if len(got) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            await connection.close()
+
+    run(main())
+    assert got == ["hello", b"\x00" * 200]
