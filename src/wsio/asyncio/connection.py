@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import warnings
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
 
 from ..exceptions import (
     ConcurrencyError,
@@ -30,7 +30,7 @@ from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.machine import Protocol
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
-from ..protocol.frames import LARGE_PAYLOAD, Close
+from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close
 
 __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
@@ -136,6 +136,37 @@ READ_SIZE = 262144
 _read_buffer = _ReadBuffer()
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
+
+
+# Corking (the callback API's write batching): while a listener connection handles
+# a read, what the callbacks send to ANY listener connection (itself, or others
+# through send() or broadcast()) is held and written once per connection when the
+# read is handled. A burst of messages broadcast to many connections costs one
+# system call per connection, not one per message and connection. One event loop
+# per thread, so per thread. Here, beside the read buffer, for the C read path.
+class _Cork(threading.local):
+    connections: list[Any] | None = None  # ListenerConnections; None: no read being handled
+
+
+_cork = _Cork()
+
+# The read path in C when the accelerator is built (and WSIO_NO_SPEEDUPS isn't
+# set): ReadLane's get_buffer() and buffer_updated() do what _read() does for both
+# APIs (and its send() what ListenerConnection._send() does), and call back into
+# _read(), _read_tail(), _handle_events() and _listener_failed() for everything but
+# whole messages of one frame each. Otherwise buffer_updated() is _read().
+if TYPE_CHECKING or not SPEEDUPS:
+
+    class _ReadLane:
+        __slots__ = ()
+
+else:
+    from ..protocol._speedups import ReadLane as _ReadLane, configure_lane
+
+    configure_lane(_read_buffer, _cork, _OPEN, _CLOSED, LARGE_PAYLOAD)
+
+#: Whether reads go through the C read path (see ReadLane in ``wsio/protocol/_speedups.c``).
+C_READS = _ReadLane.__module__ != __name__
 
 
 def _reads_inline(cls: type) -> bool:
@@ -284,7 +315,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         return _read_buffer.view
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def _read(self, nbytes: int) -> None:
+        """A read of ``nbytes`` into the read buffer: ``buffer_updated()`` in Python, and C's fallback."""
         # Called right after get_buffer(), in the same thread: the same buffer.
         # data_received() and everything under it copy what they keep: the
         # buffer is read into again for the next connection.
@@ -295,6 +327,24 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         # An open connection's read: data_received() inline, one call less (and
         # one more for a role's data_received(), which only differs before opening).
         events = protocol.receive_data(_read_buffer.view[:nbytes])
+        if protocol.outgoing:
+            self._write(protocol.data_to_send())
+        if events:
+            self._handle_events(events)
+        if protocol.failure_pending or protocol.state is _CLOSED:
+            self._after_read()
+
+    buffer_updated = _read
+
+    def _read_tail(self, start: int, end: int) -> None:
+        """The C read path handed out the messages before ``start``; the core takes the rest of the read.
+
+        From the first frame the C path doesn't take (a control frame, a
+        fragment, a compressed or incomplete frame) to the read's end; for the
+        callback API, while corked.
+        """
+        protocol = self.protocol
+        events = protocol.receive_data(_read_buffer.view[start:end])
         if protocol.outgoing:
             self._write(protocol.data_to_send())
         if events:
@@ -699,7 +749,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
                     self.transport.resume_reading()
 
 
-class Connection(BaseConnection):
+class Connection(_ReadLane, BaseConnection):
     """A WebSocket connection, as a handler or ``connect()`` sees it: the coroutine API.
 
     Receive with ``await recv()``, ``async for message in connection`` or

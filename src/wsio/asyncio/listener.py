@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..exceptions import ConnectionClosed, InvalidState
 from ..options import ClientOptions, ServerOptions, with_options
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
-from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close
+from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect
-from .connection import BaseConnection, Data, _read_buffer
+from .connection import C_READS, BaseConnection, Data, _cork, _read_buffer, _ReadLane
 from .server import AsyncioServeKwargs, ServerRole, serve
 
 if TYPE_CHECKING:
@@ -68,35 +67,8 @@ class Listener:
         """The connection is closed; ``exc`` says how (``exc.code``, ``exc.reason``, ``exc.why``)."""
 
 
-# Corking: while a listener connection handles a read, what the callbacks send
-# to ANY listener connection (itself, or others through send() or broadcast())
-# is held and written once per connection when the read is handled. A burst of
-# messages broadcast to many connections costs one system call per connection,
-# not one per message and connection. One event loop per thread, so per thread.
-class _Cork(threading.local):
-    connections: list[ListenerConnection] | None = None  # None: no read being handled
-
-
-_cork = _Cork()
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
-
-# The read path in C when the accelerator is built (and WSIO_NO_SPEEDUPS isn't
-# set): ReadLane's get_buffer() and buffer_updated() do what _read() does, and
-# call back into _read(), _read_tail() and _listener_failed() for everything
-# but whole messages of one frame each. Otherwise _read() is buffer_updated().
-if TYPE_CHECKING or not SPEEDUPS:
-
-    class _ReadLane:
-        __slots__ = ()
-
-else:
-    from ..protocol._speedups import ReadLane as _ReadLane, configure_lane
-
-    configure_lane(_read_buffer, _cork, _OPEN, _CLOSED, LARGE_PAYLOAD)
-
-#: Whether the callback API reads in C (see ReadLane in ``wsio/protocol/_speedups.c``).
-C_READS = _ReadLane.__module__ != __name__
 
 
 class ListenerConnection(_ReadLane, BaseConnection):
@@ -158,21 +130,6 @@ class ListenerConnection(_ReadLane, BaseConnection):
 
     if not C_READS:
         buffer_updated = _read
-
-    def _read_tail(self, start: int, end: int) -> None:
-        """The C read path handed out the messages before ``start``; the core takes the rest of the read.
-
-        Called corked, from the first frame the C path doesn't take (a control
-        frame, a fragment, a compressed or incomplete frame) to the read's end.
-        """
-        protocol = self.protocol
-        events = protocol.receive_data(_read_buffer.view[start:end])
-        if protocol.outgoing:
-            self._write(protocol.data_to_send())
-        if events:
-            self._handle_events(events)
-        if protocol.failure_pending or protocol.state is _CLOSED:
-            self._after_read()
 
     def _listener_failed(self, exc: Exception, start: int, end: int) -> None:
         """``on_message`` raised ``exc`` in the C read path: fail with 1011, as :meth:`_handle_events` does.

@@ -1103,7 +1103,7 @@ typedef struct {
         *s_expect_masked, *s_max_size, *s_failure_pending, *s_listener,
         *s_on_message, *s_read, *s_read_tail, *s_listener_failed, *s_flush_held,
         *s_after_read, *s_deflate, *s_fragmenting, *s_mask, *s_held, *s_send,
-        *s_transport_write;
+        *s_transport_write, *s_handle_events;
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
     PyObject *field_names[N_FIELDS];  /* borrowed from the s_* above, in F_* order */
     layout layouts[LAYOUTS];
@@ -1303,11 +1303,12 @@ uncork(speedups_state *st, PyObject *corked)
 
 PyDoc_STRVAR(lane_buffer_updated_doc,
 "buffer_updated($self, nbytes, /)\n--\n\n"
-"Handle a read of the callback API (asyncio.BufferedProtocol): what\n"
-"``ListenerConnection._read()`` does, in C. Whole messages of one frame each\n"
-"go from the read buffer straight to ``listener.on_message``; anything else\n"
-"(and every read while the core isn't at rest between messages) takes the\n"
-"Python path.");
+"Handle a read (asyncio.BufferedProtocol): what the connection's ``_read()``\n"
+"does, in C. Whole messages of one frame each go from the read buffer\n"
+"straight to ``listener.on_message`` (the callback API) or, as one list, to\n"
+"``_handle_events()`` (the coroutine API); the rest of the read goes to the\n"
+"core through ``_read_tail()``, and every read while the core isn't at rest\n"
+"between messages takes the Python path, ``_read()``.");
 
 /* Why: an echo of small messages spends most of its time in the Python
    frames of each read (buffer_updated, receive_data, the event loop over a
@@ -1325,8 +1326,9 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
              *corked = NULL, *exc = NULL, *message, *r;
     Py_buffer view;
     Py_ssize_t nbytes, pos = 0;
-    int ok, expect, limited, got, have_view = 0;
+    int ok, expect, limited, got, have_view = 0, listening;
     long long max_size = 0;
+    layout *layout_;
 
     if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
         PyErr_SetString(PyExc_TypeError, "buffer_updated() takes exactly one argument (nbytes)");
@@ -1343,13 +1345,17 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
         return NULL;
     }
     /* The Python path unless: open, no read being handled (reads don't nest),
-       reads inline (a subclass overriding data_received() gets every read). */
+       reads inline (a subclass overriding data_received() gets every read).
+       A class with a listener slot is the callback API's; others are the
+       coroutine API's, whose messages go to _handle_events() as a list. */
+    layout_ = layout_of(st, Py_TYPE(self));
+    listening = layout_ != NULL && layout_->offset[F_LISTENER] >= 0;
     if ((v = get_field(st, protocol, F_STATE)) == NULL) {
         goto error;
     }
-    ok = v == st->open_state;
+    ok = v == st->open_state && layout_ != NULL;
     Py_CLEAR(v);
-    if (ok) {
+    if (ok && listening) {
         if ((v = PyObject_GetAttr(st->cork, st->s_connections)) == NULL) {
             goto error;
         }
@@ -1397,6 +1403,35 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
         PyErr_Format(PyExc_ValueError, "nbytes must be in 0..%zd, not %zd", view.len, nbytes);
         goto error;
     }
+    if (!listening) {
+        /* The coroutine API: the messages, in one list, to _handle_events(). */
+        PyObject *messages = PyList_New(0);
+        if (messages == NULL) {
+            goto error;
+        }
+        ok = 0;
+        while ((got = next_message((const unsigned char *)view.buf, &pos, nbytes, expect,
+                                   limited, max_size, &message)) > 0) {
+            ok = PyList_Append(messages, message);
+            Py_DECREF(message);
+            if (ok < 0) {
+                break;
+            }
+        }
+        PyBuffer_Release(&view);
+        have_view = 0;
+        if (got < 0 || ok < 0) {
+            Py_DECREF(messages);
+            goto error;
+        }
+        r = PyList_GET_SIZE(messages) ? call_method(self, st->s_handle_events, messages, NULL, NULL) : Py_NewRef(Py_None);
+        Py_DECREF(messages);
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+        goto rest;
+    }
     if ((listener = get_field(st, self, F_LISTENER)) == NULL) {
         goto error;
     }
@@ -1437,6 +1472,7 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
     }
     PyBuffer_Release(&view);
     have_view = 0;
+rest:
     if (exc != NULL || pos < nbytes) {
         /* The rest of the read goes to the core: after a listener's exception
            (_listener_failed(): nothing more reaches the listener, then 1011),
@@ -1485,14 +1521,16 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
             Py_DECREF(r);
         }
     }
-    Py_DECREF(listener);
+    Py_XDECREF(listener);
     Py_DECREF(view_obj);
     Py_DECREF(protocol);
     Py_XDECREF(exc);
-    ok = uncork(st, corked);
-    Py_DECREF(corked);
-    if (ok < 0) {
-        return NULL;
+    if (corked != NULL) {
+        ok = uncork(st, corked);
+        Py_DECREF(corked);
+        if (ok < 0) {
+            return NULL;
+        }
     }
     Py_RETURN_NONE;
 
@@ -1773,7 +1811,8 @@ static PyType_Spec lane_spec = {
     X(s_listener_failed, "_listener_failed") X(s_flush_held, "_flush_held") \
     X(s_after_read, "_after_read") X(s_deflate, "deflate") \
     X(s_fragmenting, "_fragmenting") X(s_mask, "_mask") X(s_held, "_held") \
-    X(s_send, "_send") X(s_transport_write, "_transport_write")
+    X(s_send, "_send") X(s_transport_write, "_transport_write") \
+    X(s_handle_events, "_handle_events")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)

@@ -1,12 +1,13 @@
-"""The callback API's read path: what one read of many frames does.
+"""The read path of both asyncio APIs: what one read of many frames does.
 
-With the accelerator built, ``ListenerConnection.buffer_updated()`` and
-``send()`` are C (``ReadLane`` in ``wsio/protocol/_speedups.c``): whole
-messages of one frame each go from the read buffer to ``on_message``, and the
-rest of the read to the core. Without it, the Python path does the same
-through the core. These tests run on both (the c-* and py-* jobs) and expect
-the same: a client writes many frames at once, so that they arrive in one read
-(or in a few: nothing below depends on where a read ends).
+With the accelerator built, ``buffer_updated()`` is C for the coroutine API
+and the callback API, and so is the callback API's ``send()`` (``ReadLane``
+in ``wsio/protocol/_speedups.c``): whole messages of one frame each go from
+the read buffer to ``on_message`` or to ``recv()``'s queue, and the rest of the
+read to the core. Without it, the Python path does the same through the core.
+These tests run on both (the c-* and py-* jobs) and expect the same: a client
+writes many frames at once, so that they arrive in one read (or in a few:
+nothing below depends on where a read ends).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 import wsio
-import wsio.asyncio.listener
+import wsio.asyncio.connection
 from wsio.protocol import ClientProtocol
 from wsio.protocol.events import Pong
 from wsio.protocol.frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, SPEEDUPS, Close, build_frame
@@ -52,14 +53,32 @@ class Recorder(wsio.Listener):
         self.pings.append(data)
 
 
+APIS = ["callback", "asyncio"]
+
+
+def serve(api: str, recorder: Recorder, **options: Any) -> Any:
+    """A server of ``api`` that hands every message to ``recorder``, as a listener or from a handler."""
+    if api == "callback":
+        return wsio.serve_listener(lambda: recorder, "127.0.0.1", 0, **options)
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        async for message in ws:
+            recorder.messages.append(message)
+            if message == "boom":
+                raise ValueError("bug in the application")
+            await ws.send(message)
+
+    return wsio.serve(handler, "127.0.0.1", 0, **options)
+
+
 async def exchange(
-    listener: Recorder, *writes: bytes, pause: float = 0, max_size: int | None = 2**20
+    listener: Recorder, *writes: bytes, pause: float = 0, max_size: int | None = 2**20, api: str = "callback"
 ) -> tuple[list[Any], Close | None]:
-    """Open a connection to a serve_listener() server, write ``writes`` (``pause`` s apart), read until closed.
+    """Open a connection to a server of ``api``, write ``writes`` (``pause`` s apart), read until closed.
 
     Returns the events the server sent (messages and pongs) and its close frame.
     """
-    async with wsio.serve_listener(lambda: listener, "127.0.0.1", 0, compression=None, max_size=max_size) as server:
+    async with serve(api, listener, compression=None, max_size=max_size) as server:
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         client = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"))
@@ -82,15 +101,17 @@ async def exchange(
         return events, client.close_rcvd
 
 
-def test_the_callback_api_reads_in_c_when_the_accelerator_is_built() -> None:
+def test_both_apis_read_in_c_when_the_accelerator_is_built() -> None:
     # So that the c-* jobs test the C read path and the py-* jobs the Python one.
-    assert wsio.asyncio.listener.C_READS is SPEEDUPS
-    lane = "ReadLane" in repr(wsio.ListenerServerConnection.buffer_updated)
-    assert lane is SPEEDUPS
+    assert wsio.asyncio.connection.C_READS is SPEEDUPS
+    for cls in (wsio.ListenerServerConnection, wsio.ListenerClientConnection, wsio.ServerConnection, wsio.ClientConnection):
+        assert ("ReadLane" in repr(cls.buffer_updated)) is SPEEDUPS
     assert ("ReadLane" in repr(wsio.ListenerClientConnection.send)) is SPEEDUPS
+    assert "ReadLane" not in repr(wsio.ClientConnection.send)  # a coroutine function
 
 
-def test_one_read_of_mixed_frames_reaches_the_listener_in_order() -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_one_read_of_mixed_frames_reaches_the_listener_in_order(api: str) -> None:
     listener = Recorder()
     burst = b"".join(
         [
@@ -105,28 +126,32 @@ def test_one_read_of_mixed_frames_reaches_the_listener_in_order() -> None:
         ]
     )
     # The close frame later: messages read with it can't be answered any more.
-    events, close = run(exchange(listener, burst, frame(FIN | OP_CLOSE, Close(1000, "done").serialize()), pause=0.1))
+    close_frame = frame(FIN | OP_CLOSE, Close(1000, "done").serialize())
+    events, close = run(exchange(listener, burst, close_frame, pause=0.1, api=api))
     assert listener.messages == ["a", b"b", "cd", "é", b"x" * 300]
-    assert listener.pings == [b"p", b"q"]
+    if api == "callback":
+        assert listener.pings == [b"p", b"q"]
     assert [e for e in events if type(e) is not Pong] == ["a", b"b", "cd", "é", b"x" * 300]
     assert [e.data for e in events if type(e) is Pong] == [b"p", b"q"]
     assert close is not None and close.code == 1000
 
 
-def test_messages_split_across_reads_arrive_whole() -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_messages_split_across_reads_arrive_whole(api: str) -> None:
     listener = Recorder()
     first, second = frame(FIN | OP_BINARY, b"0123456789"), frame(FIN | OP_TEXT, b"next")
     # A frame cut in its header, then in its payload: the core keeps the pieces,
     # and whole messages after them go to the listener again.
     writes = [first[:1], first[1:9], first[9:] + second, frame(FIN | OP_CLOSE, Close(1000, "").serialize())]
-    events, close = run(exchange(listener, *writes, pause=0.05))
+    events, close = run(exchange(listener, *writes, pause=0.05, api=api))
     assert listener.messages == [b"0123456789", "next"]
     assert events == [b"0123456789", "next"]
     assert close is not None and close.code == 1000
 
 
-def test_a_listener_error_mid_read_fails_with_1011_and_nothing_after_it_is_delivered(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("api", APIS)
+def test_an_application_error_mid_read_fails_with_1011_and_nothing_after_it_is_delivered(
+    api: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     listener = Recorder()
     burst = b"".join(
@@ -138,30 +163,32 @@ def test_a_listener_error_mid_read_fails_with_1011_and_nothing_after_it_is_deliv
         ]
     )
     with caplog.at_level(logging.ERROR, logger="wsio.server"):
-        events, close = run(exchange(listener, burst))
+        events, close = run(exchange(listener, burst, api=api))
     assert listener.messages == ["ok", "boom"]
     # The ping behind the failing message is still answered (the core read it),
     # whether before or after the echo of the message before it.
     assert sorted(map(repr, events)) == sorted(map(repr, ["ok", Pong(b"p")]))
     assert close is not None and close.code == 1011
-    failures = [r for r in caplog.records if "listener callback failed" in r.getMessage()]
+    failures = [r for r in caplog.records if r.exc_info is not None]
     assert len(failures) == 1 and failures[0].exc_info is not None
     assert str(failures[0].exc_info[1]) == "bug in the application"
 
 
-def test_invalid_utf8_behind_a_valid_message_fails_with_1007_after_delivering_it() -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_invalid_utf8_behind_a_valid_message_fails_with_1007_after_delivering_it(api: str) -> None:
     listener = Recorder()
     burst = frame(FIN | OP_TEXT, b"fine") + frame(FIN | OP_TEXT, b"\xff\xfe") + frame(FIN | OP_TEXT, b"late")
-    events, close = run(exchange(listener, burst))
+    events, close = run(exchange(listener, burst, api=api))
     assert listener.messages == ["fine"]
     assert events == ["fine"]
     assert close is not None and close.code == 1007
 
 
-def test_a_message_over_max_size_in_a_read_of_small_ones_fails_with_1009() -> None:
+@pytest.mark.parametrize("api", APIS)
+def test_a_message_over_max_size_in_a_read_of_small_ones_fails_with_1009(api: str) -> None:
     listener = Recorder()
     burst = frame(FIN | OP_TEXT, b"x" * 10) + frame(FIN | OP_TEXT, b"y" * 11)
-    events, close = run(exchange(listener, burst, max_size=10))
+    events, close = run(exchange(listener, burst, max_size=10, api=api))
     assert listener.messages == ["x" * 10]
     assert events == ["x" * 10]
     assert close is not None and close.code == 1009
