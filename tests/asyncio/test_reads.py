@@ -219,6 +219,26 @@ def test_send_keeps_the_message_type(sent: Any, received: Any) -> None:
     assert run(main()) == received
 
 
+@pytest.mark.parametrize(
+    ("sent", "received"),
+    [("text", "text"), (b"bytes", b"bytes"), (bytearray(b"array"), b"array"), ("é" * 40, "é" * 40), ("", ""), (b"", b"")],
+)
+def test_coroutine_api_send_keeps_the_message_type(sent: Any, received: Any) -> None:
+    # A small str or bytes is framed in C when the accelerator is built (ReadLane._send_small()).
+    async def handler(ws: wsio.ServerConnection) -> None:
+        await ws.send(sent)
+        with pytest.raises(UnicodeEncodeError):
+            await ws.send("\ud800")
+        await ws.send("after")
+
+    async def main() -> list[Any]:
+        async with wsio.serve(handler, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as ws:
+                return [await ws.recv(), await ws.recv()]
+
+    assert run(main()) == [received, "after"]
+
+
 def test_send_of_a_lone_surrogate_raises_and_sends_nothing() -> None:
     errors: list[BaseException] = []
 

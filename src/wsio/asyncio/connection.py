@@ -1087,7 +1087,9 @@ class Connection(_ReadLane, BaseConnection):
                 async with self._fragment_lock:
                     pass
             try:
-                if len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]  # _send_message(), one call less
+                if C_READS and compress is None and text is None and self._send_small(message):  # type: ignore[attr-defined]
+                    pass  # framed and held in C (ReadLane), as the next line does
+                elif len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]  # _send_message(), one call less
                     self._hold(self.protocol.send_message(message, compress, text))  # type: ignore[arg-type]
                 else:
                     self._send_message(message, compress, text)  # type: ignore[arg-type]

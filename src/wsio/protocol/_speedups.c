@@ -1082,6 +1082,9 @@ enum {
     F_FRAGMENTING,
     F_MASK,
     F_HELD,
+    F_BACKLOG,
+    F_TRANSPORT,
+    F_HELD_SIZE,
     N_FIELDS
 };
 
@@ -1103,7 +1106,9 @@ typedef struct {
         *s_expect_masked, *s_max_size, *s_failure_pending, *s_listener,
         *s_on_message, *s_read, *s_read_tail, *s_listener_failed, *s_flush_held,
         *s_after_read, *s_deflate, *s_fragmenting, *s_mask, *s_held, *s_send,
-        *s_transport_write, *s_handle_events;
+        *s_transport_write, *s_handle_events, *s_backlog, *s_transport, *s_held_size,
+        *s_hold, *s_append, *s_write;
+    PyObject *zero;
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
     PyObject *field_names[N_FIELDS];  /* borrowed from the s_* above, in F_* order */
     layout layouts[LAYOUTS];
@@ -1607,6 +1612,67 @@ core_frames_plainly(speedups_state *st, PyObject *protocol)
     return r;
 }
 
+/* The frame of `message` if the core would make it with no more than
+   build_frame(): a str or bytes (exactly) under LARGE_PAYLOAD, on a core
+   that frames plainly (see core_frames_plainly), masked for a client with a
+   key from the core's own mask source. 1 with *frame_out set, 0 when the
+   Python path must send it, -1 with an exception set (a str with lone
+   surrogates raises what str.encode() raises). */
+static int
+frame_small(speedups_state *st, PyObject *self, PyObject *message, PyObject **frame_out)
+{
+    PyObject *protocol, *mask_fn = NULL, *mask_obj = NULL;
+    const unsigned char *data;
+    unsigned char mask[4];
+    Py_ssize_t n;
+    int head, ok;
+
+    if (PyBytes_CheckExact(message)) {
+        data = (const unsigned char *)PyBytes_AS_STRING(message);
+        n = PyBytes_GET_SIZE(message);
+        head = 0x82;
+    }
+    else if (PyUnicode_CheckExact(message)) {
+        data = (const unsigned char *)PyUnicode_AsUTF8AndSize(message, &n);
+        if (data == NULL) {
+            return -1;
+        }
+        head = 0x81;
+    }
+    else {
+        return 0;
+    }
+    if (n >= st->large_payload) {
+        return 0;
+    }
+    if ((protocol = get_field(st, self, F_PROTOCOL)) == NULL) {
+        return -1;
+    }
+    ok = core_frames_plainly(st, protocol);
+    if (ok > 0) {
+        mask_fn = get_field(st, protocol, F_MASK);
+        if (mask_fn == NULL) {
+            ok = -1;
+        }
+        else if (mask_fn != Py_None) {
+            /* A client's frame: a fresh key from the core's mask source. */
+            if ((mask_obj = PyObject_CallNoArgs(mask_fn)) == NULL || get_mask(mask_obj, mask) < 0) {
+                ok = -1;
+            }
+        }
+    }
+    if (ok > 0) {
+        *frame_out = make_frame(head, data, n, mask_fn != Py_None ? mask : NULL);
+        if (*frame_out == NULL) {
+            ok = -1;
+        }
+    }
+    Py_XDECREF(mask_obj);
+    Py_XDECREF(mask_fn);
+    Py_DECREF(protocol);
+    return ok;
+}
+
 /* Why: the callback API's send() of a small str or bytes, the other half of
    an echo, costs two Python frames (send() and the core's send_message())
    around one build_frame(); here none. Anything else (keywords, other types,
@@ -1616,49 +1682,19 @@ lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
           Py_ssize_t nargs, PyObject *kwnames)
 {
     speedups_state *st;
-    PyObject *message, *protocol = NULL, *mask_fn = NULL, *mask_obj = NULL, *frame = NULL,
-             *held = NULL, *corked = NULL, *r;
-    const unsigned char *data;
-    unsigned char mask[4];
-    Py_ssize_t n;
-    int head, ok;
+    PyObject *frame = NULL, *held = NULL, *corked = NULL, *r;
+    int ok = 0;
 
     if ((st = state_of(defining_class)) == NULL) {
         return NULL;
     }
-    message = nargs == 1 && kwnames == NULL ? args[0] : NULL;
-    if (message != NULL && PyBytes_CheckExact(message)) {
-        data = (const unsigned char *)PyBytes_AS_STRING(message);
-        n = PyBytes_GET_SIZE(message);
-        head = 0x82;
-    }
-    else if (message != NULL && PyUnicode_CheckExact(message)) {
-        data = (const unsigned char *)PyUnicode_AsUTF8AndSize(message, &n);
-        if (data == NULL) {
-            return NULL;  /* lone surrogates: what str.encode() raises */
-        }
-        head = 0x81;
-    }
-    else {
-        message = NULL;
-    }
-    if (message != NULL && n < st->large_payload) {
-        if ((protocol = get_field(st, self, F_PROTOCOL)) == NULL) {
-            return NULL;
-        }
-        ok = core_frames_plainly(st, protocol);
-        if (ok < 0) {
-            goto error;
-        }
-    }
-    else {
-        ok = 0;
+    if (nargs == 1 && kwnames == NULL && (ok = frame_small(st, self, args[0], &frame)) < 0) {
+        return NULL;
     }
     if (!ok) {
         /* self._send(*args, **kwargs) */
         PyObject *small[4], **argv = small;
         Py_ssize_t total = nargs + (kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0), i;
-        Py_XDECREF(protocol);
         if (total + 1 > 4) {
             argv = PyMem_Malloc((size_t)(total + 1) * sizeof(PyObject *));
             if (argv == NULL) {
@@ -1674,21 +1710,6 @@ lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
             PyMem_Free(argv);
         }
         return r;
-    }
-    if ((mask_fn = get_field(st, protocol, F_MASK)) == NULL) {
-        goto error;
-    }
-    if (mask_fn != Py_None) {
-        /* A client's frame: a fresh key from the core's mask source. */
-        if ((mask_obj = PyObject_CallNoArgs(mask_fn)) == NULL) {
-            goto error;
-        }
-        if (get_mask(mask_obj, mask) < 0) {
-            goto error;
-        }
-    }
-    if ((frame = make_frame(head, data, n, mask_fn != Py_None ? mask : NULL)) == NULL) {
-        goto error;
     }
     /* _write() for a small frame, as ListenerConnection._send() does inline:
        held while a read is handled, else written now. */
@@ -1726,19 +1747,88 @@ lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
     Py_XDECREF(corked);
     Py_DECREF(held);
     Py_DECREF(frame);
-    Py_XDECREF(mask_obj);
-    Py_DECREF(mask_fn);
-    Py_DECREF(protocol);
     Py_RETURN_NONE;
 
 error:
     Py_XDECREF(corked);
     Py_XDECREF(held);
     Py_XDECREF(frame);
-    Py_XDECREF(mask_obj);
-    Py_XDECREF(mask_fn);
-    Py_XDECREF(protocol);
     return NULL;
+}
+
+PyDoc_STRVAR(lane_send_small_doc,
+"_send_small($self, message, /)\n--\n\n"
+"The coroutine API's ``send()`` of a small ``str`` or ``bytes``: frame it and\n"
+"hold it as ``_hold()`` does. Return False, having done nothing, when the\n"
+"Python path must send it.");
+
+/* Why: Connection.send() stays a coroutine function (asyncio.create_task()
+   takes only coroutines), but what it does for a small message, the core's
+   send_message() and _hold(), is two Python frames around one build_frame().
+   The first frame of a turn is written at once, as _hold() does; a later one
+   goes to _hold() itself (it is held until the turn ends). */
+static PyObject *
+lane_send_small(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
+                Py_ssize_t nargs, PyObject *kwnames)
+{
+    speedups_state *st;
+    PyObject *frame = NULL, *held = NULL, *backlog = NULL, *transport = NULL, *r = NULL, *empty;
+    int ok;
+
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "_send_small() takes exactly one argument (message)");
+        return NULL;
+    }
+    if ((st = state_of(defining_class)) == NULL) {
+        return NULL;
+    }
+    if ((ok = frame_small(st, self, args[0], &frame)) <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    if ((held = get_field(st, self, F_HELD)) == NULL) {
+        goto done;
+    }
+    if (held != Py_None) {
+        r = call_method(self, st->s_hold, frame, NULL, NULL);
+        goto done;
+    }
+    /* The first of a burst: written at once (after a large payload still
+       waiting, if any), and the next ones of this turn will be held. */
+    if ((backlog = get_field(st, self, F_BACKLOG)) == NULL) {
+        goto done;
+    }
+    if (backlog != Py_None && PyObject_IsTrue(backlog)) {
+        r = call_method(backlog, st->s_append, frame, NULL, NULL);
+    }
+    else {
+        if ((transport = get_field(st, self, F_TRANSPORT)) == NULL) {
+            goto done;
+        }
+        r = call_method(transport, st->s_write, frame, NULL, NULL);
+    }
+    if (r == NULL) {
+        goto done;
+    }
+    Py_CLEAR(r);
+    if ((empty = PyList_New(0)) == NULL) {
+        goto done;
+    }
+    ok = set_field(st, self, F_HELD, empty);
+    Py_DECREF(empty);
+    if (ok < 0 || set_field(st, self, F_HELD_SIZE, st->zero) < 0) {
+        goto done;
+    }
+    r = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(transport);
+    Py_XDECREF(backlog);
+    Py_XDECREF(held);
+    Py_DECREF(frame);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_TRUE;
 }
 
 PyDoc_STRVAR(configure_lane_doc,
@@ -1778,6 +1868,8 @@ static PyMethodDef lane_methods[] = {
      METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_buffer_updated_doc},
     {"send", (PyCFunction)(void (*)(void))(lane_send),
      METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_send_doc},
+    {"_send_small", (PyCFunction)(void (*)(void))(lane_send_small),
+     METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_send_small_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1812,7 +1904,9 @@ static PyType_Spec lane_spec = {
     X(s_after_read, "_after_read") X(s_deflate, "deflate") \
     X(s_fragmenting, "_fragmenting") X(s_mask, "_mask") X(s_held, "_held") \
     X(s_send, "_send") X(s_transport_write, "_transport_write") \
-    X(s_handle_events, "_handle_events")
+    X(s_handle_events, "_handle_events") X(s_backlog, "_backlog") \
+    X(s_transport, "transport") X(s_held_size, "_held_size") X(s_hold, "_hold") \
+    X(s_append, "append") X(s_write, "write")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
@@ -1846,6 +1940,7 @@ speedups_clear(PyObject *module)
         Py_CLEAR(st->layouts[i].type);
     }
     st->nlayouts = 0;
+    Py_CLEAR(st->zero);
 #define CLEAR_NAME(field, text) Py_CLEAR(st->field);
     STATE_NAMES(CLEAR_NAME)
 #undef CLEAR_NAME
@@ -1894,6 +1989,12 @@ speedups_exec(PyObject *module)
     st->field_names[F_FRAGMENTING] = st->s_fragmenting;
     st->field_names[F_MASK] = st->s_mask;
     st->field_names[F_HELD] = st->s_held;
+    st->field_names[F_BACKLOG] = st->s_backlog;
+    st->field_names[F_TRANSPORT] = st->s_transport;
+    st->field_names[F_HELD_SIZE] = st->s_held_size;
+    if ((st->zero = PyLong_FromLong(0)) == NULL) {
+        return -1;
+    }
     type = PyType_FromModuleAndSpec(module, &lane_spec, NULL);
     if (type == NULL) {
         return -1;
