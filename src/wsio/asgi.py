@@ -44,6 +44,7 @@ from urllib.parse import unquote
 
 from ._server_common import OVER_CAPACITY_RETRY_AFTER
 from .asyncio.connection import Connection
+from .asyncio.timers import Timer, call_later
 from .exceptions import ConnectionClosed, InvalidState
 from .options import ConnectionOptions
 from .protocol import ServerProtocol, State
@@ -218,7 +219,7 @@ class UvicornProtocol(Connection):
     # -- uvicorn's view ------------------------------------------------------
 
     @property
-    def close_timer(self) -> asyncio.TimerHandle | None:
+    def close_timer(self) -> Timer | None:
         """The timer that drops TCP if the client doesn't answer our close frame; ``None`` when not waiting for it."""
         handle = self._close_handle
         if handle is None or self.transport is None or self.transport.is_closing():
@@ -226,7 +227,7 @@ class UvicornProtocol(Connection):
         return handle
 
     @property
-    def ping_timer(self) -> asyncio.TimerHandle | None:
+    def ping_timer(self) -> Timer | None:
         """The timer of the next keepalive ping; ``None`` when keepalive is off or over."""
         return self._keepalive_handle
 
@@ -527,7 +528,7 @@ class UvicornProtocol(Connection):
         self._end_by(f"app closed with {code} {reason!r}" if reason else f"app closed with {code}", code, reason)
         self._app_closed = True
         if self.close_timeout is not None:
-            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._close_handle = call_later(self.loop, self.close_timeout, self._close_timed_out)
         if self._reading_paused:
             # The client's close frame may be behind messages the app won't read.
             self._reading_paused = False
@@ -645,7 +646,7 @@ class UvicornProtocol(Connection):
             self._flush_held()
             transport.close()
         if self._close_handle is None and self.close_timeout is not None:
-            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._close_handle = call_later(self.loop, self.close_timeout, self._close_timed_out)
 
     def _path(self) -> str:
         request = self.protocol.request  # type: ignore[attr-defined]

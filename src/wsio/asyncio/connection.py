@@ -12,7 +12,6 @@ suspends when the transport's buffer is above ``write_limit``. Timers are
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import collections
 import logging
 import threading
@@ -31,6 +30,7 @@ from ..protocol.machine import Protocol
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close
+from .timers import Timer, call_later
 
 __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
@@ -78,13 +78,6 @@ def _end_turns(connections: list[BaseConnection]) -> None:
 
 
 Data = str | bytes
-
-
-#: The context the long-lived per-connection timers (open timeout, keepalive) and the
-#: handler's done callback run in: one shared empty context instead of a copy of the
-#: current one per handle (64 bytes each, kept as long as the timer is). They read no
-#: context variables (their log records don't see the application's).
-QUIET_CONTEXT = contextvars.Context()
 
 
 def _frozen(data: bytes | bytearray | memoryview) -> bytes | memoryview:
@@ -273,8 +266,9 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._reading_paused_for_writes = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._fragment_lock: asyncio.Lock | None = None
-        self._keepalive_handle: asyncio.TimerHandle | None = None
-        self._close_handle: asyncio.TimerHandle | None = None
+        # Shared timers (see timers.py): every connection arms them with the same delays.
+        self._keepalive_handle: Timer | None = None
+        self._close_handle: Timer | None = None
         self._finished = False  # connection_lost() has run
         self._closed_waiter: asyncio.Future[None] | None = None  # made on first use: see _closed_future()
         self._lost_exc: BaseException | None = None
@@ -614,7 +608,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
                 if not self._reading_paused_for_writes:
                     transport.resume_reading()
         if self._close_handle is None and self.close_timeout is not None:
-            self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._close_handle = call_later(self.loop, self.close_timeout, self._close_timed_out)
 
     async def _closed_exc_once_closed(self) -> ConnectionClosed:
         """Sending failed: the connection is closing or closed. Say how it ended.
@@ -699,21 +693,21 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def start_keepalive(self) -> None:
         if self.ping_interval is not None:
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)
+            self._keepalive_handle = call_later(self.loop, self.ping_interval, self._keepalive)
 
     def _keepalive(self) -> None:
         protocol = self.protocol
         if protocol.state is not State.OPEN:
             return
         if self._reading_paused:  # no pong could be read: don't pile up pings
-            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)  # type: ignore[arg-type]
+            self._keepalive_handle = call_later(self.loop, self.ping_interval, self._keepalive)  # type: ignore[arg-type]
             return
         future: asyncio.Future[float] = self.loop.create_future()
         self._write(protocol.send_ping(protocol.new_ping_payload(), (future, time.monotonic())))
         self._keepalive_ping_sent()
         if self.ping_timeout is not None:
-            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)
-        self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive, context=QUIET_CONTEXT)  # type: ignore[arg-type]
+            call_later(self.loop, self.ping_timeout, self._keepalive_timeout, future)
+        self._keepalive_handle = call_later(self.loop, self.ping_interval, self._keepalive)  # type: ignore[arg-type]
 
     def _keepalive_timeout(self, future: asyncio.Future[float]) -> None:
         if future.done() or self._finished:
@@ -721,7 +715,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if self._reading_paused:
             # max_queue paused reading: the pong may be waiting unread in the
             # socket. A slow application says nothing about the peer; look again later.
-            self.loop.call_later(self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
+            call_later(self.loop, self.ping_timeout, self._keepalive_timeout, future)  # type: ignore[arg-type]
             return
         self._no_pong()
 
@@ -739,7 +733,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if protocol.state is State.OPEN:
             self._write(protocol.send_close(code, reason))
             if self.close_timeout is not None and self._close_handle is None:
-                self._close_handle = self.loop.call_later(self.close_timeout, self._close_timed_out)
+                self._close_handle = call_later(self.loop, self.close_timeout, self._close_timed_out)
             if self._reading_paused:
                 # max_queue paused reading: resume, or the peer's close frame is
                 # never read and closing always ends in close_timeout and 1006.

@@ -25,7 +25,8 @@ from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .broadcast import broadcast
-from .connection import QUIET_CONTEXT, BaseConnection, Connection
+from .connection import BaseConnection, Connection
+from .timers import QUIET_CONTEXT, Timer, call_later
 
 if TYPE_CHECKING:
     import socket
@@ -92,7 +93,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
         super().__init__(protocol, **kwargs)
         self.server = server
         self.handler_task: asyncio.Task[None] | None = None
-        self._open_handle: asyncio.TimerHandle | None = None
+        self._open_handle: Timer | None = None  # shared with the other connections' (timers.py)
         #: The user that :func:`~wsio.asyncio.server.basic_auth` authenticated; ``None`` without it.
         self.username: str | None = None
         #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
@@ -107,7 +108,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             return
         server.connections.add(self)
         if server.open_timeout is not None:
-            self._open_handle = self.loop.call_later(server.open_timeout, self._open_timed_out, context=QUIET_CONTEXT)
+            self._open_handle = call_later(self.loop, server.open_timeout, self._open_timed_out)
 
     def _open_timed_out(self) -> None:
         # Slow-loris defence: the whole request must arrive within open_timeout.
