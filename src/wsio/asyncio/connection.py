@@ -318,23 +318,18 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if protocol.state is not _OPEN or not self._inline_reads:
             self.data_received(_read_buffer.view[:nbytes])
             return
-        # An open connection's read: data_received() inline, one call less (and
+        # An open connection's read: what data_received() does, one call less (and
         # one more for a role's data_received(), which only differs before opening).
-        events = protocol.receive_data(_read_buffer.view[:nbytes])
-        if protocol.outgoing:
-            self._write(protocol.data_to_send())
-        if events:
-            self._handle_events(events)
-        if protocol.failure_pending or protocol.state is _CLOSED:
-            self._after_read()
+        self._read_tail(0, nbytes)
 
     buffer_updated = _read
 
     def _read_tail(self, start: int, end: int) -> None:
-        """The C read path handed out the messages before ``start``; the core takes the rest of the read.
+        """The core takes the read buffer's bytes from ``start`` to ``end``; their events go to the API.
 
-        From the first frame the C path doesn't take (a control frame, a
-        fragment, a compressed or incomplete frame) to the read's end; for the
+        An open connection's whole read on the Python path; on the C path,
+        the rest of a read from the first frame C doesn't take (a control
+        frame, a fragment, a compressed or incomplete frame). For the
         callback API, while corked.
         """
         protocol = self.protocol

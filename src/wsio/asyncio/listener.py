@@ -116,13 +116,7 @@ class ListenerConnection(_ReadLane, BaseConnection):
         corked: list[ListenerConnection] = []
         _cork.connections = corked
         try:
-            events = protocol.receive_data(_read_buffer.view[:nbytes])
-            if protocol.outgoing:
-                self._write(protocol.data_to_send())
-            if events:
-                self._handle_events(events)
-            if protocol.failure_pending or protocol.state is _CLOSED:
-                self._after_read()
+            self._read_tail(0, nbytes)
         finally:
             _cork.connections = None
             for connection in corked:

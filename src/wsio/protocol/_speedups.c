@@ -1167,6 +1167,32 @@ get_field(speedups_state *st, PyObject *obj, int field)
     return PyObject_GetAttr(obj, st->field_names[field]);
 }
 
+/* 1 if obj.<field> is `value`, 0 if not, -1 on error. */
+static int
+field_is(speedups_state *st, PyObject *obj, int field, PyObject *value)
+{
+    PyObject *v = get_field(st, obj, field);
+    if (v == NULL) {
+        return -1;
+    }
+    Py_DECREF(v);
+    return v == value;
+}
+
+/* The truth of obj.<field>: 1, 0, or -1 on error. */
+static int
+field_true(speedups_state *st, PyObject *obj, int field)
+{
+    int r;
+    PyObject *v = get_field(st, obj, field);
+    if (v == NULL) {
+        return -1;
+    }
+    r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
 /* obj.<field> = value */
 static int
 set_field(speedups_state *st, PyObject *obj, int field, PyObject *value)
@@ -1216,51 +1242,15 @@ lane_get_buffer(PyObject *self, PyTypeObject *defining_class, PyObject *const *a
 static int
 core_at_rest(speedups_state *st, PyObject *protocol)
 {
-    PyObject *v;
     int r;
 
-    v = get_field(st, protocol, F_BUF);
-    if (v == NULL) {
-        return -1;
-    }
-    r = PyObject_Size(v);
-    Py_DECREF(v);
-    if (r != 0) {
+    if ((r = field_true(st, protocol, F_BUF)) != 0 ||
+        (r = field_is(st, protocol, F_MSG_TEXT, Py_None)) != 1 ||
+        (r = field_is(st, protocol, F_DEFERRED_FAILURE, Py_None)) != 1 ||
+        (r = field_true(st, protocol, F_PF_LEFT)) != 0) {
         return r < 0 ? -1 : 0;
     }
-    v = get_field(st, protocol, F_MSG_TEXT);
-    if (v == NULL) {
-        return -1;
-    }
-    r = v == Py_None;
-    Py_DECREF(v);
-    if (!r) {
-        return 0;
-    }
-    v = get_field(st, protocol, F_DEFERRED_FAILURE);
-    if (v == NULL) {
-        return -1;
-    }
-    r = v == Py_None;
-    Py_DECREF(v);
-    if (!r) {
-        return 0;
-    }
-    v = get_field(st, protocol, F_PF_LEFT);
-    if (v == NULL) {
-        return -1;
-    }
-    r = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    if (r != 0) {
-        return r < 0 ? -1 : 0;
-    }
-    v = get_field(st, protocol, F_DEBUG);
-    if (v == NULL) {
-        return -1;
-    }
-    r = PyObject_IsTrue(v);
-    Py_DECREF(v);
+    r = field_true(st, protocol, F_DEBUG);
     return r < 0 ? -1 : !r;
 }
 
@@ -1355,38 +1345,28 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
        coroutine API's, whose messages go to _handle_events() as a list. */
     layout_ = layout_of(st, Py_TYPE(self));
     listening = layout_ != NULL && layout_->offset[F_LISTENER] >= 0;
-    if ((v = get_field(st, protocol, F_STATE)) == NULL) {
-        goto error;
-    }
-    ok = v == st->open_state && layout_ != NULL;
-    Py_CLEAR(v);
-    if (ok && listening) {
+    ok = layout_ != NULL ? field_is(st, protocol, F_STATE, st->open_state) : 0;
+    if (ok > 0 && listening) {
         if ((v = PyObject_GetAttr(st->cork, st->s_connections)) == NULL) {
             goto error;
         }
         ok = v == Py_None;
         Py_CLEAR(v);
     }
-    if (ok) {
-        if ((v = get_field(st, self, F_INLINE_READS)) == NULL) {
-            goto error;
-        }
-        ok = v == Py_True;
-        Py_CLEAR(v);
+    if (ok > 0) {
+        ok = field_is(st, self, F_INLINE_READS, Py_True);
     }
-    if (ok && (ok = core_at_rest(st, protocol)) < 0) {
+    if (ok > 0) {
+        ok = core_at_rest(st, protocol);
+    }
+    if (ok < 0) {
         goto error;
     }
     if (!ok) {
         Py_DECREF(protocol);
         return call_method(self, st->s_read, args[0], NULL, NULL);
     }
-    if ((v = get_field(st, protocol, F_EXPECT_MASKED)) == NULL) {
-        goto error;
-    }
-    expect = PyObject_IsTrue(v);
-    Py_CLEAR(v);
-    if (expect < 0) {
+    if ((expect = field_true(st, protocol, F_EXPECT_MASKED)) < 0) {
         goto error;
     }
     if ((v = get_field(st, protocol, F_MAX_SIZE)) == NULL) {
@@ -1504,20 +1484,12 @@ rest:
     else {
         /* A callback may have closed or failed the connection: act on it,
            as _read() does after every read. */
-        if ((v = get_field(st, protocol, F_STATE)) == NULL) {
-            goto error;
+        ok = field_is(st, protocol, F_STATE, st->closed_state);
+        if (ok == 0) {
+            ok = field_true(st, protocol, F_FAILURE_PENDING);
         }
-        ok = v == st->closed_state;
-        Py_CLEAR(v);
-        if (!ok) {
-            if ((v = get_field(st, protocol, F_FAILURE_PENDING)) == NULL) {
-                goto error;
-            }
-            ok = PyObject_IsTrue(v);
-            Py_CLEAR(v);
-            if (ok < 0) {
-                goto error;
-            }
+        if (ok < 0) {
+            goto error;
         }
         if (ok) {
             if ((r = call_method(self, st->s_after_read, NULL, NULL, NULL)) == NULL) {
@@ -1577,39 +1549,14 @@ PyDoc_STRVAR(lane_send_doc,
 static int
 core_frames_plainly(speedups_state *st, PyObject *protocol)
 {
-    PyObject *v;
     int r;
 
-    if ((v = get_field(st, protocol, F_STATE)) == NULL) {
-        return -1;
+    if ((r = field_is(st, protocol, F_STATE, st->open_state)) != 1 ||
+        (r = field_is(st, protocol, F_DEFLATE, Py_None)) != 1 ||
+        (r = field_is(st, protocol, F_FRAGMENTING, Py_False)) != 1) {
+        return r;
     }
-    r = v == st->open_state;
-    Py_DECREF(v);
-    if (!r) {
-        return 0;
-    }
-    if ((v = get_field(st, protocol, F_DEFLATE)) == NULL) {
-        return -1;
-    }
-    r = v == Py_None;
-    Py_DECREF(v);
-    if (!r) {
-        return 0;
-    }
-    if ((v = get_field(st, protocol, F_FRAGMENTING)) == NULL) {
-        return -1;
-    }
-    r = v == Py_False;
-    Py_DECREF(v);
-    if (!r) {
-        return 0;
-    }
-    if ((v = get_field(st, protocol, F_DEBUG)) == NULL) {
-        return -1;
-    }
-    r = v == Py_False;
-    Py_DECREF(v);
-    return r;
+    return field_is(st, protocol, F_DEBUG, Py_False);
 }
 
 /* The frame of `message` if the core would make it with no more than
