@@ -136,8 +136,7 @@ class ListenerConnection(_ReadLane, BaseConnection):
         protocol.receive_data(_read_buffer.view[start:end])
         if protocol.outgoing:
             self._write(protocol.data_to_send())
-        self.logger.error("%s listener callback failed", self._peer(), exc_info=exc)
-        self.fail(1011, "internal error")
+        self._callback_failed("callback", exc)
         if protocol.failure_pending or protocol.state is _CLOSED:
             self._after_read()
 
@@ -217,9 +216,8 @@ class ListenerConnection(_ReadLane, BaseConnection):
                     listener.on_pong(self, event.data)  # type: ignore[union-attr, arg-type]
                 elif kind is not Close:
                     self._handshake_event(event)
-        except Exception:
-            self.logger.error("%s listener callback failed", self._peer(), exc_info=True)
-            self.fail(1011, "internal error")
+        except Exception as exc:
+            self._callback_failed("callback", exc)
 
     def _send(self, message: Data | bytearray | memoryview, compress: bool | None = None, text: bool | None = None) -> None:
         """Send a message now, without waiting (``str`` as text, bytes-like as binary).
@@ -297,9 +295,13 @@ class ListenerConnection(_ReadLane, BaseConnection):
         self._open_called = True
         try:
             self.listener.on_open(self)
-        except Exception:
-            self.logger.error("%s listener on_open failed", self._peer(), exc_info=True)
-            self.fail(1011, "internal error")
+        except Exception as exc:
+            self._callback_failed("on_open", exc)
+
+    def _callback_failed(self, which: str, exc: Exception) -> None:
+        """A listener's callback raised ``exc``: log it and fail the connection with 1011."""
+        self.logger.error("%s listener %s failed", self._peer(), which, exc_info=exc)
+        self.fail(1011, "internal error")
 
 
 class ListenerServerConnection(ListenerConnection, ServerRole):

@@ -64,7 +64,7 @@ class Timer:
 class _Line:
     """The timers of one delay on one loop, in the order they expire, behind one asyncio timer."""
 
-    __slots__ = ("loop", "delay", "timers", "handle", "__weakref__")
+    __slots__ = ("loop", "delay", "timers", "handle")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
         self.loop = loop

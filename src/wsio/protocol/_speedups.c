@@ -1,9 +1,9 @@
 /*
  * wsio.protocol._speedups: C versions of the hot functions of
  * wsio.protocol.frames (apply_mask, parse_frames, parse_messages, build_frame),
- * and ReadLane: the callback API's read and small-message send, which hand
- * whole messages from the read buffer to the listener and frame the answers
- * without a Python frame of wsio's (see its section below).
+ * and ReadLane: the asyncio read path and small-message send of both APIs,
+ * which hand whole messages from the read buffer to the application and
+ * frame the answers (see its section below).
  *
  * The pure-Python functions in frames.py are the reference: these take the
  * same arguments and return the same values, types and (close_code, reason)
@@ -1059,34 +1059,35 @@ static PyType_Spec assembly_spec = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* ReadLane: the callback API's read, in C                                  */
+/* ReadLane: the asyncio read path, in C                                    */
 /* ------------------------------------------------------------------------ */
 
 /* What the lane needs from the Python side, set once by configure_lane(),
    and the attribute names it reads, interned once. Per module object, so
    nothing is shared between interpreters. */
-enum {
-    F_PROTOCOL,
-    F_STATE,
-    F_INLINE_READS,
-    F_BUF,
-    F_MSG_TEXT,
-    F_PF_LEFT,
-    F_DEFERRED_FAILURE,
-    F_DEBUG,
-    F_EXPECT_MASKED,
-    F_MAX_SIZE,
-    F_FAILURE_PENDING,
-    F_LISTENER,
-    F_DEFLATE,
-    F_FRAGMENTING,
-    F_MASK,
-    F_HELD,
-    F_BACKLOG,
-    F_TRANSPORT,
-    F_HELD_SIZE,
-    N_FIELDS
-};
+/* The attributes of a connection (and of its core) the lane reads or sets:
+   F_<NAME> indexes them, the text is the attribute's name. */
+#define FIELDS(X) \
+    X(PROTOCOL, "protocol") \
+    X(STATE, "state") \
+    X(INLINE_READS, "_inline_reads") \
+    X(BUF, "_buf") \
+    X(MSG_TEXT, "_msg_text") \
+    X(PF_LEFT, "_pf_left") \
+    X(DEFERRED_FAILURE, "_deferred_failure") \
+    X(DEBUG, "debug") \
+    X(EXPECT_MASKED, "_expect_masked") \
+    X(MAX_SIZE, "max_size") \
+    X(FAILURE_PENDING, "failure_pending") \
+    X(LISTENER, "listener") \
+    X(DEFLATE, "deflate") \
+    X(FRAGMENTING, "_fragmenting") \
+    X(MASK, "_mask") \
+    X(HELD, "_held")
+
+#define FIELD_ENUM(name, text) F_##name,
+enum { FIELDS(FIELD_ENUM) N_FIELDS };
+#undef FIELD_ENUM
 
 /* Where a class keeps those attributes: their offsets in its instances when
    they are plain __slots__ members (-1 when not: read with getattr). */
@@ -1098,19 +1099,15 @@ typedef struct {
 
 typedef struct {
     PyObject *read_buffer;  /* wsio.asyncio.connection._read_buffer (thread-local .view) */
-    PyObject *cork;         /* wsio.asyncio.listener._cork (thread-local .connections) */
+    PyObject *cork;         /* wsio.asyncio.connection._cork (thread-local .connections) */
     PyObject *open_state;   /* State.OPEN */
     PyObject *closed_state; /* State.CLOSED */
-    PyObject *s_view, *s_connections, *s_protocol, *s_state, *s_inline_reads,
-        *s_buf, *s_msg_text, *s_pf_left, *s_deferred_failure, *s_debug,
-        *s_expect_masked, *s_max_size, *s_failure_pending, *s_listener,
-        *s_on_message, *s_read, *s_read_tail, *s_listener_failed, *s_flush_held,
-        *s_after_read, *s_deflate, *s_fragmenting, *s_mask, *s_held, *s_send,
-        *s_transport_write, *s_handle_events, *s_backlog, *s_transport, *s_held_size,
-        *s_hold, *s_append, *s_write;
-    PyObject *zero;
+    /* Names of the methods it calls and of the thread-locals' attributes. */
+    PyObject *s_view, *s_connections, *s_on_message, *s_read, *s_read_tail,
+        *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
+        *s_handle_events, *s_hold;
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
-    PyObject *field_names[N_FIELDS];  /* borrowed from the s_* above, in F_* order */
+    PyObject *field_names[N_FIELDS];  /* FIELDS' texts, interned */
     layout layouts[LAYOUTS];
     int nlayouts;
 } speedups_state;
@@ -1254,13 +1251,15 @@ core_at_rest(speedups_state *st, PyObject *protocol)
     return r < 0 ? -1 : !r;
 }
 
-/* self.<name>(args...) */
+/* self.<name>(args...). argv[0] is spare: PY_VECTORCALL_ARGUMENTS_OFFSET lets
+   the callee use the slot before the arguments (a bound method puts its self
+   there instead of building a new array). */
 static PyObject *
 call_method(PyObject *self, PyObject *name, PyObject *a, PyObject *b, PyObject *c)
 {
-    PyObject *argv[4] = {self, a, b, c};
+    PyObject *argv[5] = {NULL, self, a, b, c};
     size_t n = a == NULL ? 1 : b == NULL ? 2 : c == NULL ? 3 : 4;
-    return PyObject_VectorcallMethod(name, argv, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    return PyObject_VectorcallMethod(name, argv + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
 /* Write what the callbacks sent while the read was handled: each corked
@@ -1308,10 +1307,11 @@ PyDoc_STRVAR(lane_buffer_updated_doc,
 /* Why: an echo of small messages spends most of its time in the Python
    frames of each read (buffer_updated, receive_data, the event loop over a
    list made for it) rather than in the work. Here a read of whole messages
-   costs no Python frame but the listener's own. The decisions stay the
-   core's: the lane only takes what parse_messages() would, while the core is
-   at rest, and hands the first frame of anything else, with the rest of the
-   read, to the core through ListenerConnection._read_tail(). */
+   costs, for the callback API, the listener's frames and one _flush_held()
+   per read; for the coroutine API, one _handle_events() per read. The
+   decisions stay the core's: the lane only takes what parse_messages()
+   would, while the core is at rest, and hands the first frame of anything
+   else, with the rest of the read, to the core through _read_tail(). */
 static PyObject *
 lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
                     Py_ssize_t nargs, PyObject *kwnames)
@@ -1658,8 +1658,10 @@ lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
         }
         return r;
     }
-    /* _write() for a small frame, as ListenerConnection._send() does inline:
-       held while a read is handled, else written now. */
+    /* ListenerConnection._write() for a small frame, inline here as in
+       _send(): held while a read is handled, else written now. (Calling
+       _write() instead cost 18 % per message in bench.hotpath's
+       listener-burst16, the case broadcast and pipelining live in.) */
     if ((held = get_field(st, self, F_HELD)) == NULL) {
         goto error;
     }
@@ -1706,20 +1708,19 @@ error:
 PyDoc_STRVAR(lane_send_small_doc,
 "_send_small($self, message, /)\n--\n\n"
 "The coroutine API's ``send()`` of a small ``str`` or ``bytes``: frame it and\n"
-"hold it as ``_hold()`` does. Return False, having done nothing, when the\n"
-"Python path must send it.");
+"give it to ``_hold()``. Return False, having done nothing, when the Python\n"
+"path must send it.");
 
 /* Why: Connection.send() stays a coroutine function (asyncio.create_task()
-   takes only coroutines), but what it does for a small message, the core's
-   send_message() and _hold(), is two Python frames around one build_frame().
-   The first frame of a turn is written at once, as _hold() does; a later one
-   goes to _hold() itself (it is held until the turn ends). */
+   takes only coroutines), but the core's send_message() it calls for a small
+   message is a Python frame around one build_frame(). The frame goes to
+   _hold(), which batches the frames of a turn. */
 static PyObject *
 lane_send_small(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
                 Py_ssize_t nargs, PyObject *kwnames)
 {
     speedups_state *st;
-    PyObject *frame = NULL, *held = NULL, *backlog = NULL, *transport = NULL, *r = NULL, *empty;
+    PyObject *frame = NULL, *r;
     int ok;
 
     if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
@@ -1732,44 +1733,7 @@ lane_send_small(PyObject *self, PyTypeObject *defining_class, PyObject *const *a
     if ((ok = frame_small(st, self, args[0], &frame)) <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    if ((held = get_field(st, self, F_HELD)) == NULL) {
-        goto done;
-    }
-    if (held != Py_None) {
-        r = call_method(self, st->s_hold, frame, NULL, NULL);
-        goto done;
-    }
-    /* The first of a burst: written at once (after a large payload still
-       waiting, if any), and the next ones of this turn will be held. */
-    if ((backlog = get_field(st, self, F_BACKLOG)) == NULL) {
-        goto done;
-    }
-    if (backlog != Py_None && PyObject_IsTrue(backlog)) {
-        r = call_method(backlog, st->s_append, frame, NULL, NULL);
-    }
-    else {
-        if ((transport = get_field(st, self, F_TRANSPORT)) == NULL) {
-            goto done;
-        }
-        r = call_method(transport, st->s_write, frame, NULL, NULL);
-    }
-    if (r == NULL) {
-        goto done;
-    }
-    Py_CLEAR(r);
-    if ((empty = PyList_New(0)) == NULL) {
-        goto done;
-    }
-    ok = set_field(st, self, F_HELD, empty);
-    Py_DECREF(empty);
-    if (ok < 0 || set_field(st, self, F_HELD_SIZE, st->zero) < 0) {
-        goto done;
-    }
-    r = Py_NewRef(Py_None);
-done:
-    Py_XDECREF(transport);
-    Py_XDECREF(backlog);
-    Py_XDECREF(held);
+    r = call_method(self, st->s_hold, frame, NULL, NULL);
     Py_DECREF(frame);
     if (r == NULL) {
         return NULL;
@@ -1840,20 +1804,11 @@ static PyType_Spec lane_spec = {
 };
 
 #define STATE_NAMES(X) \
-    X(s_view, "view") X(s_connections, "connections") X(s_protocol, "protocol") \
-    X(s_state, "state") X(s_inline_reads, "_inline_reads") X(s_buf, "_buf") \
-    X(s_msg_text, "_msg_text") X(s_pf_left, "_pf_left") \
-    X(s_deferred_failure, "_deferred_failure") X(s_debug, "debug") \
-    X(s_expect_masked, "_expect_masked") X(s_max_size, "max_size") \
-    X(s_failure_pending, "failure_pending") X(s_listener, "listener") \
-    X(s_on_message, "on_message") X(s_read, "_read") X(s_read_tail, "_read_tail") \
-    X(s_listener_failed, "_listener_failed") X(s_flush_held, "_flush_held") \
-    X(s_after_read, "_after_read") X(s_deflate, "deflate") \
-    X(s_fragmenting, "_fragmenting") X(s_mask, "_mask") X(s_held, "_held") \
-    X(s_send, "_send") X(s_transport_write, "_transport_write") \
-    X(s_handle_events, "_handle_events") X(s_backlog, "_backlog") \
-    X(s_transport, "transport") X(s_held_size, "_held_size") X(s_hold, "_hold") \
-    X(s_append, "append") X(s_write, "write")
+    X(s_view, "view") X(s_connections, "connections") X(s_on_message, "on_message") \
+    X(s_read, "_read") X(s_read_tail, "_read_tail") X(s_listener_failed, "_listener_failed") \
+    X(s_flush_held, "_flush_held") X(s_after_read, "_after_read") X(s_send, "_send") \
+    X(s_transport_write, "_transport_write") X(s_handle_events, "_handle_events") \
+    X(s_hold, "_hold")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
@@ -1887,10 +1842,12 @@ speedups_clear(PyObject *module)
         Py_CLEAR(st->layouts[i].type);
     }
     st->nlayouts = 0;
-    Py_CLEAR(st->zero);
 #define CLEAR_NAME(field, text) Py_CLEAR(st->field);
     STATE_NAMES(CLEAR_NAME)
 #undef CLEAR_NAME
+    for (int i = 0; i < N_FIELDS; i++) {
+        Py_CLEAR(st->field_names[i]);
+    }
     return 0;
 }
 
@@ -1920,28 +1877,12 @@ speedups_exec(PyObject *module)
     }
     STATE_NAMES(INTERN_NAME)
 #undef INTERN_NAME
-    st->field_names[F_PROTOCOL] = st->s_protocol;
-    st->field_names[F_STATE] = st->s_state;
-    st->field_names[F_INLINE_READS] = st->s_inline_reads;
-    st->field_names[F_BUF] = st->s_buf;
-    st->field_names[F_MSG_TEXT] = st->s_msg_text;
-    st->field_names[F_PF_LEFT] = st->s_pf_left;
-    st->field_names[F_DEFERRED_FAILURE] = st->s_deferred_failure;
-    st->field_names[F_DEBUG] = st->s_debug;
-    st->field_names[F_EXPECT_MASKED] = st->s_expect_masked;
-    st->field_names[F_MAX_SIZE] = st->s_max_size;
-    st->field_names[F_FAILURE_PENDING] = st->s_failure_pending;
-    st->field_names[F_LISTENER] = st->s_listener;
-    st->field_names[F_DEFLATE] = st->s_deflate;
-    st->field_names[F_FRAGMENTING] = st->s_fragmenting;
-    st->field_names[F_MASK] = st->s_mask;
-    st->field_names[F_HELD] = st->s_held;
-    st->field_names[F_BACKLOG] = st->s_backlog;
-    st->field_names[F_TRANSPORT] = st->s_transport;
-    st->field_names[F_HELD_SIZE] = st->s_held_size;
-    if ((st->zero = PyLong_FromLong(0)) == NULL) {
-        return -1;
+#define INTERN_FIELD(name, text) \
+    if ((st->field_names[F_##name] = PyUnicode_InternFromString(text)) == NULL) { \
+        return -1; \
     }
+    FIELDS(INTERN_FIELD)
+#undef INTERN_FIELD
     type = PyType_FromModuleAndSpec(module, &lane_spec, NULL);
     if (type == NULL) {
         return -1;
@@ -1985,7 +1926,7 @@ PyDoc_STRVAR(speedups_doc,
 "have exactly the contract\n"
 "of the pure-Python reference there, which imports them when this module is\n"
 "built (``WSIO_NO_SPEEDUPS=1`` keeps the Python versions). ``ReadLane`` is the\n"
-"callback API's read path (a base of ListenerConnection). Masking is done\n"
+"asyncio read path (a base of Connection and ListenerConnection). Masking is done\n"
 "16 bytes at a time (SSE2; 8 with plain C elsewhere), each payload is\n"
 "written once into the bytes object returned, and payloads of 64 KiB or more\n"
 "are processed without the GIL.");
