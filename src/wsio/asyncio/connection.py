@@ -145,9 +145,10 @@ _cork = _Cork()
 
 # The read path in C when the accelerator is built (and WSIO_NO_SPEEDUPS isn't
 # set): ReadLane's get_buffer() and buffer_updated() do what _read() does for both
-# APIs (and its send() what ListenerConnection._send() does), and call back into
-# _read(), _read_tail(), _handle_events() and _listener_failed() for everything but
-# whole messages of one frame each. Otherwise buffer_updated() is _read().
+# APIs (and its send() what ListenerConnection._send() does for a small str or
+# bytes), calling back into these Python methods (_read(), _read_tail(),
+# _handle_events(), _hold(), ...) for everything else. Otherwise buffer_updated()
+# is _read().
 if TYPE_CHECKING or not SPEEDUPS:
 
     class _ReadLane:
@@ -1077,7 +1078,7 @@ class Connection(_ReadLane, BaseConnection):
                     pass
             try:
                 if C_READS and compress is None and text is None and self._send_small(message):  # type: ignore[attr-defined]
-                    pass  # framed and held in C (ReadLane), as the next line does
+                    pass  # framed in C (ReadLane) and given to _hold(), as the next line does
                 elif len(message) < LARGE_PAYLOAD:  # type: ignore[arg-type]  # _send_message(), one call less
                     self._hold(self.protocol.send_message(message, compress, text))  # type: ignore[arg-type]
                 else:
