@@ -56,12 +56,11 @@ def test_one_asyncio_timer_for_many_timers_of_one_delay_and_none_for_cancelled_o
         scheduled = len(loop._scheduled) - before  # type: ignore[attr-defined]
         for timer in armed:
             timer.cancel()
-        # The line notices the cancelled ones when its timer fires; force it now.
+        # The line notices the cancelled ones when its timer fires; make it fire now.
         line = timers._lines[loop][30.0]
         line.timers[0]._when = 0
-        line.handle.cancel()  # type: ignore[union-attr]
         line._expire()
-        return scheduled, len(line.timers), line.handle is None
+        return scheduled, len(line.timers), not line.armed
 
     scheduled, left, idle = run(main())
     assert scheduled == 1
@@ -114,3 +113,17 @@ def test_delays_and_loops_have_their_own_lines() -> None:
     # Two runs, two loops: the second doesn't wait on the first's (closed) loop.
     assert run(main()) == ["fast", "slow"]
     assert run(main()) == ["fast", "slow"]
+
+
+def test_a_closed_loop_is_not_kept_by_its_timers() -> None:
+    import gc
+
+    async def main() -> None:
+        call_later(asyncio.get_running_loop(), 30.0, lambda: None).cancel()
+
+    gc.collect()
+    before = len(timers._lines)
+    for _ in range(3):
+        asyncio.run(main())
+    gc.collect()
+    assert len(timers._lines) == before

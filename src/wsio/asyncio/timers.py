@@ -64,31 +64,38 @@ class Timer:
 class _Line:
     """The timers of one delay on one loop, in the order they expire, behind one asyncio timer."""
 
-    __slots__ = ("loop", "delay", "timers", "handle")
+    # The loop is the key of _lines, a WeakKeyDictionary: a strong reference to it
+    # here, in that dictionary's value (the loop itself, or the TimerHandle armed
+    # on it), would keep every loop that ever armed a timer.
+    __slots__ = ("loop_ref", "delay", "timers", "armed")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
-        self.loop = loop
+        self.loop_ref = weakref.ref(loop)
         self.delay = delay
         self.timers: collections.deque[Timer] = collections.deque()
-        self.handle: asyncio.TimerHandle | None = None
+        self.armed = False  # an asyncio timer will call _expire()
 
-    def add(self, callback: Callable[..., object], args: tuple[Any, ...]) -> Timer:
-        timer = Timer(self.loop.time() + self.delay, callback, args)
+    def add(self, loop: asyncio.AbstractEventLoop, callback: Callable[..., object], args: tuple[Any, ...]) -> Timer:
+        timer = Timer(loop.time() + self.delay, callback, args)
         timers = self.timers
         # Drop the cancelled ones first in line now rather than at their deadline:
         # most open-timeout timers are cancelled within milliseconds, in order.
         while timers and timers[0]._callback is None:
             timers.popleft()
         timers.append(timer)
-        if self.handle is None:
-            self.handle = self.loop.call_at(timer._when, self._expire, context=QUIET_CONTEXT)
+        if not self.armed:
+            loop.call_at(timer._when, self._expire, context=QUIET_CONTEXT)
+            self.armed = True
         return timer
 
     def _expire(self) -> None:
-        self.handle = None
+        self.armed = False
+        loop = self.loop_ref()
+        if loop is None:  # pragma: no cover - the loop runs this: it is alive
+            return
         timers = self.timers
         # The loop may run a timer up to its clock resolution early: so may we.
-        now = self.loop.time() + 0.001
+        now = loop.time() + 0.001
         while timers and timers[0]._when <= now:
             timer = timers.popleft()
             callback = timer._callback
@@ -101,13 +108,14 @@ class _Line:
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self.loop.call_exception_handler(
+                loop.call_exception_handler(
                     {"message": f"Exception in timer callback {callback!r}", "exception": exc, "timer": timer}
                 )
         while timers and timers[0]._callback is None:
             timers.popleft()  # cancelled: no need to wake up for it
         if timers:
-            self.handle = self.loop.call_at(timers[0]._when, self._expire, context=QUIET_CONTEXT)
+            loop.call_at(timers[0]._when, self._expire, context=QUIET_CONTEXT)
+            self.armed = True
 
 
 # loop -> delay -> its line. Weak on the loop: a closed loop's timers go with it.
@@ -127,4 +135,4 @@ def call_later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable
     line = lines.get(delay)
     if line is None:
         line = lines[delay] = _Line(loop, delay)
-    return line.add(callback, args)
+    return line.add(loop, callback, args)
