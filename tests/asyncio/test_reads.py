@@ -287,3 +287,118 @@ def test_the_client_side_masks_what_it_sends() -> None:
 
     run(main())
     assert got == ["hello", b"\x00" * 200]
+
+
+class TurnProbe(wsio.ClientConnection):
+    """Notes, for each read, whether the loop has run anything scheduled since it."""
+
+    turn_ended = True
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Scheduled before the read's messages wake anyone: it runs first in the next
+        # turn, so a task resumed in the next turn finds it True, one resumed in the read False.
+        self.turn_ended = False
+        self.loop.call_soon(setattr, self, "turn_ended", True)
+        super().buffer_updated(nbytes)
+
+
+async def echo_handler(ws: wsio.ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def test_a_task_waiting_in_recv_resumes_in_the_read_that_brings_its_message() -> None:
+    # One turn of the loop less per message: what a ping-pong costs the coroutine API.
+    async def main() -> list[tuple[str, bool]]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
+                seen = []
+                for text in ("one", "two", "three"):
+                    await ws.send(text)
+                    message = await ws.recv()
+                    seen.append((message, ws.turn_ended))
+                async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _no_timeout():
+                    await ws.send("four")
+                    seen.append((await ws.recv(), ws.turn_ended))
+                return seen
+
+    assert run(main()) == [("one", False), ("two", False), ("three", False), ("four", False)]
+
+
+class _no_timeout:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+def test_a_recv_that_is_not_a_task_s_only_wait_resumes_on_the_next_turn() -> None:
+    # wait_for() on 3.10 and 3.11 runs recv() in a task of its own; asyncio.wait() adds its
+    # own callback to the task: neither loses a message, whichever way it is woken.
+    async def main() -> list[str]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
+                got = []
+                await ws.send("a")
+                got.append(await asyncio.wait_for(ws.recv(), 5))
+                await ws.send("b")
+                task = asyncio.ensure_future(ws.recv())
+                done, _ = await asyncio.wait([task], timeout=5)
+                got.append(task.result())
+                await ws.send("c")
+                got.append(await ws.recv(timeout=5))
+                return got
+
+    assert run(main()) == ["a", "b", "c"]
+
+
+def test_a_read_handled_inside_a_task_wakes_the_reader_on_the_next_turn() -> None:
+    # A read fed from a running task (a test, a wrapper transport): resuming another
+    # task there would be entering a task from inside one, which asyncio refuses.
+    async def main() -> tuple[str, bool]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
+                reader = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0)
+                ws.turn_ended = False
+                asyncio.get_running_loop().call_soon(setattr, ws, "turn_ended", True)
+                ws.data_received(build_frame(FIN | OP_TEXT, b"fed", None))  # unmasked: from the server
+                assert not reader.done()
+                message = await reader
+                return message, ws.turn_ended
+
+    assert run(main()) == ("fed", True)
+
+
+def test_a_message_read_with_the_peer_s_close_frame_wakes_the_reader_after_the_close() -> None:
+    # The reader is woken once the core has read the whole read, on both paths: here it
+    # finds the connection closing, with the message still to take.
+    async def main() -> tuple[Any, Any, Any]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
+                reader = asyncio.ensure_future(ws.recv())
+                await asyncio.sleep(0)
+
+                def read() -> None:  # a read, from the loop as a socket's would be
+                    ws.turn_ended = False
+                    ws.loop.call_soon(setattr, ws, "turn_ended", True)
+                    ws.data_received(
+                        build_frame(FIN | OP_TEXT, b"last", None) + build_frame(FIN | OP_CLOSE, b"\x03\xe8bye", None)
+                    )
+
+                ws.loop.call_soon(read)
+                message = await reader
+                state = ws.protocol.state
+                with pytest.raises(wsio.ConnectionClosedOK):
+                    await ws.recv()
+                return message, state, ws.turn_ended
+
+    message, state, turn_ended = run(main())
+    assert message == "last"
+    assert state is not wsio.State.OPEN
+    assert turn_ended is True

@@ -129,6 +129,31 @@ READ_SIZE = 262144
 _read_buffer = _ReadBuffer()
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
+_current_task = asyncio.current_task
+_Task = asyncio.Task
+
+
+def _resume_now(waiter: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+    """Set ``waiter``'s result and resume the task awaiting it now, in this callback.
+
+    ``set_result()`` alone schedules the task's wake-up for the next turn of
+    the event loop: one more poll of the selector, a handle and the loop's
+    bookkeeping per message, a third of what a ping-pong message costs the
+    coroutine API. Called from a read (no task running), with the core
+    done with the whole read: the task sees the connection as it would a
+    turn later, and its replies go out in this read's write. Anything other
+    than one task waiting (a callback of ``wait_for()``, a task running
+    already) gets the usual ``set_result()``.
+    """
+    callbacks = waiter._callbacks
+    if len(callbacks) == 1 and _current_task(loop) is None:
+        resume, context = callbacks[0]
+        if isinstance(getattr(resume, "__self__", None), _Task):
+            waiter.remove_done_callback(resume)
+            waiter.set_result(None)
+            context.run(resume, waiter)
+            return
+    waiter.set_result(None)
 
 
 # Corking (the callback API's write batching): while a listener connection handles
@@ -325,18 +350,23 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     buffer_updated = _read
 
-    def _read_tail(self, start: int, end: int) -> None:
+    def _read_tail(self, start: int, end: int, messages: list[Data] | None = None) -> None:
         """The core takes the read buffer's bytes from ``start`` to ``end``; their events go to the API.
 
         An open connection's whole read on the Python path; on the C path,
         the rest of a read from the first frame C doesn't take (a control
         frame, a fragment, a compressed or incomplete frame). For the
-        callback API, while corked.
+        callback API, while corked. For the coroutine API, ``messages`` are
+        the ones C took before ``start``: they go to ``_handle_events()``
+        with the rest, once the core has read the whole read, as on the
+        Python path.
         """
         protocol = self.protocol
         events = protocol.receive_data(_read_buffer.view[start:end])
         if protocol.outgoing:
             self._write(protocol.data_to_send())
+        if messages:
+            events = messages + events
         if events:
             self._handle_events(events)
         if protocol.failure_pending or protocol.state is _CLOSED:
@@ -785,9 +815,6 @@ class Connection(_ReadLane, BaseConnection):
             self._messages += added
             if self._held is not None and not self._held:
                 self._held = None  # nothing held: what answers these messages starts a burst
-            waiter = self._recv_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
             if (
                 self.max_queue is not None
                 and self._messages >= self.max_queue
@@ -797,6 +824,13 @@ class Connection(_ReadLane, BaseConnection):
                 # Backpressure instead of buffering: the peer's TCP window fills up.
                 self._reading_paused = self._watch_queue = True
                 self.transport.pause_reading()
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                protocol = self.protocol
+                if protocol.state is _OPEN and not protocol.failure_pending:
+                    _resume_now(waiter, self.loop)
+                else:
+                    waiter.set_result(None)
         elif queue and type(queue[-1]) is Fragment:
             waiter = self._recv_waiter  # recv_streaming() waits for pieces
             if waiter is not None and not waiter.done():

@@ -1300,7 +1300,8 @@ PyDoc_STRVAR(lane_buffer_updated_doc,
 "Handle a read (asyncio.BufferedProtocol): what the connection's ``_read()``\n"
 "does, in C. Whole messages of one frame each go from the read buffer\n"
 "straight to ``listener.on_message`` (the callback API) or, as one list, to\n"
-"``_handle_events()`` (the coroutine API); the rest of the read goes to the\n"
+"``_handle_events()`` (the coroutine API; with the rest of the read, when\n"
+"there is one, through ``_read_tail()``); the rest of the read goes to the\n"
 "core through ``_read_tail()``, and every read while the core isn't at rest\n"
 "between messages takes the Python path, ``_read()``.");
 
@@ -1389,7 +1390,11 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
         goto error;
     }
     if (!listening) {
-        /* The coroutine API: the messages, in one list, to _handle_events(). */
+        /* The coroutine API: the messages, in one list, to _handle_events();
+           with the rest of the read, through _read_tail(), so that the API
+           gets one list per read once the core has read all of it (as on
+           the Python path: a reader woken by these messages sees the core
+           after the whole read). */
         PyObject *messages = PyList_New(0);
         if (messages == NULL) {
             goto error;
@@ -1408,6 +1413,20 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
         if (got < 0 || ok < 0) {
             Py_DECREF(messages);
             goto error;
+        }
+        if (pos < nbytes) {
+            PyObject *start = PyLong_FromSsize_t(pos), *end = PyLong_FromSsize_t(nbytes);
+            r = start != NULL && end != NULL ? call_method(self, st->s_read_tail, start, end, messages) : NULL;
+            Py_XDECREF(start);
+            Py_XDECREF(end);
+            Py_DECREF(messages);
+            if (r == NULL) {
+                goto error;
+            }
+            Py_DECREF(r);
+            Py_DECREF(view_obj);
+            Py_DECREF(protocol);
+            Py_RETURN_NONE;
         }
         r = PyList_GET_SIZE(messages) ? call_method(self, st->s_handle_events, messages, NULL, NULL) : Py_NewRef(Py_None);
         Py_DECREF(messages);
