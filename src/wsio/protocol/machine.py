@@ -26,14 +26,22 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, overload
 
+from .deflate import PerMessageDeflate
 from .errors import ConcurrencyError, InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
-from .handshake import InvalidStatus
+from .handshake import (
+    InvalidStatus,
+    client_handshake,
+    client_request,
+    generate_key,
+    handshake_error_response,
+    server_handshake,
+)
+from .http11 import HandshakeLimits, RequestParser, ResponseParser
 from . import frames as _frames
 from .events import Event, Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .deflate import PerMessageDeflate
     from .handshake import (
         ClientExtensionFactory,
         Extension,
@@ -43,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ServerHandshakeResult,
         WebSocketURI,
     )
-    from .http11 import HandshakeLimits, Request, RequestParser, Response, ResponseParser
+    from .http11 import Request, Response
     from .datastructures import HeadersLike
 
 __all__ = ["State", "Side", "Protocol", "ServerProtocol", "ClientProtocol", "DEFAULT_MAX_SIZE"]
@@ -204,8 +212,6 @@ class Protocol:
     # -- negotiated state ---------------------------------------------------
 
     def _set_extensions(self, extensions: Sequence[Extension]) -> None:
-        from .deflate import PerMessageDeflate
-
         if extensions:  # else the empty list from __init__ stays: no new one per connection
             self.extensions = list(extensions)
         for extension in self.extensions:
@@ -865,8 +871,6 @@ class ServerProtocol(Protocol):
         limits: HandshakeLimits | None = None,
         **kwargs: Any,
     ) -> None:
-        from .http11 import HandshakeLimits, RequestParser
-
         super().__init__(Side.SERVER, state=State.CONNECTING, **kwargs)
         self.origins = origins
         # A tuple: the server gives every connection the same one, not a copy each.
@@ -900,8 +904,6 @@ class ServerProtocol(Protocol):
         return [request]
 
     def _reject(self, exc: InvalidHandshake) -> None:
-        from .handshake import handshake_error_response
-
         response = handshake_error_response(exc, server_header=self.server_header)
         self.outgoing.append(response.serialize())
         self.response = response
@@ -909,8 +911,6 @@ class ServerProtocol(Protocol):
 
     def accept(self, request: Request) -> Response:
         """Validate the request; return the 101 response, or an error response."""
-        from .handshake import server_handshake
-
         result = server_handshake(
             request,
             origins=self.origins,
@@ -970,8 +970,6 @@ class ClientProtocol(Protocol):
         limits: HandshakeLimits | None = None,
         **kwargs: Any,
     ) -> None:
-        from .http11 import HandshakeLimits, ResponseParser
-
         super().__init__(Side.CLIENT, state=State.CONNECTING, **kwargs)
         self.wsuri = wsuri
         self.origin = origin
@@ -986,8 +984,6 @@ class ClientProtocol(Protocol):
 
     def connect(self) -> Request:
         """Build the handshake request."""
-        from .handshake import client_request, generate_key
-
         self.key = generate_key()
         return client_request(
             self.wsuri,
@@ -1031,8 +1027,6 @@ class ClientProtocol(Protocol):
         return events
 
     def _handshake_response(self, response: Response) -> list[Event]:
-        from .handshake import client_handshake
-
         self.response = response
         assert self._parser is not None
         leftover = self._parser.leftover
