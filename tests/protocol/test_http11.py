@@ -925,7 +925,9 @@ def _outcome(parser: RequestParser, chunks: list[bytes]) -> object:
         for chunk in chunks:
             result = parser.feed(chunk)
             if result is not None:
-                return (result.method, result.path, list(result.headers.raw_items()), parser.leftover)
+                headers = result.headers
+                lookups = {name.lower(): headers.get_all(name) for name, _ in headers.raw_items()}
+                return (result.method, result.path, list(headers.raw_items()), lookups, parser.leftover)
         return None
     except InvalidHandshake as exc:
         return (type(exc), str(exc), getattr(exc, "status", None))
@@ -940,6 +942,16 @@ def _outcome(parser: RequestParser, chunks: list[bytes]) -> object:
 @example(b"GET / HTTP/1.1\r\n" + b"X: 0123456789abcdef0123456789abcdef0123456789\r\n" * 4 + b"\r\n", b"")  # max_size
 @example(b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 5 + b"\r\n", b"")  # max_headers
 @example(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", b"")
+@example(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"")
+@example(b"GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n", b"")
+@example(b"GET ws://h/p HTTP/1.1\r\nA: 1\r\na: 2\r\nB:\r\n\r\n", b"")  # absolute-form, a repeated name
+@example(b"GET h/p HTTP/1.1\r\nA: 1\r\n\r\n", b"")  # neither origin-form nor absolute-form
+@example(b"GET /  HTTP/1.1\r\n\r\n", b"")  # two spaces
+@example(b"GET / HTTP/1.0\r\n\r\n", b"")
+@example(b"POST / HTTP/1.1\r\n\r\n", b"")
+@example(b"GET / HTTP/1.1\r\n A: 1\r\n\r\n", b"")  # obs-fold
+@example(b"GET / HTTP/1.1\r\nA : 1\r\n\r\n", b"")  # a space before the colon
+@example(b"GET / HTTP/1.1\r\nA: 1\r\n\r", b"")  # not quite the end of the head
 def test_a_request_in_one_read_parses_as_on_the_incremental_path(data: bytes, trailer: bytes) -> None:
     """The one-pass path for a head that came in one read decides exactly as the incremental one."""
     limits = HandshakeLimits(max_line=64, max_headers=4, max_size=200)
@@ -984,3 +996,20 @@ def test_common_header_strings_are_shared_between_requests_and_the_table_is_boun
     for i in range(http11._SHARED_MAX + 100):
         assert request(f"https://{i}.example").headers["Origin"] == f"https://{i}.example"
     assert len(http11._VALUES) == http11._SHARED_MAX
+
+
+def test_a_long_header_name_and_many_distinct_names_parse_as_on_the_incremental_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names too long for the C path's shared tables, and tables that are full, change nothing but sharing."""
+    from wsio.protocol import http11
+
+    monkeypatch.setattr(http11, "_NAMES", {})
+    monkeypatch.setattr(http11, "_LOWER_NAMES", {})
+    long_name = b"X-" + b"Long" * 30
+    for i in range(http11._SHARED_MAX + 50):
+        head = b"GET /p HTTP/1.1\r\nHost: h\r\nX-Name-%d: %d\r\n%s: v\r\n\r\n" % (i, i, long_name)
+        outcome = _outcome(RequestParser(), [head])
+        assert outcome == _outcome(_IncrementalOnly(), [head])
+        assert outcome[3][f"x-name-{i}"] == [str(i)]  # type: ignore[index]
+    assert len(http11._NAMES) == http11._SHARED_MAX
+    if http11.parse_request_head is not None:  # the C path shares the index's lower-case names too
+        assert len(http11._LOWER_NAMES) == http11._SHARED_MAX

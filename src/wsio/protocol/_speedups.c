@@ -1914,6 +1914,241 @@ speedups_exec(PyObject *module)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The opening handshake's request head, when it arrives whole              */
+/* ------------------------------------------------------------------------ */
+
+/* RFC 7230 3.2.6 tchar, for header names. */
+static const unsigned char head_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+/* A header value byte RFC 7230 3.2 forbids: CTLs but HTAB, and DEL. */
+#define HEAD_BAD_VALUE(c) (((c) < 0x20 && (c) != '\t') || (c) == 0x7f)
+
+/* Where needle (size n >= 1) first occurs in data[0:size], or NULL (memmem isn't portable). */
+static const char *
+head_find(const char *data, Py_ssize_t size, const char *needle, Py_ssize_t n)
+{
+    const char *p = data, *last = data + size - n;
+
+    while (p <= last && (p = memchr(p, needle[0], (size_t)(last - p + 1))) != NULL) {
+        if (memcmp(p, needle, (size_t)n) == 0) {
+            return p;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* The one str for these bytes in table (bytes -> str), added while the table has
+   fewer than limit entries: the Python path's _shared(). New reference, or NULL
+   with an exception; *absent is set when the table is full and hasn't them. */
+static PyObject *
+head_shared(PyObject *table, const char *data, Py_ssize_t size, Py_ssize_t limit, int *absent)
+{
+    PyObject *key, *text;
+
+    *absent = 0;
+    if ((key = PyBytes_FromStringAndSize(data, size)) == NULL) {
+        return NULL;
+    }
+    text = PyDict_GetItemWithError(table, key);
+    if (text != NULL) {
+        Py_DECREF(key);
+        return Py_NewRef(text);
+    }
+    if (PyErr_Occurred() || PyDict_GET_SIZE(table) >= limit) {
+        Py_DECREF(key);
+        *absent = !PyErr_Occurred();
+        return NULL;
+    }
+    text = PyUnicode_DecodeLatin1(data, size, NULL);
+    if (text != NULL && PyDict_SetItem(table, key, text) < 0) {
+        Py_CLEAR(text);
+    }
+    Py_DECREF(key);
+    return text;
+}
+
+/* head_shared(), or a str of its own when the table is full. */
+static PyObject *
+head_text(PyObject *table, const char *data, Py_ssize_t size, Py_ssize_t limit)
+{
+    int absent;
+    PyObject *text = head_shared(table, data, size, limit, &absent);
+
+    return text != NULL || !absent ? text : PyUnicode_DecodeLatin1(data, size, NULL);
+}
+
+PyDoc_STRVAR(parse_request_head_doc,
+"parse_request_head(data, max_line, max_size, max_headers, names, values, lowers, shared_values, shared_max, /)\n"
+"--\n\n"
+"A request head that arrived whole in ``data``, in one pass: ``(path, items, index, count, size)``\n"
+"(the target, the headers as ``Headers._list`` and ``Headers._index``, how many, the head's size\n"
+"with its blank line), or None for anything but a plain ``GET ... HTTP/1.1`` with valid header\n"
+"lines within the limits, and no ``Content-Length`` or ``Transfer-Encoding``: the line-by-line\n"
+"parser then says what is wrong. ``names``, ``values`` and ``lowers`` map bytes to the shared\n"
+"str (header names, the values of the headers whose lower-case names are in ``shared_values``,\n"
+"lower-case names), each filled up to ``shared_max`` entries.");
+
+static PyObject *
+parse_request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *names, *values, *lowers, *shared_values, *items = NULL, *index = NULL, *path = NULL;
+    Py_ssize_t max_line, max_size, max_headers, shared_max, len, end, count = 0;
+    const char *data, *line, *found;
+    char lower[64];
+
+    (void)module;
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "parse_request_head() takes 9 arguments");
+        return NULL;
+    }
+    if (!PyBytes_Check(args[0]) || !PyDict_Check(args[4]) || !PyDict_Check(args[5]) ||
+        !PyDict_Check(args[6]) || !PyAnySet_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "parse_request_head(): bytes, 3 ints, 3 dicts, a set, an int");
+        return NULL;
+    }
+    max_line = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    max_size = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    max_headers = PyNumber_AsSsize_t(args[3], PyExc_OverflowError);
+    shared_max = PyNumber_AsSsize_t(args[8], PyExc_OverflowError);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    names = args[4];
+    values = args[5];
+    lowers = args[6];
+    shared_values = args[7];
+    data = PyBytes_AS_STRING(args[0]);
+    len = PyBytes_GET_SIZE(args[0]);
+    if (len > max_size) {
+        len = max_size;  /* the head, blank line included, must fit in max_size */
+    }
+    found = head_find(data, len, "\r\n\r\n", 4);
+    if (found == NULL) {
+        Py_RETURN_NONE;
+    }
+    end = found - data + 2;  /* the CRLF of the last line (or of the request line) */
+
+    /* GET SP request-target SP HTTP/1.1: single spaces, a target of printable
+       ASCII in origin-form or absolute-form; anything else is the line parser's. */
+    {
+        const char *eol = memchr(data, '\r', (size_t)end), *target = data + 4, *p;
+        if (eol - data > max_line || eol - data < 4 + 1 + 9 || memcmp(data, "GET ", 4) != 0 ||
+            memcmp(eol - 9, " HTTP/1.1", 9) != 0 || eol[1] != '\n') {
+            Py_RETURN_NONE;
+        }
+        for (p = target; p < eol - 9; p++) {
+            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+                Py_RETURN_NONE;
+            }
+        }
+        if (p == target || (*target != '/' && head_find(target, p - target, "://", 3) == NULL)) {
+            Py_RETURN_NONE;
+        }
+        line = eol + 2;
+        if ((path = PyUnicode_DecodeASCII(target, p - target, NULL)) == NULL) {
+            return NULL;
+        }
+    }
+    if ((items = PyList_New(0)) == NULL || (index = PyDict_New()) == NULL) {
+        goto error;
+    }
+    while (line < data + end) {
+        const char *eol = memchr(line, '\r', (size_t)(data + end - line)), *colon = line, *v, *ve, *p;
+        Py_ssize_t name_len, i;
+        PyObject *name, *key, *value, *list;
+        int in_shared;
+
+        if (eol[1] != '\n' || eol - line > max_line || ++count > max_headers) {
+            goto unusual;
+        }
+        while (colon < eol && head_tchar[(unsigned char)*colon]) {
+            colon++;
+        }
+        name_len = colon - line;
+        if (name_len == 0 || colon == eol || *colon != ':' || name_len > (Py_ssize_t)sizeof(lower)) {
+            goto unusual;  /* no name, no colon, space before it, or a name too long to share */
+        }
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
+        }
+        for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) {
+        }
+        for (p = v; p < ve; p++) {
+            if (HEAD_BAD_VALUE((unsigned char)*p)) {
+                goto unusual;  /* a control character, a bare CR or LF */
+            }
+        }
+        for (i = 0; i < name_len; i++) {
+            lower[i] = (char)Py_TOLOWER((unsigned char)line[i]);
+        }
+        if ((name_len == 14 && memcmp(lower, "content-length", 14) == 0) ||
+            (name_len == 17 && memcmp(lower, "transfer-encoding", 17) == 0)) {
+            goto unusual;  /* framing headers: the line parser's checks */
+        }
+        if ((key = PyBytes_FromStringAndSize(lower, name_len)) == NULL) {
+            goto error;
+        }
+        in_shared = PySet_Contains(shared_values, key);
+        Py_DECREF(key);
+        if (in_shared < 0) {
+            goto error;
+        }
+        name = head_text(names, line, name_len, shared_max);
+        value = name == NULL ? NULL : in_shared ? head_text(values, v, ve - v, shared_max)
+                                                : PyUnicode_DecodeLatin1(v, ve - v, NULL);
+        key = value == NULL ? NULL : head_text(lowers, lower, name_len, shared_max);
+        if (key == NULL || PyList_Append(items, name) < 0 || PyList_Append(items, value) < 0) {
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            Py_XDECREF(key);
+            goto error;
+        }
+        Py_DECREF(name);
+        list = PyDict_GetItemWithError(index, key);
+        if (list == NULL && !PyErr_Occurred()) {
+            if ((list = PyList_New(0)) != NULL && PyDict_SetItem(index, key, list) < 0) {
+                Py_CLEAR(list);
+            }
+            Py_XDECREF(list);  /* the index holds it */
+        }
+        Py_DECREF(key);
+        if (list == NULL || PyList_Append(list, value) < 0) {
+            Py_DECREF(value);
+            goto error;
+        }
+        Py_DECREF(value);
+        line = eol + 2;
+    }
+    {
+        PyObject *result = Py_BuildValue("(NNNnn)", path, items, index, count, end + 2);
+        return result;
+    }
+unusual:
+    Py_DECREF(path);
+    Py_DECREF(items);
+    Py_DECREF(index);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(path);
+    Py_XDECREF(items);
+    Py_XDECREF(index);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -1925,6 +2160,7 @@ static PyMethodDef speedups_methods[] = {
     {"build_frame", FASTCALL_KW(build_frame), METH_FASTCALL | METH_KEYWORDS, build_frame_doc},
     {"parse_messages", FASTCALL_KW(parse_messages), METH_FASTCALL | METH_KEYWORDS, parse_messages_doc},
     {"configure_lane", FASTCALL_KW(configure_lane), METH_FASTCALL | METH_KEYWORDS, configure_lane_doc},
+    {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL, parse_request_head_doc},
     {NULL, NULL, 0, NULL},
 };
 

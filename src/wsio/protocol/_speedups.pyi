@@ -11,6 +11,21 @@ def parse_messages(
 ) -> tuple[list[str | bytes], int]: ...
 def build_frame(head: int, payload: bytes | bytearray | memoryview, mask: bytes | None = None) -> bytes: ...
 
+# The opening handshake's request head when it arrived whole (wsio/protocol/http11.py's
+# RequestParser._feed_whole_head): (path, Headers._list, Headers._index, count, size) or None.
+def parse_request_head(
+    data: bytes,
+    max_line: int,
+    max_size: int,
+    max_headers: int,
+    names: dict[bytes, str],
+    values: dict[bytes, str],
+    lowers: dict[bytes, str],
+    shared_values: frozenset[bytes],
+    shared_max: int,
+    /,
+) -> tuple[str, list[str], dict[str, list[str]], int, int] | None: ...
+
 @final
 class Assembly:
     def __init__(self, size: int, /) -> None: ...

@@ -17,11 +17,17 @@ from __future__ import annotations
 import http
 import re
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 # Headers live in datastructures.py; they are also importable from here, where they were first.
 from .datastructures import BAD_VALUE_STR_RE, Headers, HeadersLike, MultipleValuesError
 from .errors import InvalidHandshake, InvalidMessage, SecurityError
+from .frames import SPEEDUPS
+
+# The C accelerator, when built and allowed, splits a request head that came whole in one pass.
+parse_request_head: Callable[..., tuple[str, list[str], dict[str, list[str]], int, int] | None] | None = None
+if SPEEDUPS:
+    from ._speedups import parse_request_head
 
 __all__ = [
     "MultipleValuesError",
@@ -445,6 +451,7 @@ class _Parser(Generic[_MessageT]):
 _SHARED_MAX = 512
 _NAMES: dict[bytes, str] = {}
 _VALUES: dict[bytes, str] = {}
+_LOWER_NAMES: dict[bytes, str] = {}  # the C path's: the index's keys
 _SHARED_VALUES = frozenset(
     {
         b"host", b"upgrade", b"connection", b"sec-websocket-version", b"sec-websocket-extensions",
@@ -537,10 +544,34 @@ class RequestParser(_Parser[Request]):
         The lines go through the same checks as on the incremental path. Anything
         unusual (an incomplete head, a bare CR or LF, a line or a head over its
         limit) returns None and takes the incremental path, which says exactly
-        what is wrong and where.
+        what is wrong and where. With the accelerator, the pass is C's
+        ``parse_request_head()``, which also builds the headers' lookup index
+        and leaves to the incremental path anything but a plain ``GET`` with
+        valid header lines and no ``Content-Length`` or ``Transfer-Encoding``
+        (the tests hold both passes to the incremental path's outcome).
         """
-        end = data.find(b"\r\n\r\n")
         limits = self.limits
+        if parse_request_head is not None:
+            found = parse_request_head(
+                data, limits.max_line, limits.max_size, limits.max_headers,
+                _NAMES, _VALUES, _LOWER_NAMES, _SHARED_VALUES, _SHARED_MAX,
+            )  # fmt: skip
+            if found is None:
+                return None
+            # A GET ... HTTP/1.1 with valid header lines within the limits and no
+            # framing header: what _handle_line() and _finish() would have found.
+            path, items, index, self._header_count, self._head_size = found
+            headers = self._headers
+            headers._list = items
+            headers._index = index
+            self._path = path
+            self._method = "GET"
+            self._version = "HTTP/1.1"
+            self._result = Request(path, headers)
+            self._state = _DONE
+            self.leftover = data[self._head_size :]
+            return self._result
+        end = data.find(b"\r\n\r\n")
         if end < 0 or end + 4 > limits.max_size:
             return None
         head = data[:end]
