@@ -402,3 +402,20 @@ def test_a_message_read_with_the_peer_s_close_frame_wakes_the_reader_after_the_c
     assert message == "last"
     assert state is not wsio.State.OPEN
     assert turn_ended is True
+
+
+def test_a_future_that_isn_t_asyncio_s_is_woken_the_usual_way() -> None:
+    # Another event loop's create_future() may return its own kind of future.
+    class OtherFuture:
+        result: Any = "unset"
+
+        def set_result(self, result: Any) -> None:
+            self.result = result
+
+    async def main() -> Any:
+        future = OtherFuture()
+        asyncio.get_running_loop().call_soon(wsio.asyncio.connection._resume_now, future, asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return future.result
+
+    assert run(main()) is None

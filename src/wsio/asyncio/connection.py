@@ -138,15 +138,15 @@ def _resume_now(waiter: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -
 
     ``set_result()`` alone schedules the task's wake-up for the next turn of
     the event loop: one more poll of the selector, a handle and the loop's
-    bookkeeping per message, a third of what a ping-pong message costs the
-    coroutine API. Called from a read (no task running), with the core
+    bookkeeping per message, about a fifth of what a ping-pong message cost
+    the coroutine API. Called from a read (no task running), with the core
     done with the whole read: the task sees the connection as it would a
-    turn later, and its replies go out in this read's write. Anything other
-    than one task waiting (a callback of ``wait_for()``, a task running
-    already) gets the usual ``set_result()``.
+    turn later, and its reply goes out before the read returns. Anything
+    other than one task waiting (a callback of ``wait_for()``, a task running
+    already, a future that isn't asyncio's) gets the usual ``set_result()``.
     """
-    callbacks = waiter._callbacks
-    if len(callbacks) == 1 and _current_task(loop) is None:
+    callbacks = getattr(waiter, "_callbacks", None)  # asyncio's futures, C or Python; another loop's may differ
+    if callbacks is not None and len(callbacks) == 1 and _current_task(loop) is None:
         resume, context = callbacks[0]
         if isinstance(getattr(resume, "__self__", None), _Task):
             waiter.remove_done_callback(resume)
