@@ -1319,7 +1319,7 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
 {
     speedups_state *st;
     PyObject *protocol = NULL, *v = NULL, *view_obj = NULL, *listener = NULL,
-             *corked = NULL, *exc = NULL, *message, *r;
+             *corked = NULL, *exc = NULL, *messages = NULL, *message, *r;
     Py_buffer view;
     Py_ssize_t nbytes, pos = 0;
     int ok, expect, limited, got, have_view = 0, listening;
@@ -1395,8 +1395,7 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
            gets one list per read once the core has read all of it (as on
            the Python path: a reader woken by these messages sees the core
            after the whole read). */
-        PyObject *messages = PyList_New(0);
-        if (messages == NULL) {
+        if ((messages = PyList_New(0)) == NULL) {
             goto error;
         }
         ok = 0;
@@ -1411,30 +1410,15 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
         PyBuffer_Release(&view);
         have_view = 0;
         if (got < 0 || ok < 0) {
-            Py_DECREF(messages);
             goto error;
         }
-        if (pos < nbytes) {
-            PyObject *start = PyLong_FromSsize_t(pos), *end = PyLong_FromSsize_t(nbytes);
-            r = start != NULL && end != NULL ? call_method(self, st->s_read_tail, start, end, messages) : NULL;
-            Py_XDECREF(start);
-            Py_XDECREF(end);
-            Py_DECREF(messages);
-            if (r == NULL) {
+        if (pos == nbytes && PyList_GET_SIZE(messages)) {
+            if ((r = call_method(self, st->s_handle_events, messages, NULL, NULL)) == NULL) {
                 goto error;
             }
             Py_DECREF(r);
-            Py_DECREF(view_obj);
-            Py_DECREF(protocol);
-            Py_RETURN_NONE;
         }
-        r = PyList_GET_SIZE(messages) ? call_method(self, st->s_handle_events, messages, NULL, NULL) : Py_NewRef(Py_None);
-        Py_DECREF(messages);
-        if (r == NULL) {
-            goto error;
-        }
-        Py_DECREF(r);
-        goto rest;
+        goto rest;  /* with a rest of the read, the messages go with it to _read_tail() */
     }
     if ((listener = get_field(st, self, F_LISTENER)) == NULL) {
         goto error;
@@ -1480,7 +1464,8 @@ rest:
     if (exc != NULL || pos < nbytes) {
         /* The rest of the read goes to the core: after a listener's exception
            (_listener_failed(): nothing more reaches the listener, then 1011),
-           or from the first frame the lane doesn't take (_read_tail()). */
+           or from the first frame the lane doesn't take (_read_tail(), with
+           the coroutine API's messages taken before it). */
         PyObject *start = PyLong_FromSsize_t(pos), *end = PyLong_FromSsize_t(nbytes);
         if (start == NULL || end == NULL) {
             Py_XDECREF(start);
@@ -1491,7 +1476,7 @@ rest:
             r = call_method(self, st->s_listener_failed, exc, start, end);
         }
         else {
-            r = call_method(self, st->s_read_tail, start, end, NULL);
+            r = call_method(self, st->s_read_tail, start, end, messages);
         }
         Py_DECREF(start);
         Py_DECREF(end);
@@ -1518,6 +1503,7 @@ rest:
         }
     }
     Py_XDECREF(listener);
+    Py_XDECREF(messages);
     Py_DECREF(view_obj);
     Py_DECREF(protocol);
     Py_XDECREF(exc);
@@ -1545,6 +1531,7 @@ error:
         Py_DECREF(corked);
     }
     Py_XDECREF(listener);
+    Py_XDECREF(messages);
     Py_XDECREF(view_obj);
     Py_XDECREF(v);
     Py_XDECREF(exc);
