@@ -1938,52 +1938,47 @@ head_find(const char *data, Py_ssize_t size, const char *needle, Py_ssize_t n)
     return NULL;
 }
 
-/* The one str for these bytes in table (bytes -> str), added while the table has
-   fewer than limit entries: the Python path's _shared(). New reference, or NULL
-   with an exception; *absent is set when the table is full and hasn't them. */
+/* The one str for the bytes `key` in table (bytes -> str), added while the table
+   has fewer than limit entries, else a str of its own: the Python path's
+   _shared() and its fallback. New reference, or NULL with an exception. */
 static PyObject *
-head_shared(PyObject *table, const char *data, Py_ssize_t size, Py_ssize_t limit, int *absent)
+head_text(PyObject *table, PyObject *key, Py_ssize_t limit)
 {
-    PyObject *key, *text;
+    PyObject *text = PyDict_GetItemWithError(table, key);
 
-    *absent = 0;
-    if ((key = PyBytes_FromStringAndSize(data, size)) == NULL) {
-        return NULL;
-    }
-    text = PyDict_GetItemWithError(table, key);
     if (text != NULL) {
-        Py_DECREF(key);
         return Py_NewRef(text);
     }
-    if (PyErr_Occurred() || PyDict_GET_SIZE(table) >= limit) {
-        Py_DECREF(key);
-        *absent = !PyErr_Occurred();
+    if (PyErr_Occurred()) {
         return NULL;
     }
-    text = PyUnicode_DecodeLatin1(data, size, NULL);
-    if (text != NULL && PyDict_SetItem(table, key, text) < 0) {
+    text = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key), NULL);
+    if (text != NULL && PyDict_GET_SIZE(table) < limit && PyDict_SetItem(table, key, text) < 0) {
         Py_CLEAR(text);
     }
-    Py_DECREF(key);
     return text;
 }
 
-/* head_shared(), or a str of its own when the table is full. */
+/* head_text() of data[0:size]. */
 static PyObject *
-head_text(PyObject *table, const char *data, Py_ssize_t size, Py_ssize_t limit)
+head_text_of(PyObject *table, const char *data, Py_ssize_t size, Py_ssize_t limit)
 {
-    int absent;
-    PyObject *text = head_shared(table, data, size, limit, &absent);
+    PyObject *text, *key = PyBytes_FromStringAndSize(data, size);
 
-    return text != NULL || !absent ? text : PyUnicode_DecodeLatin1(data, size, NULL);
+    if (key == NULL) {
+        return NULL;
+    }
+    text = head_text(table, key, limit);
+    Py_DECREF(key);
+    return text;
 }
 
 PyDoc_STRVAR(parse_request_head_doc,
 "parse_request_head(data, max_line, max_size, max_headers, names, values, lowers, shared_values, shared_max, /)\n"
 "--\n\n"
-"A request head that arrived whole in ``data``, in one pass: ``(path, items, index, count, size)``\n"
-"(the target, the headers as ``Headers._list`` and ``Headers._index``, how many, the head's size\n"
-"with its blank line), or None for anything but a plain ``GET ... HTTP/1.1`` with valid header\n"
+"A request head that arrived whole in ``data``, in one pass: ``(path, items, index, size)``\n"
+"(the target, the headers as ``Headers._list`` and ``Headers._index``, the head's size with its\n"
+"blank line), or None for anything but a plain ``GET ... HTTP/1.1`` with valid header\n"
 "lines within the limits, and no ``Content-Length`` or ``Transfer-Encoding``: the line-by-line\n"
 "parser then says what is wrong. ``names``, ``values`` and ``lowers`` map bytes to the shared\n"
 "str (header names, the values of the headers whose lower-case names are in ``shared_values``,\n"
@@ -2056,7 +2051,7 @@ parse_request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     while (line < data + end) {
         const char *eol = memchr(line, '\r', (size_t)(data + end - line)), *colon = line, *v, *ve, *p;
         Py_ssize_t name_len, i;
-        PyObject *name, *key, *value, *list;
+        PyObject *lower_key, *name, *key, *value, *list;
         int in_shared;
 
         if (eol[1] != '\n' || eol - line > max_line || ++count > max_headers) {
@@ -2085,19 +2080,17 @@ parse_request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             (name_len == 17 && memcmp(lower, "transfer-encoding", 17) == 0)) {
             goto unusual;  /* framing headers: the line parser's checks */
         }
-        if ((key = PyBytes_FromStringAndSize(lower, name_len)) == NULL) {
+        /* The lower-case name: whether the value is shared, and the index's key. */
+        if ((lower_key = PyBytes_FromStringAndSize(lower, name_len)) == NULL) {
             goto error;
         }
-        in_shared = PySet_Contains(shared_values, key);
-        Py_DECREF(key);
-        if (in_shared < 0) {
-            goto error;
-        }
-        name = head_text(names, line, name_len, shared_max);
-        value = name == NULL ? NULL : in_shared ? head_text(values, v, ve - v, shared_max)
+        in_shared = PySet_Contains(shared_values, lower_key);
+        key = in_shared < 0 ? NULL : head_text(lowers, lower_key, shared_max);
+        Py_DECREF(lower_key);
+        name = key == NULL ? NULL : head_text_of(names, line, name_len, shared_max);
+        value = name == NULL ? NULL : in_shared ? head_text_of(values, v, ve - v, shared_max)
                                                 : PyUnicode_DecodeLatin1(v, ve - v, NULL);
-        key = value == NULL ? NULL : head_text(lowers, lower, name_len, shared_max);
-        if (key == NULL || PyList_Append(items, name) < 0 || PyList_Append(items, value) < 0) {
+        if (value == NULL || PyList_Append(items, name) < 0 || PyList_Append(items, value) < 0) {
             Py_XDECREF(name);
             Py_XDECREF(value);
             Py_XDECREF(key);
@@ -2119,10 +2112,7 @@ parse_request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(value);
         line = eol + 2;
     }
-    {
-        PyObject *result = Py_BuildValue("(NNNnn)", path, items, index, count, end + 2);
-        return result;
-    }
+    return Py_BuildValue("(NNNn)", path, items, index, end + 2);
 unusual:
     Py_DECREF(path);
     Py_DECREF(items);

@@ -12,7 +12,7 @@ def parse_messages(
 def build_frame(head: int, payload: bytes | bytearray | memoryview, mask: bytes | None = None) -> bytes: ...
 
 # The opening handshake's request head when it arrived whole (wsio/protocol/http11.py's
-# RequestParser._feed_whole_head): (path, Headers._list, Headers._index, count, size) or None.
+# RequestParser._feed_whole_head): (path, Headers._list, Headers._index, size) or None.
 def parse_request_head(
     data: bytes,
     max_line: int,
@@ -24,7 +24,7 @@ def parse_request_head(
     shared_values: frozenset[bytes],
     shared_max: int,
     /,
-) -> tuple[str, list[str], dict[str, list[str]], int, int] | None: ...
+) -> tuple[str, list[str], dict[str, list[str]], int] | None: ...
 
 @final
 class Assembly:

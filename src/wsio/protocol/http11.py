@@ -25,7 +25,7 @@ from .errors import InvalidHandshake, InvalidMessage, SecurityError
 from .frames import SPEEDUPS
 
 # The C accelerator, when built and allowed, splits a request head that came whole in one pass.
-parse_request_head: Callable[..., tuple[str, list[str], dict[str, list[str]], int, int] | None] | None = None
+parse_request_head: Callable[..., tuple[str, list[str], dict[str, list[str]], int] | None] | None = None
 if SPEEDUPS:
     from ._speedups import parse_request_head
 
@@ -560,16 +560,13 @@ class RequestParser(_Parser[Request]):
                 return None
             # A GET ... HTTP/1.1 with valid header lines within the limits and no
             # framing header: what _handle_line() and _finish() would have found.
-            path, items, index, self._header_count, self._head_size = found
+            path, items, index, size = found
             headers = self._headers
             headers._list = items
             headers._index = index
-            self._path = path
-            self._method = "GET"
-            self._version = "HTTP/1.1"
             self._result = Request(path, headers)
             self._state = _DONE
-            self.leftover = data[self._head_size :]
+            self.leftover = data[size:]
             return self._result
         end = data.find(b"\r\n\r\n")
         if end < 0 or end + 4 > limits.max_size:
