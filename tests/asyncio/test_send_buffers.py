@@ -120,3 +120,50 @@ async def test_a_large_bytearray_goes_to_the_transport_as_a_copy_taken_once() ->
         assert type(pieces[0].obj) is bytes
         client.transport.resume_reading()
         assert await client.recv() == bytes(buffer)
+
+
+@contextlib.asynccontextmanager
+async def server_not_reading(write_limit: int) -> AsyncIterator[tuple[wsio.ServerConnection, wsio.ClientConnection]]:
+    """A client connection with ``write_limit``, and its server's connection, which doesn't read until resumed."""
+    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        ws.transport.pause_reading()
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with wsio.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        url = f"ws://127.0.0.1:{port_of(server)}/"
+        async with wsio.connect(url, compression=None, write_limit=write_limit) as client:
+            yield await accepted, client
+
+
+@pytest.mark.parametrize("kind", ["bytes", "str"])
+async def test_a_client_masks_a_large_payload_a_slice_at_a_time(kind: str) -> None:
+    # Masking it whole would make an 8 MiB copy; the writes are slices, each masked as it goes.
+    payload: Any = bytes(range(256)) * (SIZE // 256) if kind == "bytes" else "é" * (SIZE // 2)
+    async with server_not_reading(NO_WAITING) as (ws, client):
+        writes = recording_writes(client)  # type: ignore[arg-type]
+        await client.send(payload)
+        header, *pieces = writes
+        assert len(header) == 14 and header[1] & 0x80  # masked, with its key
+        assert len(pieces) > 1 and all(type(piece) is bytes and len(piece) <= 262144 for piece in pieces)
+        assert sum(map(len, pieces)) == SIZE
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload
+
+
+async def test_a_large_masked_payload_still_waiting_goes_out_whole_before_the_close_frame() -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with server_not_reading(LARGE_PAYLOAD) as (ws, client):
+        sending = asyncio.create_task(client.send(payload))
+        await asyncio.sleep(0.05)
+        assert not sending.done() and client.buffered_amount > SIZE // 2  # most of it not masked yet
+        client.fail(1011, "giving up")  # the rest goes to the transport at once, then the close frame
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload
+        with pytest.raises(wsio.ConnectionClosedError) as raised:
+            await ws.recv()
+        assert raised.value.rcvd is not None and raised.value.rcvd.code == 1011
+        with pytest.raises(wsio.ConnectionClosed):
+            await sending

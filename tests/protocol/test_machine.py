@@ -25,7 +25,7 @@ from wsio.protocol import frames
 from wsio.protocol.machine import DEFAULT_MAX_SIZE, Protocol, Side, State
 from wsio.protocol.deflate import PerMessageDeflate
 from wsio.protocol.events import Fragment, Ping, Pong
-from wsio.protocol.frames import Close
+from wsio.protocol.frames import Close, MaskedPayload
 
 from wsio.protocol import _speedups as C  # make builds it: missing, these tests fail
 
@@ -305,6 +305,33 @@ def test_send_message_parts_keeps_a_large_payload_out_of_the_frame() -> None:
     # Small messages, and masked client frames, come in one piece.
     assert s.send_message_parts(b"small") == (s.send_message(b"small"),)
     (frame,) = c.send_message_parts(payload)
+    assert s.receive_data(frame) == [payload]
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_mask_later_gives_a_client_s_large_payload_to_be_masked_as_it_is_written(deflate: bool) -> None:
+    s, c = pair(deflate)
+    payload = os.urandom(200_000)
+    header, body = c.send_message_parts(payload, mask_later=True)
+    size = len(body)  # compressed, with deflate: random bytes don't shrink
+    assert isinstance(body, MaskedPayload) and size >= len(payload)
+    assert len(header) == 14 and header[1] & 0x80  # the key ends the header
+    # Slices of any length, at any phase of the key, make the frame the peer reads.
+    pieces = [body.take(n) for n in (1, 3, 65_537, 2, 1_000_000)]
+    assert len(body) == 0 and body.take(10) == b""
+    assert [len(piece) for piece in pieces] == [1, 3, 65_537, 2, size - 65_543]
+    assert s.receive_data(header + b"".join(pieces)) == [payload]
+    if not deflate:
+        assert b"".join(pieces) != payload  # masked
+    # Text (encoded once) too; a server's payload isn't masked, and small or mutable ones come in one frame.
+    text = os.urandom(100_000).hex()  # still large once compressed
+    header, body = c.send_message_parts(text, mask_later=True)
+    assert isinstance(body, MaskedPayload)
+    assert s.receive_data(header + body.take(len(body))) == [text]
+    assert s.send_message_parts(payload, False, mask_later=True)[1] is payload
+    (frame,) = c.send_message_parts(b"small", mask_later=True)
+    assert s.receive_data(frame) == [b"small"]
+    (frame,) = c.send_message_parts(bytearray(payload), False, mask_later=True)
     assert s.receive_data(frame) == [payload]
 
 

@@ -29,7 +29,7 @@ from ..connection_api import ConnectionAPI, piece_converter
 from ..protocol.machine import Protocol
 from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
-from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close
+from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close, MaskedPayload
 from .timers import Timer, call_later
 
 __all__ = ["BaseConnection", "Connection", "Data", "State"]
@@ -286,7 +286,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._held: list[bytes] | None = None  # see _hold()
         self._held_size = 0
         # Large payloads waiting for the transport to drain; see _write_large().
-        self._backlog: collections.deque[bytes | memoryview] | None = None
+        self._backlog: collections.deque[bytes | memoryview | MaskedPayload] | None = None
         # Reading stops while the write buffer is over write_limit: what we read may
         # need an answer (pongs, a close frame) that would only grow that buffer.
         self._reading_paused_for_writes = False
@@ -522,14 +522,18 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if len(message) < LARGE_PAYLOAD:
             self._hold(self.protocol.send_message(message, compress, text))
         else:
-            self._write_parts(self.protocol.send_message_parts(message, compress, text=text))
+            self._write_parts(self.protocol.send_message_parts(message, compress, text=text, mask_later=True))
 
-    def _write_parts(self, parts: tuple[bytes | bytearray | memoryview, ...]) -> None:
+    def _write_parts(self, parts: tuple[bytes | bytearray | memoryview | MaskedPayload, ...]) -> None:
         """Write a frame given in pieces: small ones as they are, a large payload
-        in slices as the transport drains (see :meth:`_write_large`)."""
+        in slices as the transport drains (see :meth:`_write_large`), a client's
+        masked as they go."""
         if self._held:
             self._flush_held()
         for part in parts:
+            if isinstance(part, MaskedPayload):
+                self._write_large(part)
+                continue
             if type(part) is not bytes:
                 part = _frozen(part)
             if len(part) >= LARGE_PAYLOAD:
@@ -537,7 +541,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             else:
                 self._transport_write(part)  # type: ignore[arg-type]
 
-    def _write_large(self, payload: bytes | memoryview) -> None:
+    def _write_large(self, payload: bytes | memoryview | MaskedPayload) -> None:
         """Write a large payload a slice at a time, the rest when the transport asks for more.
 
         Handing the transport a whole megabyte when the socket takes only part
@@ -560,7 +564,12 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         write = self.transport.write
         while backlog and not self._write_paused:
             item = backlog[0]
-            if len(item) > _WRITE_SLICE:
+            if isinstance(item, MaskedPayload):
+                piece = item.take(_WRITE_SLICE)
+                if not item:
+                    backlog.popleft()
+                write(piece)
+            elif len(item) > _WRITE_SLICE:
                 view = item if type(item) is memoryview else memoryview(item)
                 backlog[0] = view[_WRITE_SLICE:]
                 write(view[:_WRITE_SLICE])
@@ -574,7 +583,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if backlog:
             self._backlog = None
             for item in backlog:
-                self.transport.write(item)
+                self.transport.write(item.take(len(item)) if isinstance(item, MaskedPayload) else item)
 
     def pause_writing(self) -> None:
         self._write_paused = True

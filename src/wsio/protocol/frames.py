@@ -41,6 +41,7 @@ __all__ = [
     "close_code_explanation",
     "is_valid_close_code",
     "MaskSource",
+    "MaskedPayload",
 ]
 
 # Plain ints for the hot paths; the enum is for people.
@@ -413,6 +414,36 @@ class MaskSource:
             pos = 0
         self._pos = pos + 4
         return self._pool[pos : pos + 4]
+
+
+class MaskedPayload:
+    """A client's large payload, masked a slice at a time as it is written.
+
+    Masking a large payload whole makes a second copy as big as the message;
+    with the message received just before it, that is two large blocks freed
+    at once, which the allocator gives back to the system and takes again on
+    the next message: every 4 KiB page of the copy then costs a page fault
+    (measured: 250 per message, most of a 1 MiB echo's time in the asyncio
+    client). Masked as the transport drains, the copies are a slice long
+    and reuse the same memory. ``data`` must be immutable (``bytes``);
+    ``len()`` is what is left to mask and write.
+    """
+
+    __slots__ = ("_data", "_key", "_pos")
+
+    def __init__(self, data: bytes, key: bytes) -> None:
+        self._data = data
+        self._key = key
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._data) - self._pos
+
+    def take(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer at the end), masked."""
+        pos = self._pos
+        end = self._pos = min(pos + size, len(self._data))
+        return apply_mask(memoryview(self._data)[pos:end], self._key, pos)
 
 
 # The C accelerator replaces the hot functions when it is built and allowed.

@@ -674,8 +674,13 @@ class Protocol:
         return self._message(data.encode() if isinstance(data, str) else data, FIN | OP_BINARY, compress)
 
     def send_message_parts(
-        self, data: str | bytes | bytearray | memoryview, compress: bool | None = None, *, text: bool | None = None
-    ) -> tuple[bytes | bytearray | memoryview, ...]:
+        self,
+        data: str | bytes | bytearray | memoryview,
+        compress: bool | None = None,
+        *,
+        text: bool | None = None,
+        mask_later: bool = False,
+    ) -> tuple[bytes | bytearray | memoryview | _frames.MaskedPayload, ...]:
         """Frame a whole message as :meth:`send_message` does, as pieces to write in order.
 
         A payload of :data:`~wsio.protocol.frames.LARGE_PAYLOAD` bytes or more
@@ -683,13 +688,18 @@ class Protocol:
         header, instead of being copied into one frame: for large messages and
         a transport that writes the pieces without joining them.
 
+        ``mask_later=True`` does the same for a client's large ``bytes``
+        payload (compressed or encoded ones included): the header with its
+        masking key, then a :class:`~wsio.protocol.frames.MaskedPayload` that
+        the caller masks slice by slice (``take()``) as it writes them.
+
         ``text`` sets the frame type instead of ``data``'s type: ``True`` sends
         bytes as text (they must be UTF-8 already; they aren't checked),
         ``False`` sends ``str`` as binary (UTF-8 encoded).
         """
         if type(data) is str or isinstance(data, str):
-            return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress, True)
-        return self._message(data, FIN | (OP_TEXT if text else OP_BINARY), compress, True)
+            return self._message(data.encode(), FIN | (OP_BINARY if text is False else OP_TEXT), compress, True, mask_later)
+        return self._message(data, FIN | (OP_TEXT if text else OP_BINARY), compress, True, mask_later)
 
     # Typing only: parts=True returns the pieces, parts=False one bytes object.
     @overload
@@ -698,11 +708,21 @@ class Protocol:
     ) -> bytes: ...
     @overload
     def _message(
-        self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: Literal[True]
-    ) -> tuple[bytes | bytearray | memoryview, ...]: ...
+        self,
+        payload: bytes | bytearray | memoryview,
+        head: int,
+        compress: bool | None,
+        parts: Literal[True],
+        mask_later: bool = ...,
+    ) -> tuple[bytes | bytearray | memoryview | _frames.MaskedPayload, ...]: ...
     def _message(
-        self, payload: bytes | bytearray | memoryview, head: int, compress: bool | None, parts: bool = False
-    ) -> bytes | tuple[bytes | bytearray | memoryview, ...]:
+        self,
+        payload: bytes | bytearray | memoryview,
+        head: int,
+        compress: bool | None,
+        parts: bool = False,
+        mask_later: bool = False,
+    ) -> bytes | tuple[bytes | bytearray | memoryview | _frames.MaskedPayload, ...]:
         if self.state is not _OPEN or self._fragmenting:
             self._check_open()
             raise InvalidState("a fragmented message is being sent; finish it first")
@@ -716,9 +736,13 @@ class Protocol:
         if self.debug:
             self.logger.debug("> %s", _describe(head, len(payload)))
         mask = self._mask
-        if parts:
-            if mask is None and len(payload) >= _frames.LARGE_PAYLOAD:
+        if parts and len(payload) >= _frames.LARGE_PAYLOAD:
+            if mask is None:
                 return (_frames.frame_header(head, len(payload)), payload)
+            if mask_later and type(payload) is bytes:
+                key = mask()
+                return (_frames.frame_header(head, len(payload), True) + key, _frames.MaskedPayload(payload, key))
+        if parts:
             return (_frames.build_frame(head, payload, mask() if mask is not None else None),)
         return _frames.build_frame(head, payload, mask() if mask is not None else None)
 
