@@ -420,3 +420,65 @@ def test_a_future_that_isn_t_asyncio_s_is_woken_the_usual_way() -> None:
         return future.result
 
     assert run(main()) is None
+
+
+def test_a_waiter_that_isn_t_asyncio_s_future_gets_its_result_set_by_the_read() -> None:
+    # The same through a read (on the C path, ReadLane's own hand-off): no _callbacks, set_result().
+    class OtherFuture:
+        result: Any = "unset"
+
+        def done(self) -> bool:
+            return self.result != "unset"
+
+        def set_result(self, result: Any) -> None:
+            self.result = result
+
+    async def main() -> tuple[Any, Any]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+                await ws.send("first")
+                assert await ws.recv() == "first"  # the queue exists: the lane's own hand-off takes the next read
+                future = ws._recv_waiter = OtherFuture()  # type: ignore[assignment]
+
+                def read() -> None:  # from the loop, as a socket's read
+                    data = build_frame(FIN | OP_TEXT, b"fed", None)
+                    ws.get_buffer(-1)[: len(data)] = data
+                    ws.buffer_updated(len(data))
+
+                ws.loop.call_soon(read)
+                await asyncio.sleep(0.05)
+                ws._recv_waiter = None
+                return future.result, ws.recv_nowait()
+
+    assert run(main()) == (None, "fed")
+
+
+def test_a_subclass_s_handle_events_and_hold_see_every_read_and_frame() -> None:
+    # The C read path does what these methods do only for classes that don't override them.
+    handled: list[list[Any]] = []
+    held: list[bytes] = []
+
+    class Recording(wsio.ClientConnection):
+        def _handle_events(self, events: list[Any]) -> None:
+            handled.append(list(events))
+            super()._handle_events(events)
+
+        def _hold(self, data: bytes) -> None:
+            held.append(data)
+            super()._hold(data)
+
+    async def main() -> list[Any]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=Recording, compression=None) as ws:
+                got = []
+                for text in ("one", "two", "three"):
+                    await ws.send(text)
+                    got.append(await ws.recv())
+                return got
+
+    assert run(main()) == ["one", "two", "three"]
+    messages = [[event for event in events if type(event) is str] for events in handled]
+    assert [each for each in messages if each] == [["one"], ["two"], ["three"]]
+    assert len(held) == 3 and all(frame[0] == FIN | OP_TEXT for frame in held)

@@ -153,6 +153,20 @@ async def test_a_client_masks_a_large_payload_a_slice_at_a_time(kind: str) -> No
         assert await ws.recv() == payload
 
 
+async def test_a_small_message_sent_behind_a_large_masked_one_waits_its_turn() -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with server_not_reading(LARGE_PAYLOAD) as (ws, client):
+        large = asyncio.create_task(client.send(payload))
+        await asyncio.sleep(0.05)
+        small = asyncio.create_task(client.send("after"))
+        await asyncio.sleep(0.05)
+        assert not large.done() and client.buffered_amount > SIZE // 2
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload
+        assert await ws.recv() == "after"
+        await asyncio.gather(large, small)
+
+
 async def test_a_large_masked_payload_still_waiting_goes_out_whole_before_the_close_frame() -> None:
     payload = bytes(range(256)) * (SIZE // 256)
     async with server_not_reading(LARGE_PAYLOAD) as (ws, client):

@@ -144,6 +144,7 @@ def _resume_now(waiter: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -
     turn later, and its reply goes out before the read returns. Anything
     other than one task waiting (a callback of ``wait_for()``, a task running
     already, a future that isn't asyncio's) gets the usual ``set_result()``.
+    (ReadLane's resume_now() in C is the same, for the C read path.)
     """
     callbacks = getattr(waiter, "_callbacks", None)  # asyncio's futures, C or Python; another loop's may differ
     if callbacks is not None and len(callbacks) == 1 and _current_task(loop) is None:
@@ -463,6 +464,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def _hold(self, data: bytes) -> None:
         """Write ``data`` now, or with the others sent in this turn of the event loop."""
+        # Its first case is also ReadLane's hold() in C (wsio/protocol/_speedups.c).
         held = self._held
         if held is None:
             # The first of a burst: written at once, and no callback yet. One
@@ -800,6 +802,9 @@ class Connection(_ReadLane, BaseConnection):
     # -- receiving ------------------------------------------------------------------
 
     def _handle_events(self, events: list[Event]) -> None:
+        # ReadLane's hand_off() (wsio/protocol/_speedups.c) does the same for a read of
+        # whole messages under max_queue, for classes that don't override this method:
+        # change both (tests/asyncio/test_reads.py runs them alike).
         queue = self._queue
         if queue is None:
             queue = self._queue = collections.deque()
@@ -1205,3 +1210,11 @@ class Connection(_ReadLane, BaseConnection):
     def send_threadsafe(self, message: Data) -> Any:
         """Send from a thread outside the event loop; return a :class:`concurrent.futures.Future`."""
         return asyncio.run_coroutine_threadsafe(self.send(message), self.loop)
+
+
+if C_READS and not TYPE_CHECKING:
+    from ..protocol._speedups import configure_handoff
+
+    # A read's messages reach the queue, and a small frame the transport, without
+    # these Python frames: the lane does what they do for classes that keep them.
+    configure_handoff(Connection._handle_events, BaseConnection._hold, _current_task, _Task, collections.deque)

@@ -1083,7 +1083,15 @@ static PyType_Spec assembly_spec = {
     X(DEFLATE, "deflate") \
     X(FRAGMENTING, "_fragmenting") \
     X(MASK, "_mask") \
-    X(HELD, "_held")
+    X(HELD, "_held") \
+    X(QUEUE, "_queue") \
+    X(MESSAGES, "_messages") \
+    X(MAX_QUEUE, "max_queue") \
+    X(RECV_WAITER, "_recv_waiter") \
+    X(LOOP, "loop") \
+    X(BACKLOG, "_backlog") \
+    X(HELD_SIZE, "_held_size") \
+    X(TRANSPORT, "transport")
 
 #define FIELD_ENUM(name, text) F_##name,
 enum { FIELDS(FIELD_ENUM) N_FIELDS };
@@ -1095,6 +1103,9 @@ enum { FIELDS(FIELD_ENUM) N_FIELDS };
 typedef struct {
     PyTypeObject *type;
     Py_ssize_t offset[N_FIELDS];
+    /* The coroutine API's own _handle_events() and _hold(), not a subclass's:
+       then the lane may do what they do itself (see hand_off(), hold()). */
+    int own_handle_events, own_hold;
 } layout;
 
 typedef struct {
@@ -1105,7 +1116,11 @@ typedef struct {
     /* Names of the methods it calls and of the thread-locals' attributes. */
     PyObject *s_view, *s_connections, *s_on_message, *s_read, *s_read_tail,
         *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
-        *s_handle_events, *s_hold;
+        *s_handle_events, *s_hold, *s_extend, *s_done, *s_set_result, *s_callbacks,
+        *s_remove_done_callback, *s_run, *s_self, *s_write, *s_append;
+    /* From configure_handoff(): Connection._handle_events, BaseConnection._hold,
+       asyncio.current_task, asyncio.Task, collections.deque (NULL before). */
+    PyObject *handle_events_fn, *hold_fn, *current_task, *task_type, *deque_type;
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
     PyObject *field_names[N_FIELDS];  /* FIELDS' texts, interned */
     layout layouts[LAYOUTS];
@@ -1134,6 +1149,9 @@ layout_of(speedups_state *st, PyTypeObject *type)
     }
     l = &st->layouts[st->nlayouts++];
     l->type = (PyTypeObject *)Py_NewRef(type);
+    l->own_handle_events = st->handle_events_fn != NULL &&
+        _PyType_Lookup(type, st->s_handle_events) == st->handle_events_fn;
+    l->own_hold = st->hold_fn != NULL && _PyType_Lookup(type, st->s_hold) == st->hold_fn;
     for (i = 0; i < N_FIELDS; i++) {
         /* The attribute as the class resolves it: a slot's member descriptor
            (a data descriptor: nothing in an instance dict can hide it), or
@@ -1295,6 +1313,198 @@ uncork(speedups_state *st, PyObject *corked)
     return 0;
 }
 
+/* _resume_now() of wsio/asyncio/connection.py, in C: set the waiter's result
+   and, when one task waits on it and none is running, resume that task here
+   rather than on the next turn of the event loop; otherwise set_result() alone.
+   0, or -1 with an exception set. */
+static int
+resume_now(speedups_state *st, PyObject *self, PyObject *waiter)
+{
+    PyObject *callbacks, *resume = NULL, *context = NULL, *loop = NULL, *task = NULL, *owner = NULL, *r;
+    int now = 0;
+
+    if ((callbacks = PyObject_GetAttr(waiter, st->s_callbacks)) == NULL) {
+        /* A future that isn't asyncio's: set_result() below. */
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+    }
+    else if (PyList_CheckExact(callbacks) && PyList_GET_SIZE(callbacks) == 1) {
+        PyObject *item = PyList_GET_ITEM(callbacks, 0);
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+            /* Owned: the Python Future's _callbacks is its own list, which
+               remove_done_callback() empties. */
+            resume = Py_NewRef(PyTuple_GET_ITEM(item, 0));
+            context = Py_NewRef(PyTuple_GET_ITEM(item, 1));
+            if ((loop = get_field(st, self, F_LOOP)) == NULL ||
+                (task = PyObject_CallOneArg(st->current_task, loop)) == NULL) {
+                goto error;
+            }
+            if (task == Py_None) {
+                if ((owner = PyObject_GetAttr(resume, st->s_self)) == NULL) {
+                    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                        goto error;
+                    }
+                    PyErr_Clear();
+                }
+                else {
+                    now = PyObject_IsInstance(owner, st->task_type);
+                    if (now < 0) {
+                        goto error;
+                    }
+                }
+            }
+        }
+    }
+    if (now) {
+        if ((r = call_method(waiter, st->s_remove_done_callback, resume, NULL, NULL)) == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    if ((r = call_method(waiter, st->s_set_result, Py_None, NULL, NULL)) == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    if (now) {
+        if ((r = call_method(context, st->s_run, resume, waiter, NULL)) == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    Py_XDECREF(callbacks);
+    Py_XDECREF(resume);
+    Py_XDECREF(context);
+    Py_XDECREF(loop);
+    Py_XDECREF(task);
+    Py_XDECREF(owner);
+    return 0;
+
+error:
+    Py_XDECREF(callbacks);
+    Py_XDECREF(resume);
+    Py_XDECREF(context);
+    Py_XDECREF(loop);
+    Py_XDECREF(task);
+    Py_XDECREF(owner);
+    return -1;
+}
+
+/* Connection._handle_events() for a read of whole messages (str and bytes),
+   in C, when the connection is the coroutine API's own class and the queue
+   stays under max_queue (at it, reading pauses: the Python method does
+   that). 1 when done, 0 when _handle_events() must do it (nothing done
+   yet), -1 with an exception set. The same steps, in the same order: queue
+   the messages, count them, end a burst with nothing held, wake the reader
+   (resumed in this read when the connection is open with no failure
+   pending, as _resume_now() does). */
+static int
+hand_off(speedups_state *st, PyObject *self, PyObject *protocol, PyObject *messages)
+{
+    layout *l = layout_of(st, Py_TYPE(self));
+    PyObject *queue = NULL, *count = NULL, *v = NULL, *waiter = NULL, *r;
+    Py_ssize_t n = PyList_GET_SIZE(messages), queued;
+    int result = 0, ok;
+
+    if (l == NULL || !l->own_handle_events) {
+        return 0;
+    }
+    if ((queue = get_field(st, self, F_QUEUE)) == NULL) {
+        return -1;
+    }
+    if (!Py_IS_TYPE(queue, (PyTypeObject *)st->deque_type)) {
+        goto done;  /* no queue yet: the first messages */
+    }
+    if ((count = get_field(st, self, F_MESSAGES)) == NULL) {
+        goto error;
+    }
+    if (!PyLong_CheckExact(count)) {
+        goto done;
+    }
+    queued = PyLong_AsSsize_t(count);
+    if (queued == -1 && PyErr_Occurred()) {
+        goto error;
+    }
+    if ((v = get_field(st, self, F_MAX_QUEUE)) == NULL) {
+        goto error;
+    }
+    if (v != Py_None) {
+        Py_ssize_t max_queue;
+        if (!PyLong_CheckExact(v)) {
+            goto done;
+        }
+        max_queue = PyLong_AsSsize_t(v);
+        if (max_queue == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        if (queued + n >= max_queue) {
+            goto done;
+        }
+    }
+    Py_CLEAR(v);
+    result = 1;
+    if ((r = call_method(queue, st->s_extend, messages, NULL, NULL)) == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    if ((v = PyLong_FromSsize_t(queued + n)) == NULL || set_field(st, self, F_MESSAGES, v) < 0) {
+        goto error;
+    }
+    Py_CLEAR(v);
+    if ((v = get_field(st, self, F_HELD)) == NULL) {
+        goto error;
+    }
+    if (PyList_CheckExact(v) && PyList_GET_SIZE(v) == 0 && set_field(st, self, F_HELD, Py_None) < 0) {
+        goto error;  /* nothing held: what answers these messages starts a burst */
+    }
+    Py_CLEAR(v);
+    if ((waiter = get_field(st, self, F_RECV_WAITER)) == NULL) {
+        goto error;
+    }
+    if (waiter != Py_None) {
+        if ((v = call_method(waiter, st->s_done, NULL, NULL, NULL)) == NULL) {
+            goto error;
+        }
+        ok = PyObject_IsTrue(v);
+        Py_CLEAR(v);
+        if (ok < 0) {
+            goto error;
+        }
+        if (!ok) {
+            ok = field_is(st, protocol, F_STATE, st->open_state);
+            if (ok > 0) {
+                ok = field_true(st, protocol, F_FAILURE_PENDING);
+                ok = ok < 0 ? -1 : !ok;
+            }
+            if (ok < 0) {
+                goto error;
+            }
+            if (ok) {
+                if (resume_now(st, self, waiter) < 0) {
+                    goto error;
+                }
+            }
+            else {
+                if ((r = call_method(waiter, st->s_set_result, Py_None, NULL, NULL)) == NULL) {
+                    goto error;
+                }
+                Py_DECREF(r);
+            }
+        }
+    }
+done:
+    Py_XDECREF(queue);
+    Py_XDECREF(count);
+    Py_XDECREF(v);
+    Py_XDECREF(waiter);
+    return result;
+
+error:
+    result = -1;
+    goto done;
+}
+
 PyDoc_STRVAR(lane_buffer_updated_doc,
 "buffer_updated($self, nbytes, /)\n--\n\n"
 "Handle a read (asyncio.BufferedProtocol): what the connection's ``_read()``\n"
@@ -1413,10 +1623,15 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
             goto error;
         }
         if (pos == nbytes && PyList_GET_SIZE(messages)) {
-            if ((r = call_method(self, st->s_handle_events, messages, NULL, NULL)) == NULL) {
+            if ((ok = hand_off(st, self, protocol, messages)) < 0) {
                 goto error;
             }
-            Py_DECREF(r);
+            if (!ok) {
+                if ((r = call_method(self, st->s_handle_events, messages, NULL, NULL)) == NULL) {
+                    goto error;
+                }
+                Py_DECREF(r);
+            }
         }
         goto rest;  /* with a rest of the read, the messages go with it to _read_tail() */
     }
@@ -1711,6 +1926,51 @@ error:
     return NULL;
 }
 
+/* self._hold(frame): BaseConnection._hold()'s first case in C (the first
+   frame of a burst, nothing queued behind a large payload: written now, and
+   the burst starts), the rest by the method itself. 0, or -1 with an
+   exception set. */
+static int
+hold(speedups_state *st, PyObject *self, PyObject *frame)
+{
+    layout *l = layout_of(st, Py_TYPE(self));
+    PyObject *held = NULL, *backlog = NULL, *transport = NULL, *batch = NULL, *zero = NULL, *r;
+    int ok = -1, plain = 0;
+
+    if (l != NULL && l->own_hold) {
+        if ((held = get_field(st, self, F_HELD)) == NULL || (backlog = get_field(st, self, F_BACKLOG)) == NULL) {
+            goto done;
+        }
+        plain = held == Py_None && (backlog == Py_None || (PyObject_IsTrue(backlog) == 0));
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+    }
+    if (!plain) {
+        r = call_method(self, st->s_hold, frame, NULL, NULL);
+        ok = r == NULL ? -1 : 0;
+        Py_XDECREF(r);
+        goto done;
+    }
+    if ((transport = get_field(st, self, F_TRANSPORT)) == NULL ||
+        (r = call_method(transport, st->s_write, frame, NULL, NULL)) == NULL) {
+        goto done;
+    }
+    Py_DECREF(r);
+    if ((batch = PyList_New(0)) == NULL || (zero = PyLong_FromLong(0)) == NULL ||
+        set_field(st, self, F_HELD, batch) < 0 || set_field(st, self, F_HELD_SIZE, zero) < 0) {
+        goto done;
+    }
+    ok = 0;
+done:
+    Py_XDECREF(held);
+    Py_XDECREF(backlog);
+    Py_XDECREF(transport);
+    Py_XDECREF(batch);
+    Py_XDECREF(zero);
+    return ok;
+}
+
 PyDoc_STRVAR(lane_send_small_doc,
 "_send_small($self, message, /)\n--\n\n"
 "The coroutine API's ``send()`` of a small ``str`` or ``bytes``: frame it and\n"
@@ -1726,7 +1986,7 @@ lane_send_small(PyObject *self, PyTypeObject *defining_class, PyObject *const *a
                 Py_ssize_t nargs, PyObject *kwnames)
 {
     speedups_state *st;
-    PyObject *frame = NULL, *r;
+    PyObject *frame = NULL;
     int ok;
 
     if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
@@ -1739,13 +1999,9 @@ lane_send_small(PyObject *self, PyTypeObject *defining_class, PyObject *const *a
     if ((ok = frame_small(st, self, args[0], &frame)) <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    r = call_method(self, st->s_hold, frame, NULL, NULL);
+    ok = hold(st, self, frame);
     Py_DECREF(frame);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_DECREF(r);
-    Py_RETURN_TRUE;
+    return ok < 0 ? NULL : Py_NewRef(Py_True);
 }
 
 PyDoc_STRVAR(configure_lane_doc,
@@ -1775,6 +2031,42 @@ configure_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     Py_XSETREF(st->cork, Py_NewRef(argv[1]));
     Py_XSETREF(st->open_state, Py_NewRef(argv[2]));
     Py_XSETREF(st->closed_state, Py_NewRef(argv[3]));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(configure_handoff_doc,
+"configure_handoff(handle_events, hold, current_task, task_type, deque_type)\n--\n\n"
+"Let :class:`ReadLane` do ``Connection._handle_events()`` (``handle_events``)\n"
+"and ``BaseConnection._hold()`` (``hold``) itself for classes that don't\n"
+"override them: ``asyncio.current_task``, ``asyncio.Task`` and\n"
+"``collections.deque`` are what those methods use. Called once, by\n"
+"wsio.asyncio.connection.");
+
+static PyObject *
+configure_handoff(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"handle_events", "hold", "current_task", "task_type", "deque_type"};
+    PyObject *argv[5];
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+    int i;
+
+    if (parse_args("configure_handoff", args, nargs, kwnames, names, 5, 5, argv) < 0) {
+        return NULL;
+    }
+    if (!PyType_Check(argv[3]) || !PyType_Check(argv[4])) {
+        PyErr_SetString(PyExc_TypeError, "task_type and deque_type must be classes");
+        return NULL;
+    }
+    Py_XSETREF(st->handle_events_fn, Py_NewRef(argv[0]));
+    Py_XSETREF(st->hold_fn, Py_NewRef(argv[1]));
+    Py_XSETREF(st->current_task, Py_NewRef(argv[2]));
+    Py_XSETREF(st->task_type, Py_NewRef(argv[3]));
+    Py_XSETREF(st->deque_type, Py_NewRef(argv[4]));
+    /* Layouts found before now don't know these: find them again. */
+    for (i = 0; i < st->nlayouts; i++) {
+        Py_CLEAR(st->layouts[i].type);
+    }
+    st->nlayouts = 0;
     Py_RETURN_NONE;
 }
 
@@ -1814,7 +2106,9 @@ static PyType_Spec lane_spec = {
     X(s_read, "_read") X(s_read_tail, "_read_tail") X(s_listener_failed, "_listener_failed") \
     X(s_flush_held, "_flush_held") X(s_after_read, "_after_read") X(s_send, "_send") \
     X(s_transport_write, "_transport_write") X(s_handle_events, "_handle_events") \
-    X(s_hold, "_hold")
+    X(s_hold, "_hold") X(s_extend, "extend") X(s_done, "done") X(s_set_result, "set_result") \
+    X(s_callbacks, "_callbacks") X(s_remove_done_callback, "remove_done_callback") \
+    X(s_run, "run") X(s_self, "__self__") X(s_write, "write") X(s_append, "append")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
@@ -1827,6 +2121,11 @@ speedups_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->cork);
     Py_VISIT(st->open_state);
     Py_VISIT(st->closed_state);
+    Py_VISIT(st->handle_events_fn);
+    Py_VISIT(st->hold_fn);
+    Py_VISIT(st->current_task);
+    Py_VISIT(st->task_type);
+    Py_VISIT(st->deque_type);
     for (int i = 0; i < st->nlayouts; i++) {
         Py_VISIT(st->layouts[i].type);
     }
@@ -1844,6 +2143,11 @@ speedups_clear(PyObject *module)
     Py_CLEAR(st->cork);
     Py_CLEAR(st->open_state);
     Py_CLEAR(st->closed_state);
+    Py_CLEAR(st->handle_events_fn);
+    Py_CLEAR(st->hold_fn);
+    Py_CLEAR(st->current_task);
+    Py_CLEAR(st->task_type);
+    Py_CLEAR(st->deque_type);
     for (int i = 0; i < st->nlayouts; i++) {
         Py_CLEAR(st->layouts[i].type);
     }
@@ -2137,6 +2441,7 @@ static PyMethodDef speedups_methods[] = {
     {"build_frame", FASTCALL_KW(build_frame), METH_FASTCALL | METH_KEYWORDS, build_frame_doc},
     {"parse_messages", FASTCALL_KW(parse_messages), METH_FASTCALL | METH_KEYWORDS, parse_messages_doc},
     {"configure_lane", FASTCALL_KW(configure_lane), METH_FASTCALL | METH_KEYWORDS, configure_lane_doc},
+    {"configure_handoff", FASTCALL_KW(configure_handoff), METH_FASTCALL | METH_KEYWORDS, configure_handoff_doc},
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL, parse_request_head_doc},
     {NULL, NULL, 0, NULL},
 };
