@@ -482,3 +482,27 @@ def test_a_subclass_s_handle_events_and_hold_see_every_read_and_frame() -> None:
     messages = [[event for event in events if type(event) is str] for events in handled]
     assert [each for each in messages if each] == [["one"], ["two"], ["three"]]
     assert len(held) == 3 and all(frame[0] == FIN | OP_TEXT for frame in held)
+
+
+def test_a_client_s_small_frames_take_fresh_keys_from_the_core_s_mask_source() -> None:
+    # On the C path the lane takes keys from the core's source itself (wsio's own, without a call).
+    async def main() -> list[bytes]:
+        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+                writes: list[bytes] = []
+                write = ws.transport.write
+                ws.transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]  # type: ignore[method-assign]
+                for text in ("a", "b", "c"):
+                    await ws.send(text)
+                    assert await ws.recv() == text
+                ws.protocol._mask = lambda: b"\x01\x02\x03\x04"  # any callable the core is given
+                await ws.send("d")
+                assert await ws.recv() == "d"
+                return writes
+
+    writes = run(main())[:4]  # then the close frame
+    assert [frame[1] for frame in writes] == [0x81] * 4  # masked, 1 byte
+    keys = [frame[2:6] for frame in writes]
+    assert len(set(keys[:3])) == 3 and keys[3] == b"\x01\x02\x03\x04"
+    assert [bytes(b ^ k for b, k in zip(frame[6:], key)) for frame, key in zip(writes, keys)] == [b"a", b"b", b"c", b"d"]

@@ -189,8 +189,9 @@ def test_apply_mask_accepts_buffers(impl: Impl) -> None:
         assert impl.apply_mask(data, MASK) == xor(b"abcdef", MASK)
 
 
-def test_mask_source_keys() -> None:
-    source = MaskSource()
+@pytest.mark.parametrize("cls", [frames.PyMaskSource, MaskSource])  # Python, and C when built
+def test_mask_source_keys(cls: type) -> None:
+    source = cls()
     keys = [source() for _ in range(5000)]  # more than one 4 KiB pool
     assert all(type(key) is bytes and len(key) == 4 for key in keys)
     # 32 random bits each: a handful of collisions at most among 5000.

@@ -1059,6 +1059,116 @@ static PyType_Spec assembly_spec = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* MaskSource                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Why: frames.MaskSource in C, so that the lane's send of a client's small
+   frame takes its key without a Python call (see frame_small()). Keys come
+   from os.urandom(), 4 KiB at a time, as in the Python class. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *urandom;  /* os.urandom */
+    PyObject *pool;     /* the last 4 KiB fetched; NULL before the first */
+    Py_ssize_t pos;     /* its next unused byte */
+} MaskSource;
+
+#define MASK_POOL 4096
+
+PyDoc_STRVAR(mask_source_doc,
+"MaskSource()\n--\n\n"
+"Masking keys from the OS's strong random source, fetched 4 KiB at a time:\n"
+"each call returns 4 bytes.");
+
+static PyObject *
+mask_source_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    MaskSource *self;
+    PyObject *os;
+
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "MaskSource() takes no arguments");
+        return NULL;
+    }
+    if ((os = PyImport_ImportModule("os")) == NULL) {
+        return NULL;
+    }
+    self = (MaskSource *)type->tp_alloc(type, 0);
+    if (self != NULL && (self->urandom = PyObject_GetAttrString(os, "urandom")) == NULL) {
+        Py_CLEAR(self);
+    }
+    Py_DECREF(os);
+    return (PyObject *)self;
+}
+
+static void
+mask_source_dealloc(MaskSource *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    Py_XDECREF(self->urandom);
+    Py_XDECREF(self->pool);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+/* The next key into out; 0, or -1 with an exception set. */
+static int
+mask_source_next(MaskSource *self, unsigned char out[4])
+{
+    if (self->pool == NULL || self->pos + 4 > PyBytes_GET_SIZE(self->pool)) {
+        PyObject *size = PyLong_FromLong(MASK_POOL), *pool;
+        if (size == NULL) {
+            return -1;
+        }
+        pool = PyObject_CallOneArg(self->urandom, size);
+        Py_DECREF(size);
+        if (pool == NULL) {
+            return -1;
+        }
+        if (!PyBytes_Check(pool) || PyBytes_GET_SIZE(pool) < 4) {
+            Py_DECREF(pool);
+            PyErr_SetString(PyExc_RuntimeError, "os.urandom() returned no bytes");
+            return -1;
+        }
+        Py_XSETREF(self->pool, pool);
+        self->pos = 0;
+    }
+    memcpy(out, PyBytes_AS_STRING(self->pool) + self->pos, 4);
+    self->pos += 4;
+    return 0;
+}
+
+static PyObject *
+mask_source_call(MaskSource *self, PyObject *args, PyObject *kwargs)
+{
+    unsigned char key[4];
+
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a MaskSource takes no arguments");
+        return NULL;
+    }
+    if (mask_source_next(self, key) < 0) {
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)key, 4);
+}
+
+static PyType_Slot mask_source_slots[] = {
+    {Py_tp_new, mask_source_new},
+    {Py_tp_dealloc, mask_source_dealloc},
+    {Py_tp_call, mask_source_call},
+    {Py_tp_doc, (void *)mask_source_doc},
+    {0, NULL},
+};
+
+static PyType_Spec mask_source_spec = {
+    "wsio.protocol._speedups.MaskSource",
+    sizeof(MaskSource),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    mask_source_slots,
+};
+
+/* ------------------------------------------------------------------------ */
 /* ReadLane: the asyncio read path, in C                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -1121,6 +1231,7 @@ typedef struct {
     /* From configure_handoff(): Connection._handle_events, BaseConnection._hold,
        asyncio.current_task, asyncio.Task, collections.deque (NULL before). */
     PyObject *handle_events_fn, *hold_fn, *current_task, *task_type, *deque_type;
+    PyObject *mask_source_type;  /* MaskSource: frame_small() takes its keys directly */
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
     PyObject *field_names[N_FIELDS];  /* FIELDS' texts, interned */
     layout layouts[LAYOUTS];
@@ -1822,8 +1933,13 @@ frame_small(speedups_state *st, PyObject *self, PyObject *message, PyObject **fr
         if (mask_fn == NULL) {
             ok = -1;
         }
+        else if (Py_IS_TYPE(mask_fn, (PyTypeObject *)st->mask_source_type)) {
+            /* A client's frame: a fresh key from the core's mask source (ours: no call). */
+            if (mask_source_next((MaskSource *)mask_fn, mask) < 0) {
+                ok = -1;
+            }
+        }
         else if (mask_fn != Py_None) {
-            /* A client's frame: a fresh key from the core's mask source. */
             if ((mask_obj = PyObject_CallNoArgs(mask_fn)) == NULL || get_mask(mask_obj, mask) < 0) {
                 ok = -1;
             }
@@ -2126,6 +2242,7 @@ speedups_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->current_task);
     Py_VISIT(st->task_type);
     Py_VISIT(st->deque_type);
+    Py_VISIT(st->mask_source_type);
     for (int i = 0; i < st->nlayouts; i++) {
         Py_VISIT(st->layouts[i].type);
     }
@@ -2148,6 +2265,7 @@ speedups_clear(PyObject *module)
     Py_CLEAR(st->current_task);
     Py_CLEAR(st->task_type);
     Py_CLEAR(st->deque_type);
+    Py_CLEAR(st->mask_source_type);
     for (int i = 0; i < st->nlayouts; i++) {
         Py_CLEAR(st->layouts[i].type);
     }
@@ -2181,6 +2299,14 @@ speedups_exec(PyObject *module)
         return -1;
     }
     st = (speedups_state *)PyModule_GetState(module);
+    if ((type = PyType_FromModuleAndSpec(module, &mask_source_spec, NULL)) == NULL) {
+        return -1;
+    }
+    st->mask_source_type = Py_NewRef(type);
+    if (PyModule_AddObject(module, "MaskSource", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
 #define INTERN_NAME(field, text) \
     if ((st->field = PyUnicode_InternFromString(text)) == NULL) { \
         return -1; \

@@ -448,12 +448,19 @@ class MaskedPayload:
 
 # The C accelerator replaces the hot functions when it is built and allowed.
 py_apply_mask, py_parse_frames, py_build_frame, PyAssembly = apply_mask, parse_frames, build_frame, Assembly
-py_parse_messages = parse_messages
+py_parse_messages, PyMaskSource = parse_messages, MaskSource
 if not os.environ.get("WSIO_NO_SPEEDUPS"):
     try:
         # The C Assembly is another class with the same methods (see _speedups.pyi): mypy
         # keeps this module's, and the functions' signatures are the same.
-        from ._speedups import Assembly, apply_mask, build_frame, parse_frames, parse_messages  # type: ignore[assignment]  # noqa: F811
+        from ._speedups import (  # type: ignore[assignment]  # noqa: F811
+            Assembly,
+            MaskSource,
+            apply_mask,
+            build_frame,
+            parse_frames,
+            parse_messages,
+        )
     except ImportError:  # not built: the pure-Python versions stay
         pass
 SPEEDUPS = apply_mask is not py_apply_mask
