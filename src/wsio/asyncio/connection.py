@@ -524,7 +524,10 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         if len(message) < LARGE_PAYLOAD:
             self._hold(self.protocol.send_message(message, compress, text))
         else:
-            self._write_parts(self.protocol.send_message_parts(message, compress, text=text, mask_later=True))
+            # A client's payload up to one write slice is masked into its frame: one write,
+            # and a copy no bigger than a slice either way (see MaskedPayload).
+            mask_later = len(message) > _WRITE_SLICE
+            self._write_parts(self.protocol.send_message_parts(message, compress, text=text, mask_later=mask_later))
 
     def _write_parts(self, parts: tuple[bytes | bytearray | memoryview | MaskedPayload, ...]) -> None:
         """Write a frame given in pieces: small ones as they are, a large payload
