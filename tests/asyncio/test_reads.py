@@ -13,9 +13,10 @@ nothing below depends on where a read ends).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -307,21 +308,28 @@ async def echo_handler(ws: wsio.ServerConnection) -> None:
         await ws.send(message)
 
 
+@contextlib.asynccontextmanager
+async def echo_connection(**options: Any) -> AsyncIterator[Any]:
+    """A client connection (``options`` for ``connect()``) to a server that echoes every message."""
+    async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None, **options) as ws:
+            yield ws
+
+
 def test_a_task_waiting_in_recv_resumes_in_the_read_that_brings_its_message() -> None:
     # One turn of the loop less per message: what a ping-pong costs the coroutine API.
     async def main() -> list[tuple[str, bool]]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
-                seen = []
-                for text in ("one", "two", "three"):
-                    await ws.send(text)
-                    message = await ws.recv()
-                    seen.append((message, ws.turn_ended))
-                async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _no_timeout():
-                    await ws.send("four")
-                    seen.append((await ws.recv(), ws.turn_ended))
-                return seen
+        async with echo_connection(create_connection=TurnProbe) as ws:
+            seen = []
+            for text in ("one", "two", "three"):
+                await ws.send(text)
+                message = await ws.recv()
+                seen.append((message, ws.turn_ended))
+            async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _no_timeout():
+                await ws.send("four")
+                seen.append((await ws.recv(), ws.turn_ended))
+            return seen
 
     assert run(main()) == [("one", False), ("two", False), ("three", False), ("four", False)]
 
@@ -339,19 +347,17 @@ def test_recv_under_wait_for_asyncio_wait_or_a_timeout_loses_no_message() -> Non
     # own callback to that task, recv(timeout=) arms a timer on the same future: each still
     # gets its message, in the read or on the next turn.
     async def main() -> list[str]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-                got = []
-                await ws.send("a")
-                got.append(await asyncio.wait_for(ws.recv(), 5))
-                await ws.send("b")
-                task = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait([task], timeout=5)
-                got.append(task.result())
-                await ws.send("c")
-                got.append(await ws.recv(timeout=5))
-                return got
+        async with echo_connection() as ws:
+            got = []
+            await ws.send("a")
+            got.append(await asyncio.wait_for(ws.recv(), 5))
+            await ws.send("b")
+            task = asyncio.ensure_future(ws.recv())
+            done, _ = await asyncio.wait([task], timeout=5)
+            got.append(task.result())
+            await ws.send("c")
+            got.append(await ws.recv(timeout=5))
+            return got
 
     assert run(main()) == ["a", "b", "c"]
 
@@ -360,17 +366,15 @@ def test_a_read_handled_inside_a_task_wakes_the_reader_on_the_next_turn() -> Non
     # A read fed from a running task (a test, a wrapper transport): resuming another
     # task there would be entering a task from inside one, which asyncio refuses.
     async def main() -> tuple[str, bool]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
-                reader = asyncio.ensure_future(ws.recv())
-                await asyncio.sleep(0)
-                ws.turn_ended = False
-                asyncio.get_running_loop().call_soon(setattr, ws, "turn_ended", True)
-                ws.data_received(build_frame(FIN | OP_TEXT, b"fed", None))  # unmasked: from the server
-                assert not reader.done()
-                message = await reader
-                return message, ws.turn_ended
+        async with echo_connection(create_connection=TurnProbe) as ws:
+            reader = asyncio.ensure_future(ws.recv())
+            await asyncio.sleep(0)
+            ws.turn_ended = False
+            asyncio.get_running_loop().call_soon(setattr, ws, "turn_ended", True)
+            ws.data_received(build_frame(FIN | OP_TEXT, b"fed", None))  # unmasked: from the server
+            assert not reader.done()
+            message = await reader
+            return message, ws.turn_ended
 
     assert run(main()) == ("fed", True)
 
@@ -379,25 +383,21 @@ def test_a_message_read_with_the_peer_s_close_frame_wakes_the_reader_after_the_c
     # The reader is woken once the core has read the whole read, on both paths: here it
     # finds the connection closing, with the message still to take.
     async def main() -> tuple[Any, Any, Any]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=TurnProbe, compression=None) as ws:
-                reader = asyncio.ensure_future(ws.recv())
-                await asyncio.sleep(0)
+        async with echo_connection(create_connection=TurnProbe) as ws:
+            reader = asyncio.ensure_future(ws.recv())
+            await asyncio.sleep(0)
 
-                def read() -> None:  # a read, from the loop as a socket's would be
-                    ws.turn_ended = False
-                    ws.loop.call_soon(setattr, ws, "turn_ended", True)
-                    ws.data_received(
-                        build_frame(FIN | OP_TEXT, b"last", None) + build_frame(FIN | OP_CLOSE, b"\x03\xe8bye", None)
-                    )
+            def read() -> None:  # a read, from the loop as a socket's would be
+                ws.turn_ended = False
+                ws.loop.call_soon(setattr, ws, "turn_ended", True)
+                ws.data_received(build_frame(FIN | OP_TEXT, b"last", None) + build_frame(FIN | OP_CLOSE, b"\x03\xe8bye", None))
 
-                ws.loop.call_soon(read)
-                message = await reader
-                state = ws.protocol.state
-                with pytest.raises(wsio.ConnectionClosedOK):
-                    await ws.recv()
-                return message, state, ws.turn_ended
+            ws.loop.call_soon(read)
+            message = await reader
+            state = ws.protocol.state
+            with pytest.raises(wsio.ConnectionClosedOK):
+                await ws.recv()
+            return message, state, ws.turn_ended
 
     message, state, turn_ended = run(main())
     assert message == "last"
@@ -434,22 +434,20 @@ def test_a_waiter_that_isn_t_asyncio_s_future_gets_its_result_set_by_the_read() 
             self.result = result
 
     async def main() -> tuple[Any, Any]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-                await ws.send("first")
-                assert await ws.recv() == "first"  # the queue exists: the lane's own hand-off takes the next read
-                future = ws._recv_waiter = OtherFuture()  # type: ignore[assignment]
+        async with echo_connection() as ws:
+            await ws.send("first")
+            assert await ws.recv() == "first"  # the queue exists: the lane's own hand-off takes the next read
+            future = ws._recv_waiter = OtherFuture()  # type: ignore[assignment]
 
-                def read() -> None:  # from the loop, as a socket's read
-                    data = build_frame(FIN | OP_TEXT, b"fed", None)
-                    ws.get_buffer(-1)[: len(data)] = data
-                    ws.buffer_updated(len(data))
+            def read() -> None:  # from the loop, as a socket's read
+                data = build_frame(FIN | OP_TEXT, b"fed", None)
+                ws.get_buffer(-1)[: len(data)] = data
+                ws.buffer_updated(len(data))
 
-                ws.loop.call_soon(read)
-                await asyncio.sleep(0.05)
-                ws._recv_waiter = None
-                return future.result, ws.recv_nowait()
+            ws.loop.call_soon(read)
+            await asyncio.sleep(0.05)
+            ws._recv_waiter = None
+            return future.result, ws.recv_nowait()
 
     assert run(main()) == (None, "fed")
 
@@ -469,14 +467,12 @@ def test_a_subclass_s_handle_events_and_hold_see_every_read_and_frame() -> None:
             super()._hold(data)
 
     async def main() -> list[Any]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", create_connection=Recording, compression=None) as ws:
-                got = []
-                for text in ("one", "two", "three"):
-                    await ws.send(text)
-                    got.append(await ws.recv())
-                return got
+        async with echo_connection(create_connection=Recording) as ws:
+            got = []
+            for text in ("one", "two", "three"):
+                await ws.send(text)
+                got.append(await ws.recv())
+            return got
 
     assert run(main()) == ["one", "two", "three"]
     messages = [[event for event in events if type(event) is str] for events in handled]
@@ -487,19 +483,17 @@ def test_a_subclass_s_handle_events_and_hold_see_every_read_and_frame() -> None:
 def test_a_client_s_small_frames_take_fresh_keys_from_the_core_s_mask_source() -> None:
     # On the C path the lane takes keys from the core's source itself (wsio's own, without a call).
     async def main() -> list[bytes]:
-        async with wsio.serve(echo_handler, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with wsio.connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
-                writes: list[bytes] = []
-                write = ws.transport.write
-                ws.transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]  # type: ignore[method-assign]
-                for text in ("a", "b", "c"):
-                    await ws.send(text)
-                    assert await ws.recv() == text
-                ws.protocol._mask = lambda: b"\x01\x02\x03\x04"  # any callable the core is given
-                await ws.send("d")
-                assert await ws.recv() == "d"
-                return writes
+        async with echo_connection() as ws:
+            writes: list[bytes] = []
+            write = ws.transport.write
+            ws.transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]  # type: ignore[method-assign]
+            for text in ("a", "b", "c"):
+                await ws.send(text)
+                assert await ws.recv() == text
+            ws.protocol._mask = lambda: b"\x01\x02\x03\x04"  # any callable the core is given
+            await ws.send("d")
+            assert await ws.recv() == "d"
+            return writes
 
     writes = run(main())[:4]  # then the close frame
     assert [frame[1] for frame in writes] == [0x81] * 4  # masked, 1 byte
