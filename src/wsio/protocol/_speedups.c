@@ -1227,7 +1227,7 @@ typedef struct {
     PyObject *s_view, *s_connections, *s_on_message, *s_read, *s_read_tail,
         *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
         *s_handle_events, *s_hold, *s_extend, *s_done, *s_set_result, *s_callbacks,
-        *s_remove_done_callback, *s_run, *s_self, *s_write, *s_append;
+        *s_remove_done_callback, *s_run, *s_self, *s_write;
     /* From configure_handoff(): Connection._handle_events, BaseConnection._hold,
        asyncio.current_task, asyncio.Task, collections.deque (NULL before). */
     PyObject *handle_events_fn, *hold_fn, *current_task, *task_type, *deque_type;
@@ -2224,7 +2224,7 @@ static PyType_Spec lane_spec = {
     X(s_transport_write, "_transport_write") X(s_handle_events, "_handle_events") \
     X(s_hold, "_hold") X(s_extend, "extend") X(s_done, "done") X(s_set_result, "set_result") \
     X(s_callbacks, "_callbacks") X(s_remove_done_callback, "remove_done_callback") \
-    X(s_run, "run") X(s_self, "__self__") X(s_write, "write") X(s_append, "append")
+    X(s_run, "run") X(s_self, "__self__") X(s_write, "write")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
