@@ -1201,7 +1201,8 @@ static PyType_Spec mask_source_spec = {
     X(LOOP, "loop") \
     X(BACKLOG, "_backlog") \
     X(HELD_SIZE, "_held_size") \
-    X(TRANSPORT, "transport")
+    X(TRANSPORT, "transport") \
+    X(WRITE_LIMIT, "write_limit")
 
 #define FIELD_ENUM(name, text) F_##name,
 enum { FIELDS(FIELD_ENUM) N_FIELDS };
@@ -2042,30 +2043,66 @@ error:
     return NULL;
 }
 
-/* self._hold(frame): BaseConnection._hold()'s first case in C (the first
-   frame of a burst, nothing queued behind a large payload: written now, and
-   the burst starts), the rest by the method itself. 0, or -1 with an
-   exception set. */
+/* self._hold(frame): BaseConnection._hold() in C for its two common cases:
+   the first frame of a burst with nothing queued behind a large payload
+   (written now, and the burst starts), and a frame after others already held
+   in this turn (added to them; written at once past write_limit). The frame
+   that starts holding, which arranges the end of the turn, is the method's.
+   0, or -1 with an exception set. */
 static int
 hold(speedups_state *st, PyObject *self, PyObject *frame)
 {
     layout *l = layout_of(st, Py_TYPE(self));
-    PyObject *held = NULL, *backlog = NULL, *transport = NULL, *batch = NULL, *zero = NULL, *r;
-    int ok = -1, plain = 0;
+    PyObject *held = NULL, *backlog = NULL, *transport = NULL, *batch = NULL, *size = NULL, *limit = NULL, *r;
+    int ok = -1, how = 0;  /* 1: write now; 2: add to the held frames; 0: the method */
 
     if (l != NULL && l->own_hold) {
-        if ((held = get_field(st, self, F_HELD)) == NULL || (backlog = get_field(st, self, F_BACKLOG)) == NULL) {
+        if ((held = get_field(st, self, F_HELD)) == NULL) {
             goto done;
         }
-        plain = held == Py_None && (backlog == Py_None || (PyObject_IsTrue(backlog) == 0));
-        if (PyErr_Occurred()) {
-            goto done;
+        if (PyList_CheckExact(held) && PyList_GET_SIZE(held) > 0) {
+            how = 2;
+        }
+        else if (held == Py_None) {
+            if ((backlog = get_field(st, self, F_BACKLOG)) == NULL ||
+                (backlog != Py_None && (how = PyObject_IsTrue(backlog)) < 0)) {
+                goto done;
+            }
+            how = how ? 0 : 1;
         }
     }
-    if (!plain) {
+    if (how == 0) {
         r = call_method(self, st->s_hold, frame, NULL, NULL);
         ok = r == NULL ? -1 : 0;
         Py_XDECREF(r);
+        goto done;
+    }
+    if (how == 2) {
+        Py_ssize_t total;
+        if (PyList_Append(held, frame) < 0 || (size = get_field(st, self, F_HELD_SIZE)) == NULL) {
+            goto done;
+        }
+        total = PyLong_AsSsize_t(size);
+        if (total == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        total += PyBytes_GET_SIZE(frame);
+        Py_SETREF(size, PyLong_FromSsize_t(total));
+        if (size == NULL || set_field(st, self, F_HELD_SIZE, size) < 0 ||
+            (limit = get_field(st, self, F_WRITE_LIMIT)) == NULL) {
+            goto done;
+        }
+        if ((ok = PyObject_RichCompareBool(size, limit, Py_GE)) < 0) {
+            goto done;
+        }
+        if (ok) {  /* the transport takes it now, and says when to wait */
+            if ((r = call_method(self, st->s_flush_held, NULL, NULL, NULL)) == NULL) {
+                ok = -1;
+                goto done;
+            }
+            Py_DECREF(r);
+        }
+        ok = 0;
         goto done;
     }
     if ((transport = get_field(st, self, F_TRANSPORT)) == NULL ||
@@ -2073,8 +2110,8 @@ hold(speedups_state *st, PyObject *self, PyObject *frame)
         goto done;
     }
     Py_DECREF(r);
-    if ((batch = PyList_New(0)) == NULL || (zero = PyLong_FromLong(0)) == NULL ||
-        set_field(st, self, F_HELD, batch) < 0 || set_field(st, self, F_HELD_SIZE, zero) < 0) {
+    if ((batch = PyList_New(0)) == NULL || (size = PyLong_FromLong(0)) == NULL ||
+        set_field(st, self, F_HELD, batch) < 0 || set_field(st, self, F_HELD_SIZE, size) < 0) {
         goto done;
     }
     ok = 0;
@@ -2083,7 +2120,8 @@ done:
     Py_XDECREF(backlog);
     Py_XDECREF(transport);
     Py_XDECREF(batch);
-    Py_XDECREF(zero);
+    Py_XDECREF(size);
+    Py_XDECREF(limit);
     return ok;
 }
 
