@@ -121,7 +121,8 @@ def jobs_for(pythons: dict[str, str]) -> list[Job]:
         Job("c-core", CORE, C_ENV, minutes=2),
         Job("c-hostile", ["tests/hostile"], C_ENV, minutes=2.5, alone="measured"),
         Job("c-interop-fuzz", ["tests/interop", "tests/fuzz", "tests/test_examples_websocket_client.py"], C_ENV, minutes=2),
-        Job("c-rest", ["tests", *(f"--ignore={path}" for path in taken)], C_ENV, minutes=5),
+        # Mostly waits (browsers, servers, timeouts): about 0.4 of a core over its 5 minutes.
+        Job("c-rest", ["tests", *(f"--ignore={path}" for path in taken)], C_ENV, cores=0.5, minutes=5),
         # The hub against real redis-server processes: one, and a 6-node cluster (most of it waits on Redis).
         Job("c-pubsub", ["tests/pubsub"], C_ENV, cores=0.5, minutes=2),
         Job("py-core", CORE, PY_ENV, minutes=1.5),
