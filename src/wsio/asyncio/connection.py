@@ -464,7 +464,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def _hold(self, data: bytes) -> None:
         """Write ``data`` now, or with the others sent in this turn of the event loop."""
-        # Its first case is also ReadLane's hold() in C (wsio/protocol/_speedups.c).
+        # Its first two cases are also ReadLane's hold() in C (wsio/protocol/_speedups.c).
         held = self._held
         if held is None:
             # The first of a burst: written at once, and no callback yet. One

@@ -423,8 +423,8 @@ class MaskedPayload:
     with the message received just before it, that is two large blocks freed
     at once, which the allocator gives back to the system and takes again on
     the next message: every 4 KiB page of the copy then costs a page fault
-    (measured: 250 per message, most of a 1 MiB echo's time in the asyncio
-    client). Masked as the transport drains, the copies are a slice long
+    (measured: 250 per message; without them the asyncio client's 1 MiB
+    echo is 1.4x as fast). Masked as the transport drains, the copies are a slice long
     and reuse the same memory. ``data`` must be immutable (``bytes``);
     ``len()`` is what is left to mask and write.
     """
