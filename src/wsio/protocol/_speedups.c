@@ -1433,7 +1433,7 @@ static int
 resume_now(speedups_state *st, PyObject *self, PyObject *waiter)
 {
     PyObject *callbacks, *resume = NULL, *context = NULL, *loop = NULL, *task = NULL, *owner = NULL, *r;
-    int now = 0;
+    int now = 0, result = -1;
 
     if ((callbacks = PyObject_GetAttr(waiter, st->s_callbacks)) == NULL) {
         /* A future that isn't asyncio's: set_result() below. */
@@ -1451,19 +1451,19 @@ resume_now(speedups_state *st, PyObject *self, PyObject *waiter)
             context = Py_NewRef(PyTuple_GET_ITEM(item, 1));
             if ((loop = get_field(st, self, F_LOOP)) == NULL ||
                 (task = PyObject_CallOneArg(st->current_task, loop)) == NULL) {
-                goto error;
+                goto done;
             }
             if (task == Py_None) {
                 if ((owner = PyObject_GetAttr(resume, st->s_self)) == NULL) {
                     if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                        goto error;
+                        goto done;
                     }
                     PyErr_Clear();
                 }
                 else {
                     now = PyObject_IsInstance(owner, st->task_type);
                     if (now < 0) {
-                        goto error;
+                        goto done;
                     }
                 }
             }
@@ -1471,36 +1471,29 @@ resume_now(speedups_state *st, PyObject *self, PyObject *waiter)
     }
     if (now) {
         if ((r = call_method(waiter, st->s_remove_done_callback, resume, NULL, NULL)) == NULL) {
-            goto error;
+            goto done;
         }
         Py_DECREF(r);
     }
     if ((r = call_method(waiter, st->s_set_result, Py_None, NULL, NULL)) == NULL) {
-        goto error;
+        goto done;
     }
     Py_DECREF(r);
     if (now) {
         if ((r = call_method(context, st->s_run, resume, waiter, NULL)) == NULL) {
-            goto error;
+            goto done;
         }
         Py_DECREF(r);
     }
+    result = 0;
+done:
     Py_XDECREF(callbacks);
     Py_XDECREF(resume);
     Py_XDECREF(context);
     Py_XDECREF(loop);
     Py_XDECREF(task);
     Py_XDECREF(owner);
-    return 0;
-
-error:
-    Py_XDECREF(callbacks);
-    Py_XDECREF(resume);
-    Py_XDECREF(context);
-    Py_XDECREF(loop);
-    Py_XDECREF(task);
-    Py_XDECREF(owner);
-    return -1;
+    return result;
 }
 
 /* Connection._handle_events() for a read of whole messages (str and bytes),
@@ -1508,11 +1501,13 @@ error:
    stays under max_queue (at it, reading pauses: the Python method does
    that). 1 when done, 0 when _handle_events() must do it (nothing done
    yet), -1 with an exception set. The same steps, in the same order: queue
-   the messages, count them, end a burst with nothing held, wake the reader
-   (resumed in this read when the connection is open with no failure
-   pending, as _resume_now() does). */
+   the messages, count them, end a burst with nothing held, wake the reader.
+   Called only for a read the lane took whole, which it takes only while the
+   core is open and at rest: the connection is open with no failure pending,
+   so the reader is always resumed in this read (resume_now() decides the
+   rest, as _resume_now() does). */
 static int
-hand_off(speedups_state *st, PyObject *self, PyObject *protocol, PyObject *messages)
+hand_off(speedups_state *st, PyObject *self, PyObject *messages)
 {
     layout *l = layout_of(st, Py_TYPE(self));
     PyObject *queue = NULL, *count = NULL, *v = NULL, *waiter = NULL, *r;
@@ -1583,26 +1578,8 @@ hand_off(speedups_state *st, PyObject *self, PyObject *protocol, PyObject *messa
         if (ok < 0) {
             goto error;
         }
-        if (!ok) {
-            ok = field_is(st, protocol, F_STATE, st->open_state);
-            if (ok > 0) {
-                ok = field_true(st, protocol, F_FAILURE_PENDING);
-                ok = ok < 0 ? -1 : !ok;
-            }
-            if (ok < 0) {
-                goto error;
-            }
-            if (ok) {
-                if (resume_now(st, self, waiter) < 0) {
-                    goto error;
-                }
-            }
-            else {
-                if ((r = call_method(waiter, st->s_set_result, Py_None, NULL, NULL)) == NULL) {
-                    goto error;
-                }
-                Py_DECREF(r);
-            }
+        if (!ok && resume_now(st, self, waiter) < 0) {
+            goto error;
         }
     }
 done:
@@ -1735,7 +1712,7 @@ lane_buffer_updated(PyObject *self, PyTypeObject *defining_class, PyObject *cons
             goto error;
         }
         if (pos == nbytes && PyList_GET_SIZE(messages)) {
-            if ((ok = hand_off(st, self, protocol, messages)) < 0) {
+            if ((ok = hand_off(st, self, messages)) < 0) {
                 goto error;
             }
             if (!ok) {
