@@ -154,16 +154,16 @@ async def test_failed_connection_closes_tcp_after_close_timeout_if_the_peer_neve
         await ws.wait_closed()
         tcp_closed.set_result(loop.time())
 
-    async with wsio.serve(handler, "127.0.0.1", 0, close_timeout=0.3) as server:
+    async with wsio.serve(handler, "127.0.0.1", 0, close_timeout=1.0) as server:
         client = await RawClient.connect(port_of(server))
         client.send_frame(0x1, b"\xff")
         start = loop.time()
         assert (await client.read_frame())[0] == OP_CLOSE
         # The server ends its side at once (half-close): its close frame, then EOF...
         assert await asyncio.wait_for(client.reader.read(), 3) == b""
-        assert loop.time() - start < 0.25
+        assert loop.time() - start < 0.6  # well before close_timeout, with room for a loaded machine
         # ...and, with neither a close frame nor EOF from us, closes TCP after close_timeout.
-        assert 0.2 < await asyncio.wait_for(tcp_closed, 3) - start < 2.5
+        assert 0.9 < await asyncio.wait_for(tcp_closed, 4) - start < 3.5
 
 
 @pytest.mark.parametrize("speed", ["asyncio", "sync"])

@@ -83,7 +83,7 @@ def test_failed_connection_gives_up_after_close_timeout() -> None:
         ws.wait_closed(5)
         tcp_closed.append(time.monotonic())
 
-    with run_server(handler, close_timeout=0.3) as server:
+    with run_server(handler, close_timeout=1.0) as server:
         sock = client_handshake(port_of(server))
         try:
             sock.sendall(build_frame(0x81, b"\xff", b"abcd"))
@@ -95,12 +95,12 @@ def test_failed_connection_gives_up_after_close_timeout() -> None:
                     break
                 reader.feed(data)
             assert reader.close is not None and reader.close[0] == 1007
-            assert time.monotonic() - start < 0.25
+            assert time.monotonic() - start < 0.6  # well before close_timeout, with room for a loaded machine
             # With neither a close frame nor EOF from us, the server closes TCP after close_timeout.
-            deadline = time.monotonic() + 3
+            deadline = time.monotonic() + 4
             while not tcp_closed and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert tcp_closed and 0.2 < tcp_closed[0] - start < 2.5
+            assert tcp_closed and 0.9 < tcp_closed[0] - start < 3.5
         finally:
             sock.close()
 
