@@ -189,7 +189,9 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             self._log_not_upgraded(response)
             self._after_closed()
             return False
-        self.logger.info("%s connection open, path %s", self._peer(), redact_path(protocol.request.path))  # type: ignore[attr-defined]
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check: one per connection
+            logger.info("%s connection open, path %s", self._peer(), redact_path(protocol.request.path))  # type: ignore[attr-defined]
         if not self._reading_paused_for_writes:
             self.transport.resume_reading()  # in case the client sent too much too early
         self.start_keepalive()
@@ -203,7 +205,7 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             self._open_handle.cancel()
             self._open_handle = None
         response = self.protocol.response  # type: ignore[attr-defined]
-        if response is not None and response.status_code == 101:
+        if response is not None and response.status_code == 101 and self.logger.isEnabledFor(logging.INFO):
             self.logger.info("%s connection closed: %s", self._peer(), exc)
         # The server counts a connection until its handler has returned too.
         if self.handler_task is None or self.handler_task.done():
