@@ -93,6 +93,12 @@ def over_capacity_response(server_header: str | None) -> bytes:
     return basic_response(503, headers, "Too many connections; try again later.\n").serialize()
 
 
+def shutting_down_response(server_header: str | None) -> Response:
+    """The 503 that a handshake still under way gets once the server is closing, as websockets answers it."""
+    headers = [("Server", server_header)] if server_header is not None else None
+    return basic_response(503, headers, "Server is shutting down.\n")
+
+
 # -- the opening handshake of a server connection ---------------------------------------------
 #
 # One body for both servers: process_request, accept and process_response are
@@ -215,6 +221,7 @@ class ServerBase:
         self.logger = logger
         #: Connections held at once; above it, new ones get an immediate 503.
         self.max_connections = max_connections
+        self.server_header = server_header
         self.over_capacity_answer = over_capacity_response(server_header)
         self.connections: set[Any] = set()
 

@@ -19,6 +19,7 @@ import wsio as websockets  # the seeds' spelling
 from wsio import (
     ConnectionClosedError,
     ConnectionClosedOK,
+    InvalidMessage,
     InvalidStatus,
     Response,
     State,
@@ -632,6 +633,50 @@ async def test_server_closes_a_connection_still_in_its_handshake(raw_client: typ
         await asyncio.wait_for(server.close(), 1)
         assert await asyncio.wait_for(client.reader.read(), 1) == b""
         await client.close()
+
+
+async def test_a_handshake_in_process_request_when_the_server_closes_gets_503() -> None:
+    # As websockets answers it: the client learns why, and may retry elsewhere.
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def process_request(connection: Any, request: Any) -> None:
+        entered.set()
+        await release.wait()
+
+    async with serve(echo, "127.0.0.1", 0, process_request=process_request) as server:
+        connecting = asyncio.ensure_future(connect(uri_of(server), open_timeout=5))
+        await asyncio.wait_for(entered.wait(), 2)
+        closing = server.close()
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # it waits for the handshake under way
+        release.set()
+        with pytest.raises(InvalidStatus) as info:
+            await connecting
+        assert info.value.response.status_code == 503
+        assert info.value.response.body == b"Server is shutting down.\n"
+        await asyncio.wait_for(closing, 2)
+        assert not server.connections
+
+
+async def test_closing_waits_for_a_stuck_process_request_at_most_open_timeout() -> None:
+    entered = asyncio.Event()
+
+    async def process_request(connection: Any, request: Any) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # never returns
+
+    async with serve(echo, "127.0.0.1", 0, process_request=process_request, open_timeout=0.3) as server:
+        connecting = asyncio.ensure_future(connect(uri_of(server), open_timeout=5))
+        await asyncio.wait_for(entered.wait(), 2)
+        await asyncio.sleep(0.4)  # past open_timeout from the accept: process_request may take its time...
+        assert not connecting.done()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.wait_for(server.close(), 3)  # ...until the server closes: then open_timeout from now
+        assert 0.25 < loop.time() - start < 2.5
+        with pytest.raises(InvalidMessage, match="connection closed before the HTTP response"):
+            await connecting
 
 
 # -- create_server options ------------------------------------------------------------------

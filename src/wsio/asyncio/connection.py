@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import warnings
-from asyncio.selector_events import _SelectorSocketTransport
+from asyncio.selector_events import _SelectorSocketTransport  # type: ignore[attr-defined]  # private: see _after_closed()
 from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
 
 from ..exceptions import (

@@ -16,10 +16,10 @@ from .._server_common import (
     ServerBase,
     ServerConnectionBase,
 )
-from .._server_common import basic_response, check_close_code
+from .._server_common import basic_response, check_close_code, shutting_down_response
 from .._server_common import over_capacity_response as over_capacity_response  # the docs import it from here
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
 from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -107,11 +107,29 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             transport.abort()  # type: ignore[attr-defined]  # a TCP connection's: a Transport
             return
         server.connections.add(self)
-        if server.open_timeout is not None:
-            self._open_handle = call_later(self.loop, server.open_timeout, self._open_timed_out)
+        self._arm_open_timeout()
+
+    def _arm_open_timeout(self) -> None:
+        if self._open_handle is not None:
+            self._open_handle.cancel()
+            self._open_handle = None
+        if self.server.open_timeout is not None:
+            self._open_handle = call_later(self.loop, self.server.open_timeout, self._open_timed_out)
 
     def _open_timed_out(self) -> None:
         # Slow-loris defence: the whole request must arrive within open_timeout.
+        # Once it has, process_request may take longer, unless the server is
+        # closing: then open_timeout bounds how long closing waits for it.
+        if self.protocol.state is State.CONNECTING and self.server.closing and self.handler_task is not None:
+            self.logger.info(
+                "%s dropped: process_request still running open_timeout=%ss after the request, and the server is closing",
+                self._peer(),
+                self.server.open_timeout,
+            )
+            self._why = "process_request didn't return within open_timeout while the server was closing"
+            self.transport.abort()
+            self.handler_task.cancel()  # the hook's await raises CancelledError; the server stops counting it
+            return
         if self.protocol.state is State.CONNECTING and self.handler_task is None:
             self.logger.info("%s rejected: no complete request within open_timeout=%ss", self._peer(), self.server.open_timeout)
             self._why = f"no complete handshake request within open_timeout={self.server.open_timeout}s"
@@ -178,6 +196,11 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
     def _send_response(self, response: Response) -> bool:
         """Send the handshake's response; return whether the connection is open."""
         protocol = self.protocol
+        if response.status_code == 101 and self.server.closing:
+            # The server began closing while process_request ran: refuse, as websockets
+            # does, rather than open a connection only to close it at once.
+            response = shutting_down_response(self.server.server_header)
+            protocol.handshake_exc = InvalidHandshake("the server is shutting down")
         protocol.send_response(response)  # type: ignore[attr-defined]
         if self._open_handle is not None:
             self._open_handle.cancel()
@@ -380,8 +403,11 @@ class Server(ServerBase):
         """Stop accepting connections; close open ones with ``code`` and ``reason`` unless ``close_connections=False``.
 
         The default code is 1001 (going away); 1012 (service restart) tells
-        clients to come back, for example. Connections still in the opening
-        handshake are dropped.
+        clients to come back, for example. A connection whose request is in
+        ``process_request`` (or ``process_response``) gets an HTTP 503 "Server is
+        shutting down." once the hook returns, as websockets answers it, or is
+        dropped if it hasn't returned ``open_timeout`` later; one whose request
+        hasn't arrived yet is dropped at once.
 
         Returns a task: ``await server.close()`` waits until the connections
         have closed and their handlers returned (websockets returns
@@ -412,7 +438,12 @@ class Server(ServerBase):
                     # A coroutine, or a future from a listener connection (its close() returns at once).
                     closing.append(connection.close(code, reason))
                 elif connection.protocol.state is State.CONNECTING:
-                    connection.transport.abort()
+                    if connection.handler_task is None:
+                        connection.transport.abort()  # no request yet: nothing to answer
+                    else:
+                        # process_request is running: a 503 when it returns (see
+                        # _send_response()); open_timeout from now bounds the wait.
+                        connection._arm_open_timeout()
             if closing:
                 await asyncio.gather(*closing, return_exceptions=True)
         await self._wait_connections()
