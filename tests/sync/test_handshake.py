@@ -196,6 +196,49 @@ def test_shutdown_closes_connections_with_1001() -> None:
     server.__exit__(None, None, None)
 
 
+def test_a_handshake_in_process_request_when_the_server_shuts_down_gets_503() -> None:
+    # As websockets answers it: the client learns why, and may retry elsewhere.
+    entered = threading.Event()
+    release = threading.Event()
+
+    def process_request(connection: object, request: object) -> None:
+        entered.set()
+        assert release.wait(5)
+
+    server = serve(echo, "127.0.0.1", 0, process_request=process_request)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    outcome: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            connect(uri(server), open_timeout=5)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    connecting = threading.Thread(target=client)
+    connecting.start()
+    try:
+        assert entered.wait(5)
+        stopping = threading.Thread(target=server.shutdown)
+        stopping.start()
+        time.sleep(0.1)
+        assert stopping.is_alive()  # it waits for the handshake under way
+        release.set()
+        stopping.join(5)
+        connecting.join(5)
+        assert not stopping.is_alive() and not connecting.is_alive()
+        [exc] = outcome
+        assert isinstance(exc, InvalidStatus)
+        assert exc.response.status_code == 503
+        assert exc.response.body == b"Server is shutting down.\n"
+        assert not server.connections
+    finally:
+        release.set()
+        server.shutdown()
+        serving.join(5)
+
+
 def test_shutdown_just_after_the_response_still_sends_a_close_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection whose 101 is out but whose reader isn't running yet closes with the code, not with a dropped TCP connection."""
     from wsio.sync.server import ServerConnection

@@ -18,9 +18,9 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .._server_common import NO_HANDLER_KWARGS, DEFAULT_SERVER_HEADER, OVER_CAPACITY_LINGER, ServerBase, ServerConnectionBase
-from .._server_common import basic_response, check_close_code, run_steps
+from .._server_common import basic_response, check_close_code, run_steps, shutting_down_response
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..options import ServerOptions, ServerOptionsDict, with_options
 from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
@@ -134,6 +134,10 @@ class ServerConnection(Connection, Responder, ServerConnectionBase):
         except Exception:
             response = self._failed_hook_response()
         with self._lock:
+            if response.status_code == 101 and self.server._shutdown.is_set():
+                # shutdown() began while process_request ran: refuse, as websockets does.
+                response = shutting_down_response(self.server.server_header)
+                protocol.handshake_exc = InvalidHandshake("the server is shutting down")
             protocol.send_response(response)
         try:
             self._handshake_write()
@@ -354,9 +358,11 @@ class Server(ServerBase):
         """Stop accepting connections; close open ones with ``code`` and ``reason`` unless ``close_connections=False``.
 
         The default code is 1001 (going away); 1012 (service restart) tells
-        clients to come back, for example. Connections whose opening handshake
-        isn't answered yet are dropped; one answered a moment ago gets its close
-        frame like the others.
+        clients to come back, for example. A connection whose request is in
+        ``process_request`` (or ``process_response``) gets an HTTP 503 "Server is
+        shutting down." once the hook returns, as websockets answers it; one
+        whose request hasn't arrived yet is dropped; one answered a moment ago
+        gets its close frame like the others.
 
         Waits until every handler has returned (at most ``timeout`` seconds, if
         given), with ``close_connections=False`` too: the kept connections end by
@@ -398,7 +404,9 @@ class Server(ServerBase):
         me = threading.current_thread()
         for connection in connections:
             if connection.protocol.state is State.CONNECTING:
-                connection._start_close(code, reason)
+                if connection.protocol.request is None:  # type: ignore[attr-defined]  # a ServerProtocol
+                    connection._start_close(code, reason)  # no request yet: nothing to answer
+                # else its thread answers 503 once process_request returns (see _answer())
                 continue
             thread = threading.Thread(target=connection.close, args=(code, reason), daemon=True)
             thread.start()
