@@ -690,3 +690,41 @@ def _address(info: Any) -> tuple[str, int] | None:
     if isinstance(info, (tuple, list)) and len(info) >= 2:
         return str(info[0]), int(info[1])
     return None
+
+
+def __getattr__(name: str) -> Any:
+    """``UvicornWorker``: gunicorn's uvicorn worker with wsio as the WebSocket engine, made on first use.
+
+    ::
+
+        gunicorn app:app -k wsio.asgi.UvicornWorker --workers 4
+
+    It is the ``UvicornWorker`` of the ``uvicorn-worker`` package (or, without
+    it, uvicorn's own older ``uvicorn.workers``) with ``ws`` set to
+    :class:`UvicornProtocol`; every other setting is gunicorn's, as there.
+    Made on first use so that importing this module needs neither gunicorn
+    nor uvicorn-worker: ``pip install wsio[gunicorn]`` installs both.
+    """
+    if name != "UvicornWorker":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from uvicorn_worker import UvicornWorker as Base  # type: ignore[import-untyped,unused-ignore]  # no py.typed
+    except ImportError:
+        try:
+            import warnings
+
+            with warnings.catch_warnings():  # deprecated in favour of uvicorn-worker, still shipped by uvicorn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from uvicorn.workers import UvicornWorker as Base
+        except ImportError:
+            raise ImportError("wsio.asgi.UvicornWorker needs gunicorn and uvicorn-worker: pip install 'wsio[gunicorn]'") from None
+
+    class UvicornWorker(Base):  # type: ignore[misc]  # Base is Any to mypy
+        """gunicorn's uvicorn worker, with wsio's engine for WebSocket connections."""
+
+        CONFIG_KWARGS = {**Base.CONFIG_KWARGS, "ws": "wsio.asgi:UvicornProtocol"}
+
+    UvicornWorker.__module__ = __name__
+    UvicornWorker.__qualname__ = "UvicornWorker"
+    globals()["UvicornWorker"] = UvicornWorker  # made once: later lookups find it without this function
+    return UvicornWorker
