@@ -2,6 +2,7 @@
 
 Server benchmarks: the server under test runs alone on CPU 0; the load
 generator (picows' C-accelerated client, one long-lived process) on CPU 1.
+connrate's load generator is a C client instead where a compiler is (bench/native/ws_connrate.c, CPU 1).
 Client benchmarks: picows' echo server is the peer on CPU 0 (picows.websockets
 when compression is on, as picows' core has none; the TCP echo for the TCP
 client); the client under test runs alone on CPU 1.
@@ -365,6 +366,13 @@ def loadgen_name() -> str:
     return "wsio's callback client (picows isn't installed: figures are a floor)"
 
 
+def connrate_loadgen() -> str:
+    """What the header adds about connrate's load generator: the C client, where it runs."""
+    if native.connrate_generator() == "C":
+        return "; connrate: a C client, bench/native/ws_connrate.c (started by it, on its core)"
+    return ""
+
+
 def event_loop_name(loop: str) -> str:
     """What the header says about the loop the asyncio processes run on."""
     if loop == "uvloop":
@@ -500,7 +508,7 @@ def run(
             "cpus": os.cpu_count(),
             "pinned": pinning(),
             "loadavg_before": os.getloadavg(),
-            "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo",
+            "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo" + connrate_loadgen(),
             "event_loop": event_loop_name(loop),
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
@@ -517,7 +525,7 @@ def run(
     runner = Runner(mode, out, log)
     pin = "server on CPU 0, load on CPU 1" if pinning() else "not pinned (no taskset or one core)"
     title = "wsio bench" if suite == "main" else f"wsio bench, {suite} suite"
-    log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}")
+    log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}{connrate_loadgen()}")
     log(f"  event loop: {out['meta']['event_loop']}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")

@@ -126,6 +126,56 @@ def test_the_c_reference_builds_and_answers_a_websocket_client(tmp_path: Any) ->
         server.wait(10)
 
 
+@pytest.mark.timeout(120)
+def test_the_c_connrate_generator_counts_handshakes_and_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/native/ws_connrate.c, connrate's load generator, against the C reference and the TCP echo."""
+    import asyncio
+
+    from bench import loadgen
+    from bench.native import build
+    from bench.procs import free_port
+
+    generator = build("ws_connrate")
+
+    def connrate(port: int, proto: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([generator, str(port), "8", "0.1", "0.5", proto, *more], capture_output=True, text=True, timeout=30)
+
+    ws_port, tcp_port = free_port(), free_port()
+    ws_server = subprocess.Popen([build("ws_echo"), str(ws_port), "echo"], stdout=subprocess.PIPE, text=True)
+    tcp_server = subprocess.Popen(
+        [sys.executable, "-m", "bench.servers.tcp_echo", "--port", str(tcp_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for server in (ws_server, tcp_server):
+            assert server.stdout is not None
+            assert server.stdout.readline().startswith("READY ")  # it listens
+        for port, proto, server in ((ws_port, "ws", ws_server), (tcp_port, "tcp", tcp_server)):
+            proc = connrate(port, proto, str(server.pid))
+            assert proc.returncode == 0, proc.stderr
+            out = json.loads(proc.stdout)
+            assert out["count"] > 0 and out["rate"] > 0, out
+            assert 0.5 <= out["elapsed"] < 5 and abs(out["rate"] - out["count"] / out["elapsed"]) < 1, out
+            assert 0 <= out["busy"] <= out["cpu"] + 0.01 and out["server_cpu"] >= 0, out
+        # A server that doesn't answer the upgrade with 101 (the TCP echo sends the request back).
+        proc = connrate(tcp_port, "ws")
+        assert proc.returncode == 1 and "the upgrade was refused: GET / HTTP/1.1" in proc.stderr and not proc.stdout
+        # Through the load generator's op, in the shape the runner reads.
+        monkeypatch.delenv("BENCH_LOADGEN", raising=False)
+        cmd = {"op": "connrate", "proto": "ws", "port": ws_port, "concurrency": 8, "warmup": 0.1, "duration": 0.5}
+        out = asyncio.run(loadgen.op_connrate({**cmd, "server_pid": ws_server.pid}))
+        assert out["generator"] == "C" and out["count"] > 0 and out["rate"] > 0, out
+        assert {"elapsed", "loadgen_cpu", "loadgen_cpu_total", "server_cpu"} <= set(out)
+    finally:
+        for server in (ws_server, tcp_server):
+            server.terminate()
+            server.wait(10)
+    # Nothing listens: an error, not a figure.
+    proc = connrate(free_port(), "ws")
+    assert proc.returncode == 1 and "connect: Connection refused" in proc.stderr and not proc.stdout
+    with pytest.raises(RuntimeError, match="Connection refused"):
+        asyncio.run(loadgen.op_connrate({**cmd, "port": free_port()}))
+
+
 @pytest.fixture(scope="module")
 def uvloop_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # uvloop is in the test extra: a missing one is a failure, not a skip.

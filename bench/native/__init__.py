@@ -5,6 +5,9 @@ cache directory (``$XDG_CACHE_HOME/wsio-bench``, else ``~/.cache/wsio-bench``),
 once per version of the source: the binary's name holds a hash of the source and
 the compiler command, so an edit means a rebuild and nothing else does. No setup.py,
 no Python headers: a plain program the runner starts like any server.
+
+``ws_echo.c`` is the C reference server; ``ws_connrate.c`` is the load generator's
+client for the connrate scenario (``connrate_generator()`` says when it runs).
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ CFLAGS = ["-O2", "-Wall", "-Wextra"]
 def compiler() -> str | None:
     """The C compiler's path, or None when there is none (the C servers are then skipped)."""
     return shutil.which(CC)
+
+
+def connrate_generator() -> str:
+    """Who drives the connrate scenario: ``"C"`` (``ws_connrate.c``, run by bench/loadgen.py) where a
+    C compiler is, else ``"python"`` (the load generator's own client). ``BENCH_LOADGEN=wsio`` asks for
+    wsio's client everywhere, to cross-check the load generator: then connrate is ``"python"`` too."""
+    if os.environ.get("BENCH_LOADGEN") == "wsio" or compiler() is None:
+        return "python"
+    return "C"
 
 
 def cache_dir() -> str:

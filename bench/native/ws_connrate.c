@@ -1,0 +1,507 @@
+/*
+ * The load generator of the benchmark's connrate scenario, in C: connect, the
+ * WebSocket opening handshake, the closing handshake, close; CONCURRENCY
+ * connections in flight at a time, on one epoll loop.
+ *
+ *     ws_connrate PORT CONCURRENCY WARMUP DURATION ws|tcp [SERVER_PID]
+ *
+ * bench/loadgen.py builds it (bench/native: cc -O2, cached) and runs it for
+ * connrate in place of picows' client, which took a whole core for about 5,600
+ * connections a second whatever the server: the figure was the client's. It
+ * connects to 127.0.0.1 only and does for each connection what
+ * bench/ws_picows.py's ws_open + ws_close have the server do:
+ *
+ *   ws:  GET / with picows' headers (Host, Upgrade, Connection, version 13 and
+ *        a fixed 16-byte key; no extensions), a 101 with the right
+ *        Sec-WebSocket-Accept, then a masked close frame with code 1000, the
+ *        server's close frame, the server's FIN, and close().
+ *   tcp: one byte there, one byte back, close(): loadgen.py's tcp_once, against
+ *        bench/servers/tcp_echo.py.
+ *
+ * Completions are counted over DURATION seconds after WARMUP (the window starts
+ * once one connection has completed, and stretches by up to MAX_STRETCH seconds
+ * until it holds MIN_COUNT, as loadgen.py's measure() does); then no new
+ * connection starts, those in flight finish, and one JSON line goes to stdout:
+ *
+ *   {"count": N, "elapsed": s, "rate": N/s, "cpu": c, "busy": c, "polling": true, "server_cpu": c}
+ *
+ * cpu is this process's user + system time over the window (getrusage) per
+ * second of it, 1.0 being a whole core; server_cpu is SERVER_PID's from
+ * /proc/PID/stat (0 without one). Anything unexpected (connection refused, a
+ * status other than 101, a wrong accept, a reset, an early close, a connection
+ * taking CONN_TIMEOUT seconds) ends the program with a message on stderr and
+ * exit status 1.
+ *
+ * Polling. With 8 connections in flight neither side is busy all the time, and
+ * on a virtual machine a core that goes idle takes tens of microseconds to wake
+ * (a halt, then an interrupt through the host): a generator that slept in
+ * epoll_wait() between events spent most of each connection being woken, and
+ * measured that rather than the server (picows' server idled at 0.4 of a core).
+ * So on a machine with two cores or more it polls (epoll_wait with no timeout)
+ * on the core the runner gives it alone; then cpu is about 1.0 whatever the
+ * load, and busy is cpu without the CPU time (CLOCK_THREAD_CPUTIME_ID, not wall
+ * time: a poller that was preempted wasn't busy) spent in polls that found
+ * nothing: the share of the core the connections took, what says whether the
+ * generator was the limit. On one core it sleeps in epoll_wait(), and busy is cpu.
+ *
+ * TIME_WAIT. At 10,000-20,000 connections a second the 28,000 ephemeral ports
+ * of a default Linux come round every couple of seconds, so who holds the
+ * TIME_WAIT matters. ws: the client closes only once the server's FIN is in
+ * (RFC 6455 7.1.1: the server closes the TCP connection first), so the TIME_WAIT
+ * is the server's and the client's port is free again at once; a later SYN from
+ * the same port meets the server's TIME_WAIT, which accepts it (TCP timestamps,
+ * on by default). tcp: the client closes first, as tcp_once does (the TCP echo
+ * never closes), so the TIME_WAIT is the client's, and connect() reuses such a
+ * loopback port after a second (net.ipv4.tcp_tw_reuse = 2, Linux's default).
+ * Not SO_LINGER 0: a reset instead of a FIN would send the server down its error
+ * path instead of its EOF, and change what is measured; not bind() to other
+ * 127.x addresses either: the defaults hold at these rates. Should connect() find
+ * no port (EADDRNOTAVAIL), the error says so.
+ *
+ * Bounded memory: one read buffer; per connection (at most MAX_CONCURRENCY),
+ * HEAD_CAP bytes of response head and 14 of a frame header; frame payloads are
+ * skipped, never held.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONCURRENCY 10000
+#define HEAD_CAP 2048                  /* the server's response head */
+#define READ_CAP 4096
+#define CONN_TIMEOUT 5.0               /* seconds one connection may take, connect to close */
+#define MIN_COUNT 3                    /* completions the window must hold ... */
+#define MAX_STRETCH 10.0               /* ... stretched by up to this many seconds if needed */
+#define MAX_SECONDS 600                /* never outlive the benchmark run */
+
+/* RFC 6455 section 1.3's example key, and its accept value. */
+#define KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+enum { CONNECTING, UPGRADING, CLOSING, AWAIT_FIN, ECHOING };
+
+static const char *const waiting_for[] = {
+    [CONNECTING] = "the TCP connection",
+    [UPGRADING] = "the 101 response",
+    [CLOSING] = "the server's close frame",
+    [AWAIT_FIN] = "the server to close the TCP connection after its close frame",
+    [ECHOING] = "the byte echoed back",
+};
+
+struct conn {
+    int fd;                            /* -1 between connections */
+    int state;
+    double started;
+    size_t head_len;
+    unsigned char fh[14];              /* a frame header split across reads */
+    size_t fh_len;
+    int in_payload;
+    unsigned char op;
+    uint64_t left;                     /* payload bytes of the frame still to come */
+    char head[HEAD_CAP + 1];
+};
+
+static int ep, port, ws, stopping, inflight;
+static struct sockaddr_in server;
+static char request[256];
+static size_t request_len;
+/* A close frame, masked: FIN + opcode 8, mask bit + length 2, the key, 1000 (0x03e8) masked with it. */
+static const unsigned char mask_key[4] = {0x37, 0xfa, 0x21, 0x3d};
+static unsigned char close_frame[8];
+static unsigned char in_buf[READ_CAP];
+static unsigned long long completed;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* This (single-threaded) process's CPU time: cheaper to read than getrusage(), but still a system call. */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double own_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* User + system time of process pid (all its threads) from /proc/PID/stat; 0 if there is none. */
+static double process_cpu(int pid)
+{
+    char path[64], text[1024];
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *p = strrchr(text, ')');      /* the command name may hold spaces and parentheses */
+    unsigned long long utime, stime;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void fail(const char *what, int err)
+{
+    fprintf(stderr, "ws_connrate: 127.0.0.1:%d: %s%s%s\n", port, what, err ? ": " : "", err ? strerror(err) : "");
+    exit(1);
+}
+
+/* Sends all of it or fails (a fresh socket's buffer holds these few bytes). 1: not connected yet. */
+static int send_all(struct conn *c, const void *data, size_t len, const char *what)
+{
+    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+    if (n == (ssize_t)len)
+        return 0;
+    if (n < 0 && (errno == EAGAIN || errno == ENOTCONN) && c->state == CONNECTING)
+        return 1;
+    if (n < 0)
+        fail(what, errno);
+    fail("a short write on a new connection", 0);
+    return -1;
+}
+
+static void start(struct conn *c)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fail("socket", errno);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->state = CONNECTING;
+    c->started = now();
+    c->head_len = c->fh_len = 0;
+    c->in_payload = 0;
+    if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS) {
+        if (errno == EADDRNOTAVAIL)
+            fail("connect: no free local port (ports in TIME_WAIT? see net.ipv4.tcp_tw_reuse)", 0);
+        fail("connect", errno);
+    }
+    /* On loopback the TCP handshake is usually over by now: send at once, else once writable. */
+    uint32_t events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    if (send_all(c, request, request_len, "connect") == 0)
+        c->state = ws ? UPGRADING : ECHOING;
+    else
+        events |= EPOLLOUT;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        fail("epoll_ctl", errno);
+    inflight++;
+}
+
+static void finish(struct conn *c)
+{
+    close(c->fd);                      /* and out of the epoll set */
+    c->fd = -1;
+    inflight--;
+    completed++;
+    if (!stopping)
+        start(c);
+}
+
+static size_t header_size(const unsigned char *h)
+{
+    unsigned char len7 = h[1] & 0x7f;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (h[1] & 0x80 ? 4 : 0);
+}
+
+/* The server's frames: skipped until its close frame is whole. */
+static void frames(struct conn *c, const unsigned char *p, size_t n)
+{
+    while (n && c->state == CLOSING) {
+        if (!c->in_payload) {
+            size_t need = c->fh_len < 2 ? 2 : header_size(c->fh);
+            size_t take = need - c->fh_len < n ? need - c->fh_len : n;
+            memcpy(c->fh + c->fh_len, p, take);
+            c->fh_len += take;
+            p += take;
+            n -= take;
+            if (c->fh_len < 2 || c->fh_len < header_size(c->fh))
+                continue;
+            if (c->fh[1] & 0x80)
+                fail("a masked frame from the server", 0);
+            unsigned char len7 = c->fh[1] & 0x7f;
+            uint64_t len = len7;
+            if (len7 == 126)
+                len = (uint64_t)c->fh[2] << 8 | c->fh[3];
+            else if (len7 == 127) {
+                len = 0;
+                for (int i = 0; i < 8; i++)
+                    len = len << 8 | c->fh[2 + i];
+            }
+            c->op = c->fh[0] & 0x0f;
+            c->left = len;
+            c->in_payload = 1;
+            c->fh_len = 0;
+        }
+        size_t take = c->left < n ? (size_t)c->left : n;
+        c->left -= take;
+        p += take;
+        n -= take;
+        if (!c->left) {
+            c->in_payload = 0;
+            if (c->op == 0x8)
+                c->state = AWAIT_FIN;  /* anything after it is ignored */
+        }
+    }
+}
+
+/* The 101 and its accept value (the header's name in any case). */
+static void check_head(struct conn *c, const char *end)
+{
+    if (strncmp(c->head, "HTTP/1.1 101", 12) || (c->head[12] != ' ' && c->head[12] != '\r')) {
+        char *eol = strstr(c->head, "\r\n");
+        *eol = 0;
+        fprintf(stderr, "ws_connrate: 127.0.0.1:%d: the upgrade was refused: %s\n", port, c->head);
+        exit(1);
+    }
+    for (const char *line = strstr(c->head, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Sec-WebSocket-Accept:", 21))
+            continue;
+        const char *value = line + 23;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        if (strncmp(value, ACCEPT, sizeof ACCEPT - 1) || (value[sizeof ACCEPT - 1] != '\r' && value[sizeof ACCEPT - 1] != ' '))
+            fail("a 101 with the wrong Sec-WebSocket-Accept", 0);
+        return;
+    }
+    fail("a 101 without Sec-WebSocket-Accept", 0);
+}
+
+/* n bytes from the server. Returns 1 when the connection is done with. */
+static int feed(struct conn *c, const unsigned char *p, size_t n)
+{
+    switch (c->state) {
+    case ECHOING:
+        return 1;
+    case UPGRADING: {
+        size_t before = c->head_len;
+        size_t take = n < HEAD_CAP - before ? n : HEAD_CAP - before;
+        memcpy(c->head + before, p, take);
+        c->head_len += take;
+        c->head[c->head_len] = 0;
+        char *end = strstr(c->head + (before > 3 ? before - 3 : 0), "\r\n\r\n");
+        if (!end) {
+            if (c->head_len == HEAD_CAP)
+                fail("a response head of more than 2 KiB", 0);
+            return 0;
+        }
+        check_head(c, end);
+        c->state = CLOSING;
+        send_all(c, close_frame, sizeof close_frame, "sending the close frame");
+        size_t head = (size_t)(end + 4 - c->head);   /* frames may follow the head in the same read */
+        frames(c, (unsigned char *)c->head + head, c->head_len - head);
+        frames(c, p + take, n - take);
+        return 0;
+    }
+    case CLOSING:
+        frames(c, p, n);
+        return 0;
+    default:                           /* AWAIT_FIN: nothing should come; ignored */
+        return 0;
+    }
+}
+
+static void on_event(struct conn *c, uint32_t events)
+{
+    if (c->state == CONNECTING) {
+        if (send_all(c, request, request_len, "connect"))
+            return;                    /* still connecting */
+        c->state = ws ? UPGRADING : ECHOING;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, in_buf, READ_CAP, 0);
+        if (n > 0) {
+            if (feed(c, in_buf, (size_t)n)) {
+                finish(c);
+                return;
+            }
+            if (n == READ_CAP)
+                continue;
+            if (!(events & (EPOLLRDHUP | EPOLLHUP)))
+                return;                /* all read: what comes next is a new event */
+            if (c->state == AWAIT_FIN) {
+                finish(c);             /* the FIN was in before this read, so all before it is read */
+                return;
+            }
+            continue;                  /* the next recv() says what the server closed before */
+        }
+        if (n == 0) {
+            if (c->state == AWAIT_FIN) {
+                finish(c);
+                return;
+            }
+            char what[160];
+            snprintf(what, sizeof what, "the server closed the connection before %s", waiting_for[c->state]);
+            fail(what, 0);
+        }
+        if (errno == EAGAIN)
+            return;
+        if (errno != EINTR) {
+            char what[160];
+            snprintf(what, sizeof what, "waiting for %s", waiting_for[c->state]);
+            fail(what, errno);
+        }
+    }
+}
+
+static double arg_seconds(const char *text, const char *name, double min)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (*end || v < min || v > MAX_SECONDS) {
+        fprintf(stderr, "ws_connrate: %s must be a number of seconds from %g to %d\n", name, min, MAX_SECONDS);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if ((argc != 6 && argc != 7) || (strcmp(argv[5], "ws") && strcmp(argv[5], "tcp"))) {
+        fprintf(stderr, "usage: %s PORT CONCURRENCY WARMUP DURATION ws|tcp [SERVER_PID]\n", argv[0]);
+        return 2;
+    }
+    port = atoi(argv[1]);
+    int concurrency = atoi(argv[2]);
+    double warmup = arg_seconds(argv[3], "WARMUP", 0), duration = arg_seconds(argv[4], "DURATION", 0.001);
+    ws = !strcmp(argv[5], "ws");
+    int server_pid = argc == 7 ? atoi(argv[6]) : 0;
+    if (port < 1 || port > 65535 || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+        fprintf(stderr, "ws_connrate: PORT must be 1-65535 and CONCURRENCY 1-%d\n", MAX_CONCURRENCY);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit lim;
+    if (!getrlimit(RLIMIT_NOFILE, &lim)) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    server = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (ws)
+        request_len = (size_t)snprintf(request, sizeof request,
+                                       "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                                       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                       "Sec-WebSocket-Key: " KEY "\r\n\r\n", port);
+    else
+        request_len = (size_t)snprintf(request, sizeof request, "x");
+    close_frame[0] = 0x88;
+    close_frame[1] = 0x80 | 2;
+    memcpy(close_frame + 2, mask_key, 4);
+    close_frame[6] = 0x03 ^ mask_key[0];
+    close_frame[7] = 0xe8 ^ mask_key[1];
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    struct conn *conns = calloc((size_t)concurrency, sizeof *conns);
+    if (ep < 0 || !conns)
+        fail("setting up", errno);
+    pid_t parent = getppid();
+    double begin = now(), deadline = begin + MAX_SECONDS;
+    for (int i = 0; i < concurrency; i++)
+        start(&conns[i]);
+
+    int polling = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    enum { WARMUP, MEASURING, DRAINING } phase = WARMUP;
+    double t0 = 0, t1 = 0, cpu0 = 0, cpu1 = 0, srv0 = 0, srv1 = 0, checked = begin;
+    double idle = 0, idle0 = 0, idle1 = 0;  /* CPU time spent polling with nothing to do */
+    double waiting_since = -1;           /* the CPU time when this run of empty polls began; -1: none */
+    unsigned long long c0 = 0, c1 = 0;
+    struct epoll_event events[256];
+    while (phase != DRAINING || inflight) {
+        double t = now();
+        if (waiting_since >= 0 && ((phase == WARMUP && t >= begin + warmup) || (phase == MEASURING && t >= t0 + duration))) {
+            double c = thread_cpu();   /* at the window's edges: the polling so far on the right side */
+            idle += c - waiting_since;
+            waiting_since = c;
+        }
+        if (phase == WARMUP && t >= begin + warmup && completed) {
+            phase = MEASURING;         /* after the warm-up, once one connection has gone all the way */
+            t0 = t;
+            c0 = completed;
+            cpu0 = own_cpu();
+            idle0 = idle;
+            srv0 = process_cpu(server_pid);
+        } else if (phase == MEASURING && t >= t0 + duration &&
+                   (completed - c0 >= MIN_COUNT || t >= t0 + duration + MAX_STRETCH)) {
+            phase = DRAINING;
+            t1 = t;
+            c1 = completed;
+            cpu1 = own_cpu();
+            idle1 = idle;
+            srv1 = process_cpu(server_pid);
+            stopping = 1;
+        }
+        if (t - checked >= 0.1) {      /* ten times a second: a connection stuck, the runner gone, too long */
+            checked = t;
+            for (int i = 0; i < concurrency; i++) {
+                if (conns[i].fd >= 0 && t - conns[i].started > CONN_TIMEOUT) {
+                    char what[160];
+                    snprintf(what, sizeof what, "waited %.0f s for %s", CONN_TIMEOUT, waiting_for[conns[i].state]);
+                    fail(what, 0);
+                }
+            }
+            if (phase == WARMUP && !completed && t > begin + warmup + MAX_STRETCH)
+                fail("no connection completed", 0);
+            if (getppid() != parent)
+                return 1;
+            if (t > deadline) {
+                fprintf(stderr, "ws_connrate: gave up after %d s\n", MAX_SECONDS);
+                return 2;
+            }
+        }
+        int timeout = 0;
+        if (!polling) {                /* sleep until the next event, or the window's next edge, or a check */
+            double next = phase == WARMUP ? begin + warmup : phase == MEASURING ? t0 + duration : t + 0.1;
+            next = next > t && next < t + 0.1 ? next : t + 0.1;
+            timeout = (int)((next - t) * 1000) + 1;
+        }
+        int n = epoll_wait(ep, events, 256, timeout);
+        if (n < 0 && errno != EINTR)
+            fail("epoll_wait", errno);
+        if (n <= 0) {
+            if (polling && waiting_since < 0)
+                waiting_since = thread_cpu();
+            continue;
+        }
+        if (waiting_since >= 0) {      /* CPU time, not wall time: a preempted poller wasn't busy */
+            idle += thread_cpu() - waiting_since;
+            waiting_since = -1;
+        }
+        for (int i = 0; i < n; i++)
+            on_event(events[i].data.ptr, events[i].events);
+    }
+    double elapsed = t1 - t0, cpu = (cpu1 - cpu0) / elapsed, busy = cpu - (idle1 - idle0) / elapsed;
+    printf("{\"count\": %llu, \"elapsed\": %.6f, \"rate\": %.3f, \"cpu\": %.3f, \"busy\": %.3f, "
+           "\"polling\": %s, \"server_cpu\": %.3f}\n",
+           c1 - c0, elapsed, (double)(c1 - c0) / elapsed, cpu, busy > 0 ? busy : 0, polling ? "true" : "false",
+           (srv1 - srv0) / elapsed);
+    fflush(stdout);
+    free(conns);
+    return 0;
+}
