@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import pytest
 
 import wsio
-from tests.helpers import free_port, start_process, wait_for_line
+from tests.helpers import free_port, self_signed_cert, start_process, wait_for_line
+from wsio.sync.client import connect
 
 WSIO = shutil.which("wsio", path=os.path.dirname(sys.executable))
 
@@ -38,6 +41,14 @@ async def headers(websocket):
     """Send back the request's X-Tag headers, then close."""
     await websocket.send(", ".join(websocket.request.headers.get_all("X-Tag")))
     await websocket.close()
+
+
+async def worker_echo(websocket):
+    """Echo every message after the number of the worker process: "1:hello"."""
+    import os
+
+    async for message in websocket:
+        await websocket.send(f"{os.environ.get('WSIO_WORKER')}:{message}")
 '''
 
 
@@ -52,24 +63,39 @@ def run_client(*args: str, stdin: str = "hello\n", timeout: float = 30) -> subpr
 
 
 class Server:
-    """``wsio serve ...`` running in ``cwd``; ``uri`` is the first address it printed."""
+    """``wsio serve ...`` running in ``cwd``; ``uri`` is the first address it printed.
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    It runs in a session of its own: if it doesn't stop on SIGTERM, ``stop()``
+    kills its process group, workers included.
+    """
+
+    def __init__(self, args: list[str], cwd: Path, scheme: str = "ws", stderr: IO[str] | None = None) -> None:
         self.process = subprocess.Popen(
             [console_script(), "serve", *args],
             stdout=subprocess.PIPE,
+            stderr=stderr,
             text=True,
             cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
         )
-        self.first_line = wait_for_line(self.process, "listening on").strip()
-        match = re.fullmatch(r"listening on (ws://127\.0\.0\.1:(\d+)/)", self.first_line)
-        assert match is not None, self.first_line
+        try:
+            self.first_line = wait_for_line(self.process, "listening on").strip()
+            match = re.fullmatch(rf"listening on ({scheme}://127\.0\.0\.1:(\d+)/)", self.first_line)
+            assert match is not None, self.first_line
+        except BaseException:
+            self.stop()
+            raise
         self.uri = match.group(1)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(15)
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
 
 
 @pytest.fixture
@@ -162,6 +188,174 @@ def test_serve_needs_a_target() -> None:
     result = subprocess.run([sys.executable, "-m", "wsio", "serve"], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert "--echo PORT or module:handler" in result.stderr
+
+
+# -- wsio serve: TLS and logs ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for ``localhost``, and its key, made for this test."""
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    return self_signed_cert(str(directory), "localhost")
+
+
+def client_context(certfile: str) -> ssl.SSLContext:
+    """Verifies the server's certificate: it trusts ``certfile`` and nothing else."""
+    return ssl.create_default_context(cafile=certfile)
+
+
+def tls_exchange(uri: str, certfile: str, message: str) -> str:
+    """Connect to ``uri`` over TLS (the certificate names localhost, not 127.0.0.1), send, receive."""
+    with connect(uri, ssl=client_context(certfile), server_hostname="localhost", open_timeout=10) as websocket:
+        websocket.send(message)
+        reply = websocket.recv(timeout=10)
+    assert isinstance(reply, str)
+    return reply
+
+
+def run_serve(*args: str, cwd: Path, timeout: float = 30) -> tuple[int, str]:
+    """Run ``wsio serve ARGS``, which should exit by itself; its exit status and stderr.
+
+    If it is still running after ``timeout``, its process group (its own
+    session: workers included) is killed and the test fails.
+    """
+    process = subprocess.Popen(
+        [console_script(), "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    return process.returncode, stderr
+
+
+@pytest.mark.timeout(60)
+def test_serve_tls_serves_wss(tmp_path: Path, tls_files: tuple[str, str]) -> None:
+    certfile, keyfile = tls_files
+    server = Server(["--echo", "0", "--ssl-certfile", certfile, "--ssl-keyfile", keyfile], cwd=tmp_path, scheme="wss")
+    try:
+        assert server.first_line.startswith("listening on wss://127.0.0.1:")
+        assert tls_exchange(server.uri, certfile, "hello") == "hello"
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(90)
+def test_serve_tls_with_workers_each_worker_loads_the_certificate(app_dir: Path, tls_files: tuple[str, str]) -> None:
+    # --certfile (the alias) with one file that holds the certificate and its
+    # key. Every worker must serve TLS: connections go on until both answered.
+    certfile, keyfile = tls_files
+    combined = app_dir / "combined.pem"
+    combined.write_text(Path(certfile).read_text() + Path(keyfile).read_text())
+    server = Server(
+        ["handlers:worker_echo", "--port", "0", "--workers", "2", "--certfile", str(combined)], cwd=app_dir, scheme="wss"
+    )
+    try:
+        seen: set[str] = set()
+        for attempt in range(100):  # the kernel picks a worker by the client's port: 2**-99 to miss one
+            worker, _, echoed = tls_exchange(server.uri, certfile, f"hello {attempt}").partition(":")
+            assert echoed == f"hello {attempt}"
+            seen.add(worker)
+            if len(seen) == 2:
+                break
+        assert seen == {"0", "1"}
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "problem, workers, expected",
+    [
+        ("missing", 1, "can't read the TLS certificate file {certfile}: No such file or directory"),
+        ("missing", 2, "can't read the TLS certificate file {certfile}: No such file or directory"),
+        ("not a certificate", 1, "{certfile} is not a PEM certificate: no '-----BEGIN CERTIFICATE-----' line"),
+        ("another key", 2, "the private key in {keyfile} doesn't match the certificate in {certfile}"),
+    ],
+)
+def test_serve_tls_bad_files_fail_at_startup_in_one_line(
+    tmp_path: Path, tls_files: tuple[str, str], problem: str, workers: int, expected: str
+) -> None:
+    certfile, keyfile = tls_files
+    if problem == "missing":
+        certfile = str(tmp_path / "missing-cert.pem")
+    elif problem == "not a certificate":
+        certfile = str(tmp_path / "notes.txt")
+        Path(certfile).write_text("not a certificate\n")
+    else:
+        other = tmp_path / "other"
+        other.mkdir()
+        keyfile = self_signed_cert(str(other), "localhost")[1]
+    status, stderr = run_serve(
+        "--echo", "0", "--ssl-certfile", certfile, "--ssl-keyfile", keyfile, "--workers", str(workers), cwd=tmp_path
+    )
+    assert status == 1, stderr
+    assert stderr.splitlines() == ["wsio serve: " + expected.format(certfile=certfile, keyfile=keyfile)], stderr
+
+
+def test_serve_keyfile_without_certfile_is_a_usage_error(tmp_path: Path, tls_files: tuple[str, str]) -> None:
+    status, stderr = run_serve("--echo", "0", "--keyfile", tls_files[1], cwd=tmp_path)
+    assert status == 2
+    assert "--ssl-keyfile goes with --ssl-certfile" in stderr
+
+
+LOG_LINE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} %sINFO wsio\.server: 127\.0\.0\.1:\d+ connection open, path /"
+
+
+def exchange(uri: str, message: str = "hello") -> None:
+    with connect(uri, open_timeout=10) as websocket:
+        websocket.send(message)
+        assert websocket.recv(timeout=10) == message
+
+
+def wait_for_text(path: Path, pattern: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while re.search(pattern, path.read_text(), re.MULTILINE) is None:
+        assert time.monotonic() < deadline, f"no {pattern!r} within {timeout}s in:\n{path.read_text()}"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_serve_log_level_info_logs_connections_and_no_flag_logs_none(tmp_path: Path) -> None:
+    # Without --log-level: Python's default, nothing below WARNING.
+    quiet = tmp_path / "quiet.log"
+    with quiet.open("w") as stderr:
+        server = Server(["--echo", "0"], cwd=tmp_path, stderr=stderr)
+        try:
+            exchange(server.uri)
+        finally:
+            server.stop()
+    assert "connection open" not in quiet.read_text()
+    # With --log-level info: the INFO lines, with time, level and logger.
+    log = tmp_path / "info.log"
+    with log.open("w") as stderr:
+        server = Server(["--echo", "0", "--log-level", "info"], cwd=tmp_path, stderr=stderr)
+        try:
+            exchange(server.uri)
+            wait_for_text(log, "^" + LOG_LINE % "" + "$")
+        finally:
+            server.stop()
+
+
+@pytest.mark.timeout(90)
+def test_serve_log_level_reaches_the_workers(tmp_path: Path) -> None:
+    log = tmp_path / "info.log"
+    with log.open("w") as stderr:
+        server = Server(["--echo", "0", "--log-level", "INFO", "--workers", "2"], cwd=tmp_path, stderr=stderr)
+        try:
+            exchange(server.uri)
+            wait_for_text(log, "^" + LOG_LINE % r"worker-[01] " + "$")
+        finally:
+            server.stop()
 
 
 # -- the client -------------------------------------------------------------------------------------
@@ -281,7 +475,11 @@ def test_help_documents_the_defaults() -> None:
     text = " ".join(result.stdout.split())
     assert "(default: 2)" in text  # --eof-wait
     serve_help = subprocess.run([console_script(), "serve", "--help"], capture_output=True, text=True, timeout=20)
-    assert "cross-site WebSocket hijacking" in " ".join(serve_help.stdout.split())
+    serve_text = " ".join(serve_help.stdout.split())
+    assert "cross-site WebSocket hijacking" in serve_text
+    assert "--ssl-certfile PATH, --certfile PATH" in serve_text and "--ssl-keyfile PATH, --keyfile PATH" in serve_text
+    assert "(default: no TLS)" in serve_text and "or wss:// with --ssl-certfile" in serve_text
+    assert "critical, error, warning, info, debug" in serve_text and "(default: not set up" in serve_text
 
 
 # -- the documentation ------------------------------------------------------------------------------

@@ -7,11 +7,12 @@
     wsio --trace ws://localhost:8765      # also show the handshake and every frame on stderr
     wsio serve --echo 8765                # an echo server, for a quick test
     wsio serve app:handler --port 8765 --workers 4 --origin https://example.com
+    wsio serve app:handler --ssl-certfile cert.pem --ssl-keyfile key.pem --log-level info
 
 On exit the client prints the close code and why the connection closed, on
 stderr; received messages go to stdout. ``wsio serve`` prints one line per
-listening socket on stdout, ``listening on ws://127.0.0.1:8765/``, once it
-accepts connections.
+listening socket on stdout, ``listening on ws://127.0.0.1:8765/`` (``wss://``
+with a certificate), once it accepts connections; its logs go to stderr.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ PREVIEW_CHARS = 60
 #: contains one of SECRET_WORDS).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey")
+
+#: ``wsio serve --log-level``: the choices, and the format of the lines on stderr
+#: (workers of ``--workers N`` add ``worker-N`` after the time).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _version_text() -> str:
@@ -132,7 +138,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
             "TARGET is module:attribute, e.g. app:handler for 'async def handler(websocket)' in "
             "app.py; the module is looked for in --app-dir first. Once the server accepts "
             "connections, it prints one line per listening socket on stdout: "
-            "'listening on ws://127.0.0.1:8765/'."
+            "'listening on ws://127.0.0.1:8765/', or wss:// with --ssl-certfile. Logs and "
+            "errors go to stderr."
         ),
     )
     parser.add_argument("target", nargs="?", help="the handler to serve, as module:attribute")
@@ -154,6 +161,21 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-no-origin", action="store_true",
         help="with --origin, also accept handshakes without an Origin header (non-browser clients)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ssl-certfile", "--certfile", metavar="PATH",
+        help="serve wss://: the PEM file of the server's certificate (then the intermediate "
+        "ones), with its private key unless --ssl-keyfile gives it (default: no TLS)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ssl-keyfile", "--keyfile", metavar="PATH",
+        help="the PEM file of the certificate's private key, unencrypted (default: in --ssl-certfile)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=LOG_LEVELS, metavar="LEVEL",
+        help=f"log at LEVEL and above on stderr, with the time, level and logger: {', '.join(LOG_LEVELS)}; "
+        "info shows every connection opened, closed or refused (default: not set up: only Python's "
+        "bare warnings and errors)",
     )  # fmt: skip
     return parser
 
@@ -409,18 +431,18 @@ async def echo(websocket: Any) -> None:
         await websocket.send(message)
 
 
-def _ws_uri(address: Any) -> str:
+def _ws_uri(address: Any, scheme: str = "ws") -> str:
     host, port = address[0], address[1]
-    return f"ws://[{host}]:{port}/" if ":" in host else f"ws://{host}:{port}/"
+    return f"{scheme}://[{host}]:{port}/" if ":" in host else f"{scheme}://{host}:{port}/"
 
 
-def _announce(addresses: Sequence[Any]) -> None:
+def _announce(addresses: Sequence[Any], scheme: str = "ws") -> None:
     for address in dict.fromkeys(tuple(a[:2]) for a in addresses):
-        print(f"listening on {_ws_uri(address)}", flush=True)
+        print(f"listening on {_ws_uri(address, scheme)}", flush=True)
 
 
-def _announce_server(server: Any) -> None:
-    _announce([sock.getsockname() for sock in server.sockets])
+def _announce_server(server: Any, scheme: str = "ws") -> None:
+    _announce([sock.getsockname() for sock in server.sockets], scheme)
 
 
 def _load_target(target: str, app_dir: str) -> Any:
@@ -451,7 +473,7 @@ def _load_target(target: str, app_dir: str) -> Any:
 
 
 def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> int:
-    from .runner import _serve_app, run
+    from .runner import _serve_app, _tls_context, run
 
     if args.echo is not None:
         if args.target is not None:
@@ -467,9 +489,19 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
         serve_parser.error(f"--workers must be 1 or more, not {args.workers}")
     if args.allow_no_origin and not args.origin:
         serve_parser.error("--allow-no-origin goes with --origin")
+    if args.ssl_keyfile is not None and args.ssl_certfile is None:
+        serve_parser.error("--ssl-keyfile goes with --ssl-certfile")
+    if args.log_level is not None:
+        # On the root logger: run() hands its level on to the workers.
+        logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     options: dict[str, Any] = {}
     if args.origin:
         options["origins"] = [*args.origin, *([None] if args.allow_no_origin else [])]
+    scheme = "ws" if args.ssl_certfile is None else "wss"
+    if args.ssl_certfile is not None and args.workers == 1:
+        # A bad file fails here, before the import; with workers, run() loads
+        # the files in this process first, then in each worker.
+        options["ssl"] = _tls_context(args.ssl_certfile, args.ssl_keyfile)
 
     # The console script, unlike "python -m", doesn't put the current
     # directory on sys.path. Spawned workers inherit sys.path.
@@ -480,16 +512,19 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
 
     if args.workers == 1:
         try:
-            asyncio.run(_serve_app(handler, args.host, port, options, _announce_server))
+            asyncio.run(_serve_app(handler, args.host, port, options, lambda server: _announce_server(server, scheme)))
         except KeyboardInterrupt:
             pass
         return 0
 
     def ready(bound_port: int, _pids: list[int]) -> None:
         infos = socket.getaddrinfo(args.host or None, bound_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        _announce([info[4] for info in infos])
+        _announce([info[4] for info in infos], scheme)
 
-    run(target, args.host, port, workers=args.workers, on_ready=ready, **options)
+    run(
+        target, args.host, port, workers=args.workers, on_ready=ready,
+        ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, **options,
+    )  # fmt: skip
     return 0
 
 
@@ -500,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_parser = build_serve_parser()
         try:
             return _serve(serve_parser.parse_args(argv[1:]), serve_parser)
-        except OSError as exc:  # the port is taken, the host doesn't resolve...
+        except OSError as exc:  # the port is taken, the host doesn't resolve, a bad certificate file...
             print(f"wsio serve: {exc}", file=sys.stderr)
             return 1
     args = build_parser().parse_args(argv)

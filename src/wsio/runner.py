@@ -28,8 +28,10 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
+import re
 import signal
 import socket
+import ssl
 import time
 from collections import deque
 from typing import Any, Callable
@@ -52,6 +54,71 @@ MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
 RESTART_BACKOFF = 0.1
 RESTART_BACKOFF_MAX = 10.0
+
+
+#: What a worker needs to build its own TLS context: the certificate file, the
+#: key file (``None``: in the certificate file) and the key's password. An
+#: :class:`ssl.SSLContext` can't be pickled to a spawned worker; paths can.
+TLSFiles = tuple[str, str | None, str | bytes | None]
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----")
+_PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_PEM_ENCRYPTED = re.compile(rb"-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED")
+
+
+def _read_pem(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        # The same class (FileNotFoundError, PermissionError...), a message without "[Errno 2]".
+        raise type(exc)(f"can't read the TLS {what} file {path}: {exc.strerror or exc}") from None
+
+
+def _bad_tls(message: str) -> ssl.SSLError:
+    return ssl.SSLError(ssl.SSL_ERROR_SSL, message)  # with two arguments, str() is the message alone
+
+
+class _NoPassword(Exception):
+    """Raised instead of OpenSSL's prompt on the terminal for the password of an encrypted key."""
+
+
+def _no_password() -> str:
+    raise _NoPassword
+
+
+def _tls_context(certfile: str, keyfile: str | None = None, password: str | bytes | None = None) -> ssl.SSLContext:
+    """A server :class:`ssl.SSLContext` with the certificate chain of ``certfile`` and its key.
+
+    ``keyfile`` ``None``: the key is in ``certfile``. A file that can't be read
+    raises :exc:`OSError`; one that isn't PEM, a key that doesn't match the
+    certificate, an encrypted key without ``password`` (OpenSSL would prompt
+    on the terminal) or with a wrong one raise :exc:`ssl.SSLError`; each with a
+    one-line message that names the file.
+    """
+    cert_pem = _read_pem(certfile, "certificate")
+    key_path = certfile if keyfile is None else keyfile
+    key_pem = cert_pem if keyfile is None else _read_pem(keyfile, "key")
+    if not _PEM_CERTIFICATE.search(cert_pem):
+        raise _bad_tls(f"{certfile} is not a PEM certificate: no '-----BEGIN CERTIFICATE-----' line")
+    if not _PEM_PRIVATE_KEY.search(key_pem):
+        if keyfile is None:
+            raise _bad_tls(f"{certfile} holds no private key ('-----BEGIN PRIVATE KEY-----') and no key file was given")
+        raise _bad_tls(f"{keyfile} is not a PEM private key: no '-----BEGIN PRIVATE KEY-----' line")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, _no_password if password is None else password)
+    except _NoPassword:
+        raise _bad_tls(f"the private key in {key_path} is encrypted, and no password was given") from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise _bad_tls(f"the private key in {key_path} doesn't match the certificate in {certfile}") from None
+        if password is not None and _PEM_ENCRYPTED.search(key_pem):
+            raise _bad_tls(f"can't decrypt the private key in {key_path}: wrong password?") from None
+        raise _bad_tls(f"can't load the TLS certificate {certfile} with the key in {key_path}: {exc}") from None
+    except OSError as exc:  # a file changed or vanished since it was read
+        raise type(exc)(f"can't read the TLS certificate {certfile} or its key {key_path}: {exc.strerror or exc}") from None
+    return context
 
 
 def _resolve(target: Any) -> Any:
@@ -114,14 +181,21 @@ def _worker_main(
     ready: Any,
     index: int,
     log_level: int | None,
+    tls: TLSFiles | None = None,
 ) -> None:
-    """The body of a worker process; ``ready`` is the write end of a pipe, for its PID once it listens."""
+    """The body of a worker process; ``ready`` is the write end of a pipe, for its PID once it listens.
+
+    ``tls``: the files of the TLS certificate, loaded here into this worker's
+    own context (contexts can't be pickled).
+    """
     os.environ["WSIO_WORKER"] = str(index)
     if log_level is not None:
         logging.basicConfig(level=log_level, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s")
     # SIGINT may arrive (Ctrl-C reaches the whole process group) before the
     # event loop handles it; the worker then just exits.
     try:
+        if tls is not None:
+            serve_options = {**serve_options, "ssl": _tls_context(*tls)}
         app = _resolve(target)
         asyncio.run(_serve_app(app, host, port, serve_options, lambda _server: _report_ready(ready)))
     except KeyboardInterrupt:
@@ -216,6 +290,9 @@ def run(
     max_restarts: int = MAX_RESTARTS,
     restart_window: float = RESTART_WINDOW,
     restart_backoff: float = RESTART_BACKOFF,
+    ssl_certfile: str | os.PathLike[str] | None = None,
+    ssl_keyfile: str | os.PathLike[str] | None = None,
+    ssl_keyfile_password: str | bytes | None = None,
     **serve_options: Any,
 ) -> None:
     """Serve ``handler_or_app`` on ``host``:``port`` in ``workers`` processes, until SIGTERM or SIGINT.
@@ -253,8 +330,22 @@ def run(
         restart_backoff: seconds between a worker's death and the start of its
             replacement (default 0.1), doubled for each further death of that
             worker number within ``restart_window``, at most 10 s.
+        ssl_certfile: serve ``wss://``: the path of a PEM file with the
+            server's certificate, followed by the intermediate certificates
+            (default ``None``: no TLS). Each worker loads it into its own
+            :class:`ssl.SSLContext` (``PROTOCOL_TLS_SERVER``); this process
+            loads it first, so that a missing or bad file raises
+            :exc:`OSError` (:exc:`ssl.SSLError` for a bad one) here, at once,
+            with a message that names it.
+        ssl_keyfile: the path of the PEM private key (default ``None``: it is
+            in ``ssl_certfile``).
+        ssl_keyfile_password: the password of an encrypted key (default
+            ``None``: the key is not encrypted), pickled to each worker.
         serve_options: passed to :func:`wsio.serve` in each worker (picklable
-            values when ``workers > 1``).
+            values when ``workers > 1``). ``ssl=`` takes an
+            :class:`ssl.SSLContext` with ``workers=1`` only: a context can't be
+            sent to worker processes, so ``workers > 1`` raises
+            :exc:`TypeError`; give ``ssl_certfile=`` instead.
 
     SIGTERM or SIGINT (Ctrl-C) stops the server: each worker stops accepting,
     closes its connections with 1001 (going away), runs ``shutdown()`` and
@@ -275,6 +366,25 @@ def run(
         raise ValueError(f"workers must be >= 1, not {workers}")
     if max_restarts < 0:
         raise ValueError(f"max_restarts must be >= 0, not {max_restarts}")
+    tls: TLSFiles | None = None
+    if ssl_certfile is not None:
+        if serve_options.get("ssl") is not None:
+            raise ValueError("give ssl= (a context) or ssl_certfile= (a file), not both")
+        tls = (os.fspath(ssl_certfile), None if ssl_keyfile is None else os.fspath(ssl_keyfile), ssl_keyfile_password)
+    elif ssl_keyfile is not None or ssl_keyfile_password is not None:
+        raise ValueError("ssl_keyfile= and ssl_keyfile_password= go with ssl_certfile=")
+    if workers > 1 and serve_options.get("ssl") is not None:
+        raise TypeError(
+            f"ssl={serve_options['ssl']!r} can't be sent to worker processes (an SSLContext can't be pickled): "
+            f"with workers > 1, pass ssl_certfile= (and ssl_keyfile=) instead, and each worker loads the certificate"
+        )
+    if tls is not None:
+        # Loaded here first, so that a bad file fails once, now, not in every worker.
+        loaded = _tls_context(*tls)
+        if workers == 1:
+            serve_options["ssl"] = loaded
+        else:  # resolved now: a worker restarted later loads the same files wherever this process is then
+            tls = (os.path.abspath(tls[0]), None if tls[1] is None else os.path.abspath(tls[1]), tls[2])
     if shutdown_timeout is None:
         close_timeout = serve_options.get("close_timeout", 10)
         shutdown_timeout = (close_timeout or 10) + 5
@@ -317,7 +427,7 @@ def run(
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker_main,
-            args=(handler_or_app, host, port, options, writer, slot.index, log_level),
+            args=(handler_or_app, host, port, options, writer, slot.index, log_level, tls),
             name=f"wsio-worker-{slot.index}",
         )
         process.start()

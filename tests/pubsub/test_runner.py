@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import time
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 import wsio
+from tests.helpers import self_signed_cert
 
 from .processes import ROOT
 from .redis_server import free_port
@@ -244,3 +247,40 @@ def test_workers_must_import_the_handler() -> None:
         wsio.run("tests.pubsub.app:echo", workers=0)
     with pytest.raises(ValueError, match="max_restarts"):
         wsio.run("tests.pubsub.app:echo", workers=2, max_restarts=-1)
+
+
+@pytest.mark.async_timeout(40)
+async def test_ssl_certfile_serves_wss(tmp_path: Any) -> None:
+    # workers=1: run() loads the files into the context it serves with.
+    certfile, keyfile = self_signed_cert(str(tmp_path), "localhost")
+    port = free_port()
+    process, pids = await start_run(port, 1, ssl_certfile=certfile, ssl_keyfile=keyfile)
+    try:
+        context = ssl.create_default_context(cafile=certfile)
+        client = await wsio.connect(f"wss://127.0.0.1:{port}/", ssl=context, server_hostname="localhost", open_timeout=5)
+        try:
+            assert await echo_pid(client) == pids[0]
+        finally:
+            await client.close()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+
+
+def test_tls_with_workers_takes_files_not_a_context(tmp_path: Any) -> None:
+    # Each mistake raises before any worker starts.
+    certfile, keyfile = self_signed_cert(str(tmp_path), "localhost")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    with pytest.raises(TypeError, match=r"with workers > 1, pass ssl_certfile= \(and ssl_keyfile=\) instead"):
+        wsio.run("tests.pubsub.app:echo", "127.0.0.1", free_port(), workers=2, ssl=context, max_restarts=0)
+    missing = str(tmp_path / "missing.pem")
+    with pytest.raises(FileNotFoundError, match=f"^can't read the TLS certificate file {re.escape(missing)}: "):
+        wsio.run("tests.pubsub.app:echo", "127.0.0.1", free_port(), workers=2, ssl_certfile=missing, max_restarts=0)
+    with pytest.raises(ValueError, match="not both"):
+        wsio.run("tests.pubsub.app:echo", "127.0.0.1", free_port(), ssl=context, ssl_certfile=certfile)
+    with pytest.raises(ValueError, match="go with ssl_certfile="):
+        wsio.run("tests.pubsub.app:echo", "127.0.0.1", free_port(), ssl_keyfile=keyfile)
+    assert multiprocessing.active_children() == []
