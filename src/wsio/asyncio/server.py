@@ -157,6 +157,12 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
 
     def _answer_request(self, request: Request) -> None:
         """Answer the handshake request: here and now when no hook awaits (the usual case), else in a task."""
+        server = self.server
+        if server.process_request is None and server.process_response is None and self.process_request is None:
+            # No hook: accept() is the whole answer (it never raises), without the steps' generator.
+            if self._send_response(self.protocol.accept(request)):  # type: ignore[attr-defined]
+                self._after_open()
+            return
         steps = self._handshake_steps(request)
         try:
             step = until_awaitable(steps, steps.send, None)
@@ -190,8 +196,9 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
 
     def _after_open(self) -> None:
         self._opened()
-        # Frames the client sent right behind its request.
-        self.data_received(b"")
+        if self.protocol.buffered:
+            # Frames the client sent right behind its request.
+            self.data_received(b"")
 
     def _send_response(self, response: Response) -> bool:
         """Send the handshake's response; return whether the connection is open."""
