@@ -195,12 +195,20 @@ def _reads_inline(cls: type) -> bool:
 
     The class that defines the data_received() found says so with
     ``_open_reads_inline = True``; a subclass that overrides it doesn't, and
-    gets every read through it.
+    gets every read through it. Asked once per connection, answered once per class.
     """
-    for klass in cls.__mro__:
-        if "data_received" in vars(klass):
-            return bool(vars(klass).get("_open_reads_inline", False))
-    return False
+    inline = _inline_by_class.get(cls)
+    if inline is None:
+        inline = False
+        for klass in cls.__mro__:
+            if "data_received" in vars(klass):
+                inline = bool(vars(klass).get("_open_reads_inline", False))
+                break
+        _inline_by_class[cls] = inline
+    return inline
+
+
+_inline_by_class: dict[type, bool] = {}
 
 
 class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
