@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from typing import IO
+from pathlib import Path
+from typing import IO, Callable, Iterator
 
 import pytest
 
@@ -57,6 +60,31 @@ def wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float = 
 
 
 __all__ = ["free_port", "start_process", "wait_for_line", "ROOT", "sys"]
+
+
+@contextlib.contextmanager
+def logged_server(args: list[str], ready: Callable[[str], str | None], cwd: str | Path, timeout: float = 30) -> Iterator[str]:
+    """Run ``python *args`` (a server) with its output in a file until ``ready(output)`` returns
+    something, and yield that (its address, say). On the way out the server must still run and
+    have logged no traceback; it is then ended (SIGTERM, by its own Popen handle) and waited for.
+
+    A file, not a pipe: a server that logs each connection never blocks on a full pipe.
+    """
+    log = tempfile.NamedTemporaryFile(prefix="wsio-server-", suffix=".log", delete=False)
+    process = subprocess.Popen([sys.executable, *args], stdout=log, stderr=log, cwd=cwd)
+    try:
+        deadline = time.monotonic() + timeout
+        while (found := ready(Path(log.name).read_text())) is None:
+            assert process.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
+            time.sleep(0.05)
+        yield found
+        assert process.poll() is None, "the server died"
+        assert "Traceback" not in Path(log.name).read_text(), Path(log.name).read_text()[-3000:]
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+        os.unlink(log.name)
 
 
 def pump(source: socket.socket, target: socket.socket) -> None:

@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,6 +26,7 @@ import fastapi  # noqa: F401  (the test extra has it and uvicorn: missing, these
 import uvicorn  # noqa: F401
 
 from tests.browser.chromium import REPORTS, launch_chromium  # noqa: E402
+from tests.helpers import logged_server  # noqa: E402
 from wsio.asyncio.client import ClientConnection, connect  # noqa: E402
 from wsio.exceptions import InvalidStatus  # noqa: E402
 
@@ -37,25 +37,16 @@ COMMAND = [
 ]  # fmt: skip
 
 
+def _running(output: str) -> str | None:
+    found = re.search(r"running on http://127\.0\.0\.1:(\d+)", output)
+    return None if found is None else f"http://127.0.0.1:{found.group(1)}"
+
+
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
     """The example under uvicorn in a subprocess; yields ``http://127.0.0.1:PORT``."""
-    # uvicorn logs each connection: to a file, so that a full pipe never blocks it.
-    log = tempfile.NamedTemporaryFile(prefix="wsio-fastapi-", suffix=".log", delete=False)
-    process = subprocess.Popen([sys.executable, *COMMAND], stdout=log, stderr=log, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"running on http://127\.0\.0\.1:(\d+)", Path(log.name).read_text())):
-            assert process.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{found.group(1)}"
-        assert process.poll() is None, "uvicorn died"
-        assert "Traceback" not in Path(log.name).read_text(), Path(log.name).read_text()[-3000:]
-    finally:
-        process.terminate()  # this module's own child, by its Popen handle
-        process.wait(10)
-        log.close()
-        os.unlink(log.name)
+    with logged_server(COMMAND, _running, cwd=ROOT) as address:
+        yield address
 
 
 def ws(base: str) -> str:

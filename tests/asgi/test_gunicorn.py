@@ -8,12 +8,7 @@ its own "joined" line was served by wsio.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +18,7 @@ import gunicorn  # noqa: F401  (the test extra has it and uvicorn-worker: missin
 import uvicorn_worker  # noqa: F401
 
 import wsio.asgi
+from tests.helpers import logged_server
 from wsio.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,29 +28,19 @@ COMMAND = [
 ]  # fmt: skip
 
 
+def _listening(output: str) -> str | None:
+    # gunicorn says where it listens, then each worker says it booted: both workers.
+    found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", output)
+    if found is None or output.count("Application startup complete") < 2:
+        return None
+    return f"ws://127.0.0.1:{found.group(1)}"
+
+
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
     """The example under gunicorn in a subprocess; yields ``ws://127.0.0.1:PORT``."""
-    log = tempfile.NamedTemporaryFile(prefix="wsio-gunicorn-", suffix=".log", delete=False)
-    process = subprocess.Popen([sys.executable, *COMMAND], stdout=log, stderr=log, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        # gunicorn says where it listens, then each worker says it booted; wait for both workers.
-        while True:
-            text = Path(log.name).read_text()
-            found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-            if found and text.count("Application startup complete") >= 2:
-                break
-            assert process.poll() is None and time.monotonic() < deadline, text
-            time.sleep(0.05)
-        yield f"ws://127.0.0.1:{found.group(1)}"
-        assert process.poll() is None, "gunicorn died"
-        assert "Traceback" not in Path(log.name).read_text(), Path(log.name).read_text()[-3000:]
-    finally:
-        process.terminate()  # this module's own child, by its Popen handle: SIGTERM, gunicorn's graceful stop
-        process.wait(15)
-        log.close()
-        os.unlink(log.name)
+    with logged_server(COMMAND, _listening, cwd=ROOT) as address:
+        yield address
 
 
 def test_the_worker_is_uvicorn_s_with_wsio_as_websocket_engine() -> None:
