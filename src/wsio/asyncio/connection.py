@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 import warnings
-from asyncio.selector_events import _SelectorSocketTransport  # type: ignore[attr-defined]  # private: see _after_closed()
 from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, cast
 
 from ..exceptions import (
@@ -649,10 +648,6 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             waiter.set_result(None)
         if protocol.should_close_transport():
             transport.close()
-            if type(transport) is _SelectorSocketTransport and not transport.get_write_buffer_size():
-                # asyncio's plain TCP transport with nothing left to write ends now
-                # (connection_lost() is already scheduled): no close_timeout to arm.
-                return
         else:
             if protocol.should_send_eof() and transport.can_write_eof():
                 transport.write_eof()  # after what it holds: the close frame

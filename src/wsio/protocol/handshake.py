@@ -194,7 +194,7 @@ ExtraHeaders = Union[HeadersLike, Callable[[str, Headers], Optional[HeadersLike]
 
 def _single(headers: Headers, name: str, status: int = 400) -> str:
     """Return the only value of ``name``; a missing or repeated header is an error."""
-    values = headers._dict.get(name.lower())  # get_all() without its copy: a few of these per handshake
+    values = headers.get_all(name)
     if not values:
         raise InvalidHeader(name, None, status)
     if len(values) > 1:
@@ -206,7 +206,7 @@ def _single(headers: Headers, name: str, status: int = 400) -> str:
 
 def _combined(headers: Headers, name: str) -> str | None:
     """Join repeated header lines (RFC 7230 3.2.2); None if absent."""
-    values = headers._dict.get(name.lower())
+    values = headers.get_all(name)
     return ", ".join(values) if values else None
 
 
@@ -246,7 +246,7 @@ def validate_request(request: Request) -> str:
         # RFC 6455 4.1: a base64-encoded 16-byte nonce, nothing else.
         raise InvalidHeaderValue("Sec-WebSocket-Key", key)
 
-    versions = headers._dict.get("sec-websocket-version")
+    versions = headers.get_all("Sec-WebSocket-Version")
     if versions != ["13"]:
         # RFC 6455 4.2.2: answer 426 with the versions we support.
         raise InvalidHeaderValue("Sec-WebSocket-Version", ", ".join(versions) if versions else None, status=426)
