@@ -2041,11 +2041,12 @@ hold(speedups_state *st, PyObject *self, PyObject *frame)
             how = 2;
         }
         else if (held == Py_None) {
+            int queued = 0;  /* frames wait behind a large payload: the method queues this one too */
             if ((backlog = get_field(st, self, F_BACKLOG)) == NULL ||
-                (backlog != Py_None && (how = PyObject_IsTrue(backlog)) < 0)) {
+                (backlog != Py_None && (queued = PyObject_IsTrue(backlog)) < 0)) {
                 goto done;
             }
-            how = how ? 0 : 1;
+            how = queued ? 0 : 1;
         }
     }
     if (how == 0) {
