@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+import os
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 
 import wsio
+import wsio.asyncio.connection as connection_module
 from wsio.protocol.frames import LARGE_PAYLOAD
 
 SIZE = 8 << 20  # more than loopback's socket buffers take from a peer that doesn't read
@@ -44,7 +46,10 @@ async def not_reading() -> AsyncIterator[tuple[wsio.ServerConnection, wsio.Clien
 
 
 def recording_writes(ws: wsio.ServerConnection) -> list[Any]:
-    """What ws hands its transport from now on."""
+    """What ws hands its transport from now on: every frame, large ones
+    included (they aren't written to the socket directly: see
+    test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_transport)."""
+    ws._fd = -1
     writes: list[Any] = []
     write = ws.transport.write
 
@@ -181,3 +186,77 @@ async def test_a_large_masked_payload_still_waiting_goes_out_whole_before_the_cl
         assert raised.value.rcvd is not None and raised.value.rcvd.code == 1011
         with pytest.raises(wsio.ConnectionClosed):
             await sending
+
+
+@contextlib.contextmanager
+def recording_direct_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[tuple[Any, ...], int]]]:
+    """The buffers of every direct write to a socket, each with what the socket took."""
+    calls: list[tuple[tuple[Any, ...], int]] = []
+    writev = os.writev
+
+    def recording_writev(fd: int, buffers: Any) -> int:
+        sent = writev(fd, buffers)
+        calls.append((tuple(buffers), sent))
+        return sent
+
+    monkeypatch.setattr(connection_module.os, "writev", recording_writev)
+    yield calls
+
+
+async def test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One system call for the header and as much of the payload as the socket
+    # takes (loopback takes a few MiB from a peer that doesn't read); the rest
+    # through the transport as views of the caller's bytes, nothing copied.
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with not_reading() as (ws, client):
+        writes = recording_writes(ws)
+        ws._fd = connection_module._direct_fd(ws.transport)  # recording_writes() turned it off
+        with recording_direct_writes(monkeypatch) as direct:
+            await ws.send(payload)
+            await ws.send("after")
+        [((header, written), sent)] = direct
+        assert len(header) == 10 and written is payload
+        assert 10 < sent < SIZE  # the socket took part of it, not all: the rest is the transport's
+        assert all(type(piece) is memoryview and piece.obj is payload for piece in writes[:-1])
+        assert sum(map(len, writes[:-1])) == SIZE + 10 - sent
+        client.transport.resume_reading()
+        assert await client.recv() == payload
+        assert await client.recv() == "after"
+
+
+async def test_a_client_masks_up_to_a_megabyte_for_a_direct_write_and_the_rest_as_it_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with server_not_reading(NO_WAITING) as (ws, client):
+        with recording_direct_writes(monkeypatch) as direct:
+            writes = recording_writes(client)  # type: ignore[arg-type]
+            client._fd = connection_module._direct_fd(client.transport)
+            await client.send(payload)
+        [((header, masked), sent)] = direct
+        assert len(header) == 14 and header[1] & 0x80 and len(masked) == 1 << 20
+        assert all(type(piece) is not bytes or len(piece) <= 262144 for piece in writes)
+        assert sum(map(len, writes)) == SIZE + 14 - sent
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload
+
+
+@pytest.mark.parametrize("error", [BlockingIOError, BrokenPipeError])
+async def test_a_direct_write_that_fails_leaves_the_frame_to_the_transport(
+    monkeypatch: pytest.MonkeyPatch, error: type[OSError]
+) -> None:
+    # Full: the transport waits for room as usual. Broken: the transport's own
+    # write meets the error (here it doesn't, the socket is fine) and reports it.
+    def failing_writev(fd: int, buffers: Any) -> int:
+        raise error()
+
+    payload = bytes(range(256)) * (LARGE_PAYLOAD // 256)
+    async with not_reading() as (ws, client):
+        monkeypatch.setattr(connection_module.os, "writev", failing_writev)
+        await ws.send(payload)
+        await ws.send(bytearray(payload))
+        client.transport.resume_reading()
+        assert await client.recv() == payload
+        assert await client.recv() == payload

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import threading
 import time
 import warnings
@@ -36,6 +37,24 @@ __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
+# A client's large payload written straight to the socket is masked this much at a time: see _write_direct().
+_DIRECT_MASK = 4 * _WRITE_SLICE
+
+# asyncio's transport for a plain TCP socket on its selector loops (not exported: None if a
+# Python renames it, and large frames then go through the transport like everything else).
+_PLAIN_SOCKET_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None) if hasattr(os, "writev") else None
+
+
+def _direct_fd(transport: asyncio.BaseTransport) -> int:
+    """The socket a large frame may be written to without the transport (see ``_write_direct()``), or -1.
+
+    Only for asyncio's own plain TCP transport, by its exact class: TLS,
+    uvloop's transports, HTTP/2 streams and subclasses all go through ``write()``.
+    """
+    if _PLAIN_SOCKET_TRANSPORT is None or type(transport) is not _PLAIN_SOCKET_TRANSPORT:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else sock.fileno()
 
 
 #: A transport's extra info: true when the transport itself stops reading a peer
@@ -254,7 +273,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_finished", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size", "_backlog", "_inline_reads",
+        "_held", "_held_size", "_backlog", "_inline_reads", "_fd",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -309,6 +328,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._lost_exc: BaseException | None = None
         self._why = ""
         self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
+        self._fd = -1  # set by connection_made()
 
     @property
     def closed(self) -> bool:
@@ -338,6 +358,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(self.write_limit)  # type: ignore[attr-defined]
+        self._fd = _direct_fd(transport)
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
 
@@ -543,6 +564,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         masked as they go."""
         if self._held:
             self._flush_held()
+        if self._fd >= 0 and len(parts) == 2 and not self._backlog:
+            parts = self._write_direct(parts)
         for part in parts:
             if isinstance(part, MaskedPayload):
                 self._write_large(part)
@@ -553,6 +576,45 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
                 self._write_large(part)
             else:
                 self._transport_write(part)  # type: ignore[arg-type]
+
+    def _write_direct(
+        self, parts: tuple[bytes | bytearray | memoryview | MaskedPayload, ...]
+    ) -> tuple[bytes | bytearray | memoryview | MaskedPayload, ...]:
+        """Write a header and its unmasked payload to the socket in one system call; return what it didn't take.
+
+        asyncio's transport (before Python 3.12) has no gathering write: the
+        header and the payload's slices were five sends per megabyte, and the
+        peer woke up for each. With nothing in the transport's buffer, bytes
+        written to its socket go out in order; the rest goes through the
+        transport as usual. A mutable payload's rest is copied then (see
+        :func:`_frozen`), not before: the kernel copied what it took.
+        """
+        header, payload = parts
+        transport = self.transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            return parts
+        rest: tuple[MaskedPayload, ...] = ()
+        if isinstance(payload, MaskedPayload):
+            # A client's: up to a megabyte masked now, the rest as the transport drains.
+            rest = (payload,)
+            payload = payload.take(_DIRECT_MASK)
+            if not len(rest[0]):
+                rest = ()
+        elif not (type(payload) is bytes or type(payload) is bytearray or (type(payload) is memoryview and payload.c_contiguous)):
+            return parts
+        try:
+            sent = os.writev(self._fd, (header, payload))  # type: ignore[arg-type]
+        except OSError:
+            # Full (the transport waits for room), or broken: the transport's
+            # write() meets the same error and reports it as it always does.
+            return (header, payload, *rest)
+        if sent < len(header):
+            return (header[sent:], payload, *rest)  # type: ignore[index]
+        sent -= len(header)
+        if sent == len(payload):
+            return rest
+        view = payload if type(payload) is memoryview else memoryview(payload)
+        return (view.cast("B")[sent:] if view.format != "B" or view.ndim != 1 else view[sent:], *rest)
 
     def _write_large(self, payload: bytes | memoryview | MaskedPayload) -> None:
         """Write a large payload a slice at a time, the rest when the transport asks for more.
