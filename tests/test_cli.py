@@ -22,6 +22,7 @@ import pytest
 
 import wsio
 from tests.helpers import free_port, self_signed_cert, start_process, wait_for_line
+from wsio.__main__ import KEYFILE_PASSWORD_ENV
 from wsio.sync.client import connect
 
 WSIO = shutil.which("wsio", path=os.path.dirname(sys.executable))
@@ -69,14 +70,16 @@ class Server:
     kills its process group, workers included.
     """
 
-    def __init__(self, args: list[str], cwd: Path, scheme: str = "ws", stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, scheme: str = "ws", stderr: IO[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.process = subprocess.Popen(
             [console_script(), "serve", *args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
             cwd=cwd,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             start_new_session=True,
         )
         try:
@@ -227,6 +230,7 @@ def run_serve(*args: str, cwd: Path, timeout: float = 30) -> tuple[int, str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
+        env={name: value for name, value in os.environ.items() if name != KEYFILE_PASSWORD_ENV},
         start_new_session=True,
     )
     try:
@@ -300,6 +304,55 @@ def test_serve_tls_bad_files_fail_at_startup_in_one_line(
     )
     assert status == 1, stderr
     assert stderr.splitlines() == ["wsio serve: " + expected.format(certfile=certfile, keyfile=keyfile)], stderr
+
+
+def encrypted_copy(keyfile: str, password: str, directory: Path) -> str:
+    """``keyfile``'s key in a new PEM file, encrypted with ``password``."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(Path(keyfile).read_bytes(), None)
+    path = directory / "encrypted-key.pem"
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    return str(path)
+
+
+@pytest.mark.parametrize("given_by", ["flag", "environment"])
+def test_serve_tls_with_an_encrypted_key_and_its_password(tmp_path: Path, tls_files: tuple[str, str], given_by: str) -> None:
+    certfile, keyfile = tls_files
+    args = ["--echo", "0", "--ssl-certfile", certfile, "--ssl-keyfile", encrypted_copy(keyfile, "s3cret", tmp_path)]
+    env = {}
+    if given_by == "flag":
+        args += ["--ssl-keyfile-password", "s3cret"]
+    else:
+        env[KEYFILE_PASSWORD_ENV] = "s3cret"
+    server = Server(args, cwd=tmp_path, scheme="wss", env=env)
+    try:
+        assert tls_exchange(server.uri, certfile, "hello") == "hello"
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_tls_with_a_wrong_password_fails_in_one_line_that_does_not_show_it(
+    tmp_path: Path, tls_files: tuple[str, str], workers: int
+) -> None:
+    certfile, keyfile = tls_files
+    encrypted = encrypted_copy(keyfile, "s3cret", tmp_path)
+    status, stderr = run_serve(
+        "--echo", "0", "--ssl-certfile", certfile, "--ssl-keyfile", encrypted, "--ssl-keyfile-password", "wrong-guess",
+        "--workers", str(workers), cwd=tmp_path,
+    )  # fmt: skip
+    assert status == 1, stderr
+    assert stderr.splitlines() == [f"wsio serve: can't decrypt the private key in {encrypted}: wrong password?"], stderr
+
+
+def test_serve_password_without_certfile_is_a_usage_error(tmp_path: Path) -> None:
+    status, stderr = run_serve("--echo", "0", "--ssl-keyfile-password", "s3cret", cwd=tmp_path)
+    assert status == 2
+    assert f"--ssl-keyfile-password ({KEYFILE_PASSWORD_ENV}) goes with --ssl-certfile" in stderr
+    assert "s3cret" not in stderr
 
 
 def test_serve_keyfile_without_certfile_is_a_usage_error(tmp_path: Path, tls_files: tuple[str, str]) -> None:

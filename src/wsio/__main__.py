@@ -50,6 +50,8 @@ SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey")
 #: (workers of ``--workers N`` add ``worker-N`` after the time).
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Where `wsio serve` finds an encrypted key's password unless --ssl-keyfile-password gives it.
+KEYFILE_PASSWORD_ENV = "WSIO_SSL_KEYFILE_PASSWORD"
 
 
 def _version_text() -> str:
@@ -169,7 +171,12 @@ def build_serve_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--ssl-keyfile", "--keyfile", metavar="PATH",
-        help="the PEM file of the certificate's private key, unencrypted (default: in --ssl-certfile)",
+        help="the PEM file of the certificate's private key (default: in --ssl-certfile)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ssl-keyfile-password", metavar="PASSWORD", default=os.environ.get(KEYFILE_PASSWORD_ENV) or None,
+        help="the password of an encrypted private key; other users may see a command line, so "
+        f"prefer the {KEYFILE_PASSWORD_ENV} environment variable (default: that variable if set and not empty)",
     )  # fmt: skip
     parser.add_argument(
         "--log-level", type=str.lower, choices=LOG_LEVELS, metavar="LEVEL",
@@ -491,6 +498,9 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
         serve_parser.error("--allow-no-origin goes with --origin")
     if args.ssl_keyfile is not None and args.ssl_certfile is None:
         serve_parser.error("--ssl-keyfile goes with --ssl-certfile")
+    password = args.ssl_keyfile_password
+    if password is not None and args.ssl_certfile is None:
+        serve_parser.error(f"--ssl-keyfile-password ({KEYFILE_PASSWORD_ENV}) goes with --ssl-certfile")
     if args.log_level is not None:
         # On the root logger: run() hands its level on to the workers.
         logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
@@ -501,7 +511,7 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
     if args.ssl_certfile is not None and args.workers == 1:
         # A bad file fails here, before the import; with workers, run() loads
         # the files in this process first, then in each worker.
-        options["ssl"] = _tls_context(args.ssl_certfile, args.ssl_keyfile)
+        options["ssl"] = _tls_context(args.ssl_certfile, args.ssl_keyfile, password)
 
     # The console script, unlike "python -m", doesn't put the current
     # directory on sys.path. Spawned workers inherit sys.path.
@@ -523,7 +533,7 @@ def _serve(args: argparse.Namespace, serve_parser: argparse.ArgumentParser) -> i
 
     run(
         target, args.host, port, workers=args.workers, on_ready=ready,
-        ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, **options,
+        ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, ssl_keyfile_password=password, **options,
     )  # fmt: skip
     return 0
 
