@@ -45,7 +45,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
         await asyncio.wait_for(function(**kwargs), timeout)
 
-    asyncio.run(main())
+    if pyfuncitem.get_closest_marker("uvloop") is not None:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
     if loop_errors and pyfuncitem.get_closest_marker("allow_loop_errors") is None:
         pytest.fail(f"the event loop reported unhandled errors: {loop_errors}")
     return True
@@ -54,3 +59,4 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "async_timeout(seconds): bound of an async test (default: per directory)")
     config.addinivalue_line("markers", "allow_loop_errors: don't fail on errors the event loop reports")
+    config.addinivalue_line("markers", "uvloop: run the async test on uvloop's event loop instead of asyncio's")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import wsio
-from wsio.asyncio.connection import _WRITE_SLICE
+from wsio.asyncio.connection import _SLICES, _WRITE_SLICE
 from wsio.protocol.machine import ClientProtocol
 from wsio.protocol.uri import parse_uri
 
@@ -90,7 +90,7 @@ def test_sends_during_one_read_go_out_in_one_write() -> None:
 def counting_writes(connection: wsio.ListenerConnection, writes: list[int]) -> None:
     """Record the size of every transport write of ``connection``: every frame,
     large ones included (not written to the socket directly: see test_send_buffers)."""
-    connection._fd = -1
+    connection._fd = _SLICES
     write = connection.transport.write
 
     def counting_write(data: bytes) -> None:

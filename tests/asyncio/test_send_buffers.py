@@ -49,7 +49,7 @@ def recording_writes(ws: wsio.ServerConnection) -> list[Any]:
     """What ws hands its transport from now on: every frame, large ones
     included (they aren't written to the socket directly: see
     test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_transport)."""
-    ws._fd = -1
+    ws._fd = connection_module._SLICES
     writes: list[Any] = []
     write = ws.transport.write
 
@@ -61,8 +61,9 @@ def recording_writes(ws: wsio.ServerConnection) -> list[Any]:
     return writes
 
 
+@pytest.mark.parametrize("loop", ["asyncio", pytest.param("uvloop", marks=pytest.mark.uvloop)])
 @pytest.mark.parametrize("kind", ["bytearray", "memoryview of a bytearray"])
-async def test_changing_the_buffer_after_send_changes_nothing_on_the_wire(kind: str) -> None:
+async def test_changing_the_buffer_after_send_changes_nothing_on_the_wire(kind: str, loop: str) -> None:
     async with not_reading() as (ws, client):
         buffer = bytearray(SIZE)
         expected = []
@@ -212,7 +213,7 @@ async def test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_
     payload = bytes(range(256)) * (SIZE // 256)
     async with not_reading() as (ws, client):
         writes = recording_writes(ws)
-        ws._fd = connection_module._direct_fd(ws.transport)  # recording_writes() turned it off
+        ws._fd = connection_module._large_frame_writes(ws.transport)  # recording_writes() turned it off
         with recording_direct_writes(monkeypatch) as direct:
             await ws.send(payload)
             await ws.send("after")
@@ -233,7 +234,7 @@ async def test_a_client_masks_up_to_a_megabyte_for_a_direct_write_and_the_rest_a
     async with server_not_reading(NO_WAITING) as (ws, client):
         with recording_direct_writes(monkeypatch) as direct:
             writes = recording_writes(client)  # type: ignore[arg-type]
-            client._fd = connection_module._direct_fd(client.transport)
+            client._fd = connection_module._large_frame_writes(client.transport)
             await client.send(payload)
         [((header, masked), sent)] = direct
         assert len(header) == 14 and header[1] & 0x80 and len(masked) == 1 << 20
@@ -260,3 +261,57 @@ async def test_a_direct_write_that_fails_leaves_the_frame_to_the_transport(
         client.transport.resume_reading()
         assert await client.recv() == payload
         assert await client.recv() == payload
+
+
+class RecordingWritelines:
+    """A transport as it is, but for the buffers of every writelines() call, recorded
+    (uvloop's transports don't let a test replace a method)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.calls: list[tuple[Any, ...]] = []
+
+    def writelines(self, buffers: Any) -> None:
+        self.calls.append(tuple(buffers))
+        self.transport.writelines(buffers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def recording_writelines(ws: wsio.ServerConnection) -> list[tuple[Any, ...]]:
+    """The buffers of every writelines() call of ws's transport from now on."""
+    recording = RecordingWritelines(ws.transport)
+    ws.transport = recording  # type: ignore[assignment]
+    return recording.calls
+
+
+@pytest.mark.uvloop
+@pytest.mark.parametrize("kind", ["bytes", "bytearray"])
+async def test_on_uvloop_a_large_frame_is_one_writelines_call_that_keeps_bytes_uncopied(kind: str) -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with not_reading() as (ws, client):
+        calls = recording_writelines(ws)
+        message = payload if kind == "bytes" else bytearray(payload)
+        await ws.send(message)
+        if kind == "bytearray":
+            message[:] = b"changed"  # after send(): must not reach the peer
+        await ws.send("after")
+        [(header, written)] = calls
+        assert len(header) == 10
+        assert written is payload if kind == "bytes" else type(written) is bytes
+        client.transport.resume_reading()
+        assert await client.recv() == payload
+        assert await client.recv() == "after"
+
+
+@pytest.mark.uvloop
+async def test_on_uvloop_a_client_writes_a_large_message_a_masked_megabyte_then_slices() -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with server_not_reading(NO_WAITING) as (ws, client):
+        calls = recording_writelines(client)  # type: ignore[arg-type]
+        await client.send(payload)
+        [(header, masked)] = calls
+        assert len(header) == 14 and header[1] & 0x80 and len(masked) == 1 << 20
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload

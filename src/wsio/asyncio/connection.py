@@ -37,24 +37,36 @@ __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
-# A client's large payload written straight to the socket is masked this much at a time: see _write_direct().
-_DIRECT_MASK = 4 * _WRITE_SLICE
+# A client's large payload written in one call with its header is masked this much at a time: see _write_whole().
+_WHOLE_MASK = 4 * _WRITE_SLICE
 
 # asyncio's transport for a plain TCP socket on its selector loops (not exported: None if a
-# Python renames it, and large frames then go through the transport like everything else).
+# Python renames it, and large frames then go through the transport in slices).
 _PLAIN_SOCKET_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None) if hasattr(os, "writev") else None
+# uvloop's transports for plain TCP and Unix sockets: their writelines() is one writev() and keeps
+# the buffers it is given instead of copying them. (Its TLS transport encrypts what it is given at once.)
+_UVLOOP_PLAIN_TRANSPORTS = frozenset({("uvloop.loop", "TCPTransport"), ("uvloop.loop", "UnixTransport")})
+
+# How a connection writes a large frame (BaseConnection._fd): in slices, the rest as the transport
+# drains (_write_large()); header and payload in one writelines() call; or, any other value,
+# with writev() on that file descriptor, the socket of asyncio's transport.
+_SLICES = -1
+_WRITELINES = -2
 
 
-def _direct_fd(transport: asyncio.BaseTransport) -> int:
-    """The socket a large frame may be written to without the transport (see ``_write_direct()``), or -1.
+def _large_frame_writes(transport: asyncio.BaseTransport) -> int:
+    """How large frames go out on ``transport``: ``_SLICES``, ``_WRITELINES`` or the socket's descriptor (see ``_write_whole()``).
 
-    Only for asyncio's own plain TCP transport, by its exact class: TLS,
-    uvloop's transports, HTTP/2 streams and subclasses all go through ``write()``.
+    By the transport's exact class: TLS, HTTP/2 streams, subclasses and
+    transports wsio doesn't know take slices.
     """
-    if _PLAIN_SOCKET_TRANSPORT is None or type(transport) is not _PLAIN_SOCKET_TRANSPORT:
-        return -1
-    sock = transport.get_extra_info("socket")
-    return -1 if sock is None else sock.fileno()
+    cls = type(transport)
+    if cls is _PLAIN_SOCKET_TRANSPORT:
+        sock = transport.get_extra_info("socket")
+        return _SLICES if sock is None else int(sock.fileno())
+    if (cls.__module__, cls.__name__) in _UVLOOP_PLAIN_TRANSPORTS:
+        return _WRITELINES
+    return _SLICES
 
 
 #: A transport's extra info: true when the transport itself stops reading a peer
@@ -328,7 +340,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._lost_exc: BaseException | None = None
         self._why = ""
         self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
-        self._fd = -1  # set by connection_made()
+        self._fd = _SLICES  # set by connection_made()
 
     @property
     def closed(self) -> bool:
@@ -358,7 +370,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(self.write_limit)  # type: ignore[attr-defined]
-        self._fd = _direct_fd(transport)
+        self._fd = _large_frame_writes(transport)
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
 
@@ -564,8 +576,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         masked as they go."""
         if self._held:
             self._flush_held()
-        if self._fd >= 0 and len(parts) == 2 and not self._backlog:
-            parts = self._write_direct(parts)
+        if self._fd != _SLICES and len(parts) == 2 and not self._backlog:
+            parts = self._write_whole(parts)
         for part in parts:
             if isinstance(part, MaskedPayload):
                 self._write_large(part)
@@ -577,30 +589,35 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             else:
                 self._transport_write(part)  # type: ignore[arg-type]
 
-    def _write_direct(
+    def _write_whole(
         self, parts: tuple[bytes | bytearray | memoryview | MaskedPayload, ...]
     ) -> tuple[bytes | bytearray | memoryview | MaskedPayload, ...]:
-        """Write a header and its unmasked payload to the socket in one system call; return what it didn't take.
+        """Write a header and its payload in one system call; return what is left to write in slices.
 
-        asyncio's transport (before Python 3.12) has no gathering write: the
-        header and the payload's slices were five sends per megabyte, and the
-        peer woke up for each. With nothing in the transport's buffer, bytes
-        written to its socket go out in order; the rest goes through the
-        transport as usual. A mutable payload's rest is copied then (see
-        :func:`_frozen`), not before: the kernel copied what it took.
+        Slices cost a send per 256 KiB, and the peer woke up for each: five
+        per megabyte. uvloop's writelines() is one writev() and keeps the
+        rest without copying it. asyncio's transport has no such call before
+        Python 3.12 (and the first 3.12 releases' never pauses the protocol):
+        with nothing in its buffer, bytes written to its socket go out in
+        order, and what the socket doesn't take goes through the transport in
+        slices. A mutable payload is copied only then (see :func:`_frozen`):
+        the kernel copied what it took. A client's payload is masked a
+        megabyte at a time: the first here, the rest as the transport drains.
         """
         header, payload = parts
-        transport = self.transport
-        if transport.get_write_buffer_size() or transport.is_closing():
-            return parts
         rest: tuple[MaskedPayload, ...] = ()
         if isinstance(payload, MaskedPayload):
-            # A client's: up to a megabyte masked now, the rest as the transport drains.
             rest = (payload,)
-            payload = payload.take(_DIRECT_MASK)
+            payload = payload.take(_WHOLE_MASK)
             if not len(rest[0]):
                 rest = ()
-        elif not (type(payload) is bytes or type(payload) is bytearray or (type(payload) is memoryview and payload.c_contiguous)):
+        if self._fd == _WRITELINES:
+            self.transport.writelines((_frozen(header), _frozen(payload)))  # type: ignore[arg-type]
+            return rest
+        transport = self.transport
+        if transport.get_write_buffer_size() or transport.is_closing():
+            return (header, payload, *rest)
+        if not (type(payload) is bytes or type(payload) is bytearray or (type(payload) is memoryview and payload.c_contiguous)):
             return parts
         try:
             sent = os.writev(self._fd, (header, payload))  # type: ignore[arg-type]
