@@ -37,8 +37,6 @@ __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
-# A client's large payload written in one call with its header is masked this much at a time: see _write_whole().
-_WHOLE_MASK = 4 * _WRITE_SLICE
 
 # asyncio's transport for a plain TCP socket on its selector loops (not exported: None if a
 # Python renames it, and large frames then go through the transport in slices).
@@ -597,18 +595,20 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         Slices cost a send per 256 KiB, and the peer woke up for each: five
         per megabyte. uvloop's writelines() is one writev() and keeps the
         rest without copying it. asyncio's transport has no such call before
-        Python 3.12 (and the first 3.12 releases' never pauses the protocol):
+        Python 3.12 (and in 3.12 and 3.13.0 it never pauses the protocol):
         with nothing in its buffer, bytes written to its socket go out in
         order, and what the socket doesn't take goes through the transport in
         slices. A mutable payload is copied only then (see :func:`_frozen`):
-        the kernel copied what it took. A client's payload is masked a
-        megabyte at a time: the first here, the rest as the transport drains.
+        the kernel copied what it took. A client's payload goes out masked a
+        slice at a time, the first one here: masking a whole megabyte made
+        the allocator give the heap back and take it again on every message
+        (three brk() calls per message, half the callback client's 1 MiB echo).
         """
         header, payload = parts
         rest: tuple[MaskedPayload, ...] = ()
         if isinstance(payload, MaskedPayload):
             rest = (payload,)
-            payload = payload.take(_WHOLE_MASK)
+            payload = payload.take(_WRITE_SLICE)
             if not len(rest[0]):
                 rest = ()
         if self._fd == _WRITELINES:
