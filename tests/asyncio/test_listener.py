@@ -165,6 +165,26 @@ def test_large_frames_are_not_joined_and_keep_their_order() -> None:
     assert sum(slices) == 100_000 and max(slices) <= _WRITE_SLICE, writes
 
 
+def test_send_takes_any_bytes_like_object_and_sends_its_bytes() -> None:
+    # An array.array of 70,000 ints: len() counts items, the frame must carry its 280,000 bytes.
+    import array
+
+    values = array.array("i", range(70_000))
+
+    class Sender(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            connection.send(values)  # type: ignore[arg-type]
+            connection.send("after")
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Sender, "127.0.0.1", 0, compression=None) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{port_of(server)}", compression=None, max_size=None) as ws:
+                await ws.send("go")
+                return [await ws.recv() for _ in range(2)]
+
+    assert run(main()) == [values.tobytes(), "after"]
+
+
 def test_large_messages_to_a_slow_reader_wait_in_wsio_not_in_the_transport() -> None:
     seen: dict[str, int] = {}
     payloads = [bytes([i]) * (4 << 20) for i in range(4)]

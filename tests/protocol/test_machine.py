@@ -357,6 +357,22 @@ def test_views_with_wide_items_are_framed_by_their_bytes(items: int, sender_side
     assert collapse(receiver.receive_data(first + last)) == [expected + array.array("h", [1, 2]).tobytes()]
 
 
+@pytest.mark.parametrize("items", [10, 70_000])  # under and over LARGE_PAYLOAD items
+def test_other_bytes_like_objects_are_framed_by_their_bytes(items: int) -> None:
+    """An array.array (the callback API's send() takes any bytes-like) has len() in items too."""
+    import array
+
+    s, c = pair()
+    values = array.array("i", range(items))
+    expected = values.tobytes()
+    assert c.receive_data(s.send_message(values)) == [expected]  # type: ignore[arg-type]
+    assert c.receive_data(b"".join(s.send_message_parts(values))) == [expected]  # type: ignore[arg-type]
+    assert s.receive_data(c.send_message(values)) == [expected]  # type: ignore[arg-type]
+    first = c.send_fragment(values, first=True, last=False)  # type: ignore[arg-type]
+    last = c.send_fragment(array.array("h", [1, 2]), first=False, last=True)  # type: ignore[arg-type]
+    assert collapse(s.receive_data(first + last)) == [expected + array.array("h", [1, 2]).tobytes()]
+
+
 def test_send_message_parts_with_compression() -> None:
     s, c = pair(deflate=True)
     payload = b"compressible " * 20_000

@@ -726,8 +726,10 @@ class Protocol:
         if self.state is not _OPEN or self._fragmenting:
             self._check_open()
             raise InvalidState("a fragmented message is being sent; finish it first")
-        if type(payload) is memoryview:
-            payload = _frames.flat_bytes(payload)
+        if type(payload) is not bytes and type(payload) is not bytearray:
+            # Any other bytes-like (a view, an array.array, a bytes subclass) by its bytes:
+            # its len() may count items, and the frame's length must count bytes.
+            payload = _frames.flat_bytes(memoryview(payload))
         deflate = self.deflate
         if deflate is not None and compress is not False:
             if compress or len(payload) >= self.compression_threshold:
@@ -764,7 +766,7 @@ class Protocol:
             payload: bytes | bytearray | memoryview = data.encode()
             opcode = OP_TEXT
         else:
-            payload = _frames.flat_bytes(data) if type(data) is memoryview else data
+            payload = data if type(data) is bytes or type(data) is bytearray else _frames.flat_bytes(memoryview(data))
             opcode = OP_BINARY
         if text is not None:
             opcode = OP_TEXT if text else OP_BINARY
