@@ -90,7 +90,7 @@ def test_sends_during_one_read_go_out_in_one_write() -> None:
 def counting_writes(connection: wsio.ListenerConnection, writes: list[int]) -> None:
     """Record the size of every transport write of ``connection``: every frame,
     large ones included (not written to the socket directly: see test_send_buffers)."""
-    connection._fd = _SLICES
+    connection._large_writes = _SLICES
     write = connection.transport.write
 
     def counting_write(data: bytes) -> None:

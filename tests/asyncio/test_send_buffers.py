@@ -45,11 +45,12 @@ async def not_reading() -> AsyncIterator[tuple[wsio.ServerConnection, wsio.Clien
             yield ws, client
 
 
-def recording_writes(ws: wsio.ServerConnection) -> list[Any]:
-    """What ws hands its transport from now on: every frame, large ones
-    included (they aren't written to the socket directly: see
+def recording_writes(ws: wsio.ServerConnection, whole_writes: bool = False) -> list[Any]:
+    """What ws hands its transport from now on: every frame, large ones included,
+    unless ``whole_writes`` leaves those to the socket directly (see
     test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_transport)."""
-    ws._fd = connection_module._SLICES
+    if not whole_writes:
+        ws._large_writes = connection_module._SLICES
     writes: list[Any] = []
     write = ws.transport.write
 
@@ -212,8 +213,7 @@ async def test_a_large_frame_goes_to_the_socket_in_one_call_and_the_rest_to_the_
     # through the transport as views of the caller's bytes, nothing copied.
     payload = bytes(range(256)) * (SIZE // 256)
     async with not_reading() as (ws, client):
-        writes = recording_writes(ws)
-        ws._fd = connection_module._large_frame_writes(ws.transport)  # recording_writes() turned it off
+        writes = recording_writes(ws, whole_writes=True)
         with recording_direct_writes(monkeypatch) as direct:
             await ws.send(payload)
             await ws.send("after")
@@ -233,8 +233,7 @@ async def test_a_client_writes_its_header_and_first_masked_slice_in_one_call_and
     payload = bytes(range(256)) * (SIZE // 256)
     async with server_not_reading(NO_WAITING) as (ws, client):
         with recording_direct_writes(monkeypatch) as direct:
-            writes = recording_writes(client)  # type: ignore[arg-type]
-            client._fd = connection_module._large_frame_writes(client.transport)
+            writes = recording_writes(client, whole_writes=True)  # type: ignore[arg-type]
             await client.send(payload)
         [((header, masked), sent)] = direct
         assert len(header) == 14 and header[1] & 0x80 and len(masked) == 262144

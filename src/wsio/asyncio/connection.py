@@ -45,7 +45,7 @@ _PLAIN_SOCKET_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTrans
 # the buffers it is given instead of copying them. (Its TLS transport encrypts what it is given at once.)
 _UVLOOP_PLAIN_TRANSPORTS = frozenset({("uvloop.loop", "TCPTransport"), ("uvloop.loop", "UnixTransport")})
 
-# How a connection writes a large frame (BaseConnection._fd): in slices, the rest as the transport
+# How a connection writes a large frame (BaseConnection._large_writes): in slices, the rest as the transport
 # drains (_write_large()); header and payload in one writelines() call; or, any other value,
 # with writev() on that file descriptor, the socket of asyncio's transport.
 _SLICES = -1
@@ -283,7 +283,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         "_queue", "_messages", "_recv_waiter", "_reading_paused", "_watch_queue", "_failure_handle",
         "_write_paused", "_drain_waiter", "_fragment_lock", "_keepalive_handle",
         "_close_handle", "_closed_waiter", "_finished", "_lost_exc", "_why", "_reading_paused_for_writes",
-        "_held", "_held_size", "_backlog", "_inline_reads", "_fd",
+        "_held", "_held_size", "_backlog", "_inline_reads", "_large_writes",
     )  # fmt: skip
 
     #: Where log lines go unless ``logger=`` says otherwise; each role sets its own.
@@ -338,7 +338,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._lost_exc: BaseException | None = None
         self._why = ""
         self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
-        self._fd = _SLICES  # set by connection_made()
+        self._large_writes = _SLICES  # set by connection_made()
 
     @property
     def closed(self) -> bool:
@@ -368,7 +368,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(self.write_limit)  # type: ignore[attr-defined]
-        self._fd = _large_frame_writes(transport)
+        self._large_writes = _large_frame_writes(transport)
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
 
@@ -574,7 +574,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         masked as they go."""
         if self._held:
             self._flush_held()
-        if self._fd != _SLICES and len(parts) == 2 and not self._backlog:
+        if self._large_writes != _SLICES and len(parts) == 2 and not self._backlog:
             parts = self._write_whole(parts)
         for part in parts:
             if isinstance(part, MaskedPayload):
@@ -611,16 +611,15 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             payload = payload.take(_WRITE_SLICE)
             if not len(rest[0]):
                 rest = ()
-        if self._fd == _WRITELINES:
-            self.transport.writelines((_frozen(header), _frozen(payload)))  # type: ignore[arg-type]
+        # The core's header is bytes, and its payload bytes, a bytearray or a view of single bytes.
+        if self._large_writes == _WRITELINES:
+            self.transport.writelines((header, _frozen(payload)))  # type: ignore[arg-type]
             return rest
         transport = self.transport
         if transport.get_write_buffer_size() or transport.is_closing():
             return (header, payload, *rest)
-        if not (type(payload) is bytes or type(payload) is bytearray or (type(payload) is memoryview and payload.c_contiguous)):
-            return parts
         try:
-            sent = os.writev(self._fd, (header, payload))  # type: ignore[arg-type]
+            sent = os.writev(self._large_writes, (header, payload))  # type: ignore[arg-type]
         except OSError:
             # Full (the transport waits for room), or broken: the transport's
             # write() meets the same error and reports it as it always does.
@@ -630,8 +629,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         sent -= len(header)
         if sent == len(payload):
             return rest
-        view = payload if type(payload) is memoryview else memoryview(payload)
-        return (view.cast("B")[sent:] if view.format != "B" or view.ndim != 1 else view[sent:], *rest)
+        return (memoryview(payload)[sent:], *rest)
 
     def _write_large(self, payload: bytes | memoryview | MaskedPayload) -> None:
         """Write a large payload a slice at a time, the rest when the transport asks for more.
