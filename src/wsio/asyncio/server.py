@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict,
 from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
+from .accept import DEFAULT_BACKLOG, accept_directly
 from .broadcast import broadcast
 from .connection import BaseConnection, Connection
 from .timers import QUIET_CONTEXT, Timer, call_later
@@ -398,6 +400,8 @@ class Server(ServerBase):
         self._close_task: asyncio.Task[None] | None = None
         self._close_started = asyncio.Event()
         self._all_done: asyncio.Future[None] | None = None
+        #: Set by serve(): once serving, accept without asyncio's task per connection (accept.py).
+        self._accept_directly: Callable[[], bool] | None = None
 
     @property
     def sockets(self) -> tuple[Any, ...]:
@@ -474,13 +478,15 @@ class Server(ServerBase):
 
     async def serve_forever(self) -> None:
         """Serve until :meth:`close` is called (e.g. from a signal handler)."""
-        assert self.server is not None
-        await self.server.start_serving()
+        await self.start_serving()
         await self.wait_closed()
 
     async def start_serving(self) -> None:
         assert self.server is not None
+        serving = self.server.is_serving()
         await self.server.start_serving()
+        if not serving and self._accept_directly is not None:
+            self._accept_directly()
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         if self.server is not None:
@@ -585,6 +591,11 @@ class serve:
         else:
             server = await loop.create_server(self._factory, self._host, self._port, **self._kwargs)
         self._server.server = server
+        self._server._accept_directly = functools.partial(
+            accept_directly, server, self._factory, self._kwargs.get("backlog", DEFAULT_BACKLOG)
+        )
+        if server.is_serving():
+            self._server._accept_directly()
         return self._server
 
     def __await__(self) -> Generator[Any, None, Server]:

@@ -1,0 +1,98 @@
+"""Accepting connections on asyncio's own selector loop without a task each.
+
+asyncio's selector loop accepts each connection in a task of its own
+(``_accept_connection2``): a coroutine, a task, a future to await and three
+loop iterations before the protocol's ``connection_made()``, about 7 µs of a
+handshake's 70 (``bench/``, connrate). The task only waits for the transport
+to call ``connection_made()``, which it does anyway; so on that loop, for
+plain TCP and Unix sockets, :func:`accept_directly` makes the transport at
+once, as uvloop does. Anything else (TLS, uvloop, another loop, debug mode)
+keeps asyncio's own path, and so does any Python whose asyncio lacks the
+parts used here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from typing import Any, Callable
+
+__all__ = ["DEFAULT_BACKLOG", "accept_directly"]
+
+#: asyncio's default ``backlog`` for create_server(): also how many it accepts per wake-up.
+DEFAULT_BACKLOG = 100
+
+
+#: Errors that mean "out of descriptors or memory": stop accepting for a while
+#: (asyncio's ACCEPT_RETRY_DELAY) rather than spin on a socket that stays readable.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_RETRY_DELAY = 1.0
+
+
+def accept_directly(
+    server: asyncio.AbstractServer,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    backlog: int,
+) -> bool:
+    """Make ``server``'s listening sockets accept without a task per connection.
+
+    Call it once the server is serving. Return whether it did: only for an
+    asyncio selector loop (exactly, not a subclass), not in debug mode (whose
+    accept logging this would bypass) and without TLS.
+    """
+    loop = server.get_loop()
+    if type(loop) is not asyncio.SelectorEventLoop or loop.get_debug():
+        return False
+    sockets = getattr(server, "_sockets", None)
+    if (
+        getattr(server, "_ssl_context", True) is not None
+        or not sockets
+        or not server.is_serving()
+        or not hasattr(loop, "_make_socket_transport")
+    ):
+        return False
+    for sock in sockets:
+        # Replaces asyncio's reader for this descriptor; Server.close() removes it the same way.
+        loop.add_reader(sock.fileno(), _accept, loop, protocol_factory, sock, server, backlog)
+    return True
+
+
+def _accept(
+    loop: Any,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    sock: socket.socket,
+    server: asyncio.AbstractServer,
+    backlog: int,
+) -> None:
+    # As many as are queued, up to backlog per wake-up, as asyncio does.
+    for _ in range(backlog):
+        try:
+            conn, addr = sock.accept()
+            conn.setblocking(False)
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:
+            if exc.errno not in _OUT_OF_RESOURCES:
+                raise  # the loop logs it, as it would asyncio's
+            loop.call_exception_handler({"message": "socket.accept() out of system resource", "exception": exc, "socket": sock})
+            loop.remove_reader(sock.fileno())
+            loop.call_later(_RETRY_DELAY, _resume, loop, protocol_factory, sock, server, backlog)
+            return
+        try:
+            # The transport schedules connection_made() and starts reading.
+            loop._make_socket_transport(conn, protocol_factory(), extra={"peername": addr}, server=server)
+        except Exception as exc:
+            conn.close()
+            loop.call_exception_handler({"message": "Error on transport creation for incoming connection", "exception": exc})
+
+
+def _resume(
+    loop: Any,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    sock: socket.socket,
+    server: asyncio.AbstractServer,
+    backlog: int,
+) -> None:
+    if server.is_serving() and sock.fileno() != -1:
+        loop.add_reader(sock.fileno(), _accept, loop, protocol_factory, sock, server, backlog)
