@@ -90,6 +90,53 @@ def test_round_trips_are_read_by_the_recv_thread() -> None:
         assert max(by_me) >= 45, by_me
 
 
+class CountingTurns(ClientConnection):
+    """Counts the reader thread's turns round its loop: each is a wake-up of that thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reader_turns = 0
+
+    def _run_timers(self) -> float | None:
+        self.reader_turns += 1
+        # Slow to come back, as a reader is behind a hundred other threads: by the
+        # time it looks at the token, recv() is in its next read.
+        time.sleep(0.002)
+        return super()._run_timers()  # type: ignore[no-any-return]
+
+
+def test_the_reader_sleeps_while_recv_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While recv() reads, the reader thread wakes every _IDLE seconds, not once per message.
+
+    Waking it after each read (to say "the token is free") cost a context switch
+    per message with many connections: it came back to find the next read under
+    way, and waited for the one after. A slow turn (CountingTurns) makes the
+    reader late, as it is behind a hundred other threads.
+    """
+    monkeypatch.setattr("wsio.sync.connection._IDLE", 0.05)
+
+    def slow_echo(ws: Any) -> None:
+        for message in ws:
+            time.sleep(0.004)  # the reads take longer than a reader's turn
+            ws.send(message)
+
+    with run_server(slow_echo) as server, connect(uri(server), create_connection=CountingTurns, ping_interval=None) as ws:
+        assert isinstance(ws, CountingTurns)
+        for i in range(10):  # recv() takes the socket over
+            ws.send(str(i))
+            assert ws.recv(timeout=5) == str(i)
+        turns = ws.reader_turns
+        started = time.monotonic()
+        for i in range(150):
+            ws.send(str(i))
+            assert ws.recv(timeout=5) == str(i)
+        turns = ws.reader_turns - turns
+        elapsed = time.monotonic() - started
+        # About one turn per _IDLE: far below one per message, 150 in at least 0.6 s
+        # (the bound tells them apart unless the machine stretches those to 3.6 s).
+        assert turns <= 2 * elapsed / 0.05 + 5, (turns, elapsed)
+
+
 def test_reader_reads_again_when_recv_stops() -> None:
     """After recv() stops being called, the reader thread reads: pings answered, close noticed."""
     with run_server(echo) as server, connect(uri(server), create_connection=Recording, ping_interval=None) as ws:

@@ -187,7 +187,7 @@ class Connection(ConnectionAPI):
         self._recv_sleeping = False  # ... and waits on _recv_cond for another thread's read
         self._recv_calls = 0  # how many times recv() & co. had to wait: tells the reader recv() is active
         self._reading: int | None = None  # the reading token: None, _READER or _RECV
-        self._reader_parked = False  # the reader waits for a recv() thread to give the token back
+        self._reader_parked = False  # the closing reader waits for a recv() thread to give the token back
         self._reader_wanted = False  # read from the reader thread now (a ping waits for its pong)
         self._close_handoff = False  # recv()'s read closed the connection: the reader takes it from there
         self._tls = False
@@ -537,13 +537,12 @@ class Connection(ConnectionAPI):
                 else:
                     handoff = False
                     if self._reading is not None:
-                        # recv()'s thread reads, pongs included: run the timers; it says when it stops.
+                        # recv()'s thread reads, pongs included: run the timers. It wakes this
+                        # thread for work (a close, replies to write, a failure), not after each
+                        # read: with many connections the reader would come back to find the
+                        # next read under way, once per message. So look again after _IDLE.
                         if not self._pending:
-                            self._reader_parked = True
-                            try:
-                                self._reader_cond.wait(timeout)
-                            finally:
-                                self._reader_parked = False
+                            self._reader_cond.wait(_IDLE if timeout is None else min(timeout, _IDLE))
                             continue
                         waiting_write = True  # a keepalive ping the socket didn't take
                     else:
