@@ -18,8 +18,8 @@ The handler depends on the path:
 - ``/close``: close at once (for a client that never answers the close frame).
 
 ``GET /stats`` (plain HTTP, through ``process_request``) answers a JSON object:
-RSS in KiB, open file descriptors, asyncio tasks, threads, connections and the
-bytes buffered for writing across them.
+RSS in KiB, open file descriptors, asyncio tasks, threads, connections (and their
+clients' ports) and the bytes buffered for writing across them.
 """
 
 from __future__ import annotations
@@ -64,6 +64,17 @@ def base_stats() -> dict[str, Any]:
     }
 
 
+def peer_ports(connections: list[Any]) -> list[int]:
+    """The client ports of ``connections``: a test can wait for its own to go while others come and go."""
+    ports = []
+    for connection in connections:
+        # wsio's connections have remote_address; uvicorn's HTTP protocols, client.
+        address = getattr(connection, "remote_address", None) or getattr(connection, "client", None)
+        if address:
+            ports.append(int(address[1]))
+    return ports
+
+
 def stats_response(stats: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     return 200, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], json.dumps(stats).encode()
 
@@ -97,6 +108,7 @@ async def serve_asyncio(port: int, options: dict[str, Any]) -> None:
         stats.update(
             tasks=len(asyncio.all_tasks()),
             connections=len(connections),
+            peer_ports=peer_ports(connections),
             write_buffered=sum(c.transport.get_write_buffer_size() for c in connections if c.transport is not None),
             write_buffered_max=max(
                 (c.transport.get_write_buffer_size() for c in connections if c.transport is not None), default=0
@@ -138,7 +150,11 @@ def serve_sync(port: int, options: dict[str, Any]) -> None:
         pending = [sum(map(len, list(c._pending))) for c in connections]
         stats = base_stats()
         stats.update(
-            tasks=0, connections=len(connections), write_buffered=sum(pending), write_buffered_max=max(pending, default=0)
+            tasks=0,
+            connections=len(connections),
+            peer_ports=peer_ports(connections),
+            write_buffered=sum(pending),
+            write_buffered_max=max(pending, default=0),
         )
         return stats_response(stats)
 
@@ -215,6 +231,7 @@ def serve_uvicorn(http: str, port: int, options: dict[str, Any]) -> None:
         result.update(
             tasks=len(asyncio.all_tasks()),
             connections=len(connections),
+            peer_ports=peer_ports(connections),
             write_buffered=sum(buffered),
             write_buffered_max=max(buffered, default=0),
         )
