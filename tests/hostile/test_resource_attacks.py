@@ -30,7 +30,7 @@ from .peer import (
 
 WRITE_LIMIT = 65536  # the default
 FIREHOSE_MESSAGE = 65536
-READ_SIZE = 256 * 1024  # the most asyncio (and the sync reader) take from a socket at once
+READ_SIZE = 1 << 20  # the most wsio's asyncio connections take from a socket at once (the sync reader: 64 KiB)
 
 
 def small_receive_buffer() -> socket.socket:
@@ -108,7 +108,7 @@ def test_ping_flood_from_a_client_that_never_reads(start_server) -> None:
             time.sleep(0.1)
         flooder.join()
         # Unbounded, the server would answer every ping it read: gigabytes in 3 s on loopback.
-        # Bounded: write_limit, plus the pongs to one read's worth of pings (asyncio reads 256 KiB at a time).
+        # Bounded: write_limit, plus the pongs to one read's worth of pings (wsio's asyncio reads 1 MiB at a time).
         assert worst <= WRITE_LIMIT + READ_SIZE, worst
         assert result["sent"] < 32 << 20, f"the server kept reading: {result['sent']} bytes of pings taken"
         abort(sock)
