@@ -1,11 +1,14 @@
-"""The load generator for the server benchmarks: picows' C-accelerated client, or raw asyncio TCP.
+"""The load generator for the server benchmarks: C clients, picows' C-accelerated client, or raw asyncio TCP.
 
-(Where picows isn't installed, wsio's callback client stands in: bench/ws_wsio.py.)
-``connrate`` runs bench/native/ws_connrate.c instead, a C client on one epoll loop, where
-a C compiler is: picows' client took a whole core for about 5,600 connections a second,
-whatever the server. ``BENCH_LOADGEN=wsio`` (wsio's client for every operation, to
-cross-check the load generator) keeps connrate on wsio's client too; so does a machine
-without a compiler. The reply's ``generator`` says which ran ("C" or "python").
+``connrate`` and ``echo`` without compression (the TCP echo's too) run C clients on one epoll
+loop each, where a C compiler is: bench/native/ws_connrate.c and bench/native/ws_echo_load.c. picows' client
+took a whole core for about 5,600 connections a second, and before the fastest servers did
+in the pipelined scenarios, whatever the server: the figures were its own. Everything else
+(compression, ``verify``, broadcast, idle connections) runs on picows' client (where picows
+isn't installed, wsio's callback client stands in: bench/ws_wsio.py). ``BENCH_LOADGEN=picows``
+or ``BENCH_LOADGEN=wsio`` puts every operation on that Python client, to cross-check the C
+ones; so does a machine without a compiler. The reply's ``generator`` says which ran ("C" or
+"python").
 
 It runs as one long-lived process (pinned to its own core by the runner) and
 takes one JSON command per line on stdin, answering ``RESULT {...}`` on stdout:
@@ -21,8 +24,8 @@ takes one JSON command per line on stdin, answering ``RESULT {...}`` on stdout:
 (window 1 is ping-pong). Every figure is counted over ``duration`` seconds
 after ``warmup``, together with the CPU time this process used, so that a
 result limited by the load generator rather than the server shows up as such.
-(The C connrate client polls its core rather than sleep between events: its
-``loadgen_cpu`` is the CPU time it spent on connections, without that polling;
+(The C clients poll their core rather than sleep between events: their
+``loadgen_cpu`` is the CPU time they spent on connections, without that polling;
 ``loadgen_cpu_total`` has the polling in.)
 """
 
@@ -199,6 +202,9 @@ async def op_echo(cmd: dict[str, Any]) -> dict[str, Any]:
     stats = Stats()
     size, window, conns = cmd["size"], cmd.get("window", 1), cmd.get("conns", 1)
     port, deflate, verify = cmd["port"], cmd.get("deflate", False), cmd.get("verify", False)
+    if not deflate and not verify and native.c_clients():  # the TCP echo's too: the same client, without framing
+        args = [port, size, window, conns, cmd["warmup"], cmd["duration"], cmd["proto"]]
+        return await run_c_client("ws_echo_load", args, cmd)
     if cmd["proto"] == "tcp":
         clients = await open_many(conns, lambda: tcp_open(port, lambda: TcpClient(stats, size, window)), tcp_close_all)
         close = tcp_close_all
@@ -218,7 +224,7 @@ async def op_echo(cmd: dict[str, Any]) -> dict[str, Any]:
         close(clients)
     if stats.errors:
         raise RuntimeError("; ".join(stats.errors))
-    return out
+    return {**out, "generator": "python"}
 
 
 async def op_broadcast(cmd: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +302,9 @@ async def op_idle_close(cmd: dict[str, Any]) -> dict[str, Any]:
 
 async def op_connrate(cmd: dict[str, Any]) -> dict[str, Any]:
     """Connect, handshake, close (the WebSocket closing handshake), ``concurrency`` at a time."""
-    if native.connrate_generator() == "C":
-        return await connrate_in_c(cmd)
+    if native.c_clients():
+        args = [cmd["port"], cmd.get("concurrency", 8), cmd["warmup"], cmd["duration"], cmd["proto"]]
+        return await run_c_client("ws_connrate", args, cmd)
     stats = Stats()
     port = cmd["port"]
 
@@ -332,11 +339,11 @@ async def op_connrate(cmd: dict[str, Any]) -> dict[str, Any]:
     return {**out, "generator": "python"}
 
 
-async def connrate_in_c(cmd: dict[str, Any]) -> dict[str, Any]:
-    """``op_connrate`` by bench/native/ws_connrate.c, a child of this process (so on its core)."""
+async def run_c_client(name: str, args: list[Any], cmd: dict[str, Any]) -> dict[str, Any]:
+    """An operation by bench/native/NAME.c, a child of this process (so on its core): its JSON line, as measure()'s."""
     loop = asyncio.get_running_loop()
-    binary = await loop.run_in_executor(None, native.build, "ws_connrate")
-    args = [str(cmd["port"]), str(cmd.get("concurrency", 8)), str(cmd["warmup"]), str(cmd["duration"]), cmd["proto"]]
+    binary = await loop.run_in_executor(None, native.build, name)
+    args = [str(arg) for arg in args]
     if cmd.get("server_pid"):
         args.append(str(cmd["server_pid"]))
     proc = await asyncio.create_subprocess_exec(
@@ -349,7 +356,7 @@ async def connrate_in_c(cmd: dict[str, Any]) -> dict[str, Any]:
             proc.kill()
             await proc.wait()
     if proc.returncode != 0:
-        raise RuntimeError(f"ws_connrate exited with status {proc.returncode}: {stderr.decode(errors='replace').strip()}")
+        raise RuntimeError(f"{name} exited with status {proc.returncode}: {stderr.decode(errors='replace').strip()}")
     out = json.loads(stdout)
     return {
         "count": out["count"],

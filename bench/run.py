@@ -366,11 +366,19 @@ def loadgen_name() -> str:
     return "wsio's callback client (picows isn't installed: figures are a floor)"
 
 
-def connrate_loadgen() -> str:
-    """What the header adds about connrate's load generator: the C client, where it runs."""
-    if native.connrate_generator() == "C":
-        return "; connrate: a C client, bench/native/ws_connrate.c (started by it, on its core)"
+def c_clients_note() -> str:
+    """What the header adds about the load generator's C clients, where they run."""
+    if native.c_clients():
+        return (
+            "; echo without compression (the TCP echo's too) and connrate: C clients, bench/native/ws_echo_load.c"
+            " and bench/native/ws_connrate.c (started by it, on its core)"
+        )
     return ""
+
+
+def load_generator_text() -> str:
+    """The results' header line on the server side's load generator."""
+    return f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo's other scenarios" + c_clients_note()
 
 
 def event_loop_name(loop: str) -> str:
@@ -508,7 +516,7 @@ def run(
             "cpus": os.cpu_count(),
             "pinned": pinning(),
             "loadavg_before": os.getloadavg(),
-            "load_generator": f"{loadgen_name()} (one process, CPU 1); raw asyncio TCP for the TCP echo" + connrate_loadgen(),
+            "load_generator": load_generator_text(),
             "event_loop": event_loop_name(loop),
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
@@ -525,7 +533,7 @@ def run(
     runner = Runner(mode, out, log)
     pin = "server on CPU 0, load on CPU 1" if pinning() else "not pinned (no taskset or one core)"
     title = "wsio bench" if suite == "main" else f"wsio bench, {suite} suite"
-    log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}{connrate_loadgen()}")
+    log(f"{title}, {mode.name} mode: {pin}; server load generator: {loadgen_name()}{c_clients_note()}")
     log(f"  event loop: {out['meta']['event_loop']}")
     for key, why in out["meta"]["skipped"].items():
         log(f"  skipped {key}: {why}")

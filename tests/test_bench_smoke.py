@@ -284,3 +284,77 @@ def test_asgi_suite_runs_every_engine_once(asgi_results: dict) -> None:
             elif not isinstance(r.get("median"), (int, float)) or (entry["unit"] != "KiB/conn" and r["median"] <= 0):
                 problems.append(f"{case} {impl}: {r.get('error', r)}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(120)
+def test_the_c_echo_generator_counts_whole_messages_and_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/native/ws_echo_load.c, the echo scenarios' load generator: against the C reference and wsio's
+    callback server (messages of every size, pipelined, many connections), and the TCP echo (tcp mode; no 101)."""
+    import asyncio
+
+    from bench import loadgen
+    from bench.native import build
+    from bench.procs import free_port
+
+    generator = build("ws_echo_load")
+
+    def echo(port: int, size: int, window: int, conns: int, *more: str, proto: str = "ws") -> subprocess.CompletedProcess[str]:
+        args = [generator, str(port), str(size), str(window), str(conns), "0.1", "0.4", proto, *more]
+        return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+    c_port, wsio_port, tcp_port = free_port(), free_port(), free_port()
+    servers = [
+        subprocess.Popen([build("ws_echo"), str(c_port), "echo"], stdout=subprocess.PIPE, text=True),
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.servers.wsio_listener", "--port", str(wsio_port)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.servers.tcp_echo", "--port", str(tcp_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        ),
+    ]
+    try:
+        for server in servers:
+            assert server.stdout is not None
+            assert server.stdout.readline().startswith("READY ")  # it listens
+        for port, server in ((c_port, servers[0]), (wsio_port, servers[1])):
+            # Ping-pong, pipelined across the 125-byte and 64 KiB frame-length forms, many connections.
+            for size, window, conns in ((16, 1, 1), (1000, 64, 1), (70000, 8, 1), (1 << 20, 2, 1), (64, 1, 20)):
+                proc = echo(port, size, window, conns, str(server.pid))
+                assert proc.returncode == 0, (size, window, conns, proc.stderr)
+                out = json.loads(proc.stdout)
+                assert out["count"] >= 3 and out["rate"] > 0, out
+                # elapsed has 6 decimals: at millions a second, the rate is that close.
+                assert 0.4 <= out["elapsed"] < 5 and abs(out["rate"] - out["count"] / out["elapsed"]) < 1 + out["rate"] * 1e-5, (
+                    out
+                )
+                assert 0 <= out["busy"] <= out["cpu"] + 0.01 and out["server_cpu"] > 0, out
+        # Without WebSocket, against the TCP echo (the limit): SIZE bytes back are a message.
+        for size, window, conns in ((16, 1, 1), (1000, 64, 1), (1 << 20, 2, 1), (64, 1, 20)):
+            proc = echo(tcp_port, size, window, conns, str(servers[2].pid), proto="tcp")
+            assert proc.returncode == 0, (size, window, conns, proc.stderr)
+            out = json.loads(proc.stdout)
+            assert out["count"] >= 3 and out["server_cpu"] > 0, out
+        # A server that doesn't answer the upgrade with 101 (the TCP echo sends the request back).
+        proc = echo(tcp_port, 16, 1, 1)
+        assert proc.returncode == 1 and "the upgrade was refused: GET / HTTP/1.1" in proc.stderr and not proc.stdout
+        # Through the load generator's op, in the shape the runner reads; a Python client when asked.
+        cmd = {"op": "echo", "proto": "ws", "port": c_port, "size": 64, "window": 4, "conns": 2, "warmup": 0.1, "duration": 0.4}
+        monkeypatch.delenv("BENCH_LOADGEN", raising=False)
+        out = asyncio.run(loadgen.op_echo({**cmd, "server_pid": servers[0].pid}))
+        assert out["generator"] == "C" and out["count"] > 0 and out["rate"] > 0, out
+        assert {"elapsed", "loadgen_cpu", "loadgen_cpu_total", "server_cpu"} <= set(out)
+        out = asyncio.run(loadgen.op_echo({**cmd, "port": wsio_port, "deflate": True}))  # compression: picows' client
+        assert out["generator"] == "python" and out["count"] > 0, out
+        monkeypatch.setenv("BENCH_LOADGEN", "picows")
+        out = asyncio.run(loadgen.op_echo(cmd))
+        assert out["generator"] == "python" and out["count"] > 0, out
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+    # Nothing listens: an error, not a figure.
+    proc = echo(free_port(), 16, 1, 1)
+    assert proc.returncode == 1 and "Connection refused" in proc.stderr and not proc.stdout

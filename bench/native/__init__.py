@@ -6,8 +6,10 @@ once per version of the source: the binary's name holds a hash of the source and
 the compiler command, so an edit means a rebuild and nothing else does. No setup.py,
 no Python headers: a plain program the runner starts like any server.
 
-``ws_echo.c`` is the C reference server; ``ws_connrate.c`` is the load generator's
-client for the connrate scenario (``connrate_generator()`` says when it runs).
+``ws_echo.c`` is the C reference server; ``ws_connrate.c`` and ``ws_echo_load.c``
+are the load generator's clients for the connrate scenario and for the echo
+scenarios without compression (``c_clients()`` says when they run). Both include
+``ws_common.h``, which is part of what a binary's name hashes.
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ def compiler() -> str | None:
     return shutil.which(CC)
 
 
-def connrate_generator() -> str:
-    """Who drives the connrate scenario: ``"C"`` (``ws_connrate.c``, run by bench/loadgen.py) where a
-    C compiler is, else ``"python"`` (the load generator's own client). ``BENCH_LOADGEN=wsio`` asks for
-    wsio's client everywhere, to cross-check the load generator: then connrate is ``"python"`` too."""
-    if os.environ.get("BENCH_LOADGEN") == "wsio" or compiler() is None:
-        return "python"
-    return "C"
+def c_clients() -> bool:
+    """Whether bench/loadgen.py runs the C clients: ``ws_connrate.c`` for connrate and ``ws_echo_load.c``
+    for echo without compression. Yes where a C compiler is, unless ``BENCH_LOADGEN`` names a Python
+    client for everything, to cross-check the C ones: ``picows`` (the load generator's own) or ``wsio``."""
+    return os.environ.get("BENCH_LOADGEN") not in ("picows", "wsio") and compiler() is not None
 
 
 def cache_dir() -> str:
@@ -44,9 +44,12 @@ def cache_dir() -> str:
 def build(name: str) -> str:
     """The path of ``name``'s binary, compiled first if this source hasn't been; raises if it doesn't compile."""
     source = os.path.join(HERE, f"{name}.c")
-    with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read() + " ".join([CC, *CFLAGS]).encode()).hexdigest()[:16]
-    target = os.path.join(cache_dir(), f"{name}-{digest}")
+    digest = hashlib.sha256(" ".join([CC, *CFLAGS]).encode())
+    # The source and the headers beside it (ws_common.h): an edit to either is a rebuild.
+    for path in [source, *sorted(os.path.join(HERE, f) for f in os.listdir(HERE) if f.endswith(".h"))]:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    target = os.path.join(cache_dir(), f"{name}-{digest.hexdigest()[:16]}")
     if os.path.exists(target):
         return target
     cc = compiler()

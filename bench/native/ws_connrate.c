@@ -78,17 +78,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#define PROG "ws_connrate"
 #define MAX_CONCURRENCY 10000
-#define HEAD_CAP 2048                  /* the server's response head */
 #define READ_CAP 4096
 #define CONN_TIMEOUT 5.0               /* seconds one connection may take, connect to close */
-#define MIN_COUNT 3                    /* completions the window must hold ... */
-#define MAX_STRETCH 10.0               /* ... stretched by up to this many seconds if needed */
-#define MAX_SECONDS 600                /* never outlive the benchmark run */
 
-/* RFC 6455 section 1.3's example key, and its accept value. */
-#define KEY "dGhlIHNhbXBsZSBub25jZQ=="
-#define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+#include "ws_common.h"
 
 enum { CONNECTING, UPGRADING, CLOSING, AWAIT_FIN, ECHOING };
 
@@ -113,63 +108,11 @@ struct conn {
     char head[HEAD_CAP + 1];
 };
 
-static int ep, port, ws, stopping, inflight;
-static struct sockaddr_in server;
-static char request[256];
-static size_t request_len;
+static int ep, ws, stopping, inflight;
 /* A close frame, masked: FIN + opcode 8, mask bit + length 2, the key, 1000 (0x03e8) masked with it. */
-static const unsigned char mask_key[4] = {0x37, 0xfa, 0x21, 0x3d};
 static unsigned char close_frame[8];
 static unsigned char in_buf[READ_CAP];
 static unsigned long long completed;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* This (single-threaded) process's CPU time: cheaper to read than getrusage(), but still a system call. */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double own_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* User + system time of process pid (all its threads) from /proc/PID/stat; 0 if there is none. */
-static double process_cpu(int pid)
-{
-    char path[64], text[1024];
-    if (pid <= 0)
-        return 0;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    char *p = strrchr(text, ')');      /* the command name may hold spaces and parentheses */
-    unsigned long long utime, stime;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static void fail(const char *what, int err)
-{
-    fprintf(stderr, "ws_connrate: 127.0.0.1:%d: %s%s%s\n", port, what, err ? ": " : "", err ? strerror(err) : "");
-    exit(1);
-}
 
 /* Sends all of it or fails (a fresh socket's buffer holds these few bytes). 1: not connected yet. */
 static int send_all(struct conn *c, const void *data, size_t len, const char *what)
@@ -224,38 +167,15 @@ static void finish(struct conn *c)
         start(c);
 }
 
-static size_t header_size(const unsigned char *h)
-{
-    unsigned char len7 = h[1] & 0x7f;
-    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (h[1] & 0x80 ? 4 : 0);
-}
-
 /* The server's frames: skipped until its close frame is whole. */
 static void frames(struct conn *c, const unsigned char *p, size_t n)
 {
     while (n && c->state == CLOSING) {
         if (!c->in_payload) {
-            size_t need = c->fh_len < 2 ? 2 : header_size(c->fh);
-            size_t take = need - c->fh_len < n ? need - c->fh_len : n;
-            memcpy(c->fh + c->fh_len, p, take);
-            c->fh_len += take;
-            p += take;
-            n -= take;
-            if (c->fh_len < 2 || c->fh_len < header_size(c->fh))
+            if (!gather_header(c->fh, &c->fh_len, &p, &n))
                 continue;
-            if (c->fh[1] & 0x80)
-                fail("a masked frame from the server", 0);
-            unsigned char len7 = c->fh[1] & 0x7f;
-            uint64_t len = len7;
-            if (len7 == 126)
-                len = (uint64_t)c->fh[2] << 8 | c->fh[3];
-            else if (len7 == 127) {
-                len = 0;
-                for (int i = 0; i < 8; i++)
-                    len = len << 8 | c->fh[2 + i];
-            }
             c->op = c->fh[0] & 0x0f;
-            c->left = len;
+            c->left = payload_length(c->fh);
             c->in_payload = 1;
             c->fh_len = 0;
         }
@@ -269,28 +189,6 @@ static void frames(struct conn *c, const unsigned char *p, size_t n)
                 c->state = AWAIT_FIN;  /* anything after it is ignored */
         }
     }
-}
-
-/* The 101 and its accept value (the header's name in any case). */
-static void check_head(struct conn *c, const char *end)
-{
-    if (strncmp(c->head, "HTTP/1.1 101", 12) || (c->head[12] != ' ' && c->head[12] != '\r')) {
-        char *eol = strstr(c->head, "\r\n");
-        *eol = 0;
-        fprintf(stderr, "ws_connrate: 127.0.0.1:%d: the upgrade was refused: %s\n", port, c->head);
-        exit(1);
-    }
-    for (const char *line = strstr(c->head, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
-        if (strncasecmp(line + 2, "Sec-WebSocket-Accept:", 21))
-            continue;
-        const char *value = line + 23;
-        while (*value == ' ' || *value == '\t')
-            value++;
-        if (strncmp(value, ACCEPT, sizeof ACCEPT - 1) || (value[sizeof ACCEPT - 1] != '\r' && value[sizeof ACCEPT - 1] != ' '))
-            fail("a 101 with the wrong Sec-WebSocket-Accept", 0);
-        return;
-    }
-    fail("a 101 without Sec-WebSocket-Accept", 0);
 }
 
 /* n bytes from the server. Returns 1 when the connection is done with. */
@@ -311,7 +209,7 @@ static int feed(struct conn *c, const unsigned char *p, size_t n)
                 fail("a response head of more than 2 KiB", 0);
             return 0;
         }
-        check_head(c, end);
+        check_head(c->head, end);
         c->state = CLOSING;
         send_all(c, close_frame, sizeof close_frame, "sending the close frame");
         size_t head = (size_t)(end + 4 - c->head);   /* frames may follow the head in the same read */
@@ -370,17 +268,6 @@ static void on_event(struct conn *c, uint32_t events)
     }
 }
 
-static double arg_seconds(const char *text, const char *name, double min)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (*end || v < min || v > MAX_SECONDS) {
-        fprintf(stderr, "ws_connrate: %s must be a number of seconds from %g to %d\n", name, min, MAX_SECONDS);
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     if ((argc != 6 && argc != 7) || (strcmp(argv[5], "ws") && strcmp(argv[5], "tcp"))) {
@@ -396,21 +283,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ws_connrate: PORT must be 1-65535 and CONCURRENCY 1-%d\n", MAX_CONCURRENCY);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    struct rlimit lim;
-    if (!getrlimit(RLIMIT_NOFILE, &lim)) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
-    }
-    server = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (ws)
-        request_len = (size_t)snprintf(request, sizeof request,
-                                       "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                                       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                                       "Sec-WebSocket-Key: " KEY "\r\n\r\n", port);
-    else
-        request_len = (size_t)snprintf(request, sizeof request, "x");
+    setup(ws);
     close_frame[0] = 0x88;
     close_frame[1] = 0x80 | 2;
     memcpy(close_frame + 2, mask_key, 4);
@@ -426,35 +299,23 @@ int main(int argc, char **argv)
     for (int i = 0; i < concurrency; i++)
         start(&conns[i]);
 
-    int polling = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+    struct meter m;
+    meter_init(&m, server_pid);
     enum { WARMUP, MEASURING, DRAINING } phase = WARMUP;
-    double t0 = 0, t1 = 0, cpu0 = 0, cpu1 = 0, srv0 = 0, srv1 = 0, checked = begin;
-    double idle = 0, idle0 = 0, idle1 = 0;  /* CPU time spent polling with nothing to do */
-    double waiting_since = -1;           /* the CPU time when this run of empty polls began; -1: none */
-    unsigned long long c0 = 0, c1 = 0;
+    double t0 = 0, checked = begin;
+    unsigned long long c0 = 0;
     struct epoll_event events[256];
     while (phase != DRAINING || inflight) {
         double t = now();
-        if (waiting_since >= 0 && ((phase == WARMUP && t >= begin + warmup) || (phase == MEASURING && t >= t0 + duration))) {
-            double c = thread_cpu();   /* at the window's edges: the polling so far on the right side */
-            idle += c - waiting_since;
-            waiting_since = c;
-        }
         if (phase == WARMUP && t >= begin + warmup && completed) {
             phase = MEASURING;         /* after the warm-up, once one connection has gone all the way */
             t0 = t;
             c0 = completed;
-            cpu0 = own_cpu();
-            idle0 = idle;
-            srv0 = process_cpu(server_pid);
+            meter_start(&m, t, completed);
         } else if (phase == MEASURING && t >= t0 + duration &&
                    (completed - c0 >= MIN_COUNT || t >= t0 + duration + MAX_STRETCH)) {
             phase = DRAINING;
-            t1 = t;
-            c1 = completed;
-            cpu1 = own_cpu();
-            idle1 = idle;
-            srv1 = process_cpu(server_pid);
+            meter_stop(&m, t, completed);
             stopping = 1;
         }
         if (t - checked >= 0.1) {      /* ten times a second: a connection stuck, the runner gone, too long */
@@ -475,33 +336,14 @@ int main(int argc, char **argv)
                 return 2;
             }
         }
-        int timeout = 0;
-        if (!polling) {                /* sleep until the next event, or the window's next edge, or a check */
-            double next = phase == WARMUP ? begin + warmup : phase == MEASURING ? t0 + duration : t + 0.1;
-            next = next > t && next < t + 0.1 ? next : t + 0.1;
-            timeout = (int)((next - t) * 1000) + 1;
-        }
-        int n = epoll_wait(ep, events, 256, timeout);
-        if (n < 0 && errno != EINTR)
-            fail("epoll_wait", errno);
-        if (n <= 0) {
-            if (polling && waiting_since < 0)
-                waiting_since = thread_cpu();
-            continue;
-        }
-        if (waiting_since >= 0) {      /* CPU time, not wall time: a preempted poller wasn't busy */
-            idle += thread_cpu() - waiting_since;
-            waiting_since = -1;
-        }
+        /* Unless polling: sleep until the next event, or the window's next edge, or a check. */
+        double next = phase == WARMUP ? begin + warmup : phase == MEASURING ? t0 + duration : t + 0.1;
+        next = next > t && next < t + 0.1 ? next : t + 0.1;
+        int n = meter_wait(&m, ep, events, 256, (int)((next - t) * 1000) + 1);
         for (int i = 0; i < n; i++)
             on_event(events[i].data.ptr, events[i].events);
     }
-    double elapsed = t1 - t0, cpu = (cpu1 - cpu0) / elapsed, busy = cpu - (idle1 - idle0) / elapsed;
-    printf("{\"count\": %llu, \"elapsed\": %.6f, \"rate\": %.3f, \"cpu\": %.3f, \"busy\": %.3f, "
-           "\"polling\": %s, \"server_cpu\": %.3f}\n",
-           c1 - c0, elapsed, (double)(c1 - c0) / elapsed, cpu, busy > 0 ? busy : 0, polling ? "true" : "false",
-           (srv1 - srv0) / elapsed);
-    fflush(stdout);
+    meter_report(&m);
     free(conns);
     return 0;
 }
