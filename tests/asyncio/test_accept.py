@@ -43,13 +43,17 @@ def accept_callback(sock: socket.socket) -> Callable[..., Any] | None:
     return None if reader is None or reader.cancelled() else reader._callback  # type: ignore[no-any-return]
 
 
+def accepts_directly(sock: socket.socket) -> bool:
+    return isinstance(accept_callback(sock), accept._Acceptor)
+
+
 def uri_of(server: wsio.Server) -> str:
     return f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
 
 
 async def test_a_plain_server_accepts_directly_and_every_connection_works() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
-        assert accept_callback(listening(server)) is accept._accept
+        assert accepts_directly(listening(server))
 
         async def one(index: int) -> str:
             async with connect(uri_of(server)) as ws:
@@ -74,7 +78,7 @@ async def test_close_waits_for_connections_accepted_directly() -> None:
         handled.append("done")
 
     server = await serve(slow, "127.0.0.1", 0)
-    assert accept_callback(listening(server)) is accept._accept
+    assert accepts_directly(listening(server))
     async with connect(uri_of(server)) as ws:
         await ws.send("go")
         await asyncio.sleep(0.05)
@@ -90,7 +94,7 @@ async def test_start_serving_false_accepts_directly_once_started() -> None:
     async with serve(echo, "127.0.0.1", 0, start_serving=False) as server:
         assert accept_callback(listening(server)) is None
         await server.start_serving()
-        assert accept_callback(listening(server)) is accept._accept
+        assert accepts_directly(listening(server))
         async with connect(uri_of(server)) as ws:
             await ws.send("after start")
             assert await ws.recv() == "after start"
@@ -99,7 +103,7 @@ async def test_start_serving_false_accepts_directly_once_started() -> None:
 async def test_unix_server_accepts_directly(tmp_path: Path) -> None:
     path = str(tmp_path / "ws.sock")
     async with unix_serve(echo, path) as server:
-        assert accept_callback(listening(server)) is accept._accept
+        assert accepts_directly(listening(server))
         async with unix_connect(path, uri="ws://localhost/") as ws:
             await ws.send("over unix")
             assert await ws.recv() == "over unix"
@@ -113,7 +117,7 @@ async def test_tls_server_keeps_asyncio_accept(tmp_path: Path) -> None:
     client_ctx.load_verify_locations(cert)
     async with serve(echo, "127.0.0.1", 0, ssl=server_ctx) as server:
         callback = accept_callback(listening(server))
-        assert callback is not accept._accept and callback is not None
+        assert callback is not None and not isinstance(callback, accept._Acceptor)
         port = listening(server).getsockname()[1]
         async with connect(f"wss://localhost:{port}/", ssl=client_ctx) as ws:
             await ws.send("over tls")
@@ -124,14 +128,14 @@ async def test_debug_mode_keeps_asyncio_accept() -> None:
     asyncio.get_running_loop().set_debug(True)
     async with serve(echo, "127.0.0.1", 0) as server:
         callback = accept_callback(listening(server))
-        assert callback is not accept._accept and callback is not None
+        assert callback is not None and not isinstance(callback, accept._Acceptor)
 
 
 @pytest.mark.uvloop
 async def test_other_loops_keep_their_own_accept() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
         assert server.server is not None
-        assert not accept.accept_directly(server.server, lambda: asyncio.Protocol(), 100)
+        assert not accept.accept_directly(server.server)
         async with connect(uri_of(server)) as ws:
             await ws.send("on uvloop")
             assert await ws.recv() == "on uvloop"
@@ -163,8 +167,7 @@ async def test_out_of_descriptors_pauses_accepting_then_resumes(monkeypatch: pyt
     async with serve(echo, "127.0.0.1", 0) as server:
         sock = listening(server)
         failing = RunsOutOfDescriptorsOnce(sock)
-        factory = server._accept_directly.args[1]  # type: ignore[union-attr]  # the partial serve() made
-        accept._accept(loop, factory, failing, server.server, 100)
+        accept._Acceptor(loop, server.server, failing)()  # type: ignore[arg-type]
         assert [context["message"] for context in reported] == ["socket.accept() out of system resource"]
         assert accept_callback(sock) is None  # not spinning on a socket that stays readable
         # A client connecting now waits in the kernel's queue until accepting resumes.
@@ -173,7 +176,7 @@ async def test_out_of_descriptors_pauses_accepting_then_resumes(monkeypatch: pyt
             await ws.send("after the pause")
             assert await ws.recv() == "after the pause"
         assert loop.time() - started >= 0.1
-        assert accept_callback(sock) is accept._accept
+        assert accepts_directly(sock)
 
 
 @pytest.mark.allow_loop_errors
@@ -187,7 +190,7 @@ async def test_a_failing_protocol_factory_is_reported_and_the_socket_closed() ->
 
     server = await loop.create_server(broken, "127.0.0.1", 0)
     try:
-        assert accept.accept_directly(server, broken, 100)
+        assert accept.accept_directly(server)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
         assert await asyncio.wait_for(reader.read(), 2) == b""  # closed by the server
         writer.close()

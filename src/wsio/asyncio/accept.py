@@ -16,13 +16,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["DEFAULT_BACKLOG", "accept_directly"]
-
-#: asyncio's default ``backlog`` for create_server(): also how many it accepts per wake-up.
-DEFAULT_BACKLOG = 100
-
+__all__ = ["accept_directly"]
 
 #: Errors that mean "out of descriptors or memory": stop accepting for a while
 #: (asyncio's ACCEPT_RETRY_DELAY) rather than spin on a socket that stays readable.
@@ -30,16 +26,13 @@ _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.
 _RETRY_DELAY = 1.0
 
 
-def accept_directly(
-    server: asyncio.AbstractServer,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
-    backlog: int,
-) -> bool:
+def accept_directly(server: asyncio.AbstractServer) -> bool:
     """Make ``server``'s listening sockets accept without a task per connection.
 
-    Call it once the server is serving. Return whether it did: only for an
-    asyncio selector loop (exactly, not a subclass), not in debug mode (whose
-    accept logging this would bypass) and without TLS.
+    Call it once the server is serving (again is harmless). Return whether it
+    did: only for an asyncio selector loop (exactly, not a subclass), not in
+    debug mode (whose accept logging this would bypass) and without TLS. The
+    protocol factory and backlog are the server's own.
     """
     loop = server.get_loop()
     if type(loop) is not asyncio.SelectorEventLoop or loop.get_debug():
@@ -54,45 +47,50 @@ def accept_directly(
         return False
     for sock in sockets:
         # Replaces asyncio's reader for this descriptor; Server.close() removes it the same way.
-        loop.add_reader(sock.fileno(), _accept, loop, protocol_factory, sock, server, backlog)
+        _Acceptor(loop, server, sock).watch()
     return True
 
 
-def _accept(
-    loop: Any,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
-    sock: socket.socket,
-    server: asyncio.AbstractServer,
-    backlog: int,
-) -> None:
-    # As many as are queued, up to backlog per wake-up, as asyncio does.
-    for _ in range(backlog):
-        try:
-            conn, addr = sock.accept()
-            conn.setblocking(False)
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
-        except OSError as exc:
-            if exc.errno not in _OUT_OF_RESOURCES:
-                raise  # the loop logs it, as it would asyncio's
-            loop.call_exception_handler({"message": "socket.accept() out of system resource", "exception": exc, "socket": sock})
-            loop.remove_reader(sock.fileno())
-            loop.call_later(_RETRY_DELAY, _resume, loop, protocol_factory, sock, server, backlog)
-            return
-        try:
-            # The transport schedules connection_made() and starts reading.
-            loop._make_socket_transport(conn, protocol_factory(), extra={"peername": addr}, server=server)
-        except Exception as exc:
-            conn.close()
-            loop.call_exception_handler({"message": "Error on transport creation for incoming connection", "exception": exc})
+class _Acceptor:
+    """One listening socket's reader: accepts what is queued and makes each transport at once."""
 
+    __slots__ = ("loop", "server", "sock", "protocol_factory", "backlog")
 
-def _resume(
-    loop: Any,
-    protocol_factory: Callable[[], asyncio.BaseProtocol],
-    sock: socket.socket,
-    server: asyncio.AbstractServer,
-    backlog: int,
-) -> None:
-    if server.is_serving() and sock.fileno() != -1:
-        loop.add_reader(sock.fileno(), _accept, loop, protocol_factory, sock, server, backlog)
+    def __init__(self, loop: Any, server: Any, sock: socket.socket) -> None:
+        self.loop = loop
+        self.server = server
+        self.sock = sock
+        self.protocol_factory = server._protocol_factory
+        self.backlog = server._backlog
+
+    def watch(self) -> None:
+        self.loop.add_reader(self.sock.fileno(), self)
+
+    def __call__(self) -> None:
+        loop, sock = self.loop, self.sock
+        # As many as are queued, up to backlog per wake-up, as asyncio does.
+        for _ in range(self.backlog):
+            try:
+                conn, addr = sock.accept()
+                conn.setblocking(False)
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise  # the loop logs it, as it would asyncio's
+                loop.call_exception_handler(
+                    {"message": "socket.accept() out of system resource", "exception": exc, "socket": sock}
+                )
+                loop.remove_reader(sock.fileno())
+                loop.call_later(_RETRY_DELAY, self._resume)
+                return
+            try:
+                # The transport schedules connection_made() and starts reading.
+                loop._make_socket_transport(conn, self.protocol_factory(), extra={"peername": addr}, server=self.server)
+            except Exception as exc:
+                conn.close()
+                loop.call_exception_handler({"message": "Error on transport creation for incoming connection", "exception": exc})
+
+    def _resume(self) -> None:
+        if self.server.is_serving() and self.sock.fileno() != -1:
+            self.watch()

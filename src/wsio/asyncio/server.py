@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict,
 from ..protocol.machine import ServerProtocol, State
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
-from .accept import DEFAULT_BACKLOG, accept_directly
+from .accept import accept_directly
 from .broadcast import broadcast
 from .connection import BaseConnection, Connection
 from .timers import QUIET_CONTEXT, Timer, call_later
@@ -400,8 +399,6 @@ class Server(ServerBase):
         self._close_task: asyncio.Task[None] | None = None
         self._close_started = asyncio.Event()
         self._all_done: asyncio.Future[None] | None = None
-        #: Set by serve(): once serving, accept without asyncio's task per connection (accept.py).
-        self._accept_directly: Callable[[], bool] | None = None
 
     @property
     def sockets(self) -> tuple[Any, ...]:
@@ -483,10 +480,8 @@ class Server(ServerBase):
 
     async def start_serving(self) -> None:
         assert self.server is not None
-        serving = self.server.is_serving()
         await self.server.start_serving()
-        if not serving and self._accept_directly is not None:
-            self._accept_directly()
+        accept_directly(self.server)  # without asyncio's task per connection, where it can (accept.py)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         if self.server is not None:
@@ -591,11 +586,7 @@ class serve:
         else:
             server = await loop.create_server(self._factory, self._host, self._port, **self._kwargs)
         self._server.server = server
-        self._server._accept_directly = functools.partial(
-            accept_directly, server, self._factory, self._kwargs.get("backlog", DEFAULT_BACKLOG)
-        )
-        if server.is_serving():
-            self._server._accept_directly()
+        accept_directly(server)  # once serving (start_serving=False: in start_serving())
         return self._server
 
     def __await__(self) -> Generator[Any, None, Server]:
