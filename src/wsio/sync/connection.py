@@ -77,6 +77,11 @@ _READER = 1
 _RECV = 2
 
 
+def _at_most_idle(timeout: float | None) -> float:
+    """The reader's wait: until the next timer (``timeout``), at most ``_IDLE``, when it looks again."""
+    return _IDLE if timeout is None else min(timeout, _IDLE)
+
+
 def _wait_socket(sock: socket.socket, read: bool, write: bool, timeout: float | None) -> tuple[bool, bool]:
     """Wait until ``sock`` is readable or writable, or ``timeout`` passes; return (readable, writable).
 
@@ -542,7 +547,7 @@ class Connection(ConnectionAPI):
                         # read: with many connections the reader would come back to find the
                         # next read under way, once per message. So look again after _IDLE.
                         if not self._pending:
-                            self._reader_cond.wait(_IDLE if timeout is None else min(timeout, _IDLE))
+                            self._reader_cond.wait(_at_most_idle(timeout))
                             continue
                         waiting_write = True  # a keepalive ping the socket didn't take
                     else:
@@ -556,7 +561,7 @@ class Connection(ConnectionAPI):
                             # recv() reads for itself: leave it the socket, unless it stops.
                             seen = calls
                             handed = False
-                            self._reader_cond.wait(_IDLE if timeout is None else min(timeout, _IDLE))
+                            self._reader_cond.wait(_at_most_idle(timeout))
                             continue
                         seen = calls
                         handed = False
@@ -587,12 +592,12 @@ class Connection(ConnectionAPI):
                             self._reader_waiting = False
                         continue
                     if waiting_write:
-                        timeout = _IDLE if timeout is None else min(timeout, _IDLE)
+                        timeout = _at_most_idle(timeout)
                     elif not paused:
                         self._reading = _READER
                         # A recv() that comes while this thread waits in poll() waits for
                         # its read: if nothing comes soon, it gets the socket (below).
-                        timeout = _IDLE if timeout is None else min(timeout, _IDLE)
+                        timeout = _at_most_idle(timeout)
             if handoff:
                 self._after_closed()
                 continue
