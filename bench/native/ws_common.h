@@ -1,7 +1,8 @@
 /*
  * What the benchmark's C load generators share (ws_connrate.c, ws_echo_load.c):
- * the upgrade request and the check of its 101, frame headers, clocks, CPU
- * times, the measuring window, argument parsing and failing loudly. A single-file program includes it
+ * connecting, the upgrade request and the check of its 101, frame headers,
+ * clocks, CPU times, the run's epoll set, bounds and measuring window,
+ * argument parsing and failing loudly. A single-file program includes it
  * once, after defining PROG (its name, in messages). bench/native/__init__.py
  * rebuilds a program when this file changes too.
  */
@@ -17,7 +18,7 @@
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
-static int port;
+static int port, ep;                   /* the server's port; the epoll set */
 static struct sockaddr_in server;
 static char request[256];
 static size_t request_len;
@@ -93,6 +94,22 @@ static inline uint64_t payload_length(const unsigned char *h)
     return len;
 }
 
+/* A new non-blocking TCP connection to the server, Nagle off; the connect may still be under way. */
+static inline int connect_to_server(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fail("socket", errno);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS) {
+        if (errno == EADDRNOTAVAIL)
+            fail("connect: no free local port (ports in TIME_WAIT? see net.ipv4.tcp_tw_reuse)", 0);
+        fail("connect", errno);
+    }
+    return fd;
+}
+
 /* Gathers a server's frame header across reads into fh: 1 once it is whole (*p and *n past what it took). */
 static inline int gather_header(unsigned char *fh, size_t *fh_len, const unsigned char **p, size_t *n)
 {
@@ -131,6 +148,25 @@ static inline void check_head(char *head, const char *end)
     fail("a 101 without Sec-WebSocket-Accept", 0);
 }
 
+/* Gathers the response head across reads (head holds HEAD_CAP + 1 bytes). Once it is whole, checks it
+   (check_head()) and returns its length, frames may follow it there; else 0. *take: the bytes of p taken. */
+static inline size_t gather_head(char *head, size_t *head_len, const unsigned char *p, size_t n, size_t *take)
+{
+    size_t before = *head_len;
+    *take = n < HEAD_CAP - before ? n : HEAD_CAP - before;
+    memcpy(head + before, p, *take);
+    *head_len += *take;
+    head[*head_len] = 0;
+    char *end = strstr(head + (before > 3 ? before - 3 : 0), "\r\n\r\n");
+    if (!end) {
+        if (*head_len == HEAD_CAP)
+            fail("a response head of more than 2 KiB", 0);
+        return 0;
+    }
+    check_head(head, end);
+    return (size_t)(end + 4 - head);
+}
+
 static inline double arg_seconds(const char *text, const char *name, double min)
 {
     char *end;
@@ -146,6 +182,8 @@ static inline double arg_seconds(const char *text, const char *name, double min)
 struct meter {
     int polling;                       /* epoll_wait() without sleeping: on two cores or more */
     int server_pid;                    /* whose CPU time to report too; 0: none */
+    pid_t parent;                      /* the load generator: gone, this ends too */
+    double begin, deadline;            /* when the run began; when it gives up (MAX_SECONDS) */
     double idle;                       /* CPU time spent polling with nothing to do */
     double waiting_since;              /* the CPU time this run of empty polls began; -1: none */
     double t0, cpu0, idle0, server0;   /* at the window's start */
@@ -154,12 +192,32 @@ struct meter {
     unsigned long long count;
 };
 
-static inline void meter_init(struct meter *m, int server_pid)
+/* The run begins: the epoll set (ep), and a zeroed table of count connections of each bytes. */
+static inline void *meter_init(struct meter *m, int server_pid, size_t count, size_t each)
 {
     memset(m, 0, sizeof *m);
     m->polling = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
     m->server_pid = server_pid;
     m->waiting_since = -1;
+    m->parent = getppid();
+    m->begin = now();
+    m->deadline = m->begin + MAX_SECONDS;
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    void *table = calloc(count, each);
+    if (ep < 0 || !table)
+        fail("setting up", errno);
+    return table;
+}
+
+/* Ten times a second: the runner gone (exit 1), or the run too long (exit 2). */
+static inline void meter_check(const struct meter *m, double t)
+{
+    if (getppid() != m->parent)
+        exit(1);
+    if (t > m->deadline) {
+        fprintf(stderr, PROG ": gave up after %d s\n", MAX_SECONDS);
+        exit(2);
+    }
 }
 
 /* The polling so far, counted up to now: at a window's edge, on the right side of it. */
@@ -182,14 +240,20 @@ static inline void meter_start(struct meter *m, double t, unsigned long long cou
     m->server0 = process_cpu(m->server_pid);
 }
 
-static inline void meter_stop(struct meter *m, double t, unsigned long long count)
+/* Whether the window that began at meter_start() is over: duration seconds, stretched (MAX_STRETCH at
+   most) until it holds MIN_COUNT completions. If so, its figures are taken (meter_report() prints them). */
+static inline int meter_stop(struct meter *m, double t, unsigned long long count, double duration)
 {
+    double end = m->t0 + duration;
+    if (t < end || (count - m->count0 < MIN_COUNT && t < end + MAX_STRETCH))
+        return 0;
     meter_settle(m);
     m->elapsed = t - m->t0;
     m->count = count - m->count0;
     m->cpu = (own_cpu() - m->cpu0) / m->elapsed;
     m->busy = m->cpu - (m->idle - m->idle0) / m->elapsed;
     m->server = (process_cpu(m->server_pid) - m->server0) / m->elapsed;
+    return 1;
 }
 
 /* The JSON line the load generator reads. */
@@ -202,10 +266,12 @@ static inline void meter_report(const struct meter *m)
     fflush(stdout);
 }
 
-/* epoll_wait(): at once when polling, else up to timeout_ms. Returns the events, 0 for none. */
-static inline int meter_wait(struct meter *m, int ep, struct epoll_event *events, int max, int timeout_ms)
+/* epoll_wait(): at once when polling, else until next (the window's edge), a tenth of a second at most,
+   so the checks run. Returns the events, 0 for none. */
+static inline int meter_wait(struct meter *m, struct epoll_event *events, int max, double t, double next)
 {
-    int n = epoll_wait(ep, events, max, m->polling ? 0 : timeout_ms);
+    next = next > t && next < t + 0.1 ? next : t + 0.1;
+    int n = epoll_wait(ep, events, max, m->polling ? 0 : (int)((next - t) * 1000) + 1);
     if (n < 0 && errno != EINTR)
         fail("epoll_wait", errno);
     if (n <= 0) {

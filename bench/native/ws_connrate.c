@@ -108,7 +108,7 @@ struct conn {
     char head[HEAD_CAP + 1];
 };
 
-static int ep, ws, stopping, inflight;
+static int ws, stopping, inflight;
 /* A close frame, masked: FIN + opcode 8, mask bit + length 2, the key, 1000 (0x03e8) masked with it. */
 static unsigned char close_frame[8];
 static unsigned char in_buf[READ_CAP];
@@ -130,21 +130,11 @@ static int send_all(struct conn *c, const void *data, size_t len, const char *wh
 
 static void start(struct conn *c)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        fail("socket", errno);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->fd = fd;
+    int fd = c->fd = connect_to_server();
     c->state = CONNECTING;
     c->started = now();
     c->head_len = c->fh_len = 0;
     c->in_payload = 0;
-    if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS) {
-        if (errno == EADDRNOTAVAIL)
-            fail("connect: no free local port (ports in TIME_WAIT? see net.ipv4.tcp_tw_reuse)", 0);
-        fail("connect", errno);
-    }
     /* On loopback the TCP handshake is usually over by now: send at once, else once writable. */
     uint32_t events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     if (send_all(c, request, request_len, "connect") == 0)
@@ -198,22 +188,12 @@ static int feed(struct conn *c, const unsigned char *p, size_t n)
     case ECHOING:
         return 1;
     case UPGRADING: {
-        size_t before = c->head_len;
-        size_t take = n < HEAD_CAP - before ? n : HEAD_CAP - before;
-        memcpy(c->head + before, p, take);
-        c->head_len += take;
-        c->head[c->head_len] = 0;
-        char *end = strstr(c->head + (before > 3 ? before - 3 : 0), "\r\n\r\n");
-        if (!end) {
-            if (c->head_len == HEAD_CAP)
-                fail("a response head of more than 2 KiB", 0);
+        size_t take, head = gather_head(c->head, &c->head_len, p, n, &take);
+        if (!head)
             return 0;
-        }
-        check_head(c->head, end);
         c->state = CLOSING;
         send_all(c, close_frame, sizeof close_frame, "sending the close frame");
-        size_t head = (size_t)(end + 4 - c->head);   /* frames may follow the head in the same read */
-        frames(c, (unsigned char *)c->head + head, c->head_len - head);
+        frames(c, (unsigned char *)c->head + head, c->head_len - head);   /* frames may follow the head */
         frames(c, p + take, n - take);
         return 0;
     }
@@ -290,32 +270,22 @@ int main(int argc, char **argv)
     close_frame[6] = 0x03 ^ mask_key[0];
     close_frame[7] = 0xe8 ^ mask_key[1];
 
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    struct conn *conns = calloc((size_t)concurrency, sizeof *conns);
-    if (ep < 0 || !conns)
-        fail("setting up", errno);
-    pid_t parent = getppid();
-    double begin = now(), deadline = begin + MAX_SECONDS;
+    struct meter m;
+    struct conn *conns = meter_init(&m, server_pid, (size_t)concurrency, sizeof(struct conn));
+    double begin = m.begin;
     for (int i = 0; i < concurrency; i++)
         start(&conns[i]);
 
-    struct meter m;
-    meter_init(&m, server_pid);
     enum { WARMUP, MEASURING, DRAINING } phase = WARMUP;
-    double t0 = 0, checked = begin;
-    unsigned long long c0 = 0;
+    double checked = begin;
     struct epoll_event events[256];
     while (phase != DRAINING || inflight) {
         double t = now();
         if (phase == WARMUP && t >= begin + warmup && completed) {
             phase = MEASURING;         /* after the warm-up, once one connection has gone all the way */
-            t0 = t;
-            c0 = completed;
             meter_start(&m, t, completed);
-        } else if (phase == MEASURING && t >= t0 + duration &&
-                   (completed - c0 >= MIN_COUNT || t >= t0 + duration + MAX_STRETCH)) {
+        } else if (phase == MEASURING && meter_stop(&m, t, completed, duration)) {
             phase = DRAINING;
-            meter_stop(&m, t, completed);
             stopping = 1;
         }
         if (t - checked >= 0.1) {      /* ten times a second: a connection stuck, the runner gone, too long */
@@ -329,17 +299,11 @@ int main(int argc, char **argv)
             }
             if (phase == WARMUP && !completed && t > begin + warmup + MAX_STRETCH)
                 fail("no connection completed", 0);
-            if (getppid() != parent)
-                return 1;
-            if (t > deadline) {
-                fprintf(stderr, "ws_connrate: gave up after %d s\n", MAX_SECONDS);
-                return 2;
-            }
+            meter_check(&m, t);
         }
         /* Unless polling: sleep until the next event, or the window's next edge, or a check. */
-        double next = phase == WARMUP ? begin + warmup : phase == MEASURING ? t0 + duration : t + 0.1;
-        next = next > t && next < t + 0.1 ? next : t + 0.1;
-        int n = meter_wait(&m, ep, events, 256, (int)((next - t) * 1000) + 1);
+        double next = phase == WARMUP ? begin + warmup : phase == MEASURING ? m.t0 + duration : t + 0.1;
+        int n = meter_wait(&m, events, 256, t, next);
         for (int i = 0; i < n; i++)
             on_event(events[i].data.ptr, events[i].events);
     }

@@ -88,7 +88,7 @@ struct conn {
     char head[HEAD_CAP + 1];
 };
 
-static int ep, ws, open_conns;
+static int ws, open_conns;
 static unsigned window;
 static size_t size;
 static unsigned char *frame;           /* header, mask key, masked payload */
@@ -117,10 +117,9 @@ static void flush(struct conn *c)
         }
         struct iovec iov[BATCH];
         int count = 0;
-        unsigned long long frames = c->owed;
         iov[count].iov_base = frame + c->sent;
         iov[count++].iov_len = frame_len - c->sent;
-        for (unsigned long long i = 1; i < frames && count < BATCH; i++) {
+        for (unsigned long long i = 1; i < c->owed && count < BATCH; i++) {
             iov[count].iov_base = frame;
             iov[count++].iov_len = frame_len;
         }
@@ -202,22 +201,12 @@ static void feed(struct conn *c, const unsigned char *p, size_t n)
         frames(c, p, n);
         return;
     }
-    size_t before = c->head_len;
-    size_t take = n < HEAD_CAP - before ? n : HEAD_CAP - before;
-    memcpy(c->head + before, p, take);
-    c->head_len += take;
-    c->head[c->head_len] = 0;
-    char *end = strstr(c->head + (before > 3 ? before - 3 : 0), "\r\n\r\n");
-    if (!end) {
-        if (c->head_len == HEAD_CAP)
-            fail("a response head of more than 2 KiB", 0);
+    size_t take, head = gather_head(c->head, &c->head_len, p, n, &take);
+    if (!head)
         return;
-    }
-    check_head(c->head, end);
     c->state = OPEN;
     open_conns++;
-    size_t head = (size_t)(end + 4 - c->head);   /* frames may follow the head in the same read */
-    frames(c, (unsigned char *)c->head + head, c->head_len - head);
+    frames(c, (unsigned char *)c->head + head, c->head_len - head);   /* frames may follow the head */
     frames(c, p + take, n - take);
 }
 
@@ -256,21 +245,14 @@ static void on_event(struct conn *c, uint32_t events)
         if (errno != EINTR)
             fail(c->state == OPEN ? "reading messages" : "waiting for the 101", errno);
     }
-    if (c->state == OPEN && (c->owed || c->pong_owed) && (events & (EPOLLIN | EPOLLOUT)))
+    if (c->state == OPEN && (c->owed || c->pong_owed))
         flush(c);
 }
 
 static void start(struct conn *c)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        fail("socket", errno);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->fd = fd;
+    int fd = c->fd = connect_to_server();
     c->state = CONNECTING;
-    if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0 && errno != EINPROGRESS)
-        fail("connect", errno);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
         fail("epoll_ctl", errno);
@@ -336,22 +318,17 @@ int main(int argc, char **argv)
     setup(ws);
     build_frame();
 
-    ep = epoll_create1(EPOLL_CLOEXEC);
-    struct conn *conns = calloc((size_t)nconns, sizeof *conns);
-    if (ep < 0 || !conns)
-        fail("setting up", errno);
-    pid_t parent = getppid();
-    double begin = now(), deadline = begin + MAX_SECONDS;
+    struct meter m;
+    struct conn *conns = meter_init(&m, server_pid, (size_t)nconns, sizeof(struct conn));
+    double begin = m.begin;
     for (int i = 0; i < nconns; i++)
         start(&conns[i]);
 
-    struct meter m;
-    meter_init(&m, server_pid);
-    enum { OPENING, WARMUP, FILLING, MEASURING, DONE } phase = OPENING;
-    double t0 = 0, checked = begin, warm_from = 0, last_seen = 0;
-    unsigned long long c0 = 0, seen = 0;
+    enum { OPENING, WARMUP, FILLING, MEASURING } phase = OPENING;
+    double checked = begin, warm_from = 0, last_seen = 0;
+    unsigned long long seen = 0;
     struct epoll_event events[256];
-    while (phase != DONE) {
+    for (;;) {                         /* until meter_stop() says the window is over */
         double t = now();
         if (phase == OPENING && open_conns == nconns) {
             phase = WARMUP;            /* every connection open: the first window goes out at once */
@@ -366,13 +343,8 @@ int main(int argc, char **argv)
         if (phase == FILLING &&
             (completed >= (unsigned long long)window * (unsigned)nconns || t >= warm_from + warmup + MAX_STRETCH)) {
             phase = MEASURING;
-            t0 = t;
-            c0 = completed;
             meter_start(&m, t, completed);
-        } else if (phase == MEASURING && t >= t0 + duration &&
-                   (completed - c0 >= MIN_COUNT || t >= t0 + duration + MAX_STRETCH)) {
-            phase = DONE;
-            meter_stop(&m, t, completed);
+        } else if (phase == MEASURING && meter_stop(&m, t, completed, duration)) {
             break;
         }
         if (completed != seen) {
@@ -388,17 +360,11 @@ int main(int argc, char **argv)
             }
             if (phase >= FILLING && t - (last_seen > warm_from ? last_seen : warm_from) > STALL_TIMEOUT)
                 fail("no message came back for 10 s", 0);
-            if (getppid() != parent)
-                return 1;
-            if (t > deadline) {
-                fprintf(stderr, PROG ": gave up after %d s\n", MAX_SECONDS);
-                return 2;
-            }
+            meter_check(&m, t);
         }
         /* Unless polling: sleep until the next event, or the window's edge, or a check. */
-        double next = phase == MEASURING ? t0 + duration : phase == WARMUP ? warm_from + warmup : t + 0.1;
-        next = next > t && next < t + 0.1 ? next : t + 0.1;
-        int n = meter_wait(&m, ep, events, 256, (int)((next - t) * 1000) + 1);
+        double next = phase == MEASURING ? m.t0 + duration : phase == WARMUP ? warm_from + warmup : t + 0.1;
+        int n = meter_wait(&m, events, 256, t, next);
         for (int i = 0; i < n; i++)
             on_event(events[i].data.ptr, events[i].events);
     }
