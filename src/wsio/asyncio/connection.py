@@ -157,7 +157,7 @@ class _ReadBuffer(threading.local):
 #: with large messages in flight, four times that took a third less system time
 #: per message (fewer reads and wake-ups; the peer's window opens sooner), and
 #: made the server's 64 KiB pipelined echo 1.35-1.55x faster and its 1 MiB echo
-#: 1.17-1.22x (bench/, one run each way). It is also the most one read adds to
+#: 1.17-1.22x (an A/B of this constant alone, bench's load generator). It is also the most one read adds to
 #: what a connection holds before reading pauses (docs/topics/security.md).
 READ_SIZE = 1 << 20
 _read_buffer = _ReadBuffer()
