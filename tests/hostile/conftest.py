@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.helpers import ROOT, free_port, wait_for_line
+from tests.helpers import ROOT, wait_for_line
 
 from .peer import echo_roundtrip
 
@@ -58,34 +58,24 @@ class ServerProcess:
         #: uvicorn + wsio's engine: uvicorn's HTTP layer and log format.
         self.uvicorn = mode.startswith("uvicorn")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for attempt in range(3):
-            # free_port() closes the port it found: another job's server may take it
-            # before this one binds it (CI runs several at once). Then try another.
-            self.port = free_port()
-            self._stderr = tempfile.NamedTemporaryFile(prefix="wsio-hostile-", suffix=".log", delete=False)
-            self.process = subprocess.Popen(
-                [sys.executable, SERVER_SCRIPT, mode, str(self.port), json.dumps(options)],
-                stdout=subprocess.PIPE,
-                stderr=self._stderr,
-                text=True,
-                cwd=ROOT,
-                env=env,
-            )
-            try:
-                self.pid = int(wait_for_line(self.process, "pid ").split()[1])
-                wait_for_line(self.process, "listening")
-                break
-            except AssertionError as exc:
-                self.process.kill()
-                self.process.wait(10)
-                log = self.log()
-                if self.process.stdout is not None:
-                    self.process.stdout.close()
-                self._stderr.close()
-                os.unlink(self._stderr.name)
-                if attempt < 2 and "address already in use" in log.lower():
-                    continue
-                raise AssertionError(f"{exc}; its log: {log[-2000:]}") from None
+        self._stderr = tempfile.NamedTemporaryFile(prefix="wsio-hostile-", suffix=".log", delete=False)
+        # Port 0: the server binds a port the system picks and says which. (A port found
+        # free here and bound there later may be taken meanwhile: CI runs several jobs.)
+        self.process = subprocess.Popen(
+            [sys.executable, SERVER_SCRIPT, mode, "0", json.dumps(options)],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            self.pid = int(wait_for_line(self.process, "pid ").split()[1])
+            self.port = int(wait_for_line(self.process, "listening ").split()[1])
+        except AssertionError as exc:
+            log = self.log()
+            self.stop()
+            raise AssertionError(f"{exc}; its log: {log[-2000:]}") from None
         # Warm up: the first connection imports and allocates what every later one reuses.
         for _ in range(3):
             echo_roundtrip(self.port)

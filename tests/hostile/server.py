@@ -1,8 +1,9 @@
 """A wsio server for the hostile-peer tests, run in its own process.
 
 ``python tests/hostile/server.py MODE PORT [JSON_OPTIONS]``: serves on
-127.0.0.1:PORT with the default settings except the ``serve()`` options in
-JSON_OPTIONS; prints ``pid PID`` and then ``listening`` on stdout; logs at INFO
+127.0.0.1:PORT (0: a port the system picks) with the default settings except
+the ``serve()`` options in JSON_OPTIONS; prints ``pid PID`` and then
+``listening PORT`` (the port it listens on) on stdout; logs at INFO
 to stderr (the tests read the rejection lines there, and look for tracebacks).
 
 MODE is ``asyncio`` or ``sync`` (wsio's own servers), or ``uvicorn-httptools``
@@ -118,7 +119,7 @@ async def serve_asyncio(port: int, options: dict[str, Any]) -> None:
 
     async with wsio.serve(async_handler, "127.0.0.1", port, process_request=process_request, **options) as server:
         server_holder.append(server)
-        print("listening", flush=True)
+        print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
         await server.serve_forever()
 
 
@@ -160,7 +161,7 @@ def serve_sync(port: int, options: dict[str, Any]) -> None:
 
     with wsio.sync.server.serve(sync_handler, "127.0.0.1", port, process_request=process_request, **options) as server:
         server_holder.append(server)
-        print("listening", flush=True)
+        print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
         server.serve_forever()
 
 
@@ -276,7 +277,7 @@ def serve_uvicorn(http: str, port: int, options: dict[str, Any]) -> None:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        print("listening", flush=True)
+        print(f"listening {server.servers[0].sockets[0].getsockname()[1]}", flush=True)
         await task
 
     asyncio.run(main())

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
-from tests.helpers import free_port, wait_for_line  # noqa: E402
+from tests.helpers import wait_for_line  # noqa: E402
 
 SERVER_SCRIPT = os.path.join(ROOT, "tests", "hostile", "server.py")
 LOAD_SCRIPT = os.path.join(HERE, "load.py")
@@ -132,11 +132,10 @@ def soak(
     # The warm-up must reach the steady mix (sessions live up to 30 s) so that the
     # allocator's high-water mark is set before the start is measured.
     warmup = warmup if warmup is not None else max(60.0, seconds * 0.1)
-    port = free_port()
     # The threaded server holds at most 1,000 connections by default: the soak asks for what it needs.
     options = {"max_connections": connections + 500} if mode == "sync" else {}
     server = subprocess.Popen(
-        [sys.executable, SERVER_SCRIPT, mode, str(port), json.dumps(options)],
+        [sys.executable, SERVER_SCRIPT, mode, "0", json.dumps(options)],  # 0: it says which port
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # thousands of INFO lines; the hostile tests check the log
         text=True,
@@ -144,7 +143,7 @@ def soak(
         env={**os.environ, "PYTHONUNBUFFERED": "1", **({} if default_malloc else MALLOC_ENV)},
     )
     try:
-        wait_for_line(server, "listening")
+        port = int(wait_for_line(server, "listening ").split()[1])
         if progress:
             print(f"warm-up: {warmup:.0f}s with {connections} connections", flush=True)
         warm = run_load(port, warmup, connections, seed=1, progress=progress)
