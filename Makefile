@@ -15,7 +15,7 @@ $(PY):
 # only when the package's definition or the C source changed.
 INSTALLED := $(VENV)/.installed
 install: $(INSTALLED)
-$(INSTALLED): $(PY) pyproject.toml setup.py src/wsio/protocol/_speedups.c
+$(INSTALLED): $(PY) pyproject.toml setup.py src/wsio/protocol/_speedups.c src/wsio/asyncio/_transport.c
 	$(PIP) install -q -e ".[test]"
 	touch $@
 

@@ -42,6 +42,8 @@ from wsio.protocol.uri import parse_uri
 from wsio.protocol.http11 import Request
 
 assert frames.SPEEDUPS, "wsio.protocol._speedups is not used"
+from wsio.asyncio import transport
+assert transport.Pump is not None, "wsio.asyncio._transport is not used"
 client = ClientProtocol(parse_uri("ws://localhost/chat"), extensions=enable_client_permessage_deflate(None))
 server = ServerProtocol(extensions=enable_server_permessage_deflate(None))
 client.send_request(client.connect())
@@ -99,6 +101,8 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
     wanted = [
         "src/wsio/protocol/_speedups.c",
         "src/wsio/protocol/_speedups.pyi",
+        "src/wsio/asyncio/_transport.c",
+        "src/wsio/asyncio/_transport.pyi",
         "setup.py",
         "pyproject.toml",
         "README.md",
@@ -123,6 +127,10 @@ def test_sdist_and_wheel(tmp_path: Path) -> None:
     )
     assert "wsio/py.typed" in names
     assert "wsio/protocol/_speedups.pyi" in names, "the C accelerator's stub is not in the wheel"
+    assert [name for name in names if name.startswith("wsio/asyncio/_transport") and name.endswith(".so")], (
+        f"no _transport*.so in {sorted(names)}"
+    )
+    assert "wsio/asyncio/_transport.pyi" in names, "the C transport's stub is not in the wheel"
     assert info["Name"] == "wsio"
     assert info["Version"] == wsio.__version__, f"the wheel says {info['Version']}, wsio.__version__ is {wsio.__version__}"
 
@@ -153,9 +161,10 @@ def test_wheel_on_another_python(version: str, tmp_path: Path) -> None:
     assert (python_tag, abi_tag) == (cp, cp) and platform_tag != "any", f"{wheel.name} is not a {cp} platform wheel"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert [
-        n for n in names if n.startswith(f"wsio/protocol/_speedups.cpython-{version.replace('.', '')}") and n.endswith(".so")
-    ], sorted(names)
+    for extension in ("wsio/protocol/_speedups", "wsio/asyncio/_transport"):
+        assert [n for n in names if n.startswith(f"{extension}.cpython-{version.replace('.', '')}") and n.endswith(".so")], (
+            sorted(names)
+        )
     venv = versions.VENVS / version
     out = run([str(versions.venv_python(version)), "-I", "-c", SMOKE], cwd=tmp_path).split()
     assert out[0] == wsio.__version__, out

@@ -121,6 +121,7 @@ def wheel_of(version: str) -> Path | None:
 CHECK_INSTALLED = (
     "import sys, wsio, wsio.protocol._speedups; from wsio.protocol import frames; "
     "assert frames.SPEEDUPS, 'wsio.protocol._speedups is not used'; "
+    "from wsio.asyncio import transport; assert transport.Pump is not None, 'wsio.asyncio._transport is not used'; "
     "assert wsio.__file__.startswith(sys.prefix), wsio.__file__; "
     "print(sys.version.split()[0], wsio.__version__, wsio.protocol._speedups.__file__)"
 )

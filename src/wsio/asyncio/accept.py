@@ -8,7 +8,8 @@ to call ``connection_made()``, which it does anyway; so on that loop, for
 plain TCP and Unix sockets, :func:`accept_directly` makes the transport at
 once, as uvloop does. Anything else (TLS, uvloop, another loop, debug mode)
 keeps asyncio's own path, and so does any Python whose asyncio lacks the
-parts used here.
+parts used here. The transport is :mod:`wsio.asyncio.transport`'s, which
+reads and writes in C when the accelerator is built.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import asyncio
 import errno
 import socket
 from typing import Any
+
+from .transport import socket_transport_class
 
 __all__ = ["accept_directly"]
 
@@ -42,7 +45,7 @@ def accept_directly(server: asyncio.AbstractServer) -> bool:
         getattr(server, "_ssl_context", True) is not None
         or not sockets
         or not server.is_serving()
-        or not hasattr(loop, "_make_socket_transport")
+        or socket_transport_class() is None
     ):
         return False
     for sock in sockets:
@@ -54,7 +57,7 @@ def accept_directly(server: asyncio.AbstractServer) -> bool:
 class _Acceptor:
     """One listening socket's reader: accepts what is queued and makes each transport at once."""
 
-    __slots__ = ("loop", "server", "sock", "protocol_factory", "backlog")
+    __slots__ = ("loop", "server", "sock", "protocol_factory", "backlog", "transport_class")
 
     def __init__(self, loop: Any, server: Any, sock: socket.socket) -> None:
         self.loop = loop
@@ -62,6 +65,7 @@ class _Acceptor:
         self.sock = sock
         self.protocol_factory = server._protocol_factory
         self.backlog = server._backlog
+        self.transport_class = socket_transport_class()
 
     def watch(self) -> None:
         self.loop.add_reader(self.sock.fileno(), self)
@@ -85,8 +89,9 @@ class _Acceptor:
                 loop.call_later(_RETRY_DELAY, self._resume)
                 return
             try:
-                # The transport schedules connection_made() and starts reading.
-                loop._make_socket_transport(conn, self.protocol_factory(), extra={"peername": addr}, server=self.server)
+                # What loop._make_socket_transport() does: the transport schedules
+                # connection_made() and starts reading.
+                self.transport_class(loop, conn, self.protocol_factory(), None, {"peername": addr}, self.server)
             except Exception as exc:
                 conn.close()
                 loop.call_exception_handler({"message": "Error on transport creation for incoming connection", "exception": exc})

@@ -32,6 +32,7 @@ from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close, MaskedPayload
 from .timers import Timer, call_later
+from .transport import SocketTransport
 
 __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
@@ -41,6 +42,8 @@ _WRITE_SLICE = 262144
 # asyncio's transport for a plain TCP socket on its selector loops (not exported: None if a
 # Python renames it, and large frames then go through the transport in slices).
 _PLAIN_SOCKET_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None) if hasattr(os, "writev") else None
+# The same, reading and writing in C (transport.py), which servers make for the sockets they accept.
+_PLAIN_SOCKET_TRANSPORTS = frozenset({_PLAIN_SOCKET_TRANSPORT, SocketTransport} if _PLAIN_SOCKET_TRANSPORT is not None else ())
 # uvloop's transports for plain TCP and Unix sockets: their writelines() is one writev() and keeps
 # the buffers it is given instead of copying them. (Its TLS transport encrypts what it is given at once.)
 _UVLOOP_PLAIN_TRANSPORTS = frozenset({("uvloop.loop", "TCPTransport"), ("uvloop.loop", "UnixTransport")})
@@ -59,7 +62,7 @@ def _large_frame_writes(transport: asyncio.BaseTransport) -> int:
     transports wsio doesn't know take slices.
     """
     cls = type(transport)
-    if cls is _PLAIN_SOCKET_TRANSPORT:
+    if cls in _PLAIN_SOCKET_TRANSPORTS:
         sock = transport.get_extra_info("socket")
         return _SLICES if sock is None else int(sock.fileno())
     if (cls.__module__, cls.__name__) in _UVLOOP_PLAIN_TRANSPORTS:

@@ -1,0 +1,9 @@
+# Types of the C transport steps (_transport.c), used by wsio/asyncio/transport.py.
+from collections.abc import Callable
+from typing import Any, final
+
+@final
+class Pump:
+    def __init__(self, transport: Any, fd: int, write: Callable[[Any, Any], None], /) -> None: ...
+    def read_ready(self) -> None: ...
+    def write(self, data: bytes | bytearray | memoryview, /) -> None: ...

@@ -1,0 +1,302 @@
+"""The transport servers make for the sockets they accept (wsio/asyncio/transport.py).
+
+With the C accelerator it is :class:`SocketTransport`, asyncio's own transport
+reading and writing through a C ``Pump``; without it (``WSIO_NO_SPEEDUPS=1``,
+the py jobs) it is asyncio's class itself. Every test here runs on whichever
+``socket_transport_class()`` gives, so both behave as asyncio's transport does:
+reads in order, end of file, errors and their messages, writes that must wait,
+flow control, pausing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+import wsio
+from wsio.asyncio.transport import Pump, SocketTransport, socket_transport_class
+
+TransportClass = socket_transport_class()
+
+
+class Reader(asyncio.BufferedProtocol):
+    """Keeps what it reads; records the calls a transport makes."""
+
+    def __init__(self, size: int = 65536) -> None:
+        self.buffer = bytearray(size)
+        self.received = bytearray()
+        self.calls: list[str] = []
+        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self.fail_in: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+        self.calls.append("connection_made")
+
+    def get_buffer(self, sizehint: int) -> Any:
+        if self.fail_in == "get_buffer":
+            raise ValueError("no buffer today")
+        if self.fail_in == "empty":
+            return bytearray()
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.fail_in == "buffer_updated":
+            raise ValueError("can't take it")
+        self.received += self.buffer[:nbytes]
+
+    def eof_received(self) -> bool | None:
+        self.calls.append("eof_received")
+        return None
+
+    def pause_writing(self) -> None:
+        self.calls.append("pause_writing")
+
+    def resume_writing(self) -> None:
+        self.calls.append("resume_writing")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.calls.append("connection_lost")
+        self.lost.set_result(exc)
+
+
+class PlainReader(asyncio.Protocol):
+    """A protocol with data_received(): the transport's other read path."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.lost: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost.set_result(exc)
+
+
+async def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """Two ends of a loopback TCP connection, non-blocking."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    ours.setblocking(False)
+    peer.setblocking(False)
+    return ours, peer
+
+
+@asynccontextmanager
+async def transported(protocol: asyncio.BaseProtocol) -> AsyncIterator[tuple[Any, socket.socket]]:
+    """``protocol`` on the server's transport class over one end of a TCP pair; the other end to play with."""
+    loop = asyncio.get_running_loop()
+    ours, peer = await tcp_pair()
+    waiter = loop.create_future()
+    transport = TransportClass(loop, ours, protocol, waiter, {"peername": peer.getsockname()}, None)
+    await waiter
+    try:
+        yield transport, peer
+    finally:
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)
+
+
+async def receive_exactly(peer: socket.socket, size: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    data = bytearray()
+    while len(data) < size:
+        chunk = await loop.sock_recv(peer, size - len(data))
+        assert chunk, "the transport's end closed early"
+        data += chunk
+    return bytes(data)
+
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout) if hasattr(asyncio, "timeout") else _timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+@asynccontextmanager
+async def _timeout(seconds: float) -> AsyncIterator[None]:  # Python 3.10: no asyncio.timeout()
+    task = asyncio.current_task()
+    assert task is not None
+    handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
+    try:
+        yield
+    finally:
+        handle.cancel()
+
+
+def test_the_server_transport_is_the_c_one_exactly_when_the_accelerator_is_built() -> None:
+    if Pump is None:
+        assert TransportClass is asyncio.selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+    else:
+        assert TransportClass is SocketTransport
+        assert issubclass(SocketTransport, asyncio.selector_events._SelectorSocketTransport)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("api", ["asyncio", "callback"])
+async def test_accepted_connections_run_on_it_and_exchange_messages(api: str) -> None:
+    transports: list[Any] = []
+
+    async def echo(ws: wsio.ServerConnection) -> None:
+        transports.append(ws.transport)
+        async for message in ws:
+            await ws.send(message)
+
+    class Echo(wsio.Listener):
+        def on_open(self, connection: wsio.ListenerConnection) -> None:
+            transports.append(connection.transport)
+
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            connection.send(message)
+
+    options: dict[str, Any] = {"compression": None, "max_size": None}
+    serving = (
+        wsio.serve(echo, "127.0.0.1", 0, **options) if api == "asyncio" else wsio.serve_listener(Echo, "127.0.0.1", 0, **options)
+    )
+    async with serving as server:
+        port = server.sockets[0].getsockname()[1]
+        async with wsio.connect(f"ws://127.0.0.1:{port}/", **options) as ws:
+            for message in ["hello", b"\x00" * 5, "x" * 70000, b"y" * 3_000_000]:
+                await ws.send(message)
+                assert await ws.recv() == message
+    [transport] = transports
+    assert type(transport) is TransportClass
+
+
+async def test_reads_arrive_whole_and_in_order_then_end_of_file() -> None:
+    protocol = Reader(size=4096)  # many reads for what the peer sends
+    async with transported(protocol) as (transport, peer):
+        data = hashlib.sha256(b"seed").digest() * 20000  # 640,000 bytes
+        await asyncio.get_running_loop().sock_sendall(peer, data)
+        peer.shutdown(socket.SHUT_WR)
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+        assert protocol.received == data
+        assert protocol.calls == ["connection_made", "eof_received", "connection_lost"]
+
+
+async def test_a_plain_protocol_reads_through_data_received() -> None:
+    protocol = PlainReader()
+    async with transported(protocol) as (transport, peer):
+        await asyncio.get_running_loop().sock_sendall(peer, b"abc" * 1000)
+        await until(lambda: len(protocol.received) == 3000)
+        assert protocol.received == b"abc" * 1000
+        peer.close()
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+
+
+@pytest.mark.parametrize(
+    ("fail_in", "message", "error"),
+    [
+        ("get_buffer", "Fatal error: protocol.get_buffer() call failed.", "no buffer today"),
+        ("empty", "Fatal error: protocol.get_buffer() call failed.", "get_buffer() returned an empty buffer"),
+        ("buffer_updated", "Fatal error: protocol.buffer_updated() call failed.", "can't take it"),
+    ],
+)
+async def test_a_protocol_that_fails_a_read_closes_the_transport_with_asyncios_message(
+    fail_in: str, message: str, error: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda loop, context: reported.append(context))
+    try:
+        protocol = Reader()
+        protocol.fail_in = fail_in
+        async with transported(protocol) as (transport, peer):
+            await loop.sock_sendall(peer, b"data")
+            exc = await asyncio.wait_for(protocol.lost, 5)
+            assert str(exc) == error
+            assert [context["message"] for context in reported] == [message]
+            assert reported[0]["exception"] is exc and reported[0]["transport"] is transport
+            assert transport.is_closing()
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_a_reset_connection_is_lost_with_the_error() -> None:
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()  # a reset, not a FIN
+        exc = await asyncio.wait_for(protocol.lost, 5)
+        assert isinstance(exc, ConnectionResetError)
+        assert "eof_received" not in protocol.calls
+
+
+async def test_a_write_the_socket_cant_take_waits_pauses_the_protocol_and_goes_out_in_order() -> None:
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        transport.set_write_buffer_limits(high=65536)
+        data = hashlib.sha256(b"big").digest() * 262144  # 8 MiB: more than loopback buffers hold
+        transport.write(data[:100])  # goes at once
+        transport.write(data[100:])  # part goes, the rest waits in the transport
+        assert transport.get_write_buffer_size() > 0
+        assert protocol.calls == ["connection_made", "pause_writing"]
+        transport.write(b"tail")  # behind what waits
+        assert await receive_exactly(peer, len(data) + 4) == data + b"tail"
+        await until(lambda: transport.get_write_buffer_size() == 0)
+        assert protocol.calls == ["connection_made", "pause_writing", "resume_writing"]
+
+
+async def test_writes_asyncio_refuses_are_refused_the_same_way(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        with pytest.raises(TypeError, match="data argument must be a bytes-like object, not 'str'"):
+            transport.write("text")
+        transport.write(b"")  # nothing to do
+        transport.write(bytearray(b"one "))
+        transport.write(memoryview(b"two three")[:4])
+        assert await receive_exactly(peer, 8) == b"one two "
+        transport.write_eof()
+        with pytest.raises(RuntimeError, match="Cannot call write\\(\\) after write_eof\\(\\)"):
+            transport.write(b"more")
+        assert await asyncio.get_running_loop().sock_recv(peer, 10) == b""  # the FIN
+    # Closed: writes are dropped, and asyncio's warning comes after a few.
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        transport.abort()
+        await protocol.lost
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            for _ in range(6):
+                transport.write(b"lost")
+        assert "socket.send() raised exception." in caplog.text
+
+
+async def test_a_write_to_a_reset_connection_closes_the_transport_with_the_error() -> None:
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.pause_reading()  # so that the write, not a read, meets the reset
+        peer.close()
+        await asyncio.sleep(0.05)
+        transport.write(b"into the void")
+        exc = await asyncio.wait_for(protocol.lost, 5)
+        assert isinstance(exc, (ConnectionResetError, BrokenPipeError))
+
+
+async def test_a_paused_transport_reads_nothing_until_resumed() -> None:
+    loop = asyncio.get_running_loop()
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        await loop.sock_sendall(peer, b"first")
+        await until(lambda: protocol.received == b"first")
+        transport.pause_reading()
+        assert not transport.is_reading()
+        await loop.sock_sendall(peer, b"second")
+        await asyncio.sleep(0.05)
+        assert protocol.received == b"first"
+        transport.resume_reading()
+        await until(lambda: protocol.received == b"firstsecond")
+        await loop.sock_sendall(peer, b"third")  # the reader armed again reads on
+        await until(lambda: protocol.received == b"firstsecondthird")
