@@ -23,6 +23,7 @@ import pytest
 
 import wsio
 from wsio.asyncio.transport import Pump, SocketTransport, socket_transport_class
+from wsio.protocol.frames import SPEEDUPS
 
 TransportClass = socket_transport_class()
 
@@ -173,6 +174,27 @@ async def test_accepted_connections_run_on_it_and_exchange_messages(api: str) ->
                 assert await ws.recv() == message
     [transport] = transports
     assert type(transport) is TransportClass
+
+
+async def test_the_loop_reads_and_the_protocol_writes_through_the_pump_exactly_when_it_is_built() -> None:
+    assert (Pump is not None) is SPEEDUPS  # built and used together, both off with WSIO_NO_SPEEDUPS=1
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        loop: Any = asyncio.get_running_loop()
+        fd = transport.get_extra_info("socket").fileno()
+
+        def pumped(method: Any) -> bool:
+            return type(method) is Pump
+
+        reader = loop._selector.get_key(fd).data[0]
+        assert reader._callback == transport._read_ready
+        assert pumped(reader._callback) is SPEEDUPS and pumped(transport.write) is SPEEDUPS
+        transport.pause_reading()
+        transport.resume_reading()  # the reader armed again is the same
+        assert pumped(loop._selector.get_key(fd).data[0]._callback) is SPEEDUPS
+        if SPEEDUPS:
+            with pytest.raises(TypeError, match="no argument \\(read\\) or one \\(write\\), not 2"):
+                transport.write(b"a", b"b")
 
 
 async def test_reads_arrive_whole_and_in_order_then_end_of_file() -> None:

@@ -56,13 +56,13 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
         extra: dict[str, Any] | None = None,
         server: asyncio.AbstractServer | None = None,
     ) -> None:
-        pump = Pump(self, sock.fileno(), _AsyncioTransport.write)
         # Instance attributes shadow asyncio's methods: the loop's reader (armed
-        # by asyncio's __init__, again by resume_reading()) and the protocol's writes.
-        self._read_ready = pump.read_ready
-        self.write = pump.write
-        # A cycle (transport, pump, bound method), as asyncio's own transport already
-        # is one (its _read_ready_cb): the garbage collector frees both together.
+        # by asyncio's __init__, again by resume_reading()) and the protocol's
+        # writes. Both are the pump itself (pump() reads, pump(data) writes): no
+        # bound method objects kept per connection.
+        self._read_ready = self.write = Pump(self, sock.fileno(), _AsyncioTransport.write)
+        # A cycle (transport, pump), as asyncio's own transport already is one
+        # (its _read_ready_cb): the garbage collector frees both together.
         super().__init__(loop, sock, protocol, waiter, extra, server)
 
 
