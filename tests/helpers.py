@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -156,3 +157,17 @@ COMPARED_LIBRARIES = [
         ),
     ),
 ]
+
+
+async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5, what: str = "") -> None:
+    """Wait until ``predicate()`` is true, polling; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if not isinstance(result, bool):
+            result = await result  # type: ignore[misc]
+        if result:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {what or predicate}")
+        await asyncio.sleep(0.02)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 import wsio
+from tests.helpers import eventually
 from wsio.asyncio.transport import Pump, SocketTransport, socket_transport_class
 from wsio.protocol.frames import SPEEDUPS
 
@@ -121,23 +122,6 @@ async def receive_exactly(peer: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-async def until(condition: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout) if hasattr(asyncio, "timeout") else _timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.001)
-
-
-@asynccontextmanager
-async def _timeout(seconds: float) -> AsyncIterator[None]:  # Python 3.10: no asyncio.timeout()
-    task = asyncio.current_task()
-    assert task is not None
-    handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
-    try:
-        yield
-    finally:
-        handle.cancel()
-
-
 def test_the_server_transport_is_the_c_one_exactly_when_the_accelerator_is_built() -> None:
     if Pump is None:
         assert TransportClass is asyncio.selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
@@ -212,7 +196,7 @@ async def test_a_plain_protocol_reads_through_data_received() -> None:
     protocol = PlainReader()
     async with transported(protocol) as (transport, peer):
         await asyncio.get_running_loop().sock_sendall(peer, b"abc" * 1000)
-        await until(lambda: len(protocol.received) == 3000)
+        await eventually(lambda: len(protocol.received) == 3000)
         assert protocol.received == b"abc" * 1000
         peer.close()
         assert await asyncio.wait_for(protocol.lost, 5) is None
@@ -267,7 +251,7 @@ async def test_a_write_the_socket_cant_take_waits_pauses_the_protocol_and_goes_o
         assert protocol.calls == ["connection_made", "pause_writing"]
         transport.write(b"tail")  # behind what waits
         assert await receive_exactly(peer, len(data) + 4) == data + b"tail"
-        await until(lambda: transport.get_write_buffer_size() == 0)
+        await eventually(lambda: transport.get_write_buffer_size() == 0)
         assert protocol.calls == ["connection_made", "pause_writing", "resume_writing"]
 
 
@@ -312,13 +296,13 @@ async def test_a_paused_transport_reads_nothing_until_resumed() -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
         await loop.sock_sendall(peer, b"first")
-        await until(lambda: protocol.received == b"first")
+        await eventually(lambda: protocol.received == b"first")
         transport.pause_reading()
         assert not transport.is_reading()
         await loop.sock_sendall(peer, b"second")
         await asyncio.sleep(0.05)
         assert protocol.received == b"first"
         transport.resume_reading()
-        await until(lambda: protocol.received == b"firstsecond")
+        await eventually(lambda: protocol.received == b"firstsecond")
         await loop.sock_sendall(peer, b"third")  # the reader armed again reads on
-        await until(lambda: protocol.received == b"firstsecondthird")
+        await eventually(lambda: protocol.received == b"firstsecondthird")

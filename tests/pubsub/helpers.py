@@ -7,9 +7,10 @@ import base64
 import os
 import socket
 import struct
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import wsio
+from tests.helpers import eventually as eventually  # where the pub/sub tests import it from
 from wsio.protocol.frames import FIN, OP_CLOSE, build_frame
 
 
@@ -121,20 +122,6 @@ class RawClient:
 
     def abort(self) -> None:
         self.sock.close()
-
-
-async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 5, what: str = "") -> None:
-    """Wait until ``predicate()`` is true, polling; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result  # type: ignore[misc]
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 async def nothing_received(client: wsio.ClientConnection, wait: float = 0.2) -> bool:
