@@ -143,40 +143,42 @@ is_buffered(Pump *self, transport_state *st, PyObject *protocol)
     return r;
 }
 
-/* recv() or send(), retried when a signal interrupts it (PEP 475) unless its
-   handler raises: then -1 with errno EINTR and the handler's exception set. */
+/* One recv() or, sending, one send() on fd, retried when a signal interrupts
+   it (PEP 475) unless its handler raises: then -1 with errno EINTR and the
+   handler's exception set. */
 static Py_ssize_t
-recv_some(int fd, void *buf, Py_ssize_t len)
+socket_io(int fd, void *buf, Py_ssize_t len, int sending)
 {
     Py_ssize_t n;
 
-    while ((n = recv(fd, buf, (size_t)len, 0)) < 0 && errno == EINTR) {
+    for (;;) {
+        n = sending ? send(fd, buf, (size_t)len, MSG_NOSIGNAL) : recv(fd, buf, (size_t)len, 0);
+        if (n >= 0 || errno != EINTR) {
+            return n;
+        }
         if (PyErr_CheckSignals() < 0) {
             errno = EINTR;
             return -1;
         }
     }
-    return n;
-}
-
-static Py_ssize_t
-send_some(int fd, const void *buf, Py_ssize_t len)
-{
-    Py_ssize_t n;
-
-    while ((n = send(fd, buf, (size_t)len, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-        if (PyErr_CheckSignals() < 0) {
-            errno = EINTR;
-            return -1;
-        }
-    }
-    return n;
 }
 
 static int
 would_block(int err)
 {
     return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* A recv() or send() that failed with err (not EAGAIN) goes to _fatal_error():
+   the signal handler's exception for EINTR, else the OSError. */
+static PyObject *
+io_failed(transport_state *st, PyObject *transport, int err, const char *message)
+{
+    if (err != EINTR) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return fatal_error(st, transport, message);
 }
 
 PyDoc_STRVAR(pump_read_ready_doc,
@@ -221,20 +223,15 @@ pump_read_ready(PyObject *op, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
         goto get_buffer_failed;
     }
-    n = recv_some(self->fd, view.buf, view.len);
+    n = socket_io(self->fd, view.buf, view.len, 0);
     err = errno; /* before anything else can change it */
     PyBuffer_Release(&view);
     if (n < 0) {
         Py_DECREF(protocol);
-        if (err == EINTR) { /* a signal handler raised */
-            return fatal_error(st, transport, "Fatal read error on socket transport");
-        }
         if (would_block(err)) {
             Py_RETURN_NONE;
         }
-        errno = err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return fatal_error(st, transport, "Fatal read error on socket transport");
+        return io_failed(st, transport, err, "Fatal read error on socket transport");
     }
     if (n == 0) {
         Py_DECREF(protocol);
@@ -322,7 +319,7 @@ pump_write(PyObject *op, PyObject *data)
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    n = send_some(self->fd, view.buf, view.len);
+    n = socket_io(self->fd, view.buf, view.len, 1);
     err = errno; /* before anything else can change it */
     whole = n == view.len;
     PyBuffer_Release(&view);
@@ -330,15 +327,8 @@ pump_write(PyObject *op, PyObject *data)
         Py_RETURN_NONE;
     }
     if (n < 0) {
-        if (err == EINTR) { /* a signal handler raised */
-            return fatal_error(st, transport, "Fatal write error on socket transport");
-        }
-        if (would_block(err)) {
-            return write_queued(self, data);
-        }
-        errno = err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return fatal_error(st, transport, "Fatal write error on socket transport");
+        return would_block(err) ? write_queued(self, data)
+                                : io_failed(st, transport, err, "Fatal write error on socket transport");
     }
     /* Part of it went: asyncio's write() queues the rest (after one more try). */
     if ((view_object = PyMemoryView_FromObject(data)) == NULL) {
