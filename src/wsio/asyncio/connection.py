@@ -32,18 +32,16 @@ from ..protocol.machine import State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, SPEEDUPS, Close, MaskedPayload
 from .timers import Timer, call_later
-from .transport import SocketTransport
+from .transport import SELECTOR_SOCKET_TRANSPORTS
 
 __all__ = ["BaseConnection", "Connection", "Data", "State"]
 
 # A large payload goes to the transport this many bytes at a time: see _write_large().
 _WRITE_SLICE = 262144
 
-# asyncio's transport for a plain TCP socket on its selector loops (not exported: None if a
-# Python renames it, and large frames then go through the transport in slices).
-_PLAIN_SOCKET_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None) if hasattr(os, "writev") else None
-# The same, reading and writing in C (transport.py), which servers make for the sockets they accept.
-_PLAIN_SOCKET_TRANSPORTS = frozenset({_PLAIN_SOCKET_TRANSPORT, SocketTransport} if _PLAIN_SOCKET_TRANSPORT is not None else ())
+# asyncio's transports for a plain TCP socket on its selector loops (transport.py; none if a
+# Python renames asyncio's, and large frames then go through the transport in slices).
+_PLAIN_SOCKET_TRANSPORTS = SELECTOR_SOCKET_TRANSPORTS if hasattr(os, "writev") else frozenset()
 # uvloop's transports for plain TCP and Unix sockets: their writelines() is one writev() and keeps
 # the buffers it is given instead of copying them. (Its TLS transport encrypts what it is given at once.)
 _UVLOOP_PLAIN_TRANSPORTS = frozenset({("uvloop.loop", "TCPTransport"), ("uvloop.loop", "UnixTransport")})

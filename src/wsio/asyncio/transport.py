@@ -25,7 +25,7 @@ import socket
 from asyncio import selector_events
 from typing import Any
 
-__all__ = ["SocketTransport", "socket_transport_class"]
+__all__ = ["SELECTOR_SOCKET_TRANSPORTS", "SocketTransport", "socket_transport_class"]
 
 # Private in asyncio (3.10-3.13 alike): what the selector loop's
 # _make_socket_transport() makes.
@@ -64,6 +64,11 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
         # A cycle (transport, pump), as asyncio's own transport already is one
         # (its _read_ready_cb): the garbage collector frees both together.
         super().__init__(loop, sock, protocol, waiter, extra, server)
+
+
+#: asyncio's transport for a plain socket on its selector loop, and this one: the
+#: classes whose socket a connection may write to directly (connection.py).
+SELECTOR_SOCKET_TRANSPORTS: frozenset[type] = frozenset({_AsyncioTransport, SocketTransport} if _AsyncioTransport else ())
 
 
 def socket_transport_class() -> Any:
