@@ -23,7 +23,7 @@ import pytest
 
 import wsio
 from tests.helpers import eventually
-from wsio.asyncio.transport import Pump, SocketTransport, socket_transport_class
+from wsio.asyncio.transport import Pump, socket_transport_class
 from wsio.protocol.frames import SPEEDUPS
 
 TransportClass = socket_transport_class()
@@ -120,14 +120,6 @@ async def receive_exactly(peer: socket.socket, size: int) -> bytes:
         assert chunk, "the transport's end closed early"
         data += chunk
     return bytes(data)
-
-
-def test_the_server_transport_is_the_c_one_exactly_when_the_accelerator_is_built() -> None:
-    if Pump is None:
-        assert TransportClass is asyncio.selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
-    else:
-        assert TransportClass is SocketTransport
-        assert issubclass(SocketTransport, asyncio.selector_events._SelectorSocketTransport)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("api", ["asyncio", "callback"])
