@@ -106,6 +106,11 @@ def markdown(data: dict[str, Any]) -> str:
         "(above 0 means other work shared the machine: figures are noisier and lower).",
         f"Server benchmarks: load generator = {meta['load_generator']}.",
         *([f"Event loop: {meta['event_loop']}" + loops_note(meta) + "."] if meta.get("event_loop") else []),
+        *(
+            ["Allocator: " + " ".join(f"{k}={v}" for k, v in meta["malloc_env"].items()) + " for every process."]
+            if meta.get("malloc_env")
+            else []
+        ),
         *([] if asgi else [f"Client benchmarks: peer = {meta['client_peer']}."]),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())) + ".",
         "",

@@ -518,6 +518,8 @@ def run(
             "loadavg_before": os.getloadavg(),
             "load_generator": load_generator_text(),
             "event_loop": event_loop_name(loop),
+            # glibc's malloc settings, when set: every process of the run inherits them.
+            "malloc_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")},
             "client_peer": "picows' echo server (CPU 0); picows.websockets with compression; the TCP echo for the TCP client",
             **({"asgi_stack": ASGI_STACK} if suite == "asgi" else {}),
             "servers": {i: server_registry.LABELS[i] for i in server_impls},

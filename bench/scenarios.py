@@ -47,6 +47,7 @@ class Mode:
     idle_conns: int = 5000
     idle_repeats: int = 1
     conns: int = 100
+    large_conns: int = 8  # connections of the conns-1MiB group
     broadcast_conns: int = 1000
     verify: bool = False
     pipeline: int = PIPELINE  # messages in flight in the pipelined scenarios
@@ -70,6 +71,7 @@ MODES = {
         duration=0.06,
         idle_conns=50,
         conns=10,
+        large_conns=2,
         broadcast_conns=20,
         verify=True,
         pipeline=8,
@@ -97,6 +99,20 @@ def server_groups(mode: Mode) -> list[Group]:
             "conns",
             f"{mode.conns} connections, each ping-pong with 64 B",
             [Case(f"conns{mode.conns}-64B", "echo", "msg/s", params={"size": 64, "window": 1, "conns": mode.conns})],
+        ),
+        # Several large messages alive at once, each in its own bytes object: what the
+        # allocator does with them shows here (docs/topics/performance.md, "Large messages").
+        Group(
+            "conns-1MiB",
+            f"{mode.large_conns} connections, each ping-pong with 1 MiB",
+            [
+                Case(
+                    f"conns{mode.large_conns}-1MiB",
+                    "echo",
+                    "msg/s",
+                    params={"size": 1024 * 1024, "window": 1, "conns": mode.large_conns},
+                )
+            ],
         ),
         Group(
             "broadcast",

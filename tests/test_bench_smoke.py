@@ -79,6 +79,7 @@ def test_every_installed_implementation_ran(results: dict) -> None:
     if installed("picows"):
         assert "picows" in meta["load_generator"]
     assert meta["event_loop"].startswith("asyncio")  # without --uvloop
+    assert meta["malloc_env"] == {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     assert meta["server_loops"]["wsio_asyncio"] == "asyncio"
     assert meta["server_loops"]["c_epoll"] == "epoll"
 
@@ -196,6 +197,19 @@ def uvloop_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return json.loads((out / "latest.json").read_text())
 
 
+def test_a_run_names_the_allocator_settings_every_process_inherited(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # glibc's malloc settings change the large-message figures by up to 2x
+    # (docs/topics/performance.md): a results file made with them must say so.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "67108864")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
+    run_bench(tmp_path, "--side", "server", "--groups", "conns-1MiB", "--servers", "wsio_listener", timeout=120)
+    text = (tmp_path / "latest.md").read_text()
+    assert "Allocator: MALLOC_MMAP_THRESHOLD_=4194304 MALLOC_TRIM_THRESHOLD_=67108864 for every process." in text
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert data["meta"]["malloc_env"] == {"MALLOC_MMAP_THRESHOLD_": "4194304", "MALLOC_TRIM_THRESHOLD_": "67108864"}
+    assert data["server"]["conns2-1MiB"]["results"]["wsio_listener"]["median"] > 0
+
+
 def test_uvloop_runs_the_asyncio_servers_clients_and_load_generator_on_uvloop(uvloop_results: dict) -> None:
     meta = uvloop_results["meta"]
     assert meta["event_loop"].startswith("uvloop")
@@ -222,6 +236,7 @@ def test_a_number_for_every_scenario_and_implementation(results: dict, side: str
             "pingpong-1MiB",
             "pipelined-16B",
             "pipelined-1MiB",
+            "conns2-1MiB",  # several large messages alive at once (smoke mode: 2 connections)
             "connrate",
             "deflate-pingpong-1KiB",
             "deflate-pipelined-1KiB",
