@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 
 import wsio
-from tests.helpers import self_signed_cert
+from tests.helpers import eventually, self_signed_cert
 from wsio import connect, serve, unix_connect, unix_serve
 from wsio.asyncio import accept
 
@@ -66,6 +66,35 @@ async def test_a_plain_server_accepts_directly_and_every_connection_works() -> N
     # Closed: the reader went with the socket, and nothing listens there.
     with pytest.raises(OSError):
         await connect(f"ws://127.0.0.1:{port}/", open_timeout=2)
+
+
+def nodelay(sock: Any) -> bool:
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+@pytest.mark.parametrize("inherited", [True, False], ids=["from the listening socket", "set on each"])
+async def test_every_accepted_tcp_socket_has_nodelay_as_asyncio_sets_it(inherited: bool) -> None:
+    accepted: list[bool] = []  # each accepted socket's TCP_NODELAY, as its handler starts
+
+    async def keep(ws: wsio.ServerConnection) -> None:
+        accepted.append(nodelay(ws.transport.get_extra_info("socket")))
+        await ws.wait_closed()
+
+    async with serve(keep, "127.0.0.1", 0) as server:
+        sock = listening(server)
+        assert accepts_directly(sock)
+        assert nodelay(sock)  # set once there: Linux copies it to each accepted socket
+        if not inherited:
+            # As on a system that doesn't copy it: the first socket shows it, and
+            # from then on each one gets it itself.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        for _ in range(3):
+            async with connect(uri_of(server)) as ws:
+                await ws.send("hello")
+                await eventually(lambda: len(accepted) == _ + 1)
+        assert accepted == [True, True, True]
+        acceptor: Any = accept_callback(sock)
+        assert acceptor.nodelay is inherited
 
 
 async def test_close_waits_for_connections_accepted_directly() -> None:
@@ -148,14 +177,14 @@ class RunsOutOfDescriptorsOnce:
         self.sock = sock
         self.failed = False
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
 
-    def accept(self) -> tuple[socket.socket, Any]:
+    def _accept(self) -> tuple[int, Any]:
         if not self.failed:
             self.failed = True
             raise OSError(errno.EMFILE, "Too many open files")
-        return self.sock.accept()
+        return self.sock._accept()  # type: ignore[attr-defined,no-any-return]
 
 
 @pytest.mark.allow_loop_errors

@@ -5,7 +5,9 @@ reading and writing through a C ``Pump``; without it (``WSIO_NO_SPEEDUPS=1``,
 the py jobs) it is asyncio's class itself. Every test here runs on whichever
 ``socket_transport_class()`` gives, so both behave as asyncio's transport does:
 reads in order, end of file, errors and their messages, writes that must wait,
-flow control, pausing.
+flow control, pausing. And each one that uses a transport runs twice: built by
+the class's constructor, and by ``accepted_transport()``, which servers use
+for the sockets they accept.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pytest
 
 import wsio
 from tests.helpers import eventually
-from wsio.asyncio.transport import Pump, socket_transport_class
+from wsio.asyncio import transport as transport_module
+from wsio.asyncio.transport import Pump, accepted_transport, socket_transport_class
 from wsio.protocol.frames import SPEEDUPS
 
 TransportClass = socket_transport_class()
@@ -96,14 +99,35 @@ async def tcp_pair() -> tuple[socket.socket, socket.socket]:
     return ours, peer
 
 
+#: How transported() builds its transport: set for each test by the construction fixture.
+building = "constructor"
+
+
+@pytest.fixture(params=["constructor", "accepted_transport"])
+def construction(request: pytest.FixtureRequest) -> Any:
+    """Runs the test once with each way of building the transport ``transported()`` gives."""
+    global building
+    building = request.param
+    yield
+    building = "constructor"
+
+
 @asynccontextmanager
 async def transported(protocol: asyncio.BaseProtocol) -> AsyncIterator[tuple[Any, socket.socket]]:
-    """``protocol`` on the server's transport class over one end of a TCP pair; the other end to play with."""
+    """``protocol`` on the server's transport class over one end of a TCP pair; the other end to play with.
+
+    Built as the ``construction`` fixture says: by the class's constructor
+    (``connection_made()`` once the waiter is done) or by
+    ``accepted_transport()`` (called before it returns).
+    """
     loop = asyncio.get_running_loop()
     ours, peer = await tcp_pair()
-    waiter = loop.create_future()
-    transport = TransportClass(loop, ours, protocol, waiter, {"peername": peer.getsockname()}, None)
-    await waiter
+    if building == "constructor":
+        waiter = loop.create_future()
+        transport = TransportClass(loop, ours, protocol, waiter, {"peername": peer.getsockname()}, None)
+        await waiter
+    else:
+        transport = accepted_transport(loop, ours, protocol, peer.getsockname(), None)
     try:
         yield transport, peer
     finally:
@@ -152,7 +176,7 @@ async def test_accepted_connections_run_on_it_and_exchange_messages(api: str) ->
     assert type(transport) is TransportClass
 
 
-async def test_the_loop_reads_and_the_protocol_writes_through_the_pump_exactly_when_it_is_built() -> None:
+async def test_the_loop_reads_and_the_protocol_writes_through_the_pump_exactly_when_it_is_built(construction: None) -> None:
     assert (Pump is not None) is SPEEDUPS  # built and used together, both off with WSIO_NO_SPEEDUPS=1
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
@@ -173,7 +197,7 @@ async def test_the_loop_reads_and_the_protocol_writes_through_the_pump_exactly_w
                 transport.write(b"a", b"b")
 
 
-async def test_reads_arrive_whole_and_in_order_then_end_of_file() -> None:
+async def test_reads_arrive_whole_and_in_order_then_end_of_file(construction: None) -> None:
     protocol = Reader(size=4096)  # many reads for what the peer sends
     async with transported(protocol) as (transport, peer):
         data = hashlib.sha256(b"seed").digest() * 20000  # 640,000 bytes
@@ -184,7 +208,7 @@ async def test_reads_arrive_whole_and_in_order_then_end_of_file() -> None:
         assert protocol.calls == ["connection_made", "eof_received", "connection_lost"]
 
 
-async def test_a_plain_protocol_reads_through_data_received() -> None:
+async def test_a_plain_protocol_reads_through_data_received(construction: None) -> None:
     protocol = PlainReader()
     async with transported(protocol) as (transport, peer):
         await asyncio.get_running_loop().sock_sendall(peer, b"abc" * 1000)
@@ -203,7 +227,7 @@ async def test_a_plain_protocol_reads_through_data_received() -> None:
     ],
 )
 async def test_a_protocol_that_fails_a_read_closes_the_transport_with_asyncios_message(
-    fail_in: str, message: str, error: str
+    fail_in: str, message: str, error: str, construction: None
 ) -> None:
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
@@ -222,7 +246,7 @@ async def test_a_protocol_that_fails_a_read_closes_the_transport_with_asyncios_m
         loop.set_exception_handler(None)
 
 
-async def test_a_reset_connection_is_lost_with_the_error() -> None:
+async def test_a_reset_connection_is_lost_with_the_error(construction: None) -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -232,7 +256,7 @@ async def test_a_reset_connection_is_lost_with_the_error() -> None:
         assert "eof_received" not in protocol.calls
 
 
-async def test_a_write_the_socket_cant_take_waits_pauses_the_protocol_and_goes_out_in_order() -> None:
+async def test_a_write_the_socket_cant_take_waits_pauses_the_protocol_and_goes_out_in_order(construction: None) -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
         transport.set_write_buffer_limits(high=65536)
@@ -247,7 +271,7 @@ async def test_a_write_the_socket_cant_take_waits_pauses_the_protocol_and_goes_o
         assert protocol.calls == ["connection_made", "pause_writing", "resume_writing"]
 
 
-async def test_writes_asyncio_refuses_are_refused_the_same_way(caplog: pytest.LogCaptureFixture) -> None:
+async def test_writes_asyncio_refuses_are_refused_the_same_way(caplog: pytest.LogCaptureFixture, construction: None) -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
         with pytest.raises(TypeError, match="data argument must be a bytes-like object, not 'str'"):
@@ -271,7 +295,7 @@ async def test_writes_asyncio_refuses_are_refused_the_same_way(caplog: pytest.Lo
         assert "socket.send() raised exception." in caplog.text
 
 
-async def test_a_write_to_a_reset_connection_closes_the_transport_with_the_error() -> None:
+async def test_a_write_to_a_reset_connection_closes_the_transport_with_the_error(construction: None) -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -283,7 +307,7 @@ async def test_a_write_to_a_reset_connection_closes_the_transport_with_the_error
         assert isinstance(exc, (ConnectionResetError, BrokenPipeError))
 
 
-async def test_a_paused_transport_reads_nothing_until_resumed() -> None:
+async def test_a_paused_transport_reads_nothing_until_resumed(construction: None) -> None:
     loop = asyncio.get_running_loop()
     protocol = Reader()
     async with transported(protocol) as (transport, peer):
@@ -298,3 +322,151 @@ async def test_a_paused_transport_reads_nothing_until_resumed() -> None:
         await eventually(lambda: protocol.received == b"firstsecond")
         await loop.sock_sendall(peer, b"third")  # the reader armed again reads on
         await eventually(lambda: protocol.received == b"firstsecondthird")
+
+
+# -- accepted_transport(): what servers build for each accepted socket ---------------
+
+
+class Server:
+    """Stands in for asyncio's Server where a transport counts itself in and out (_attach, _detach)."""
+
+    def __init__(self) -> None:
+        self.attached = 0
+
+    def _attach(self, *transport: Any) -> None:
+        self.attached += 1
+
+    def _detach(self, *transport: Any) -> None:
+        self.attached -= 1
+
+
+def state(transport: Any) -> dict[str, Any]:
+    """A transport's attributes as comparable values: bound methods by name, buffers and extras by type and keys."""
+    names = set(vars(transport)) | {n for cls in type(transport).__mro__ for n in getattr(cls, "__slots__", ())}
+    described: dict[str, Any] = {}
+    for name in names:
+        value = getattr(transport, name)
+        if getattr(value, "__self__", None) is transport:
+            described[name] = ("bound", value.__name__)
+        elif name in ("_sock", "_protocol", "_loop", "_server"):
+            described[name] = type(value)
+        elif name == "_sock_fd":
+            described[name] = value >= 0
+        elif name == "_buffer":
+            described[name] = (type(value), len(value))
+        elif name == "_extra":
+            described[name] = {key: type(item) for key, item in value.items()}
+        elif Pump is not None and isinstance(value, Pump):
+            described[name] = "pump"
+        else:
+            described[name] = value
+    return described
+
+
+async def test_accepted_transport_builds_what_the_constructor_builds_connected_and_reading() -> None:
+    # On every Python the CI runs (3.10-3.13) it copies the constructor rather than call it.
+    assert transport_module._lean_construction() is not None
+    loop: Any = asyncio.get_running_loop()
+    built = []
+    for how in ("constructor", "accepted_transport"):
+        ours, peer = await tcp_pair()
+        protocol, server = Reader(), Server()
+        if how == "constructor":
+            waiter = loop.create_future()
+            transport = TransportClass(loop, ours, protocol, waiter, {"peername": peer.getsockname()}, server)
+            assert protocol.calls == []  # asyncio calls connection_made() in the next iteration
+            await waiter
+        else:
+            transport = accepted_transport(loop, ours, protocol, peer.getsockname(), server)
+            assert protocol.calls == ["connection_made"]  # already
+        assert protocol.transport is transport
+        assert server.attached == 1 and loop._transports[ours.fileno()] is transport
+        assert loop._selector.get_key(ours.fileno()).data[0]._callback == transport._read_ready  # reading
+        assert transport.get_extra_info("peername") == peer.getsockname()
+        assert transport.get_extra_info("sockname") == ours.getsockname()
+        assert transport.get_extra_info("socket").fileno() == ours.fileno()
+        built.append(state(transport))
+        await loop.sock_sendall(peer, b"ping")
+        await eventually(lambda: protocol.received == b"ping")
+        transport.write(b"pong")
+        assert await receive_exactly(peer, 4) == b"pong"
+        transport.close()
+        await asyncio.wait_for(protocol.lost, 5)
+        assert server.attached == 0
+        peer.close()
+    assert built[1] == built[0]
+
+
+@pytest.mark.parametrize("then", ["pause_reading", "close"])
+async def test_connection_made_that_pauses_or_closes_leaves_the_socket_unwatched(then: str) -> None:
+    loop: Any = asyncio.get_running_loop()
+
+    class Pauses(Reader):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            getattr(transport, then)()
+
+    ours, peer = await tcp_pair()
+    protocol = Pauses()
+    transport = accepted_transport(loop, ours, protocol, None, None)
+    try:
+        await loop.sock_sendall(peer, b"unread")
+        await asyncio.sleep(0.05)
+        assert protocol.received == b""
+        if then == "close":
+            assert await asyncio.wait_for(protocol.lost, 5) is None
+        else:
+            transport.resume_reading()
+            await eventually(lambda: protocol.received == b"unread")
+    finally:
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)
+
+
+async def test_connection_made_that_raises_is_reported_and_the_transport_reads_on() -> None:
+    loop: Any = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda loop, context: reported.append(context))
+
+    class Raises(Reader):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            raise ValueError("not today")
+
+    ours, peer = await tcp_pair()
+    protocol = Raises()
+    transport = accepted_transport(loop, ours, protocol, None, None)
+    try:
+        [context] = reported
+        assert isinstance(context["exception"], ValueError) and context["transport"] is transport
+        assert "connection_made()" in context["message"]
+        await loop.sock_sendall(peer, b"still read")  # as asyncio's loop goes on after a callback raised
+        await eventually(lambda: protocol.received == b"still read")
+    finally:
+        loop.set_exception_handler(None)
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)
+
+
+async def test_a_plain_protocol_is_connected_by_the_constructor_in_the_next_iteration() -> None:
+    loop: Any = asyncio.get_running_loop()
+    made: list[Any] = []
+
+    class Plain(PlainReader):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            made.append(transport)
+
+    ours, peer = await tcp_pair()
+    protocol = Plain()
+    transport = accepted_transport(loop, ours, protocol, None, None)
+    try:
+        assert made == []
+        await eventually(lambda: made == [transport])
+        await loop.sock_sendall(peer, b"plain")
+        await eventually(lambda: protocol.received == b"plain")
+    finally:
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)

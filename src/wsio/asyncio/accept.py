@@ -9,7 +9,11 @@ plain TCP and Unix sockets, :func:`accept_directly` makes the transport at
 once, as uvloop does. Anything else (TLS, uvloop, another loop, debug mode)
 keeps asyncio's own path, and so does any Python whose asyncio lacks the
 parts used here. The transport is :mod:`wsio.asyncio.transport`'s, which
-reads and writes in C when the accelerator is built.
+reads and writes in C when the accelerator is built, made by
+:func:`~wsio.asyncio.transport.accepted_transport` (connected and reading at
+once). ``TCP_NODELAY``, which asyncio sets on each accepted TCP socket, is set
+once on the listening socket, which Linux's accepted sockets inherit; where
+the first accepted socket shows it didn't, on each socket as asyncio does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import errno
 import socket
 from typing import Any
 
-from .transport import socket_transport_class
+from .transport import accepted_transport, socket_transport_class
 
 __all__ = ["accept_directly"]
 
@@ -57,7 +61,7 @@ def accept_directly(server: asyncio.AbstractServer) -> bool:
 class _Acceptor:
     """One listening socket's reader: accepts what is queued and makes each transport at once."""
 
-    __slots__ = ("loop", "server", "sock", "protocol_factory", "backlog", "transport_class")
+    __slots__ = ("loop", "server", "sock", "protocol_factory", "backlog", "family", "type", "proto", "tcp", "nodelay")
 
     def __init__(self, loop: Any, server: Any, sock: socket.socket) -> None:
         self.loop = loop
@@ -65,7 +69,23 @@ class _Acceptor:
         self.sock = sock
         self.protocol_factory = server._protocol_factory
         self.backlog = server._backlog
-        self.transport_class = socket_transport_class()
+        # What socket.accept() gives each socket it makes, looked up once.
+        self.family, self.type, self.proto = sock.family, sock.type, sock.proto
+        # asyncio's test (base_events._set_nodelay), for the sockets this one accepts.
+        self.tcp = (
+            self.family in (socket.AF_INET, socket.AF_INET6)
+            and self.type == socket.SOCK_STREAM
+            and self.proto == socket.IPPROTO_TCP
+        )
+        # TCP_NODELAY, which asyncio sets on every socket it accepts: Linux copies
+        # it from the listening socket; whether this system does is seen on the
+        # first accepted one (None until then).
+        self.nodelay: bool | None = None
+        if self.tcp:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                self.nodelay = False
 
     def watch(self) -> None:
         self.loop.add_reader(self.sock.fileno(), self)
@@ -75,7 +95,8 @@ class _Acceptor:
         # As many as are queued, up to backlog per wake-up, as asyncio does.
         for _ in range(self.backlog):
             try:
-                conn, addr = sock.accept()
+                fd, addr = sock._accept()  # type: ignore[attr-defined]
+                conn = socket.socket(self.family, self.type, self.proto, fd)
                 conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
@@ -89,12 +110,20 @@ class _Acceptor:
                 loop.call_later(_RETRY_DELAY, self._resume)
                 return
             try:
-                # What loop._make_socket_transport() does: the transport schedules
-                # connection_made() and starts reading.
-                self.transport_class(loop, conn, self.protocol_factory(), None, {"peername": addr}, self.server)
+                if self.tcp and not self.nodelay:
+                    self._set_nodelay(conn)
+                # What loop._make_socket_transport() does, connection_made() included.
+                accepted_transport(loop, conn, self.protocol_factory(), addr, self.server)
             except Exception as exc:
                 conn.close()
                 loop.call_exception_handler({"message": "Error on transport creation for incoming connection", "exception": exc})
+
+    def _set_nodelay(self, conn: socket.socket) -> None:
+        if self.nodelay is None:
+            self.nodelay = bool(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            if self.nodelay:
+                return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _resume(self) -> None:
         if self.server.is_serving() and self.sock.fileno() != -1:

@@ -15,17 +15,27 @@ Used where wsio makes the transport itself: servers accepting on asyncio's
 own selector loop (:mod:`wsio.asyncio.accept`). Without the C accelerator, or
 with ``WSIO_NO_SPEEDUPS=1``, :func:`socket_transport_class` is asyncio's own
 class.
+
+:func:`accepted_transport` makes one for a socket just accepted, for less
+than asyncio's constructor costs (a good part of what a short connection
+costs the server): it fills in the attributes that constructor would, from a
+template taken once from a transport the constructor built, and calls
+``connection_made()`` and starts reading at once rather than in two
+callbacks of the loop's next iteration. If the template holds anything it
+can't recreate (another Python's asyncio), the constructor builds them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import socket
-from asyncio import selector_events
+from asyncio import selector_events, trsock
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SELECTOR_SOCKET_TRANSPORTS", "SocketTransport", "socket_transport_class"]
+__all__ = ["SELECTOR_SOCKET_TRANSPORTS", "SocketTransport", "accepted_transport", "socket_transport_class"]
 
 # Private in asyncio (3.10-3.13 alike): what the selector loop's
 # _make_socket_transport() makes.
@@ -64,6 +74,138 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
         # A cycle (transport, pump), as asyncio's own transport already is one
         # (its _read_ready_cb): the garbage collector frees both together.
         super().__init__(loop, sock, protocol, waiter, extra, server)
+
+
+#: asyncio's default write buffer limits (high, low), which its constructor sets.
+_WRITE_LIMITS = (64 * 1024, 16 * 1024)
+
+#: What accepted_transport() copies: see _lean_construction().
+_Lean = tuple[dict[str, Any], tuple[tuple[str, str], ...], Callable[[], Any], bool]
+_lean: _Lean | None | bool = False  # False: not taken yet
+
+
+def accepted_transport(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: asyncio.BaseProtocol, peername: Any, server: Any
+) -> Any:
+    """A transport of :func:`socket_transport_class` for ``sock``, just accepted by ``server`` from ``peername``.
+
+    What ``cls(loop, sock, protocol, None, {"peername": peername}, server)``
+    makes, except that ``connection_made()`` has been called and the socket
+    is watched for reading when it returns, rather than in two callbacks of
+    the loop's next iteration; and ``TCP_NODELAY`` is the caller's to set.
+    For a plain ``Protocol``, or on a Python whose transport
+    :func:`_lean_construction` can't copy, it is that constructor's.
+    """
+    cls = socket_transport_class()
+    lean = _lean_construction()
+    if lean is None or not isinstance(protocol, asyncio.BufferedProtocol):
+        return cls(loop, sock, protocol, None, {"peername": peername}, server)
+    template, rebound, new_buffer, attach_takes_transport = lean
+    transport = cls.__new__(cls)
+    transport.__dict__.update(template)
+    for name, method in rebound:
+        setattr(transport, name, getattr(transport, method))
+    fd = sock.fileno()
+    if Pump is not None:
+        transport._read_ready = transport.write = Pump(transport, fd, _AsyncioTransport.write)
+    try:
+        sockname = sock.getsockname()
+    except OSError:
+        sockname = None
+    transport._extra = {"peername": peername, "socket": trsock.TransportSocket(sock), "sockname": sockname}
+    transport._loop = loop
+    transport._protocol_paused = False
+    transport._high_water, transport._low_water = _WRITE_LIMITS
+    transport._sock = sock
+    transport._sock_fd = fd
+    transport._protocol = protocol
+    transport._server = server
+    transport._buffer = new_buffer()
+    if server is not None:
+        if attach_takes_transport:
+            server._attach(transport)
+        else:
+            server._attach()
+    loop._transports[fd] = transport  # type: ignore[attr-defined]
+    try:
+        protocol.connection_made(transport)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # reported as the loop reports a callback that raised
+        loop.call_exception_handler(
+            {"message": f"Exception in {protocol!r}.connection_made()", "exception": exc, "transport": transport}
+        )
+    # Reading starts unless connection_made() paused reading or closed: asyncio's
+    # rule since 3.11 (3.10's transport ignored a pause there).
+    if transport.is_reading():
+        loop._add_reader(fd, transport._read_ready)  # type: ignore[attr-defined]
+    return transport
+
+
+def _lean_construction() -> _Lean | None:
+    """The template :func:`accepted_transport` fills a transport from, taken once; None if it can't.
+
+    Builds one transport with asyncio's constructor over a socket pair, with
+    a stand-in loop and server that only record, and sorts each attribute it
+    set: the ones ``accepted_transport()`` sets itself, plain values (flags
+    and counts, copied), and methods bound to the transport (bound again to
+    each new one). Anything else, a slot or write limit it doesn't know, or
+    other calls than asyncio 3.10-3.13 make, means this Python's asyncio
+    builds its transport some other way: None, and the constructor it is.
+    """
+    global _lean
+    if _lean is not False:
+        return _lean  # type: ignore[return-value]
+    _lean = None
+    cls = socket_transport_class()
+    if cls is None:
+        return None
+
+    class StandIn:
+        def __init__(self) -> None:
+            self._transports: dict[int, Any] = {}
+            self.attached: tuple[Any, ...] | None = None
+            self.scheduled = 0
+
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> None:
+            self.scheduled += 1
+
+        def _attach(self, *args: Any) -> None:
+            self.attached = args
+
+    one, other = socket.socketpair()
+    try:
+        stand_in = StandIn()
+        fd = one.fileno()
+        transport = cls(stand_in, one, asyncio.BufferedProtocol(), None, {"peername": None}, stand_in)
+        transport._sock = None  # nothing for its __del__ to close: the pair is closed here
+        values = dict(vars(transport))
+        slots = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    finally:
+        one.close()
+        other.close()
+    if slots - {"_extra", "_loop", "_protocol_paused", "_high_water", "_low_water"}:
+        return None
+    if (transport._high_water, transport._low_water) != _WRITE_LIMITS or transport._protocol_paused is not False:
+        return None
+    if stand_in.attached not in ((), (transport,)) or stand_in.scheduled != 2 or stand_in._transports != {fd: transport}:
+        return None
+    buffer = values.pop("_buffer", None)
+    if type(buffer) not in (bytearray, collections.deque) or buffer:
+        return None
+    template: dict[str, Any] = {}
+    rebound: list[tuple[str, str]] = []
+    for name, value in values.items():
+        if name in ("_read_ready", "write", "_sock", "_sock_fd", "_protocol", "_server"):
+            continue  # set by accepted_transport() for each transport
+        if getattr(value, "__self__", None) is transport and hasattr(cls, value.__name__):
+            rebound.append((name, value.__name__))
+        elif value is None or type(value) in (bool, int):
+            template[name] = value
+        else:
+            return None
+    _lean = (template, tuple(rebound), type(buffer), len(stand_in.attached) == 1)
+    return _lean
 
 
 #: asyncio's transport for a plain socket on its selector loop, and this one: the
