@@ -131,7 +131,8 @@ async def transported(protocol: asyncio.BaseProtocol) -> AsyncIterator[tuple[Any
     try:
         yield transport, peer
     finally:
-        transport.abort()
+        if not transport.is_closing():  # (asyncio's abort() fails once a close() has flushed and lost it)
+            transport.abort()
         peer.close()
         await asyncio.sleep(0)
 
@@ -466,6 +467,53 @@ async def test_a_plain_protocol_is_connected_by_the_constructor_in_the_next_iter
         await eventually(lambda: made == [transport])
         await loop.sock_sendall(peer, b"plain")
         await eventually(lambda: protocol.received == b"plain")
+    finally:
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)
+
+
+async def test_close_with_nothing_to_write_stops_reading_and_loses_the_connection_next_turn(construction: None) -> None:
+    loop: Any = asyncio.get_running_loop()
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        fd = transport.get_extra_info("socket").fileno()
+        transport.close()
+        assert transport.is_closing() and protocol.calls == ["connection_made"]
+        with pytest.raises(KeyError):
+            loop._selector.get_key(fd)  # watched neither for reading nor for writing
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+        assert transport.get_extra_info("socket").fileno() == -1  # closed by the transport
+        assert await loop.sock_recv(peer, 1) == b""  # the peer sees the end
+        transport.close()  # again: nothing happens
+        assert protocol.calls == ["connection_made", "connection_lost"]
+
+
+async def test_close_with_writes_waiting_sends_them_all_first(construction: None) -> None:
+    protocol = Reader()
+    async with transported(protocol) as (transport, peer):
+        data = hashlib.sha256(b"last words").digest() * 262144  # 8 MiB: more than the socket takes at once
+        transport.write(data)
+        assert transport.get_write_buffer_size() > 0
+        transport.close()
+        assert await receive_exactly(peer, len(data)) == data
+        assert await asyncio.get_running_loop().sock_recv(peer, 1) == b""
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+
+
+async def test_accepted_transport_replaces_a_reader_left_on_the_same_descriptor() -> None:
+    loop: Any = asyncio.get_running_loop()
+    ours, peer = await tcp_pair()
+    left: list[str] = []
+    loop.add_reader(ours.fileno(), left.append, "stale")
+    stale = loop._selector.get_key(ours.fileno()).data[0]
+    protocol = Reader()
+    transport = accepted_transport(loop, ours, protocol, None, None)
+    try:
+        assert stale.cancelled()  # as asyncio's _add_reader() replaces a reader
+        await loop.sock_sendall(peer, b"to the transport")
+        await eventually(lambda: protocol.received == b"to the transport")
+        assert left == []
     finally:
         transport.abort()
         peer.close()

@@ -23,6 +23,9 @@ template taken once from a transport the constructor built, and calls
 ``connection_made()`` and starts reading at once rather than in two
 callbacks of the loop's next iteration. If the template holds anything it
 can't recreate (another Python's asyncio), the constructor builds them all.
+Its ``close()`` skips asyncio's look-up for a writer to remove when nothing
+waits to be written, when the transport watches for writing only if
+something does.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import selectors
 import socket
 from asyncio import selector_events, trsock
 from collections.abc import Callable
@@ -74,6 +78,18 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
         # A cycle (transport, pump), as asyncio's own transport already is one
         # (its _read_ready_cb): the garbage collector frees both together.
         super().__init__(loop, sock, protocol, waiter, extra, server)
+
+    def close(self) -> None:
+        """asyncio's ``close()``, without its look-up for a writer when there can't be one."""
+        if self._closing or self._buffer or self._empty_waiter is not None:  # type: ignore[has-type]
+            # Data waits to be written (the transport watches for writing), or a
+            # sendfile() may: asyncio's own close(), which also stops watching.
+            super().close()
+            return
+        self._closing = True
+        self._loop._remove_reader(self._sock_fd)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, None)
 
 
 #: asyncio's default write buffer limits (high, low), which its constructor sets.
@@ -138,7 +154,13 @@ def accepted_transport(
     # Reading starts unless connection_made() paused reading or closed: asyncio's
     # rule since 3.11 (3.10's transport ignored a pause there).
     if transport.is_reading():
-        loop._add_reader(fd, transport._read_ready)  # type: ignore[attr-defined]
+        try:
+            # A descriptor just accepted isn't watched: registered at once, without
+            # the look-up (and its KeyError) that loop._add_reader() begins with.
+            key_data = (asyncio.Handle(transport._read_ready, (), loop, None), None)
+            loop._selector.register(fd, selectors.EVENT_READ, key_data)  # type: ignore[attr-defined]
+        except KeyError:  # still watched under that number: asyncio's way, which replaces the old reader
+            loop._add_reader(fd, transport._read_ready)  # type: ignore[attr-defined]
     return transport
 
 
