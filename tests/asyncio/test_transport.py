@@ -518,3 +518,42 @@ async def test_accepted_transport_replaces_a_reader_left_on_the_same_descriptor(
         transport.abort()
         peer.close()
         await asyncio.sleep(0)
+
+
+class Unfamiliar(TransportClass):  # type: ignore[misc, valid-type]
+    """A transport class as another Python's asyncio might make it: one attribute more than 3.10-3.13 set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._something_new = object()
+
+
+class WantsMoreOfTheLoop(TransportClass):  # type: ignore[misc, valid-type]
+    """A transport class whose constructor uses a part of the loop the 3.10-3.13 constructors don't."""
+
+    def __init__(self, loop: Any, *args: Any, **kwargs: Any) -> None:
+        self._born = loop.time()
+        super().__init__(loop, *args, **kwargs)
+
+
+@pytest.mark.parametrize("unknown", [Unfamiliar, WantsMoreOfTheLoop])
+async def test_a_transport_the_template_cant_copy_is_built_by_its_constructor(
+    unknown: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport_module, "socket_transport_class", lambda: unknown)
+    monkeypatch.setattr(transport_module, "_lean", False)  # taken again, from this class
+    assert transport_module._lean_construction() is None
+    loop: Any = asyncio.get_running_loop()
+    ours, peer = await tcp_pair()
+    protocol = Reader()
+    transport = accepted_transport(loop, ours, protocol, peer.getsockname(), None)
+    try:
+        assert type(transport) is unknown
+        assert protocol.calls == []  # the constructor's way: connection_made() in the next iteration
+        await eventually(lambda: protocol.calls == ["connection_made"])
+        await loop.sock_sendall(peer, b"built the old way")
+        await eventually(lambda: protocol.received == b"built the old way")
+    finally:
+        transport.abort()
+        peer.close()
+        await asyncio.sleep(0)
