@@ -137,6 +137,13 @@ async def transported(protocol: asyncio.BaseProtocol) -> AsyncIterator[tuple[Any
         await asyncio.sleep(0)
 
 
+async def release(transport: Any, peer: socket.socket) -> None:
+    """End a test's transport and its peer, and let the loss run."""
+    transport.abort()
+    peer.close()
+    await asyncio.sleep(0)
+
+
 async def receive_exactly(peer: socket.socket, size: int) -> bytes:
     loop = asyncio.get_running_loop()
     data = bytearray()
@@ -420,9 +427,7 @@ async def test_connection_made_that_pauses_or_closes_leaves_the_socket_unwatched
             transport.resume_reading()
             await eventually(lambda: protocol.received == b"unread")
     finally:
-        transport.abort()
-        peer.close()
-        await asyncio.sleep(0)
+        await release(transport, peer)
 
 
 async def test_connection_made_that_raises_is_reported_and_the_transport_reads_on() -> None:
@@ -468,9 +473,7 @@ async def test_a_plain_protocol_is_connected_by_the_constructor_in_the_next_iter
         await loop.sock_sendall(peer, b"plain")
         await eventually(lambda: protocol.received == b"plain")
     finally:
-        transport.abort()
-        peer.close()
-        await asyncio.sleep(0)
+        await release(transport, peer)
 
 
 async def test_close_with_nothing_to_write_stops_reading_and_loses_the_connection_next_turn(construction: None) -> None:
@@ -515,9 +518,7 @@ async def test_accepted_transport_replaces_a_reader_left_on_the_same_descriptor(
         await eventually(lambda: protocol.received == b"to the transport")
         assert left == []
     finally:
-        transport.abort()
-        peer.close()
-        await asyncio.sleep(0)
+        await release(transport, peer)
 
 
 class Unfamiliar(TransportClass):  # type: ignore[misc, valid-type]
@@ -554,6 +555,4 @@ async def test_a_transport_the_template_cant_copy_is_built_by_its_constructor(
         await loop.sock_sendall(peer, b"built the old way")
         await eventually(lambda: protocol.received == b"built the old way")
     finally:
-        transport.abort()
-        peer.close()
-        await asyncio.sleep(0)
+        await release(transport, peer)
