@@ -451,9 +451,7 @@ async def test_connection_made_that_raises_is_reported_and_the_transport_reads_o
         await eventually(lambda: protocol.received == b"still read")
     finally:
         loop.set_exception_handler(None)
-        transport.abort()
-        peer.close()
-        await asyncio.sleep(0)
+        await release(transport, peer)
 
 
 async def test_a_plain_protocol_is_connected_by_the_constructor_in_the_next_iteration() -> None:

@@ -122,7 +122,10 @@ def accepted_transport(
     transport = cls.__new__(cls)
     fd = sock.fileno()
     pump = Pump(transport, fd, _AsyncioTransport.write) if Pump is not None else None
-    own = {"_read_ready": pump, "write": pump, "_sock": sock, "_sock_fd": fd, "_protocol": protocol, "_server": server}
+    own = {
+        "_read_ready": pump, "write": pump, "_sock": sock, "_sock_fd": fd,
+        "_protocol": protocol, "_server": server, "_buffer": new_buffer(),
+    }  # fmt: skip
     # One attribute at a time, in the constructor's order: the instances then share
     # their attribute names' table as the constructor's do (a dict update would
     # give each a dict of its own, about 180 bytes more per connection).
@@ -131,8 +134,6 @@ def accepted_transport(
             setattr(transport, name, what)
         elif how == _BIND:
             setattr(transport, name, getattr(transport, what))
-        elif name == "_buffer":
-            transport._buffer = new_buffer()
         else:
             setattr(transport, name, own[name])
     try:
