@@ -100,6 +100,12 @@ def test_validation_when_serve_and_connect_are_called() -> None:
         wsio.sync.server.serve(lambda ws: None, "localhost", 0, max_connections=-1)
 
 
+def test_a_server_header_that_would_inject_a_header_is_refused_when_serve_is_called() -> None:
+    for serve in (wsio.asyncio.server.serve, wsio.sync.server.serve):
+        with pytest.raises(ValueError, match="invalid character in Server header value"):
+            serve(lambda ws: None, "localhost", 0, server_header="wsio\r\nSet-Cookie: session=x")  # type: ignore[arg-type]
+
+
 def test_older_names() -> None:
     passed: dict[str, object] = {"handshake_timeout": 3, "klass": int, "ssl": None}
     options = ServerOptions.from_kwargs(passed)

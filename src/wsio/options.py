@@ -50,6 +50,7 @@ from ._client_common import process_exception as _default_process_exception
 from ._server_common import DEFAULT_SERVER_HEADER
 from .legacy.calls import legacy_signature
 from .protocol.machine import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
+from .protocol.datastructures import Headers
 from .protocol.http11 import HandshakeLimits
 
 if TYPE_CHECKING:
@@ -193,6 +194,13 @@ class ServerOptions(ConnectionOptions):
         "a thread), and one INFO line is logged. ``None``: no limit (then the file descriptor "
         "limit is the limit, and accept() fails beyond it).",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.server_header is not None:
+            # A CR, LF or other control character (header injection) raises ValueError
+            # here, when serve() is called, rather than in every handshake.
+            Headers()["Server"] = self.server_header
 
     def _extensions(self) -> Sequence[Any] | None:
         if self.compression == "deflate":

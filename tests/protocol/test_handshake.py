@@ -235,6 +235,29 @@ class TestValidateRequest:
         assert exc.status == 400
         assert exc.name == "Sec-WebSocket-Key"
 
+    @given(
+        st.one_of(
+            st.binary(max_size=20).map(lambda raw: base64.b64encode(raw).decode()),
+            # What a header value may hold: printable ASCII and ISO-8859-1 letters.
+            st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=26),
+        )
+    )
+    def test_a_key_is_valid_when_it_is_base64_of_16_bytes(self, key: str) -> None:
+        """Exactly what base64 decodes, strictly, to a 16-byte nonce (RFC 6455 4.1), a non-canonical last digit included."""
+        try:
+            valid = len(base64.b64decode(key.encode("ascii"), validate=True)) == 16
+        except (ValueError, UnicodeEncodeError):  # binascii.Error is a ValueError
+            valid = False
+        request = make_request(("Sec-WebSocket-Key", key), drop=["Sec-WebSocket-Key"])
+        if valid:
+            assert validate_request(request) == key
+        else:
+            assert isinstance(status_of(request), InvalidHeaderValue)
+
+    def test_a_key_with_a_non_canonical_last_digit_is_accepted(self) -> None:
+        # "R" carries bits past the 16th byte: base64 ignores them, as websockets does.
+        assert validate_request(make_request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZR=="), drop=["Sec-WebSocket-Key"]))
+
     @pytest.mark.parametrize("versions", [[], ["8"], ["13", "13"], ["13, 8"], ["14"]])
     def test_version_must_be_13_once(self, versions: list[str]) -> None:
         extra = [("Sec-WebSocket-Version", v) for v in versions]
@@ -273,6 +296,14 @@ class TestServerHandshake:
     def test_custom_server_header(self) -> None:
         result = server_handshake(make_request(), server_header="acme/1")
         assert result.response.headers["Server"] == "acme/1"
+
+    def test_a_server_header_checked_once_never_lets_another_through_unchecked(self) -> None:
+        """The header last found valid is sent without a second check; any other value is checked."""
+        for _ in range(2):
+            assert server_handshake(make_request(), server_header="acme/2").response.headers["Server"] == "acme/2"
+        with pytest.raises(ValueError, match="Server header"):
+            server_handshake(make_request(), server_header="acme/3\r\nSet-Cookie: x=1")
+        assert server_handshake(make_request(), server_header="acme/2").response.serialize().count(b"\r\n\r\n") == 1
 
     @pytest.mark.parametrize(
         "extra",

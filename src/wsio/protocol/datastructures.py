@@ -67,7 +67,16 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._list: list[str] = []
         self._index: dict[str, list[str]] | None = None
-        self.update(*args, **kwargs)
+        if args or kwargs:
+            self.update(*args, **kwargs)
+
+    @classmethod
+    def _made(cls, items: list[str], index: dict[str, list[str]] | None = None) -> Headers:
+        """Headers over ``items`` (names and values alternating, already checked) and their index, if known."""
+        headers = cls.__new__(cls)
+        headers._list = items
+        headers._index = index
+        return headers
 
     @property
     def _dict(self) -> dict[str, list[str]]:
@@ -149,7 +158,17 @@ class Headers(MutableMapping[str, str]):
         return f"{self.__class__.__name__}({self._pairs()!r})"
 
     def __str__(self) -> str:
-        return "".join(f"{name}: {value}\r\n" for name, value in self._pairs()) + "\r\n"
+        # One join over the pieces: no tuple or formatted string per header (one response per connection).
+        items = self._list
+        pieces: list[str] = []
+        append = pieces.append
+        for index in range(0, len(items), 2):
+            append(items[index])
+            append(": ")
+            append(items[index + 1])
+            append("\r\n")
+        append("\r\n")
+        return "".join(pieces)
 
     # -- multi-dict API ------------------------------------------------------
 

@@ -28,7 +28,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Union, runtime_checkable
 
@@ -173,7 +173,7 @@ class ExtensionBase:
 def accept_key(key: str) -> str:
     """Compute ``Sec-WebSocket-Accept`` for ``key`` (RFC 6455 4.2.2 step 5.4)."""
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")  # base64.b64encode() without its wrapper
 
 
 def generate_key() -> str:
@@ -192,9 +192,9 @@ SelectSubprotocol = Callable[[list[str], list[str]], Optional[str]]
 ExtraHeaders = Union[HeadersLike, Callable[[str, Headers], Optional[HeadersLike]]]
 
 
-def _single(headers: Headers, name: str, status: int = 400) -> str:
-    """Return the only value of ``name``; a missing or repeated header is an error."""
-    values = headers.get_all(name)
+def _single(index: Mapping[str, list[str]], name: str, status: int = 400) -> str:
+    """Return the only value of ``name`` in a headers' ``index``; a missing or repeated header is an error."""
+    values = index.get(name.lower(), ())
     if not values:
         raise InvalidHeader(name, None, status)
     if len(values) > 1:
@@ -204,10 +204,18 @@ def _single(headers: Headers, name: str, status: int = 400) -> str:
     return values[0]
 
 
-def _combined(headers: Headers, name: str) -> str | None:
-    """Join repeated header lines (RFC 7230 3.2.2); None if absent."""
-    values = headers.get_all(name)
-    return ", ".join(values) if values else None
+def _combined(index: Mapping[str, list[str]], name: str) -> str | None:
+    """Join the repeated lines of ``name`` in a headers' ``index`` (RFC 7230 3.2.2); None if absent."""
+    # The index (Headers._dict), not get_all(): no copy of the values, read only here.
+    values = index.get(name.lower())
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
+
+
+# A base64-encoded 16-byte nonce: 22 characters and two of padding, what
+# base64.b64decode(key, validate=True) accepts and decodes to 16 bytes.
+_KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
 
 
 def validate_request(request: Request) -> str:
@@ -220,33 +228,29 @@ def validate_request(request: Request) -> str:
         raise InvalidMessage(f"unsupported HTTP method {request.method}; only GET is allowed", 405)
     if request.version != "HTTP/1.1":
         raise InvalidMessage(f"unsupported HTTP version {request.version}; only HTTP/1.1 is supported")
-    headers = request.headers
-    _single(headers, "Host")
+    index = request.headers._dict  # read here, not changed
+    _single(index, "Host")
 
     # A plain HTTP request (a browser visiting the URL) fails here: 426 tells
     # it which protocol to use (RFC 7231 6.5.15).
-    upgrade = _combined(headers, "Upgrade")
+    upgrade = _combined(index, "Upgrade")
     if upgrade is None:
         raise InvalidUpgrade("Upgrade", None, 426)
     # The usual values first: one token, which the list parsers would return as is.
     if upgrade.lower() != "websocket" and not any(protocol.lower() == "websocket" for protocol in parse_upgrade(upgrade)):
         raise InvalidUpgrade("Upgrade", upgrade, 426)
-    connection = _combined(headers, "Connection")
+    connection = _combined(index, "Connection")
     if connection is None:
         raise InvalidUpgrade("Connection", None, 426)
     if connection.lower() != "upgrade" and not any(option.lower() == "upgrade" for option in parse_connection(connection)):
         raise InvalidUpgrade("Connection", connection, 426)
 
-    key = _single(headers, "Sec-WebSocket-Key")
-    try:
-        raw_key = base64.b64decode(key.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
-    if len(raw_key) != 16:
+    key = _single(index, "Sec-WebSocket-Key")
+    if _KEY_RE.fullmatch(key) is None:
         # RFC 6455 4.1: a base64-encoded 16-byte nonce, nothing else.
         raise InvalidHeaderValue("Sec-WebSocket-Key", key)
 
-    versions = headers.get_all("Sec-WebSocket-Version")
+    versions = index.get("sec-websocket-version", [])
     if versions != ["13"]:
         # RFC 6455 4.2.2: answer 426 with the versions we support.
         raise InvalidHeaderValue("Sec-WebSocket-Version", ", ".join(versions) if versions else None, status=426)
@@ -276,11 +280,13 @@ def _check_origin(headers: Headers, origins: Sequence[Origin] | None) -> None:
 def _server_extensions(headers: Headers, factories: Sequence[ServerExtensionFactory]) -> tuple[str | None, list[Extension]]:
     """Accept the client's offers in its order, one extension per factory."""
     accepted: list[Extension] = []
-    response_items: list[tuple[str, list[ExtensionParameter]]] = []
-    header = _combined(headers, "Sec-WebSocket-Extensions")
     # Without factories the header is ignored, even if malformed: nothing to agree on.
-    if header is None or not factories:
+    if not factories:
         return None, accepted
+    header = _combined(headers._dict, "Sec-WebSocket-Extensions")
+    if header is None:
+        return None, accepted
+    response_items: list[tuple[str, list[ExtensionParameter]]] = []
     used: set[int] = set()
     for name, params in parse_extension_header(header):
         for index, factory in enumerate(factories):
@@ -306,7 +312,7 @@ def _server_subprotocol(
 ) -> str | None:
     if subprotocols is None and select_subprotocol is None:
         return None
-    header = _combined(headers, "Sec-WebSocket-Protocol")
+    header = _combined(headers._dict, "Sec-WebSocket-Protocol")
     client = parse_subprotocol_list(header) if header is not None else []
     server = list(subprotocols or ())
     if select_subprotocol is not None:
@@ -373,6 +379,21 @@ def handshake_error_response(exc: BaseException, *, server_header: str | None = 
     return Response.from_status(status, body, headers)
 
 
+# The last Server header found valid: a server sends the same one on every
+# connection, checked once rather than per handshake. Identity, not equality:
+# str is immutable, so the very object that was checked is still valid.
+_valid_server_header: str | None = None
+
+
+def _add_server_header(headers: Headers, value: str) -> None:
+    global _valid_server_header
+    if value is _valid_server_header:
+        headers._append("Server", value)
+    else:
+        headers["Server"] = value  # checked: ValueError for CR, LF or other control characters
+        _valid_server_header = value
+
+
 def server_handshake(
     request: Request,
     *,
@@ -406,17 +427,14 @@ def server_handshake(
         extensions_header, accepted = _server_extensions(request.headers, extensions)
         subprotocol = _server_subprotocol(request.headers, subprotocols, select_subprotocol)
 
-        headers = Headers()
         # Values valid by construction (base64 for the accept key): no re-validation.
-        headers._append("Upgrade", "websocket")
-        headers._append("Connection", "Upgrade")
-        headers._append("Sec-WebSocket-Accept", accept_key(key))
+        headers = Headers._made(["Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", accept_key(key)])
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if subprotocol is not None:
             headers["Sec-WebSocket-Protocol"] = subprotocol
         if server_header is not None:
-            headers["Server"] = server_header
+            _add_server_header(headers, server_header)
         if extra_headers is not None:
             extra = extra_headers(request.path, request.headers) if callable(extra_headers) else extra_headers
             if extra is not None:
@@ -512,7 +530,7 @@ def client_request(
 
 def _client_extensions(headers: Headers, factories: Sequence[ClientExtensionFactory]) -> list[Extension]:
     accepted: list[Extension] = []
-    header = _combined(headers, "Sec-WebSocket-Extensions")
+    header = _combined(headers._dict, "Sec-WebSocket-Extensions")
     if header is None:
         return accepted
     used: set[int] = set()
@@ -538,7 +556,7 @@ def _client_extensions(headers: Headers, factories: Sequence[ClientExtensionFact
 
 
 def _client_subprotocol(request: Request, headers: Headers, subprotocols: Sequence[str] | None) -> str | None:
-    header = _combined(headers, "Sec-WebSocket-Protocol")
+    header = _combined(headers._dict, "Sec-WebSocket-Protocol")
     if header is None:
         return None
     chosen = parse_subprotocol_list(header)
@@ -546,7 +564,7 @@ def _client_subprotocol(request: Request, headers: Headers, subprotocols: Sequen
         raise InvalidHeader("Sec-WebSocket-Protocol", f"more than one subprotocol: {header}")
     (subprotocol,) = chosen
     if subprotocols is None:
-        offered_header = _combined(request.headers, "Sec-WebSocket-Protocol")
+        offered_header = _combined(request.headers._dict, "Sec-WebSocket-Protocol")
         offered = parse_subprotocol_list(offered_header) if offered_header else []
     else:
         offered = list(subprotocols)
@@ -575,13 +593,13 @@ def client_handshake(
         raise InvalidStatus(response)
     headers = response.headers
 
-    upgrade = _combined(headers, "Upgrade")
+    upgrade = _combined(headers._dict, "Upgrade")
     if upgrade is None:
         raise InvalidUpgrade("Upgrade")
     protocols = parse_upgrade(upgrade)
     if len(protocols) != 1 or protocols[0].lower() != "websocket":
         raise InvalidUpgrade("Upgrade", upgrade)
-    connection = _combined(headers, "Connection")
+    connection = _combined(headers._dict, "Connection")
     if connection is None:
         raise InvalidUpgrade("Connection")
     if not any(option.lower() == "upgrade" for option in parse_connection(connection)):

@@ -146,6 +146,10 @@ class Request:
         return request_line.encode("ascii") + self.headers.serialize()
 
 
+# The reason phrases of the standard statuses: valid, no need to check them again per response.
+_STANDARD_PHRASES = frozenset(status.phrase for status in http.HTTPStatus)
+
+
 @dataclass(init=False)
 class Response:
     """An HTTP response: the server's answer to the opening handshake.
@@ -167,7 +171,9 @@ class Response:
         # Written by hand rather than generated: one call per response, not one per field.
         if type(status_code) is not int or not 100 <= status_code <= 999:
             _check_start_line_field("status_code", status_code)  # raises, or accepts an int subclass
-        if type(reason_phrase) is not str or not reason_phrase.isascii() or BAD_VALUE_STR_RE.search(reason_phrase):
+        if type(reason_phrase) is not str or (
+            reason_phrase not in _STANDARD_PHRASES and (not reason_phrase.isascii() or BAD_VALUE_STR_RE.search(reason_phrase))
+        ):
             _check_start_line_field("reason_phrase", reason_phrase)  # raises, or accepts ISO-8859-1
         fields = self.__dict__
         fields["status_code"] = status_code
@@ -186,8 +192,8 @@ class Response:
 
     def serialize(self) -> bytes:
         """Return the status line, headers and body as bytes, ready to write."""
-        status_line = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n"
-        return status_line.encode("iso-8859-1") + self.headers.serialize() + self.body
+        head = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n{self.headers}".encode("iso-8859-1")
+        return head + self.body if self.body else head
 
     @classmethod
     def from_status(
@@ -253,6 +259,9 @@ class HandshakeLimits:
     max_body: int = 1 << 20
 
 
+#: The limits when none are given: one frozen instance, shared.
+DEFAULT_HANDSHAKE_LIMITS = HandshakeLimits()
+
 # Parser states.  Line states read CRLF-terminated lines; byte states read
 # raw bytes into the body.
 _START = 0  # request line / status line
@@ -283,7 +292,7 @@ class _Parser(Generic[_MessageT]):
 
     _what = "message"
 
-    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+    def __init__(self, limits: HandshakeLimits = DEFAULT_HANDSHAKE_LIMITS) -> None:
         self.limits = limits
         #: Bytes received after the message; valid once it is complete.
         self.leftover = b""
@@ -461,6 +470,30 @@ _SHARED_VALUES = frozenset(
 )  # fmt: skip
 
 
+def whole_request(data: bytes, limits: HandshakeLimits) -> tuple[Request, int] | None:
+    """The usual request head, whole in ``data``, split by the accelerator in one pass.
+
+    Return the request and the size of its head, or None: without the
+    accelerator, for an incomplete head, and for anything but a ``GET ...
+    HTTP/1.1`` with valid header lines within ``limits`` and no framing header
+    (``Content-Length``, ``Transfer-Encoding``); :class:`RequestParser` then
+    parses it, and says exactly what is wrong. A server tries this first, so
+    that the usual request needs no parser object (the tests hold both to the
+    same outcome).
+    """
+    if parse_request_head is None:
+        return None
+    found = parse_request_head(
+        data, limits.max_line, limits.max_size, limits.max_headers,
+        _NAMES, _VALUES, _LOWER_NAMES, _SHARED_VALUES, _SHARED_MAX,
+    )  # fmt: skip
+    if found is None:
+        return None
+    # What _handle_line() and _finish() would have found; C built the lookup index too.
+    path, items, index, size = found
+    return Request(path, Headers._made(items, index)), size
+
+
 def _header_strings(name: bytes, value: bytes) -> tuple[str, str]:
     """A checked header line's name and value as the ``str`` the headers keep (shared where they repeat)."""
     return _shared(name, _NAMES) or name.decode("ascii"), (
@@ -524,7 +557,7 @@ class RequestParser(_Parser[Request]):
     _what = "request"
     _start_line_name = "request line"
 
-    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+    def __init__(self, limits: HandshakeLimits = DEFAULT_HANDSHAKE_LIMITS) -> None:
         super().__init__(limits)
         self._method = ""
         self._path = ""
@@ -552,22 +585,15 @@ class RequestParser(_Parser[Request]):
         """
         limits = self.limits
         if parse_request_head is not None:
-            found = parse_request_head(
-                data, limits.max_line, limits.max_size, limits.max_headers,
-                _NAMES, _VALUES, _LOWER_NAMES, _SHARED_VALUES, _SHARED_MAX,
-            )  # fmt: skip
+            found = whole_request(data, limits)
             if found is None:
                 return None
-            # A GET ... HTTP/1.1 with valid header lines within the limits and no
-            # framing header: what _handle_line() and _finish() would have found.
-            path, items, index, size = found
-            headers = self._headers
-            headers._list = items
-            headers._index = index
-            self._result = Request(path, headers)
+            request, size = found
+            self._headers = request.headers
+            self._result = request
             self._state = _DONE
             self.leftover = data[size:]
-            return self._result
+            return request
         end = data.find(b"\r\n\r\n")
         if end < 0 or end + 4 > limits.max_size:
             return None
@@ -670,7 +696,7 @@ class ResponseParser(_Parser[Response]):
     _what = "response"
     _start_line_name = "status line"
 
-    def __init__(self, limits: HandshakeLimits = HandshakeLimits()) -> None:
+    def __init__(self, limits: HandshakeLimits = DEFAULT_HANDSHAKE_LIMITS) -> None:
         super().__init__(limits)
         self._status_code = 0
         self._reason = ""

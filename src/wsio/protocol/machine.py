@@ -36,7 +36,7 @@ from .handshake import (
     handshake_error_response,
     server_handshake,
 )
-from .http11 import HandshakeLimits, RequestParser, ResponseParser
+from .http11 import DEFAULT_HANDSHAKE_LIMITS, HandshakeLimits, RequestParser, ResponseParser, whole_request
 from . import frames as _frames
 from .events import Event, Fragment, Ping, Pong
 from .frames import FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RSV1, Close, MaskSource
@@ -882,7 +882,7 @@ class ServerProtocol(Protocol):
 
     __slots__ = (
         "origins", "available_extensions", "available_subprotocols", "select_subprotocol",
-        "server_header", "extra_headers", "_parser", "request", "response", "_accepted",
+        "server_header", "extra_headers", "_limits", "_parser", "request", "response", "_accepted",
     )  # fmt: skip
 
     def __init__(
@@ -905,7 +905,9 @@ class ServerProtocol(Protocol):
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
         self.extra_headers = extra_headers
-        self._parser: RequestParser | None = RequestParser(limits or HandshakeLimits())
+        self._limits = limits or DEFAULT_HANDSHAKE_LIMITS
+        # Made only for a request that doesn't come whole in the first read (see _receive_handshake).
+        self._parser: RequestParser | None = None
         self.request: Request | None = None
         self.response: Response | None = None
         self._accepted: ServerHandshakeResult | None = None
@@ -916,7 +918,16 @@ class ServerProtocol(Protocol):
             self._buf += data
             return []
         parser = self._parser
-        assert parser is not None  # dropped only once the request is complete
+        if parser is None:
+            data = bytes(data)
+            # The usual request comes whole in the first read: split without a parser.
+            found = whole_request(data, self._limits)
+            if found is not None:
+                whole, size = found
+                self.request = whole
+                self._buf += data[size:]
+                return [whole]
+            parser = self._parser = RequestParser(self._limits)
         try:
             request = parser.feed(bytes(data))
         except InvalidHandshake as exc:
@@ -1003,7 +1014,7 @@ class ClientProtocol(Protocol):
         self.available_subprotocols = subprotocols
         self.extra_headers = extra_headers
         self.user_agent_header = user_agent_header
-        self._parser: ResponseParser | None = ResponseParser(limits or HandshakeLimits())
+        self._parser: ResponseParser | None = ResponseParser(limits or DEFAULT_HANDSHAKE_LIMITS)
         self.key = ""
         self.request: Request | None = None
         self.response: Response | None = None
