@@ -166,6 +166,32 @@ async def test_failed_connection_closes_tcp_after_close_timeout_if_the_peer_neve
         assert 0.9 < await asyncio.wait_for(tcp_closed, 4) - start < 3.5
 
 
+async def test_tcp_ends_by_close_timeout_when_the_close_reply_waits_behind_data_the_peer_never_reads() -> None:
+    """The server answers a close frame and closes TCP with megabytes still unsent: close_timeout still ends it.
+
+    With nothing left to write, closing needs no deadline (asyncio's transport
+    ends at once); with data left for a peer that doesn't read, it does.
+    """
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[float] = loop.create_future()
+
+    class Flooder(wsio.Listener):
+        def on_open(self, connection: Any) -> None:
+            connection.send(b"x" * (16 << 20))  # more than the sockets' buffers hold
+
+        def on_close(self, connection: Any, exc: Any) -> None:
+            closed.set_result(loop.time())
+
+    # A write limit above the message: the server reads on, and reads the close frame.
+    async with wsio.serve_listener(Flooder, "127.0.0.1", 0, close_timeout=0.5, write_limit=64 << 20) as server:
+        client = await RawClient.connect(port_of(server))
+        await asyncio.sleep(0.2)  # the message fills the buffers; the client reads no more of it
+        start = loop.time()
+        client.send_close(1000, "")
+        assert 0.4 < await asyncio.wait_for(closed, 5) - start < 3
+        client.writer.close()
+
+
 @pytest.mark.parametrize("speed", ["asyncio", "sync"])
 async def test_client_failing_against_a_flooding_server_is_read_without_reset(speed: str) -> None:
     listener = socket.create_server(("127.0.0.1", 0))

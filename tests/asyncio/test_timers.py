@@ -134,3 +134,19 @@ def test_a_closed_loop_is_not_kept_by_its_timers() -> None:
         asyncio.run(main())
     gc.collect()
     assert len(timers._lines) == before
+
+
+def test_timers_armed_on_two_loops_in_turn_each_fire_on_their_own_loop() -> None:
+    """The lines of the last loop that armed a timer are kept at hand: another loop in between gets its own."""
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        fired: list[str] = []
+        for loop, name in [(first, "a1"), (second, "b1"), (first, "a2"), (second, "b2")]:
+            call_later(loop, 0.01, fired.append, name)
+        first.run_until_complete(asyncio.sleep(0.05))
+        assert fired == ["a1", "a2"]
+        second.run_until_complete(asyncio.sleep(0.05))
+        assert fired == ["a1", "a2", "b1", "b2"]
+    finally:
+        first.close()
+        second.close()

@@ -731,6 +731,10 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             waiter.set_result(None)
         if protocol.should_close_transport():
             transport.close()
+            if type(transport) in SELECTOR_SOCKET_TRANSPORTS and not transport.get_write_buffer_size() and not self._backlog:
+                # Nothing left to write: asyncio's socket transport calls connection_lost()
+                # in the loop's next iteration, no deadline needed (the usual close, once per connection).
+                return
         else:
             if protocol.should_send_eof() and transport.can_write_eof():
                 transport.write_eof()  # after what it holds: the close frame

@@ -118,8 +118,25 @@ class _Line:
             self.armed = True
 
 
-# loop -> delay -> its line. Weak on the loop: a closed loop's timers go with it.
-_lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Line]] = weakref.WeakKeyDictionary()
+class _Lines(dict[float, _Line]):
+    """delay -> its line, for one loop (a dict that a weak reference can point to)."""
+
+    __slots__ = ("__weakref__",)
+
+
+# loop -> its lines. Weak on the loop: a closed loop's timers go with it.
+_lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lines] = weakref.WeakKeyDictionary()
+
+
+def _no_loop() -> None:
+    return None
+
+
+# The loop that last armed a timer and its lines, both weakly, in one tuple (read
+# and replaced whole: a thread with a loop of its own never sees half of another's).
+# Nearly every call is from the same loop, and the look-up in _lines (a weak
+# reference made per call, in Python) costs more than arming the timer.
+_last: tuple[Callable[[], asyncio.AbstractEventLoop | None], Callable[[], _Lines | None]] = (_no_loop, _no_loop)
 
 
 def call_later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., object], *args: Any) -> Timer:
@@ -129,9 +146,14 @@ def call_later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable
     runs in an empty context, as a :class:`asyncio.TimerHandle` made with
     ``context=contextvars.Context()`` would.
     """
-    lines = _lines.get(loop)
+    global _last
+    last_loop, last_lines = _last
+    lines = last_lines() if last_loop() is loop else None
     if lines is None:
-        lines = _lines[loop] = {}
+        lines = _lines.get(loop)
+        if lines is None:
+            lines = _lines[loop] = _Lines()
+        _last = (weakref.ref(loop), weakref.ref(lines))
     line = lines.get(delay)
     if line is None:
         line = lines[delay] = _Line(loop, delay)

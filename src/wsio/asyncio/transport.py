@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import keyword
 import os
 import selectors
 import socket
@@ -98,7 +99,13 @@ _WRITE_LIMITS = (64 * 1024, 16 * 1024)
 #: What accepted_transport() sets on each transport, in the constructor's order
 #: (see _lean_construction()): (name, how, what), how being one of these.
 _COPY, _BIND, _OWN = 0, 1, 2
-_Lean = tuple[tuple[tuple[str, int, Any], ...], Callable[[], Any], bool]
+#: The attributes accepted_transport() sets to what each connection brings, and from what (_filler()'s arguments).
+_PER_CONNECTION = {
+    "_read_ready": "pump", "write": "pump", "_sock": "sock", "_sock_fd": "fd",
+    "_protocol": "protocol", "_server": "server", "_buffer": "new_buffer()",
+}  # fmt: skip
+#: (fill(transport, sock, fd, protocol, server, pump), whether Server._attach() takes the transport).
+_Lean = tuple[Callable[..., None], bool]
 _lean: _Lean | None | bool = False  # False: not taken yet
 
 
@@ -118,24 +125,11 @@ def accepted_transport(
     lean = _lean_construction()
     if lean is None or not isinstance(protocol, asyncio.BufferedProtocol):
         return cls(loop, sock, protocol, None, {"peername": peername}, server)
-    plan, new_buffer, attach_takes_transport = lean
+    fill, attach_takes_transport = lean
     transport = cls.__new__(cls)
     fd = sock.fileno()
     pump = Pump(transport, fd, _AsyncioTransport.write) if Pump is not None else None
-    own = {
-        "_read_ready": pump, "write": pump, "_sock": sock, "_sock_fd": fd,
-        "_protocol": protocol, "_server": server, "_buffer": new_buffer(),
-    }  # fmt: skip
-    # One attribute at a time, in the constructor's order: the instances then share
-    # their attribute names' table as the constructor's do (a dict update would
-    # give each a dict of its own, about 180 bytes more per connection).
-    for name, how, what in plan:
-        if how == _COPY:
-            setattr(transport, name, what)
-        elif how == _BIND:
-            setattr(transport, name, getattr(transport, what))
-        else:
-            setattr(transport, name, own[name])
+    fill(transport, sock, fd, protocol, server, pump)
     try:
         sockname = sock.getsockname()
     except OSError:
@@ -224,7 +218,7 @@ def _lean_construction() -> _Lean | None:
     buffer = values.get("_buffer")
     if type(buffer) not in (bytearray, collections.deque) or buffer:
         return None
-    own = {"_sock", "_sock_fd", "_protocol", "_server", "_buffer"} | ({"_read_ready", "write"} if Pump is not None else set())
+    own = set(_PER_CONNECTION) - (set() if Pump is not None else {"_read_ready", "write"})
     if not own <= values.keys():
         return None
     plan: list[tuple[str, int, Any]] = []
@@ -237,8 +231,38 @@ def _lean_construction() -> _Lean | None:
             plan.append((name, _COPY, value))
         else:
             return None
-    _lean = (tuple(plan), type(buffer), len(stand_in.attached) == 1)
+    fill = _filler(plan, type(buffer))
+    _lean = None if fill is None else (fill, len(stand_in.attached) == 1)
     return _lean
+
+
+def _filler(plan: list[tuple[str, int, Any]], new_buffer: Callable[[], Any]) -> Callable[..., None] | None:
+    """The plan as one function, ``fill(transport, sock, fd, protocol, server, pump)``; None if it can't be written.
+
+    Its body is one plain attribute store per attribute, in the constructor's
+    order (as dataclasses writes ``__init__``): a third of the time of a loop
+    of ``setattr()`` calls. In that order, the instances share their attribute
+    names' table as the constructor's do (a dict update would give each a dict
+    of its own, about 180 bytes more per connection).
+    """
+    lines = []
+    for name, how, what in plan:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            return None
+        if how == _COPY:
+            value = repr(what)  # None, a bool or an int: its repr is its literal
+        elif how == _BIND:
+            if not what.isidentifier() or keyword.iskeyword(what):
+                return None
+            value = f"transport.{what}"
+        else:
+            value = _PER_CONNECTION[name]
+        lines.append(f"    transport.{name} = {value}\n")
+    source = "def fill(transport, sock, fd, protocol, server, pump):\n" + "".join(lines)
+    namespace: dict[str, Any] = {"new_buffer": new_buffer}
+    exec(compile(source, "<wsio accepted_transport fill>", "exec"), namespace)
+    fill: Callable[..., None] = namespace["fill"]
+    return fill
 
 
 #: asyncio's transport for a plain socket on its selector loop, and this one: the
