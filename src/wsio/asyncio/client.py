@@ -103,9 +103,9 @@ class ClientRole(BaseConnection):
             if not self.handshake_done.done():
                 self.handshake_done.set_result(None)
 
-    def _after_closed(self) -> None:
+    def _after_closed(self, in_read: bool = False) -> None:
         self._fail_handshake()
-        super()._after_closed()
+        super()._after_closed(in_read)
 
     def _fail_handshake(self, exc: BaseException | None = None) -> None:
         waiter = self.handshake_done

@@ -445,7 +445,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
             self._failure_handle = self.loop.call_later(delay, self._apply_failure)
             self._watch_queue = True
         if protocol.state is State.CLOSED:
-            self._after_closed()
+            self._after_closed(in_read=True)
 
     def _handle_events(self, events: list[Event]) -> None:  # pragma: no cover - each API defines it
         """Hook: the core returned ``events`` for one read (see the class docstring)."""
@@ -456,7 +456,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
-        self._after_closed()
+        self._after_closed(in_read=True)
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -711,8 +711,13 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
 
     # -- closing ------------------------------------------------------------------
 
-    def _after_closed(self) -> None:
-        """The core says the WebSocket connection is closed: end the TCP connection."""
+    def _after_closed(self, in_read: bool = False) -> None:
+        """The core says the WebSocket connection is closed: end the TCP connection.
+
+        ``in_read``: called as the last step of handling a read (or EOF), with
+        no task running: a task waiting in recv() is resumed here, once the
+        rest is done, rather than in the loop's next turn (see _resume_now()).
+        """
         transport = self.transport
         if transport.is_closing():
             return
@@ -727,14 +732,15 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         # before the peer reads our close frame). Either way, not longer than
         # close_timeout: a peer that doesn't read could hold a closing transport forever.
         waiter = self._recv_waiter  # recv() raises ConnectionClosed now, not when TCP ends
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None and (waiter.done() or not in_read):
+            if not waiter.done():
+                waiter.set_result(None)  # its task resumes in the loop's next turn
+            waiter = None
         if protocol.should_close_transport():
             transport.close()
-            if type(transport) in SELECTOR_SOCKET_TRANSPORTS and not transport.get_write_buffer_size() and not self._backlog:
-                # Nothing left to write: asyncio's socket transport calls connection_lost()
-                # in the loop's next iteration, no deadline needed (the usual close, once per connection).
-                return
+            # Nothing left to write: asyncio's socket transport calls connection_lost()
+            # in the loop's next iteration, no deadline needed (the usual close).
+            lingers = type(transport) not in SELECTOR_SOCKET_TRANSPORTS or transport.get_write_buffer_size() or self._backlog
         else:
             if protocol.should_send_eof() and transport.can_write_eof():
                 transport.write_eof()  # after what it holds: the close frame
@@ -742,8 +748,12 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
                 self._reading_paused = False  # what arrives is thrown away: read on
                 if not self._reading_paused_for_writes:
                     transport.resume_reading()
-        if self._close_handle is None and self.close_timeout is not None:
+            lingers = True
+        if lingers and self._close_handle is None and self.close_timeout is not None:
             self._close_handle = call_later(self.loop, self.close_timeout, self._close_timed_out)
+        if waiter is not None and not waiter.done():
+            # The task sees what it would a turn later: the transport closing, connection_lost() not yet run.
+            _resume_now(waiter, self.loop)
 
     async def _closed_exc_once_closed(self) -> ConnectionClosed:
         """Sending failed: the connection is closing or closed. Say how it ended.
