@@ -182,7 +182,11 @@ class ServerOptions(ConnectionOptions):
     select_subprotocol: Callable[..., str | None] | None = _option(
         None, "``(connection, client_subprotocols)`` returning one or ``None``, to choose yourself."
     )
-    server_header: str | None = _option(DEFAULT_SERVER_HEADER, "the ``Server`` header; ``None`` removes it.")
+    server_header: str | None = _option(
+        DEFAULT_SERVER_HEADER,
+        "the ``Server`` header; ``None`` removes it. A CR, LF or other control character raises "
+        ":class:`ValueError` when ``serve()`` is called.",
+    )
     extra_headers: Any = _option(
         None, "headers added to the 101 response (or a callable ``(path, request_headers)`` returning them)."
     )
