@@ -439,6 +439,8 @@ def server_handshake(
             extra = extra_headers(request.path, request.headers) if callable(extra_headers) else extra_headers
             if extra is not None:
                 headers.update(extra)
+        # Kept as long as the connection: a list of its size, not the larger one the appends grew.
+        headers._list = headers._list.copy()
         response = Response(101, "Switching Protocols", headers)
         return ServerHandshakeResult(response, subprotocol, accepted, None)
     except Exception as exc:

@@ -882,7 +882,7 @@ class ServerProtocol(Protocol):
 
     __slots__ = (
         "origins", "available_extensions", "available_subprotocols", "select_subprotocol",
-        "server_header", "extra_headers", "_limits", "_parser", "request", "response", "_accepted",
+        "server_header", "extra_headers", "_parser", "request", "response", "_accepted",
     )  # fmt: skip
 
     def __init__(
@@ -905,9 +905,10 @@ class ServerProtocol(Protocol):
         self.select_subprotocol = select_subprotocol
         self.server_header = server_header
         self.extra_headers = extra_headers
-        self._limits = limits or DEFAULT_HANDSHAKE_LIMITS
-        # Made only for a request that doesn't come whole in the first read (see _receive_handshake).
-        self._parser: RequestParser | None = None
+        # The parser is made only for a request that doesn't come whole in the first
+        # read (see _receive_handshake); until then the slot holds the limits it will
+        # be made with (one slot, not two: a server holds thousands of these).
+        self._parser: RequestParser | HandshakeLimits | None = limits or DEFAULT_HANDSHAKE_LIMITS
         self.request: Request | None = None
         self.response: Response | None = None
         self._accepted: ServerHandshakeResult | None = None
@@ -918,16 +919,18 @@ class ServerProtocol(Protocol):
             self._buf += data
             return []
         parser = self._parser
-        if parser is None:
+        if isinstance(parser, HandshakeLimits):
             data = bytes(data)
             # The usual request comes whole in the first read: split without a parser.
-            found = whole_request(data, self._limits)
+            found = whole_request(data, parser)
             if found is not None:
                 whole, size = found
                 self.request = whole
+                self._parser = None
                 self._buf += data[size:]
                 return [whole]
-            parser = self._parser = RequestParser(self._limits)
+            parser = self._parser = RequestParser(parser)
+        assert isinstance(parser, RequestParser)  # dropped only once the request is complete
         try:
             request = parser.feed(bytes(data))
         except InvalidHandshake as exc:
