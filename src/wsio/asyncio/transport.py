@@ -240,10 +240,11 @@ def _filler(plan: list[tuple[str, int, Any]], new_buffer: Callable[[], Any]) -> 
     """The plan as one function, ``fill(transport, sock, fd, protocol, server, pump)``; None if it can't be written.
 
     Its body is one plain attribute store per attribute, in the constructor's
-    order (as dataclasses writes ``__init__``): a third of the time of a loop
-    of ``setattr()`` calls. In that order, the instances share their attribute
-    names' table as the constructor's do (a dict update would give each a dict
-    of its own, about 180 bytes more per connection).
+    order (as dataclasses writes ``__init__``): about a tenth of the time of a
+    loop of ``setattr()`` calls (0.1 against 1 µs for 14 attributes). In that
+    order, the instances share their attribute names' table as the
+    constructor's do (a dict update would give each a dict of its own, about
+    180 bytes more per connection).
     """
     lines = []
     for name, how, what in plan:
