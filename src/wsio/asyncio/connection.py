@@ -726,21 +726,23 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         protocol = self.protocol
         if protocol.outgoing:
             transport.write(protocol.data_to_send())
+        waiter = self._recv_waiter  # recv() raises ConnectionClosed now, not when TCP ends
+        if waiter is not None and waiter.done():
+            waiter = None
+        if waiter is not None and not in_read:
+            waiter.set_result(None)  # its task resumes in the loop's next turn
+            waiter = None
         # The core says when (RFC 6455 7.1.1: the server closes TCP first, a client
         # waits for it; a failed connection reads on until the peer's close frame
         # or EOF, so that closing with unread data doesn't reset the connection
         # before the peer reads our close frame). Either way, not longer than
         # close_timeout: a peer that doesn't read could hold a closing transport forever.
-        waiter = self._recv_waiter  # recv() raises ConnectionClosed now, not when TCP ends
-        if waiter is not None and (waiter.done() or not in_read):
-            if not waiter.done():
-                waiter.set_result(None)  # its task resumes in the loop's next turn
-            waiter = None
         if protocol.should_close_transport():
             transport.close()
-            # Nothing left to write: asyncio's socket transport calls connection_lost()
-            # in the loop's next iteration, no deadline needed (the usual close).
-            lingers = type(transport) not in SELECTOR_SOCKET_TRANSPORTS or transport.get_write_buffer_size() or self._backlog
+            # Nothing left to write (the backlog went to the transport above): asyncio's
+            # socket transport calls connection_lost() in the loop's next iteration, no
+            # deadline needed (the usual close).
+            lingers = type(transport) not in SELECTOR_SOCKET_TRANSPORTS or transport.get_write_buffer_size()
         else:
             if protocol.should_send_eof() and transport.can_write_eof():
                 transport.write_eof()  # after what it holds: the close frame
