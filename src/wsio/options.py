@@ -51,7 +51,7 @@ from ._server_common import DEFAULT_SERVER_HEADER
 from .legacy.calls import legacy_signature
 from .protocol.machine import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from .protocol.datastructures import Headers
-from .protocol.http11 import HandshakeLimits
+from .protocol.http11 import DEFAULT_HANDSHAKE_LIMITS, HandshakeLimits
 
 if TYPE_CHECKING:
     from .protocol.datastructures import Headers
@@ -216,7 +216,7 @@ class ServerOptions(ConnectionOptions):
     def protocol_kwargs(self, logger: logging.Logger | None) -> dict[str, Any]:
         kwargs = super().protocol_kwargs(logger)
         kwargs.update(origins=self.origins, server_header=self.server_header, extra_headers=self.extra_headers)
-        kwargs["limits"] = self.handshake_limits or HandshakeLimits()
+        kwargs["limits"] = self.handshake_limits or DEFAULT_HANDSHAKE_LIMITS
         return kwargs
 
     def subprotocol_selector(self, connection: Any) -> Callable[[list[str], list[str]], str | None] | None:
