@@ -28,7 +28,7 @@ import hashlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Union, runtime_checkable
 
@@ -192,9 +192,9 @@ SelectSubprotocol = Callable[[list[str], list[str]], Optional[str]]
 ExtraHeaders = Union[HeadersLike, Callable[[str, Headers], Optional[HeadersLike]]]
 
 
-def _single(index: Mapping[str, list[str]], name: str, status: int = 400) -> str:
-    """Return the only value of ``name`` in a headers' ``index``; a missing or repeated header is an error."""
-    values = index.get(name.lower(), ())
+def _single(headers: Headers, name: str, status: int = 400) -> str:
+    """Return the only value of ``name``; a missing or repeated header is an error."""
+    values = headers._dict.get(name.lower(), ())  # the index, read only: no copy as get_all() makes
     if not values:
         raise InvalidHeader(name, None, status)
     if len(values) > 1:
@@ -204,10 +204,9 @@ def _single(index: Mapping[str, list[str]], name: str, status: int = 400) -> str
     return values[0]
 
 
-def _combined(index: Mapping[str, list[str]], name: str) -> str | None:
-    """Join the repeated lines of ``name`` in a headers' ``index`` (RFC 7230 3.2.2); None if absent."""
-    # The index (Headers._dict), not get_all(): no copy of the values, read only here.
-    values = index.get(name.lower())
+def _combined(headers: Headers, name: str) -> str | None:
+    """Join repeated header lines (RFC 7230 3.2.2); None if absent."""
+    values = headers._dict.get(name.lower())  # the index, read only: no copy as get_all() makes
     if not values:
         return None
     return values[0] if len(values) == 1 else ", ".join(values)
@@ -228,29 +227,29 @@ def validate_request(request: Request) -> str:
         raise InvalidMessage(f"unsupported HTTP method {request.method}; only GET is allowed", 405)
     if request.version != "HTTP/1.1":
         raise InvalidMessage(f"unsupported HTTP version {request.version}; only HTTP/1.1 is supported")
-    index = request.headers._dict  # read here, not changed
-    _single(index, "Host")
+    headers = request.headers
+    _single(headers, "Host")
 
     # A plain HTTP request (a browser visiting the URL) fails here: 426 tells
     # it which protocol to use (RFC 7231 6.5.15).
-    upgrade = _combined(index, "Upgrade")
+    upgrade = _combined(headers, "Upgrade")
     if upgrade is None:
         raise InvalidUpgrade("Upgrade", None, 426)
     # The usual values first: one token, which the list parsers would return as is.
     if upgrade.lower() != "websocket" and not any(protocol.lower() == "websocket" for protocol in parse_upgrade(upgrade)):
         raise InvalidUpgrade("Upgrade", upgrade, 426)
-    connection = _combined(index, "Connection")
+    connection = _combined(headers, "Connection")
     if connection is None:
         raise InvalidUpgrade("Connection", None, 426)
     if connection.lower() != "upgrade" and not any(option.lower() == "upgrade" for option in parse_connection(connection)):
         raise InvalidUpgrade("Connection", connection, 426)
 
-    key = _single(index, "Sec-WebSocket-Key")
+    key = _single(headers, "Sec-WebSocket-Key")
     if _KEY_RE.fullmatch(key) is None:
         # RFC 6455 4.1: a base64-encoded 16-byte nonce, nothing else.
         raise InvalidHeaderValue("Sec-WebSocket-Key", key)
 
-    versions = index.get("sec-websocket-version", [])
+    versions = headers._dict.get("sec-websocket-version", [])
     if versions != ["13"]:
         # RFC 6455 4.2.2: answer 426 with the versions we support.
         raise InvalidHeaderValue("Sec-WebSocket-Version", ", ".join(versions) if versions else None, status=426)
@@ -283,7 +282,7 @@ def _server_extensions(headers: Headers, factories: Sequence[ServerExtensionFact
     # Without factories the header is ignored, even if malformed: nothing to agree on.
     if not factories:
         return None, accepted
-    header = _combined(headers._dict, "Sec-WebSocket-Extensions")
+    header = _combined(headers, "Sec-WebSocket-Extensions")
     if header is None:
         return None, accepted
     response_items: list[tuple[str, list[ExtensionParameter]]] = []
@@ -312,7 +311,7 @@ def _server_subprotocol(
 ) -> str | None:
     if subprotocols is None and select_subprotocol is None:
         return None
-    header = _combined(headers._dict, "Sec-WebSocket-Protocol")
+    header = _combined(headers, "Sec-WebSocket-Protocol")
     client = parse_subprotocol_list(header) if header is not None else []
     server = list(subprotocols or ())
     if select_subprotocol is not None:
@@ -532,7 +531,7 @@ def client_request(
 
 def _client_extensions(headers: Headers, factories: Sequence[ClientExtensionFactory]) -> list[Extension]:
     accepted: list[Extension] = []
-    header = _combined(headers._dict, "Sec-WebSocket-Extensions")
+    header = _combined(headers, "Sec-WebSocket-Extensions")
     if header is None:
         return accepted
     used: set[int] = set()
@@ -558,7 +557,7 @@ def _client_extensions(headers: Headers, factories: Sequence[ClientExtensionFact
 
 
 def _client_subprotocol(request: Request, headers: Headers, subprotocols: Sequence[str] | None) -> str | None:
-    header = _combined(headers._dict, "Sec-WebSocket-Protocol")
+    header = _combined(headers, "Sec-WebSocket-Protocol")
     if header is None:
         return None
     chosen = parse_subprotocol_list(header)
@@ -566,7 +565,7 @@ def _client_subprotocol(request: Request, headers: Headers, subprotocols: Sequen
         raise InvalidHeader("Sec-WebSocket-Protocol", f"more than one subprotocol: {header}")
     (subprotocol,) = chosen
     if subprotocols is None:
-        offered_header = _combined(request.headers._dict, "Sec-WebSocket-Protocol")
+        offered_header = _combined(request.headers, "Sec-WebSocket-Protocol")
         offered = parse_subprotocol_list(offered_header) if offered_header else []
     else:
         offered = list(subprotocols)
@@ -595,13 +594,13 @@ def client_handshake(
         raise InvalidStatus(response)
     headers = response.headers
 
-    upgrade = _combined(headers._dict, "Upgrade")
+    upgrade = _combined(headers, "Upgrade")
     if upgrade is None:
         raise InvalidUpgrade("Upgrade")
     protocols = parse_upgrade(upgrade)
     if len(protocols) != 1 or protocols[0].lower() != "websocket":
         raise InvalidUpgrade("Upgrade", upgrade)
-    connection = _combined(headers._dict, "Connection")
+    connection = _combined(headers, "Connection")
     if connection is None:
         raise InvalidUpgrade("Connection")
     if not any(option.lower() == "upgrade" for option in parse_connection(connection)):
