@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from wsio.exceptions import (
@@ -242,6 +242,7 @@ class TestValidateRequest:
             st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f"), max_size=26),
         )
     )
+    @example("dGhlIHNhbXBsZSBub25jZR==")  # "R" carries bits past the 16th byte: base64 ignores them, as websockets does
     def test_a_key_is_valid_when_it_is_base64_of_16_bytes(self, key: str) -> None:
         """Exactly what base64 decodes, strictly, to a 16-byte nonce (RFC 6455 4.1), a non-canonical last digit included."""
         try:
@@ -253,10 +254,6 @@ class TestValidateRequest:
             assert validate_request(request) == key
         else:
             assert isinstance(status_of(request), InvalidHeaderValue)
-
-    def test_a_key_with_a_non_canonical_last_digit_is_accepted(self) -> None:
-        # "R" carries bits past the 16th byte: base64 ignores them, as websockets does.
-        assert validate_request(make_request(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZR=="), drop=["Sec-WebSocket-Key"]))
 
     @pytest.mark.parametrize("versions", [[], ["8"], ["13", "13"], ["13, 8"], ["14"]])
     def test_version_must_be_13_once(self, versions: list[str]) -> None:
@@ -301,8 +298,9 @@ class TestServerHandshake:
         """The header last found valid is sent without a second check; any other value is checked."""
         for _ in range(2):
             assert server_handshake(make_request(), server_header="acme/2").response.headers["Server"] == "acme/2"
-        with pytest.raises(ValueError, match="Server header"):
-            server_handshake(make_request(), server_header="acme/3\r\nSet-Cookie: x=1")
+        for _ in range(2):  # refused again: a value that failed its check isn't remembered as checked
+            with pytest.raises(ValueError, match="Server header"):
+                server_handshake(make_request(), server_header="acme/3\r\nSet-Cookie: x=1")
         assert server_handshake(make_request(), server_header="acme/2").response.serialize().count(b"\r\n\r\n") == 1
 
     @pytest.mark.parametrize(
