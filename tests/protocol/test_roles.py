@@ -139,6 +139,67 @@ def test_server_states() -> None:
     assert server.send_message("yo") == b"\x81\x02yo"
 
 
+# The objects ServerProtocol's __init__ makes for each protocol, which no two may share.
+MUTABLE = (list, dict, set, bytearray)
+
+
+def slot_values(obj: Any) -> dict[str, Any]:
+    names = [name for klass in type(obj).__mro__ for name in getattr(klass, "__slots__", ())]
+    return {name: getattr(obj, name) for name in names if hasattr(obj, name)}
+
+
+def test_server_protocol_maker_makes_what_the_constructor_does() -> None:
+    """Made by maker() (a copy of a prototype with the accelerator), a protocol is one __init__ would make."""
+    kwargs: dict[str, Any] = dict(subprotocols=["chat"], server_header="test", max_size=1000)
+    new = ServerProtocol.maker(**kwargs)
+    first, second, built = new(), new(), ServerProtocol(**kwargs)
+    for made in (first, second):
+        assert type(made) is ServerProtocol
+        assert slot_values(made).keys() == slot_values(built).keys()
+        for name, value in slot_values(made).items():
+            assert type(value) is type(slot_values(built)[name]), name
+            if not isinstance(value, MUTABLE):
+                assert value == slot_values(built)[name], name
+    # Settings are the objects passed (as the constructor has them); the state is each protocol's own.
+    shared = [
+        name
+        for name, value in slot_values(first).items()
+        if isinstance(value, MUTABLE) and value is getattr(second, name) and value is not getattr(built, name)
+    ]
+    assert shared == []
+    # Each works on its own.
+    client, server = ClientProtocol(URI), first
+    client.send_request(client.connect())
+    open_server(server, client.data_to_send())
+    assert server.state is State.OPEN and second.state is State.CONNECTING and second.data_to_send() == b""
+
+
+def test_server_protocol_maker_follows_the_logger_level() -> None:
+    """DEBUG switched on while a server runs: its next connections log their frames, as __init__ would have them."""
+    import logging
+
+    logger = logging.getLogger("wsio.test.maker")
+    logger.setLevel(logging.INFO)
+    new = ServerProtocol.maker(logger=logger)
+    assert new().debug is False
+    logger.setLevel(logging.DEBUG)
+    assert new().debug is True
+
+
+def test_server_protocol_maker_calls_a_subclass_own_init() -> None:
+    class Counted(ServerProtocol):
+        made = 0
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            type(self).made += 1
+
+    new = Counted.maker()
+    assert Counted.made == 0
+    assert type(new()) is Counted and type(new()) is Counted
+    assert Counted.made == 2
+
+
 @settings(max_examples=100, deadline=None)
 @given(cuts=st.lists(st.integers(0, 10**6), max_size=30))
 def test_server_request_in_arbitrary_chunks(cuts: list[int]) -> None:

@@ -746,3 +746,134 @@ def test_receive_data_is_the_same_on_every_path(specs, side, max_size, max_fragm
     results = {path: run_machine(path, chunks, side, max_size, max_fragments, defer) for path in PATHS}
     assert results["Python"] == results["C"]
     assert results["general"] == results["C"]
+
+
+# ---------------------------------------------------------------------------
+# usual_accept(): the usual handshake request, checked in one call
+
+
+from wsio.exceptions import InvalidHandshake  # noqa: E402
+from wsio.protocol.handshake import accept_key, validate_request  # noqa: E402
+from wsio.protocol.http11 import Headers, Request  # noqa: E402
+
+USUAL = [
+    ("Host", "example.com"),
+    ("Upgrade", "websocket"),
+    ("Connection", "Upgrade"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", "13"),
+]
+# Values each header of the handshake may take: the usual ones, in other cases, with
+# lists and spaces, invalid, and keys of every kind (non-canonical last digit included).
+VALUES = {
+    "Host": ["example.com", "", "a b"],
+    "Upgrade": ["websocket", "WebSocket", "WEBSOCKET", "websocket, h2c", "h2c", "websocket2", "", "wébsocket"],
+    "Connection": ["Upgrade", "upgrade", "keep-alive, Upgrade", "Upgrade, close", "close", "Upgradé", ""],
+    "Sec-WebSocket-Key": [
+        "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBsZSBub25jZQ=", "dGhlIHNhbXBsZSBub25jZQ",
+        "dGhlIHNhbXBsZSBub25j*Q==", "dGhlIHNhbXBsZSBub25jZQ===", "AAAAAAAAAAAAAAAAAAAAAA==", "+/+/+/+/+/+/+/+/+/+/+w==",
+        "dGhlIHNhbXBsZSBub25jZQ=\x3d", "dGhlIHNhbXBsZSBub25jZQ==é", "",
+    ],
+    "Sec-WebSocket-Version": ["13", "8", "13, 8", " 13", "", "1"],
+}  # fmt: skip
+
+
+@st.composite
+def handshake_headers(draw):
+    """The usual request's headers, each dropped, repeated or given another value at random."""
+    items = []
+    for name, usual in USUAL:
+        count = draw(st.sampled_from([1, 1, 1, 0, 2]))
+        for _ in range(count):
+            value = usual if draw(st.booleans()) else draw(st.sampled_from(VALUES[name]))
+            items.append((draw(st.sampled_from([name, name.lower(), name.upper()])), value))
+    if draw(st.booleans()):
+        items.append(("Origin", "https://example.com"))
+    return draw(st.permutations(items))
+
+
+@given(handshake_headers())
+@example(USUAL)
+def test_usual_accept_agrees_with_validate_request(items):
+    """An accept key only for a request validate_request() accepts, the same as accept_key()'s; None leaves it to them."""
+    request = Request("/", Headers(items))
+    accept = C.usual_accept(request.headers._dict)
+    try:
+        key = validate_request(request)
+    except InvalidHandshake:
+        assert accept is None
+        return
+    if accept is not None:
+        assert accept == accept_key(key)
+    # The usual request, as most clients send it, is the C path's: each header once, these values in any case.
+    headers = request.headers
+    if (
+        all(len(headers.get_all(name)) == 1 for name, _ in USUAL)
+        and headers["Upgrade"].lower() == "websocket"
+        and headers["Connection"].lower() == "upgrade"
+    ):
+        assert accept == accept_key(key)
+
+
+def test_usual_accept_rfc6455_example_and_odd_arguments():
+    index = Headers(USUAL)._dict
+    assert C.usual_accept(index) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 1.3
+    assert C.usual_accept({}) is None
+    assert C.usual_accept({**index, "host": "example.com"}) is None  # not a list of values
+    assert C.usual_accept({**index, "upgrade": [b"websocket"]}) is None  # not str
+    with pytest.raises(TypeError):
+        C.usual_accept()
+    assert C.usual_accept([]) is None
+
+
+# ---------------------------------------------------------------------------
+# clone_slots(): a copy of an object that is all __slots__
+
+
+class Slotted:
+    __slots__ = ("a", "b", "c")
+
+
+class MoreSlotted(Slotted):
+    __slots__ = ("d",)
+
+
+def test_clone_slots_copies_references_and_leaves_unset_slots_unset():
+    original = MoreSlotted()
+    original.a, original.b, original.d = [1], "two", None
+    copy = C.clone_slots(original)
+    assert type(copy) is MoreSlotted and copy is not original
+    assert copy.a is original.a and copy.b is original.b and copy.d is None
+    with pytest.raises(AttributeError):
+        copy.c
+    copy.a = [2]  # its slots are its own
+    assert original.a == [1]
+
+
+class WithDict:
+    pass
+
+
+class WithWeakref:
+    __slots__ = ("a", "__weakref__")
+
+
+class OnAList(list):
+    __slots__ = ("a",)
+
+
+@pytest.mark.parametrize("obj", [WithDict(), WithWeakref(), OnAList(), 5, "text", Exception()])
+def test_clone_slots_refuses_what_it_cannot_copy_whole(obj):
+    """A __dict__, a weakref list or a C base's own state wouldn't be copied: TypeError, not half an object."""
+    with pytest.raises(TypeError, match="aren't all __slots__"):
+        C.clone_slots(obj)
+
+
+def test_clone_slots_no_reference_leaks():
+    original = Slotted()
+    original.a = value = object()
+    before = sys.getrefcount(value)
+    copies = [C.clone_slots(original) for _ in range(100)]
+    assert sys.getrefcount(value) == before + 100
+    del copies
+    assert sys.getrefcount(value) == before

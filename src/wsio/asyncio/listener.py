@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..exceptions import ConnectionClosed, InvalidState
 from ..options import ClientOptions, ServerOptions, with_options
-from ..protocol.machine import State
+from ..protocol.machine import ServerProtocol, State
 from ..protocol.events import Event, Fragment, Ping, Pong
 from ..protocol.frames import LARGE_PAYLOAD, Close
 from .client import AsyncioConnectKwargs, ClientRole, connect
 from .connection import C_READS, BaseConnection, Data, _cork, _read_buffer, _ReadLane
-from .server import AsyncioServeKwargs, ServerRole, serve
+from .server import AsyncioServeKwargs, ServerRole, _copies, serve
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from .server import Server
 
 __all__ = [
     "Listener",
@@ -319,8 +321,37 @@ class ListenerServerConnection(ListenerConnection, ServerRole):
         super().__init__(*args, **kwargs)
         self._init_listener(listener_factory())
 
+    @classmethod
+    def maker(  # type: ignore[override]  # listener_factory: a keyword argument the base's doesn't have
+        cls: type[_Server],
+        server: Server,
+        prototype: ServerProtocol,
+        *,
+        listener_factory: Callable[[], Listener],
+        **kwargs: Any,
+    ) -> Callable[[ServerProtocol], _Server]:
+        """As :meth:`ServerRole.maker <wsio.asyncio.server.ServerRole.maker>`; each copy gets a listener of its own."""
+        # The one built to copy gets no listener: the application's factory is called for connections only.
+        copies = _copies(cls, ListenerServerConnection.__init__, server, prototype, {**kwargs, "listener_factory": _no_listener})
+        if copies is None:
+            return functools.partial(cls, server, listener_factory=listener_factory, **kwargs)
+
+        def new(protocol: ServerProtocol) -> _Server:
+            connection = copies(protocol)
+            connection._init_listener(listener_factory())
+            return connection
+
+        return new
+
     def _opened(self) -> None:
         self._call_on_open()
+
+
+_Server = TypeVar("_Server", bound=ListenerServerConnection)
+
+
+def _no_listener() -> Any:
+    return None
 
 
 class ListenerClientConnection(ListenerConnection, ClientRole):

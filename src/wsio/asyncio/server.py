@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Iterable, Mapping, Sequence, TypeVar
 
 from .._server_common import (
     NO_HANDLER_KWARGS,
@@ -21,7 +22,7 @@ from .._server_common import over_capacity_response as over_capacity_response  #
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
-from ..protocol.machine import ServerProtocol, State
+from ..protocol.machine import ServerProtocol, State, clone_slots
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .accept import accept_directly
@@ -100,6 +101,19 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
         #: Set by :func:`wsio.asyncio.router.route`: the handler of the matched URL and its arguments.
         self.handler: Callable[..., Awaitable[None]] | None = None
         self.handler_kwargs: Mapping[str, Any] = NO_HANDLER_KWARGS
+
+    @classmethod
+    def maker(cls: type[_Role], server: Server, prototype: ServerProtocol, **kwargs: Any) -> Callable[[ServerProtocol], _Role]:
+        """A function that returns a new connection of ``server`` over a protocol: ``cls(server, protocol, **kwargs)``.
+
+        Call it in the event loop's thread. With the C accelerator, each
+        connection is a copy of one built once over ``prototype`` (a protocol
+        like the ones it will be given): a fraction of what ``__init__`` costs
+        a server for every connection. Without the accelerator, or for a
+        subclass with an ``__init__`` or a ``__dict__`` of its own, it is the
+        constructor.
+        """
+        return _copies(cls, ServerRole.__init__, server, prototype, kwargs) or functools.partial(cls, server, **kwargs)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -243,6 +257,38 @@ class ServerRole(BaseConnection, Responder, ServerConnectionBase):
             self.server._connection_done(self)
         else:
             self.handler_task.add_done_callback(lambda _: self.server._connection_done(self))
+
+
+_Role = TypeVar("_Role", bound=ServerRole)
+
+
+def _copies(
+    cls: type[_Role], init: Callable[..., None], server: Server, prototype: ServerProtocol, kwargs: dict[str, Any]
+) -> Callable[[ServerProtocol], _Role] | None:
+    """Copies of one ``cls(server, prototype, **kwargs)``, each over the protocol it is given (see ServerRole.maker()).
+
+    None when they can't be: without the accelerator, when ``cls`` has an
+    ``__init__`` other than ``init`` (the one whose work the copies stand
+    for), or a ``__dict__``.
+    """
+    if clone_slots is None or cls.__init__ is not init:
+        return None
+    first = cls(server, prototype, **kwargs)
+    try:
+        clone_slots(first)
+    except TypeError:  # a subclass with a __dict__
+        return None
+    copy = clone_slots
+
+    def new(protocol: ServerProtocol) -> _Role:
+        connection: _Role = copy(first)
+        # The protocol, as _init_settings() takes it: every other slot __init__ sets
+        # holds a setting or None, False or 0 (tests/asyncio/test_makers.py holds it so).
+        connection.protocol = protocol
+        protocol.defer_failures = True
+        return connection
+
+    return new
 
 
 class ServerConnection(ServerRole, Connection):
@@ -554,13 +600,19 @@ class serve:
         connection_kwargs = options.connection_kwargs(connection_logger)
         selector = options.subprotocol_selector
 
+        new_protocol = ServerProtocol.maker(**protocol_kwargs)
+        new_connection: Callable[[ServerProtocol], ServerConnection] | None = None
+
         def make_connection() -> ServerConnection | None:
+            nonlocal new_connection
             # Counted when connection_made() runs (after TLS, if any): one batch of
             # accepts may pass the limit by a few, which costs nothing that matters.
             if max_connections is not None and len(server.connections) >= max_connections:
                 return None
-            protocol = ServerProtocol(**protocol_kwargs)
-            connection = connection_class(server, protocol, **connection_kwargs)
+            if new_connection is None:  # in the loop's thread, which a connection's __init__ wants
+                new_connection = connection_maker(connection_class, server, connection_kwargs, protocol_kwargs)
+            protocol = new_protocol()
+            connection = new_connection(protocol)
             protocol.select_subprotocol = selector(connection)
             return connection
 
@@ -597,6 +649,23 @@ class serve:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self._server.__aexit__(*exc_info)
+
+
+def connection_maker(
+    create: Callable[..., Any], server: Server, kwargs: dict[str, Any], protocol_kwargs: dict[str, Any]
+) -> Callable[[ServerProtocol], Any]:
+    """``create_connection``'s ``maker()`` (see :meth:`ServerRole.maker`), or ``create`` itself.
+
+    ``create`` is a connection class, a :func:`functools.partial` of one with
+    keyword arguments (as :func:`~wsio.serve_listener` passes), or any other
+    callable, which is called for each connection as it is.
+    """
+    cls, extra = create, {}
+    if isinstance(create, functools.partial) and not create.args:
+        cls, extra = create.func, create.keywords
+    if isinstance(cls, type) and issubclass(cls, ServerRole):
+        return cls.maker(server, ServerProtocol(**protocol_kwargs), **extra, **kwargs)
+    return functools.partial(create, server, **kwargs)
 
 
 def unix_serve(handler: Callable[..., Awaitable[Any]], path: str | None = None, **kwargs: Any) -> serve:

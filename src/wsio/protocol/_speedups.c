@@ -1228,7 +1228,8 @@ typedef struct {
     PyObject *s_view, *s_connections, *s_on_message, *s_read, *s_read_tail,
         *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
         *s_handle_events, *s_hold, *s_extend, *s_done, *s_set_result, *s_callbacks,
-        *s_remove_done_callback, *s_run, *s_self, *s_write;
+        *s_remove_done_callback, *s_run, *s_self, *s_write,
+        *s_host, *s_upgrade, *s_connection, *s_ws_key, *s_ws_version;
     /* From configure_handoff(): Connection._handle_events, BaseConnection._hold,
        asyncio.current_task, asyncio.Task, collections.deque (NULL before). */
     PyObject *handle_events_fn, *hold_fn, *current_task, *task_type, *deque_type;
@@ -2240,7 +2241,9 @@ static PyType_Spec lane_spec = {
     X(s_transport_write, "_transport_write") X(s_handle_events, "_handle_events") \
     X(s_hold, "_hold") X(s_extend, "extend") X(s_done, "done") X(s_set_result, "set_result") \
     X(s_callbacks, "_callbacks") X(s_remove_done_callback, "remove_done_callback") \
-    X(s_run, "run") X(s_self, "__self__") X(s_write, "write")
+    X(s_run, "run") X(s_self, "__self__") X(s_write, "write") \
+    X(s_host, "host") X(s_upgrade, "upgrade") X(s_connection, "connection") \
+    X(s_ws_key, "sec-websocket-key") X(s_ws_version, "sec-websocket-version")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
@@ -2572,6 +2575,232 @@ error:
 }
 
 /* ------------------------------------------------------------------------ */
+/* The usual handshake request: checked, and its Sec-WebSocket-Accept       */
+/* ------------------------------------------------------------------------ */
+
+/* SHA-1 (FIPS 180-4) of one message of at most 119 bytes: the accept key
+   hashes 60 (the client's key and RFC 6455's GUID), in two blocks. */
+#define ROL32(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
+
+static void
+sha1_block(uint32_t h[5], const unsigned char *p)
+{
+    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f, k, t;
+    int i;
+
+    for (i = 0; i < 16; i++) {
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    }
+    for (; i < 80; i++) {
+        w[i] = ROL32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    }
+    for (i = 0; i < 80; i++) {
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDC;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6;
+        }
+        t = ROL32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = ROL32(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static void
+sha1_short(const unsigned char *data, size_t n, unsigned char digest[20])
+{
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    unsigned char blocks[128] = {0};
+    size_t total = n + 9 <= 64 ? 64 : 128, i;
+    uint64_t bits = (uint64_t)n * 8;
+
+    memcpy(blocks, data, n);
+    blocks[n] = 0x80;
+    for (i = 0; i < 8; i++) {
+        blocks[total - 1 - i] = (unsigned char)(bits >> (8 * i));
+    }
+    for (i = 0; i < total; i += 64) {
+        sha1_block(h, blocks + i);
+    }
+    for (i = 0; i < 20; i++) {
+        digest[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+    }
+}
+
+static const char b64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The one value of `name` in the headers' index when it is a single ASCII str: its
+   text in *data and *size; 0 when absent, repeated or not ASCII (-1: an error). */
+static int
+single_ascii(PyObject *index, PyObject *name, const char **data, Py_ssize_t *size)
+{
+    PyObject *values = PyDict_GetItemWithError(index, name), *value;
+
+    if (values == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    if (!PyList_CheckExact(values) || PyList_GET_SIZE(values) != 1) {
+        return 0;
+    }
+    value = PyList_GET_ITEM(values, 0);
+    if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) {
+        return 0;
+    }
+    *data = (const char *)PyUnicode_1BYTE_DATA(value);
+    *size = PyUnicode_GET_LENGTH(value);
+    return 1;
+}
+
+/* Whether data[0:size] is `lower` (lower-case ASCII) but for case. */
+static int
+ascii_caseless_is(const char *data, Py_ssize_t size, const char *lower)
+{
+    Py_ssize_t i;
+
+    if (size != (Py_ssize_t)strlen(lower)) {
+        return 0;
+    }
+    for (i = 0; i < size; i++) {
+        if (Py_TOLOWER((unsigned char)data[i]) != (unsigned char)lower[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(usual_accept_doc,
+"usual_accept(index, /)\n"
+"--\n\n"
+"The ``Sec-WebSocket-Accept`` value for a handshake request whose headers' lookup index\n"
+"(``Headers._dict``) is the usual one: one ``Host``, ``Upgrade: websocket``, ``Connection:\n"
+"Upgrade`` (each one value, any case), one valid ``Sec-WebSocket-Key`` and\n"
+"``Sec-WebSocket-Version: 13``; None for anything else, which ``validate_request()``\n"
+"then checks and explains. The request line (GET, HTTP/1.1) is the caller's to check.");
+
+static PyObject *
+usual_accept(PyObject *module, PyObject *index)
+{
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const char *data;
+    Py_ssize_t size, i;
+    unsigned char message[24 + 36], digest[20];
+    char accept[28];
+    int found;
+
+    if (!PyDict_CheckExact(index)) {
+        Py_RETURN_NONE;
+    }
+    if ((found = single_ascii(index, st->s_host, &data, &size)) <= 0 ||
+        (found = single_ascii(index, st->s_upgrade, &data, &size)) <= 0 ||
+        !ascii_caseless_is(data, size, "websocket") ||
+        (found = single_ascii(index, st->s_connection, &data, &size)) <= 0 ||
+        !ascii_caseless_is(data, size, "upgrade") ||
+        (found = single_ascii(index, st->s_ws_version, &data, &size)) <= 0 ||
+        size != 2 || data[0] != '1' || data[1] != '3' ||
+        (found = single_ascii(index, st->s_ws_key, &data, &size)) <= 0 || size != 24 ||
+        data[22] != '=' || data[23] != '=') {
+        if (found < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    /* RFC 6455 4.1: 16 random bytes in base64, 22 digits and "==" (validate_request's _KEY_RE). */
+    for (i = 0; i < 22; i++) {
+        if (memchr(b64_digits, data[i], 64) == NULL) {
+            Py_RETURN_NONE;
+        }
+    }
+    memcpy(message, data, 24);
+    memcpy(message + 24, guid, 36);
+    sha1_short(message, sizeof(message), digest);
+    for (i = 0; i < 6; i++) {  /* 18 bytes, 24 digits; then 2 bytes, 3 digits and "=" */
+        uint32_t v = (uint32_t)digest[3 * i] << 16 | (uint32_t)digest[3 * i + 1] << 8 | digest[3 * i + 2];
+        accept[4 * i] = b64_digits[v >> 18];
+        accept[4 * i + 1] = b64_digits[(v >> 12) & 63];
+        accept[4 * i + 2] = b64_digits[(v >> 6) & 63];
+        accept[4 * i + 3] = b64_digits[v & 63];
+    }
+    {
+        uint32_t v = (uint32_t)digest[18] << 16 | (uint32_t)digest[19] << 8;
+        accept[24] = b64_digits[v >> 18];
+        accept[25] = b64_digits[(v >> 12) & 63];
+        accept[26] = b64_digits[(v >> 6) & 63];
+        accept[27] = '=';
+    }
+    return PyUnicode_DecodeASCII(accept, 28, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A copy of a slotted object, without __init__                             */
+/* ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(clone_slots_doc,
+"clone_slots(obj, /)\n"
+"--\n\n"
+"A new instance of ``type(obj)`` whose ``__slots__`` hold the very objects ``obj``'s hold\n"
+"(not copies of them; an unset slot stays unset), made without calling ``__init__``.\n"
+"``TypeError`` unless the instance is all ``__slots__`` (no ``__dict__`` or ``__weakref__``,\n"
+"no state of a C base class): what it would copy must be all there is.");
+
+static PyObject *
+clone_slots(PyObject *module, PyObject *obj)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    PyObject *mro = type->tp_mro, *copy;
+    Py_ssize_t i, slots = 0;
+
+    (void)module;
+    if (mro == NULL || !PyTuple_Check(mro) || type->tp_dictoffset != 0 || type->tp_weaklistoffset != 0) {
+        goto unfit;
+    }
+    /* Every pointer of the instance past the object header must be a slot of some
+       class in the MRO: count them against the instance's size. */
+    for (i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyMemberDef *m = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_members;
+        for (; m != NULL && m->name != NULL; m++) {
+            if (m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+                goto unfit;
+            }
+            slots++;
+        }
+    }
+    if (type->tp_basicsize != (Py_ssize_t)sizeof(PyObject) + slots * (Py_ssize_t)sizeof(PyObject *)) {
+        goto unfit;
+    }
+    if ((copy = type->tp_alloc(type, 0)) == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyMemberDef *m = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_members;
+        for (; m != NULL && m->name != NULL; m++) {
+            PyObject *value = *(PyObject **)((char *)obj + m->offset);
+            *(PyObject **)((char *)copy + m->offset) = Py_XNewRef(value);
+        }
+    }
+    return copy;
+unfit:
+    PyErr_Format(PyExc_TypeError, "clone_slots(): %.200s instances aren't all __slots__", type->tp_name);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -2585,6 +2814,8 @@ static PyMethodDef speedups_methods[] = {
     {"configure_lane", FASTCALL_KW(configure_lane), METH_FASTCALL | METH_KEYWORDS, configure_lane_doc},
     {"configure_handoff", FASTCALL_KW(configure_handoff), METH_FASTCALL | METH_KEYWORDS, configure_handoff_doc},
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL, parse_request_head_doc},
+    {"usual_accept", usual_accept, METH_O, usual_accept_doc},
+    {"clone_slots", clone_slots, METH_O, clone_slots_doc},
     {NULL, NULL, 0, NULL},
 };
 

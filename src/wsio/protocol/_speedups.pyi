@@ -1,6 +1,8 @@
 # Types of the C accelerator (_speedups.c): the same contract as the pure-Python
 # reference in wsio/protocol/frames.py, which imports these when the module is built.
-from typing import final
+from typing import TypeVar, final
+
+_T = TypeVar("_T")
 
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes: ...
 def parse_frames(
@@ -25,6 +27,14 @@ def parse_request_head(
     shared_max: int,
     /,
 ) -> tuple[str, list[str], dict[str, list[str]], int] | None: ...
+
+# The usual handshake request's Sec-WebSocket-Accept from its headers' lookup index
+# (wsio/protocol/handshake.py's server_handshake), or None: validate_request() decides.
+def usual_accept(index: dict[str, list[str]], /) -> str | None: ...
+
+# A new instance whose __slots__ hold what obj's do, without __init__ (wsio/protocol/machine.py's
+# ServerProtocol.maker() and the server connections' maker()); TypeError unless all slots.
+def clone_slots(obj: _T, /) -> _T: ...
 
 @final
 class Assembly:

@@ -51,6 +51,7 @@ from .headers import (
     parse_subprotocol_list,
     parse_upgrade,
 )
+from .frames import SPEEDUPS
 from .http11 import Request, Response
 from .datastructures import Headers, HeadersLike
 from .redact import redact_path, redact_uri
@@ -215,6 +216,13 @@ def _combined(headers: Headers, name: str) -> str | None:
 # A base64-encoded 16-byte nonce: 22 characters and two of padding, what
 # base64.b64decode(key, validate=True) accepts and decodes to 16 bytes.
 _KEY_RE = re.compile(r"[A-Za-z0-9+/]{22}==")
+
+
+# The C accelerator, when built and allowed, checks the usual request and computes its
+# accept key in one call (None for anything else: validate_request() and accept_key()).
+usual_accept: Callable[[dict[str, list[str]]], str | None] | None = None
+if SPEEDUPS:
+    from ._speedups import usual_accept
 
 
 def validate_request(request: Request) -> str:
@@ -421,13 +429,17 @@ def server_handshake(
             ``(path, request_headers)`` returning them.
     """
     try:
-        key = validate_request(request)
+        accept = None
+        if usual_accept is not None and request.method == "GET" and request.version == "HTTP/1.1":
+            accept = usual_accept(request.headers._dict)
+        if accept is None:
+            accept = accept_key(validate_request(request))
         _check_origin(request.headers, origins)
         extensions_header, accepted = _server_extensions(request.headers, extensions)
         subprotocol = _server_subprotocol(request.headers, subprotocols, select_subprotocol)
 
         # Values valid by construction (base64 for the accept key): no re-validation.
-        headers = Headers._made(["Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", accept_key(key)])
+        headers = Headers._made(["Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", accept])
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if subprotocol is not None:

@@ -525,9 +525,10 @@ def serve(
     protocol_kwargs = options.protocol_kwargs(options.logger)
     connection_kwargs = options.connection_kwargs(options.logger)
     selector = options.subprotocol_selector
+    new_protocol = ServerProtocol.maker(**protocol_kwargs)
 
     def make_connection(client_socket: socket.socket, server: Server) -> ServerConnection:
-        protocol = ServerProtocol(**protocol_kwargs)
+        protocol = new_protocol()
         connection: ServerConnection = connection_class(client_socket, protocol, server, **connection_kwargs)
         protocol.select_subprotocol = selector(connection)
         return connection
