@@ -490,6 +490,64 @@ async def test_close_with_nothing_to_write_stops_reading_and_loses_the_connectio
         assert protocol.calls == ["connection_made", "connection_lost"]
 
 
+class Closer(Reader):
+    """Answers a read with a last write and closes, as a server does the client's close frame."""
+
+    def __init__(self, fail_lost: bool = False) -> None:
+        super().__init__()
+        self.fail_lost = fail_lost
+        self.turn_later: list[str] = []
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        # What a callback scheduled before close() sees in the loop's next turn.
+        asyncio.get_running_loop().call_soon(lambda: self.turn_later.append(" ".join(self.calls)))
+        self.transport.write(b"bye")
+        self.transport.close()
+        self.calls.append("closed")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        if self.fail_lost:
+            raise RuntimeError("lost badly")
+
+
+async def test_a_close_while_handling_a_read_loses_the_connection_once_the_read_returns(construction: None) -> None:
+    """With the pump, connection_lost() runs right after buffer_updated() returns; asyncio's transport: next turn."""
+    loop: Any = asyncio.get_running_loop()
+    protocol = Closer()
+    async with transported(protocol) as (transport, peer):
+        await loop.sock_sendall(peer, b"close, please")
+        assert await asyncio.wait_for(protocol.lost, 5) is None
+        assert await receive_exactly(peer, 3) == b"bye"
+        assert await loop.sock_recv(peer, 1) == b""
+        await eventually(lambda: bool(protocol.turn_later))
+    lost_at_once = Pump is not None and type(transport) is transport_module.SocketTransport
+    # Never inside buffer_updated() itself; after it, before the loop's next turn only through the pump.
+    assert protocol.calls == ["connection_made", "closed", "connection_lost"]
+    assert protocol.turn_later == ["connection_made closed connection_lost" if lost_at_once else "connection_made closed"]
+    assert transport.get_extra_info("socket").fileno() == -1
+
+
+async def test_a_connection_lost_that_raises_after_a_read_is_reported(construction: None) -> None:
+    loop: Any = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        protocol = Closer(fail_lost=True)
+        async with transported(protocol) as (transport, peer):
+            await loop.sock_sendall(peer, b"close, please")
+            await asyncio.wait_for(protocol.lost, 5)
+            await eventually(lambda: bool(reported))
+            assert await loop.sock_recv(peer, 1) == b"b"  # written, then TCP ended
+        [context] = reported
+        assert isinstance(context["exception"], RuntimeError)
+        assert "connection_lost" in context["message"] or "_call_connection_lost" in context["message"]
+        assert transport.get_extra_info("socket").fileno() == -1  # closed all the same
+    finally:
+        loop.set_exception_handler(None)
+
+
 async def test_close_with_writes_waiting_sends_them_all_first(construction: None) -> None:
     protocol = Reader()
     async with transported(protocol) as (transport, peer):

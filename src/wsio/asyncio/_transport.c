@@ -26,6 +26,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <structmember.h>  /* T_INT, READONLY */
+
 #include <errno.h>
 #include <sys/socket.h>
 
@@ -46,6 +48,7 @@ typedef struct {
     PyObject *s_fatal_error;
     PyObject *s_read_data;
     PyObject *s_on_eof;
+    PyObject *s_lost_after_read;
 } transport_state;
 
 typedef struct {
@@ -55,6 +58,8 @@ typedef struct {
     PyTypeObject *seen_type; /* the protocol type last checked, and whether it is buffered */
     int seen_buffered;
     int fd;
+    int reading;           /* in the protocol's buffer_updated() (read-only to Python) */
+    int lose_after_read;   /* set by the transport's close() meanwhile: connection_lost() once it returns */
 } Pump;
 
 static transport_state *
@@ -244,15 +249,29 @@ pump_read_ready(PyObject *op, PyObject *Py_UNUSED(ignored))
             Py_DECREF(protocol);
             return NULL;
         }
+        self->reading = 1;
         result = PyObject_VectorcallMethod(st->s_buffer_updated, argv, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        self->reading = 0;
         Py_DECREF(nbytes);
     }
     Py_DECREF(protocol);
     if (result == NULL) {
-        return fatal_error(st, transport, "Fatal error: protocol.buffer_updated() call failed.");
+        result = fatal_error(st, transport, "Fatal error: protocol.buffer_updated() call failed.");
     }
-    Py_DECREF(result);
-    Py_RETURN_NONE;
+    if (self->lose_after_read) {
+        /* The protocol closed the transport in that call, with nothing left to write:
+           its connection_lost() now, not in a callback of the loop's next turn. */
+        self->lose_after_read = 0;
+        if (result == NULL) {
+            if (must_propagate()) {
+                return NULL;
+            }
+            PyErr_WriteUnraisable(transport);  /* cannot happen: _fatal_error() reports, doesn't raise */
+        }
+        Py_XDECREF(result);
+        return PyObject_CallMethodNoArgs(transport, st->s_lost_after_read);
+    }
+    return result == NULL ? NULL : (Py_DECREF(result), Py_NewRef(Py_None));
 
 get_buffer_failed:
     Py_DECREF(protocol);
@@ -389,6 +408,8 @@ pump_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->seen_type = NULL;
     self->seen_buffered = 0;
     self->fd = fd;
+    self->reading = 0;
+    self->lose_after_read = 0;
     return (PyObject *)self;
 }
 
@@ -423,6 +444,14 @@ pump_dealloc(PyObject *op)
     Py_DECREF(type);
 }
 
+static PyMemberDef pump_members[] = {
+    {"reading", T_INT, offsetof(Pump, reading), READONLY,
+     "Whether the protocol's buffer_updated() is running (the transport's close() looks)."},
+    {"lose_after_read", T_INT, offsetof(Pump, lose_after_read), 0,
+     "Set by the transport's close() while reading: it calls _lost_after_read() once buffer_updated() returns."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyMethodDef pump_methods[] = {
     {"read_ready", pump_read_ready, METH_NOARGS, pump_read_ready_doc},
     {"write", pump_write, METH_O, pump_write_doc},
@@ -444,6 +473,7 @@ static PyType_Slot pump_slots[] = {
     {Py_tp_clear, pump_clear},
     {Py_tp_dealloc, pump_dealloc},
     {Py_tp_methods, pump_methods},
+    {Py_tp_members, pump_members},
     {Py_tp_call, pump_call},
     {0, NULL},
 };
@@ -466,7 +496,8 @@ static PyType_Spec pump_spec = {
     X(s_buffer_updated, "buffer_updated") \
     X(s_fatal_error, "_fatal_error") \
     X(s_read_data, "_read_ready__data_received") \
-    X(s_on_eof, "_read_ready__on_eof")
+    X(s_on_eof, "_read_ready__on_eof") \
+    X(s_lost_after_read, "_lost_after_read")
 
 static int
 transport_exec(PyObject *module)

@@ -598,7 +598,8 @@ class serve:
         max_connections = options.max_connections
         protocol_kwargs = options.protocol_kwargs(connection_logger)
         connection_kwargs = options.connection_kwargs(connection_logger)
-        selector = options.subprotocol_selector
+        # None for every connection without select_subprotocol: their protocols have it already.
+        selector = options.subprotocol_selector if options.select_subprotocol is not None else None
 
         new_protocol = ServerProtocol.maker(**protocol_kwargs)
         new_connection: Callable[[ServerProtocol], ServerConnection] | None = None
@@ -613,7 +614,8 @@ class serve:
                 new_connection = connection_maker(connection_class, server, connection_kwargs, protocol_kwargs)
             protocol = new_protocol()
             connection = new_connection(protocol)
-            protocol.select_subprotocol = selector(connection)
+            if selector is not None:
+                protocol.select_subprotocol = selector(connection)
             return connection
 
         def factory() -> asyncio.BaseProtocol:

@@ -25,7 +25,10 @@ callbacks of the loop's next iteration. If the template holds anything it
 can't recreate (another Python's asyncio), the constructor builds them all.
 Its ``close()`` skips asyncio's look-up for a writer to remove when nothing
 waits to be written, when the transport watches for writing only if
-something does.
+something does; and when the protocol closes it while handling a read (a
+WebSocket server's usual end: it answers the client's close frame and closes
+TCP), the pump calls ``connection_lost()`` as soon as ``buffer_updated()``
+returns, rather than a callback in the loop's next turn.
 """
 
 from __future__ import annotations
@@ -89,7 +92,26 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
         self._closing = True
         self._loop._remove_reader(self._sock_fd)
         self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, None)
+        pump = self._read_ready
+        if pump.reading:
+            # Closed by the protocol while it handles a read (the usual end: its answer
+            # to the peer's close frame): the pump calls connection_lost() once
+            # buffer_updated() returns, rather than a callback in the loop's next turn.
+            pump.lose_after_read = True
+        else:
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def _lost_after_read(self) -> None:
+        """``connection_lost()`` for a ``close()`` made while the pump's read was handled, which is now done."""
+        loop, protocol = self._loop, self._protocol  # _call_connection_lost() drops both
+        try:
+            self._call_connection_lost(None)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # reported as the loop reports a callback that raised
+            loop.call_exception_handler(
+                {"message": f"Exception in {protocol!r}.connection_lost()", "exception": exc, "transport": self}
+            )
 
 
 #: asyncio's default write buffer limits (high, low), which its constructor sets.
