@@ -193,6 +193,12 @@ class ConnectionAPI:
             return f"{address[0]}:{address[1]}"
         return str(address or "?")
 
+    def _closed_ok(self) -> bool:
+        """Whether the close frames both ways say 1000 or 1001: then :meth:`_closed_exc` is a ConnectionClosedOK."""
+        protocol = self.protocol
+        rcvd, sent = protocol.close_rcvd, protocol.close_sent
+        return rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES
+
     def _closed_exc(self) -> ConnectionClosed:
         """The exception that says how the connection closed."""
         protocol = self.protocol
@@ -200,7 +206,7 @@ class ConnectionAPI:
         why = self._why or protocol.why
         if protocol.failure is not None and not why:
             why = str(protocol.failure)
-        if rcvd is not None and sent is not None and rcvd.code in OK_CLOSE_CODES and sent.code in OK_CLOSE_CODES:
+        if self._closed_ok():
             exc: ConnectionClosed = ConnectionClosedOK(rcvd, sent, protocol.close_rcvd_then_sent, why)
         else:
             exc = ConnectionClosedError(rcvd, sent, protocol.close_rcvd_then_sent, why)

@@ -161,6 +161,34 @@ async def test_async_for_ends_on_normal_close() -> None:
         assert received == ["one", "two", "three"]
 
 
+@pytest.mark.parametrize("code", [1000, 1001, 1011, 4000])
+@pytest.mark.parametrize("when", ["waiting", "after"])
+async def test_async_for_ends_on_1000_and_1001_and_raises_on_other_codes(code: int, when: str) -> None:
+    """Waiting when the close frame comes, or starting once the connection is closed: only 1000 and 1001 end the loop."""
+    async with connected() as (server_ws, client):
+        received: list[Any] = []
+
+        async def iterate() -> None:
+            async for message in client:
+                received.append(message)
+
+        await server_ws.send("one")
+        if when == "after":
+            await server_ws.close(code)
+            await client.wait_closed()
+        task = asyncio.create_task(iterate())
+        if when == "waiting":
+            await asyncio.sleep(0.02)
+            await server_ws.close(code)
+        if code in (1000, 1001):
+            await asyncio.wait_for(task, 2)
+        else:
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(task, 2)
+            assert info.value.code == code
+        assert received == ["one"]
+
+
 async def test_async_for_raises_on_abnormal_close() -> None:
     async with connected() as (server_ws, client):
         await server_ws.send("one")

@@ -1193,6 +1193,9 @@ class Connection(_ReadLane, BaseConnection):
                         await waiter
                     finally:
                         self._recv_waiter = None
+                elif self._recv_waiter is None and (self._finished or self.protocol.state is State.CLOSED) and self._closed_ok():
+                    # The usual end: what the ConnectionClosedOK below would become, without making one.
+                    raise StopAsyncIteration
                 else:
                     await self._wait_for_message(None, whole=True)
         except ConnectionClosedOK:
