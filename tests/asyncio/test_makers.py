@@ -11,7 +11,7 @@ import pytest
 
 import wsio
 from wsio.asyncio.listener import ListenerServerConnection
-from wsio.asyncio.server import ServerConnection, connection_maker
+from wsio.asyncio.server import ServerConnection, _connection_maker
 from wsio.protocol.machine import ServerProtocol, clone_slots
 
 # The objects the connections' __init__ may make, which no two connections may share.
@@ -38,7 +38,7 @@ def make(create: Any) -> tuple[Any, Any, Any, Any]:
     server = wsio.serve(handler, "127.0.0.1", 0)._server
     protocol_kwargs: dict[str, Any] = dict(subprotocols=["chat"], max_size=1000)
     connection_kwargs: dict[str, Any] = dict(ping_interval=5, close_timeout=3, max_queue=8)
-    new = connection_maker(create, server, connection_kwargs, protocol_kwargs)
+    new = _connection_maker(create, server, connection_kwargs, protocol_kwargs)
     new_protocol = ServerProtocol.maker(**protocol_kwargs)
     return new(new_protocol()), new(new_protocol()), create(server, ServerProtocol(**protocol_kwargs), **connection_kwargs), new
 

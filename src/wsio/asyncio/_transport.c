@@ -271,7 +271,11 @@ pump_read_ready(PyObject *op, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(result);
         return PyObject_CallMethodNoArgs(transport, st->s_lost_after_read);
     }
-    return result == NULL ? NULL : (Py_DECREF(result), Py_NewRef(Py_None));
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_NONE;
 
 get_buffer_failed:
     Py_DECREF(protocol);

@@ -611,7 +611,7 @@ class serve:
             if max_connections is not None and len(server.connections) >= max_connections:
                 return None
             if new_connection is None:  # in the loop's thread, which a connection's __init__ wants
-                new_connection = connection_maker(connection_class, server, connection_kwargs, protocol_kwargs)
+                new_connection = _connection_maker(connection_class, server, connection_kwargs, protocol_kwargs)
             protocol = new_protocol()
             connection = new_connection(protocol)
             if selector is not None:
@@ -653,7 +653,7 @@ class serve:
         await self._server.__aexit__(*exc_info)
 
 
-def connection_maker(
+def _connection_maker(
     create: Callable[..., Any], server: Server, kwargs: dict[str, Any], protocol_kwargs: dict[str, Any]
 ) -> Callable[[ServerProtocol], Any]:
     """``create_connection``'s ``maker()`` (see :meth:`ServerRole.maker`), or ``create`` itself.
