@@ -103,15 +103,21 @@ class SocketTransport(_AsyncioTransport or object):  # type: ignore[misc]
 
     def _lost_after_read(self) -> None:
         """``connection_lost()`` for a ``close()`` made while the pump's read was handled, which is now done."""
-        loop, protocol = self._loop, self._protocol  # _call_connection_lost() drops both
-        try:
-            self._call_connection_lost(None)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # reported as the loop reports a callback that raised
-            loop.call_exception_handler(
-                {"message": f"Exception in {protocol!r}.connection_lost()", "exception": exc, "transport": self}
-            )
+        # _call_connection_lost() drops the loop and the protocol: taken first.
+        _reporting(self._loop, self, self._protocol, "connection_lost", self._call_connection_lost, None)
+
+
+def _reporting(loop: Any, transport: Any, protocol: Any, name: str, call: Callable[..., object], *args: Any) -> None:
+    """``call(*args)``, for the protocol's ``name`` step; an exception is reported as the loop reports a callback's.
+
+    SystemExit and KeyboardInterrupt propagate, as from a callback of the loop.
+    """
+    try:
+        call(*args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        loop.call_exception_handler({"message": f"Exception in {protocol!r}.{name}()", "exception": exc, "transport": transport})
 
 
 #: asyncio's default write buffer limits (high, low), which its constructor sets.
@@ -162,14 +168,7 @@ def accepted_transport(
         else:
             server._attach()
     loop._transports[fd] = transport  # type: ignore[attr-defined]
-    try:
-        protocol.connection_made(transport)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # reported as the loop reports a callback that raised
-        loop.call_exception_handler(
-            {"message": f"Exception in {protocol!r}.connection_made()", "exception": exc, "transport": transport}
-        )
+    _reporting(loop, transport, protocol, "connection_made", protocol.connection_made, transport)
     # Reading starts unless connection_made() paused reading or closed: asyncio's
     # rule since 3.11 (3.10's transport ignored a pause there).
     if transport.is_reading():
