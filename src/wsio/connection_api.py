@@ -71,10 +71,7 @@ class ConnectionAPI:
         write_limit: int,
     ) -> None:
         """Keep what every connection is built with (each layer's ``__init__`` documents it)."""
-        self.protocol = protocol
-        # The application takes messages on its own schedule (a task, a thread):
-        # a protocol error behind them waits until it has (see failure_pending).
-        protocol.defer_failures = True
+        self._take_protocol(protocol)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -83,6 +80,13 @@ class ConnectionAPI:
         #: Round-trip time of the last ping that got its pong, in seconds.
         self.latency = 0.0
         self._id = None
+
+    def _take_protocol(self, protocol: Protocol) -> None:
+        """Run over ``protocol``: in ``__init__``, and in each copy a server makes of a prototype connection."""
+        self.protocol = protocol
+        # The application takes messages on its own schedule (a task, a thread):
+        # a protocol error behind them waits until it has (see failure_pending).
+        protocol.defer_failures = True
 
     def _drop_rest_of_message(self) -> None:
         """Take the queued pieces of a message being streamed that can't be finished.

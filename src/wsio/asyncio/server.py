@@ -22,7 +22,7 @@ from .._server_common import over_capacity_response as over_capacity_response  #
 from .._server_common import Responder, authenticated, check_basic_auth, credentials_checker
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..options import DEFAULT_MAX_CONNECTIONS, ServerOptions, ServerOptionsDict, with_options
-from ..protocol.machine import ServerProtocol, State, clone_slots
+from ..protocol.machine import ServerProtocol, State, copier
 from ..protocol.handshake import redact_path
 from ..protocol.http11 import Request, Response
 from .accept import accept_directly
@@ -267,25 +267,22 @@ def _copies(
 ) -> Callable[[ServerProtocol], _Role] | None:
     """Copies of one ``cls(server, prototype, **kwargs)``, each over the protocol it is given (see ServerRole.maker()).
 
-    None when they can't be: without the accelerator, when ``cls`` has an
-    ``__init__`` other than ``init`` (the one whose work the copies stand
-    for), or a ``__dict__``.
+    None when they can't be: when ``cls`` has an ``__init__`` other than
+    ``init`` (the one whose work the copies stand for), or :func:`copier`
+    can't copy it.
     """
-    if clone_slots is None or cls.__init__ is not init:
+    if cls.__init__ is not init:
         return None
     first = cls(server, prototype, **kwargs)
-    try:
-        clone_slots(first)
-    except TypeError:  # a subclass with a __dict__
+    copy = copier(first)
+    if copy is None:
         return None
-    copy = clone_slots
 
     def new(protocol: ServerProtocol) -> _Role:
-        connection: _Role = copy(first)
-        # The protocol, as _init_settings() takes it: every other slot __init__ sets
-        # holds a setting or None, False or 0 (tests/asyncio/test_makers.py holds it so).
-        connection.protocol = protocol
-        protocol.defer_failures = True
+        # Every slot __init__ sets but the protocol holds a setting, or None, False or 0
+        # (tests/asyncio/test_makers.py holds copies to what the constructor makes).
+        connection = copy(first)
+        connection._take_protocol(protocol)
         return connection
 
     return new

@@ -25,7 +25,7 @@ import enum
 import functools
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence, TypeVar, overload
 
 from .deflate import PerMessageDeflate
 from .errors import ConcurrencyError, InvalidHandshake, InvalidState, PayloadTooBig, ProtocolError
@@ -110,10 +110,28 @@ def _truncate_reason(reason: str) -> str:
     return data[:123].decode(errors="ignore")
 
 
-# The C accelerator copies a prototype's slots (see ServerProtocol.maker()); None without it.
+# The C accelerator copies a prototype's slots (see copier()); None without it.
 clone_slots: Callable[[Any], Any] | None = None
 if _frames.SPEEDUPS:
     from ._speedups import clone_slots
+
+_T = TypeVar("_T")
+
+
+def copier(prototype: _T) -> Callable[[_T], _T] | None:
+    """A function that copies ``prototype`` without ``__init__``, its slots holding the same objects; None if it can't.
+
+    It can with the C accelerator, for an object that is all ``__slots__``
+    (no ``__dict__``, ``__weakref__`` or C base with state of its own). What
+    each copy needs of its own, the caller makes (see ServerProtocol.maker()).
+    """
+    if clone_slots is None:
+        return None
+    try:
+        clone_slots(prototype)
+    except TypeError:  # not all slots: what a copy would leave out
+        return None
+    return clone_slots
 
 
 class Protocol:
@@ -158,11 +176,9 @@ class Protocol:
         self.max_fragments = max_fragments
         self.compression_threshold = compression_threshold
         self.logger = logger or logging.getLogger("wsio.protocol")
-        # Checked once: no per-frame logging work when DEBUG is off.
-        self.debug = self.logger.isEnabledFor(logging.DEBUG)
+        self._own_state()
 
         self.subprotocol: str | None = None
-        self.extensions: list[Extension] = []
         self.deflate: PerMessageDeflate | None = None
 
         self.close_rcvd: Close | None = None
@@ -194,12 +210,6 @@ class Protocol:
         self._expect_masked = side is Side.SERVER
         self._rsv1_ok = False
         self._mask: Callable[[], bytes] | None = _new_mask if side is Side.CLIENT else None
-        self._buf = bytearray()
-        #: What the protocol queued by itself (answers to pings and close frames,
-        #: the handshake) until :meth:`data_to_send` takes it. Read it, don't change
-        #: it: I/O layers test it (``if protocol.outgoing:``) to skip the call when
-        #: there is nothing to write, on the hot path where a call costs.
-        self.outgoing: list[bytes] = []
         self._pings: dict[bytes, object] | None = None  # payload -> waiter, in the order sent
         # A data frame whose payload is still arriving.
         self._pf_head = 0
@@ -215,6 +225,22 @@ class Protocol:
         self._msg_decoder: codecs.IncrementalDecoder | None = None
         self._msg_fin = False
         self._fragmenting = False  # we are sending a fragmented message
+
+    def _own_state(self) -> None:
+        """Make what each protocol has of its own: mutable objects, and the logging level seen now.
+
+        ``__init__`` calls it, and so does each copy :meth:`ServerProtocol.maker` makes of a prototype.
+        """
+        # Checked per protocol, not per frame: no logging work when DEBUG is off (and
+        # DEBUG switched on while a server runs logs the new connections' frames).
+        self.debug = self.logger.isEnabledFor(logging.DEBUG)
+        self.extensions: list[Extension] = []
+        self._buf = bytearray()
+        #: What the protocol queued by itself (answers to pings and close frames,
+        #: the handshake) until :meth:`data_to_send` takes it. Read it, don't change
+        #: it: I/O layers test it (``if protocol.outgoing:``) to skip the call when
+        #: there is nothing to write, on the hot path where a call costs.
+        self.outgoing: list[bytes] = []
 
     # -- negotiated state ---------------------------------------------------
 
@@ -930,27 +956,18 @@ class ServerProtocol(Protocol):
         connection. Without the accelerator, or for a subclass with an
         ``__init__`` or a ``__dict__`` of its own, it is ``cls(**kwargs)``.
         """
-        if clone_slots is None or cls.__init__ is not ServerProtocol.__init__:
-            return functools.partial(cls, **kwargs)
-        prototype = cls(**kwargs)
-        try:
-            clone_slots(prototype)
-        except TypeError:  # a subclass with a __dict__: built each time
-            return functools.partial(cls, **kwargs)
-        copy = clone_slots
-        logger = prototype.logger
+        if cls.__init__ is ServerProtocol.__init__:
+            prototype = cls(**kwargs)
+            copy = copier(prototype)
+            if copy is not None:
 
-        def new() -> ServerProtocol:
-            protocol: ServerProtocol = copy(prototype)
-            # What __init__ makes a mutable object of: new ones, not the prototype's.
-            protocol._buf = bytearray()
-            protocol.outgoing = []
-            protocol.extensions = []
-            # As __init__ does: DEBUG switched on while the server runs logs the new connections' frames.
-            protocol.debug = logger.isEnabledFor(logging.DEBUG)
-            return protocol
+                def new() -> ServerProtocol:
+                    protocol = copy(prototype)
+                    protocol._own_state()
+                    return protocol
 
-        return new
+                return new
+        return functools.partial(cls, **kwargs)
 
     def _receive_handshake(self, data: bytes | bytearray | memoryview) -> list[Event]:
         if self.request is not None:
