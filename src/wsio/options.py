@@ -219,14 +219,18 @@ class ServerOptions(ConnectionOptions):
         kwargs["limits"] = self.handshake_limits or DEFAULT_HANDSHAKE_LIMITS
         return kwargs
 
-    def subprotocol_selector(self, connection: Any) -> Callable[[list[str], list[str]], str | None] | None:
-        """``select_subprotocol`` in the form the protocol calls, for ``connection``."""
+    def subprotocol_selector(self) -> Callable[[Any], Callable[[list[str], list[str]], str | None]] | None:
+        """None without ``select_subprotocol``; else a function of a connection that gives its protocol's.
+
+        A server sets ``protocol.select_subprotocol = selector(connection)`` for
+        each connection only when there is one (its protocols start with None).
+        """
         select = self.select_subprotocol
         if select is None:
             return None
         if legacy_signature(select, "client_subprotocols"):
-            return select
-        return lambda client, _server: select(connection, client)
+            return lambda connection: select  # (client_subprotocols, server_subprotocols) already
+        return lambda connection: lambda client, _server: select(connection, client)
 
     @classmethod
     def from_kwargs(cls: type[_Options], kwargs: dict[str, Any]) -> _Options:

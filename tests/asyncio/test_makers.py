@@ -38,8 +38,8 @@ def make(create: Any) -> tuple[Any, Any, Any, Any]:
     server = wsio.serve(handler, "127.0.0.1", 0)._server
     protocol_kwargs: dict[str, Any] = dict(subprotocols=["chat"], max_size=1000)
     connection_kwargs: dict[str, Any] = dict(ping_interval=5, close_timeout=3, max_queue=8)
-    new = _connection_maker(create, server, connection_kwargs, protocol_kwargs)
     new_protocol = ServerProtocol.maker(**protocol_kwargs)
+    new = _connection_maker(create, server, connection_kwargs, new_protocol())
     return new(new_protocol()), new(new_protocol()), create(server, ServerProtocol(**protocol_kwargs), **connection_kwargs), new
 
 

@@ -593,12 +593,9 @@ class serve:
         connection_class = options.create_connection or ServerConnection
         server = self._server
         max_connections = options.max_connections
-        protocol_kwargs = options.protocol_kwargs(connection_logger)
         connection_kwargs = options.connection_kwargs(connection_logger)
-        # None for every connection without select_subprotocol: their protocols have it already.
-        selector = options.subprotocol_selector if options.select_subprotocol is not None else None
-
-        new_protocol = ServerProtocol.maker(**protocol_kwargs)
+        selector = options.subprotocol_selector()
+        new_protocol = ServerProtocol.maker(**options.protocol_kwargs(connection_logger))
         new_connection: Callable[[ServerProtocol], ServerConnection] | None = None
 
         def make_connection() -> ServerConnection | None:
@@ -608,7 +605,7 @@ class serve:
             if max_connections is not None and len(server.connections) >= max_connections:
                 return None
             if new_connection is None:  # in the loop's thread, which a connection's __init__ wants
-                new_connection = _connection_maker(connection_class, server, connection_kwargs, protocol_kwargs)
+                new_connection = _connection_maker(connection_class, server, connection_kwargs, new_protocol())
             protocol = new_protocol()
             connection = new_connection(protocol)
             if selector is not None:
@@ -651,9 +648,9 @@ class serve:
 
 
 def _connection_maker(
-    create: Callable[..., Any], server: Server, kwargs: dict[str, Any], protocol_kwargs: dict[str, Any]
+    create: Callable[..., Any], server: Server, kwargs: dict[str, Any], prototype: ServerProtocol
 ) -> Callable[[ServerProtocol], Any]:
-    """``create_connection``'s ``maker()`` (see :meth:`ServerRole.maker`), or ``create`` itself.
+    """``create_connection``'s ``maker()`` over ``prototype`` (see :meth:`ServerRole.maker`), or ``create`` itself.
 
     ``create`` is a connection class, a :func:`functools.partial` of one with
     keyword arguments (as :func:`~wsio.serve_listener` passes), or any other
@@ -663,7 +660,7 @@ def _connection_maker(
     if isinstance(create, functools.partial) and not create.args:
         cls, extra = create.func, create.keywords
     if isinstance(cls, type) and issubclass(cls, ServerRole):
-        return cls.maker(server, ServerProtocol(**protocol_kwargs), **extra, **kwargs)
+        return cls.maker(server, prototype, **extra, **kwargs)
     return functools.partial(create, server, **kwargs)
 
 

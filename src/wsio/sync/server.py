@@ -524,13 +524,14 @@ def serve(
     connection_class = options.create_connection or ServerConnection
     protocol_kwargs = options.protocol_kwargs(options.logger)
     connection_kwargs = options.connection_kwargs(options.logger)
-    selector = options.subprotocol_selector
+    selector = options.subprotocol_selector()
     new_protocol = ServerProtocol.maker(**protocol_kwargs)
 
     def make_connection(client_socket: socket.socket, server: Server) -> ServerConnection:
         protocol = new_protocol()
         connection: ServerConnection = connection_class(client_socket, protocol, server, **connection_kwargs)
-        protocol.select_subprotocol = selector(connection)
+        if selector is not None:
+            protocol.select_subprotocol = selector(connection)
         return connection
 
     return Server(
