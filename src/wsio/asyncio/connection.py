@@ -739,9 +739,10 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         # close_timeout: a peer that doesn't read could hold a closing transport forever.
         if protocol.should_close_transport():
             transport.close()
-            # Nothing left to write (the backlog went to the transport above): asyncio's
-            # socket transport calls connection_lost() in the loop's next iteration, no
-            # deadline needed (the usual close).
+            # Nothing left to write (the backlog went to the transport above): the socket
+            # transport calls connection_lost() by itself, no deadline needed (the usual
+            # close): asyncio's in the loop's next iteration, wsio's pump as soon as the
+            # read that closed returns (transport.py).
             lingers = type(transport) not in SELECTOR_SOCKET_TRANSPORTS or transport.get_write_buffer_size()
         else:
             if protocol.should_send_eof() and transport.can_write_eof():
