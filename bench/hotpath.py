@@ -25,7 +25,13 @@ Cases:
   ``BufferedProtocol``: what the event loop and the fake transport cost, the
   floor the others are compared with (as the network benchmark's TCP echo);
 - ``listener-direct``: the callback API with ``buffer_updated()`` called in a
-  loop, no event loop turn between reads.
+  loop, no event loop turn between reads;
+- ``core-handshake``: the core alone, a server protocol's side of an opening
+  handshake (parse the request, check it, build and serialize the 101);
+- ``server-connection``: what ``serve()`` makes for each accepted socket
+  before it is connected, its connection and that connection's protocol.
+
+The last two are per handshake and per connection, not per message.
 
 Runs alternate between the cases (A B C A B C ...) so that a busy moment of a
 shared machine spreads over all of them; each case's figure is its best run
@@ -242,6 +248,16 @@ def core_handshake(handshakes: int) -> float:
     return time.perf_counter() - t0
 
 
+def server_connection(connections: int) -> float:
+    """What serve() makes for each accepted socket, unconnected: a connection of the coroutine API and its protocol."""
+    factory = wsio.serve(echo, "127.0.0.1", 0)._factory  # never started: only its factory is used
+    factory()  # the first call builds the prototypes it copies
+    t0 = time.perf_counter()
+    for _ in range(connections):
+        factory()
+    return time.perf_counter() - t0
+
+
 CASES = [
     "floor-pingpong",
     "asyncio-pingpong",
@@ -251,13 +267,14 @@ CASES = [
     "listener-direct",
     "core-pingpong",
     "core-handshake",  # ns per handshake, not per message
+    "server-connection",  # ns per connection
 ]
 
 
 async def measure(cases: list[str], runs: int, messages: int) -> dict[str, list[float]]:
     drivers: dict[str, Driver] = {}
     for case in cases:
-        if case.startswith("core"):
+        if case.startswith("core") or case == "server-connection":
             continue
         api = case.split("-")[0]
         driver = drivers[case] = Driver(api, 16 if case.endswith("burst16") else 1)
@@ -271,6 +288,8 @@ async def measure(cases: list[str], runs: int, messages: int) -> dict[str, list[
             for case in cases:
                 if case == "core-handshake":
                     seconds = core_handshake(messages)
+                elif case == "server-connection":
+                    seconds = server_connection(messages)
                 elif case.startswith("core"):
                     seconds = core_run(messages)
                 elif case == "listener-direct":
