@@ -642,6 +642,80 @@ def test_chunking_with_negotiated_compression(
         receiver.data_to_send()
 
 
+def frame_spans(stream: bytes) -> list[tuple[int, int, bool]]:
+    """Each frame of a well-formed ``stream``: where its payload starts, where it ends, whether it's data."""
+    spans, pos = [], 0
+    while pos < len(stream):
+        parsed = frames.parse_header(stream, pos)
+        assert parsed is not None
+        head, length, _, start = parsed
+        spans.append((start, start + length, not head & 0x08))
+        pos = start + length
+    return spans
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    specs=st.lists(message_specs, max_size=6),
+    cuts=st.lists(st.integers(0, 10**6), max_size=30),
+    direction=st.sampled_from(["c2s", "s2c"]),
+    deflate=st.booleans(),
+)
+def test_frame_remaining_is_what_the_data_frame_being_received_still_lacks(
+    specs: list[Any], cuts: list[int], direction: str, deflate: bool
+) -> None:
+    # An I/O layer waits for that many bytes before it reads again (SO_RCVLOWAT):
+    # one byte more than the peer owes, and a connection would wait forever.
+    s, c = pair(deflate)
+    sender, receiver = (c, s) if direction == "c2s" else (s, c)
+    stream, _ = build_stream(sender, specs, deflate)
+    spans = frame_spans(stream)
+    fed = 0
+    for cut in sorted({cut % (len(stream) + 1) for cut in cuts} | {len(stream)}):
+        receiver.receive_data(stream[fed:cut])
+        fed = cut
+        # Inside a data frame's payload (its header whole): the rest of it. Anywhere
+        # else (a header, a control frame, between frames): 0.
+        owed = next((end - cut for start, end, data in spans if data and start <= cut < end), 0)
+        assert receiver.frame_remaining == owed
+    assert receiver.frame_remaining == 0
+
+
+def test_frame_remaining_counts_a_large_frame_down_to_zero() -> None:
+    conn = server()
+    data = to_server(0x82, payload_of(300_000))
+    start = len(data) - 300_000
+    conn.receive_data(data[: start - 1])
+    assert conn.frame_remaining == 0  # the header isn't whole yet
+    conn.receive_data(data[start - 1 : start + 1000])
+    assert conn.frame_remaining == 299_000
+    conn.receive_data(data[start + 1000 : -1])
+    assert conn.frame_remaining == 1
+    assert conn.receive_data(data[-1:]) == [payload_of(300_000)]
+    assert conn.frame_remaining == 0
+
+
+def test_frame_remaining_is_zero_once_nothing_more_is_parsed() -> None:
+    # Invalid UTF-8 early in a large text frame fails the connection at once: the
+    # peer still owes the rest of the frame, but none of it will be parsed.
+    conn = server()
+    data = to_server(0x81, b"\xff" + b"a" * 199_999)
+    conn.receive_data(data[:1000])
+    assert conn.failure is not None and conn.failure.code == 1007
+    assert conn.frame_remaining == 0
+    # A frame over max_size fails from its header.
+    conn = server(max_size=1000)
+    conn.receive_data(to_server(0x82, payload_of(100_000))[:500])
+    assert conn.failure is not None and conn.failure.code == 1009
+    assert conn.frame_remaining == 0
+    # EOF in the middle of a frame.
+    conn = server()
+    conn.receive_data(to_server(0x82, payload_of(100_000))[:500])
+    assert conn.frame_remaining > 0
+    conn.receive_eof()
+    assert conn.frame_remaining == 0
+
+
 # ---------------------------------------------------------------------------
 # Property: arbitrary bytes never crash a connection
 

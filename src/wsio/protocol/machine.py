@@ -388,6 +388,20 @@ class Protocol:
         """
         return len(self._buf)
 
+    @property
+    def frame_remaining(self) -> int:
+        """Bytes of the data frame being received that are still to arrive; 0 between frames.
+
+        The peer owes at least this many bytes: the frame's header announced
+        them. An I/O layer may ask its socket not to wake it for fewer
+        (``SO_RCVLOWAT``), which saves the wake-ups and reads of a large
+        frame arriving in pieces. 0 whenever what arrives is no longer parsed
+        as frames (closed, failed, or skipping to the peer's close frame).
+        """
+        if self.discarding or self._stopped() or self.state is _CLOSED or self.eof_received:
+            return 0
+        return self._pf_left
+
     def _stopped(self) -> bool:
         return self.close_rcvd is not None or self.failure is not None or self._deferred_failure is not None
 
