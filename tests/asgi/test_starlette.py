@@ -122,6 +122,40 @@ async def test_one_mebibyte_message(http: str) -> None:
             assert await ws.recv() == text
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="SO_RCVLOWAT is only used on Linux")
+@pytest.mark.parametrize("http", HTTP_CLASSES)
+async def test_a_large_frame_in_pieces_wakes_the_engine_once_its_rest_is_in(http: str) -> None:
+    # As serve()'s connections do (tests/asyncio/test_rcvlowat.py): uvicorn's
+    # transport is asyncio's own for a plain socket.
+    from tests.asyncio.conftest import RawClient
+
+    def lowat(connection: Any) -> int:
+        return int(connection.transport.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
+
+    async def until(condition: Any) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("never happened")
+
+    async with serve(http, ws_per_message_deflate=False, ws_max_size=4 << 20) as (base, server):
+        client = await RawClient.connect(int(base.rsplit(":", 1)[1]), "/echo")
+        await until(lambda: len(server.server_state.connections) == 1)
+        (connection,) = server.server_state.connections
+        message = os.urandom(900_000)
+        data = client.frame(0x82, message)
+        client.writer.write(data[:100_000])
+        await until(lambda: lowat(connection) > 1)
+        assert lowat(connection) == connection.protocol.frame_remaining
+        client.writer.write(data[100_000:])
+        assert await asyncio.wait_for(client.read_data_frame(), 5) == (0x2, message)
+        assert lowat(connection) == 1
+        client.send_text("small, right after")
+        assert await asyncio.wait_for(client.read_data_frame(), 5) == (0x1, b"small, right after")
+        await client.close()
+
+
 async def test_client_closes_with_code_and_reason() -> None:
     async with serve() as (base, _):
         async with connect(base + "/echo") as ws:
