@@ -1,14 +1,14 @@
 """Large frames wake a connection once their rest has arrived (SO_RCVLOWAT), never for bytes that won't come.
 
 While a data frame with at least ``RCVLOWAT_FROM`` bytes still to arrive is
-being received, an asyncio connection on a plain TCP socket (Linux) asks the
+being received, a server's asyncio connection on a plain TCP socket (Linux) asks the
 kernel not to report the socket readable before that many bytes (at most one
 read buffer) are in: a 1 MiB message then costs two reads instead of four to
 eight. These tests read the option back from the server's own socket, and
 check what must never happen: a connection waiting for more bytes than the
 peer owes (after the frame, a small message must still get through at once;
 EOF and TLS must not be held up). They run on both read paths (the c-* and
-py-* jobs) and both server APIs.
+py-* jobs) and both server APIs; clients never set it.
 """
 
 from __future__ import annotations
@@ -182,5 +182,61 @@ def test_tls_connections_leave_the_socket_alone(api: str, tls: tuple[ssl.SSLCont
             writer.write(data[100_000:])
             assert await asyncio.wait_for(client.read_data_frame(), 5) == (OP_BINARY, message)
             await client.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_clients_leave_the_socket_alone(api: str) -> None:
+    # A client, usually one connection with a core to itself, echoed 1 MiB
+    # messages 10-15 % slower when it waited for whole frames.
+    from wsio.protocol.frames import build_frame
+    from wsio.protocol.handshake import accept_key
+
+    async def main() -> None:
+        message = payload(700_000)
+        frame = build_frame(FIN | OP_BINARY, message)
+        sent_first = asyncio.Event()
+        finish = asyncio.Event()
+
+        async def raw_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode()
+            key = next(
+                line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("sec-websocket-key:")
+            )
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+            )
+            writer.write(frame[:100_000])
+            sent_first.set()
+            await finish.wait()
+            writer.write(frame[100_000:])
+            await reader.read()  # until the client closes
+            writer.close()
+
+        server = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+        uri = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        received: list[Any] = []
+        if api == "callback":
+
+            class Keep(wsio.Listener):
+                def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+                    received.append(message)
+
+            ws: Any = await wsio.connect_listener(Keep, uri, compression=None, max_size=None)
+        else:
+            ws = await wsio.connect(uri, compression=None, max_size=None)
+        await sent_first.wait()
+        await until(lambda: ws.protocol.frame_remaining >= RCVLOWAT_FROM, "the client reads the frame's start")
+        assert lowat(ws) == 1
+        finish.set()
+        if api == "callback":
+            await until(lambda: bool(received), "the message arrives")
+        else:
+            received.append(await asyncio.wait_for(ws.recv(), 5))
+        assert received == [message]
+        ws.transport.abort()
+        server.close()
 
     asyncio.run(main())
