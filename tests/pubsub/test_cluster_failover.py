@@ -119,6 +119,10 @@ async def test_subscribers_carry_on_when_a_master_dies(cluster: RedisCluster) ->
             await eventually(lambda: all(received[topic] for topic in topics))
 
             master = cluster.master_of(f"f:{{{doomed}}}")
+            # Redis replicates asynchronously: what the replica hasn't got yet dies with the master
+            # (the topic's offsets would start again). Kill it once its replica has every write: the
+            # failover this test is about.
+            assert int(master.command("WAIT", "1", "5000")) >= 1
             cluster.kill(master)
             killed = time.monotonic()
             failures = {topic: 0 for topic in topics}
