@@ -55,14 +55,14 @@ _SLICES = -1
 _WRITELINES = -2
 
 
-# BaseConnection._rcvlowat: SO_RCVLOWAT not looked at yet on this connection's socket, or not usable
-# there (not plain TCP on Linux, or the kernel refused it). Any other value is what it is set to (1: the default).
+# BaseConnection._rcvlowat: SO_RCVLOWAT not looked at yet on this connection's socket, or not used there
+# (a client, not plain TCP on Linux, or the kernel refused it). Any other value is what it is set to (1: the default).
 _LOWAT_UNKNOWN = -1
 _LOWAT_NONE = 0
 #: A data frame with at least this many bytes still to arrive asks the kernel not to wake the
-#: connection before they have (up to READ_SIZE): a 1 MiB frame then costs two reads, not four to
-#: eight, and the event loop turns, epoll calls and core steps between them. Below it, the two
-#: setsockopt() calls would cost more than the wake-ups they save.
+#: connection before they have (up to READ_SIZE): a 1 MiB frame then costs two reads, not four,
+#: and the event loop turns, epoll calls and core steps between them. Below it a frame comes in
+#: a read or two anyway, which two setsockopt() calls wouldn't save (a choice, not a measurement).
 RCVLOWAT_FROM = 65536
 _LOWAT_PLATFORM = sys.platform == "linux" and hasattr(socket, "SO_RCVLOWAT")
 
@@ -359,7 +359,8 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         self._why = ""
         self._inline_reads = _reads_inline(type(self))  # see buffer_updated()
         self._large_writes = _SLICES  # set by connection_made()
-        self._rcvlowat = _LOWAT_UNKNOWN if _LOWAT_PLATFORM else _LOWAT_NONE  # see _wake_for()
+        # See _wake_for(): servers' connections only, decided here so that the others' reads never look.
+        self._rcvlowat = _LOWAT_UNKNOWN if _LOWAT_PLATFORM and protocol.side is Side.SERVER else _LOWAT_NONE
 
     @property
     def closed(self) -> bool:
@@ -424,7 +425,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         """
         protocol = self.protocol
         events = protocol.receive_data(_read_buffer.view[start:end])
-        if protocol.frame_remaining >= RCVLOWAT_FROM or self._rcvlowat > 1:
+        if self._rcvlowat and (self._rcvlowat > 1 or protocol.frame_remaining >= RCVLOWAT_FROM):
             self._wake_for(protocol.frame_remaining)
         if protocol.outgoing:
             self._write(protocol.data_to_send())
@@ -441,7 +442,7 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
     def data_received(self, data: bytes | memoryview) -> None:
         protocol = self.protocol
         events = protocol.receive_data(data)
-        if protocol.frame_remaining >= RCVLOWAT_FROM or self._rcvlowat > 1:
+        if self._rcvlowat and (self._rcvlowat > 1 or protocol.frame_remaining >= RCVLOWAT_FROM):
             self._wake_for(protocol.frame_remaining)
         if protocol.outgoing:
             self._write(protocol.data_to_send())
@@ -463,19 +464,17 @@ class BaseConnection(ConnectionAPI, asyncio.BufferedProtocol):
         for a server's connections: a server's core is shared by all of
         them, and fewer wake-ups served more (1 MiB ping-pong +10-12 %, a
         quarter less CPU); a client, usually one connection with a core to
-        itself, lost 10-15 % on the same echo (copying the frame as it
-        arrives overlaps the peer's sending; waiting for all of it doesn't).
+        itself, lost on the same echo (14-18 % for the callback client, up to
+        24 % for the coroutine one: copying the frame as it arrives overlaps
+        the peer's sending; waiting for all of it doesn't).
         """
         lowat = self._rcvlowat
         want = min(remaining, READ_SIZE) if remaining >= RCVLOWAT_FROM else 1
-        if want == lowat or lowat == _LOWAT_NONE:
+        if want == lowat:
             return
         sock = self.transport.get_extra_info("socket")
         if lowat == _LOWAT_UNKNOWN and (
-            self.protocol.side is not Side.SERVER
-            or self._large_writes == _SLICES
-            or sock is None
-            or sock.family not in (socket.AF_INET, socket.AF_INET6)
+            self._large_writes == _SLICES or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6)
         ):
             # _large_writes tells asyncio's and uvloop's plain socket transports from the rest (TLS, HTTP/2).
             self._rcvlowat = _LOWAT_NONE

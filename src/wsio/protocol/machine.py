@@ -398,9 +398,10 @@ class Protocol:
         frame arriving in pieces. 0 whenever what arrives is no longer parsed
         as frames (closed, failed, or skipping to the peer's close frame).
         """
-        if self.discarding or self._stopped() or self.state is _CLOSED or self.eof_received:
+        left = self._pf_left
+        if left and (self.discarding or self._stopped() or self.state is _CLOSED or self.eof_received):
             return 0
-        return self._pf_left
+        return left
 
     def _stopped(self) -> bool:
         return self.close_rcvd is not None or self.failure is not None or self._deferred_failure is not None
