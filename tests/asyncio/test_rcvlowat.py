@@ -26,7 +26,8 @@ import wsio
 from tests.asyncio.conftest import RawClient
 from tests.helpers import self_signed_cert
 from wsio.asyncio.connection import RCVLOWAT_FROM, READ_SIZE
-from wsio.protocol.frames import FIN, OP_BINARY, OP_TEXT
+from wsio.protocol.frames import FIN, OP_BINARY, OP_TEXT, build_frame
+from wsio.protocol.handshake import accept_key
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="SO_RCVLOWAT is only used on Linux"),
@@ -85,21 +86,32 @@ def payload(size: int) -> bytes:
     return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
 
 
+async def send_start(connection: Any, client: RawClient, message: bytes, first: int) -> bytes:
+    """Write the first ``first`` bytes of ``message``'s frame, wait until the server has read some; return the rest."""
+    data = client.frame(FIN | OP_BINARY, message)
+    client.writer.write(data[:first])
+    await until(lambda: connection.protocol.frame_remaining > 0, "the server reads the frame's start")
+    return data[first:]
+
+
+async def send_rest(connection: Any, client: RawClient, rest: bytes, message: bytes, timeout: float = 5) -> None:
+    """Write the rest of the frame: the echo comes back whole, and the socket wakes for any byte again."""
+    client.writer.write(rest)
+    assert await asyncio.wait_for(client.read_data_frame(), timeout) == (OP_BINARY, message)
+    assert lowat(connection) == 1
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_a_large_frame_arriving_in_pieces_wakes_the_connection_for_its_rest(api: str) -> None:
     async def test(connection: Any, client: RawClient) -> None:
         assert lowat(connection) == 1
         message = payload(600_000)
-        data = client.frame(FIN | OP_BINARY, message)
-        client.writer.write(data[:100_000])
+        rest = await send_start(connection, client, message, 100_000)
         # Whatever part the server has read, it waits for the rest, and no more.
-        await until(lambda: connection.protocol.frame_remaining > 0, "the server reads the frame's start")
         await until(lambda: lowat(connection) > 1, "the server asks for the rest")
-        assert lowat(connection) == connection.protocol.frame_remaining >= len(data) - 100_000
-        client.writer.write(data[100_000:500_000])
-        client.writer.write(data[500_000:])
-        assert await asyncio.wait_for(client.read_data_frame(), 5) == (OP_BINARY, message)
-        assert lowat(connection) == 1
+        assert lowat(connection) == connection.protocol.frame_remaining >= len(rest)
+        client.writer.write(rest[:400_000])
+        await send_rest(connection, client, rest[400_000:], message)
         # Small messages right after it: the default is back, they aren't held up.
         for text in ("after", "and again"):
             client.send_text(text)
@@ -112,13 +124,9 @@ def test_a_large_frame_arriving_in_pieces_wakes_the_connection_for_its_rest(api:
 def test_a_frame_larger_than_a_read_asks_for_a_read_buffer_at_a_time(api: str) -> None:
     async def test(connection: Any, client: RawClient) -> None:
         message = payload(3 * READ_SIZE)
-        data = client.frame(FIN | OP_BINARY, message)
-        client.writer.write(data[:50_000])
-        await until(lambda: connection.protocol.frame_remaining > 0, "the server reads the frame's start")
+        rest = await send_start(connection, client, message, 50_000)
         await until(lambda: lowat(connection) == READ_SIZE, "the server asks for one read buffer")
-        client.writer.write(data[50_000:])
-        assert await asyncio.wait_for(client.read_data_frame(), 10) == (OP_BINARY, message)
-        assert lowat(connection) == 1
+        await send_rest(connection, client, rest, message, timeout=10)
 
     asyncio.run(run(api, test))
 
@@ -127,13 +135,9 @@ def test_a_frame_larger_than_a_read_asks_for_a_read_buffer_at_a_time(api: str) -
 def test_frames_too_small_to_gain_leave_the_socket_alone(api: str) -> None:
     async def test(connection: Any, client: RawClient) -> None:
         message = payload(RCVLOWAT_FROM - 1)  # never RCVLOWAT_FROM to go, wherever a read ends
-        data = client.frame(FIN | OP_BINARY, message)
-        client.writer.write(data[:2000])
-        await until(lambda: connection.protocol.frame_remaining > 0, "the server reads the frame's start")
+        rest = await send_start(connection, client, message, 2000)
         assert lowat(connection) == 1
-        client.writer.write(data[2000:])
-        assert await asyncio.wait_for(client.read_data_frame(), 5) == (OP_BINARY, message)
-        assert lowat(connection) == 1
+        await send_rest(connection, client, rest, message)
 
     asyncio.run(run(api, test))
 
@@ -141,8 +145,7 @@ def test_frames_too_small_to_gain_leave_the_socket_alone(api: str) -> None:
 @pytest.mark.parametrize("api", APIS)
 def test_eof_in_the_middle_of_a_large_frame_still_wakes_the_connection(api: str) -> None:
     async def test(connection: Any, client: RawClient) -> None:
-        data = client.frame(FIN | OP_BINARY, payload(800_000))
-        client.writer.write(data[:100_000])
+        await send_start(connection, client, payload(800_000), 100_000)
         await until(lambda: lowat(connection) > 1, "the server asks for the rest")
         client.writer.write_eof()  # far fewer bytes than the server waits for
         await asyncio.wait_for(connection.wait_closed(), 5)
@@ -175,12 +178,10 @@ def test_tls_connections_leave_the_socket_alone(api: str, tls: tuple[ssl.SSLCont
             await client.handshake()
             connection = only_connection(server)
             message = payload(700_000)
-            data = client.frame(FIN | OP_BINARY, message)
-            writer.write(data[:100_000])
-            await until(lambda: connection.protocol.frame_remaining >= RCVLOWAT_FROM, "the server reads the frame's start")
+            rest = await send_start(connection, client, message, 100_000)
+            await until(lambda: connection.protocol.frame_remaining >= RCVLOWAT_FROM, "the server reads more of it")
             assert lowat(connection) == 1
-            writer.write(data[100_000:])
-            assert await asyncio.wait_for(client.read_data_frame(), 5) == (OP_BINARY, message)
+            await send_rest(connection, client, rest, message)
             await client.close()
 
     asyncio.run(main())
@@ -190,9 +191,6 @@ def test_tls_connections_leave_the_socket_alone(api: str, tls: tuple[ssl.SSLCont
 def test_clients_leave_the_socket_alone(api: str) -> None:
     # A client, usually one connection with a core to itself, echoed 1 MiB
     # messages up to 24 % slower when it waited for whole frames.
-    from wsio.protocol.frames import build_frame
-    from wsio.protocol.handshake import accept_key
-
     async def main() -> None:
         message = payload(700_000)
         frame = build_frame(FIN | OP_BINARY, message)

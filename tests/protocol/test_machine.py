@@ -576,13 +576,17 @@ def build_stream(sender: Protocol, specs: list[Any], deflate: bool) -> tuple[byt
     return b"".join(out), expected
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+# Streams of up to six messages (see build_stream), cut anywhere, either way, with or without compression.
+cut_streams = given(
     specs=st.lists(message_specs, max_size=6),
     cuts=st.lists(st.integers(0, 10**6), max_size=40),
     direction=st.sampled_from(["c2s", "s2c"]),
     deflate=st.booleans(),
 )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@cut_streams
 def test_chunking_does_not_change_events(specs: list[Any], cuts: list[int], direction: str, deflate: bool) -> None:
     s, c = pair(deflate)
     sender, receiver = (c, s) if direction == "c2s" else (s, c)
@@ -655,12 +659,7 @@ def frame_spans(stream: bytes) -> list[tuple[int, int, bool]]:
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    specs=st.lists(message_specs, max_size=6),
-    cuts=st.lists(st.integers(0, 10**6), max_size=30),
-    direction=st.sampled_from(["c2s", "s2c"]),
-    deflate=st.booleans(),
-)
+@cut_streams
 def test_frame_remaining_is_what_the_data_frame_being_received_still_lacks(
     specs: list[Any], cuts: list[int], direction: str, deflate: bool
 ) -> None:
