@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ._server_common import OVER_CAPACITY_RETRY_AFTER
-from .asyncio.connection import Connection, _large_frame_writes
+from .asyncio.connection import Connection
 from .asyncio.timers import Timer, call_later
 from .exceptions import ConnectionClosed, InvalidState
 from .options import ConnectionOptions
@@ -239,18 +239,9 @@ class UvicornProtocol(Connection):
     # -- asyncio.Protocol -----------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        # asyncio's and uvloop's default high-water mark is 64 KiB already;
-        # a transport without the method (uvicorn's test double) keeps its own.
-        set_limits = getattr(transport, "set_write_buffer_limits", None)
-        if set_limits is not None:
-            set_limits(self.write_limit)
-        # uvicorn's transport is asyncio's or uvloop's for a plain socket, as serve()'s
-        # (a test double's isn't): large frames go out in one writev(), and a large
-        # frame arriving in pieces wakes the connection once (BaseConnection._wake_for()).
-        self._large_writes = _large_frame_writes(transport)
-        self.remote_address = transport.get_extra_info("peername")
-        self.local_address = transport.get_extra_info("sockname")
+        # The base's: uvicorn's transport is asyncio's or uvloop's for a plain socket, as
+        # serve()'s, so large frames go out whole and wake the connection once.
+        super().connection_made(transport)
         self.server = _address(self.local_address)
         self.client = _address(self.remote_address)
         self.scheme = "wss" if transport.get_extra_info("sslcontext") else "ws"
