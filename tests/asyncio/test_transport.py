@@ -405,6 +405,33 @@ async def test_accepted_transport_builds_what_the_constructor_builds_connected_a
     assert built[1] == built[0]
 
 
+async def test_accepted_connections_share_their_local_address_and_their_peers_host() -> None:
+    # Memory per idle connection: equal addresses kept once, not once per connection.
+    loop: Any = asyncio.get_running_loop()
+    transports, peers = [], []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2)
+        local = listener.getsockname()
+        for _ in range(2):
+            peer = socket.create_connection(listener.getsockname())
+            ours, address = listener.accept()
+            ours.setblocking(False)
+            peers.append(peer)
+            transports.append(accepted_transport(loop, ours, Reader(), address, Server()))
+    try:
+        first, second = (t.get_extra_info("sockname") for t in transports)
+        assert first == second == local and first is second
+        (host1, port1), (host2, port2) = (t.get_extra_info("peername") for t in transports)
+        assert (host1, port1) == peers[0].getsockname() and (host2, port2) == peers[1].getsockname()
+        assert host1 is host2 and port1 != port2
+    finally:
+        for transport in transports:
+            transport.close()
+        for peer in peers:
+            peer.close()
+
+
 @pytest.mark.parametrize("then", ["pause_reading", "close"])
 async def test_connection_made_that_pauses_or_closes_leaves_the_socket_unwatched(then: str) -> None:
     loop: Any = asyncio.get_running_loop()

@@ -155,9 +155,13 @@ def accepted_transport(
     pump = Pump(transport, fd, _AsyncioTransport.write) if Pump is not None else None
     fill(transport, sock, fd, protocol, server, pump)
     try:
-        sockname = sock.getsockname()
+        sockname = _shared(sock.getsockname())
     except OSError:
         sockname = None
+    if type(peername) is tuple and peername and type(peername[0]) is str:
+        host = _shared(peername[0])
+        if host is not peername[0]:
+            peername = (host, *peername[1:])
     transport._extra = {"peername": peername, "socket": trsock.TransportSocket(sock), "sockname": sockname}
     transport._loop = loop
     transport._protocol_paused = False
@@ -180,6 +184,28 @@ def accepted_transport(
         except KeyError:  # still watched under that number: asyncio's way, which replaces the old reader
             loop._add_reader(fd, transport._read_ready)  # type: ignore[attr-defined]
     return transport
+
+
+#: Addresses seen on accepted sockets, each kept once (see _shared()).
+_ADDRESSES: dict[Any, Any] = {}
+#: At most this many; then it starts again (a server with more addresses than this only shares less).
+_ADDRESSES_MAX = 256
+
+
+def _shared(address: Any) -> Any:
+    """An object equal to ``address`` (hashable), the same one for every equal address: memory per idle connection.
+
+    A server's connections to one of its addresses all have the same local
+    address, and peers often share a host (a proxy's, a NAT's): each kept
+    once rather than once per connection (about 210 bytes of the 5 KiB an
+    idle connection costs).
+    """
+    shared = _ADDRESSES.get(address)
+    if shared is None:
+        if len(_ADDRESSES) >= _ADDRESSES_MAX:
+            _ADDRESSES.clear()
+        shared = _ADDRESSES[address] = address
+    return shared
 
 
 def _lean_construction() -> _Lean | None:
