@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from typing import Any, AsyncIterator
 
 import pytest
@@ -478,6 +479,68 @@ def test_a_subclass_s_handle_events_and_hold_see_every_read_and_frame() -> None:
     messages = [[event for event in events if type(event) is str] for events in handled]
     assert [each for each in messages if each] == [["one"], ["two"], ["three"]]
     assert len(held) == 3 and all(frame[0] == FIN | OP_TEXT for frame in held)
+
+
+def test_what_a_read_s_callbacks_sent_goes_out_without_python_frames_in_c() -> None:
+    # The C read path writes what the callbacks sent itself (ListenerConnection's
+    # _flush_held() and asyncio's is_closing() run in Python only without it).
+    called: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name in ("_flush_held", "is_closing"):
+            called.append(frame.f_code.co_name)
+
+    class Triple(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            sys.setprofile(profile)
+            for i in range(3):
+                connection.send(f"{message}{i}")
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Triple, "127.0.0.1", 0) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as ws:
+                try:
+                    await ws.send("m")
+                    got = [await ws.recv() for _ in range(3)]
+                finally:
+                    sys.setprofile(None)
+                return got
+
+    assert run(main()) == ["m0", "m1", "m2"]
+    if SPEEDUPS:
+        assert called == []
+    else:
+        assert called[:2] == ["_flush_held", "is_closing"]
+
+
+def test_a_subclass_s_flush_held_writes_what_each_read_s_callbacks_sent() -> None:
+    # The C read path does what _flush_held() does only for classes that don't override it.
+    flushed: list[list[bytes]] = []
+
+    class Recording(wsio.ListenerServerConnection):
+        __slots__ = ()
+
+        def _flush_held(self) -> None:
+            flushed.append(list(self._held or []))
+            super()._flush_held()
+
+    class Pair(wsio.Listener):
+        def on_message(self, connection: wsio.ListenerConnection, message: Any) -> None:
+            connection.send(message)
+            connection.send(message.upper())
+
+    async def main() -> list[Any]:
+        async with wsio.serve_listener(Pair, "127.0.0.1", 0, create_connection=Recording) as server:
+            async with wsio.connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as ws:
+                got = []
+                for text in ("one", "two"):
+                    await ws.send(text)
+                    got += [await ws.recv(), await ws.recv()]
+                return got
+
+    assert run(main()) == ["one", "ONE", "two", "TWO"]
+    # Each read's two frames, held and written together (then the closing handshake's).
+    assert [[frame[2:] for frame in frames] for frames in flushed if frames][:2] == [[b"one", b"ONE"], [b"two", b"TWO"]]
 
 
 def test_a_client_s_small_frames_take_fresh_keys_from_the_core_s_mask_source() -> None:

@@ -306,6 +306,15 @@ class ListenerConnection(_ReadLane, BaseConnection):
         self.fail(1011, "internal error")
 
 
+if C_READS and not TYPE_CHECKING:
+    from ..protocol._speedups import configure_flush
+    from .transport import _AsyncioTransport
+
+    # Once a read is handled, what its callbacks sent goes out without the Python
+    # frames of _flush_held() and asyncio's is_closing(): the lane does what they do.
+    configure_flush(ListenerConnection._flush_held, getattr(_AsyncioTransport, "is_closing", None))
+
+
 class ListenerServerConnection(ListenerConnection, ServerRole):
     """A connection of :func:`serve_listener`: a server connection driven by a
     :class:`Listener` instead of a handler coroutine.

@@ -1217,6 +1217,8 @@ typedef struct {
     /* The coroutine API's own _handle_events() and _hold(), not a subclass's:
        then the lane may do what they do itself (see hand_off(), hold()). */
     int own_handle_events, own_hold;
+    /* The callback API's own _flush_held(): uncork() does what it does itself. */
+    int own_flush_held;
 } layout;
 
 typedef struct {
@@ -1229,10 +1231,15 @@ typedef struct {
         *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
         *s_handle_events, *s_hold, *s_extend, *s_done, *s_set_result, *s_callbacks,
         *s_remove_done_callback, *s_run, *s_self, *s_write,
-        *s_host, *s_upgrade, *s_connection, *s_ws_key, *s_ws_version;
+        *s_host, *s_upgrade, *s_connection, *s_ws_key, *s_ws_version,
+        *s_is_closing, *s_closing, *s_join, *s_append;
     /* From configure_handoff(): Connection._handle_events, BaseConnection._hold,
        asyncio.current_task, asyncio.Task, collections.deque (NULL before). */
     PyObject *handle_events_fn, *hold_fn, *current_task, *task_type, *deque_type;
+    /* From configure_flush(): ListenerConnection._flush_held and asyncio's
+       _SelectorTransport.is_closing, which returns _closing (NULL before). */
+    PyObject *flush_held_fn, *is_closing_fn;
+    PyObject *empty_bytes;  /* b"": what joins held frames */
     PyObject *mask_source_type;  /* MaskSource: frame_small() takes its keys directly */
     Py_ssize_t large_payload; /* frames.LARGE_PAYLOAD: sent in pieces, by the Python path */
     PyObject *field_names[N_FIELDS];  /* FIELDS' texts, interned */
@@ -1265,6 +1272,8 @@ layout_of(speedups_state *st, PyTypeObject *type)
     l->own_handle_events = st->handle_events_fn != NULL &&
         _PyType_Lookup(type, st->s_handle_events) == st->handle_events_fn;
     l->own_hold = st->hold_fn != NULL && _PyType_Lookup(type, st->s_hold) == st->hold_fn;
+    l->own_flush_held = st->flush_held_fn != NULL &&
+        _PyType_Lookup(type, st->s_flush_held) == st->flush_held_fn;
     for (i = 0; i < N_FIELDS; i++) {
         /* The attribute as the class resolves it: a slot's member descriptor
            (a data descriptor: nothing in an instance dict can hide it), or
@@ -1393,6 +1402,85 @@ call_method(PyObject *self, PyObject *name, PyObject *a, PyObject *b, PyObject *
     return PyObject_VectorcallMethod(name, argv + 1, n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
+/* transport.is_closing(): 1, 0, or -1 with an exception set. asyncio's own
+   transports' method returns their _closing, read here without its frame. */
+static int
+transport_closing(speedups_state *st, PyObject *transport)
+{
+    PyObject *v;
+    int closing;
+
+    if (st->is_closing_fn != NULL && _PyType_Lookup(Py_TYPE(transport), st->s_is_closing) == st->is_closing_fn) {
+        v = PyObject_GetAttr(transport, st->s_closing);
+    }
+    else {
+        v = call_method(transport, st->s_is_closing, NULL, NULL, NULL);
+    }
+    if (v == NULL) {
+        return -1;
+    }
+    closing = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return closing;
+}
+
+/* ListenerConnection._flush_held() in C, step for step: what a read's
+   callbacks sent to this connection, joined, to the transport (or behind a
+   large payload still waiting), unless the transport is closing. Why: it
+   runs once per connection per read, two Python frames (it and asyncio's
+   is_closing()) around one write. 0, or -1 with an exception set. */
+static int
+flush_held(speedups_state *st, PyObject *self)
+{
+    PyObject *batch, *transport = NULL, *data = NULL, *backlog = NULL, *r;
+    int result = -1, closing, queued = 0;
+
+    if ((batch = get_field(st, self, F_HELD)) == NULL) {
+        return -1;
+    }
+    if (set_field(st, self, F_HELD, Py_None) < 0) {
+        goto done;
+    }
+    if (batch == Py_None || (PyList_CheckExact(batch) && PyList_GET_SIZE(batch) == 0)) {
+        result = 0;
+        goto done;
+    }
+    if (!PyList_CheckExact(batch)) {  /* not the method's own list: let Python say what is wrong */
+        PyErr_SetString(PyExc_TypeError, "_held must be a list or None");
+        goto done;
+    }
+    if ((transport = get_field(st, self, F_TRANSPORT)) == NULL || (closing = transport_closing(st, transport)) < 0) {
+        goto done;
+    }
+    if (closing) {
+        result = 0;
+        goto done;
+    }
+    if (PyList_GET_SIZE(batch) == 1) {
+        data = Py_NewRef(PyList_GET_ITEM(batch, 0));
+    }
+    else if ((data = PyObject_VectorcallMethod(st->s_join, (PyObject *[]){st->empty_bytes, batch},
+                                               2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL)) == NULL) {
+        goto done;
+    }
+    if ((backlog = get_field(st, self, F_BACKLOG)) == NULL ||
+        (backlog != Py_None && (queued = PyObject_IsTrue(backlog)) < 0)) {
+        goto done;
+    }
+    r = queued ? call_method(backlog, st->s_append, data, NULL, NULL) : call_method(transport, st->s_write, data, NULL, NULL);
+    if (r == NULL) {
+        goto done;
+    }
+    Py_DECREF(r);
+    result = 0;
+done:
+    Py_DECREF(batch);
+    Py_XDECREF(transport);
+    Py_XDECREF(data);
+    Py_XDECREF(backlog);
+    return result;
+}
+
 /* Write what the callbacks sent while the read was handled: each corked
    connection's _flush_held(), in the order they were corked. */
 static int
@@ -1408,15 +1496,23 @@ uncork(speedups_state *st, PyObject *corked)
        error is raised, any other is reported as unraisable. */
     for (i = 0; i < PyList_GET_SIZE(corked); i++) {
         PyObject *item = PyList_GET_ITEM(corked, i);
-        PyObject *r = call_method(item, st->s_flush_held, NULL, NULL, NULL);
-        if (r != NULL) {
-            Py_DECREF(r);
-        }
-        else if (type == NULL && value == NULL) {
-            PyErr_Fetch(&type, &value, &tb);
+        layout *l = layout_of(st, Py_TYPE(item));
+        int ok;
+        if (l != NULL && l->own_flush_held) {
+            ok = flush_held(st, item);
         }
         else {
-            PyErr_WriteUnraisable(item);
+            PyObject *r = call_method(item, st->s_flush_held, NULL, NULL, NULL);
+            ok = r == NULL ? -1 : 0;
+            Py_XDECREF(r);
+        }
+        if (ok < 0) {
+            if (type == NULL && value == NULL) {
+                PyErr_Fetch(&type, &value, &tb);
+            }
+            else {
+                PyErr_WriteUnraisable(item);
+            }
         }
     }
     if (type != NULL || value != NULL) {
@@ -1608,8 +1704,9 @@ PyDoc_STRVAR(lane_buffer_updated_doc,
 /* Why: an echo of small messages spends most of its time in the Python
    frames of each read (buffer_updated, receive_data, the event loop over a
    list made for it) rather than in the work. Here a read of whole messages
-   costs, for the callback API, the listener's frames and one _flush_held()
-   per read; for the coroutine API, one _handle_events() per read. The
+   costs, for the callback API, the listener's frames only (what they sent
+   is written by flush_held(), in C); for the coroutine API, one
+   _handle_events() per read. The
    decisions stay the core's: the lane only takes what parse_messages()
    would, while the core is at rest, and hands the first frame of anything
    else, with the rest of the read, to the core through _read_tail(). */
@@ -2203,6 +2300,35 @@ configure_handoff(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(configure_flush_doc,
+"configure_flush(flush_held, is_closing)\n--\n\n"
+"Let :class:`ReadLane` do ``ListenerConnection._flush_held()`` (``flush_held``)\n"
+"itself, once a read is handled, for classes that don't override it; and read\n"
+"``_closing`` instead of calling ``is_closing()`` on transports whose method is\n"
+"``is_closing`` (asyncio's own, which returns that attribute). Called once,\n"
+"by wsio.asyncio.listener.");
+
+static PyObject *
+configure_flush(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"flush_held", "is_closing"};
+    PyObject *argv[2];
+    speedups_state *st = (speedups_state *)PyModule_GetState(module);
+    int i;
+
+    if (parse_args("configure_flush", args, nargs, kwnames, names, 2, 2, argv) < 0) {
+        return NULL;
+    }
+    Py_XSETREF(st->flush_held_fn, Py_NewRef(argv[0]));
+    Py_XSETREF(st->is_closing_fn, Py_NewRef(argv[1]));
+    /* Layouts found before now don't know it: find them again. */
+    for (i = 0; i < st->nlayouts; i++) {
+        Py_CLEAR(st->layouts[i].type);
+    }
+    st->nlayouts = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef lane_methods[] = {
     {"get_buffer", (PyCFunction)(void (*)(void))(lane_get_buffer),
      METH_METHOD | METH_FASTCALL | METH_KEYWORDS, lane_get_buffer_doc},
@@ -2243,7 +2369,8 @@ static PyType_Spec lane_spec = {
     X(s_callbacks, "_callbacks") X(s_remove_done_callback, "remove_done_callback") \
     X(s_run, "run") X(s_self, "__self__") X(s_write, "write") \
     X(s_host, "host") X(s_upgrade, "upgrade") X(s_connection, "connection") \
-    X(s_ws_key, "sec-websocket-key") X(s_ws_version, "sec-websocket-version")
+    X(s_ws_key, "sec-websocket-key") X(s_ws_version, "sec-websocket-version") \
+    X(s_is_closing, "is_closing") X(s_closing, "_closing") X(s_join, "join") X(s_append, "append")
 
 static int
 speedups_traverse(PyObject *module, visitproc visit, void *arg)
@@ -2258,6 +2385,9 @@ speedups_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->closed_state);
     Py_VISIT(st->handle_events_fn);
     Py_VISIT(st->hold_fn);
+    Py_VISIT(st->flush_held_fn);
+    Py_VISIT(st->is_closing_fn);
+    Py_VISIT(st->empty_bytes);
     Py_VISIT(st->current_task);
     Py_VISIT(st->task_type);
     Py_VISIT(st->deque_type);
@@ -2281,6 +2411,9 @@ speedups_clear(PyObject *module)
     Py_CLEAR(st->closed_state);
     Py_CLEAR(st->handle_events_fn);
     Py_CLEAR(st->hold_fn);
+    Py_CLEAR(st->flush_held_fn);
+    Py_CLEAR(st->is_closing_fn);
+    Py_CLEAR(st->empty_bytes);
     Py_CLEAR(st->current_task);
     Py_CLEAR(st->task_type);
     Py_CLEAR(st->deque_type);
@@ -2338,6 +2471,9 @@ speedups_exec(PyObject *module)
     }
     FIELDS(INTERN_FIELD)
 #undef INTERN_FIELD
+    if ((st->empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) == NULL) {
+        return -1;
+    }
     type = PyType_FromModuleAndSpec(module, &lane_spec, NULL);
     if (type == NULL) {
         return -1;
@@ -2813,6 +2949,7 @@ static PyMethodDef speedups_methods[] = {
     {"parse_messages", FASTCALL_KW(parse_messages), METH_FASTCALL | METH_KEYWORDS, parse_messages_doc},
     {"configure_lane", FASTCALL_KW(configure_lane), METH_FASTCALL | METH_KEYWORDS, configure_lane_doc},
     {"configure_handoff", FASTCALL_KW(configure_handoff), METH_FASTCALL | METH_KEYWORDS, configure_handoff_doc},
+    {"configure_flush", FASTCALL_KW(configure_flush), METH_FASTCALL | METH_KEYWORDS, configure_flush_doc},
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL, parse_request_head_doc},
     {"usual_accept", usual_accept, METH_O, usual_accept_doc},
     {"clone_slots", clone_slots, METH_O, clone_slots_doc},
