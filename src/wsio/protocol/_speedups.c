@@ -2264,6 +2264,16 @@ configure_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObje
     Py_RETURN_NONE;
 }
 
+/* Drop every layout found so far (a configure_*() call changes what they say): found again on first use. */
+static void
+forget_layouts(speedups_state *st)
+{
+    for (int i = 0; i < st->nlayouts; i++) {
+        Py_CLEAR(st->layouts[i].type);
+    }
+    st->nlayouts = 0;
+}
+
 PyDoc_STRVAR(configure_handoff_doc,
 "configure_handoff(handle_events, hold, current_task, task_type, deque_type)\n--\n\n"
 "Let :class:`ReadLane` do ``Connection._handle_events()`` (``handle_events``)\n"
@@ -2278,7 +2288,6 @@ configure_handoff(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyO
     static const char *const names[] = {"handle_events", "hold", "current_task", "task_type", "deque_type"};
     PyObject *argv[5];
     speedups_state *st = (speedups_state *)PyModule_GetState(module);
-    int i;
 
     if (parse_args("configure_handoff", args, nargs, kwnames, names, 5, 5, argv) < 0) {
         return NULL;
@@ -2292,11 +2301,7 @@ configure_handoff(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_XSETREF(st->current_task, Py_NewRef(argv[2]));
     Py_XSETREF(st->task_type, Py_NewRef(argv[3]));
     Py_XSETREF(st->deque_type, Py_NewRef(argv[4]));
-    /* Layouts found before now don't know these: find them again. */
-    for (i = 0; i < st->nlayouts; i++) {
-        Py_CLEAR(st->layouts[i].type);
-    }
-    st->nlayouts = 0;
+    forget_layouts(st);
     Py_RETURN_NONE;
 }
 
@@ -2314,18 +2319,13 @@ configure_flush(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
     static const char *const names[] = {"flush_held", "is_closing"};
     PyObject *argv[2];
     speedups_state *st = (speedups_state *)PyModule_GetState(module);
-    int i;
 
     if (parse_args("configure_flush", args, nargs, kwnames, names, 2, 2, argv) < 0) {
         return NULL;
     }
     Py_XSETREF(st->flush_held_fn, Py_NewRef(argv[0]));
     Py_XSETREF(st->is_closing_fn, Py_NewRef(argv[1]));
-    /* Layouts found before now don't know it: find them again. */
-    for (i = 0; i < st->nlayouts; i++) {
-        Py_CLEAR(st->layouts[i].type);
-    }
-    st->nlayouts = 0;
+    forget_layouts(st);
     Py_RETURN_NONE;
 }
 
@@ -2418,10 +2418,7 @@ speedups_clear(PyObject *module)
     Py_CLEAR(st->task_type);
     Py_CLEAR(st->deque_type);
     Py_CLEAR(st->mask_source_type);
-    for (int i = 0; i < st->nlayouts; i++) {
-        Py_CLEAR(st->layouts[i].type);
-    }
-    st->nlayouts = 0;
+    forget_layouts(st);
 #define CLEAR_NAME(field, text) Py_CLEAR(st->field);
     STATE_NAMES(CLEAR_NAME)
 #undef CLEAR_NAME
