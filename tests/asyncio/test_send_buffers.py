@@ -175,6 +175,30 @@ async def test_a_small_message_sent_behind_a_large_masked_one_waits_its_turn() -
         await asyncio.gather(large, small)
 
 
+async def test_a_callback_client_s_small_message_behind_a_large_one_waits_its_turn_too() -> None:
+    # Sent outside any read (not held): queued behind the large payload, not written before it.
+    payload = bytes(range(256)) * (SIZE // 256)
+    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: wsio.ServerConnection) -> None:
+        ws.transport.pause_reading()
+        accepted.set_result(ws)
+        await ws.wait_closed()
+
+    async with wsio.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        client = await wsio.connect_listener(wsio.Listener, f"ws://127.0.0.1:{port_of(server)}/", compression=None)
+        try:
+            ws = await accepted
+            client.send(payload)
+            client.send("after")
+            assert client.buffered_amount > SIZE // 2  # the large payload still waits
+            ws.transport.resume_reading()
+            assert await ws.recv() == payload
+            assert await ws.recv() == "after"
+        finally:
+            client.close()
+
+
 async def test_a_large_masked_payload_still_waiting_goes_out_whole_before_the_close_frame() -> None:
     payload = bytes(range(256)) * (SIZE // 256)
     async with server_not_reading(LARGE_PAYLOAD) as (ws, client):

@@ -197,7 +197,7 @@ def _shared(address: Any) -> Any:
 
     A server's connections to one of its addresses all have the same local
     address, and peers often share a host (a proxy's, a NAT's): each kept
-    once rather than once per connection (about 210 bytes of the 5 KiB an
+    once rather than once per connection (about 220 bytes of the 5 KiB an
     idle connection costs).
     """
     shared = _ADDRESSES.get(address)

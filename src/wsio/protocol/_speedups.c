@@ -1228,7 +1228,7 @@ typedef struct {
     PyObject *closed_state; /* State.CLOSED */
     /* Names of the methods it calls and of the thread-locals' attributes. */
     PyObject *s_view, *s_connections, *s_on_message, *s_read, *s_read_tail,
-        *s_listener_failed, *s_flush_held, *s_after_read, *s_send, *s_transport_write,
+        *s_listener_failed, *s_flush_held, *s_after_read, *s_send,
         *s_handle_events, *s_hold, *s_extend, *s_done, *s_set_result, *s_callbacks,
         *s_remove_done_callback, *s_run, *s_self, *s_write,
         *s_host, *s_upgrade, *s_connection, *s_ws_key, *s_ws_version,
@@ -1424,6 +1424,30 @@ transport_closing(speedups_state *st, PyObject *transport)
     return closing;
 }
 
+/* BaseConnection._transport_write(data) in C: behind a large payload still
+   waiting (_backlog), or to the transport. 0, or -1 with an exception set. */
+static int
+write_or_queue(speedups_state *st, PyObject *self, PyObject *transport, PyObject *data)
+{
+    PyObject *backlog, *r;
+    int queued = 0;
+
+    if ((backlog = get_field(st, self, F_BACKLOG)) == NULL) {
+        return -1;
+    }
+    if (backlog != Py_None && (queued = PyObject_IsTrue(backlog)) < 0) {
+        Py_DECREF(backlog);
+        return -1;
+    }
+    r = queued ? call_method(backlog, st->s_append, data, NULL, NULL) : call_method(transport, st->s_write, data, NULL, NULL);
+    Py_DECREF(backlog);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 /* ListenerConnection._flush_held() in C, step for step: what a read's
    callbacks sent to this connection, joined, to the transport (or behind a
    large payload still waiting), unless the transport is closing. Why: it
@@ -1432,8 +1456,8 @@ transport_closing(speedups_state *st, PyObject *transport)
 static int
 flush_held(speedups_state *st, PyObject *self)
 {
-    PyObject *batch, *transport = NULL, *data = NULL, *backlog = NULL, *r;
-    int result = -1, closing, queued = 0;
+    PyObject *batch, *transport = NULL, *data = NULL;
+    int result = -1, closing;
 
     if ((batch = get_field(st, self, F_HELD)) == NULL) {
         return -1;
@@ -1445,7 +1469,7 @@ flush_held(speedups_state *st, PyObject *self)
         result = 0;
         goto done;
     }
-    if (!PyList_CheckExact(batch)) {  /* not the method's own list: let Python say what is wrong */
+    if (!PyList_CheckExact(batch)) {  /* only the class's own code sets it, to None or a list */
         PyErr_SetString(PyExc_TypeError, "_held must be a list or None");
         goto done;
     }
@@ -1463,21 +1487,11 @@ flush_held(speedups_state *st, PyObject *self)
                                                2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL)) == NULL) {
         goto done;
     }
-    if ((backlog = get_field(st, self, F_BACKLOG)) == NULL ||
-        (backlog != Py_None && (queued = PyObject_IsTrue(backlog)) < 0)) {
-        goto done;
-    }
-    r = queued ? call_method(backlog, st->s_append, data, NULL, NULL) : call_method(transport, st->s_write, data, NULL, NULL);
-    if (r == NULL) {
-        goto done;
-    }
-    Py_DECREF(r);
-    result = 0;
+    result = write_or_queue(st, self, transport, data);
 done:
     Py_DECREF(batch);
     Py_XDECREF(transport);
     Py_XDECREF(data);
-    Py_XDECREF(backlog);
     return result;
 }
 
@@ -2100,10 +2114,12 @@ lane_send(PyObject *self, PyTypeObject *defining_class, PyObject *const *args,
             }
         }
         else {
-            if ((r = call_method(self, st->s_transport_write, frame, NULL, NULL)) == NULL) {
+            PyObject *transport = get_field(st, self, F_TRANSPORT);
+            ok = transport == NULL ? -1 : write_or_queue(st, self, transport, frame);
+            Py_XDECREF(transport);
+            if (ok < 0) {
                 goto error;
             }
-            Py_DECREF(r);
         }
     }
     Py_XDECREF(corked);
@@ -2119,8 +2135,8 @@ error:
 }
 
 /* self._hold(frame): BaseConnection._hold() in C for its two common cases:
-   the first frame of a burst with nothing queued behind a large payload
-   (written now, and the burst starts), and a frame after others already held
+   the first frame of a burst (written now, or queued behind a large payload
+   still waiting, and the burst starts), and a frame after others already held
    in this turn (added to them; written at once past write_limit). The frame
    that starts holding, which arranges the end of the turn, is the method's.
    0, or -1 with an exception set. */
@@ -2128,8 +2144,8 @@ static int
 hold(speedups_state *st, PyObject *self, PyObject *frame)
 {
     layout *l = layout_of(st, Py_TYPE(self));
-    PyObject *held = NULL, *backlog = NULL, *transport = NULL, *batch = NULL, *size = NULL, *limit = NULL, *r;
-    int ok = -1, how = 0;  /* 1: write now; 2: add to the held frames; 0: the method */
+    PyObject *held = NULL, *transport = NULL, *batch = NULL, *size = NULL, *limit = NULL, *r;
+    int ok = -1, how = 0;  /* 1: write (or queue) now; 2: add to the held frames; 0: the method */
 
     if (l != NULL && l->own_hold) {
         if ((held = get_field(st, self, F_HELD)) == NULL) {
@@ -2139,12 +2155,7 @@ hold(speedups_state *st, PyObject *self, PyObject *frame)
             how = 2;
         }
         else if (held == Py_None) {
-            int queued = 0;  /* frames wait behind a large payload: the method queues this one too */
-            if ((backlog = get_field(st, self, F_BACKLOG)) == NULL ||
-                (backlog != Py_None && (queued = PyObject_IsTrue(backlog)) < 0)) {
-                goto done;
-            }
-            how = queued ? 0 : 1;
+            how = 1;
         }
     }
     if (how == 0) {
@@ -2181,11 +2192,9 @@ hold(speedups_state *st, PyObject *self, PyObject *frame)
         ok = 0;
         goto done;
     }
-    if ((transport = get_field(st, self, F_TRANSPORT)) == NULL ||
-        (r = call_method(transport, st->s_write, frame, NULL, NULL)) == NULL) {
+    if ((transport = get_field(st, self, F_TRANSPORT)) == NULL || write_or_queue(st, self, transport, frame) < 0) {
         goto done;
     }
-    Py_DECREF(r);
     if ((batch = PyList_New(0)) == NULL || (size = PyLong_FromLong(0)) == NULL ||
         set_field(st, self, F_HELD, batch) < 0 || set_field(st, self, F_HELD_SIZE, size) < 0) {
         goto done;
@@ -2193,7 +2202,6 @@ hold(speedups_state *st, PyObject *self, PyObject *frame)
     ok = 0;
 done:
     Py_XDECREF(held);
-    Py_XDECREF(backlog);
     Py_XDECREF(transport);
     Py_XDECREF(batch);
     Py_XDECREF(size);
@@ -2364,7 +2372,7 @@ static PyType_Spec lane_spec = {
     X(s_view, "view") X(s_connections, "connections") X(s_on_message, "on_message") \
     X(s_read, "_read") X(s_read_tail, "_read_tail") X(s_listener_failed, "_listener_failed") \
     X(s_flush_held, "_flush_held") X(s_after_read, "_after_read") X(s_send, "_send") \
-    X(s_transport_write, "_transport_write") X(s_handle_events, "_handle_events") \
+    X(s_handle_events, "_handle_events") \
     X(s_hold, "_hold") X(s_extend, "extend") X(s_done, "done") X(s_set_result, "set_result") \
     X(s_callbacks, "_callbacks") X(s_remove_done_callback, "remove_done_callback") \
     X(s_run, "run") X(s_self, "__self__") X(s_write, "write") \
