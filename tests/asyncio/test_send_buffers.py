@@ -131,8 +131,9 @@ async def test_a_large_bytearray_goes_to_the_transport_as_a_copy_taken_once() ->
 
 
 @contextlib.asynccontextmanager
-async def server_not_reading(write_limit: int) -> AsyncIterator[tuple[wsio.ServerConnection, wsio.ClientConnection]]:
-    """A client connection with ``write_limit``, and its server's connection, which doesn't read until resumed."""
+async def server_not_reading(write_limit: int, callback_api: bool = False) -> AsyncIterator[tuple[wsio.ServerConnection, Any]]:
+    """A client connection with ``write_limit`` (the callback API's if ``callback_api``), and its server's
+    connection, which doesn't read until resumed."""
     accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
 
     async def handler(ws: wsio.ServerConnection) -> None:
@@ -142,7 +143,11 @@ async def server_not_reading(write_limit: int) -> AsyncIterator[tuple[wsio.Serve
 
     async with wsio.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
         url = f"ws://127.0.0.1:{port_of(server)}/"
-        async with wsio.connect(url, compression=None, write_limit=write_limit) as client:
+        if callback_api:
+            connecting: Any = wsio.connect_listener(wsio.Listener, url, compression=None, write_limit=write_limit)
+        else:
+            connecting = wsio.connect(url, compression=None, write_limit=write_limit)
+        async with connecting as client:
             yield await accepted, client
 
 
@@ -178,25 +183,13 @@ async def test_a_small_message_sent_behind_a_large_masked_one_waits_its_turn() -
 async def test_a_callback_client_s_small_message_behind_a_large_one_waits_its_turn_too() -> None:
     # Sent outside any read (not held): queued behind the large payload, not written before it.
     payload = bytes(range(256)) * (SIZE // 256)
-    accepted: asyncio.Future[wsio.ServerConnection] = asyncio.get_running_loop().create_future()
-
-    async def handler(ws: wsio.ServerConnection) -> None:
-        ws.transport.pause_reading()
-        accepted.set_result(ws)
-        await ws.wait_closed()
-
-    async with wsio.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
-        client = await wsio.connect_listener(wsio.Listener, f"ws://127.0.0.1:{port_of(server)}/", compression=None)
-        try:
-            ws = await accepted
-            client.send(payload)
-            client.send("after")
-            assert client.buffered_amount > SIZE // 2  # the large payload still waits
-            ws.transport.resume_reading()
-            assert await ws.recv() == payload
-            assert await ws.recv() == "after"
-        finally:
-            client.close()
+    async with server_not_reading(LARGE_PAYLOAD, callback_api=True) as (ws, client):
+        client.send(payload)
+        client.send("after")
+        assert client.buffered_amount > SIZE // 2  # the large payload still waits
+        ws.transport.resume_reading()
+        assert await ws.recv() == payload
+        assert await ws.recv() == "after"
 
 
 async def test_a_large_masked_payload_still_waiting_goes_out_whole_before_the_close_frame() -> None:
