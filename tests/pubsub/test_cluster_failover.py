@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Iterator
 
@@ -73,6 +74,14 @@ async def test_subscribers_follow_a_slot_that_moves(cluster: RedisCluster) -> No
             assert (await recv_event(a))["data"] == "still here"
 
 
+def replication_offsets(master: ClusterNode) -> tuple[int, list[int]]:
+    """``INFO replication`` of a master: its replication offset, and the offset each replica has acknowledged."""
+    info = master.command("INFO", "replication").decode()
+    written = re.search(r"master_repl_offset:(\d+)", info)
+    assert written is not None, info
+    return int(written.group(1)), [int(offset) for offset in re.findall(r"slave\d+:[^\r\n]*offset=(\d+)", info)]
+
+
 @pytest.mark.async_timeout(90)
 async def test_subscribers_carry_on_when_a_master_dies(cluster: RedisCluster) -> None:
     async with (
@@ -120,9 +129,15 @@ async def test_subscribers_carry_on_when_a_master_dies(cluster: RedisCluster) ->
 
             master = cluster.master_of(f"f:{{{doomed}}}")
             # Redis replicates asynchronously: what the replica hasn't got yet dies with the master
-            # (the topic's offsets would start again). Kill it once its replica has every write: the
-            # failover this test is about.
-            assert int(master.command("WAIT", "1", "5000")) >= 1
+            # (the topic's offsets would start again). Kill it once its replica has acknowledged every
+            # write so far: the failover this test is about. (Not WAIT: it waits only for the writes of
+            # the connection that sends it, and this one has made none.)
+            written = replication_offsets(master)[0]
+            await eventually(
+                lambda: min(replication_offsets(master)[1], default=-1) >= written,
+                timeout=10,
+                what="the replica acknowledged every write",
+            )
             cluster.kill(master)
             killed = time.monotonic()
             failures = {topic: 0 for topic in topics}
